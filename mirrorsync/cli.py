@@ -1,12 +1,156 @@
-"""The command line: parse, call the library, print, choose the exit code. Nothing else lives here."""
+"""The command line: parse, call the library, print, choose the exit code. Nothing else lives here.
+
+Exit codes: 0 everything copied, 1 some images failed (report and CRs for the rest are still written),
+2 bad input or usage.
+"""
 
 from __future__ import annotations
 
+import json
+import signal
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
 import typer
 
+from . import manifest as manifest_mod
+from . import report as report_mod
+from .errors import InputError, MirrorsyncError
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]},
                   help="Keep container image mirrors in sync and write the OpenShift mirror sets that use them.")
 
 
+class LogFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class EngineName(str, Enum):
+    native = "native"
+    skopeo = "skopeo"
+
+
+def fail(exc: MirrorsyncError) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(exc.exit_code)
+
+
+AuthFileOpt = typer.Option(None, "--authfile", envvar="REGISTRY_AUTH_FILE",
+                           help="Credentials file (containers auth.json format). Default: containers/image's "
+                                "search order, then ~/.docker/config.json.")
+
+
+@app.command()
+def run(
+    manifest: Path = typer.Argument(..., help="The sync manifest (YAML).", dir_okay=False),
+    output_dir: Path = typer.Option(Path("out"), "--output-dir", "-o", help="Where report.json and the CRs go."),
+    engine: Optional[EngineName] = typer.Option(None, help="Copy engine (default: the manifest's, else native)."),
+    icsp: bool = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy for older clusters."),
+    concurrency: Optional[int] = typer.Option(None, min=1, max=256, help="Images copied at once."),
+    retries: Optional[int] = typer.Option(None, min=0, max=256, help="Retries per request or blob transfer."),
+    authfile: Optional[str] = AuthFileOpt,
+    log_format: LogFormat = typer.Option(LogFormat.text, "--log-format", help="Progress and logs as text or JSON lines."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log retries and other details."),
+) -> None:
+    """Copy the manifest's images to every mirror, then write report.json and the IDMS/ITMS for what arrived."""
+    from .progress import Progress, setup_logging
+    from .runner import REPORT_FILE, RunOptions, Runner, output_lock, write_mirror_sets
+
+    setup_logging(log_format.value, verbose)
+    try:
+        m = manifest_mod.load(str(manifest))
+        progress = Progress(log_format=log_format.value)
+        runner = Runner(m, RunOptions(engine=engine.value if engine else None, concurrency=concurrency,
+                                      retries=retries, auth_file=authfile), on_event=progress)
+        with output_lock(output_dir):
+            _stop_on_signals(runner)
+            rep = runner.run()
+            progress.finish()
+            rep.save(str(output_dir / REPORT_FILE))
+            written = write_mirror_sets([rep], output_dir, icsp=icsp)
+    except MirrorsyncError as exc:
+        fail(exc)
+        return
+    totals = rep.totals()
+    typer.echo(f"{rep.status}: {totals['copied']} copied, {totals['upToDate']} up to date, {totals['failed']} failed; "
+               f"report {output_dir / REPORT_FILE}", err=True)
+    for path in written:
+        typer.echo(str(path))
+    raise typer.Exit(0 if rep.status == "Succeeded" else 1)
+
+
+def _stop_on_signals(runner) -> None:
+    def handler(signum, _frame):
+        typer.echo(f"received {signal.Signals(signum).name}: finishing images in flight, starting no new ones",
+                   err=True)
+        runner.stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+@app.command()
+def plan(
+    manifest: Path = typer.Argument(..., help="The sync manifest (YAML).", dir_okay=False),
+    output: OutputFormat = typer.Option(OutputFormat.text, "--output", help="text or json."),
+    authfile: Optional[str] = AuthFileOpt,
+) -> None:
+    """Show what a run would copy (reads source tag lists; writes nothing)."""
+    from .runner import RunOptions, Runner
+
+    try:
+        m = manifest_mod.load(str(manifest))
+        runner = Runner(m, RunOptions(auth_file=authfile))
+        clients = runner.clients()
+        try:
+            the_plan = runner.plan(clients)
+        finally:
+            clients.close()
+    except MirrorsyncError as exc:
+        fail(exc)
+        return
+    if output == OutputFormat.json:
+        sys.stdout.write(the_plan.to_json())
+    else:
+        for job in the_plan.jobs:
+            typer.echo(f"{job} -> {', '.join(d.name for d in job.destinations)}")
+        for f in the_plan.failures:
+            typer.echo(f"cannot plan {f.spec.source.name}: {f.error}", err=True)
+    raise typer.Exit(1 if the_plan.failures else 0)
+
+
+@app.command()
+def generate(
+    reports: List[Path] = typer.Argument(..., help="One or more report.json files (shards of one sync merge).",
+                                          dir_okay=False),
+    output_dir: Path = typer.Option(Path("."), "--output-dir", "-o", help="Where to write the CR files."),
+    icsp: bool = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy."),
+) -> None:
+    """Build the IDMS/ITMS (and ICSP) from earlier reports, for the content that reached the mirrors."""
+    from .runner import write_mirror_sets
+
+    try:
+        loaded = [report_mod.load(str(p)) for p in reports]
+        output_dir.mkdir(parents=True, exist_ok=True)
+        written = write_mirror_sets(loaded, output_dir, icsp=icsp)
+    except MirrorsyncError as exc:
+        fail(exc)
+        return
+    for path in written:
+        typer.echo(str(path))
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,314 @@
+"""A client for the OCI distribution API over httpx: one registry host, thread-safe, pooled connections.
+
+It is also a content store (see ``store.py``): the copy algorithm reads from and writes to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import ssl
+import threading
+from pathlib import Path
+from typing import Iterable, Iterator
+from urllib.parse import quote, urljoin
+
+import httpx
+
+from . import auth as auth_mod
+from . import retry
+from .content import ACCEPT, Descriptor, Manifest, digest_of, parse_manifest, verified
+from .errors import AuthError, DigestMismatch, InputError, NotFound, RegistryError
+from .manifest import RegistrySettings
+from .retry import RetryPolicy, TransientError
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20
+CERT_DIRS = ("/etc/containers/certs.d", "/etc/docker/certs.d")
+USER_AGENT = "mirrorsync"
+
+
+def _ssl_context(host: str, settings: RegistrySettings) -> ssl.SSLContext | bool:
+    """TLS as containers/image sets it up: system CAs plus ``*.crt`` in the cert dir, client ``*.cert``/``*.key``."""
+    if not settings.tls_verify:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    else:
+        ctx = ssl.create_default_context()
+    cert_dir = settings.cert_dir
+    if cert_dir is None:
+        cert_dir = next((d for d in (os.path.join(base, host) for base in CERT_DIRS) if os.path.isdir(d)), None)
+    elif not os.path.isdir(cert_dir):
+        raise InputError(f"certDir {cert_dir!r} for {host} is not a directory")
+    if cert_dir:
+        for f in sorted(Path(cert_dir).iterdir()):
+            try:
+                if f.suffix == ".crt" and settings.tls_verify:
+                    ctx.load_verify_locations(cafile=str(f))
+                elif f.suffix == ".cert":
+                    key = f.with_suffix(".key")
+                    if not key.exists():
+                        raise InputError(f"client certificate {f} has no matching {key.name}")
+                    ctx.load_cert_chain(str(f), str(key))
+            except ssl.SSLError as exc:
+                raise InputError(f"cannot load {f}: {exc.reason or exc}") from None
+    return ctx
+
+
+def _error_detail(response: httpx.Response) -> tuple[str | None, str]:
+    """The registry's error code and message from its JSON error body, if any."""
+    try:
+        errors = response.json().get("errors") or []
+        if errors and isinstance(errors[0], dict):
+            first = errors[0]
+            return first.get("code"), str(first.get("message") or first.get("code") or "")
+    except Exception:  # noqa: BLE001 - a body that is not the spec's error JSON; fall back to the status
+        pass
+    return None, response.reason_phrase
+
+
+def raise_for_status(response: httpx.Response, what: str) -> None:
+    """Turn a non-2xx registry answer into the error that says what it means."""
+    status = response.status_code
+    if status < 400:
+        return
+    if not response.is_stream_consumed:
+        with contextlib.suppress(Exception):
+            response.read()
+    code, message = _error_detail(response)
+    text = f"{what}: HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
+    if status in (408, 429) or status >= 500:
+        raise TransientError(text, status=status, retry_after=retry.parse_retry_after(response.headers.get("Retry-After")))
+    if status == 404 or code in ("MANIFEST_UNKNOWN", "BLOB_UNKNOWN", "NAME_UNKNOWN"):
+        raise NotFound(text, status=status, code=code)
+    if status in (401, 403):
+        raise AuthError(text, status=status, code=code)
+    raise RegistryError(text, status=status, code=code)
+
+
+class RegistryClient:
+    """The distribution API of one registry host."""
+
+    supports_mount = True
+
+    def __init__(self, host: str, *, settings: RegistrySettings | None = None,
+                 credentials: auth_mod.Credentials | None = None, policy: RetryPolicy | None = None,
+                 timeout: float = 60.0, max_connections: int = 32) -> None:
+        self.host = host
+        self.settings = settings or RegistrySettings()
+        self.policy = policy or RetryPolicy()
+        self.auth = auth_mod.RegistryAuth(host, credentials)
+        self._scheme: str | None = None
+        self._scheme_lock = threading.Lock()
+        self._client = httpx.Client(
+            auth=self.auth,
+            verify=_ssl_context(host, self.settings),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            headers={"User-Agent": USER_AGENT},
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"RegistryClient({self.host!r})"
+
+    def describe(self) -> str:
+        return self.host
+
+    def close(self) -> None:
+        self._client.close()
+
+    # --- plumbing -------------------------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        if self._scheme is None:
+            with self._scheme_lock:
+                if self._scheme is None:
+                    self._scheme = self._detect_scheme()
+        return f"{self._scheme}://{self.host}"
+
+    def _detect_scheme(self) -> str:
+        """HTTPS always; plain HTTP only when ``tlsVerify: false`` and HTTPS does not answer (containers' rule)."""
+        if self.settings.tls_verify:
+            return "https"
+
+        def probe() -> str:
+            try:
+                self._client.get(f"https://{self.host}/v2/")
+                return "https"
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
+                # ConnectError also covers a TLS handshake failure against a plain-HTTP port
+                self._client.get(f"http://{self.host}/v2/")
+                return "http"
+
+        return retry.call(self.policy, probe, f"connecting to {self.host}")
+
+    def _url(self, path: str) -> str:
+        return self.base_url + path
+
+    def _send(self, method: str, url: str, what: str, **kw) -> httpx.Response:
+        response = self._client.request(method, url, **kw)
+        raise_for_status(response, what)
+        return response
+
+    def _retrying(self, fn, what: str):
+        return retry.call(self.policy, fn, what)
+
+    def ping(self) -> None:
+        """Check that the registry answers (and that credentials, if any, are accepted)."""
+        def go() -> None:
+            response = self._client.get(self._url("/v2/"))
+            if response.status_code != 401:
+                raise_for_status(response, f"{self.host}")
+        self._retrying(go, f"ping {self.host}")
+
+    # --- manifests ------------------------------------------------------------------------------------------------
+
+    def manifest_descriptor(self, repo: str, ref: str) -> Descriptor | None:
+        """HEAD a manifest: its digest, size and media type, or None when the registry does not have it."""
+        what = f"HEAD {self.host}/{repo}:{ref}" if ":" not in ref else f"HEAD {self.host}/{repo}@{ref}"
+
+        def go() -> Descriptor | None:
+            response = self._client.head(self._url(f"/v2/{repo}/manifests/{ref}"), headers={"Accept": ACCEPT})
+            if response.status_code == 404:
+                return None
+            raise_for_status(response, what)
+            digest = response.headers.get("Docker-Content-Digest")
+            if not digest:
+                return None  # a registry that does not say; the caller falls back to GET
+            return Descriptor(response.headers.get("Content-Type", ""), digest,
+                              int(response.headers.get("Content-Length") or 0))
+
+        return self._retrying(go, what)
+
+    def get_manifest(self, repo: str, ref: str) -> Manifest:
+        """GET a manifest, verified against its digest (``ref`` itself, or the registry's Docker-Content-Digest)."""
+        what = f"{self.host}/{repo}@{ref}" if ":" in ref else f"{self.host}/{repo}:{ref}"
+
+        def go() -> Manifest:
+            response = self._send("GET", self._url(f"/v2/{repo}/manifests/{ref}"), f"fetching manifest {what}",
+                                  headers={"Accept": ACCEPT})
+            data = response.content
+            if ":" in ref:
+                expected = ref
+            else:
+                expected = response.headers.get("Docker-Content-Digest") or digest_of(data)
+            actual = digest_of(data, expected)
+            if actual != expected:
+                raise DigestMismatch(f"manifest {what}: content has digest {actual}, expected {expected}")
+            return parse_manifest(data, response.headers.get("Content-Type"), expected)
+
+        return self._retrying(go, f"GET manifest {what}")
+
+    def put_manifest(self, repo: str, ref: str, manifest: Manifest) -> None:
+        """PUT a manifest's exact bytes under a tag or its digest."""
+        what = f"pushing manifest {self.host}/{repo}" + (f"@{ref}" if ":" in ref else f":{ref}")
+
+        def go() -> None:
+            response = self._send("PUT", self._url(f"/v2/{repo}/manifests/{ref}"), what,
+                                  content=manifest.data, headers={"Content-Type": manifest.media_type})
+            got = response.headers.get("Docker-Content-Digest")
+            if got and got != manifest.digest:
+                raise RegistryError(f"{what}: registry stored it as {got}, expected {manifest.digest}")
+
+        self._retrying(go, what)
+
+    def delete_manifest(self, repo: str, digest: str) -> None:
+        self._retrying(lambda: self._send("DELETE", self._url(f"/v2/{repo}/manifests/{digest}"),
+                                          f"deleting {self.host}/{repo}@{digest}"), "DELETE manifest")
+
+    # --- tags -----------------------------------------------------------------------------------------------------
+
+    def list_tags(self, repo: str) -> list[str]:
+        """Every tag of a repository, following ``Link`` pagination, sorted."""
+        tags: list[str] = []
+        url: str | None = self._url(f"/v2/{repo}/tags/list?n=1000")
+        pages = 0
+        while url:
+            current = url
+            response = self._retrying(lambda: self._send("GET", current, f"listing tags of {self.host}/{repo}"),
+                                      f"list tags {repo}")
+            body = response.json()
+            tags.extend(body.get("tags") or [])
+            url = _next_link(response, current)
+            pages += 1
+            if pages > 10000:
+                raise RegistryError(f"listing tags of {self.host}/{repo}: pagination does not end")
+        return sorted(set(tags))
+
+    # --- blobs ----------------------------------------------------------------------------------------------------
+
+    def has_blob(self, repo: str, digest: str) -> bool:
+        what = f"HEAD blob {self.host}/{repo}@{digest}"
+
+        def go() -> bool:
+            response = self._client.head(self._url(f"/v2/{repo}/blobs/{digest}"))
+            if response.status_code == 404:
+                return False
+            if response.status_code in (307, 302, 301, 303, 308):
+                return True
+            raise_for_status(response, what)
+            return True
+
+        return self._retrying(go, what)
+
+    @contextlib.contextmanager
+    def read_blob(self, repo: str, desc: Descriptor) -> Iterator[Iterator[bytes]]:
+        """Stream a blob; the chunks are verified against ``desc`` (a mismatch raises at the end, see ``verified``)."""
+        what = f"blob {self.host}/{repo}@{desc.digest}"
+        with self._client.stream("GET", self._url(f"/v2/{repo}/blobs/{desc.digest}"), follow_redirects=True) as response:
+            raise_for_status(response, f"fetching {what}")
+            yield verified(response.iter_bytes(CHUNK), desc.digest, desc.size, what)
+
+    def start_upload(self, repo: str, *, mount: str | None = None, mount_from: str | None = None) -> str | None:
+        """Open an upload session (trying a cross-repository mount first when asked).
+
+        Returns the session's ``Location``, or None when the blob was mounted and nothing needs uploading.
+        """
+        params = f"?mount={quote(mount)}&from={quote(mount_from)}" if mount and mount_from else ""
+        url = self._url(f"/v2/{repo}/blobs/uploads/{params}")
+        response = self._send("POST", url, f"starting upload to {self.host}/{repo}")
+        if response.status_code == 201 and mount:
+            return None
+        location = response.headers.get("Location")
+        if not location:
+            raise RegistryError(f"starting upload to {self.host}/{repo}: no Location in HTTP {response.status_code}")
+        return urljoin(url, location)
+
+    def finish_upload(self, repo: str, location: str, desc: Descriptor, chunks: Iterable[bytes]) -> None:
+        """Send the whole blob to an upload session in one streamed PUT (the registry checks the digest too)."""
+        sep = "&" if "?" in location else "?"
+        url = f"{location}{sep}digest={quote(desc.digest)}"
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(desc.size)}
+        self._send("PUT", url, f"uploading blob {desc.digest} to {self.host}/{repo}", content=chunks, headers=headers)
+
+    def write_blob(self, repo: str, desc: Descriptor, chunks: Iterable[bytes]) -> None:
+        """Upload a blob from a stream (not retried here: a stream cannot be replayed; the copier retries)."""
+        location = self.start_upload(repo)
+        assert location is not None
+        self.finish_upload(repo, location, desc, chunks)
+
+    def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool:
+        """Ask the registry to link a blob it already holds in ``from_repo``; True when it did."""
+        location = self.start_upload(repo, mount=digest, mount_from=from_repo)
+        if location is None:
+            return True
+        # Not mounted: this session is unused; close it so it does not linger until the registry's purge.
+        with contextlib.suppress(Exception):
+            self._client.delete(location)
+        return False
+
+
+def _next_link(response: httpx.Response, current: str) -> str | None:
+    link = response.headers.get("Link")
+    if not link:
+        return None
+    for part in link.split(","):
+        if 'rel="next"' in part or "rel=next" in part:
+            target = part.split(";")[0].strip().strip("<>")
+            return urljoin(current, target)
+    return None

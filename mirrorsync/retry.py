@@ -1,0 +1,127 @@
+"""What is worth retrying, and how: bounded attempts with jittered backoff that honours ``Retry-After``."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, TypeVar
+
+import httpx
+import tenacity
+
+from .errors import DigestMismatch, RegistryError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6  # the first try plus retries
+    initial_wait: float = 0.5
+    max_wait: float = 30.0
+
+    @classmethod
+    def from_retries(cls, retries: int, **kw: float) -> RetryPolicy:
+        return cls(attempts=retries + 1, **kw)
+
+
+class TransientError(RegistryError):
+    """A registry answer worth retrying (5xx, 429, 408), carrying any ``Retry-After`` it gave."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None, cap: float = 300.0) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), capped."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return min(max(float(value), 0.0), cap)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return min(max(when.timestamp() - time.time(), 0.0), cap)
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, (TransientError, DigestMismatch)):
+        return True
+    if isinstance(exc, httpx.TransportError):  # connection refused/reset, timeouts, truncated bodies
+        return True
+    return isinstance(exc, httpx.StreamConsumed)  # an auth retry wanted a body we had already streamed
+
+
+class RetryCounter:
+    """Counts retries per thread-bound owner (an image being copied) and in total."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self.total = 0
+
+    def bind(self, owner: object | None) -> None:
+        self._local.owner = owner
+
+    def record(self) -> None:
+        with self._lock:
+            self.total += 1
+        owner = getattr(self._local, "owner", None)
+        if owner is not None and hasattr(owner, "retries"):
+            with self._lock:
+                owner.retries += 1
+
+    @property
+    def owner(self) -> object | None:
+        return getattr(self._local, "owner", None)
+
+
+RETRIES = RetryCounter()
+
+
+def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
+    backoff = tenacity.wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        after = getattr(exc, "retry_after", None)
+        if after is not None:
+            return after
+        return backoff(state)
+
+    return wait
+
+
+def call(policy: RetryPolicy, fn: Callable[[], T], what: str) -> T:
+    """Call ``fn`` until it succeeds, its error is not transient, or the attempts run out (then re-raise)."""
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        RETRIES.record()
+        exc = state.outcome.exception() if state.outcome else None
+        log.info("retrying %s after %s (attempt %d of %d)", what, _describe(exc), state.attempt_number,
+                 policy.attempts)
+
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(max(policy.attempts, 1)),
+        wait=_wait(policy),
+        retry=tenacity.retry_if_exception(is_transient),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    return retrying(fn)
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "an error"
+    name = type(exc).__name__
+    return f"{name}: {exc}" if str(exc) else name

@@ -1,0 +1,213 @@
+"""A sync run: manifest -> plan -> engine -> report -> mirror sets. The library behind ``mirrorsync run``."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import logging
+import os
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from . import plan as plan_mod
+from .copy import CopyResult
+from .engines import Clients, Engine, NativeEngine
+from .errors import InputError, MirrorsyncError
+from .manifest import SyncManifest
+from .plan import CopyJob, Plan
+from .report import DestinationRecord, ImageRecord, Report, mirrored_sources
+from .retry import RETRIES, RetryPolicy
+
+log = logging.getLogger(__name__)
+
+REPORT_FILE = "report.json"
+LOCK_FILE = ".mirrorsync.lock"
+MIRROR_SET_FILES = ("imagedigestmirrorset.yaml", "imagetagmirrorset.yaml", "imagecontentsourcepolicy.yaml")
+
+
+@dataclass
+class RunOptions:
+    engine: str | None = None  # None: the manifest's choice
+    concurrency: int | None = None
+    blob_concurrency: int | None = None
+    retries: int | None = None
+    timeout: float | None = None
+    auth_file: str | None = None
+
+
+@dataclass
+class Event:
+    kind: str  # "planned" | "start" | "done"
+    job: CopyJob | None = None
+    record: ImageRecord | None = None
+    total: int = 0
+
+
+@dataclass
+class Runner:
+    manifest: SyncManifest
+    options: RunOptions = field(default_factory=RunOptions)
+    on_event: Callable[[Event], None] = lambda e: None
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def _value(self, name: str):
+        v = getattr(self.options, name)
+        return v if v is not None else getattr(self.manifest.options, name)
+
+    def clients(self) -> Clients:
+        return Clients(self.manifest, auth_file=self.options.auth_file,
+                       policy=RetryPolicy.from_retries(self._value("retries")), timeout=self._value("timeout"),
+                       max_connections=max(8, 2 * (self._value("concurrency") + self._value("blob_concurrency"))))
+
+    def make_engine(self, clients: Clients) -> Engine:
+        name = self._value("engine")
+        if name == "native":
+            return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"))
+        if name == "skopeo":
+            from .skopeo import SkopeoEngine  # noqa: PLC0415 - only loaded when chosen
+            return SkopeoEngine(self.manifest, auth_file=self.options.auth_file,
+                                retries=self._value("retries"), timeout=self._value("timeout"))
+        raise InputError(f"unknown engine {name!r}", field="engine")
+
+    def plan(self, clients: Clients) -> Plan:
+        return plan_mod.build(self.manifest, clients.list_tags)
+
+    def run(self) -> Report:
+        """Copy everything the manifest selects; never raises for a failed image (it is in the report)."""
+        clients = self.clients()
+        engine = self.make_engine(clients)
+        RETRIES.total = 0
+        report = Report(manifest=self.manifest.file, engine=engine.name,
+                        mirrors=[m.location for m in self.manifest.mirrors], startedAt=_now())
+        try:
+            the_plan = self.plan(clients)
+            for failure in the_plan.failures:
+                report.images.append(_failed_record(failure.spec, None, failure.error, self.manifest))
+            self.on_event(Event("planned", total=len(the_plan.jobs)))
+            report.images.extend(self._execute(engine, the_plan.jobs))
+        finally:
+            engine.close()
+            clients.close()
+        report.retries = RETRIES.total
+        report.finishedAt = _now()
+        report.status = _overall(report, interrupted=self.stop.is_set())
+        return report
+
+    def _execute(self, engine: Engine, jobs: list[CopyJob]) -> list[ImageRecord]:
+        records: list[ImageRecord] = []
+        with ThreadPoolExecutor(max_workers=self._value("concurrency"), thread_name_prefix="image") as pool:
+            pending: dict[Future, CopyJob] = {}
+            queue = list(jobs)
+            while queue or pending:
+                while queue and len(pending) < self._value("concurrency") and not self.stop.is_set():
+                    job = queue.pop(0)
+                    self.on_event(Event("start", job=job))
+                    pending[pool.submit(engine.copy, job)] = job
+                if self.stop.is_set():
+                    for job in queue:
+                        records.append(_failed_record(job.spec, job, "interrupted before it started",
+                                                      self.manifest, status="skipped"))
+                    queue = []
+                if not pending:
+                    break
+                done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    job = pending.pop(fut)
+                    try:
+                        result = fut.result()
+                    except Exception as exc:  # noqa: BLE001 - an engine bug must not lose the other images
+                        result = CopyResult(error=f"{type(exc).__name__}: {exc}")
+                    record = to_record(job, result)
+                    records.append(record)
+                    self.on_event(Event("done", job=job, record=record))
+        return records
+
+
+def to_record(job: CopyJob, result: CopyResult) -> ImageRecord:
+    """An engine's ``CopyResult`` for one job as a report record."""
+    dests = []
+    for d, tr in zip(job.destinations, result.targets or [None] * len(job.destinations)):
+        if tr is None:
+            dests.append(DestinationRecord(d.mirror.location, d.name, "failed", error=result.error))
+            continue
+        dests.append(DestinationRecord(
+            mirror=d.mirror.location, repository=d.name, status=tr.status if tr.status != "pending" else "failed",
+            bytesSent=tr.bytes_sent, bytesSkipped=tr.bytes_skipped, blobsSent=tr.blobs_sent,
+            blobsSkipped=tr.blobs_skipped, blobsMounted=tr.blobs_mounted, manifestsPushed=tr.manifests_pushed,
+            error=tr.error))
+    ok = [d for d in dests if d.ok]
+    if ok and len(ok) == len(dests):
+        status = "copied" if any(d.status == "copied" for d in dests) else "up-to-date"
+    elif ok:
+        status = "partial"
+    else:
+        status = "failed"
+    errors = [d.error for d in dests if d.error]
+    spec = job.spec
+    return ImageRecord(source=job.source.name, tag=job.tag, digest=result.digest or job.digest, status=status,
+                       mediaType=result.media_type, children=list(result.children),
+                       mirrorSets=list(spec.mirror_sets), mirrorSourcePolicy=spec.mirror_source_policy,
+                       scope=spec.scope, destinations=dests, bytesRead=result.bytes_read, retries=result.retries,
+                       error=result.error or (errors[0] if errors else None))
+
+
+def _failed_record(spec, job: CopyJob | None, error: str, manifest: SyncManifest, status: str = "failed") -> ImageRecord:
+    dests = [DestinationRecord(m.location, f"{m.registry}/{m.repository(spec.destination)}", status, error=error)
+             for m in manifest.mirrors]
+    return ImageRecord(source=spec.source.name, tag=job.tag if job else None, digest=job.digest if job else None,
+                       status=status, mirrorSets=list(spec.mirror_sets), mirrorSourcePolicy=spec.mirror_source_policy,
+                       scope=spec.scope, destinations=dests, error=error)
+
+
+def _overall(report: Report, *, interrupted: bool) -> str:
+    if interrupted:
+        return "Interrupted"
+    if not report.failed:
+        return "Succeeded"
+    if len(report.failed) == len(report.images):
+        return "Failed"
+    return "PartiallyFailed"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def write_mirror_sets(reports: list[Report], output_dir: str | Path, *, icsp: bool = False,
+                      name: str = "mirrorsync") -> list[Path]:
+    """Write the CR files for what the reports say reached the mirrors; remove ours that no longer apply."""
+    from .atomicfile import write_atomic
+    from .mirrorsets import build_mirror_sets
+
+    out = Path(output_dir)
+    files = build_mirror_sets(mirrored_sources(reports), name=name, icsp=icsp)
+    written = []
+    for f in files:
+        write_atomic(out / f.filename, f.text)
+        written.append(out / f.filename)
+    for stale in MIRROR_SET_FILES:
+        if out / stale not in written:
+            with contextlib.suppress(FileNotFoundError):
+                (out / stale).unlink()
+    return written
+
+
+@contextlib.contextmanager
+def output_lock(output_dir: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on the output directory so two scheduled runs never interleave their files."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MirrorsyncError(f"another mirrorsync run is using {out} (lock {out / LOCK_FILE}); "
+                                  "wait for it to finish") from None
+        yield
+    finally:
+        os.close(fd)

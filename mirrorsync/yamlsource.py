@@ -1,0 +1,110 @@
+"""YAML loading that remembers where every value came from, so errors can name file, line and field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .errors import InputError
+
+Path_ = tuple[Any, ...]
+
+
+@dataclass
+class LocatedDocument:
+    """A parsed YAML document and the line of every node, keyed by its path (``("images", 0, "source")``)."""
+
+    file: str
+    data: Any
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line(self, path: Path_) -> int | None:
+        """The line of ``path``, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get(())
+
+    def error(self, path: Path_, message: str) -> InputError:
+        return InputError(message, file=self.file, line=self.line(path), field=field_name(path))
+
+
+def field_name(path: Path_) -> str | None:
+    """``("images", 0, "source")`` -> ``images[0].source``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or None
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, lines: dict[Path_, int], file: str) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) or key is None:
+                raise InputError("mapping keys must be plain scalars", file=file,
+                                 line=key_node.start_mark.line + 1, field=field_name(path))
+            if key in result:
+                raise InputError(f"duplicate key {key!r}", file=file, line=key_node.start_mark.line + 1,
+                                 field=field_name(path + (key,)))
+            result[key] = _construct(loader, value_node, path + (key,), lines, file)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(loader, item, path + (i,), lines, file) for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
+
+
+def load_documents(text: str, file: str) -> list[LocatedDocument]:
+    """Parse every YAML document in ``text``; a syntax error becomes one ``InputError`` line."""
+    loader = _Loader(text)
+    docs: list[LocatedDocument] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            lines: dict[Path_, int] = {}
+            data = _construct(loader, node, (), lines, file)
+            docs.append(LocatedDocument(file, data, lines))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise InputError(f"invalid YAML: {problem}", file=file, line=line) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"invalid YAML: {exc}", file=file) from None
+    finally:
+        loader.dispose()
+    return docs
+
+
+def read_text(path: str) -> str:
+    """Read a UTF-8 input file, turning OS and encoding problems into one-line input errors."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise InputError("no such file", file=path) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, expected a file", file=path) from None
+    except PermissionError:
+        raise InputError("permission denied", file=path) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", file=path) from None
+    except OSError as exc:
+        raise InputError(exc.strerror or str(exc), file=path) from None
