@@ -127,6 +127,9 @@ class _Reader:
         return value
 
     def string(self, value: Any, path: tuple) -> str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            # YAML reads 4.10 as the number 4.1: never guess, ask for quotes
+            raise self.fail(path, f"must be a string, got the number {value!r} (quote it: '{value}')")
         if not isinstance(value, str) or not value:
             raise self.fail(path, f"must be a non-empty string, got {_type_name(value)}")
         return value
