@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Iterator
 
 from . import retry
 from .content import Descriptor, Manifest
-from .errors import MirrorsyncError, UnsupportedContent
+from .errors import UnsupportedContent, describe
 from .retry import RetryPolicy
 from .store import ContentStore
 
@@ -115,10 +115,8 @@ class Copier:
         retry.RETRIES.bind(result)
         try:
             self._copy(source, source_repo, ref, targets, tag, result)
-        except MirrorsyncError as exc:
-            result.error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - transport errors and the like: this image fails, the run goes on
-            result.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        except Exception as exc:  # noqa: BLE001 - this image fails, the run goes on
+            result.error = describe(exc)
         finally:
             retry.RETRIES.bind(owner)
         if result.error:
@@ -141,8 +139,8 @@ class Copier:
             tr = result.targets[i]
             try:
                 have = t.store.manifest_descriptor(t.repo, tag or known) if (tag or known) else None
-            except MirrorsyncError as exc:
-                tr.status, tr.error = "failed", str(exc)
+            except Exception as exc:  # noqa: BLE001 - this target fails, the others go on
+                tr.status, tr.error = "failed", describe(exc)
                 continue
             if known and have and have.digest == known:
                 tr.status = "up-to-date"
@@ -166,8 +164,8 @@ class Copier:
             t = targets[i]
             try:
                 need[i] = [m for m in manifests if m is top or t.store.manifest_descriptor(t.repo, m.digest) is None]
-            except MirrorsyncError as exc:
-                result.targets[i].status, result.targets[i].error = "failed", str(exc)
+            except Exception as exc:  # noqa: BLE001
+                result.targets[i].status, result.targets[i].error = "failed", describe(exc)
         alive = [i for i in pending if i in need]
 
         self._copy_blobs(source, source_repo, [(i, targets[i], need[i]) for i in alive], result)
@@ -185,8 +183,8 @@ class Copier:
                 t.store.put_manifest(t.repo, tag or top.digest, top)
                 tr.manifests_pushed += 1
                 tr.status = "copied"
-            except MirrorsyncError as exc:
-                tr.status, tr.error = "failed", str(exc)
+            except Exception as exc:  # noqa: BLE001
+                tr.status, tr.error = "failed", describe(exc)
 
     def _walk(self, source: ContentStore, repo: str, top: Manifest) -> list[Manifest]:
         """Every manifest under ``top``, deepest first and ``top`` last (the order they must be pushed in)."""
@@ -236,7 +234,7 @@ class Copier:
             with self.ledger.digest_lock(desc.digest):
                 self._blob(source, source_repo, desc, targets, result)
         except Exception as exc:  # noqa: BLE001 - recorded per target below
-            message = str(exc) if isinstance(exc, MirrorsyncError) else f"{type(exc).__name__}: {exc}"
+            message = describe(exc)
             for i, _t in targets:
                 tr = result.targets[i]
                 if tr.status != "failed":
@@ -263,8 +261,8 @@ class Copier:
                     tr.blobs_mounted += 1
                     tr.bytes_skipped += desc.size
                     continue
-            except MirrorsyncError as exc:
-                tr.status, tr.error = "failed", str(exc)
+            except Exception as exc:  # noqa: BLE001
+                tr.status, tr.error = "failed", describe(exc)
                 continue
             missing.append((i, t))
         if not missing:
@@ -288,7 +286,7 @@ class Copier:
         try:
             retry.call(self.policy, attempt, f"copying blob {desc.digest}")
         except Exception as exc:  # noqa: BLE001
-            message = str(exc) if isinstance(exc, MirrorsyncError) else f"{type(exc).__name__}: {exc}"
+            message = describe(exc)
             for i, _t in remaining:
                 result.targets[i].status = "failed"
                 result.targets[i].error = f"blob {desc.digest}: {message}"

@@ -66,3 +66,15 @@ class UnsupportedContent(MirrorsyncError):
 
 class EngineError(MirrorsyncError):
     """The copy engine itself failed (for example skopeo missing or killed)."""
+
+
+class Unreachable(RegistryError):
+    """The registry could not be reached at all (refused, reset, timed out, TLS handshake failed)."""
+
+
+def describe(exc: BaseException) -> str:
+    """One line saying what went wrong, for reports and logs (never a traceback)."""
+    if isinstance(exc, MirrorsyncError):
+        return str(exc)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .errors import describe
 from .manifest import ImageSpec, Mirror, SyncManifest
 from .reference import Reference
 
@@ -86,7 +87,7 @@ def build(manifest: SyncManifest, list_tags: Callable[[Reference], list[str]]) -
             try:
                 available = list_tags(spec.source)
             except Exception as exc:  # noqa: BLE001 - reported per image; the other entries go on
-                plan.failures.append(PlanFailure(spec, f"listing tags of {spec.source.name}: {exc}"))
+                plan.failures.append(PlanFailure(spec, f"listing tags of {spec.source.name}: {describe(exc)}"))
                 available = []
             refs += [t for t in available if spec.selects_tag(t) and t not in refs]
         refs += list(spec.digests)

@@ -19,7 +19,7 @@ import httpx
 from . import auth as auth_mod
 from . import retry
 from .content import ACCEPT, Descriptor, Manifest, digest_of, parse_manifest, verified
-from .errors import AuthError, DigestMismatch, InputError, NotFound, RegistryError
+from .errors import AuthError, DigestMismatch, InputError, NotFound, RegistryError, Unreachable
 from .manifest import RegistrySettings
 from .retry import RetryPolicy, TransientError
 
@@ -145,7 +145,10 @@ class RegistryClient:
                 self._client.get(f"http://{self.host}/v2/")
                 return "http"
 
-        return retry.call(self.policy, probe, f"connecting to {self.host}")
+        try:
+            return retry.call(self.policy, probe, f"connecting to {self.host}")
+        except httpx.TransportError as exc:
+            raise self.unreachable(exc) from None
 
     def _url(self, path: str) -> str:
         return self.base_url + path
@@ -156,7 +159,20 @@ class RegistryClient:
         return response
 
     def _retrying(self, fn, what: str):
-        return retry.call(self.policy, fn, what)
+        try:
+            return retry.call(self.policy, fn, what)
+        except httpx.TransportError as exc:
+            raise self.unreachable(exc) from None
+
+    def unreachable(self, exc: httpx.TransportError) -> Unreachable:
+        """A transport failure as one line naming this registry (the cause's text carries no secrets)."""
+        kind = "timed out talking to" if isinstance(exc, httpx.TimeoutException) else "cannot connect to"
+        if not isinstance(exc, (httpx.ConnectError, httpx.TimeoutException)):
+            kind = "connection to"
+        detail = str(exc).strip() or type(exc).__name__
+        if kind == "connection to":
+            return Unreachable(f"connection to {self.host} failed: {detail}")
+        return Unreachable(f"{kind} {self.host}: {detail}")
 
     def ping(self) -> None:
         """Check that the registry answers (and that credentials, if any, are accepted)."""

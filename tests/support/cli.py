@@ -1,0 +1,69 @@
+"""Running the real ``mirrorsync`` command and writing manifests for it, for integration tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mirrorsync.devregistry import LocalRegistry
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    output_dir: Path
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return json.loads((self.output_dir / "report.json").read_text())
+
+    def image(self, source_suffix: str, tag: str | None = None) -> dict[str, Any]:
+        for img in self.report["images"]:
+            if img["source"].endswith(source_suffix) and (tag is None or img["tag"] == tag):
+                return img
+        raise AssertionError(f"no image {source_suffix}:{tag} in report")
+
+    def cr(self, name: str) -> list[dict[str, Any]]:
+        return list(yaml.safe_load_all((self.output_dir / name).read_text()))
+
+
+def mirrorsync(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python -m mirrorsync ARGS`` in a clean environment (no user auth files leak in)."""
+    full_env = {k: v for k, v in os.environ.items() if k not in ("REGISTRY_AUTH_FILE", "DOCKER_CONFIG")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "mirrorsync", *args], capture_output=True, text=True,
+                          env=full_env, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def registry_settings(registry: LocalRegistry) -> dict[str, Any]:
+    """The manifest's ``registries.<host>`` entry for a LocalRegistry."""
+    if registry.tls:
+        return {"tlsVerify": True, "certDir": str(registry.cert_dir)}
+    return {"tlsVerify": False}
+
+
+def write_auth_file(path: Path, *registries: LocalRegistry) -> Path:
+    import base64
+
+    auths = {r.host: {"auth": base64.b64encode(f"{r.username}:{r.password}".encode()).decode()}
+             for r in registries if r.username}
+    path.write_text(json.dumps({"auths": auths}))
+    path.chmod(0o600)
+    return path
+
+
+def write_manifest(path: Path, *, mirrors: list[str], images: list[dict[str, Any]],
+                   registries: dict[str, dict[str, Any]] | None = None, **extra: Any) -> Path:
+    doc = {"apiVersion": "mirrorsync.dev/v1alpha1", "kind": "SyncManifest", "mirrors": mirrors,
+           "registries": registries or {}, "images": images, **extra}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
