@@ -274,11 +274,41 @@ class RegistryClient:
 
     @contextlib.contextmanager
     def read_blob(self, repo: str, desc: Descriptor) -> Iterator[Iterator[bytes]]:
-        """Stream a blob; the chunks are verified against ``desc`` (a mismatch raises at the end, see ``verified``)."""
+        """Stream a blob; the chunks are verified against ``desc`` (a mismatch raises at the end, see ``verified``).
+
+        A download that drops mid-body resumes with ``Range`` where the server allows it, so the consumer (an
+        upload in flight) never sees the break; where it does not, the error reaches the copier, which retries
+        the whole blob.
+        """
         what = f"blob {self.host}/{repo}@{desc.digest}"
-        with self._client.stream("GET", self._url(f"/v2/{repo}/blobs/{desc.digest}"), follow_redirects=True) as response:
-            raise_for_status(response, f"fetching {what}")
-            yield verified(response.iter_bytes(CHUNK), desc.digest, desc.size, what)
+        chunks = self._resumable(repo, desc, what)
+        try:
+            yield verified(chunks, desc.digest, desc.size, what)
+        finally:
+            chunks.close()
+
+    def _resumable(self, repo: str, desc: Descriptor, what: str) -> Iterator[bytes]:
+        url = self._url(f"/v2/{repo}/blobs/{desc.digest}")
+        offset = 0
+        resumes = 0
+        while True:
+            headers = {"Range": f"bytes={offset}-"} if offset else {}
+            with self._client.stream("GET", url, headers=headers, follow_redirects=True) as response:
+                raise_for_status(response, f"fetching {what}")
+                if offset and response.status_code != 206:
+                    raise RegistryError(f"fetching {what}: the connection dropped at byte {offset} and the "
+                                        f"registry cannot resume (HTTP {response.status_code} to a Range request)")
+                try:
+                    for chunk in response.iter_bytes(CHUNK):
+                        offset += len(chunk)
+                        yield chunk
+                    return
+                except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout) as exc:
+                    if offset >= desc.size or resumes + 1 >= self.policy.attempts:
+                        raise
+                    resumes += 1
+                    retry.RETRIES.record()
+                    log.info("resuming %s at byte %d after %s", what, offset, type(exc).__name__)
 
     def start_upload(self, repo: str, *, mount: str | None = None, mount_from: str | None = None) -> str | None:
         """Open an upload session (trying a cross-repository mount first when asked).
