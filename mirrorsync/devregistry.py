@@ -228,10 +228,12 @@ def htpasswd_line(username: str, password: str) -> str:
 
 def start_registry(workdir: Path, *, tls: bool = False, htpasswd: tuple[str, str] | None = None,
                    token: TokenAuthConfig | None = None, ca: TestCA | None = None, delete_enabled: bool = True,
-                   client_auth: bool = False, startup_timeout: float = 20.0) -> LocalRegistry:
+                   client_auth: bool = False, startup_timeout: float = 20.0,
+                   port: int | None = None) -> LocalRegistry:
     """Start ``docker-registry serve`` on an ephemeral 127.0.0.1 port and wait until ``/v2/`` answers.
 
-    ``workdir`` holds its config, logs, certificates and ``storage/``; give each registry its own.
+    ``workdir`` holds its config, logs, certificates and ``storage/``; give each registry its own. ``port`` fixes
+    the port (the demo does, so its manifest can name it); by default an ephemeral one is picked.
     ``tls`` serves HTTPS with a server cert from ``ca`` (a new ``TestCA`` in ``workdir/ca`` if None);
     ``client_auth`` also requires a client certificate from that CA (implies ``tls``). ``htpasswd`` is
     (user, password) for Basic auth; ``token`` switches to Docker token auth. Raises ``DevRegistryError``
@@ -302,8 +304,9 @@ def start_registry(workdir: Path, *, tls: bool = False, htpasswd: tuple[str, str
     config_path = workdir / "config.yml"
     log_path, access_log_path = workdir / "registry.log", workdir / "access.log"
     last_log = ""
-    for _ in range(_PORT_ATTEMPTS):
-        port = free_port()
+    fixed_port = port
+    for _ in range(1 if fixed_port else _PORT_ATTEMPTS):
+        port = fixed_port or free_port()
         config["http"]["addr"] = f"127.0.0.1:{port}"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         log = open(log_path, "wb")
@@ -322,6 +325,8 @@ def start_registry(workdir: Path, *, tls: bool = False, htpasswd: tuple[str, str
         last_log = registry.read_log()
         if "address already in use" not in last_log:
             break
+    if fixed_port and "address already in use" in last_log:
+        raise DevRegistryError(f"port 127.0.0.1:{fixed_port} is in use: stop what listens there and try again")
     raise DevRegistryError(f"docker-registry did not start (config {config_path}, "
                            f"exit code {process.returncode}); its log:\n{last_log.strip() or '(empty)'}")
 

@@ -1,0 +1,353 @@
+"""mirrorsync vs skopeo sync, measured side by side on this machine. See BENCHMARKS.md for recorded numbers.
+
+Every scenario generates its corpus locally, starts its own docker-registry processes on 127.0.0.1, and times
+each tool several times on the same work (a fresh mirror registry for every cold run), printing medians and the
+ratios mirrorsync/skopeo. Nothing here is part of CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import yaml
+
+from mirrorsync import samples
+from mirrorsync.devregistry import LocalRegistry, start_registry
+
+ROOT = Path(__file__).resolve().parents[1]
+MIRRORSYNC = [str(ROOT / ".venv" / "bin" / "python"), "-m", "mirrorsync"]
+
+
+@dataclass
+class Corpus:
+    registry: LocalRegistry
+    images: dict[str, list[str]]  # repository -> tags
+    unique_blob_bytes: int
+
+
+@dataclass
+class Timing:
+    seconds: list[float] = field(default_factory=list)
+    rss_kib: list[int] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+
+class Bench:
+    def __init__(self, work: Path, runs: int) -> None:
+        self.work = work
+        self.runs = runs
+        self.registries: list[LocalRegistry] = []
+        self.results: dict[str, dict] = {}
+        self._n = 0
+
+    def registry(self, name: str) -> LocalRegistry:
+        self._n += 1
+        r = start_registry(self.work / f"{name}-{self._n}")
+        self.registries.append(r)
+        return r
+
+    def drop(self, r: LocalRegistry) -> None:
+        r.stop()
+        shutil.rmtree(r.root.parent, ignore_errors=True)
+        self.registries.remove(r)
+
+    def close(self) -> None:
+        for r in list(self.registries):
+            r.stop()
+
+    # --- corpora --------------------------------------------------------------------------------------------------
+
+    def corpus(self, *, repos: int, tags: int, arches: tuple[str, ...], layers: int, layer_size: int,
+               kind: samples.Kind) -> Corpus:
+        src = self.registry("source")
+        jobs = [(f"bench/repo-{r}", f"v{t}") for r in range(1, repos + 1) for t in range(1, tags + 1)]
+        lock = threading.Lock()
+        blobs: set[str] = set()
+        local = threading.local()
+
+        def push(job: tuple[str, str]) -> None:
+            if not hasattr(local, "pusher"):
+                local.pusher = samples.SamplePusher(src.host, insecure=True)
+            img = samples.push_image(local.pusher, job[0], job[1], kind=kind, arches=arches, layers=layers,
+                                     layer_size=layer_size, seed=1)
+            with lock:
+                blobs.update(img.blobs)
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(push, jobs))
+        size = sum(self.blob_path(src, d).stat().st_size for d in blobs)
+        images: dict[str, list[str]] = {}
+        for repo, tag in jobs:
+            images.setdefault(repo, []).append(tag)
+        return Corpus(src, images, size)
+
+    @staticmethod
+    def blob_path(r: LocalRegistry, digest: str) -> Path:
+        hex_ = digest.split(":", 1)[1]
+        return r.root / "docker" / "registry" / "v2" / "blobs" / "sha256" / hex_[:2] / hex_ / "data"
+
+    # --- tools ----------------------------------------------------------------------------------------------------
+
+    def manifest(self, corpus: Corpus, mirrors: list[LocalRegistry], name: str, engine: str = "native") -> Path:
+        doc = {"apiVersion": "mirrorsync.dev/v1alpha1", "kind": "SyncManifest",
+               "mirrors": [f"{m.host}/bench-mirror" for m in mirrors],
+               "registries": {r.host: {"tlsVerify": False} for r in [corpus.registry, *mirrors]},
+               "options": {"engine": engine},
+               "images": [{"source": f"{corpus.registry.host}/{repo}", "tags": tags}
+                          for repo, tags in corpus.images.items()]}
+        path = self.work / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(doc))
+        return path
+
+    def skopeo_yaml(self, corpus: Corpus) -> Path:
+        path = self.work / "skopeo-sync.yaml"
+        path.write_text(yaml.safe_dump({corpus.registry.host: {"tls-verify": False, "images": corpus.images}}))
+        return path
+
+    def mirrorsync(self, corpus: Corpus, mirrors: list[LocalRegistry], engine: str) -> tuple[float, int, dict]:
+        manifest = self.manifest(corpus, mirrors, f"ms-{engine}", engine)
+        out = self.work / f"out-{engine}"
+        seconds, rss = timed([*MIRRORSYNC, "run", str(manifest), "--output-dir", str(out)])
+        report = json.loads((out / "report.json").read_text())
+        if report["status"] != "Succeeded":
+            raise SystemExit(f"mirrorsync {engine} run did not succeed: {report['status']}")
+        return seconds, rss, report["totals"]
+
+    def skopeo_sync(self, corpus: Corpus, mirror: LocalRegistry) -> tuple[float, int]:
+        return timed(["skopeo", "sync", "--src", "yaml", "--dest", "docker", "--dest-tls-verify=false", "--all",
+                      "--preserve-digests", str(self.skopeo_yaml(corpus)), f"{mirror.host}/bench-mirror"])
+
+    def floor(self, corpus: Corpus) -> float:
+        """Upload the corpus's unique blobs from local files with parallel monolithic PUTs: what the registry
+        itself can ingest here, a floor no copying tool can beat."""
+        blob_dir = corpus.registry.root / "docker" / "registry" / "v2" / "blobs" / "sha256"
+        files = [p for p in blob_dir.glob("*/*/data")]
+        mirror = self.registry("floor")
+        client = httpx.Client(base_url=mirror.url, timeout=120,
+                              limits=httpx.Limits(max_connections=16, max_keepalive_connections=16))
+
+        def put(path: Path) -> None:
+            digest = "sha256:" + path.parent.name
+            loc = client.post("/v2/floor/blobs/uploads/").headers["Location"]
+            sep = "&" if "?" in loc else "?"
+            with path.open("rb") as f:
+                r = client.put(f"{loc}{sep}digest={digest}", content=f.read(),
+                               headers={"Content-Type": "application/octet-stream"})
+            r.raise_for_status()
+
+        start = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(put, files))
+        seconds = time.monotonic() - start
+        client.close()
+        self.drop(mirror)
+        return seconds
+
+    # --- scenarios ------------------------------------------------------------------------------------------------
+
+    def cold(self, name: str, corpus: Corpus, mirrors: int, engines: list[str]) -> None:
+        rows: dict[str, Timing] = {}
+        for _ in range(self.runs):
+            for tool in ["skopeo-sync", *engines]:
+                targets = [self.registry("mirror") for _ in range(mirrors)]
+                t = rows.setdefault(tool, Timing())
+                if tool == "skopeo-sync":
+                    total = 0.0
+                    for m in targets:  # skopeo sync knows one destination: run once per mirror
+                        seconds, rss = self.skopeo_sync(corpus, m)
+                        total += seconds
+                    t.seconds.append(total)
+                    t.rss_kib.append(rss)
+                else:
+                    seconds, rss, totals = self.mirrorsync(corpus, targets, tool)
+                    t.seconds.append(seconds)
+                    t.rss_kib.append(rss)
+                    t.extra = {"bytesRead": totals["bytesRead"], "bytesSent": totals["bytesSent"]}
+                for m in targets:
+                    self.drop(m)
+        floor = statistics.median(self.floor(corpus) for _ in range(self.runs)) if mirrors == 1 else None
+        self.record(name, rows, corpus, floor=floor)
+
+    def noop(self, name: str, corpus: Corpus, engines: list[str]) -> None:
+        mirror = self.registry("mirror")
+        self.skopeo_sync(corpus, mirror)  # fill it once (skopeo sync's destination paths)
+        self.mirrorsync(corpus, [mirror], "native")  # and mirrorsync's
+        rows: dict[str, Timing] = {}
+        for _ in range(self.runs):
+            for tool in ["skopeo-sync", *engines]:
+                t = rows.setdefault(tool, Timing())
+                if tool == "skopeo-sync":
+                    seconds, rss = self.skopeo_sync(corpus, mirror)
+                else:
+                    seconds, rss, totals = self.mirrorsync(corpus, [mirror], tool)
+                    if totals["bytesSent"]:
+                        raise SystemExit(f"no-op run of {tool} sent {totals['bytesSent']} bytes")
+                t.seconds.append(seconds)
+                t.rss_kib.append(rss)
+        self.drop(mirror)
+        self.record(name, rows, corpus)
+
+    def big_layer(self, name: str, size: int) -> None:
+        src = self.registry("source")
+        digest, blob_size = push_big_image(src, "bench/big", "v1", size, self.work)
+        corpus = Corpus(src, {"bench/big": ["v1"]}, blob_size)
+        rows: dict[str, Timing] = {}
+        for tool in ["skopeo-sync", "native"]:
+            mirror = self.registry("mirror")
+            t = rows.setdefault(tool, Timing())
+            if tool == "skopeo-sync":
+                seconds, rss = self.skopeo_sync(corpus, mirror)
+            else:
+                seconds, rss, _ = self.mirrorsync(corpus, [mirror], tool)
+            t.seconds.append(seconds)
+            t.rss_kib.append(rss)
+            self.drop(mirror)
+        self.drop(src)
+        self.record(name, rows, corpus)
+
+    def record(self, name: str, rows: dict[str, Timing], corpus: Corpus, floor: float | None = None) -> None:
+        base = rows["skopeo-sync"].median
+        out = {"unique_blob_bytes": corpus.unique_blob_bytes, "tools": {}}
+        print(f"\n== {name}  (unique blob bytes {corpus.unique_blob_bytes / 1e6:.1f} MB, {self.runs} run(s))")
+        for tool, t in rows.items():
+            ratio = t.median / base if base else float("nan")
+            peak = max(t.rss_kib) / 1024
+            line = (f"  {tool:<12} median {t.median:7.2f} s  runs {', '.join(f'{s:.2f}' for s in t.seconds)}  "
+                    f"ratio {ratio:5.2f}  peak RSS {peak:6.1f} MB")
+            if t.extra.get("bytesRead"):
+                line += f"  read/unique {t.extra['bytesRead'] / corpus.unique_blob_bytes:.3f}"
+            print(line, flush=True)
+            out["tools"][tool] = {"seconds": t.seconds, "median": t.median, "ratio_vs_skopeo_sync": ratio,
+                                  "peak_rss_mb": peak, **t.extra}
+        if floor is not None:
+            native = rows.get("native")
+            print(f"  floor        {floor:7.2f} s  (parallel monolithic PUTs of the unique blobs from local files)"
+                  + (f"  native/floor {native.median / floor:.2f}" if native else ""))
+            out["floor_seconds"] = floor
+        self.results[name] = out
+
+
+def timed(argv: list[str]) -> tuple[float, int]:
+    """Run a command; its wall time and its own peak RSS (KiB) from wait4, failing loudly if it fails."""
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stderr_chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read()), daemon=True)
+    reader.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.monotonic() - start
+    reader.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:4])} ... failed ({proc.returncode}):\n"
+                         + b"".join(stderr_chunks).decode(errors="replace")[-3000:])
+    return seconds, usage.ru_maxrss
+
+
+def push_big_image(r: LocalRegistry, repo: str, tag: str, size: int, work: Path) -> tuple[str, int]:
+    """Push a single-layer image whose layer is ``size`` random bytes, streamed from a file (never in memory)."""
+    path = work / "big-layer"
+    h = hashlib.sha256()
+    with path.open("wb") as f:
+        left = size
+        while left:
+            chunk = os.urandom(min(left, 8 << 20))
+            f.write(chunk)
+            h.update(chunk)
+            left -= len(chunk)
+    layer_digest = "sha256:" + h.hexdigest()
+    client = httpx.Client(base_url=r.url, timeout=600)
+
+    def upload(data_iter, digest: str, length: int) -> None:
+        loc = client.post(f"/v2/{repo}/blobs/uploads/").headers["Location"]
+        sep = "&" if "?" in loc else "?"
+        client.put(f"{loc}{sep}digest={digest}", content=data_iter,
+                   headers={"Content-Length": str(length), "Content-Type": "application/octet-stream"}
+                   ).raise_for_status()
+
+    def file_chunks():
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                yield chunk
+
+    upload(file_chunks(), layer_digest, size)
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": [layer_digest]}}).encode()
+    config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    upload([config], config_digest, len(config))
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": samples.OCI_MANIFEST,
+                           "config": {"mediaType": samples.OCI_CONFIG, "digest": config_digest, "size": len(config)},
+                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                                       "digest": layer_digest, "size": size}]}).encode()
+    client.put(f"/v2/{repo}/manifests/{tag}", content=manifest,
+               headers={"Content-Type": samples.OCI_MANIFEST}).raise_for_status()
+    client.close()
+    path.unlink()
+    return "sha256:" + hashlib.sha256(manifest).hexdigest(), size + len(config)
+
+
+SCENARIOS = ("cold", "cold-2-mirrors", "noop-1000", "cold-1000-small", "big-1g", "big-2g")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", default=",".join(SCENARIOS), help=f"comma-separated subset of {', '.join(SCENARIOS)}")
+    parser.add_argument("--engines", default="native,skopeo", help="mirrorsync engines to time")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    wanted = [s for s in args.only.split(",") if s]
+    engines = [e for e in args.engines.split(",") if e]
+    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, python {platform.python_version()}, "
+          + subprocess.run(["skopeo", "--version"], capture_output=True, text=True).stdout.strip())
+    work = Path(tempfile.mkdtemp(prefix="mirrorsync-bench-"))
+    bench = Bench(work, args.runs)
+    try:
+        if "cold" in wanted or "cold-2-mirrors" in wanted:
+            corpus = bench.corpus(repos=8, tags=3, arches=("amd64", "arm64"), layers=4, layer_size=2 << 20,
+                                  kind="oci-index")
+            if "cold" in wanted:
+                bench.cold("cold sync ~300 MB, 1 mirror", corpus, 1, engines)
+            if "cold-2-mirrors" in wanted:
+                bench.cold("cold sync ~300 MB, 2 mirrors (skopeo sync once per mirror)", corpus, 2, engines)
+            bench.drop(corpus.registry)
+        if "noop-1000" in wanted or "cold-1000-small" in wanted:
+            corpus = bench.corpus(repos=200, tags=5, arches=("amd64",), layers=2, layer_size=10_000, kind="oci")
+            if "cold-1000-small" in wanted:
+                bench.cold("cold sync of 1000 small images", corpus, 1, engines)
+            if "noop-1000" in wanted:
+                bench.noop("no-op re-sync of 1000 images", corpus, engines)
+            bench.drop(corpus.registry)
+        if "big-1g" in wanted:
+            bench.big_layer("one image with a 1 GiB layer", 1 << 30)
+        if "big-2g" in wanted:
+            bench.big_layer("one image with a 2 GiB layer", 2 << 30)
+    finally:
+        bench.close()
+        shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        args.json.write_text(json.dumps(bench.results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
