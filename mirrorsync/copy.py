@@ -129,26 +129,29 @@ class Copier:
               result: CopyResult) -> None:
         by_digest = ":" in ref
         known = ref if by_digest else None
-        if not by_digest:
-            # HEAD, not GET: registries rate-limit manifest GETs, and a no-op re-sync needs only the digest
+        probe = tag or known
+        present: dict[int, str | None] = {}
+        for i, t in enumerate(targets):
+            try:
+                have = t.store.manifest_descriptor(t.repo, probe) if probe else None
+            except Exception as exc:  # noqa: BLE001 - this target fails, the others go on
+                result.targets[i].status, result.targets[i].error = "failed", describe(exc)
+                continue
+            present[i] = have.digest if have else None
+        if not by_digest and any(present.values()):
+            # Some target has the tag: HEAD (not GET) the source to compare, since registries rate-limit GETs
+            # and a no-op re-sync needs only the digest. When no target has it, the GET below is enough.
             desc = source.manifest_descriptor(source_repo, ref)
             known = desc.digest if desc else None
             result.media_type = desc.media_type.split(";")[0] or None if desc else None
         pending: list[int] = []
-        for i, t in enumerate(targets):
-            tr = result.targets[i]
-            try:
-                have = t.store.manifest_descriptor(t.repo, tag or known) if (tag or known) else None
-            except Exception as exc:  # noqa: BLE001 - this target fails, the others go on
-                tr.status, tr.error = "failed", describe(exc)
-                continue
-            if known and have and have.digest == known:
-                tr.status = "up-to-date"
+        for i, digest in present.items():
+            if known and digest == known:
+                result.targets[i].status = "up-to-date"
             else:
                 pending.append(i)
         if not pending:
             result.digest = known
-            # The no-op path reads nothing more from the source; media type and children come from the HEAD/tag.
             return
         top = source.get_manifest(source_repo, ref)
         result.digest, result.media_type = top.digest, top.media_type

@@ -84,8 +84,8 @@ class ImageSpec:
 @dataclass(frozen=True)
 class Options:
     engine: str = "native"
-    concurrency: int = 4
-    blob_concurrency: int = 4
+    concurrency: int = 8
+    blob_concurrency: int = 8
     retries: int = 5
     timeout: float = 60.0
 
