@@ -231,6 +231,8 @@ class RegistryAuth(httpx.Auth):
         self._scheme = "bearer"
         self._bearer_params = params
         scope = scope_for(request)
+        if scope is None and not params.get("scope"):
+            return  # a version check (/v2/): the 401 already says the registry is there; no token is worth fetching
         wanted = " ".join(s for s in [params.get("scope"), scope] if s)
         token_request = self._token_request(params, wanted)
         token_response = yield token_request

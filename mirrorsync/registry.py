@@ -93,6 +93,7 @@ class RegistryClient:
     """The distribution API of one registry host."""
 
     supports_mount = True
+    tags_page_size = 1000  # what we ask per tags/list page; registries may return fewer and link the next
 
     def __init__(self, host: str, *, settings: RegistrySettings | None = None,
                  credentials: auth_mod.Credentials | None = None, policy: RetryPolicy | None = None,
@@ -242,7 +243,7 @@ class RegistryClient:
     def list_tags(self, repo: str) -> list[str]:
         """Every tag of a repository, following ``Link`` pagination, sorted."""
         tags: list[str] = []
-        url: str | None = self._url(f"/v2/{repo}/tags/list?n=1000")
+        url: str | None = self._url(f"/v2/{repo}/tags/list?n={self.tags_page_size}")
         pages = 0
         while url:
             current = url

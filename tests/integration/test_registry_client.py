@@ -1,0 +1,102 @@
+"""mirrorsync's registry client against the real docker-registry."""
+
+from __future__ import annotations
+
+import pytest
+
+from mirrorsync.auth import Credentials
+from mirrorsync.content import Descriptor, sha256_digest
+from mirrorsync.errors import AuthError, NotFound, RegistryError
+from mirrorsync.manifest import RegistrySettings
+from mirrorsync.registry import RegistryClient
+from mirrorsync.retry import RetryPolicy
+
+pytestmark = pytest.mark.integration
+
+
+def client_for(registry, **kw) -> RegistryClient:
+    settings = RegistrySettings(tls_verify=registry.tls, cert_dir=str(registry.cert_dir) if registry.tls else None)
+    creds = Credentials(registry.username, registry.password) if registry.username else None
+    return RegistryClient(registry.host, settings=settings, credentials=creds,
+                          policy=RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.05), **kw)
+
+
+def test_tag_list_follows_link_pagination_and_sorts(registry, seed, unique_repo):
+    repo = unique_repo("tags")
+    tags = ["v10", "v2", "latest", "a", "v1"]
+    for i, tag in enumerate(tags):
+        seed(registry, repo, tag, kind="oci", arches=("amd64",), seed=i)
+    client = client_for(registry)
+    client.tags_page_size = 2
+    try:
+        assert client.list_tags(repo) == sorted(tags)
+    finally:
+        client.close()
+
+
+def test_manifest_head_get_and_missing(registry, seed, unique_repo):
+    img = seed(registry, unique_repo("m"), "v1")
+    client = client_for(registry)
+    try:
+        head = client.manifest_descriptor(img.repository, "v1")
+        assert head.digest == img.digest and head.media_type.startswith("application/vnd.oci.image.index")
+        got = client.get_manifest(img.repository, "v1")
+        assert got.digest == img.digest == sha256_digest(got.data)
+        assert sorted(c.digest for c in got.children) == sorted(img.children.values())
+        assert client.manifest_descriptor(img.repository, "nope") is None
+        with pytest.raises(NotFound):
+            client.get_manifest(img.repository, "nope")
+    finally:
+        client.close()
+
+
+def test_blob_upload_is_checked_by_the_registry_and_mount_works(registry, unique_repo):
+    client = client_for(registry)
+    a, b = unique_repo("a"), unique_repo("b")
+    data = b"mirrorsync blob" * 1000
+    desc = Descriptor("application/octet-stream", sha256_digest(data), len(data))
+    try:
+        client.write_blob(a, desc, iter([data[:5000], data[5000:]]))
+        assert client.has_blob(a, desc.digest)
+        with client.read_blob(a, desc) as chunks:
+            assert b"".join(chunks) == data
+        assert not client.has_blob(b, desc.digest)
+        assert client.mount_blob(b, desc.digest, a) is True
+        assert client.has_blob(b, desc.digest)
+        missing = "sha256:" + "0" * 64
+        assert client.mount_blob(b, missing, a) is False
+
+        wrong = Descriptor("application/octet-stream", sha256_digest(b"other bytes!!"), len(data))
+        with pytest.raises(RegistryError, match="DIGEST_INVALID|BAD_REQUEST|400"):
+            client.write_blob(a, wrong, iter([data]))
+        assert not client.has_blob(a, wrong.digest)
+    finally:
+        client.close()
+
+
+def test_basic_auth_and_wrong_password(htpasswd_registry, seed, unique_repo):
+    img = seed(htpasswd_registry, unique_repo("auth"), "v1")
+    good = client_for(htpasswd_registry)
+    bad = RegistryClient(htpasswd_registry.host, settings=RegistrySettings(tls_verify=False),
+                         credentials=Credentials(htpasswd_registry.username, "Not-The-Pa55word"),
+                         policy=RetryPolicy(attempts=1))
+    try:
+        assert good.manifest_descriptor(img.repository, "v1").digest == img.digest
+        with pytest.raises(AuthError) as info:
+            bad.get_manifest(img.repository, "v1")
+        assert "Not-The-Pa55word" not in str(info.value)
+    finally:
+        good.close()
+        bad.close()
+
+
+def test_token_scopes_per_repository(token_registry, token_server, seed, unique_repo):
+    img = seed(token_registry, unique_repo("tok"), "v1")
+    client = client_for(token_registry)
+    try:
+        before = token_server.issued
+        assert client.get_manifest(img.repository, "v1").digest == img.digest
+        assert client.get_manifest(img.repository, img.digest).digest == img.digest
+        assert token_server.issued == before + 1, "one pull token serves every request on that repository"
+    finally:
+        client.close()
