@@ -69,8 +69,8 @@ class Runner:
             return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"))
         if name == "skopeo":
             from .skopeo import SkopeoEngine  # noqa: PLC0415 - only loaded when chosen
-            return SkopeoEngine(self.manifest, auth_file=self.options.auth_file,
-                                retries=self._value("retries"), timeout=self._value("timeout"))
+            return SkopeoEngine(clients, retries=self._value("retries"), timeout=self._value("timeout"),
+                                processes=self._value("concurrency"))
         raise InputError(f"unknown engine {name!r}", field="engine")
 
     def plan(self, clients: Clients) -> Plan:
