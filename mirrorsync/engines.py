@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import Callable, Protocol
 
 from . import auth
 from .copy import Copier, CopyResult, Target
@@ -17,6 +17,7 @@ from .plan import CopyJob
 from .reference import DEFAULT_REGISTRY, DOCKER_HUB_API_HOST, Reference
 from .registry import RegistryClient
 from .retry import RetryPolicy
+from .store import ContentStore
 
 
 class Engine(Protocol):
@@ -63,21 +64,37 @@ class Clients:
             self._clients.clear()
 
 
+SourceFor = Callable[[CopyJob], tuple[ContentStore, str]]
+TargetsFor = Callable[[CopyJob], list[Target]]
+
+
 class NativeEngine:
-    """Copies over the distribution API with mirrorsync's own client: fan-out, mounts, no-op fast path."""
+    """Copies over the distribution API with mirrorsync's own client: fan-out, mounts, no-op fast path.
+
+    By default a job is read from its source registry and written to its mirrors; ``source_for``/``targets_for``
+    point it at other stores instead (an OCI layout when exporting or importing), with the same copy algorithm.
+    """
 
     name = "native"
 
-    def __init__(self, clients: Clients, *, blob_concurrency: int = 4) -> None:
+    def __init__(self, clients: Clients, *, blob_concurrency: int = 4, source_for: SourceFor | None = None,
+                 targets_for: TargetsFor | None = None) -> None:
         self.clients = clients
         self._pool = ThreadPoolExecutor(max_workers=blob_concurrency, thread_name_prefix="blob")
         self.copier = Copier(self._pool, policy=clients.policy)
+        self.source_for = source_for or self._registry_source
+        self.targets_for = targets_for or self._registry_targets
+
+    def _registry_source(self, job: CopyJob) -> tuple[ContentStore, str]:
+        return self.clients.get(job.source.registry), job.source.repository
+
+    def _registry_targets(self, job: CopyJob) -> list[Target]:
+        return [Target(self.clients.get(d.mirror.registry), d.repository, d.mirror.location)
+                for d in job.destinations]
 
     def copy(self, job: CopyJob) -> CopyResult:
-        source = self.clients.get(job.source.registry)
-        targets = [Target(self.clients.get(d.mirror.registry), d.repository, d.mirror.location)
-                   for d in job.destinations]
-        return self.copier.copy(source, job.source.repository, job.ref, targets, tag=job.tag)
+        source, source_repo = self.source_for(job)
+        return self.copier.copy(source, source_repo, job.ref, self.targets_for(job), tag=job.tag)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

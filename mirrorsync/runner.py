@@ -37,6 +37,7 @@ class RunOptions:
     retries: int | None = None
     timeout: float | None = None
     auth_file: str | None = None
+    shard: plan_mod.Shard | None = None  # copy only this shard's source repositories
 
 
 @dataclass
@@ -74,7 +75,7 @@ class Runner:
         raise InputError(f"unknown engine {name!r}", field="engine")
 
     def plan(self, clients: Clients) -> Plan:
-        return plan_mod.build(self.manifest, clients.list_tags)
+        return plan_mod.build(self.manifest, clients.list_tags, shard=self.options.shard)
 
     def run(self) -> Report:
         """Copy everything the manifest selects; never raises for a failed image (it is in the report)."""
