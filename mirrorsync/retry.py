@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import math
+import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
 import httpx
@@ -18,10 +20,21 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def _env_seconds(name: str, default: float) -> float:
+    """A finite, non-negative number of seconds from the environment, else ``default``."""
+    try:
+        value = float(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if math.isfinite(value) and value >= 0 else default
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 6  # the first try plus retries
-    initial_wait: float = 0.5
+    # MIRRORSYNC_RETRY_WAIT shortens (or lengthens) the first backoff for a whole run: fault tests need
+    # milliseconds, and a site whose registry recovers slowly may want more; Retry-After still wins.
+    initial_wait: float = field(default_factory=lambda: _env_seconds("MIRRORSYNC_RETRY_WAIT", 0.5))
     max_wait: float = 30.0
 
     @classmethod
