@@ -9,6 +9,7 @@ so that :mod:`mirrorsync.resolve` sees what a node sees.
 
 from __future__ import annotations
 
+import copy
 import json
 import tomllib
 from collections.abc import Iterable, Sequence
@@ -184,12 +185,17 @@ def edit_registries_config(config: RegistriesConf, insecure: Sequence[str], bloc
                            sets: Sequence[MirrorSet]) -> None:
     """Apply mirror sets and insecure/blocked scopes to ``config`` in place, exactly as runtime-utils does."""
 
+    # The first entry per scope, as runtime-utils' linear getRegistryEntry finds it (scopes never change).
+    by_scope: dict[str, Registry] = {}
+    for reg in config.registries:
+        by_scope.setdefault(reg.scope, reg)
+
     def get_entry(scope: str) -> Registry:
-        for reg in config.registries:
-            if reg.scope == scope:
-                return reg
-        reg = Registry(prefix=scope) if scope.startswith("*.") else Registry(location=scope)
-        config.registries.append(reg)
+        reg = by_scope.get(scope)
+        if reg is None:
+            reg = Registry(prefix=scope) if scope.startswith("*.") else Registry(location=scope)
+            config.registries.append(reg)
+            by_scope[scope] = reg
         return reg
 
     def entries(*kinds: str) -> list[tuple[str, tuple[str, ...], str | None]]:
@@ -224,12 +230,18 @@ def edit_registries_config(config: RegistriesConf, insecure: Sequence[str], bloc
                 reg.blocked = True
     # A scope entry created above inside a mirrored scope would otherwise hide that scope's mirrors; the block
     # from NeverContactSource is deliberately not copied.
+    # Only entries without mirrors can receive any (those made for insecure/blocked scopes), so only they are
+    # visited; the first mirrored scope in source order wins, as in runtime-utils.
+    without_mirrors = [reg for reg in config.registries if not reg.mirrors]
     for merged in (*digest_sets, *tag_sets):
+        if not without_mirrors:
+            break
         mirrored = get_entry(merged.source)
-        for reg in config.registries:
-            if reg.scope != mirrored.scope and scope_is_nested_inside_scope(reg.scope, mirrored.scope) \
-                    and not reg.mirrors:
+        for reg in list(without_mirrors):
+            if reg.scope != mirrored.scope and scope_is_nested_inside_scope(reg.scope, mirrored.scope):
                 reg.mirrors = _mirrors_adjusted_for_nested_scope(mirrored.scope, reg.scope, mirrored.mirrors)
+                if reg.mirrors:
+                    without_mirrors.remove(reg)
 
 
 def build_registries_conf(sets: Iterable[MirrorSet], insecure: Sequence[str] = (),
@@ -380,6 +392,16 @@ def _post_process(config: RegistriesConf) -> None:
             seen.add(reg.prefix)
             unique.append(reg)
     config.registries = unique
+
+
+def as_loaded(config: RegistriesConf, *, path: str = "registries.conf") -> RegistriesConf:
+    """What containers/image makes of ``config`` once written and read back: :func:`loads` without the TOML."""
+    loaded = copy.deepcopy(config)
+    try:
+        _post_process(loaded)
+    except InputError as exc:
+        raise InputError(exc.message, file=path, field=exc.field) from None
+    return loaded
 
 
 def loads(text: str, *, path: str = "registries.conf") -> RegistriesConf:

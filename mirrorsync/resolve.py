@@ -9,15 +9,15 @@ for it is ``blocked``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .crs import MirrorSet
 from .errors import InputError
 from .reference import DIGEST, DOMAIN, PATH_COMPONENT, TAG
-from .registries_conf import DIGEST_ONLY, TAG_ONLY, Endpoint, RegistriesConf, Registry, loads, \
-    render_registries_conf
+from .registries_conf import DIGEST_ONLY, TAG_ONLY, Endpoint, RegistriesConf, Registry, as_loaded, \
+    build_registries_conf
 
 NODE_CONFIG_PATH = "/etc/containers/registries.conf"
 _DEFAULT_DOMAIN = "docker.io"
@@ -152,6 +152,42 @@ def find_registry(config: RegistriesConf, ref: str) -> Registry | None:
     return best
 
 
+class Resolver:
+    """Resolves many references against one loaded configuration (which must not change meanwhile).
+
+    Same answers as :func:`find_registry` and :func:`resolve`, with the entries indexed by prefix.
+    """
+
+    def __init__(self, config: RegistriesConf) -> None:
+        self.config = config
+        self._exact: dict[str, tuple[int, Registry]] = {}
+        self._wildcards: list[tuple[int, Registry]] = []
+        for i, reg in enumerate(config.registries):
+            if reg.prefix.startswith("*."):
+                self._wildcards.append((i, reg))
+            else:
+                self._exact.setdefault(reg.prefix, (i, reg))
+
+    def find_registry(self, ref: str) -> Registry | None:
+        """See :func:`find_registry`."""
+        # (length, -position): longer wins, then earlier in the file.
+        best: tuple[int, int, Registry] | None = None
+        for i, c in enumerate(ref + "/"):
+            if i and c in ":/@":
+                hit = self._exact.get(ref[:i])
+                if hit is not None and (best is None or (i, -hit[0]) > best[:2]):
+                    best = (i, -hit[0], hit[1])
+        for position, reg in self._wildcards:
+            if ref_matching_prefix(ref, reg.prefix) != -1 and \
+                    (best is None or (len(reg.prefix), -position) > best[:2]):
+                best = (len(reg.prefix), -position, reg)
+        return best[2] if best else None
+
+    def resolve(self, reference: str) -> Resolution:
+        """See :func:`resolve`."""
+        return _resolve(reference, self.find_registry)
+
+
 @dataclass(frozen=True)
 class PullSource:
     """One location a node tries; ``blocked`` means the client refuses to contact it."""
@@ -202,13 +238,17 @@ def resolve(reference: str, config: RegistriesConf) -> Resolution:
     Raises InputError for a malformed reference, or when a mirror cannot be applied to it (containers/image
     then fails the pull with the same message).
     """
+    return _resolve(reference, lambda ref: find_registry(config, ref))
+
+
+def _resolve(reference: str, find: Callable[[str], Registry | None]) -> Resolution:
     try:
         named = _parse_normalized_named(reference)
     except ValueError as exc:
         raise InputError(str(exc), field=f"reference {reference!r}") from None
     if named.tag is None and named.digest is None:
         named = _Named(named.domain, named.path, "latest", None)
-    registry = find_registry(config, named.name)
+    registry = find(named.name)
     if registry is None:
         return Resolution(str(named), (PullSource(str(named), mirror=False),), blocked=False)
 
@@ -226,7 +266,7 @@ def resolve(reference: str, config: RegistriesConf) -> Resolution:
     sources = []
     for endpoint, is_mirror in endpoints:
         rewritten = _rewrite(named, registry.prefix, endpoint)
-        applies = find_registry(config, rewritten.name)
+        applies = find(rewritten.name)
         sources.append(PullSource(str(rewritten), is_mirror, endpoint.insecure, endpoint.pull_from_mirror,
                                   blocked=applies is not None and applies.blocked))
     return Resolution(str(named), tuple(sources), registry.blocked, registry.prefix)
@@ -235,4 +275,4 @@ def resolve(reference: str, config: RegistriesConf) -> Resolution:
 def config_from_mirror_sets(sets: Iterable[MirrorSet], insecure: Sequence[str] = (),
                             blocked: Sequence[str] = ()) -> RegistriesConf:
     """The configuration a node ends up with: rendered as the MCO does, then loaded as containers/image does."""
-    return loads(render_registries_conf(sets, insecure, blocked), path=NODE_CONFIG_PATH)
+    return as_loaded(build_registries_conf(sets, insecure, blocked), path=NODE_CONFIG_PATH)

@@ -13,7 +13,7 @@ import yaml
 from mirrorsync.crs import API_VERSION, ICSP, IDMS, ITMS, Document, MirrorEntry, MirrorSet, load_mirror_sets, \
     parse_mirror_set
 from mirrorsync.errors import InputError
-from mirrorsync.registries_conf import _merged_mirror_sets, build_registries_conf, dumps, loads, \
+from mirrorsync.registries_conf import _merged_mirror_sets, as_loaded, build_registries_conf, dumps, loads, \
     render_registries_conf, scope_is_nested_inside_scope
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -75,6 +75,20 @@ def test_vector_bytes_match_the_mco_encoder(path: Path) -> None:
     vector = json.loads(path.read_text())
     text = render_registries_conf(vector_sets(vector), vector["input"]["insecure"], vector["input"]["blocked"])
     assert text == vector["expected"]["registries_conf"]
+
+
+@pytest.mark.parametrize("path", RENDERED_VECTORS, ids=lambda p: p.stem)
+def test_as_loaded_is_a_toml_round_trip(path: Path) -> None:
+    vector = json.loads(path.read_text())
+    config = build_registries_conf(vector_sets(vector), vector["input"]["insecure"], vector["input"]["blocked"])
+    try:
+        want = loads(dumps(config))
+    except InputError as exc:
+        with pytest.raises(InputError) as info:
+            as_loaded(config)
+        assert info.value.message == exc.message
+        return
+    assert as_loaded(config) == want
 
 
 def test_vectors_through_files_and_directories(tmp_path: Path) -> None:

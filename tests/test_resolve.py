@@ -11,8 +11,8 @@ import pytest
 from mirrorsync.crs import API_VERSION, ICSP, IDMS, ITMS, Document, MirrorSet, parse_mirror_set
 from mirrorsync.errors import InputError
 from mirrorsync.registries_conf import loads
-from mirrorsync.resolve import PullSource, config_from_mirror_sets, find_registry, normalize_reference, \
-    ref_matching_prefix, resolve
+from mirrorsync.resolve import PullSource, Resolver, config_from_mirror_sets, find_registry, \
+    normalize_reference, ref_matching_prefix, resolve
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 VECTORS = sorted((SHARED / "testdata" / "regconf").glob("*.json"))
@@ -41,14 +41,18 @@ def test_vectors_with_pulls_are_present() -> None:
 def test_vector_pulls(path: Path) -> None:
     vector = json.loads(path.read_text())
     config = config_from_mirror_sets(vector_sets(vector), vector["input"]["insecure"], vector["input"]["blocked"])
+    resolver = Resolver(config)
     for ref, want in vector["expected"]["pulls"].items():
         if want["error"]:
             with pytest.raises(InputError) as info:
                 resolve(ref, config)
             # "parse: " is the recorder's own prefix; "rewriting reference: " is containers/image's.
             assert info.value.message == want["error"].removeprefix("parse: "), ref
+            with pytest.raises(InputError):
+                resolver.resolve(ref)
             continue
         got = resolve(ref, config)
+        assert resolver.resolve(ref) == got
         assert got.reference == want["normalized"], ref
         assert got.matched_prefix == want["matched_prefix"], ref
         assert got.blocked == want["blocked_primary"], ref
@@ -118,6 +122,20 @@ def test_pull_from_mirror_filters_mirrors_and_primary_comes_last() -> None:
 def test_mirror_by_digest_only_registry_flag() -> None:
     assert sources("old.io/a:v1") == [("old.io/a:v1", False)]
     assert sources(f"old.io/a@{DIGEST}") == [(f"m.local/old/a@{DIGEST}", True), (f"old.io/a@{DIGEST}", False)]
+
+
+def test_resolver_index_agrees_with_the_linear_scan() -> None:
+    # Equal-length prefixes: the first entry in the file wins, wildcard or not.
+    config = loads('[[registry]]\nprefix = "*.example.com"\n[[registry.mirror]]\nlocation = "w.local"\n'
+                   '[[registry]]\nlocation = "a.example.com"\n[[registry.mirror]]\nlocation = "e.local"\n'
+                   '[[registry]]\nlocation = "b.example.com"\n'
+                   '[[registry]]\nprefix = "*.b.example.com"\nblocked = true\n'
+                   '[[registry]]\nlocation = "a.example.com:5000/ns"\n')
+    resolver = Resolver(config)
+    for ref in ("a.example.com/x", "b.example.com/x", "c.b.example.com/x", "a.example.com:5000/ns/x",
+                "a.example.com:5000/nsx", "example.com/x", "a.example.com@sha256:" + "0" * 64):
+        assert resolver.find_registry(ref) is find_registry(config, ref), ref
+    assert resolver.find_registry("a.example.com/x").prefix == "*.example.com"
 
 
 def test_wildcard_prefix_drops_the_host_on_mirrors_and_keeps_it_on_the_primary() -> None:
