@@ -432,23 +432,25 @@ class SkopeoEngine:
         source = self.clients.get(job.source.registry)
         repo, ref, tag = job.source.repository, job.ref, job.tag
         known = job.digest
-        if tag is not None:
+        probe = tag or known
+        present: dict[int, str | None] = {}
+        for i, dest in enumerate(job.destinations):
+            try:
+                have = self.clients.get(dest.mirror.registry).manifest_descriptor(dest.repository, probe)
+            except Exception as exc:  # noqa: BLE001 - this target fails, the others go on
+                result.targets[i].status, result.targets[i].error = "failed", describe(exc)
+                continue
+            present[i] = have.digest if have else None
+        if tag is not None and any(present.values()):
+            # Some mirror has the tag: HEAD the source to compare (registries rate-limit GETs); when none has
+            # it, the GET below is enough.
             desc = source.manifest_descriptor(repo, tag)
             known = desc.digest if desc else None
             result.media_type = desc.media_type.split(";")[0] or None if desc else None
-        pending: list[int] = []
-        for i, dest in enumerate(job.destinations):
-            tr = result.targets[i]
-            try:
-                have = self.clients.get(dest.mirror.registry).manifest_descriptor(dest.repository, tag or known) \
-                    if (tag or known) else None
-            except Exception as exc:  # noqa: BLE001 - this target fails, the others go on
-                tr.status, tr.error = "failed", describe(exc)
-                continue
-            if known and have and have.digest == known:
-                tr.status = "up-to-date"
-            else:
-                pending.append(i)
+        pending = [i for i, digest in present.items() if not (known and digest == known)]
+        for i in present:
+            if i not in pending:
+                result.targets[i].status = "up-to-date"
         if not pending:
             result.digest = known
             return
