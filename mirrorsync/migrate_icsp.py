@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .atomicfile import write_atomic
 from .crs import API_VERSION, ICSP, IDMS, SPEC_FIELD, Document, dump_yaml_documents, line_of, load_documents, \
     parse_mirror_set
 from .errors import InputError
@@ -64,8 +65,8 @@ def icsp_to_idms(doc: Document) -> dict[str, Any]:
     data = doc.data
     kind = data.get("kind") if isinstance(data, dict) else None
     if kind != ICSP or data.get("apiVersion") != API_VERSION[ICSP]:
-        what = f"{data.get('apiVersion')}, kind {kind}" if isinstance(data, dict) else "not a Kubernetes object"
-        raise InputError(f"not an ImageContentSourcePolicy ({API_VERSION[ICSP]}): {what}", file=doc.file,
+        got = f"{kind} ({data.get('apiVersion')})" if isinstance(data, dict) else "something that is not an object"
+        raise InputError(f"expected an ImageContentSourcePolicy ({API_VERSION[ICSP]}), got {got}", file=doc.file,
                          line=line_of(data, "kind") or doc.line, field="kind" if isinstance(data, dict) else None)
     metadata = _metadata(doc)
     icsp = parse_mirror_set(doc)
@@ -92,21 +93,6 @@ def migrate_icsp_file(path: str | Path) -> MigratedFile:
     return MigratedFile(str(path), name, dump_yaml_documents(objs))
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    # os.open with 0o666 lets the umask decide the mode, as for any ordinary new file.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def migrate_icsp(files: Sequence[str | Path], dest_dir: str | Path | None = None) -> list[str]:
     """Write one ``imagedigestmirrorset_<name>.<random digits>.yaml`` per input file into ``dest_dir``.
 
@@ -127,7 +113,7 @@ def migrate_icsp(files: Sequence[str | Path], dest_dir: str | Path | None = None
     for item in migrated:
         path = os.path.join(dest, item.filename(secrets.randbelow(2**63)))
         try:
-            _write_atomically(Path(path), item.text)
+            write_atomic(path, item.text)
         except OSError as exc:
             raise InputError(f"error writing ImageDigestMirrorSet: {exc.strerror or exc}", file=path) from None
         written.append(path)

@@ -147,10 +147,15 @@ def test_default_dest_is_the_current_directory(tmp_path: Path, monkeypatch: pyte
 
 @pytest.mark.parametrize(("text", "message"), [
     ("apiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\nmetadata: {name: d}\n",
-     "not an ImageContentSourcePolicy (operator.openshift.io/v1alpha1): config.openshift.io/v1, kind "
-     "ImageDigestMirrorSet"),
+     "expected an ImageContentSourcePolicy (operator.openshift.io/v1alpha1), got ImageDigestMirrorSet "
+     "(config.openshift.io/v1)"),
     ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
-     "not an ImageContentSourcePolicy (operator.openshift.io/v1alpha1): v1, kind ConfigMap"),
+     "expected an ImageContentSourcePolicy (operator.openshift.io/v1alpha1), got ConfigMap (v1)"),
+    ("apiVersion: config.openshift.io/v1\nkind: ImageContentSourcePolicy\nmetadata: {name: c}\n",
+     "expected an ImageContentSourcePolicy (operator.openshift.io/v1alpha1), got ImageContentSourcePolicy "
+     "(config.openshift.io/v1)"),
+    ("- a\n- b\n", "expected an ImageContentSourcePolicy (operator.openshift.io/v1alpha1), got something that is "
+     "not an object"),
     ("apiVersion: operator.openshift.io/v1alpha1\nkind: ImageContentSourcePolicy\nmetadata:\n  name: x\n"
      "  labels: {a: 1}\n", "must be a mapping of strings to strings"),
 ])
@@ -181,3 +186,41 @@ def test_dest_dir_that_is_a_file(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         migrate_icsp([tmp_path / "in.yaml"], tmp_path / "taken")
     assert info.value.message == f'"{tmp_path / "taken"}" exists and is a file'
+
+
+# --- the command ------------------------------------------------------------------------------------------------
+
+def test_cli_writes_files_and_prints_like_oc(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mirrorsync.cli import app
+
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(OC_INPUT)
+    b.write_text(FROM_A_CLUSTER)
+    dest = tmp_path / "idms-files"
+    result = CliRunner().invoke(app, ["migrate-icsp", str(a), str(b), "--dest-dir", str(dest)])
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    for line, name in zip(lines, ["multiple-convert-1", "mirror-ocp"]):
+        match = re.fullmatch(rf"wrote ImageDigestMirrorSet to ({re.escape(str(dest))}/imagedigestmirrorset_"
+                             rf"{name}\.\d{{6,19}}\.yaml)", line)
+        assert match, line
+        assert Path(match.group(1)).is_file()
+    assert Path(lines[0].split(" to ", 1)[1]).read_text() == OC_OUTPUT
+
+
+def test_cli_refuses_a_non_icsp_in_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mirrorsync.cli import app
+
+    path = tmp_path / "idms.yaml"
+    path.write_text("apiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\nmetadata: {name: d}\n")
+    result = CliRunner().invoke(app, ["migrate-icsp", str(path), "--dest-dir", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (f"error: {path}:2: kind: expected an ImageContentSourcePolicy "
+                             "(operator.openshift.io/v1alpha1), got ImageDigestMirrorSet (config.openshift.io/v1)\n")
+    assert not (tmp_path / "out").exists()

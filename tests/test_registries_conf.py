@@ -217,3 +217,66 @@ def test_loads_rejects_wrong_types_with_the_field() -> None:
     assert info.value.field == "registry[0].insecure"
     with pytest.raises(InputError, match="invalid TOML"):
         loads("[[registry]\n")
+
+
+# --- the command ------------------------------------------------------------------------------------------------
+
+def _vector_file(tmp_path: Path, name: str) -> tuple[dict[str, Any], Path]:
+    vector = json.loads((SHARED / "testdata" / "regconf" / f"{name}.json").read_text())
+    path = tmp_path / "crs.yaml"
+    path.write_text(yaml.safe_dump_all(vector_objects(vector)))
+    return vector, path
+
+
+def _scope_args(vector: dict[str, Any]) -> list[str]:
+    args = []
+    for scope in vector["input"]["insecure"]:
+        args += ["--insecure", scope]
+    for scope in vector["input"]["blocked"]:
+        args += ["--blocked", scope]
+    return args
+
+
+def test_cli_prints_what_the_mco_writes(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mirrorsync.cli import app
+
+    vector, path = _vector_file(tmp_path, "hw_mco_test_wildcard_scopes")
+    result = CliRunner().invoke(app, ["registries-conf", str(path), *_scope_args(vector)])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == vector["expected"]["registries_conf"]
+    assert result.stderr == ""
+    out = tmp_path / "etc" / "registries.conf"
+    out.parent.mkdir()
+    result = CliRunner().invoke(app, ["registries-conf", str(tmp_path), "-o", str(out), *_scope_args(vector)])
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert out.read_text() == vector["expected"]["registries_conf"]
+
+
+def test_cli_mco_refusal_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mirrorsync.cli import app
+
+    vector, path = _vector_file(tmp_path, "hw_seed_docs_conflict")
+    result = CliRunner().invoke(app, ["registries-conf", str(path), *_scope_args(vector)])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"error: {path}:")
+    assert result.stderr.endswith(f": {vector['expected']['error']}\n")
+    assert result.stderr.count("\n") == 1
+    result = CliRunner().invoke(app, ["registries-conf", str(path), "--insecure", "*.foo/bar"])
+    assert (result.exit_code, result.stderr) == (2, 'error: invalid entry for insecure registries "*.foo/bar"\n')
+
+
+def test_cli_warns_about_what_only_the_api_server_refuses(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mirrorsync.cli import app
+
+    vector, path = _vector_file(tmp_path, "hw_policy_bogus_value")
+    result = CliRunner().invoke(app, ["registries-conf", str(path)])
+    assert result.exit_code == 0
+    assert result.stdout == vector["expected"]["registries_conf"]
+    assert result.stderr.startswith("warning: ") and 'unsupported value "Never"' in result.stderr

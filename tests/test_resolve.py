@@ -195,3 +195,71 @@ def test_a_portless_prefix_also_catches_host_port_references() -> None:
 ])
 def test_ref_matching_prefix(ref: str, prefix: str, length: int) -> None:
     assert ref_matching_prefix(ref, prefix) == length
+
+
+# --- the command ------------------------------------------------------------------------------------------------
+
+def _crs(tmp_path: Path) -> Path:
+    path = tmp_path / "crs.yaml"
+    path.write_text("apiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\nmetadata: {name: d}\nspec:\n"
+                    "  imageDigestMirrors:\n  - source: docker.io/library\n    mirrors: [hub.local/library]\n"
+                    "    mirrorSourcePolicy: NeverContactSource\n")
+    return path
+
+
+def test_cli_json_from_cr_files(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mirrorsync.cli import app
+
+    result = CliRunner().invoke(app, ["resolve", f"busybox@{DIGEST}", str(_crs(tmp_path)), "--insecure",
+                                      "hub.local", "--output", "json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "reference": f"docker.io/library/busybox@{DIGEST}", "matched_prefix": "docker.io/library", "blocked": True,
+        "sources": [{"reference": f"hub.local/library/busybox@{DIGEST}", "mirror": True, "insecure": True,
+                     "pull_from_mirror": "digest-only", "blocked": False},
+                    {"reference": f"docker.io/library/busybox@{DIGEST}", "mirror": False, "insecure": False,
+                     "pull_from_mirror": "", "blocked": True}]}
+
+
+def test_cli_text_from_a_registries_conf(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mirrorsync.cli import app
+
+    conf = tmp_path / "registries.conf"
+    conf.write_text(dumps_of(_crs(tmp_path)))
+    result = CliRunner().invoke(app, ["resolve", "busybox", "--registries-conf", str(conf)])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ('docker.io/library/busybox:latest (registries.conf entry "docker.io/library")\n'
+                             "  1. docker.io/library/busybox:latest  (primary, blocked: never contacted)\n"
+                             "every location is blocked: this pull fails\n")
+
+
+def dumps_of(path: Path) -> str:
+    from mirrorsync.crs import load_mirror_sets
+    from mirrorsync.registries_conf import render_registries_conf
+
+    return render_registries_conf(load_mirror_sets([path]))
+
+
+@pytest.mark.parametrize(("args", "stderr"), [
+    (["resolve", "busybox"], "error: give either --registries-conf FILE or CR files/directories (one of the two)\n"),
+    (["resolve", "busybox", "{crs}", "--registries-conf", "{crs}"],
+     "error: give either --registries-conf FILE or CR files/directories (one of the two)\n"),
+    (["resolve", "quay.io/A/b", "{crs}"],
+     "error: reference 'quay.io/A/b': invalid reference format: repository name must be lowercase\n"),
+    (["resolve", "busybox", "--registries-conf", "{crs}"], "error: {crs}: invalid TOML: "),
+])
+def test_cli_errors_are_one_line_with_exit_2(tmp_path: Path, args: list[str], stderr: str) -> None:
+    from typer.testing import CliRunner
+
+    from mirrorsync.cli import app
+
+    crs = str(_crs(tmp_path))
+    result = CliRunner().invoke(app, [a.format(crs=crs) for a in args])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(stderr.format(crs=crs))
+    assert result.stderr.count("\n") == 1
