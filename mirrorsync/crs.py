@@ -7,6 +7,7 @@ YAML writer that produces the same layout as the Go tools (``oc``) do.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -432,7 +433,7 @@ def _go_quote(text: str) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 # Writing YAML the way Go's gopkg.in/yaml.v3 (as used by oc) does: sorted keys, four-space indent.
 
-_PLAIN_SAFE = re.compile(r"^[A-Za-z0-9/_.@%+=-][A-Za-z0-9 /_.@%+=:,-]*$")
+_PLAIN_SAFE = re.compile(r"^[A-Za-z0-9/_.+=][A-Za-z0-9 /_.@%+=:,-]*$")
 _NEEDS_QUOTES = re.compile(
     r"^(?:~|null|Null|NULL|true|True|TRUE|false|False|FALSE|y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF"
     r"|[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
@@ -454,11 +455,52 @@ def _scalar(value: object) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+def _go_key_less(a: str, b: str) -> bool:
+    """yaml.v3's keyList.Less for string keys: runs of digits compare as numbers, non-letters before letters."""
+    digits = False
+    for i in range(min(len(a), len(b))):
+        ca, cb = a[i], b[i]
+        if ca == cb:
+            digits = ca.isdigit()
+            continue
+        al, bl = ca.isalpha(), cb.isalpha()
+        if al and bl:
+            return ca < cb
+        if al or bl:
+            return al if digits else bl
+        an = bn = 0
+        if ca == "0" or cb == "0":
+            j = i - 1
+            while j >= 0 and a[j].isdigit():
+                if a[j] != "0":
+                    an = bn = 1
+                    break
+                j -= 1
+        ai = i
+        while ai < len(a) and a[ai].isdigit():
+            an = an * 10 + ord(a[ai]) - ord("0")
+            ai += 1
+        bi = i
+        while bi < len(b) and b[bi].isdigit():
+            bn = bn * 10 + ord(b[bi]) - ord("0")
+            bi += 1
+        if an != bn:
+            return an < bn
+        if ai != bi:
+            return ai < bi
+        return ca < cb
+    return len(a) < len(b)
+
+
+_GO_KEY_ORDER = functools.cmp_to_key(lambda a, b: -1 if _go_key_less(str(a), str(b)) else
+                                     (1 if _go_key_less(str(b), str(a)) else 0))
+
+
 def _emit_map(value: dict[Any, Any], key_indent: int, child_indent: int, out: list[str]) -> None:
     # yaml.v3 indents the children of a key relative to the enclosing block, not to the key itself: a mapping
     # that starts on a "- " line has its keys two columns in, but their children only four columns in.
     pad = " " * key_indent
-    for key in sorted(value, key=str):
+    for key in sorted(value, key=_GO_KEY_ORDER):
         child = value[key]
         if isinstance(child, dict) and child:
             out.append(f"{pad}{_scalar(key)}:")

@@ -47,7 +47,7 @@ class MirroredSource:
 
 @dataclass(frozen=True)
 class MirrorSetFile:
-    """One output file: ``imagedigestmirrorset.yaml``, ``imagetagmirrorset.yaml`` or ``imagecontentsourcepolicy.yaml``."""
+    """One output file (see :data:`FILENAMES`) and its multi-document YAML text."""
 
     filename: str
     text: str

@@ -195,10 +195,19 @@ def test_dump_yaml_matches_oc_output_and_round_trips() -> None:
         "        icspCon: idms\n    labels:\n        icspIdx: \"1\"\n    name: convert\nspec:\n"
         "    imageDigestMirrors:\n        - mirrors:\n            - z1.example.com\n            - y2.example.com\n"
         "          source: source.example.com\n")
-    tricky = {"a": ["yes", "1.5", "", "null", "x: y", "#c", "- d", "2023-01-01", "0x1f", "ok-value", True, 7],
+    tricky = {"a": ["yes", "1.5", "", "null", "x: y", "#c", "- d", "2023-01-01", "0x1f", "ok-value", True, 7,
+                    "@at", "%pct", "-", "-x", "*star", "&amp", "!bang", "a\nb", " lead", "it's", '"q"', "[x]"],
               "b": {}, "c": [], "d": None, "e": [{"f": {"g": "h"}}, ["i", "j"]], "k": "trailing "}
     assert yaml.safe_load(dump_yaml(tricky)) == tricky
     assert list(yaml.safe_load_all(dump_yaml_documents([tricky, obj]))) == [tricky, obj]
+
+
+def test_keys_are_ordered_as_yaml_v3_orders_them() -> None:
+    # Numbers inside keys compare by value, and a non-letter sorts before a letter (unlike plain string order).
+    keys = ["node10", "a_b", "node2", "aB", "app", "app.kubernetes.io/name", "b"]
+    text = dump_yaml({k: 1 for k in keys})
+    assert [line.split(":")[0] for line in text.splitlines()] == [
+        "a_b", "aB", "app", "app.kubernetes.io/name", "b", "node2", "node10"]
 
 
 def test_to_object_is_what_the_loader_reads_back() -> None:

@@ -190,7 +190,8 @@ def test_a_repository_named_like_the_wider_scope_must_agree() -> None:
 
 
 def test_icsp_on_request() -> None:
-    sources = [MirroredSource("q.io/a", ("m.io/a",), True, True, ALLOW), MirroredSource("q.io/t", ("m.io/t",), False, True)]
+    sources = [MirroredSource("q.io/a", ("m.io/a",), True, True, ALLOW),
+               MirroredSource("q.io/t", ("m.io/t",), False, True)]
     files = build_mirror_sets(sources, icsp=True)
     assert [f.filename for f in files] == ["imagedigestmirrorset.yaml", "imagetagmirrorset.yaml",
                                            "imagecontentsourcepolicy.yaml"]
