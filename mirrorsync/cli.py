@@ -47,6 +47,33 @@ def fail(exc: MirrorsyncError) -> None:
 AuthFileOpt = typer.Option(None, "--authfile", envvar="REGISTRY_AUTH_FILE",
                            help="Credentials file (containers auth.json format). Default: containers/image's "
                                 "search order, then ~/.docker/config.json.")
+ShardOpt = typer.Option(None, "--shard", metavar="INDEX/COUNT",
+                        help="Copy only this part of the source repositories (stable hash). Default in an Indexed "
+                             "Job: JOB_COMPLETION_INDEX/MIRRORSYNC_SHARD_COUNT.")
+MetricsFileOpt = typer.Option(None, "--metrics-file", dir_okay=False,
+                              help="Write Prometheus metrics here (a *.prom file for node_exporter's textfile "
+                                   "collector).")
+PushgatewayOpt = typer.Option(None, "--pushgateway", metavar="URL", envvar="MIRRORSYNC_PUSHGATEWAY",
+                              help="Push Prometheus metrics to this Pushgateway (job mirrorsync).")
+
+
+def _shard(text: Optional[str]):
+    from .plan import Shard
+
+    return Shard.parse(text) if text is not None else Shard.from_env()
+
+
+def _metrics(rep, metrics_file: Optional[Path], pushgateway: Optional[str], shard=None) -> None:
+    """Write/push the run's metrics; a failure is a warning, as the sync itself is done and reported."""
+    from . import metrics
+
+    try:
+        if metrics_file is not None:
+            metrics.write_textfile(rep, metrics_file)
+        if pushgateway:
+            metrics.push(rep, pushgateway, grouping={"shard": str(shard.index)} if shard else None)
+    except MirrorsyncError as exc:
+        typer.echo(f"warning: {exc}", err=True)
 
 
 @app.command()
@@ -60,6 +87,9 @@ def run(
     authfile: Optional[str] = AuthFileOpt,
     log_format: LogFormat = typer.Option(LogFormat.text, "--log-format", help="Progress and logs as text or JSON lines."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log retries and other details."),
+    shard: Optional[str] = ShardOpt,
+    metrics_file: Optional[Path] = MetricsFileOpt,
+    pushgateway: Optional[str] = PushgatewayOpt,
 ) -> None:
     """Copy the manifest's images to every mirror, then write report.json and the IDMS/ITMS for what arrived."""
     from .progress import Progress, setup_logging
@@ -68,9 +98,10 @@ def run(
     setup_logging(log_format.value, verbose)
     try:
         m = manifest_mod.load(str(manifest))
+        the_shard = _shard(shard)
         progress = Progress(log_format=log_format.value)
         runner = Runner(m, RunOptions(engine=engine.value if engine else None, concurrency=concurrency,
-                                      retries=retries, auth_file=authfile), on_event=progress)
+                                      retries=retries, auth_file=authfile, shard=the_shard), on_event=progress)
         with output_lock(output_dir):
             _stop_on_signals(runner)
             rep = runner.run()
@@ -80,6 +111,7 @@ def run(
     except MirrorsyncError as exc:
         fail(exc)
         return
+    _metrics(rep, metrics_file, pushgateway, the_shard)
     totals = rep.totals()
     typer.echo(f"{rep.status}: {totals['copied']} copied, {totals['upToDate']} up to date, {totals['failed']} failed; "
                f"report {output_dir / REPORT_FILE}", err=True)
@@ -273,6 +305,156 @@ class _Stoppable:
         import threading
 
         self.stop = threading.Event()
+
+
+@app.command()
+def export(
+    manifest: Path = typer.Argument(..., help="The sync manifest (YAML).", dir_okay=False),
+    to: Path = typer.Option(..., "--to", help="The export directory (an OCI image layout; created if missing)."),
+    since: List[Path] = typer.Option([], "--since", metavar="REPORT",
+                                     help="An earlier export's report.json (or its directory): leave out every blob "
+                                          "that export and those before it carried. Repeatable."),
+    archive_size: Optional[str] = typer.Option(None, "--archive-size", metavar="SIZE",
+                                               help="Pack the export into tar files of at most SIZE (4G, 700M, "
+                                                    "25GB) each."),
+    concurrency: Optional[int] = typer.Option(None, min=1, max=256, help="Images copied at once."),
+    retries: Optional[int] = typer.Option(None, min=0, max=256, help="Retries per request or blob transfer."),
+    authfile: Optional[str] = AuthFileOpt,
+    log_format: LogFormat = typer.Option(LogFormat.text, "--log-format", help="Progress and logs as text or JSON lines."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log retries and other details."),
+    metrics_file: Optional[Path] = MetricsFileOpt,
+    pushgateway: Optional[str] = PushgatewayOpt,
+) -> None:
+    """Copy the manifest's images into an OCI layout to carry across an air gap, with report and SHA256SUMS."""
+    from . import airgap
+    from .progress import Progress, setup_logging
+    from .runner import RunOptions, output_lock
+
+    setup_logging(log_format.value, verbose)
+    try:
+        m = manifest_mod.load(str(manifest))
+        size = airgap.parse_size(archive_size) if archive_size is not None else None
+        progress = Progress(log_format=log_format.value)
+        stoppable = _Stoppable()
+        with output_lock(to):
+            _stop_on_signals(stoppable)
+            result = airgap.export(m, to, options=RunOptions(concurrency=concurrency, retries=retries,
+                                                             auth_file=authfile),
+                                   since=[str(p) for p in since], archive_size=size, on_event=progress,
+                                   stop=stoppable.stop)
+            progress.finish()
+    except MirrorsyncError as exc:
+        fail(exc)
+        return
+    rep = result.report
+    _metrics(rep, metrics_file, pushgateway)
+    totals = rep.totals()
+    typer.echo(f"{rep.status}: {totals['copied']} exported, {totals['upToDate']} already there, "
+               f"{totals['failed']} failed; {len(result.blobs)} blobs, {len(result.since)} left to earlier exports, "
+               f"{result.bytes} bytes in {to}", err=True)
+    for part in result.archives:
+        typer.echo(str(part))
+    raise typer.Exit(0 if rep.status == "Succeeded" else 1)
+
+
+@app.command(name="import")
+def import_(
+    directory: Path = typer.Argument(..., help="An export directory (layout or archive parts).", file_okay=False),
+    manifest: Optional[Path] = typer.Option(None, "--manifest",
+                                            help="Mirrors and settings to use (default: the manifest the export "
+                                                 "carries).", dir_okay=False),
+    output_dir: Path = typer.Option(Path("out"), "--output-dir", "-o", help="Where report.json and the CRs go."),
+    icsp: bool = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy for older clusters."),
+    concurrency: Optional[int] = typer.Option(None, min=1, max=256, help="Images copied at once."),
+    retries: Optional[int] = typer.Option(None, min=0, max=256, help="Retries per request or blob transfer."),
+    authfile: Optional[str] = AuthFileOpt,
+    log_format: LogFormat = typer.Option(LogFormat.text, "--log-format", help="Progress and logs as text or JSON lines."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log retries and other details."),
+    metrics_file: Optional[Path] = MetricsFileOpt,
+    pushgateway: Optional[str] = PushgatewayOpt,
+) -> None:
+    """Verify an export's checksums, push it to the mirrors, then write report.json and the CRs (naming the sources)."""
+    from . import airgap
+    from .progress import Progress, setup_logging
+    from .runner import REPORT_FILE, RunOptions, output_lock, write_mirror_sets
+
+    setup_logging(log_format.value, verbose)
+    try:
+        progress = Progress(log_format=log_format.value)
+        stoppable = _Stoppable()
+        with output_lock(output_dir):
+            _stop_on_signals(stoppable)
+            rep = airgap.import_export(directory, manifest_path=str(manifest) if manifest else None,
+                                       options=RunOptions(concurrency=concurrency, retries=retries,
+                                                          auth_file=authfile),
+                                       on_event=progress, stop=stoppable.stop)
+            progress.finish()
+            rep.save(str(output_dir / REPORT_FILE))
+            written = write_mirror_sets([rep], output_dir, icsp=icsp)
+    except MirrorsyncError as exc:
+        fail(exc)
+        return
+    _metrics(rep, metrics_file, pushgateway)
+    totals = rep.totals()
+    typer.echo(f"{rep.status}: {totals['copied']} copied, {totals['upToDate']} up to date, {totals['failed']} failed; "
+               f"report {output_dir / REPORT_FILE}", err=True)
+    for path in written:
+        typer.echo(str(path))
+    raise typer.Exit(0 if rep.status == "Succeeded" else 1)
+
+
+@app.command()
+def verify(
+    target: Path = typer.Argument(..., metavar="REPORT|MANIFEST",
+                                  help="A report.json (checks what it says reached the mirrors) or a manifest "
+                                       "(checks everything it selects, digests from the sources).", dir_okay=False),
+    manifest: Optional[Path] = typer.Option(None, "--manifest",
+                                            help="With a report: registry settings (TLS, certificates, auth) from "
+                                                 "this manifest (default: the one the report names, if present).",
+                                            dir_okay=False),
+    authfile: Optional[str] = AuthFileOpt,
+    concurrency: int = typer.Option(8, min=1, max=256, help="Images checked at once."),
+) -> None:
+    """Check that every mirror holds every manifest and blob the CRs promise (blobs by HEAD); exit 1 listing gaps."""
+    from . import verify as verify_mod
+    from .engines import Clients
+    from .manifest import SyncManifest
+    from .retry import RetryPolicy
+
+    try:
+        text = target.read_text() if target.is_file() else ""
+        try:
+            is_report = json.loads(text).get("kind") == report_mod.KIND
+        except (ValueError, AttributeError):
+            is_report = False
+        if is_report:
+            rep = report_mod.loads(text, str(target))
+            settings_from = manifest
+            if settings_from is None and rep.manifest:
+                named = [Path(rep.manifest), target.parent / rep.manifest]
+                settings_from = next((p for p in named if p.is_file()), None)
+            m = manifest_mod.load(str(settings_from)) if settings_from else SyncManifest("", (), ())
+        else:
+            m = manifest_mod.load(str(target))
+        clients = Clients(m, auth_file=authfile, policy=RetryPolicy.from_retries(m.options.retries),
+                          timeout=m.options.timeout)
+        try:
+            if is_report:
+                checks, problems = verify_mod.checks_from_reports([rep]), []
+            else:
+                checks, problems = verify_mod.checks_from_manifest(m, clients.get)
+            outcome = verify_mod.verify(checks, clients.get, workers=concurrency)
+        finally:
+            clients.close()
+    except MirrorsyncError as exc:
+        fail(exc)
+        return
+    for line in sorted(set(problems + outcome.problems)):
+        typer.echo(line)
+    bad = len(set(problems + outcome.problems))
+    typer.echo(f"{'OK' if not bad else 'FAILED'}: {outcome.images} image(s) on mirrors checked, "
+               f"{outcome.manifests} manifest(s), {outcome.blobs} blob(s); {bad} problem(s)", err=True)
+    raise typer.Exit(1 if bad else 0)
 
 
 def main() -> None:
