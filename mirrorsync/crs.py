@@ -327,13 +327,14 @@ def parse_mirror_set(doc: Document) -> MirrorSet:
 def load_mirror_sets(paths: Iterable[str | Path]) -> list[MirrorSet]:
     """Load every IDMS, ITMS and ICSP from files and directories, in file order.
 
-    In a named file every document must be one of the three kinds. In a directory, other Kubernetes objects
-    (such as the CatalogSources oc-mirror writes next to its mirror sets) are skipped.
+    In a named file every document must be one of the three kinds. In a directory, objects of other kinds (such
+    as the CatalogSources oc-mirror writes next to its mirror sets) are skipped; documents without a kind are not.
     """
     sets: list[MirrorSet] = []
     for path, explicit in iter_input_files(paths):
         for doc in load_documents(path):
-            if not explicit and isinstance(doc.data, dict) and doc.data.get("kind") not in KINDS:
+            kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
+            if not explicit and isinstance(kind, str) and kind not in KINDS:
                 continue
             sets.append(parse_mirror_set(doc))
     return sets

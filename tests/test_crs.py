@@ -78,6 +78,17 @@ def test_oc_get_list_output_and_json_files(tmp_path: Path) -> None:
     assert [s.line for s in sets] == [4, 7, None]  # list items keep their own line; JSON has none
 
 
+def test_directories_skip_other_kinds_but_not_kindless_documents(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", THREE_KINDS)
+    write(tmp_path, "b.yaml", "apiVersion: operators.coreos.com/v1alpha1\nkind: CatalogSource\nmetadata: {name: c}\n")
+    write(tmp_path, "c.txt", "ignored: [")
+    assert [s.name for s in load_mirror_sets([tmp_path])] == ["digest", "tags", "legacy"]
+    bad = write(tmp_path, "d.yml", "apiVersion: config.openshift.io/v1\nmetadata: {name: no-kind}\n")
+    with pytest.raises(InputError) as info:
+        load_mirror_sets([tmp_path])
+    assert (info.value.file, info.value.field) == (str(bad), "kind")
+
+
 def test_timestamps_stay_text(tmp_path: Path) -> None:
     path = write(tmp_path, "x.yaml", "metadata:\n  creationTimestamp: 2023-01-02T03:04:05Z\n")
     assert load_documents(path)[0].data == {"metadata": {"creationTimestamp": "2023-01-02T03:04:05Z"}}
