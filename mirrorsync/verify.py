@@ -1,0 +1,166 @@
+"""Knowing the mirror is right: every manifest and blob the CRs promise is on every mirror that the report lists.
+
+From a report, each image on each mirror it reached is checked: the tag (when the image has one) still names the
+digest that was copied, every manifest under that digest is there (manifests are read: they are small and name
+the blobs), and every blob they name is there — blobs by HEAD only, never downloaded. From a manifest, the same for
+everything it selects, with the digests taken from the sources (tags listed there, as ``plan`` does).
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .content import Manifest
+from .copy import MAX_INDEX_DEPTH
+from .errors import NotFound, describe
+from .manifest import SyncManifest
+from .plan import build as build_plan
+from .report import Report
+from .store import ContentStore
+
+StoreFor = Callable[[str], ContentStore]  # registry host[:port] -> its store
+
+
+@dataclass(frozen=True)
+class Check:
+    """One image on one mirror repository, and the digest it must have."""
+
+    repository: str  # host[:port]/path on the mirror
+    digest: str | None  # None: take what the tag names (the source could not say)
+    tag: str | None = None
+    source: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.repository}:{self.tag}" if self.tag else f"{self.repository}@{self.digest}"
+
+
+@dataclass
+class Outcome:
+    images: int = 0
+    manifests: int = 0
+    blobs: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def checks_from_reports(reports: list[Report]) -> list[Check]:
+    """What the reports say reached the mirrors: one check per image and mirror it is on."""
+    out = []
+    for rep in reports:
+        for img in rep.images:
+            if not img.digest:
+                continue
+            for d in img.destinations:
+                if d.ok:
+                    out.append(Check(d.repository, img.digest, img.tag, img.source))
+    return sorted(set(out), key=lambda c: (c.repository, c.tag or "", c.digest or ""))
+
+
+def checks_from_manifest(manifest: SyncManifest, store_for: StoreFor) -> tuple[list[Check], list[str]]:
+    """Everything the manifest selects on every mirror, with digests from the sources; and what could not be read."""
+    problems: list[str] = []
+
+    def list_tags(ref):
+        return store_for(ref.registry).list_tags(ref.repository)
+
+    the_plan = build_plan(manifest, list_tags)
+    problems += [f"error: {f.error}" for f in the_plan.failures]
+    out = []
+    for job in the_plan.jobs:
+        digest = job.digest
+        if digest is None:
+            try:
+                desc = store_for(job.source.registry).manifest_descriptor(job.source.repository, job.ref)
+            except Exception as exc:  # noqa: BLE001 - reported, the other images are still checked
+                problems.append(f"error: reading {job}: {describe(exc)}")
+                continue
+            if desc is None:
+                problems.append(f"error: {job} is not in the source")
+                continue
+            digest = desc.digest
+        for d in job.destinations:
+            out.append(Check(d.name, digest, job.tag, job.source.name))
+    return out, problems
+
+
+class _Verifier:
+    def __init__(self, store_for: StoreFor) -> None:
+        self.store_for = store_for
+        self.outcome = Outcome()
+        self._lock = threading.Lock()
+        self._manifests: dict[tuple[str, str], Manifest | None] = {}
+        self._blobs: dict[tuple[str, str], bool] = {}
+
+    def problem(self, text: str) -> None:
+        with self._lock:
+            self.outcome.problems.append(text)
+
+    def check(self, c: Check) -> None:
+        host, _, repo = c.repository.partition("/")
+        try:
+            store = self.store_for(host)
+            digest = c.digest
+            if c.tag:
+                have = store.manifest_descriptor(repo, c.tag)
+                if have is None:
+                    self.problem(f"missing: {c.repository}:{c.tag} (tag)")
+                elif digest and have.digest != digest:
+                    self.problem(f"wrong: {c.repository}:{c.tag} names {have.digest}, expected {digest}"
+                                 + (f" (from {c.source})" if c.source else ""))
+                elif digest is None:
+                    digest = have.digest
+            if digest:
+                self._walk(store, c.repository, repo, digest, 0, None)
+        except Exception as exc:  # noqa: BLE001 - one unreadable mirror does not stop the others
+            self.problem(f"error: {c.name}: {describe(exc)}")
+        with self._lock:
+            self.outcome.images += 1
+
+    def _walk(self, store: ContentStore, full: str, repo: str, digest: str, depth: int, parent: str | None) -> None:
+        key = (full, digest)
+        with self._lock:
+            seen = key in self._manifests
+        if seen:
+            return
+        try:
+            m: Manifest | None = store.get_manifest(repo, digest)
+        except NotFound:
+            m = None
+        with self._lock:
+            self._manifests[key] = m
+            self.outcome.manifests += 1
+        if m is None:
+            self.problem(f"missing: {full}@{digest} (manifest" + (f" of {parent})" if parent else ")"))
+            return
+        if depth < MAX_INDEX_DEPTH:
+            for child in m.children:
+                self._walk(store, full, repo, child.digest, depth + 1, digest)
+        for blob in m.blobs:
+            if blob.foreign:
+                continue
+            bkey = (full, blob.digest)
+            with self._lock:
+                known = self._blobs.get(bkey)
+            if known is None:
+                known = store.has_blob(repo, blob.digest)
+                with self._lock:
+                    self._blobs[bkey] = known
+                    self.outcome.blobs += 1
+            if not known:
+                self.problem(f"missing: {full}@{blob.digest} (blob of {digest})")
+
+
+def verify(checks: list[Check], store_for: StoreFor, *, workers: int = 8) -> Outcome:
+    """Run the checks (images in parallel); every problem is one line starting missing:, wrong: or error:."""
+    v = _Verifier(store_for)
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="verify") as pool:
+        list(pool.map(v.check, checks))
+    v.outcome.problems = sorted(set(v.outcome.problems))
+    return v.outcome
