@@ -247,20 +247,32 @@ class Bench:
 
 
 def timed(argv: list[str]) -> tuple[float, int]:
-    """Run a command; its wall time and its own peak RSS (KiB) from wait4, failing loudly if it fails."""
+    """Run a command; its wall time and its own peak RSS (KiB), failing loudly if it fails.
+
+    Peak RSS is the child's VmHWM polled from /proc: wait4's ru_maxrss would include the RSS of the forked bench
+    process itself (the kernel carries the pre-exec high-water mark over), which says nothing about the tool.
+    """
     start = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     stderr_chunks: list[bytes] = []
     reader = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read()), daemon=True)
     reader.start()
-    _, status, usage = os.wait4(proc.pid, 0)
+    peak = 0
+    status_file = Path(f"/proc/{proc.pid}/status")
+    while proc.poll() is None:
+        try:
+            for line in status_file.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            pass
+        time.sleep(0.02)
     seconds = time.monotonic() - start
     reader.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv[:4])} ... failed ({proc.returncode}):\n"
                          + b"".join(stderr_chunks).decode(errors="replace")[-3000:])
-    return seconds, usage.ru_maxrss
+    return seconds, peak
 
 
 def push_big_image(r: LocalRegistry, repo: str, tag: str, size: int, work: Path) -> tuple[str, int]:
