@@ -25,7 +25,6 @@ from .retry import RetryPolicy, TransientError
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 20
 CERT_DIRS = ("/etc/containers/certs.d", "/etc/docker/certs.d")
 USER_AGENT = "mirrorsync"
 
@@ -300,7 +299,9 @@ class RegistryClient:
                     raise RegistryError(f"fetching {what}: the connection dropped at byte {offset} and the "
                                         f"registry cannot resume (HTTP {response.status_code} to a Range request)")
                 try:
-                    for chunk in response.iter_bytes(CHUNK):
+                    # as the bytes arrive: a buffered chunk would be lost with the connection, and the resume
+                    # would start before it (from 0 for any blob under the buffer's size)
+                    for chunk in response.iter_bytes():
                         offset += len(chunk)
                         yield chunk
                     return
