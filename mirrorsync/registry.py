@@ -295,13 +295,21 @@ class RegistryClient:
             headers = {"Range": f"bytes={offset}-"} if offset else {}
             with self._client.stream("GET", url, headers=headers, follow_redirects=True) as response:
                 raise_for_status(response, f"fetching {what}")
-                if offset and response.status_code != 206:
+                # A server that ignores Range sends the whole blob again: skip what the consumer already has,
+                # so the upload in flight still never sees the break.
+                skip = offset if offset and response.status_code == 200 else 0
+                if offset and response.status_code not in (200, 206):
                     raise RegistryError(f"fetching {what}: the connection dropped at byte {offset} and the "
                                         f"registry cannot resume (HTTP {response.status_code} to a Range request)")
                 try:
                     # as the bytes arrive: a buffered chunk would be lost with the connection, and the resume
                     # would start before it (from 0 for any blob under the buffer's size)
                     for chunk in response.iter_bytes():
+                        if skip:
+                            dropped = min(skip, len(chunk))
+                            chunk, skip = chunk[dropped:], skip - dropped
+                            if not chunk:
+                                continue
                         offset += len(chunk)
                         yield chunk
                     return
