@@ -33,7 +33,6 @@ from mirrorsync.samples import OCI_INDEX, Blob
 from mirrorsync.skopeo import (SkopeoEngine, SkopeoUnavailable, Transcript, copy_argv, find_skopeo, parse_version,
                                run_skopeo, write_auth_file)
 from support.cli import mirrorsync, write_manifest
-from support.fault_proxy import FaultProxy, Rule
 
 SKOPEO = find_skopeo()[0]
 
@@ -404,8 +403,11 @@ def test_skopeo_error_text_lands_in_the_result(registry, mirror_registry, pusher
                             "instead of a manifest for a single image")
 
 
-def _stalled_source(registry: LocalRegistry) -> FaultProxy:
-    # mirrorsync's own client only HEADs and GETs manifests; blob GETs are skopeo's, and they hang
+def _stalled_source(registry: LocalRegistry) -> Any:
+    """A proxy in front of ``registry`` whose blob GETs hang: mirrorsync's own client only HEADs and GETs
+    manifests, so only skopeo gets stuck."""
+    from support.fault_proxy import FaultProxy, Rule  # noqa: PLC0415 - only these tests need the proxy
+
     return FaultProxy(registry, [Rule("stall", kinds=["blob-get"], seconds=30)]).start()
 
 
