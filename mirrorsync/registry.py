@@ -346,7 +346,14 @@ class RegistryClient:
         """Upload a blob from a stream (not retried here: a stream cannot be replayed; the copier retries)."""
         location = self.start_upload(repo)
         assert location is not None
-        self.finish_upload(repo, location, desc, chunks)
+        try:
+            self.finish_upload(repo, location, desc, chunks)
+        except Exception:
+            # The retry opens a new session; this one would keep its partial data on the registry until the
+            # purge (a week by default). Best effort, briefly: the registry may be the thing that is failing.
+            with contextlib.suppress(Exception):
+                self._client.delete(location, timeout=5.0)
+            raise
 
     def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool:
         """Ask the registry to link a blob it already holds in ``from_repo``; True when it did."""
