@@ -357,7 +357,9 @@ class RegistryClient:
 
     def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool:
         """Ask the registry to link a blob it already holds in ``from_repo``; True when it did."""
-        location = self.start_upload(repo, mount=digest, mount_from=from_repo)
+        # Retried like any other request: the copier does not retry mounts, and a 502 here failed the image.
+        location = self._retrying(lambda: self.start_upload(repo, mount=digest, mount_from=from_repo),
+                                  f"mounting {digest} into {self.host}/{repo}")
         if location is None:
             return True
         # Not mounted: this session is unused; close it so it does not linger until the registry's purge.
