@@ -146,9 +146,8 @@ def write_auth_file(directory: Path, credentials: dict[str, auth.Credentials | N
     for host, creds in credentials.items():
         if creds is None:
             continue
-        entry: dict[str, str] = {}
-        if creds.username or creds.password:
-            entry["auth"] = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
+        # always an "auth": containers/image skips an entry without "user:password" in it, identity token and all
+        entry = {"auth": base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()}
         if creds.identity_token:
             entry["identitytoken"] = creds.identity_token
         auths[host] = entry

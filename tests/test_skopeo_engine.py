@@ -173,7 +173,7 @@ def test_auth_file_is_private_and_holds_only_the_hosts_given(tmp_path):
     auths = json.loads(path.read_text())["auths"]
     assert set(auths) == {"src.example:5000", "mirror.example"}
     assert base64.b64decode(auths["src.example:5000"]["auth"]).decode() == "u:p@ss:word"
-    assert auths["mirror.example"] == {"identitytoken": "refresh-token"}
+    assert auths["mirror.example"] == {"auth": base64.b64encode(b":").decode(), "identitytoken": "refresh-token"}
 
 
 # --- the version check ------------------------------------------------------------------------------------------

@@ -285,6 +285,28 @@ def test_htpasswd_both_sides_from_authfile(engine, matrix, htpasswd_registry, ma
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+def test_bearer_token_source_from_authfile(engine, matrix, token_registry, token_server, mirror_registry, seed,
+                                           unique_repo, tmp_path):
+    img = seed(token_registry, unique_repo("tok"), "v1", kind="docker-list", seed=8)
+    auth = write_auth_file(tmp_path / "auth.json", token_registry)
+    manifest = matrix.manifest(mirrors=[f"{mirror_registry.host}/tok"], registries=plain(token_registry, mirror_registry),
+                               images=[{"source": f"{token_registry.host}/{img.repository}:v1"}])
+    issued = token_server.issued
+
+    def check(run: Run) -> None:
+        nonlocal issued
+        assert run.returncode == 0, run.stderr
+        assert run.image(img.repository)["status"] == "copied"
+        # anonymous users get no grant from this token server: a copy that worked was an authenticated one
+        assert token_server.issued > issued
+        issued = token_server.issued
+        assert token_registry.password not in (run.output_dir / "report.json").read_text() + run.stderr
+
+    matrix.run(engine, manifest, check=check, mirrors=[mirror_registry], args=("--authfile", str(auth)),
+               on_mirror=on_mirror_for(f"{mirror_registry.host}/tok/{img.repository}", img, "v1"))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_tls_source_and_mirror_with_ca_cert_dirs(engine, matrix, tls_registry, make_registry, seed, unique_repo):
     mirror = make_registry("mirror-tls", tls=True)  # its own CA: both --src-cert-dir and --dest-cert-dir matter
     img = seed(tls_registry, unique_repo("tls"), "v1", seed=6)
