@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from mirrorsync.plan import shard_of
 from support.cli import mirrorsync, registry_settings, write_manifest
@@ -34,7 +35,7 @@ def test_four_shards_side_by_side_equal_one_run(registry, make_registry, seed, u
     procs = []
     for i in range(COUNT):
         # shard 0 finds its place as a pod of an Indexed Job would, from the environment
-        args = [] if i == 0 else ["--shard", f"{i}/{COUNT}"]
+        args = [] if i == 0 else ["--shard", f"{i}/{COUNT}", "--metrics-file", str(tmp_path / f"shard-{i}.prom")]
         shard_env = {**env, "JOB_COMPLETION_INDEX": str(i), "MIRRORSYNC_SHARD_COUNT": str(COUNT)} if i == 0 else env
         procs.append(subprocess.Popen([sys.executable, "-m", "mirrorsync", "run", str(manifest), "--output-dir",
                                        str(tmp_path / f"shard-{i}"), *args], env=shard_env, text=True,
@@ -44,6 +45,12 @@ def test_four_shards_side_by_side_equal_one_run(registry, make_registry, seed, u
         assert p.returncode == 0, err
 
     reports = [json.loads((tmp_path / f"shard-{i}" / "report.json").read_text()) for i in range(COUNT)]
+    for i in range(1, COUNT):
+        values = {(s.name, s.labels.get("result")): s.value
+                  for f in text_string_to_metric_families((tmp_path / f"shard-{i}.prom").read_text()) for s in f.samples}
+        assert values[("mirrorsync_last_run_images", "copied")] == len(reports[i]["images"])
+        assert values[("mirrorsync_last_run_bytes", "copied")] == reports[i]["totals"]["bytesSent"]
+        assert values[("mirrorsync_last_run_success", None)] == 1
     by_shard = [{img["source"] for img in r["images"]} for r in reports]
     for i, sources in enumerate(by_shard):
         assert all(shard_of(s, COUNT) == i for s in sources)
