@@ -1,0 +1,121 @@
+"""A second loopback server that blob downloads get redirected to, recording every header it receives.
+
+docker-registry only redirects blob GETs with cloud storage drivers (``storage.redirect``), so tests put a
+``FaultProxy`` with a ``"redirect"`` rule in front of the real registry: it fetches the blob with the client's
+own credentials, hands the bytes to this server under an unguessable path (like a pre-signed storage URL) and
+answers 307 to it. Whatever the client then sends here, ``Authorization`` above all, is in ``requests``.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request this server got: its method, path and every header (names lower-cased)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+class RecordingServer:
+    """Serves bytes put into it at one-off paths and records every request; ``start()``/``stop()`` or ``with``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._objects: dict[str, tuple[bytes, str]] = {}
+        self._requests: list[Received] = []
+        self._httpd: ThreadingHTTPServer | None = None
+
+    def start(self) -> RecordingServer:
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                         name="recording-server", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> RecordingServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("recording server not started")
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    @property
+    def requests(self) -> list[Received]:
+        """A copy of every request received, oldest first."""
+        with self._lock:
+            return list(self._requests)
+
+    def put(self, data: bytes, content_type: str | None = None) -> str:
+        """Store ``data`` and return the URL that serves it."""
+        key = secrets.token_hex(16)
+        with self._lock:
+            self._objects[key] = (data, content_type or "application/octet-stream")
+        return f"{self.url}/objects/{key}"
+
+    def _get(self, key: str) -> tuple[bytes, str] | None:
+        with self._lock:
+            return self._objects.get(key)
+
+    def _record(self, received: Received) -> None:
+        with self._lock:
+            self._requests.append(received)
+
+
+_RANGE = re.compile(r"^bytes=(\d+)-$")
+
+
+def _handler_for(server: RecordingServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        timeout = 60
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            server._record(Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
+            found = server._get(self.path.rsplit("/", 1)[-1]) if self.path.startswith("/objects/") else None
+            if found is None:
+                body = b"not found"
+                self.send_response(404)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            data, content_type = found
+            start = 0
+            m = _RANGE.match(self.headers.get("Range", ""))
+            if m and int(m[1]) < len(data):
+                start = int(m[1])
+            self.send_response(206 if start else 200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data) - start))
+            if start:
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data[start:])
+
+        do_HEAD = do_GET  # noqa: N815
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            pass
+
+    return Handler
