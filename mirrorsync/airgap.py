@@ -193,7 +193,10 @@ def export(manifest: SyncManifest, directory: str | os.PathLike[str], *, options
     if stop is not None:
         kwargs["stop"] = stop
     runner = ExportRunner(replace(manifest, mirrors=(Mirror(label),)), on_event=on_event, target=target, **kwargs)
-    report = runner.run()
+    try:
+        report = runner.run()
+    finally:
+        layout.close()
 
     copy = directory / MANIFEST_COPY
     if not (copy.exists() and copy.samefile(manifest.file)):

@@ -20,6 +20,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -33,6 +34,7 @@ INDEX_FILE = "index.json"
 LOCK_FILE = ".index.lock"
 LAYOUT_VERSION = "1.0.0"
 CHUNK = 1 << 20
+FLUSH_INTERVAL = 1.0  # seconds between index.json rewrites while manifests are being put
 
 # The OCI image-spec ref.name grammar; skopeo 1.9.3 refuses oci:DIR:REF when REF does not match it.
 _ALNUM = r"[A-Za-z0-9]+"
@@ -70,6 +72,11 @@ class OCILayout:
         self._lock = threading.Lock()
         self._index: dict | None = None
         self._index_stamp: tuple[int, int, int] | None = None
+        self._by_name: dict[str, dict] = {}
+        self._by_digest: dict[str, set[str]] = {}
+        self._unnamed: list[dict] = []
+        self._pending: dict[str, dict] = {}
+        self._flushed_at = time.monotonic()
         if create:
             self._init()
         elif not (self.path / LAYOUT_FILE).is_file() or not (self.path / INDEX_FILE).is_file():
@@ -82,7 +89,8 @@ class OCILayout:
         return f"oci:{self.path}"
 
     def close(self) -> None:
-        pass
+        """Flush index.json; the layout stays usable."""
+        self.flush()
 
     def _init(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -113,68 +121,111 @@ class OCILayout:
             os.close(fd)
 
     def _read_index(self) -> dict:
-        """index.json, re-read only when the file changed since we last saw it (another writer)."""
+        """index.json as on disk, parsed (call with ``self._lock`` held)."""
         path = self.path / INDEX_FILE
         try:
+            data = path.read_bytes()
             st = path.stat()
         except FileNotFoundError:
             raise InputError("not an OCI image layout (no index.json)", file=str(self.path)) from None
-        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        try:
+            index = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InputError(f"index.json is not JSON: {exc}", file=str(path)) from None
+        if not isinstance(index, dict) or not isinstance(index.get("manifests", []), list):
+            raise InputError("index.json is not an OCI image index", file=str(path))
+        index.setdefault("manifests", [])
+        self._index_stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        return index
+
+    def _view(self) -> dict[str, dict]:
+        """Entries by ref.name: index.json (re-read when another writer changed it) with our unflushed ones on top.
+
+        Call with ``self._lock`` held. Lookups are dictionary hits, not scans: a layout can hold many thousands.
+        """
+        path = self.path / INDEX_FILE
+        try:
+            st = path.stat()
+            stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            stamp = None
         if self._index is None or stamp != self._index_stamp:
-            try:
-                index = json.loads(path.read_bytes())
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise InputError(f"index.json is not JSON: {exc}", file=str(path)) from None
-            if not isinstance(index, dict) or not isinstance(index.get("manifests", []), list):
-                raise InputError("index.json is not an OCI image index", file=str(path))
-            index.setdefault("manifests", [])
-            self._index, self._index_stamp = index, stamp
-        return self._index
+            self._index = self._read_index()
+            self._by_name = {}
+            self._unnamed = []
+            for d in self._index["manifests"]:
+                name = (d.get("annotations") or {}).get(REF_NAME)
+                if name:
+                    self._by_name[name] = d
+                else:
+                    self._unnamed.append(d)
+            self._by_name.update(self._pending)
+            self._by_digest = {}
+            for name, d in self._by_name.items():
+                self._by_digest.setdefault(d.get("digest", ""), set()).add(name)
+        return self._by_name
 
     def entries(self) -> list[dict]:
-        """The descriptors of index.json (copies), in file order."""
+        """The descriptors of index.json (copies), unflushed ones included."""
         with self._lock:
-            return [dict(d) for d in self._read_index()["manifests"]]
+            view = self._view()
+            return [dict(d) for d in self._unnamed] + [dict(d) for d in view.values()]
 
     def refs(self) -> dict[str, str]:
-        """Every ``ref.name`` in index.json and the digest it names."""
-        out = {}
-        for d in self.entries():
-            name = (d.get("annotations") or {}).get(REF_NAME)
-            if name:
-                out[name] = d.get("digest", "")
-        return out
+        """Every ``ref.name`` in the index and the digest it names."""
+        with self._lock:
+            return {name: d.get("digest", "") for name, d in self._view().items()}
 
     def _entry(self, name: str) -> dict | None:
         with self._lock:
-            for d in self._read_index()["manifests"]:
-                if (d.get("annotations") or {}).get(REF_NAME) == name:
-                    return d
-        return None
+            return self._view().get(name)
+
+    def _names_of(self, digest: str) -> set[str]:
+        with self._lock:
+            self._view()
+            return set(self._by_digest.get(digest, ()))
 
     def _set_entry(self, name: str, manifest: Manifest) -> None:
         entry = {"mediaType": manifest.media_type, "digest": manifest.digest, "size": len(manifest.data),
                  "annotations": {REF_NAME: name}}
-        with self._lock, self._file_lock():
+        with self._lock:
+            view = self._view()
+            old = view.get(name)
+            if old is not None:
+                self._by_digest.get(old.get("digest", ""), set()).discard(name)
+            view[name] = entry
+            self._by_digest.setdefault(manifest.digest, set()).add(name)
+            self._pending[name] = entry
+            # Rewriting index.json for every manifest would be quadratic in a large export; a crash loses at most
+            # the last second of entries, and a resumed copy re-puts those manifests (their blobs are on disk).
+            if time.monotonic() - self._flushed_at >= FLUSH_INTERVAL:
+                self._flush()
+
+    def flush(self) -> None:
+        """Write unflushed entries to index.json (merged with what other writers put there meanwhile)."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._flushed_at = time.monotonic()
+        if not self._pending:
+            return
+        with self._file_lock():
             index = self._read_index()
-            kept = [d for d in index["manifests"] if (d.get("annotations") or {}).get(REF_NAME) != name]
-            index["manifests"] = kept + [entry]
+            kept = [d for d in index["manifests"] if (d.get("annotations") or {}).get(REF_NAME) not in self._pending]
+            index["manifests"] = kept + list(self._pending.values())
             write_atomic(self.path / INDEX_FILE, _index_json(index))
-            st = (self.path / INDEX_FILE).stat()
-            self._index_stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+            self._pending = {}
+            self._index = None  # re-read (cheaply, once) on the next lookup: other writers' entries too
 
     # --- manifests ------------------------------------------------------------------------------------------------
 
     def manifest_descriptor(self, repo: str, ref: str) -> Descriptor | None:
         """The entry for ``repo`` at ``ref``; a digest counts when any entry of ``repo`` names it."""
-        if ":" not in ref:
-            d = self._entry(ref_name(repo, ref))
-        else:
-            d = self._entry(ref_name(repo, ref))
-            if d is None:
-                prefix = repo + ":"
-                d = next((e for e in self.entries() if e.get("digest") == ref
-                          and (e.get("annotations") or {}).get(REF_NAME, "").startswith(prefix)), None)
+        d = self._entry(ref_name(repo, ref))
+        if d is None and ":" in ref:
+            name = next((n for n in sorted(self._names_of(ref)) if n.startswith(repo + ":")), None)
+            d = self._entry(name) if name else None
         if d is None or not self.blob_path(d["digest"]).is_file():
             return None
         return Descriptor(d.get("mediaType", ""), d["digest"], int(d.get("size", 0)))

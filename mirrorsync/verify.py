@@ -15,7 +15,7 @@ from typing import Callable
 
 from .content import Manifest
 from .copy import MAX_INDEX_DEPTH
-from .errors import NotFound, describe
+from .errors import InputError, NotFound, describe
 from .manifest import SyncManifest
 from .plan import build as build_plan
 from .report import Report
@@ -54,6 +54,9 @@ def checks_from_reports(reports: list[Report]) -> list[Check]:
     """What the reports say reached the mirrors: one check per image and mirror it is on."""
     out = []
     for rep in reports:
+        if any(m.startswith("oci:") for m in rep.mirrors):
+            raise InputError("this is the report of an export (its target is an OCI layout, not a mirror): verify "
+                             "the mirrors with the report of the import", field="mirrors")
         for img in rep.images:
             if not img.digest:
                 continue

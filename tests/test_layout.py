@@ -60,6 +60,11 @@ def test_copy_into_layout_and_back_keeps_digests(tmp_path, copier):
     assert layout.list_tags("quay.io/ocp/app") == ["v1"]
     assert layout.repositories() == ["quay.io/ocp/app"]
 
+    # entries reach index.json by close() at the latest
+    layout.close()
+    on_disk = json.loads((tmp_path / "l" / "index.json").read_text())["manifests"]
+    assert {e["annotations"][REF_NAME]: e["digest"] for e in on_disk} == refs
+
     # and out again into another store: same digests, byte for byte
     dst = MemoryStore("dst")
     back = copier.copy(OCILayout(tmp_path / "l", create=False), "quay.io/ocp/app", "v1",
@@ -154,8 +159,9 @@ def test_missing_things_are_not_found(tmp_path):
             pass
 
 
-def test_concurrent_writers_lose_no_entry(tmp_path):
+def test_concurrent_writers_lose_no_entry(tmp_path, monkeypatch):
     """Threads and separate store objects (as separate processes would) all land in index.json."""
+    monkeypatch.setattr("mirrorsync.layout.FLUSH_INTERVAL", 0.0)  # every put rewrites index.json: the worst case
     path = tmp_path / "l"
     stores = [OCILayout(path) for _ in range(4)]
 
@@ -170,6 +176,8 @@ def test_concurrent_writers_lose_no_entry(tmp_path):
         t.start()
     for t in threads:
         t.join()
+    for store in stores:
+        store.close()
     refs = OCILayout(path, create=False).refs()
     assert sorted(refs) == sorted(f"r/app{i % 3}:t{i}" for i in range(40))
     assert OCILayout(path).list_tags("r/app1") == sorted(f"t{i}" for i in range(40) if i % 3 == 1)
@@ -238,3 +246,20 @@ def test_checksum_file_cannot_point_outside(tmp_path, line):
     (tmp_path / "SHA256SUMS").write_text(line + "\n")
     with pytest.raises(InputError, match="SHA256SUMS:1: not a sha256sum line"):
         airgap.read_checksums(tmp_path)
+
+
+def test_many_puts_do_not_rewrite_the_index_each_time(tmp_path, monkeypatch):
+    import mirrorsync.layout as layout_mod
+
+    writes = []
+    real = layout_mod.write_atomic
+    monkeypatch.setattr(layout_mod, "write_atomic", lambda path, text, **kw: (writes.append(path), real(path, text, **kw)))
+    layout = OCILayout(tmp_path / "l")
+    writes.clear()
+    for i in range(300):
+        body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": [], "n": i}).encode()
+        layout.put_manifest("r/app", f"t{i}", parse_manifest(body, OCI_MANIFEST, sha256_digest(body)))
+    assert len(layout.list_tags("r/app")) == 300  # visible before any flush
+    layout.close()
+    assert len(writes) <= 5, len(writes)
+    assert len(OCILayout(tmp_path / "l", create=False).list_tags("r/app")) == 300

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -54,3 +56,9 @@ def test_verify_bad_input_exits_2(tmp_path):
     path.write_text('{"kind": "SyncReport", "apiVersion": "nope/v0"}')
     proc = mirrorsync("verify", str(path))
     assert proc.returncode == 2 and "unsupported report version" in proc.stderr
+
+    export_report = tmp_path / "export-report.json"
+    export_report.write_text(json.dumps({"apiVersion": "mirrorsync.dev/v1alpha1", "kind": "SyncReport",
+                                         "engine": "native", "mirrors": ["oci:/media/export"], "images": []}))
+    proc = mirrorsync("verify", str(export_report))
+    assert proc.returncode == 2 and "report of an export" in proc.stderr
