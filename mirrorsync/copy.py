@@ -16,7 +16,7 @@ import queue
 import threading
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 from . import retry
 from .content import Descriptor, Manifest
@@ -92,6 +92,86 @@ class BlobLedger:
             return self._digest_locks.setdefault(digest, threading.Lock())
 
 
+def guarded(result: CopyResult, copy: Callable[[], None]) -> CopyResult:
+    """Run one image's copy with its retries counted against it; an error lands in ``result``, never raised."""
+    owner = retry.RETRIES.owner
+    retry.RETRIES.bind(result)
+    try:
+        copy()
+    except Exception as exc:  # noqa: BLE001 - this image fails, the run goes on
+        result.error = describe(exc)
+    finally:
+        retry.RETRIES.bind(owner)
+    if result.error:
+        for tr in result.targets:
+            if tr.status == "pending":
+                tr.status, tr.error = "failed", result.error
+    return result
+
+
+def prepare(source: ContentStore, source_repo: str, ref: str, targets: Sequence[tuple[ContentStore, str]],
+            tag: str | None, result: CopyResult) -> tuple[Manifest, list[Manifest], list[int]] | None:
+    """The decisions every engine shares, so that a report means the same whichever engine copied.
+
+    Marks the targets that already hold the image ``up-to-date`` (and those that cannot be asked ``failed``) in
+    ``result``; for the others returns the source's top manifest, every manifest under it (children first, top
+    last) and their indexes. None when no target needs anything.
+    """
+    by_digest = ":" in ref
+    known = ref if by_digest else None
+    probe = tag or known
+    present: dict[int, str | None] = {}
+    for i, (store, repo) in enumerate(targets):
+        try:
+            have = store.manifest_descriptor(repo, probe) if probe else None
+        except Exception as exc:  # noqa: BLE001 - this target fails, the others go on
+            result.targets[i].status, result.targets[i].error = "failed", describe(exc)
+            continue
+        present[i] = have.digest if have else None
+    if not by_digest and any(present.values()):
+        # Some target has the tag: HEAD (not GET) the source to compare, since registries rate-limit GETs
+        # and a no-op re-sync needs only the digest. When no target has it, the GET below is enough.
+        desc = source.manifest_descriptor(source_repo, ref)
+        known = desc.digest if desc else None
+        result.media_type = desc.media_type.split(";")[0] or None if desc else None
+    pending: list[int] = []
+    for i, digest in present.items():
+        if known and digest == known:
+            result.targets[i].status = "up-to-date"
+        else:
+            pending.append(i)
+    if not pending:
+        result.digest = known
+        return None
+    top = source.get_manifest(source_repo, ref)
+    result.digest, result.media_type = top.digest, top.media_type
+    if known and known != top.digest:
+        # the tag moved between HEAD and GET: copy what GET returned, consistently
+        log.info("%s:%s moved to %s while being read", source_repo, ref, top.digest)
+    manifests = walk(source, source_repo, top)
+    result.children = [m.digest for m in manifests if m is not top]
+    return top, manifests, pending
+
+
+def walk(source: ContentStore, repo: str, top: Manifest) -> list[Manifest]:
+    """Every manifest under ``top``, deepest first and ``top`` last (the order they must be pushed in)."""
+    out: list[Manifest] = []
+    seen: set[str] = set()
+
+    def visit(m: Manifest, depth: int) -> None:
+        if depth > MAX_INDEX_DEPTH:
+            raise UnsupportedContent(f"index {top.digest} nests deeper than {MAX_INDEX_DEPTH} levels")
+        for child in m.children:
+            if child.digest in seen:
+                continue
+            seen.add(child.digest)
+            visit(source.get_manifest(repo, child.digest), depth + 1)
+        out.append(m)
+
+    visit(top, 0)
+    return out
+
+
 class _Failed(Exception):
     pass
 
@@ -111,55 +191,14 @@ class Copier:
              tag: str | None = None) -> CopyResult:
         """Copy ``source_repo`` at ``ref`` (tag or digest) to every target, tagging it ``tag`` when given."""
         result = CopyResult(targets=[TargetResult() for _ in targets])
-        owner = retry.RETRIES.owner
-        retry.RETRIES.bind(result)
-        try:
-            self._copy(source, source_repo, ref, targets, tag, result)
-        except Exception as exc:  # noqa: BLE001 - this image fails, the run goes on
-            result.error = describe(exc)
-        finally:
-            retry.RETRIES.bind(owner)
-        if result.error:
-            for tr in result.targets:
-                if tr.status == "pending":
-                    tr.status, tr.error = "failed", result.error
-        return result
+        return guarded(result, lambda: self._copy(source, source_repo, ref, targets, tag, result))
 
     def _copy(self, source: ContentStore, source_repo: str, ref: str, targets: list[Target], tag: str | None,
               result: CopyResult) -> None:
-        by_digest = ":" in ref
-        known = ref if by_digest else None
-        probe = tag or known
-        present: dict[int, str | None] = {}
-        for i, t in enumerate(targets):
-            try:
-                have = t.store.manifest_descriptor(t.repo, probe) if probe else None
-            except Exception as exc:  # noqa: BLE001 - this target fails, the others go on
-                result.targets[i].status, result.targets[i].error = "failed", describe(exc)
-                continue
-            present[i] = have.digest if have else None
-        if not by_digest and any(present.values()):
-            # Some target has the tag: HEAD (not GET) the source to compare, since registries rate-limit GETs
-            # and a no-op re-sync needs only the digest. When no target has it, the GET below is enough.
-            desc = source.manifest_descriptor(source_repo, ref)
-            known = desc.digest if desc else None
-            result.media_type = desc.media_type.split(";")[0] or None if desc else None
-        pending: list[int] = []
-        for i, digest in present.items():
-            if known and digest == known:
-                result.targets[i].status = "up-to-date"
-            else:
-                pending.append(i)
-        if not pending:
-            result.digest = known
+        prepared = prepare(source, source_repo, ref, [(t.store, t.repo) for t in targets], tag, result)
+        if prepared is None:
             return
-        top = source.get_manifest(source_repo, ref)
-        result.digest, result.media_type = top.digest, top.media_type
-        if known and known != top.digest:
-            # the tag moved between HEAD and GET: copy what GET returned, consistently
-            log.info("%s:%s moved to %s while being read", source_repo, ref, top.digest)
-        manifests = self._walk(source, source_repo, top)
-        result.children = [m.digest for m in manifests if m is not top]
+        top, manifests, pending = prepared
 
         # Which manifests each target lacks (children first); the top one is always pushed.
         need: dict[int, list[Manifest]] = {}
@@ -188,24 +227,6 @@ class Copier:
                 tr.status = "copied"
             except Exception as exc:  # noqa: BLE001
                 tr.status, tr.error = "failed", describe(exc)
-
-    def _walk(self, source: ContentStore, repo: str, top: Manifest) -> list[Manifest]:
-        """Every manifest under ``top``, deepest first and ``top`` last (the order they must be pushed in)."""
-        out: list[Manifest] = []
-        seen: set[str] = set()
-
-        def visit(m: Manifest, depth: int) -> None:
-            if depth > MAX_INDEX_DEPTH:
-                raise UnsupportedContent(f"index {top.digest} nests deeper than {MAX_INDEX_DEPTH} levels")
-            for child in m.children:
-                if child.digest in seen:
-                    continue
-                seen.add(child.digest)
-                visit(source.get_manifest(repo, child.digest), depth + 1)
-            out.append(m)
-
-        visit(top, 0)
-        return out
 
     # --- blobs ----------------------------------------------------------------------------------------------------
 

@@ -43,13 +43,11 @@ from pathlib import Path
 from typing import Callable
 
 from . import auth, retry
-from .content import Manifest
-from .copy import MAX_INDEX_DEPTH, CopyResult, TargetResult
+from .copy import CopyResult, TargetResult, guarded, prepare
 from .engines import Clients
-from .errors import EngineError, UnsupportedContent, describe
+from .errors import EngineError, describe
 from .manifest import RegistrySettings
 from .plan import CopyJob, Destination
-from .registry import RegistryClient
 
 log = logging.getLogger(__name__)
 
@@ -364,25 +362,6 @@ def run_skopeo(argv: list[str], *, env: dict[str, str] | None = None, stall_time
 
 # --- the engine -------------------------------------------------------------------------------------------------
 
-def walk(source: RegistryClient, repo: str, top: Manifest) -> list[Manifest]:
-    """Every manifest under ``top``, deepest first and ``top`` last (the native copier's order and depth limit)."""
-    out: list[Manifest] = []
-    seen: set[str] = set()
-
-    def visit(m: Manifest, depth: int) -> None:
-        if depth > MAX_INDEX_DEPTH:
-            raise UnsupportedContent(f"index {top.digest} nests deeper than {MAX_INDEX_DEPTH} levels")
-        for child in m.children:
-            if child.digest in seen:
-                continue
-            seen.add(child.digest)
-            visit(source.get_manifest(repo, child.digest), depth + 1)
-        out.append(m)
-
-    visit(top, 0)
-    return out
-
-
 class SkopeoEngine:
     """Copies each image with ``skopeo copy --all --preserve-digests``, one process per mirror, several at once."""
 
@@ -409,54 +388,19 @@ class SkopeoEngine:
             Path(self._policy_file).write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
         log.info("skopeo engine: %s (version %s)", self.binary, ".".join(map(str, self.version)))
 
-    # The same decisions as copy.Copier._copy, so the report means the same for both engines.
     def copy(self, job: CopyJob) -> CopyResult:
         """Copy one image to every destination of the job; never raises for a failed copy (it is in the result)."""
         result = CopyResult(targets=[TargetResult() for _ in job.destinations])
-        owner = retry.RETRIES.owner
-        retry.RETRIES.bind(result)
-        try:
-            self._copy(job, result)
-        except Exception as exc:  # noqa: BLE001 - this image fails, the run goes on
-            result.error = describe(exc)
-        finally:
-            retry.RETRIES.bind(owner)
-        if result.error:
-            for tr in result.targets:
-                if tr.status == "pending":
-                    tr.status, tr.error = "failed", result.error
-        return result
+        return guarded(result, lambda: self._copy(job, result))
 
     def _copy(self, job: CopyJob, result: CopyResult) -> None:
         source = self.clients.get(job.source.registry)
-        repo, ref, tag = job.source.repository, job.ref, job.tag
-        known = job.digest
-        probe = tag or known
-        present: dict[int, str | None] = {}
-        for i, dest in enumerate(job.destinations):
-            try:
-                have = self.clients.get(dest.mirror.registry).manifest_descriptor(dest.repository, probe)
-            except Exception as exc:  # noqa: BLE001 - this target fails, the others go on
-                result.targets[i].status, result.targets[i].error = "failed", describe(exc)
-                continue
-            present[i] = have.digest if have else None
-        if tag is not None and any(present.values()):
-            # Some mirror has the tag: HEAD the source to compare (registries rate-limit GETs); when none has
-            # it, the GET below is enough.
-            desc = source.manifest_descriptor(repo, tag)
-            known = desc.digest if desc else None
-            result.media_type = desc.media_type.split(";")[0] or None if desc else None
-        pending = [i for i, digest in present.items() if not (known and digest == known)]
-        for i in present:
-            if i not in pending:
-                result.targets[i].status = "up-to-date"
-        if not pending:
-            result.digest = known
+        repo = job.source.repository
+        targets = [(self.clients.get(d.mirror.registry), d.repository) for d in job.destinations]
+        prepared = prepare(source, repo, job.ref, targets, job.tag, result)
+        if prepared is None:
             return
-        top = source.get_manifest(repo, ref)
-        result.digest, result.media_type = top.digest, top.media_type
-        manifests = walk(source, repo, top)
-        result.children = [m.digest for m in manifests if m is not top]
+        top, manifests, pending = prepared
         # foreign layers stay where their URLs point, as in the native engine
         blobs = {b.digest: b.size for m in manifests for b in m.blobs if not b.foreign}
 
