@@ -58,9 +58,16 @@ PushgatewayOpt = typer.Option(None, "--pushgateway", metavar="URL", envvar="MIRR
 
 
 def _shard(text: Optional[str]):
-    from .plan import Shard
+    import os
 
-    return Shard.parse(text) if text is not None else Shard.from_env()
+    from .plan import SHARD_COUNT_ENV, SHARD_INDEX_ENV, Shard
+
+    if text is not None:
+        return Shard.parse(text)
+    if SHARD_INDEX_ENV in os.environ and SHARD_COUNT_ENV not in os.environ:
+        # every pod of the Indexed Job would copy everything: say so rather than silently not sharding
+        typer.echo(f"warning: {SHARD_INDEX_ENV} is set but {SHARD_COUNT_ENV} is not: copying every shard", err=True)
+    return Shard.from_env()
 
 
 def _metrics(rep, metrics_file: Optional[Path], pushgateway: Optional[str], shard=None) -> None:
