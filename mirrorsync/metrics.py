@@ -140,10 +140,12 @@ def push(report: Report, gateway: str, *, job: str = "mirrorsync", grouping: dic
         else:
             url += f"/{quote(key, safe='')}/{quote(value, safe='')}"
     body = render(report, omit_last_success=report.status != "Succeeded")
+    # the URL may carry Basic credentials (https://user:password@host/): messages show it without them
+    shown = re.sub(r"(?<=//)[^/@]*@", "***@", gateway)
     try:
         response = httpx.post(url, content=body.encode(), headers={"Content-Type": CONTENT_TYPE}, timeout=timeout)
     except httpx.HTTPError as exc:
-        raise MirrorsyncError(f"pushing metrics to {gateway}: {type(exc).__name__}: {exc}") from None
+        raise MirrorsyncError(f"pushing metrics to {shown}: {type(exc).__name__}: {exc}") from None
     if response.status_code >= 300:
-        raise MirrorsyncError(f"pushing metrics to {gateway}: HTTP {response.status_code} "
+        raise MirrorsyncError(f"pushing metrics to {shown}: HTTP {response.status_code} "
                               f"{response.text.strip()[:200]}")
