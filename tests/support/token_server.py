@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import fnmatch
 import json
+import math
 import secrets
 import shutil
 import subprocess
@@ -171,9 +172,12 @@ class TokenServer:
         """Sign a token for ``subject`` with ``access`` (see ``lifetime`` in the class docstring)."""
         now = int(time.time())
         lifetime = self.lifetime if lifetime is None else lifetime
+        # JWT times are whole seconds: round the expiry up so a token lives at least ``lifetime`` seconds (at most
+        # one more) instead of losing up to a second to truncation, which made 1-second tokens dead on arrival
+        expires = math.ceil(time.time()) + lifetime - REGISTRY_LEEWAY
         header = {"typ": "JWT", "alg": "RS256", "x5c": self._x5c}
         claims = {"iss": self.issuer, "sub": subject, "aud": self.service, "iat": now, "nbf": now,
-                  "exp": now + lifetime - REGISTRY_LEEWAY, "jti": secrets.token_hex(16), "access": access}
+                  "exp": expires, "jti": secrets.token_hex(16), "access": access}
         signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
         result = subprocess.run([self._openssl, "dgst", "-sha256", "-sign", str(self.signing.key)],
                                 input=signing_input.encode(), capture_output=True, check=True)
