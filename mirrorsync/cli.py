@@ -55,6 +55,12 @@ MetricsFileOpt = typer.Option(None, "--metrics-file", dir_okay=False,
                                    "collector).")
 PushgatewayOpt = typer.Option(None, "--pushgateway", metavar="URL", envvar="MIRRORSYNC_PUSHGATEWAY",
                               help="Push Prometheus metrics to this Pushgateway (job mirrorsync).")
+ConcurrencyOpt = typer.Option(None, min=1, max=256, help="Images copied at once.")
+RetriesOpt = typer.Option(None, min=0, max=256, help="Retries per request or blob transfer.")
+LogFormatOpt = typer.Option(LogFormat.text, "--log-format", help="Progress and logs as text or JSON lines.")
+VerboseOpt = typer.Option(False, "--verbose", "-v", help="Log retries and other details.")
+OutputDirOpt = typer.Option(Path("out"), "--output-dir", "-o", help="Where report.json and the CRs go.")
+IcspOpt = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy for older clusters.")
 
 
 def _shard(text: Optional[str]):
@@ -83,24 +89,46 @@ def _metrics(rep, metrics_file: Optional[Path], pushgateway: Optional[str], shar
         typer.echo(f"warning: {exc}", err=True)
 
 
+def _write_outputs(rep, output_dir: Path, icsp: bool) -> list[Path]:
+    """report.json, then the mirror sets built from it."""
+    from .runner import REPORT_FILE, write_mirror_sets
+
+    rep.save(str(output_dir / REPORT_FILE))
+    return write_mirror_sets([rep], output_dir, icsp=icsp)
+
+
+def _finish(rep, output_dir: Path, written: list[Path], metrics_file: Optional[Path], pushgateway: Optional[str],
+            shard=None) -> None:
+    """Metrics, the one-line summary, the files written, and the exit code of a sync."""
+    from .runner import REPORT_FILE
+
+    _metrics(rep, metrics_file, pushgateway, shard)
+    totals = rep.totals()
+    typer.echo(f"{rep.status}: {totals['copied']} copied, {totals['upToDate']} up to date, {totals['failed']} failed; "
+               f"report {output_dir / REPORT_FILE}", err=True)
+    for path in written:
+        typer.echo(str(path))
+    raise typer.Exit(0 if rep.status == "Succeeded" else 1)
+
+
 @app.command()
 def run(
     manifest: Path = typer.Argument(..., help="The sync manifest (YAML).", dir_okay=False),
-    output_dir: Path = typer.Option(Path("out"), "--output-dir", "-o", help="Where report.json and the CRs go."),
+    output_dir: Path = OutputDirOpt,
     engine: Optional[EngineName] = typer.Option(None, help="Copy engine (default: the manifest's, else native)."),
-    icsp: bool = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy for older clusters."),
-    concurrency: Optional[int] = typer.Option(None, min=1, max=256, help="Images copied at once."),
-    retries: Optional[int] = typer.Option(None, min=0, max=256, help="Retries per request or blob transfer."),
+    icsp: bool = IcspOpt,
+    concurrency: Optional[int] = ConcurrencyOpt,
+    retries: Optional[int] = RetriesOpt,
     authfile: Optional[str] = AuthFileOpt,
-    log_format: LogFormat = typer.Option(LogFormat.text, "--log-format", help="Progress and logs as text or JSON lines."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log retries and other details."),
+    log_format: LogFormat = LogFormatOpt,
+    verbose: bool = VerboseOpt,
     shard: Optional[str] = ShardOpt,
     metrics_file: Optional[Path] = MetricsFileOpt,
     pushgateway: Optional[str] = PushgatewayOpt,
 ) -> None:
     """Copy the manifest's images to every mirror, then write report.json and the IDMS/ITMS for what arrived."""
     from .progress import Progress, setup_logging
-    from .runner import REPORT_FILE, RunOptions, Runner, output_lock, write_mirror_sets
+    from .runner import RunOptions, Runner, output_lock
 
     setup_logging(log_format.value, verbose)
     try:
@@ -113,18 +141,11 @@ def run(
             _stop_on_signals(runner)
             rep = runner.run()
             progress.finish()
-            rep.save(str(output_dir / REPORT_FILE))
-            written = write_mirror_sets([rep], output_dir, icsp=icsp)
+            written = _write_outputs(rep, output_dir, icsp)
     except MirrorsyncError as exc:
         fail(exc)
         return
-    _metrics(rep, metrics_file, pushgateway, the_shard)
-    totals = rep.totals()
-    typer.echo(f"{rep.status}: {totals['copied']} copied, {totals['upToDate']} up to date, {totals['failed']} failed; "
-               f"report {output_dir / REPORT_FILE}", err=True)
-    for path in written:
-        typer.echo(str(path))
-    raise typer.Exit(0 if rep.status == "Succeeded" else 1)
+    _finish(rep, output_dir, written, metrics_file, pushgateway, the_shard)
 
 
 def _stop_on_signals(runner) -> None:
@@ -324,11 +345,11 @@ def export(
     archive_size: Optional[str] = typer.Option(None, "--archive-size", metavar="SIZE",
                                                help="Pack the export into tar files of at most SIZE (4G, 700M, "
                                                     "25GB) each."),
-    concurrency: Optional[int] = typer.Option(None, min=1, max=256, help="Images copied at once."),
-    retries: Optional[int] = typer.Option(None, min=0, max=256, help="Retries per request or blob transfer."),
+    concurrency: Optional[int] = ConcurrencyOpt,
+    retries: Optional[int] = RetriesOpt,
     authfile: Optional[str] = AuthFileOpt,
-    log_format: LogFormat = typer.Option(LogFormat.text, "--log-format", help="Progress and logs as text or JSON lines."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log retries and other details."),
+    log_format: LogFormat = LogFormatOpt,
+    verbose: bool = VerboseOpt,
     metrics_file: Optional[Path] = MetricsFileOpt,
     pushgateway: Optional[str] = PushgatewayOpt,
 ) -> None:
@@ -370,20 +391,20 @@ def import_(
     manifest: Optional[Path] = typer.Option(None, "--manifest",
                                             help="Mirrors and settings to use (default: the manifest the export "
                                                  "carries).", dir_okay=False),
-    output_dir: Path = typer.Option(Path("out"), "--output-dir", "-o", help="Where report.json and the CRs go."),
-    icsp: bool = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy for older clusters."),
-    concurrency: Optional[int] = typer.Option(None, min=1, max=256, help="Images copied at once."),
-    retries: Optional[int] = typer.Option(None, min=0, max=256, help="Retries per request or blob transfer."),
+    output_dir: Path = OutputDirOpt,
+    icsp: bool = IcspOpt,
+    concurrency: Optional[int] = ConcurrencyOpt,
+    retries: Optional[int] = RetriesOpt,
     authfile: Optional[str] = AuthFileOpt,
-    log_format: LogFormat = typer.Option(LogFormat.text, "--log-format", help="Progress and logs as text or JSON lines."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log retries and other details."),
+    log_format: LogFormat = LogFormatOpt,
+    verbose: bool = VerboseOpt,
     metrics_file: Optional[Path] = MetricsFileOpt,
     pushgateway: Optional[str] = PushgatewayOpt,
 ) -> None:
     """Verify an export's checksums, push it to the mirrors, then write report.json and the CRs (naming the sources)."""
     from . import airgap
     from .progress import Progress, setup_logging
-    from .runner import REPORT_FILE, RunOptions, output_lock, write_mirror_sets
+    from .runner import RunOptions, output_lock
 
     setup_logging(log_format.value, verbose)
     try:
@@ -396,18 +417,11 @@ def import_(
                                                           auth_file=authfile),
                                        on_event=progress, stop=stoppable.stop)
             progress.finish()
-            rep.save(str(output_dir / REPORT_FILE))
-            written = write_mirror_sets([rep], output_dir, icsp=icsp)
+            written = _write_outputs(rep, output_dir, icsp)
     except MirrorsyncError as exc:
         fail(exc)
         return
-    _metrics(rep, metrics_file, pushgateway)
-    totals = rep.totals()
-    typer.echo(f"{rep.status}: {totals['copied']} copied, {totals['upToDate']} up to date, {totals['failed']} failed; "
-               f"report {output_dir / REPORT_FILE}", err=True)
-    for path in written:
-        typer.echo(str(path))
-    raise typer.Exit(0 if rep.status == "Succeeded" else 1)
+    _finish(rep, output_dir, written, metrics_file, pushgateway)
 
 
 @app.command()
