@@ -7,6 +7,7 @@ Exit codes: 0 everything copied, 1 some images failed (report and CRs for the re
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from enum import Enum
@@ -145,13 +146,27 @@ def run(
     except MirrorsyncError as exc:
         fail(exc)
         return
-    _finish(rep, output_dir, written, metrics_file, pushgateway, the_shard)
+    try:
+        _finish(rep, output_dir, written, metrics_file, pushgateway, the_shard)
+    finally:
+        if runner.abandon.is_set():
+            # The report is written; threads still moving abandoned blobs would hold up the interpreter's exit.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
 
 
 def _stop_on_signals(runner) -> None:
+    abandon = getattr(runner, "abandon", None)
+
     def handler(signum, _frame):
-        typer.echo(f"received {signal.Signals(signum).name}: finishing images in flight, starting no new ones",
-                   err=True)
+        name = signal.Signals(signum).name
+        if runner.stop.is_set() and abandon is not None:
+            typer.echo(f"received {name} again: abandoning images in flight", err=True)
+            abandon.set()
+            return
+        typer.echo(f"received {name}: finishing images in flight, starting no new ones"
+                   + (" (again to abandon them)" if abandon is not None else ""), err=True)
         runner.stop.set()
 
     signal.signal(signal.SIGTERM, handler)

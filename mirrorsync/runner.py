@@ -54,6 +54,8 @@ class Runner:
     options: RunOptions = field(default_factory=RunOptions)
     on_event: Callable[[Event], None] = lambda e: None
     stop: threading.Event = field(default_factory=threading.Event)
+    # set after ``stop`` (a second Ctrl-C): images in flight are reported failed and not waited for
+    abandon: threading.Event = field(default_factory=threading.Event)
 
     def _value(self, name: str):
         v = getattr(self.options, name)
@@ -91,8 +93,13 @@ class Runner:
             self.on_event(Event("planned", total=len(the_plan.jobs)))
             report.images.extend(self._execute(engine, the_plan.jobs))
         finally:
-            engine.close()
-            clients.close()
+            if self.abandon.is_set():
+                # Closing waits for transfers in flight; give it a moment (skopeo processes get killed), no more.
+                closer = threading.Thread(target=_close_all, args=(engine, clients), daemon=True)
+                closer.start()
+                closer.join(2.0)
+            else:
+                _close_all(engine, clients)
         report.retries = RETRIES.total
         report.finishedAt = _now()
         report.status = _overall(report, interrupted=self.stop.is_set())
@@ -100,7 +107,8 @@ class Runner:
 
     def _execute(self, engine: Engine, jobs: list[CopyJob]) -> list[ImageRecord]:
         records: list[ImageRecord] = []
-        with ThreadPoolExecutor(max_workers=self._value("concurrency"), thread_name_prefix="image") as pool:
+        pool = ThreadPoolExecutor(max_workers=self._value("concurrency"), thread_name_prefix="image")
+        try:
             pending: dict[Future, CopyJob] = {}
             queue = list(jobs)
             while queue or pending:
@@ -125,7 +133,19 @@ class Runner:
                     record = to_record(job, result)
                     records.append(record)
                     self.on_event(Event("done", job=job, record=record))
+                if self.abandon.is_set():
+                    for job in pending.values():
+                        records.append(_failed_record(job.spec, job, "interrupted: abandoned while in flight",
+                                                      self.manifest))
+                    pending.clear()
+        finally:
+            pool.shutdown(wait=not self.abandon.is_set(), cancel_futures=True)
         return records
+
+
+def _close_all(engine: Engine, clients: Clients) -> None:
+    engine.close()
+    clients.close()
 
 
 def to_record(job: CopyJob, result: CopyResult) -> ImageRecord:
