@@ -1,0 +1,408 @@
+"""Interrupted runs: signals, SIGKILL at random moments, two runs on one output directory, atomic files.
+
+A run is stopped while it really copies (a proxy slows the source down); what the mirror holds is then read
+directly from the registry, and a watcher checks, while runs come and go, that no tag ever names an image whose
+children or blobs are missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mirrorsync.devregistry import LocalRegistry
+from mirrorsync.samples import PushedImage
+from support.cli import write_manifest
+from support.fault_proxy import (FaultProxy, Rule, image_problems, manifest_digest, oracle_client, repositories,
+                                 tags_of)
+
+pytestmark = pytest.mark.integration
+
+FAST = {"MIRRORSYNC_RETRY_WAIT": "0.01"}
+
+
+class Background:
+    """``mirrorsync ARGS`` as a child process whose stderr is read line by line while it runs."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        full_env = {k: v for k, v in os.environ.items() if k not in ("REGISTRY_AUTH_FILE", "DOCKER_CONFIG")}
+        full_env.update({**FAST, **(env or {})})
+        self.proc = subprocess.Popen([sys.executable, "-m", "mirrorsync", *args], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+
+    def wait_for_line(self, pattern: str, timeout: float = 60) -> str:
+        """The first stderr line matching ``pattern``; fails the test if none comes in time."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self.lines:
+                    if re.search(pattern, line):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    pytest.fail(f"no stderr line matching {pattern!r}; got:\n" + "\n".join(self.lines))
+                self._changed.wait(min(left, 0.1))
+
+    def finish(self, timeout: float = 60) -> int:
+        """Wait for the process to exit (killing it if it does not in time) and for its stderr to end."""
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail(f"mirrorsync did not exit within {timeout} s; stderr:\n" + "\n".join(self.lines))
+        self._reader.join(10)
+        assert self.proc.stdout is not None
+        self.proc.stdout.read()
+        self.proc.stdout.close()
+        return code
+
+    @property
+    def stderr(self) -> str:
+        return "\n".join(self.lines)
+
+
+@pytest.fixture
+def proxies() -> Iterator[Callable[..., FaultProxy]]:
+    """``proxies(registry, *rules)``: a started ``FaultProxy``, stopped after the test."""
+    started: list[FaultProxy] = []
+
+    def make(registry: LocalRegistry, *rules: Rule, seed: int = 0) -> FaultProxy:
+        proxy = FaultProxy(registry, rules, seed=seed).start()
+        started.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in started:
+        proxy.stop()
+
+
+def manifest_for(path: Path, *, mirror: str, hosts: list[str], images: list[dict[str, Any]],
+                 **options: Any) -> Path:
+    return write_manifest(path, mirrors=[mirror], images=images, registries={h: {"tlsVerify": False} for h in hosts},
+                          options={"retries": 2, **options})
+
+
+def crs_sources(out: Path) -> set[str]:
+    path = out / "imagedigestmirrorset.yaml"
+    if not path.exists():
+        return set()
+    return {e["source"] for obj in yaml.safe_load_all(path.read_text()) for e in obj["spec"]["imageDigestMirrors"]}
+
+
+def assert_outputs_whole(out: Path) -> None:
+    """Whatever is in the output directory parses: no file there was ever half written."""
+    if (out / "report.json").exists():
+        assert json.loads((out / "report.json").read_text())["kind"] == "SyncReport"
+    for path in out.glob("*.yaml"):
+        list(yaml.safe_load_all(path.read_text()))
+    assert [p.name for p in out.iterdir() if p.name.endswith(".tmp")] == [], "temporary files were left"
+
+
+# --- SIGTERM / SIGINT ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_new_work_and_the_report_says_what_is_done(signum, tmp_path, proxies, registry,
+                                                                 make_registry, seed, unique_repo):
+    mirror_registry = make_registry("sig-mirror")
+    images = [seed(registry, unique_repo(f"sig{i}"), "v1", kind="oci", arches=("amd64",), seed=70 + i)
+              for i in range(6)]
+    source = proxies(registry, Rule("delay", kinds={"blob-get"}, seconds=0.25))
+    manifest = manifest_for(tmp_path / "m.yaml", mirror=f"{mirror_registry.host}/sig",
+                            hosts=[source.host, mirror_registry.host], concurrency=1,
+                            images=[{"source": f"{source.host}/{i.repository}:v1"} for i in images])
+    out = tmp_path / "out"
+    run = Background("run", str(manifest), "--output-dir", str(out))
+    run.wait_for_line(r"^\[1/6\] copied")
+    sent = time.monotonic()
+    run.proc.send_signal(signum)
+    code = run.finish()
+    stopped_after = time.monotonic() - sent
+
+    assert code == 1, run.stderr
+    assert f"received {signal.Signals(signum).name}" in run.stderr
+    assert stopped_after < 10, "the image in flight should finish in about a second"
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "Interrupted"
+    records = {r["source"]: r for r in report["images"]}
+    copied = [i for i in images if records[f"{source.host}/{i.repository}"]["status"] == "copied"]
+    skipped = [i for i in images if records[f"{source.host}/{i.repository}"]["status"] == "skipped"]
+    assert len(copied) + len(skipped) == len(images) and 1 <= len(copied) < len(images), report["images"]
+    assert all(records[f"{source.host}/{i.repository}"]["error"] == "interrupted before it started" for i in skipped)
+    with oracle_client(mirror_registry) as client:
+        for img in copied:
+            assert manifest_digest(client, f"sig/{img.repository}", "v1") == img.digest
+            assert image_problems(client, f"sig/{img.repository}", "v1") == []
+        for img in skipped:
+            assert tags_of(client, f"sig/{img.repository}") == []
+    assert crs_sources(out) == {f"{source.host}/{i.repository}" for i in copied}
+    assert_outputs_whole(out)
+
+
+def test_a_second_signal_abandons_transfers_in_flight(tmp_path, proxies, registry, make_registry, seed,
+                                                      unique_repo):
+    mirror_registry = make_registry("sig2-mirror")
+    quick = seed(registry, unique_repo("quick"), "v1", kind="oci", arches=("amd64",), seed=80)
+    stuck = seed(registry, unique_repo("stuck"), "v1", kind="oci", arches=("amd64",), seed=81)
+    later = seed(registry, unique_repo("later"), "v1", kind="oci", arches=("amd64",), seed=82)
+    # the stuck image's blobs take 25 s each: far longer than anyone waits after a second Ctrl-C
+    source = proxies(registry, Rule("delay", kinds={"blob-get"}, repo=stuck.repository, seconds=25))
+    manifest = manifest_for(tmp_path / "m.yaml", mirror=f"{mirror_registry.host}/sig2",
+                            hosts=[source.host, mirror_registry.host], concurrency=1, timeout=60,
+                            images=[{"source": f"{source.host}/{i.repository}:v1"} for i in (quick, stuck, later)])
+    out = tmp_path / "out"
+    run = Background("run", str(manifest), "--output-dir", str(out))
+    run.wait_for_line(r"^\[1/3\] copied")
+    deadline = time.monotonic() + 10
+    while not source.count(kind="blob-get", repo=stuck.repository) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.proc.send_signal(signal.SIGINT)
+    run.wait_for_line("received SIGINT")
+    time.sleep(0.5)
+    sent = time.monotonic()
+    run.proc.send_signal(signal.SIGINT)
+    code = run.finish(timeout=20)
+
+    assert time.monotonic() - sent < 8, "a second signal must not wait for the transfer in flight"
+    assert code != 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "Interrupted"
+    statuses = {r["source"].rsplit("/", 1)[-1]: (r["status"], r["error"]) for r in report["images"]}
+    assert statuses[quick.repository.rsplit("/", 1)[-1]][0] == "copied"
+    stuck_status, stuck_error = statuses[stuck.repository.rsplit("/", 1)[-1]]
+    assert stuck_status == "failed" and "abandoned" in stuck_error
+    assert statuses[later.repository.rsplit("/", 1)[-1]][0] == "skipped"
+    with oracle_client(mirror_registry) as client:
+        assert tags_of(client, f"sig2/{stuck.repository}") == []
+    assert crs_sources(out) == {f"{source.host}/{quick.repository}"}
+    assert_outputs_whole(out)
+
+
+# --- SIGKILL ---------------------------------------------------------------------------------------------------------
+
+
+class TagWatcher:
+    """Polls every tag on a registry and records any that names an incomplete image."""
+
+    def __init__(self, registry: LocalRegistry) -> None:
+        self.registry = registry
+        self.violations: list[str] = []
+        self.checked = 0
+        self.tags_seen: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tag-watcher", daemon=True)
+
+    def __enter__(self) -> TagWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def sweep(self) -> None:
+        """Check every tag once, now."""
+        with oracle_client(self.registry) as client:
+            for repo in repositories(client):
+                for tag in tags_of(client, repo):
+                    self.tags_seen.add(f"{repo}:{tag}")
+                    self.violations += image_problems(client, repo, tag)
+                    self.checked += 1
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + 300  # bounded, whatever happens to the test
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            self.sweep()
+            self._stop.wait(0.02)
+
+
+def test_sigkill_at_random_moments_then_a_rerun_finishes_and_no_tag_ever_names_an_incomplete_image(
+        tmp_path, proxies, registry, make_registry, seed, unique_repo):
+    mirror_registry = make_registry("kill-mirror")
+    kinds = ["oci-index", "docker-list", "oci", "docker", "oci-index"]
+    images: list[PushedImage] = [seed(registry, unique_repo(f"kill{i}"), "v1", kind=kind, layers=2,
+                                      layer_size=100_000, seed=90 + i) for i, kind in enumerate(kinds)]
+    source = proxies(registry, Rule("delay", kinds={"blob-get", "manifest-get"}, seconds=0.08))
+    mirror = proxies(mirror_registry)
+    manifest = manifest_for(tmp_path / "m.yaml", mirror=f"{mirror.host}/kill", hosts=[source.host, mirror.host],
+                            concurrency=2, blobConcurrency=2,
+                            images=[{"source": f"{source.host}/{i.repository}:v1"} for i in images])
+    out = tmp_path / "out"
+    rng = random.Random(20261126)
+    kills = 0
+    with TagWatcher(mirror_registry) as watcher:
+        for _ in range(8):
+            # A random moment of the copy itself (not of the interpreter starting): after some more requests,
+            # plus a little, so transfers are in flight.
+            target = len(source.seen) + len(mirror.seen) + rng.randint(3, 30)
+            run = Background("run", str(manifest), "--output-dir", str(out))
+            deadline = time.monotonic() + 60
+            while (len(source.seen) + len(mirror.seen) < target and run.proc.poll() is None
+                   and time.monotonic() < deadline):
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0, 0.1))
+            if run.proc.poll() is None:
+                run.proc.kill()
+                kills += 1
+            run.finish()
+            watcher.sweep()
+            assert_outputs_whole(out)
+        with oracle_client(mirror_registry) as client:
+            before = {img.repository: {d for d in (*img.blobs, *img.manifests)
+                                       if client.head(f"/v2/kill/{img.repository}/blobs/{d}").status_code == 200}
+                      for img in images}
+            tagged = {img.repository for img in images if tags_of(client, f"kill/{img.repository}")}
+        mirror.reset_counters()
+        final = Background("run", str(manifest), "--output-dir", str(out))
+        code = final.finish()
+        watcher.sweep()
+
+    assert kills >= 6, f"only {kills} runs were still going when killed: the kills prove little"
+    assert watcher.violations == [], watcher.violations[:5]
+    assert watcher.checked > 0 and watcher.tags_seen
+    assert any(before.values()), "the killed runs left nothing behind: the re-run proves little"
+    assert code == 0, final.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "Succeeded"
+    for img in images:
+        record = next(r for r in report["images"] if r["source"].endswith(img.repository))
+        assert record["status"] == ("up-to-date" if img.repository in tagged else "copied"), record
+        with oracle_client(mirror_registry) as client:
+            assert manifest_digest(client, f"kill/{img.repository}", "v1") == img.digest
+            assert image_problems(client, f"kill/{img.repository}", "v1") == []
+    # the last run sent only what was missing
+    for s in mirror.seen:
+        if s.kind == "upload-put":
+            repo = s.repo.removeprefix("kill/")
+            assert s.ref not in before[repo], f"{s.ref} was already in {s.repo} and was uploaded again"
+    assert crs_sources(out) == {f"{source.host}/{i.repository}" for i in images}
+
+
+# --- two runs, one output directory -----------------------------------------------------------------------------
+
+
+def test_a_second_run_on_the_same_output_directory_exits_with_a_clear_message(tmp_path, proxies, registry,
+                                                                              mirror_registry, seed, unique_repo):
+    images = [seed(registry, unique_repo(f"lock{i}"), "v1", kind="oci", arches=("amd64",), seed=100 + i)
+              for i in range(2)]
+    source = proxies(registry, Rule("delay", kinds={"blob-get"}, seconds=0.5))
+    manifest = manifest_for(tmp_path / "m.yaml", mirror=f"{mirror_registry.host}/lock",
+                            hosts=[source.host, mirror_registry.host], concurrency=1,
+                            images=[{"source": f"{source.host}/{i.repository}:v1"} for i in images])
+    out = tmp_path / "out"
+    first = Background("run", str(manifest), "--output-dir", str(out))
+    first.wait_for_line(r"^planned")  # it holds the lock from before planning on
+    second = Background("run", str(manifest), "--output-dir", str(out))
+    second_code = second.finish(timeout=30)
+    first_running = first.proc.poll() is None
+    first_code = first.finish()
+
+    assert first_running, "the first run ended before the second started: the test proves nothing"
+    assert second_code != 0
+    assert re.search(rf"another mirrorsync run is using {re.escape(str(out))}", second.stderr), second.stderr
+    assert len(second.lines) == 1, "one clear line, nothing else"
+    assert first_code == 0, first.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "Succeeded" and len(report["images"]) == 2
+    assert_outputs_whole(out)
+
+
+# --- atomic files ---------------------------------------------------------------------------------------------------
+
+
+def _no_space(src: Any, dst: Any) -> None:
+    raise OSError(28, "No space left on device")
+
+
+def _report() -> Any:
+    from mirrorsync.report import DestinationRecord, ImageRecord, Report
+
+    dest = DestinationRecord("mirror.example:5000/ocp", "mirror.example:5000/ocp/team/app", "copied")
+    image = ImageRecord("quay.io/team/app", "v1", "sha256:" + "a" * 64, "copied", destinations=[dest])
+    return Report(manifest="m.yaml", engine="native", mirrors=["mirror.example:5000/ocp"], startedAt="now",
+                  status="Succeeded", images=[image])
+
+
+def _write_report(out: Path) -> None:
+    _report().save(str(out / "report.json"))
+
+
+def _write_crs(out: Path) -> None:
+    from mirrorsync.runner import write_mirror_sets
+
+    write_mirror_sets([_report()], out)
+
+
+def _write_registries_conf(out: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mirrorsync.cli import app
+
+    crs = out.parent / "crs.yaml"
+    crs.write_text("apiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\nmetadata: {name: x}\n"
+                   "spec:\n  imageDigestMirrors:\n    - {source: quay.io/team, mirrors: [mirror.example/team]}\n")
+    result = CliRunner().invoke(app, ["registries-conf", str(crs), "-o", str(out / "registries.conf")])
+    assert result.exit_code == 2 and "cannot write" in result.stderr, result.stderr
+
+
+def _write_metrics(out: Path) -> None:
+    from mirrorsync import metrics
+
+    metrics.write_textfile(_report(), out / "mirrorsync.prom")
+
+
+@pytest.mark.parametrize("writer, name", [(_write_report, "report.json"), (_write_crs, "imagedigestmirrorset.yaml"),
+                                          (_write_registries_conf, "registries.conf"),
+                                          (_write_metrics, "mirrorsync.prom")])
+def test_every_file_is_replaced_whole_or_not_at_all(writer, name, tmp_path, monkeypatch):
+    """The last step of a write fails (a full disk, a kill): the old file must still be there, byte for byte."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / name).write_text("the previous, complete file\n")
+    monkeypatch.setattr(os, "replace", _no_space)
+    try:
+        writer(out)
+    except Exception:  # noqa: BLE001 - how each writer reports the failure is not the point here
+        pass
+    assert (out / name).read_text() == "the previous, complete file\n"
+    assert sorted(p.name for p in out.iterdir()) == [name], "a temporary file was left behind"
+
+
+def test_migrate_icsp_writes_whole_files_or_none(tmp_path, monkeypatch):
+    from mirrorsync.migrate_icsp import migrate_icsp
+
+    icsp = tmp_path / "icsp.yaml"
+    icsp.write_text("apiVersion: operator.openshift.io/v1alpha1\nkind: ImageContentSourcePolicy\n"
+                    "metadata: {name: x}\nspec:\n  repositoryDigestMirrors:\n"
+                    "    - {source: quay.io/team, mirrors: [mirror.example/team]}\n")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    monkeypatch.setattr(os, "replace", _no_space)
+    with pytest.raises(Exception):  # noqa: B017 - the kind of error is not the point
+        migrate_icsp([str(icsp)], str(dest))
+    assert list(dest.iterdir()) == []
