@@ -22,14 +22,16 @@ _IPV6 = r"\[(?:[a-fA-F0-9:]+)\]"
 DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|{_IPV6})(?::[0-9]+)?"
 PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 PATH = rf"{PATH_COMPONENT}(?:/{PATH_COMPONENT})*"
-TAG = r"[\w][\w.-]{0,127}"
+# Go's \w is ASCII; Python's would let "v١" or "tagé" through, which no registry accepts.
+TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 
-_DOMAIN_RE = re.compile(rf"^{DOMAIN}$")
-_PATH_RE = re.compile(rf"^{PATH}$")
-_TAG_RE = re.compile(rf"^{TAG}$")
-_DIGEST_RE = re.compile(rf"^{DIGEST}$")
-_ANCHORED = re.compile(rf"^(?P<name>(?:{DOMAIN}/)?{PATH})(?::(?P<tag>{TAG}))?(?:@(?P<digest>{DIGEST}))?$")
+# \Z, not $: Python's $ also matches before a trailing newline, so "v1\n" passed as a tag.
+_DOMAIN_RE = re.compile(rf"^{DOMAIN}\Z")
+_PATH_RE = re.compile(rf"^{PATH}\Z")
+_TAG_RE = re.compile(rf"^{TAG}\Z")
+_DIGEST_RE = re.compile(rf"^{DIGEST}\Z")
+_ANCHORED = re.compile(rf"^(?P<name>(?:{DOMAIN}/)?{PATH})(?::(?P<tag>{TAG}))?(?:@(?P<digest>{DIGEST}))?\Z")
 _KNOWN_DIGESTS = {"sha256": 64, "sha512": 128}
 
 
