@@ -32,7 +32,9 @@ class InputError(MirrorsyncError):
         elif self.line:
             where = f"line {self.line}: "
         field = f"{self.field}: " if self.field else ""
-        return f"{where}{field}{self.message}"
+        text = f"{where}{field}{self.message}"
+        # Field names and messages quote the user's input, which may hold line breaks or control characters.
+        return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 class InvalidReference(InputError):
