@@ -273,8 +273,10 @@ def _parse_options(r: _Reader, value: Any) -> Options:
             kwargs["engine"] = r.choice(v, path, ENGINES)
             continue
         lowest = 0 if key == "retries" else 1
-        if isinstance(v, bool) or not isinstance(v, want) or v < lowest or (key != "timeout" and v > 256):
-            raise r.fail(path, f"must be a number from {lowest}{' to 256' if key != 'timeout' else ''}, got {v!r}")
+        highest = 86400 if key == "timeout" else 256  # a day: past that a timeout is a typo (and an OverflowError)
+        # a chained comparison, so that NaN (false against everything) and infinity are refused too
+        if isinstance(v, bool) or not isinstance(v, want) or not lowest <= v <= highest:
+            raise r.fail(path, f"must be a number from {lowest} to {highest}, got {v!r}")
         kwargs[names.get(key, key)] = v
     return Options(**kwargs)
 
