@@ -71,7 +71,11 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, lines: dic
 
 def load_documents(text: str, file: str) -> list[LocatedDocument]:
     """Parse every YAML document in ``text``; a syntax error becomes one ``InputError`` line."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:  # control characters are refused before parsing starts
+        raise InputError(f"invalid YAML: character U+{exc.character:04X} is not allowed", file=file,
+                         line=text.count("\n", 0, exc.position) + 1) from None
     docs: list[LocatedDocument] = []
     try:
         while loader.check_node():
@@ -88,6 +92,8 @@ def load_documents(text: str, file: str) -> list[LocatedDocument]:
         raise InputError(f"invalid YAML: {problem}", file=file, line=line) from None
     except yaml.YAMLError as exc:
         raise InputError(f"invalid YAML: {exc}", file=file) from None
+    except RecursionError:  # the composer and _construct recurse once per level of nesting
+        raise InputError("invalid YAML: nested too deeply", file=file) from None
     finally:
         loader.dispose()
     return docs
