@@ -164,7 +164,11 @@ def _convert(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
 
 def parse_yaml_documents(text: str, *, file: str) -> list[Document]:
     """Split ``text`` into YAML documents (empty ones skipped), keeping line numbers."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # control characters are refused before parsing starts
+        raise InputError(f"invalid YAML: character U+{exc.character:04X} is not allowed", file=file,
+                         line=text.count("\n", 0, exc.position) + 1) from None
     docs: list[Document] = []
     try:
         index = 0
@@ -184,6 +188,8 @@ def parse_yaml_documents(text: str, *, file: str) -> list[Document]:
         raise InputError(f"invalid YAML: {exc}", file=file) from None
     except InputError as exc:
         raise InputError(exc.message, file=file, line=exc.line, field=exc.field) from None
+    except RecursionError:  # the composer and _convert recurse once per level of nesting
+        raise InputError("invalid YAML: nested too deeply", file=file) from None
     finally:
         loader.dispose()
     return docs
@@ -205,6 +211,8 @@ def load_documents(path: str | Path) -> list[Document]:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(f"invalid JSON: {exc.msg}", file=name, line=exc.lineno) from None
+        except RecursionError:
+            raise InputError("invalid JSON: nested too deeply", file=name) from None
         docs = [Document(data, name, None, 0)] if data is not None else []
     else:
         docs = parse_yaml_documents(text, file=name)
