@@ -410,6 +410,8 @@ def loads(text: str, *, path: str = "registries.conf") -> RegistriesConf:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"invalid TOML: {exc}", file=path) from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays or inline tables
+        raise InputError("invalid TOML: nested too deeply", file=path) from None
     if "registries" in data:
         raise InputError("registries.conf version 1 ([registries.search] etc.) is not supported; use version 2",
                          file=path)
