@@ -461,7 +461,7 @@ def verify(
         text = target.read_text() if target.is_file() else ""
         try:
             is_report = json.loads(text).get("kind") == report_mod.KIND
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             is_report = False
         if is_report:
             rep = report_mod.loads(text, str(target))

@@ -112,6 +112,8 @@ def loads(text: str, file: str = "<report>") -> Report:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"not a mirrorsync report: invalid JSON ({exc.msg})", file=file, line=exc.lineno) from None
+    except RecursionError:
+        raise InputError("not a mirrorsync report: invalid JSON (nested too deeply)", file=file) from None
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise InputError(f"not a mirrorsync report (kind must be {KIND})", file=file, field="kind")
     if data.get("apiVersion") not in SUPPORTED_API_VERSIONS:
