@@ -10,7 +10,8 @@ Modes:
 - ``"500"``, ``"502"``, ``"503"``, ``"504"``: answer that status (registry-style JSON error) without forwarding;
 - ``"429"``: answer 429 with ``Retry-After`` (``Rule.retry_after``);
 - ``"reset"``: a connection reset (RST) mid-body: after ``cut`` of the response body, or, for a request with a
-  body (uploads, manifest PUTs), after reading ``cut`` of the request body, which is then never forwarded;
+  body (uploads, manifest PUTs), after reading ``cut`` of the request body, which is then never forwarded; an
+  answer without a body (HEAD, 201, 202) is lost altogether (the registry did act on the request);
 - ``"truncate"``: like ``reset`` but a clean close (FIN) short of ``Content-Length``;
 - ``"stall"``: say nothing for ``seconds`` (past the client's timeout), then drop the connection;
 - ``"corrupt"``: forward, but flip one byte in the middle of the response body (same length);
@@ -142,7 +143,7 @@ class FaultProxy:
         self._consecutive: Counter[tuple] = Counter()
         self._fired: Counter[int] = Counter()
         self.injected: Counter[str] = Counter()
-        self._errors: list[str] = []  # requests the proxy itself could not complete (a client hung up ...)
+        self.errors: list[str] = []  # requests the proxy itself could not complete (a client hung up ...)
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
         self._client = httpx.Client(verify=upstream.ssl_context(), timeout=httpx.Timeout(60.0),
@@ -288,7 +289,7 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             try:
                 self._handle()
             except Exception as exc:  # noqa: BLE001 - mostly clients that hung up mid-transfer, as they may
-                proxy._errors.append(f"{self.command} {self.path.split('?')[0]}: {type(exc).__name__}: {exc}")
+                proxy.errors.append(f"{self.command} {self.path.split('?')[0]}: {type(exc).__name__}: {exc}")
                 self._reset()
 
         def _handle(self) -> None:
