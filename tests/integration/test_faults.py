@@ -256,19 +256,25 @@ def test_429_waits_as_long_as_retry_after_says(sync, proxies, registry, mirror_r
     assert_mirrored(mirror_registry, f"rl/{img.repository}", "v1", img.digest)
 
 
+@pytest.mark.parametrize("kind", ["manifest-get", "blob-get"])
 @pytest.mark.parametrize("retries", [0, 3])
-def test_configured_retries_are_spent_exactly_then_the_image_fails(retries, sync, proxies, registry, mirror_registry,
-                                                                   seed, repo_name):
+def test_configured_retries_are_spent_exactly_then_the_image_fails(retries, kind, sync, proxies, registry,
+                                                                   mirror_registry, seed, repo_name):
     bad = seed(registry, repo_name("bad"), "v1", kind="oci", arches=("amd64",), seed=26)
     good = seed(registry, repo_name("good"), "v1", kind="oci", arches=("amd64",), seed=27)
-    source = proxies(registry, Rule("503", kinds={"manifest-get"}, repo=bad.repository))
-    run = sync(mirrors=[f"{mirror_registry.host}/n{retries}"], hosts=[source.host, mirror_registry.host],
+    source = proxies(registry, Rule("503", kinds={kind}, repo=bad.repository))
+    run = sync(mirrors=[f"{mirror_registry.host}/n{retries}-{kind}"], hosts=[source.host, mirror_registry.host],
                retries=retries, images=[{"source": f"{source.host}/{i.repository}:v1"} for i in (bad, good)])
 
     assert run.returncode == 1, run.stderr
-    assert source.count(kind="manifest-get", repo=bad.repository) == retries + 1
+    asked: dict[str, int] = {}
+    for s in source.seen:
+        if s.kind == kind and s.repo == bad.repository:
+            asked[s.ref] = asked.get(s.ref, 0) + 1
+    # every request (the manifest, or each blob transfer) was tried exactly 1 + retries times
+    assert asked and set(asked.values()) == {retries + 1}, asked
     record = run.image(bad.repository)
-    assert record["status"] == "failed" and record["retries"] == retries
+    assert record["status"] == "failed" and record["retries"] == retries * len(asked)
     assert "HTTP 503" in record["error"] and one_line(record["error"])
     assert run.image(good.repository)["status"] == "copied"
     assert run.report["status"] == "PartiallyFailed"
