@@ -109,19 +109,22 @@ def test_secrets_appear_nowhere_mirrorsync_writes(tmp_path, make_registry, token
               {"source": f"{misconfigured.host}/{img.repository}", "allTags": True, "destination": "other"}]
     outputs: dict[str, bytes] = {}
     try:
-        for fmt in ("text", "json"):
-            run = sync(tmp_path, f"run-{fmt}", mirrors=[f"{mirror.host}/sec"], images=images, registries=hosts,
-                       env=env, args=("-v", "--log-format", fmt, "--metrics-file", str(tmp_path / f"m-{fmt}.prom"),
+        for fmt, engine, ok in (("text", "native", "copied"), ("json", "native", "up-to-date"),
+                                ("text", "skopeo", "copied")):
+            name = f"run-{fmt}-{engine}"
+            run = sync(tmp_path, name, mirrors=[f"{mirror.host}/sec-{engine}"], images=images, registries=hosts,
+                       env=env, args=("-v", "--log-format", fmt, "--engine", engine,
+                                      "--metrics-file", str(tmp_path / f"{name}.prom"),
                                       "--pushgateway", f"http://pg:{gateway_secret}@127.0.0.1:{closed_port}/"))
             assert run.returncode == 1, run.stderr  # one copied, two failed: errors were written too
-            assert {i["status"] for i in run.report["images"]} == {"copied" if fmt == "text" else "up-to-date", "failed"}
-            outputs[f"run {fmt} stdout"], outputs[f"run {fmt} stderr"] = run.stdout.encode(), run.stderr.encode()
-        manifest = tmp_path / "run-text.yaml"
+            assert {i["status"] for i in run.report["images"]} == {ok, "failed"}, run.report["images"]
+            outputs[f"{name} stdout"], outputs[f"{name} stderr"] = run.stdout.encode(), run.stderr.encode()
+        manifest = tmp_path / "run-text-native.yaml"
         for name, argv in {"plan": ["plan", str(manifest)],
-                           "verify": ["verify", str(tmp_path / "out-run-text" / "report.json"),
+                           "verify": ["verify", str(tmp_path / "out-run-text-native" / "report.json"),
                                       "--manifest", str(manifest)],
                            "export": ["export", str(manifest), "--to", str(tmp_path / "export"), "-v"],
-                           "generate": ["generate", str(tmp_path / "out-run-text" / "report.json"),
+                           "generate": ["generate", str(tmp_path / "out-run-text-native" / "report.json"),
                                         "-o", str(tmp_path / "generated")]}.items():
             proc = run_cli(*argv, env=env)
             outputs[f"{name} stdout"], outputs[f"{name} stderr"] = proc.stdout.encode(), proc.stderr.encode()
@@ -136,7 +139,7 @@ def test_secrets_appear_nowhere_mirrorsync_writes(tmp_path, make_registry, token
         mirror.stop()
 
     assert any(t.count(".") == 2 for t in tokens), "no Bearer token was used: the test proves nothing"
-    report = (tmp_path / "out-run-text" / "report.json").read_text()
+    report = (tmp_path / "out-run-text-native" / "report.json").read_text()
     assert "HTTP 401" in report and "HTTP 404" in report, "the failures whose messages are searched did not happen"
     for path in _files(tmp_path):
         if path != authfile:
