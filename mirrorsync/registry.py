@@ -88,6 +88,27 @@ def raise_for_status(response: httpx.Response, what: str) -> None:
     raise RegistryError(text, status=status, code=code)
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing: registries do not use cookies (containers/image sends none either), and
+    httpx's per-response cookie extraction costs as much CPU as the rest of a small request's handling."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+
+class _Client(httpx.Client):
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, value) -> None:
+        pass
+
+
+_NO_COOKIES = _NoCookies()
+
+
 class RegistryClient:
     """The distribution API of one registry host."""
 
@@ -103,7 +124,7 @@ class RegistryClient:
         self.auth = auth_mod.RegistryAuth(host, credentials)
         self._scheme: str | None = None
         self._scheme_lock = threading.Lock()
-        self._client = httpx.Client(
+        self._client = _Client(
             auth=self.auth,
             verify=_ssl_context(host, self.settings),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),

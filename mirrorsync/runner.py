@@ -8,7 +8,7 @@ import fcntl
 import logging
 import os
 import threading
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -106,41 +106,66 @@ class Runner:
         return report
 
     def _execute(self, engine: Engine, jobs: list[CopyJob]) -> list[ImageRecord]:
+        """Copy the jobs, ``concurrency`` at a time; each worker takes the next job itself as soon as it is free.
+
+        The main thread only waits (and stays responsive to signals): with thousands of quick jobs, as in a no-op
+        re-sync, handing each job over through it would leave workers idle while it is descheduled.
+        """
         records: list[ImageRecord] = []
-        pool = ThreadPoolExecutor(max_workers=self._value("concurrency"), thread_name_prefix="image")
-        try:
-            pending: dict[Future, CopyJob] = {}
-            queue = list(jobs)
-            while queue or pending:
-                while queue and len(pending) < self._value("concurrency") and not self.stop.is_set():
-                    job = queue.pop(0)
+        queue = deque(jobs)
+        in_flight: dict[int, CopyJob] = {}
+        lock = threading.Lock()
+        workers_left = min(self._value("concurrency"), len(jobs))
+        all_done = threading.Event()
+
+        def next_job() -> CopyJob | None:
+            with lock:
+                if not queue or self.stop.is_set():
+                    return None
+                job = queue.popleft()
+                in_flight[id(job)] = job
+                return job
+
+        def work() -> None:
+            nonlocal workers_left
+            try:
+                while (job := next_job()) is not None:
                     self.on_event(Event("start", job=job))
-                    pending[pool.submit(engine.copy, job)] = job
-                if self.stop.is_set():
-                    for job in queue:
-                        records.append(_failed_record(job.spec, job, "interrupted before it started",
-                                                      self.manifest, status="skipped"))
-                    queue = []
-                if not pending:
-                    break
-                done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    job = pending.pop(fut)
                     try:
-                        result = fut.result()
+                        result = engine.copy(job)
                     except Exception as exc:  # noqa: BLE001 - an engine bug must not lose the other images
                         result = CopyResult(error=f"{type(exc).__name__}: {exc}")
                     record = to_record(job, result)
-                    records.append(record)
+                    with lock:
+                        if self.abandon.is_set():
+                            return  # the main thread has reported it as abandoned
+                        del in_flight[id(job)]
+                        records.append(record)
                     self.on_event(Event("done", job=job, record=record))
-                if self.abandon.is_set():
-                    for job in pending.values():
-                        records.append(_failed_record(job.spec, job, "interrupted: abandoned while in flight",
-                                                      self.manifest))
-                    pending.clear()
-        finally:
-            pool.shutdown(wait=not self.abandon.is_set(), cancel_futures=True)
-        return records
+            finally:
+                with lock:
+                    workers_left -= 1
+                    if workers_left == 0:
+                        all_done.set()
+
+        if not jobs:
+            return records
+        for i in range(workers_left):
+            threading.Thread(target=work, name=f"image-{i}", daemon=True).start()
+        while not all_done.wait(0.5):
+            if self.abandon.is_set():
+                break
+        with lock:
+            if self.abandon.is_set():
+                for job in in_flight.values():
+                    records.append(_failed_record(job.spec, job, "interrupted: abandoned while in flight",
+                                                  self.manifest))
+                in_flight.clear()
+            for job in queue:
+                records.append(_failed_record(job.spec, job, "interrupted before it started", self.manifest,
+                                              status="skipped"))
+            queue.clear()
+            return list(records)
 
 
 def _close_all(engine: Engine, clients: Clients) -> None:
