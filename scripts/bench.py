@@ -27,6 +27,7 @@ import httpx
 import yaml
 
 from mirrorsync import samples
+from mirrorsync.content import ACCEPT
 from mirrorsync.devregistry import LocalRegistry, start_registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -203,8 +204,47 @@ class Bench:
                         raise SystemExit(f"no-op run of {tool} sent {totals['bytesSent']} bytes")
                 t.seconds.append(seconds)
                 t.rss_kib.append(rss)
+        floor = statistics.median(self.head_floor(corpus, mirror) for _ in range(self.runs))
         self.drop(mirror)
-        self.record(name, rows, corpus)
+        self.record(name, rows, corpus, floor=floor,
+                    floor_text="(the same manifest HEADs, source and mirror, from a bare http.client loop "
+                               "with 8 threads and no process start)")
+
+    @staticmethod
+    def head_floor(corpus: Corpus, mirror: LocalRegistry) -> float:
+        """What the two registries take to answer a no-op's requests (a HEAD of every tag on the source and on
+        the mirror) with no tool around them: a floor for any no-op re-sync on this machine."""
+        import http.client  # noqa: PLC0415 - only this floor uses it
+
+        work = [(corpus.registry.host, f"/v2/{repo}/manifests/{tag}") for repo, tags in corpus.images.items()
+                for tag in tags]
+        work += [(mirror.host, f"/v2/bench-mirror/{repo}/manifests/{tag}") for repo, tags in corpus.images.items()
+                 for tag in tags]
+        lock = threading.Lock()
+        it = iter(work)
+
+        def worker() -> None:
+            conns: dict[str, http.client.HTTPConnection] = {}
+            while True:
+                with lock:
+                    item = next(it, None)
+                if item is None:
+                    return
+                host, path = item
+                conn = conns.setdefault(host, http.client.HTTPConnection(host, timeout=30))
+                conn.request("HEAD", path, headers={"Accept": ACCEPT})
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    raise SystemExit(f"floor: HEAD {host}{path} answered {response.status}")
+
+        start = time.monotonic()
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return time.monotonic() - start
 
     def big_layer(self, name: str, size: int) -> None:
         src = self.registry("source")
@@ -224,7 +264,8 @@ class Bench:
         self.drop(src)
         self.record(name, rows, corpus)
 
-    def record(self, name: str, rows: dict[str, Timing], corpus: Corpus, floor: float | None = None) -> None:
+    def record(self, name: str, rows: dict[str, Timing], corpus: Corpus, floor: float | None = None,
+               floor_text: str = "(parallel monolithic PUTs of the unique blobs from local files)") -> None:
         base = rows["skopeo-sync"].median
         out = {"unique_blob_bytes": corpus.unique_blob_bytes, "tools": {}}
         print(f"\n== {name}  (unique blob bytes {corpus.unique_blob_bytes / 1e6:.1f} MB, {self.runs} run(s))")
@@ -240,7 +281,7 @@ class Bench:
                                   "peak_rss_mb": peak, **t.extra}
         if floor is not None:
             native = rows.get("native")
-            print(f"  floor        {floor:7.2f} s  (parallel monolithic PUTs of the unique blobs from local files)"
+            print(f"  floor        {floor:7.2f} s  ratio {floor / base:5.2f}  {floor_text}"
                   + (f"  native/floor {native.median / floor:.2f}" if native else ""))
             out["floor_seconds"] = floor
         self.results[name] = out
