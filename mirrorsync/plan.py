@@ -137,7 +137,10 @@ def build(manifest: SyncManifest, list_tags: Callable[[Reference], list[str]], *
             try:
                 available = list_tags(spec.source)
             except Exception as exc:  # noqa: BLE001 - reported per image; the other entries go on
-                plan.failures.append(PlanFailure(spec, f"listing tags of {spec.source.name}: {describe(exc)}"))
+                text = describe(exc)  # a registry's own error already says "listing tags of ..."
+                if not text.startswith("listing tags of "):
+                    text = f"listing tags of {spec.source.name}: {text}"
+                plan.failures.append(PlanFailure(spec, text))
                 available = []
             refs += [t for t in available if spec.selects_tag(t) and t not in refs]
         refs += list(spec.digests)

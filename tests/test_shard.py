@@ -88,3 +88,19 @@ def test_from_env():
     assert Shard.from_env({"JOB_COMPLETION_INDEX": "2", "MIRRORSYNC_SHARD_COUNT": "4"}) == Shard(2, 4)
     with pytest.raises(InputError, match="JOB_COMPLETION_INDEX/MIRRORSYNC_SHARD_COUNT"):
         Shard.from_env({"JOB_COMPLETION_INDEX": "4", "MIRRORSYNC_SHARD_COUNT": "4"})
+
+
+def test_plan_failure_names_the_listing_once():
+    m = load(1)
+
+    def not_found(ref):
+        from mirrorsync.errors import NotFound
+        raise NotFound(f"listing tags of {ref.name}: HTTP 404 NAME_UNKNOWN: repository name not known")
+
+    def down(ref):
+        raise ConnectionError("down")
+
+    [failure] = plan.build(m, not_found).failures
+    assert failure.error == "listing tags of quay.io/team/app0: HTTP 404 NAME_UNKNOWN: repository name not known"
+    [failure] = plan.build(m, down).failures
+    assert failure.error.startswith("listing tags of quay.io/team/app0: ") and "down" in failure.error
