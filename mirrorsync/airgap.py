@@ -386,8 +386,10 @@ def unpack(directory: Path, sums: dict[str, str]) -> list[Path]:
 
 
 def import_export(directory: str | os.PathLike[str], *, manifest_path: str | None = None, options=None,
-                  on_event: Callable = lambda e: None, stop=None) -> Report:
+                  on_event: Callable = lambda e: None, stop=None, icsp: bool = False) -> Report:
     """Verify an export's checksums, then copy its images to the mirrors of its manifest (or ``manifest_path``).
+
+    ``icsp``: an ICSP will be written from the result; refuse what it cannot express before copying anything.
 
     Re-running after an interruption finishes the job: what already reached a mirror is not sent again.
     """
@@ -406,6 +408,8 @@ def import_export(directory: str | os.PathLike[str], *, manifest_path: str | Non
         section = json.loads((directory / REPORT_FILE).read_text()).get(EXPORT_KEY) or {}
         earlier = set(section.get("since") or [])
     m = manifest_mod.load(str(manifest_path) if manifest_path else str(directory / MANIFEST_COPY))
+    if icsp:
+        m.check_icsp()
     layout = OCILayout(directory, create=False)
     kwargs = {"options": options} if options is not None else {}
     if stop is not None:

@@ -134,6 +134,8 @@ def run(
     setup_logging(log_format.value, verbose)
     try:
         m = manifest_mod.load(str(manifest))
+        if icsp:
+            m.check_icsp()
         the_shard = _shard(shard)
         progress = Progress(log_format=log_format.value)
         runner = Runner(m, RunOptions(engine=engine.value if engine else None, concurrency=concurrency,
@@ -430,7 +432,7 @@ def import_(
             rep = airgap.import_export(directory, manifest_path=str(manifest) if manifest else None,
                                        options=RunOptions(concurrency=concurrency, retries=retries,
                                                           auth_file=authfile),
-                                       on_event=progress, stop=stoppable.stop)
+                                       on_event=progress, stop=stoppable.stop, icsp=icsp)
             progress.finish()
             written = _write_outputs(rep, output_dir, icsp)
     except MirrorsyncError as exc:

@@ -13,7 +13,7 @@ from typing import Any
 from . import reference
 from .errors import InputError
 from .reference import Reference
-from .yamlsource import LocatedDocument, load_documents, read_text
+from .yamlsource import LocatedDocument, field_name, load_documents, read_text
 
 API_VERSION = "mirrorsync.dev/v1alpha1"
 KIND = "SyncManifest"
@@ -97,9 +97,29 @@ class SyncManifest:
     images: tuple[ImageSpec, ...]
     registries: dict[str, RegistrySettings] = field(default_factory=dict)
     options: Options = Options()
+    # where each value came from, for errors found after parsing (None for a manifest built in code)
+    source_doc: LocatedDocument | None = field(default=None, compare=False, repr=False)
 
     def settings_for(self, host: str) -> RegistrySettings:
         return self.registries.get(host, RegistrySettings())
+
+    def error(self, path: tuple, message: str) -> InputError:
+        """An input error at ``path`` (``("images", 0, "mirrorSourcePolicy")``) with the file and line."""
+        if self.source_doc is not None:
+            return self.source_doc.error(path, message)
+        return InputError(message, file=self.file or None, field=field_name(path))
+
+    def check_icsp(self) -> None:
+        """Refuse ``--icsp`` before anything is copied when an image feeds IDMS with NeverContactSource: an ICSP
+        cannot say it, and the MCO refuses the same source with and without it."""
+        for spec in self.images:
+            if spec.mirror_source_policy == "NeverContactSource" and "digest" in spec.mirror_sets:
+                path = ("images", spec.index, "mirrorSourcePolicy")
+                if self.source_doc is not None and path not in self.source_doc.lines:
+                    path = ("defaults", "mirrorSourcePolicy")
+                raise self.error(path, "NeverContactSource cannot be written as an ImageContentSourcePolicy "
+                                       "(--icsp), and the MCO refuses the same source with and without it; drop "
+                                       "--icsp or the policy")
 
 
 _TOP_KEYS = {"apiVersion", "kind", "mirrors", "registries", "defaults", "images", "options"}
@@ -256,7 +276,8 @@ def parse(text: str, file: str = "<manifest>") -> SyncManifest:
                 raise r.fail(("images", spec.index, key),
                              f"{spec.source.name} is also images[{first.index}] with {key} "
                              f"{getattr(first, attr)!r}; entries for one source must agree")
-    return SyncManifest(file=file, mirrors=mirrors, images=images, registries=registries, options=options)
+    return SyncManifest(file=file, mirrors=mirrors, images=images, registries=registries, options=options,
+                        source_doc=doc)
 
 
 def _parse_options(r: _Reader, value: Any) -> Options:

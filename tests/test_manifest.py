@@ -116,3 +116,39 @@ def test_unquoted_number_tag_says_to_quote():
 def test_missing_file():
     with pytest.raises(InputError, match="nope.yaml: no such file"):
         manifest.load("nope.yaml")
+
+
+def test_icsp_check_names_where_never_contact_source_was_set():
+    def icsp_error(body: str) -> str:
+        with pytest.raises(InputError) as info:
+            load(body).check_icsp()
+        return str(info.value)
+
+    own = icsp_error("""\
+        images:
+          - source: quay.io/a
+            tags: [v1]
+          - source: quay.io/b
+            tags: [v1]
+            mirrorSourcePolicy: NeverContactSource
+        """)
+    assert own.startswith("m.yaml:9: images[1].mirrorSourcePolicy: NeverContactSource cannot be written as an ")
+    inherited = icsp_error("""\
+        defaults:
+          mirrorSourcePolicy: NeverContactSource
+        images:
+          - source: quay.io/a
+            tags: [v1]
+        """)
+    assert inherited.startswith("m.yaml:5: defaults.mirrorSourcePolicy: ")
+    # a tag-only image never reaches an ICSP; AllowContactingSource is what an ICSP means anyway
+    load("""\
+        images:
+          - source: quay.io/a
+            tags: [v1]
+            mirrorSets: [tag]
+            mirrorSourcePolicy: NeverContactSource
+          - source: quay.io/b
+            tags: [v1]
+            mirrorSourcePolicy: AllowContactingSource
+        """).check_icsp()

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from support.cli import mirrorsync, registry_settings, write_auth_file, write_manifest, Run
 from support.crds import validate
+
+from mirrorsync.content import ACCEPT
 
 pytestmark = pytest.mark.integration
 
@@ -228,3 +231,28 @@ def test_generate_rebuilds_the_same_crs(sync, registry, mirror_registry, seed, u
     assert proc.returncode == 0, proc.stderr
     for name in ("imagedigestmirrorset.yaml", "imagetagmirrorset.yaml"):
         assert (regen / name).read_bytes() == (run.output_dir / name).read_bytes()
+
+
+def test_icsp_with_never_contact_source_is_refused_before_copying(tmp_path, registry, mirror_registry, seed,
+                                                                   unique_repo):
+    img = seed(registry, unique_repo("icspnever"), "v1")
+    path = tmp_path / "m.yaml"
+    path.write_text("apiVersion: mirrorsync.dev/v1alpha1\nkind: SyncManifest\n"
+                    f"mirrors: ['{mirror_registry.host}/m']\n"
+                    f"registries: {{'{registry.host}': {{tlsVerify: false}}, '{mirror_registry.host}': {{tlsVerify: false}}}}\n"
+                    "images:\n"
+                    f"  - source: {registry.host}/{img.repository}\n"
+                    "    tags: [v1]\n"
+                    "    mirrorSourcePolicy: NeverContactSource\n")
+    out = tmp_path / "out"
+    proc = mirrorsync("run", str(path), "--output-dir", str(out), "--icsp")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}:8: images[0].mirrorSourcePolicy: "), proc.stderr
+    assert not out.exists()
+    with httpx.Client() as client:  # nothing reached the mirror
+        r = client.head(f"http://{mirror_registry.host}/v2/m/{img.repository}/manifests/v1",
+                        headers={"Accept": ACCEPT})
+    assert r.status_code == 404
+    # without --icsp the same manifest syncs
+    assert mirrorsync("run", str(path), "--output-dir", str(out)).returncode == 0
