@@ -79,10 +79,12 @@ def _decode_entry(entry: dict, file: Path, key: str) -> Credentials | None:
     return Credentials("", "", token) if token else None
 
 
-def _load_auths(file: Path) -> dict[str, dict]:
+def _load_auths(file: Path, *, required: bool = False) -> dict[str, dict]:
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
+        if required:  # named by --authfile or a registry's authFile: a typo must not mean "anonymous"
+            raise InputError("auth file not found", file=str(file)) from None
         return {}
     except OSError as exc:
         raise InputError(f"cannot read auth file: {exc.strerror}", file=str(file)) from None
@@ -123,7 +125,7 @@ def lookup(registry: str, repository: str | None = None, *, auth_file: str | Non
         parts = repository.split("/")
         keys = [f"{registry}/{'/'.join(parts[:i])}" for i in range(len(parts), 0, -1)] + keys
     for file in auth_file_paths(auth_file):
-        auths = _load_auths(file)
+        auths = _load_auths(file, required=bool(auth_file))
         for key in keys:
             if key in auths:
                 creds = _decode_entry(auths[key], file, key)

@@ -140,6 +140,7 @@ def run(
         progress = Progress(log_format=log_format.value)
         runner = Runner(m, RunOptions(engine=engine.value if engine else None, concurrency=concurrency,
                                       retries=retries, auth_file=authfile, shard=the_shard), on_event=progress)
+        runner.check_credentials()  # before the output directory is touched
         with output_lock(output_dir):
             _stop_on_signals(runner)
             rep = runner.run()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from . import auth
 from . import plan as plan_mod
 from .copy import CopyResult
 from .engines import Clients, Engine, NativeEngine
@@ -79,8 +80,19 @@ class Runner:
     def plan(self, clients: Clients) -> Plan:
         return plan_mod.build(self.manifest, clients.list_tags, shard=self.options.shard)
 
+    def check_credentials(self) -> None:
+        """Read every auth file the run will use, now: a broken or missing one is bad input (``InputError``,
+        exit 2) before anything is copied, not a failure of each image."""
+        hosts = {spec.source.registry for spec in self.manifest.images} | {m.registry for m in self.manifest.mirrors}
+        for host in sorted(hosts):
+            auth.lookup(host, auth_file=self.manifest.settings_for(host).auth_file or self.options.auth_file)
+
     def run(self) -> Report:
-        """Copy everything the manifest selects; never raises for a failed image (it is in the report)."""
+        """Copy everything the manifest selects; never raises for a failed image (it is in the report).
+
+        Raises ``InputError`` for an auth file that cannot be used, before anything is copied.
+        """
+        self.check_credentials()
         clients = self.clients()
         engine = self.make_engine(clients)
         RETRIES.total = 0

@@ -47,6 +47,15 @@ def test_explicit_file_is_the_only_one(home, monkeypatch):
     assert auth.lookup("other.io").password == "y"
 
 
+def test_a_named_file_must_exist_a_default_one_need_not(home, monkeypatch):
+    assert auth.lookup("quay.io") is None  # none of the default files exists: anonymous
+    with pytest.raises(InputError, match="auth file not found") as info:
+        auth.lookup("quay.io", auth_file=str(home / "typo.json"))
+    assert info.value.exit_code == 2 and str(home / "typo.json") in str(info.value)
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(home / "missing.json"))
+    assert auth.lookup("quay.io") is None  # as containers/image: a missing REGISTRY_AUTH_FILE is an empty one
+
+
 def test_most_specific_key_and_legacy_keys(home):
     f = write(home / "a.json", {
         "quay.io": {"auth": b64("host:h")},

@@ -256,3 +256,26 @@ def test_icsp_with_never_contact_source_is_refused_before_copying(tmp_path, regi
     assert r.status_code == 404
     # without --icsp the same manifest syncs
     assert mirrorsync("run", str(path), "--output-dir", str(out)).returncode == 0
+
+
+@pytest.mark.parametrize("content", [None, '{"auths": {"x": '])
+def test_unusable_auth_file_exits_2_before_copying(tmp_path, registry, mirror_registry, seed, unique_repo, content):
+    img = seed(registry, unique_repo("badauth"), "v1")
+    path = tmp_path / "m.yaml"
+    path.write_text("apiVersion: mirrorsync.dev/v1alpha1\nkind: SyncManifest\n"
+                    f"mirrors: ['{mirror_registry.host}/m']\n"
+                    f"registries: {{'{registry.host}': {{tlsVerify: false}}, '{mirror_registry.host}': {{tlsVerify: false}}}}\n"
+                    f"images:\n  - source: {registry.host}/{img.repository}\n    tags: [v1]\n")
+    authfile = tmp_path / "auth.json"
+    if content is not None:
+        authfile.write_text(content)
+    out = tmp_path / "out"
+    proc = mirrorsync("run", str(path), "--output-dir", str(out), "--authfile", str(authfile))
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert errors and errors[0].startswith(f"error: {authfile}"), proc.stderr
+    assert not out.exists()
+    with httpx.Client() as client:
+        r = client.head(f"http://{mirror_registry.host}/v2/m/{img.repository}/manifests/v1",
+                        headers={"Accept": ACCEPT})
+    assert r.status_code == 404
