@@ -15,12 +15,41 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from . import manifest as manifest_mod
 from . import report as report_mod
 from .errors import InputError, MirrorsyncError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+try:  # typer >= 0.2x carries its own copy of click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer on the real click
+    from click.exceptions import ClickException
+
+
+class _OneLineErrors(TyperGroup):
+    """Usage errors as one ``error: ...`` line (exit 2), like every other bad input; help on no arguments stays."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except ClickException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                exc.show()
+            else:
+                ctx = getattr(exc, "ctx", None)
+                where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+                typer.echo(f"error: {' '.join(exc.format_message().split())}{where}", err=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(cls=_OneLineErrors, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]},
                   help="Keep container image mirrors in sync and write the OpenShift mirror sets that use them.")
 
@@ -45,9 +74,10 @@ def fail(exc: MirrorsyncError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
-AuthFileOpt = typer.Option(None, "--authfile", envvar="REGISTRY_AUTH_FILE",
-                           help="Credentials file (containers auth.json format). Default: containers/image's "
-                                "search order, then ~/.docker/config.json.")
+AuthFileOpt = typer.Option(None, "--authfile",
+                           help="Credentials file (containers auth.json format); it must exist. Default: "
+                                "$REGISTRY_AUTH_FILE, else containers/image's search order, then "
+                                "~/.docker/config.json.")
 ShardOpt = typer.Option(None, "--shard", metavar="INDEX/COUNT",
                         help="Copy only this part of the source repositories (stable hash). Default in an Indexed "
                              "Job: JOB_COMPLETION_INDEX/MIRRORSYNC_SHARD_COUNT.")

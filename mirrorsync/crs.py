@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from .errors import InputError
+from .yamlsource import parse_documents, read_text
 
 IDMS = "ImageDigestMirrorSet"
 ITMS = "ImageTagMirrorSet"
@@ -164,48 +165,19 @@ def _convert(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
 
 def parse_yaml_documents(text: str, *, file: str) -> list[Document]:
     """Split ``text`` into YAML documents (empty ones skipped), keeping line numbers."""
-    try:
-        loader = yaml.SafeLoader(text)
-    except yaml.reader.ReaderError as exc:  # control characters are refused before parsing starts
-        raise InputError(f"invalid YAML: character U+{exc.character:04X} is not allowed", file=file,
-                         line=text.count("\n", 0, exc.position) + 1) from None
-    docs: list[Document] = []
-    try:
-        index = 0
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            data = _convert(node, loader)
-            if data is not None:
-                docs.append(Document(data, file, node.start_mark.line + 1, index))
-            index += 1
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise InputError(f"invalid YAML: {problem}", file=file, line=mark.line + 1 if mark else None) from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"invalid YAML: {exc}", file=file) from None
-    except InputError as exc:
-        raise InputError(exc.message, file=file, line=exc.line, field=exc.field) from None
-    except RecursionError:  # the composer and _convert recurse once per level of nesting
-        raise InputError("invalid YAML: nested too deeply", file=file) from None
-    finally:
-        loader.dispose()
-    return docs
+    def convert(loader, node: yaml.Node, index: int) -> Document:
+        try:
+            return Document(_convert(node, loader), file, node.start_mark.line + 1, index)
+        except InputError as exc:
+            raise InputError(exc.message, file=file, line=exc.line, field=exc.field) from None
+
+    return [d for d in parse_documents(text, file, convert) if d.data is not None]
 
 
 def load_documents(path: str | Path) -> list[Document]:
     """Read every document of one ``.yaml``/``.yml``/``.json`` file; ``kind: List`` objects are expanded."""
     name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("no such file", file=name) from None
-    except UnicodeDecodeError:
-        raise InputError("not a UTF-8 text file", file=name) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}", file=name) from None
+    text = read_text(name)
     if name.endswith(".json"):
         try:
             data = json.loads(text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import yaml
 
@@ -69,22 +69,26 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, lines: dic
     return loader.construct_object(node, deep=True)
 
 
-def load_documents(text: str, file: str) -> list[LocatedDocument]:
-    """Parse every YAML document in ``text``; a syntax error becomes one ``InputError`` line."""
+T = TypeVar("T")
+
+
+def parse_documents(text: str, file: str, convert: Callable[[Any, yaml.Node, int], T]) -> list[T]:
+    """Parse every YAML document in ``text`` with ``convert(loader, node, index)``; empty documents are skipped.
+
+    Every way YAML can be wrong (control characters, syntax, nesting too deep) becomes one ``InputError`` line
+    naming ``file`` and, where known, the line.
+    """
     bad = yaml.reader.Reader.NON_PRINTABLE.search(text)
     if bad:  # control characters are refused before parsing starts
         raise InputError(f"invalid YAML: character U+{ord(bad.group()):04X} is not allowed", file=file,
                          line=text.count("\n", 0, bad.start()) + 1)
     loader = _Loader(text)
-    docs: list[LocatedDocument] = []
+    out: list[T] = []
     try:
         while loader.check_node():
             node = loader.get_node()
-            if node is None:
-                continue
-            lines: dict[Path_, int] = {}
-            data = _construct(loader, node, (), lines, file)
-            docs.append(LocatedDocument(file, data, lines))
+            if node is not None:
+                out.append(convert(loader, node, len(out)))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -92,11 +96,21 @@ def load_documents(text: str, file: str) -> list[LocatedDocument]:
         raise InputError(f"invalid YAML: {problem}", file=file, line=line) from None
     except yaml.YAMLError as exc:
         raise InputError(f"invalid YAML: {exc}", file=file) from None
-    except RecursionError:  # the composer and _construct recurse once per level of nesting
+    except RecursionError:  # the composer and converters recurse once per level of nesting
         raise InputError("invalid YAML: nested too deeply", file=file) from None
     finally:
         loader.dispose()
-    return docs
+    return out
+
+
+def load_documents(text: str, file: str) -> list[LocatedDocument]:
+    """Parse every YAML document in ``text``, remembering the line of every value."""
+    def convert(loader, node: yaml.Node, index: int) -> LocatedDocument:
+        lines: dict[Path_, int] = {}
+        data = _construct(loader, node, (), lines, file)
+        return LocatedDocument(file, data, lines)
+
+    return parse_documents(text, file, convert)
 
 
 def read_text(path: str) -> str:

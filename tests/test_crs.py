@@ -111,7 +111,7 @@ def test_timestamps_stay_text(tmp_path: Path) -> None:
      "spec.repositoryDigestMirrors[0].mirrorSourcePolicy",
      "ImageContentSourcePolicy has no mirrorSourcePolicy (use an ImageDigestMirrorSet)"),
     ("- just\n- a list\n", 1, None, "not a Kubernetes object (expected a mapping with apiVersion and kind)"),
-    ("a: [1, 2\n", 2, None, "invalid YAML: expected ',' or ']', but got '<stream end>'"),
+    ("a: [1, 2\n", 2, None, "invalid YAML: did not find expected ',' or ']'"),
 ])
 def test_bad_input_names_file_line_and_field(tmp_path: Path, text: str, line: int, field: str | None,
                                              message: str) -> None:

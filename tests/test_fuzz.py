@@ -364,6 +364,7 @@ def test_registries_conf_and_resolve_over_cr_files_exit_0_or_2_with_one_line(tex
 @CLI_FUZZ
 @given(references, st.one_of(st.text(), mutated(VALID_REGISTRIES_CONF)))
 @example("quay.io/openshift/cli\n", VALID_REGISTRIES_CONF)
+@example("-0", "")  # an argument that looks like an option: a usage error, one line too
 def test_resolve_with_a_registries_conf_exits_0_or_2_with_one_line(ref, text):
     with tempfile.TemporaryDirectory() as d:
         result = cli("resolve", ref, "--registries-conf", write(d, "registries.conf", text))
