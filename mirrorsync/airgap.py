@@ -173,7 +173,7 @@ def earlier_blobs(paths: Iterable[str | os.PathLike[str]]) -> set[str]:
 
 def export(manifest: SyncManifest, directory: str | os.PathLike[str], *, options=None,
            since: Iterable[str | os.PathLike[str]] = (), archive_size: int | None = None,
-           on_event: Callable = lambda e: None, stop=None) -> ExportResult:
+           on_event: Callable = lambda e: None, stop=None, abandon=None) -> ExportResult:
     """Copy the manifest's images into an OCI layout at ``directory`` and write its report and checksums.
 
     Re-running into the same directory resumes (what is there is not fetched again). Images that fail are in the
@@ -192,6 +192,8 @@ def export(manifest: SyncManifest, directory: str | os.PathLike[str], *, options
     kwargs = {"options": options} if options is not None else {}
     if stop is not None:
         kwargs["stop"] = stop
+    if abandon is not None:  # set after ``stop``: report images in flight as failed, do not wait for them
+        kwargs["abandon"] = abandon
     runner = ExportRunner(replace(manifest, mirrors=(Mirror(label),)), on_event=on_event, target=target, **kwargs)
     try:
         report = runner.run()
@@ -386,7 +388,7 @@ def unpack(directory: Path, sums: dict[str, str]) -> list[Path]:
 
 
 def import_export(directory: str | os.PathLike[str], *, manifest_path: str | None = None, options=None,
-                  on_event: Callable = lambda e: None, stop=None, icsp: bool = False) -> Report:
+                  on_event: Callable = lambda e: None, stop=None, abandon=None, icsp: bool = False) -> Report:
     """Verify an export's checksums, then copy its images to the mirrors of its manifest (or ``manifest_path``).
 
     ``icsp``: an ICSP will be written from the result; refuse what it cannot express before copying anything.
@@ -414,5 +416,7 @@ def import_export(directory: str | os.PathLike[str], *, manifest_path: str | Non
     kwargs = {"options": options} if options is not None else {}
     if stop is not None:
         kwargs["stop"] = stop
+    if abandon is not None:  # set after ``stop``: report images in flight as failed, do not wait for them
+        kwargs["abandon"] = abandon
     runner = ImportRunner(m, on_event=on_event, source=WithEarlierExports(layout, earlier), **kwargs)
     return runner.run()

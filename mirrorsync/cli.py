@@ -182,11 +182,7 @@ def run(
     try:
         _finish(rep, output_dir, written, metrics_file, pushgateway, the_shard)
     finally:
-        if runner.abandon.is_set():
-            # The report is written; threads still moving abandoned blobs would hold up the interpreter's exit.
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(1)
+        _exit_if_abandoned(runner.abandon)
 
 
 def _stop_on_signals(runner) -> None:
@@ -377,10 +373,22 @@ def resolve(
 
 
 class _Stoppable:
+    """The two flags ``_stop_on_signals`` sets, for commands whose runner is made inside the library."""
+
     def __init__(self) -> None:
         import threading
 
         self.stop = threading.Event()
+        self.abandon = threading.Event()
+
+
+def _exit_if_abandoned(abandon) -> None:
+    """After a second signal the report is written; threads still moving abandoned blobs would hold up the
+    interpreter's exit, so leave without waiting for them."""
+    if abandon.is_set():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
 
 
 @app.command()
@@ -417,20 +425,23 @@ def export(
             result = airgap.export(m, to, options=RunOptions(concurrency=concurrency, retries=retries,
                                                              auth_file=authfile),
                                    since=[str(p) for p in since], archive_size=size, on_event=progress,
-                                   stop=stoppable.stop)
+                                   stop=stoppable.stop, abandon=stoppable.abandon)
             progress.finish()
     except MirrorsyncError as exc:
         fail(exc)
         return
-    rep = result.report
-    _metrics(rep, metrics_file, pushgateway)
-    totals = rep.totals()
-    typer.echo(f"{rep.status}: {totals['copied']} exported, {totals['upToDate']} already there, "
-               f"{totals['failed']} failed; {len(result.blobs)} blobs, {len(result.since)} left to earlier exports, "
-               f"{result.bytes} bytes in {to}", err=True)
-    for part in result.archives:
-        typer.echo(str(part))
-    raise typer.Exit(0 if rep.status == "Succeeded" else 1)
+    try:
+        rep = result.report
+        _metrics(rep, metrics_file, pushgateway)
+        totals = rep.totals()
+        typer.echo(f"{rep.status}: {totals['copied']} exported, {totals['upToDate']} already there, "
+                   f"{totals['failed']} failed; {len(result.blobs)} blobs, {len(result.since)} left to earlier "
+                   f"exports, {result.bytes} bytes in {to}", err=True)
+        for part in result.archives:
+            typer.echo(str(part))
+        raise typer.Exit(0 if rep.status == "Succeeded" else 1)
+    finally:
+        _exit_if_abandoned(stoppable.abandon)
 
 
 @app.command(name="import")
@@ -463,13 +474,17 @@ def import_(
             rep = airgap.import_export(directory, manifest_path=str(manifest) if manifest else None,
                                        options=RunOptions(concurrency=concurrency, retries=retries,
                                                           auth_file=authfile),
-                                       on_event=progress, stop=stoppable.stop, icsp=icsp)
+                                       on_event=progress, stop=stoppable.stop, abandon=stoppable.abandon,
+                                       icsp=icsp)
             progress.finish()
             written = _write_outputs(rep, output_dir, icsp)
     except MirrorsyncError as exc:
         fail(exc)
         return
-    _finish(rep, output_dir, written, metrics_file, pushgateway)
+    try:
+        _finish(rep, output_dir, written, metrics_file, pushgateway)
+    finally:
+        _exit_if_abandoned(stoppable.abandon)
 
 
 @app.command()

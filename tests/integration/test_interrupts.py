@@ -241,6 +241,38 @@ class TagWatcher:
             self._stop.wait(0.02)
 
 
+def test_a_second_signal_abandons_an_export_in_flight(tmp_path, proxies, registry, seed, unique_repo):
+    quick = seed(registry, unique_repo("xquick"), "v1", kind="oci", arches=("amd64",), seed=83)
+    stuck = seed(registry, unique_repo("xstuck"), "v1", kind="oci", arches=("amd64",), seed=84)
+    source = proxies(registry, Rule("delay", kinds={"blob-get"}, repo=stuck.repository, seconds=25))
+    manifest = manifest_for(tmp_path / "m.yaml", mirror="127.0.0.1:1/unused", hosts=[source.host], concurrency=1,
+                            timeout=60, images=[{"source": f"{source.host}/{i.repository}:v1"} for i in (quick, stuck)])
+    to = tmp_path / "export"
+    export = Background("export", str(manifest), "--to", str(to))
+    export.wait_for_line(r"^\[1/2\] copied")
+    deadline = time.monotonic() + 10
+    while not source.count(kind="blob-get", repo=stuck.repository) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    export.proc.send_signal(signal.SIGTERM)
+    export.wait_for_line("received SIGTERM: finishing images in flight, starting no new ones \\(again to abandon")
+    time.sleep(0.5)
+    sent = time.monotonic()
+    export.proc.send_signal(signal.SIGTERM)
+    code = export.finish(timeout=20)
+
+    assert time.monotonic() - sent < 8, "a second signal must not wait for the transfer in flight"
+    assert code == 1
+    report = json.loads((to / "report.json").read_text())
+    assert report["status"] == "Interrupted"
+    statuses = {r["source"].rsplit("/", 1)[-1]: (r["status"], r["error"]) for r in report["images"]}
+    assert statuses[quick.repository.rsplit("/", 1)[-1]][0] == "copied"
+    stuck_status, stuck_error = statuses[stuck.repository.rsplit("/", 1)[-1]]
+    assert stuck_status == "failed" and "abandoned" in stuck_error
+    index = json.loads((to / "index.json").read_text())
+    names = {m["annotations"].get("org.opencontainers.image.ref.name") for m in index["manifests"]}
+    assert not any(stuck.repository in (n or "") for n in names), names
+
+
 def test_sigkill_at_random_moments_then_a_rerun_finishes_and_no_tag_ever_names_an_incomplete_image(
         tmp_path, proxies, registry, make_registry, seed, unique_repo):
     mirror_registry = make_registry("kill-mirror")
