@@ -500,45 +500,19 @@ def verify(
     concurrency: int = typer.Option(8, min=1, max=256, help="Images checked at once."),
 ) -> None:
     """Check that every mirror holds every manifest and blob the CRs promise (blobs by HEAD); exit 1 listing gaps."""
-    from . import verify as verify_mod
-    from .engines import Clients
-    from .manifest import SyncManifest
-    from .retry import RetryPolicy
+    from .verify import verify_target
 
     try:
-        text = target.read_text() if target.is_file() else ""
-        try:
-            is_report = json.loads(text).get("kind") == report_mod.KIND
-        except (ValueError, AttributeError, RecursionError):
-            is_report = False
-        if is_report:
-            rep = report_mod.loads(text, str(target))
-            settings_from = manifest
-            if settings_from is None and rep.manifest:
-                named = [Path(rep.manifest), target.parent / rep.manifest]
-                settings_from = next((p for p in named if p.is_file()), None)
-            m = manifest_mod.load(str(settings_from)) if settings_from else SyncManifest("", (), ())
-        else:
-            m = manifest_mod.load(str(target))
-        clients = Clients(m, auth_file=authfile, policy=RetryPolicy.from_retries(m.options.retries),
-                          timeout=m.options.timeout)
-        try:
-            if is_report:
-                checks, problems = verify_mod.checks_from_reports([rep]), []
-            else:
-                checks, problems = verify_mod.checks_from_manifest(m, clients.get)
-            outcome = verify_mod.verify(checks, clients.get, workers=concurrency)
-        finally:
-            clients.close()
+        outcome, problems = verify_target(str(target), manifest=str(manifest) if manifest else None,
+                                          auth_file=authfile, workers=concurrency)
     except MirrorsyncError as exc:
         fail(exc)
         return
-    for line in sorted(set(problems + outcome.problems)):
+    for line in problems:
         typer.echo(line)
-    bad = len(set(problems + outcome.problems))
-    typer.echo(f"{'OK' if not bad else 'FAILED'}: {outcome.images} image(s) on mirrors checked, "
-               f"{outcome.manifests} manifest(s), {outcome.blobs} blob(s); {bad} problem(s)", err=True)
-    raise typer.Exit(1 if bad else 0)
+    typer.echo(f"{'OK' if not problems else 'FAILED'}: {outcome.images} image(s) on mirrors checked, "
+               f"{outcome.manifests} manifest(s), {outcome.blobs} blob(s); {len(problems)} problem(s)", err=True)
+    raise typer.Exit(1 if problems else 0)
 
 
 def main() -> None:

@@ -8,18 +8,25 @@ everything it selects, with the digests taken from the sources (tags listed ther
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
+from . import manifest as manifest_mod
+from . import report as report_mod
 from .content import Manifest
 from .copy import MAX_INDEX_DEPTH
 from .errors import InputError, NotFound, describe
 from .manifest import SyncManifest
 from .plan import build as build_plan
 from .report import Report
+from .engines import Clients
+from .retry import RetryPolicy
 from .store import ContentStore
+from .yamlsource import read_text
 
 StoreFor = Callable[[str], ContentStore]  # registry host[:port] -> its store
 
@@ -167,3 +174,38 @@ def verify(checks: list[Check], store_for: StoreFor, *, workers: int = 8) -> Out
         list(pool.map(v.check, checks))
     v.outcome.problems = sorted(set(v.outcome.problems))
     return v.outcome
+
+
+def verify_target(target: str, *, manifest: str | None = None, auth_file: str | None = None,
+                  workers: int = 8) -> tuple[Outcome, list[str]]:
+    """``mirrorsync verify``: check a report (what it says reached the mirrors) or a manifest (everything it
+    selects, digests read from the sources). Returns the outcome and every problem found, sorted, once each.
+
+    With a report, registry settings (TLS, certificates, auth) come from ``manifest``, else from the manifest the
+    report names when that file is there (beside the report or as named), else defaults.
+    """
+    text = read_text(target)
+    try:
+        is_report = json.loads(text).get("kind") == report_mod.KIND
+    except (ValueError, AttributeError, RecursionError):
+        is_report = False
+    if is_report:
+        rep = report_mod.loads(text, target)
+        settings_from = manifest
+        if settings_from is None and rep.manifest:
+            named = [Path(rep.manifest), Path(target).parent / rep.manifest]
+            settings_from = next((str(p) for p in named if p.is_file()), None)
+        m = manifest_mod.load(settings_from) if settings_from else SyncManifest("", (), ())
+    else:
+        m = manifest_mod.load(target)
+    clients = Clients(m, auth_file=auth_file, policy=RetryPolicy.from_retries(m.options.retries),
+                      timeout=m.options.timeout)
+    try:
+        if is_report:
+            checks, problems = checks_from_reports([rep]), []
+        else:
+            checks, problems = checks_from_manifest(m, clients.get)
+        outcome = verify(checks, clients.get, workers=workers)
+    finally:
+        clients.close()
+    return outcome, sorted(set(problems + outcome.problems))
