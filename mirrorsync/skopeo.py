@@ -168,6 +168,19 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)")
 _URL_QUERY = re.compile(r"(https?://[^\s\"'?]+)\?[^\s\"']*")
 
 
+# how skopeo (Go's net/http status text) names an HTTP answer worth retrying
+_SERVER_ERROR = re.compile(r"\b(?:429|50[0-4]) \((?:Too Many Requests|Internal Server Error|Bad Gateway|"
+                           r"Service Unavailable|Gateway Timeout)\)|\bstatus (?:429|50[0-4])\b")
+
+
+class _ServerError(retry.TransientError):
+    """A skopeo run that failed on a registry's 5xx/429: worth another run."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.error or "skopeo failed")
+        self.outcome = outcome
+
+
 def _go_string(quoted: str) -> str:
     """Undo logrus' quoting of a message (Go ``%q``, which is JSON for everything skopeo prints)."""
     try:
@@ -432,8 +445,19 @@ class SkopeoEngine:
                 retry.RETRIES.record()
                 log.info("skopeo retrying %s -> %s: %s", src_ref, dst_ref, message)
 
-            outcome = run_skopeo(argv, stall_timeout=self.timeout, cancel=self._cancel, on_retry=on_retry,
-                                 secrets=secrets)
+            def attempt() -> Outcome:
+                outcome = run_skopeo(argv, stall_timeout=self.timeout, cancel=self._cancel, on_retry=on_retry,
+                                     secrets=secrets)
+                if not outcome.ok and not self._cancel.is_set() and _SERVER_ERROR.search(outcome.error or ""):
+                    raise _ServerError(outcome)
+                return outcome
+
+            try:
+                # skopeo 1.9.3 does not retry a registry's 5xx/429 (its --retry-times covers network errors):
+                # run it again, as the native engine would retry the request (what is on the mirror is skipped)
+                outcome = retry.call(self.clients.policy, attempt, f"skopeo copy {src_ref} -> {dst_ref}")
+            except _ServerError as exc:
+                outcome = exc.outcome
             _account(tr, outcome.transcript, blobs, result, ok=outcome.ok)
             if not outcome.ok:
                 tr.status, tr.error = "failed", outcome.error

@@ -146,6 +146,23 @@ def test_faults_within_the_budget_are_absorbed(mode, sync, proxies, registry, mi
     assert idms_sources(run) == {f"{source.host}/{img.repository}" for img in images}
 
 
+@pytest.mark.parametrize("status", ["500", "503"])
+def test_skopeo_engine_runs_skopeo_again_after_a_registry_5xx(status, sync, proxies, registry, mirror_registry,
+                                                               seed, repo_name):
+    # skopeo 1.9.3's --retry-times does not cover an HTTP 5xx (seen for real: a 500 to "trying to reuse blob"
+    # when eight skopeo processes push one base layer at once); the engine runs skopeo again for it.
+    img = seed(registry, repo_name("img"), "v1", kind="oci", arches=("amd64",), seed=21)
+    mirror = proxies(mirror_registry, Rule(status, kinds={"blob-head"}, limit=1))
+    run = sync(mirrors=[f"{mirror.host}/sk"], hosts=[registry.host, mirror.host], options={"engine": "skopeo"},
+               images=[{"source": f"{registry.host}/{img.repository}:v1"}])
+
+    assert run.returncode == 0, run.stderr
+    assert mirror.injected[status] == 1
+    assert_mirrored(mirror_registry, f"sk/{img.repository}", "v1", img.digest)
+    assert run.report["totals"]["retries"] >= 1
+    assert run.report["images"][0]["retries"] >= 1
+
+
 # --- resuming and restarting transfers --------------------------------------------------------------------------
 
 
