@@ -22,6 +22,7 @@ from .content import ACCEPT, Descriptor, Manifest, digest_of, parse_manifest, ve
 from .errors import AuthError, DigestMismatch, InputError, NotFound, RegistryError, Unreachable
 from .manifest import RegistrySettings
 from .retry import RetryPolicy, TransientError
+from .transport import HTTPClientTransport, proxy_configured
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +125,13 @@ class RegistryClient:
         self.auth = auth_mod.RegistryAuth(host, credentials)
         self._scheme: str | None = None
         self._scheme_lock = threading.Lock()
+        ssl_context = _ssl_context(host, self.settings)
         self._client = _Client(
             auth=self.auth,
-            verify=_ssl_context(host, self.settings),
+            verify=ssl_context,
+            # httpx's own transport only where it must route through a proxy from the environment
+            transport=None if proxy_configured() else HTTPClientTransport(ssl_context=ssl_context,
+                                                                          max_idle=max_connections),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             headers={"User-Agent": USER_AGENT},

@@ -19,3 +19,19 @@ def test_cookies_are_neither_kept_nor_sent():
     client.get("http://registry.example.com/v2/")
     assert seen == [None, None, None]
     assert len(client.cookies) == 0
+
+
+def test_httpx_own_transport_is_kept_where_the_environment_names_a_proxy(monkeypatch):
+    from mirrorsync.registry import RegistryClient
+    from mirrorsync.transport import HTTPClientTransport
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    direct = RegistryClient("registry.example.com")
+    assert isinstance(direct._client._transport, HTTPClientTransport)
+    monkeypatch.setenv("https_proxy", "http://proxy.example.com:3128")
+    proxied = RegistryClient("registry.example.com")
+    assert not isinstance(proxied._client._transport, HTTPClientTransport)
+    assert proxied._client._mounts  # httpx routes through the proxy it read from the environment
+    direct.close()
+    proxied.close()

@@ -1,0 +1,221 @@
+"""The http.client transport under httpx, against small loopback servers that misbehave on purpose."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from mirrorsync.transport import HTTPClientTransport
+
+
+class RawServer:
+    """A loopback TCP server whose every connection is handled by ``handler(conn, requests_so_far)``."""
+
+    def __init__(self, handler: Callable[[socket.socket, "RawServer"], None]) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.handler = handler
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                self.handler(conn, self)
+            except OSError:
+                pass
+
+    def read_request(self, conn: socket.socket) -> bytes | None:
+        """One request (headers and a Content-Length or chunked body), or None at the end of the connection."""
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        headers = {k.strip().lower(): v.strip() for k, _, v in
+                   (line.partition(b":") for line in head.split(b"\r\n")[1:])}
+        if b"content-length" in headers:
+            want = int(headers[b"content-length"])
+            while len(body) < want:
+                body += conn.recv(65536)
+        elif headers.get(b"transfer-encoding") == b"chunked":
+            while not body.endswith(b"0\r\n\r\n"):
+                body += conn.recv(65536)
+        self.requests.append(head + b"\r\n\r\n" + body)
+        return head + b"\r\n\r\n" + body
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def server() -> Iterator[Callable[[Callable], RawServer]]:
+    started: list[RawServer] = []
+
+    def make(handler: Callable) -> RawServer:
+        s = RawServer(handler)
+        started.append(s)
+        return s
+
+    yield make
+    for s in started:
+        s.close()
+
+
+def client() -> httpx.Client:
+    return httpx.Client(transport=HTTPClientTransport(), timeout=5)
+
+
+def ok(body: bytes = b"hello", extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), extra, body)
+
+
+def test_keep_alive_reuses_one_connection(server):
+    def handler(conn, srv):
+        while srv.read_request(conn) is not None:
+            conn.sendall(ok())
+
+    s = server(handler)
+    with client() as c:
+        for _ in range(5):
+            assert c.get(s.url + "/v2/").content == b"hello"
+        assert c.head(s.url + "/v2/").status_code == 200
+    assert s.connections == 1
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_reused(server):
+    def handler(conn, srv):
+        srv.read_request(conn)
+        conn.sendall(ok())  # keep-alive promised, then closed anyway
+
+    s = server(handler)
+    with client() as c:
+        assert c.get(s.url + "/a").content == b"hello"
+        threading.Event().wait(0.1)
+        assert c.get(s.url + "/b").content == b"hello"  # no error: a new connection
+    assert s.connections == 2
+
+
+def test_a_body_cut_short_is_an_error_not_a_short_body(server):
+    def handler(conn, srv):
+        srv.read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 40)
+
+    s = server(handler)
+    with client() as c, pytest.raises(httpx.RemoteProtocolError, match="60 bytes missing"):
+        c.get(s.url + "/blob")
+
+
+def test_no_answer_at_all_is_a_remote_protocol_error(server):
+    def handler(conn, srv):
+        srv.read_request(conn)
+
+    s = server(handler)
+    with client() as c, pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+        c.get(s.url + "/x")
+
+
+def test_refused_and_timeouts_map_to_httpx_errors(server):
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    with client() as c, pytest.raises(httpx.ConnectError):
+        c.get(f"http://127.0.0.1:{port}/")
+
+    def silent(conn, srv):
+        srv.read_request(conn)
+        threading.Event().wait(3)
+
+    s = server(silent)
+    with httpx.Client(transport=HTTPClientTransport(), timeout=0.3) as c, pytest.raises(httpx.ReadTimeout):
+        c.get(s.url + "/slow")
+
+
+def test_streamed_bodies_go_out_with_their_length_or_chunked(server):
+    def handler(conn, srv):
+        while srv.read_request(conn) is not None:
+            conn.sendall(ok(b"", b"Location: /next\r\n"))
+
+    s = server(handler)
+    with client() as c:
+        c.put(s.url + "/len", content=iter([b"ab", b"", b"cd"]), headers={"Content-Length": "4"})
+        c.put(s.url + "/chunked", content=iter([b"ab", b"cd"]))
+        c.put(s.url + "/bytes", content=b"xyz")
+    assert s.requests[0].endswith(b"\r\n\r\nabcd")
+    assert b"transfer-encoding: chunked" in s.requests[1].lower()
+    assert s.requests[1].endswith(b"\r\n\r\n2\r\nab\r\n2\r\ncd\r\n0\r\n\r\n")
+    assert s.requests[2].endswith(b"\r\n\r\nxyz")
+    assert s.connections == 1
+
+
+def test_an_answer_sent_before_the_whole_upload_is_read_is_returned(server):
+    def handler(conn, srv):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        conn.shutdown(socket.SHUT_WR)
+        threading.Event().wait(0.2)  # then close with unread data: the client's writes fail
+
+    s = server(handler)
+    big = b"x" * (8 << 20)
+    with client() as c:
+        r = c.put(s.url + "/upload", content=iter([big, big]), headers={"Content-Length": str(2 * len(big))})
+    assert r.status_code == 401
+
+
+def test_a_failing_body_iterator_propagates_as_itself(server):
+    def handler(conn, srv):
+        srv.read_request(conn)
+
+    class SourceBroke(Exception):
+        pass
+
+    def body():
+        yield b"abc"
+        raise SourceBroke("the source dropped")
+
+    s = server(handler)
+    with client() as c, pytest.raises(SourceBroke):
+        c.put(s.url + "/upload", content=body(), headers={"Content-Length": "10"})
+
+
+def test_streamed_response_read_in_pieces_and_connection_reused_only_when_read_to_the_end(server):
+    payload = bytes(range(256)) * 4096
+
+    def handler(conn, srv):
+        while srv.read_request(conn) is not None:
+            conn.sendall(ok(payload))
+
+    s = server(handler)
+    with client() as c:
+        with c.stream("GET", s.url + "/blob") as r:
+            assert b"".join(r.iter_bytes()) == payload
+        with c.stream("GET", s.url + "/blob") as r:  # abandoned half way: that connection is closed
+            next(r.iter_bytes())
+        assert c.get(s.url + "/blob").content == payload
+    assert s.connections == 2
