@@ -106,23 +106,26 @@ class HTTPClientTransport(httpx.BaseTransport):
 
     # --- connections ------------------------------------------------------------------------------------------
 
+    # The pool lock guards only the lists: the liveness check (a syscall that releases the GIL) and closes run
+    # outside it, or every thread queues behind one that waits to get the GIL back.
+
     def _acquire(self, key: _Key) -> http.client.HTTPConnection | None:
-        with self._lock:
-            idle = self._idle.get(key)
-            while idle:
-                conn = idle.pop()
-                if not _closed_by_peer(conn):
-                    return conn
-                conn.close()
-        return None
+        while True:
+            with self._lock:
+                idle = self._idle.get(key)
+                conn = idle.pop() if idle else None
+            if conn is None or not _closed_by_peer(conn):
+                return conn
+            conn.close()
 
     def _release(self, key: _Key, conn: http.client.HTTPConnection) -> None:
         with self._lock:
             idle = self._idle.setdefault(key, [])
-            if self._closed or len(idle) >= self._max_idle:
-                conn.close()
-            else:
+            keep = not self._closed and len(idle) < self._max_idle
+            if keep:
                 idle.append(conn)
+        if not keep:
+            conn.close()
 
     def _connect(self, key: _Key, connect_timeout: float | None) -> http.client.HTTPConnection:
         scheme, host, port = key
