@@ -155,9 +155,14 @@ def scope_for(request: httpx.Request) -> str | None:
     actions = "pull" if request.method in ("GET", "HEAD") else "pull,push"
     scopes = [f"repository:{m.group('name')}:{actions}"]
     mount_from = request.url.params.get("from")
-    if mount_from:
+    if mount_from and mount_from != m.group("name"):
         scopes.append(f"repository:{mount_from}:pull")
     return " ".join(scopes)
+
+
+def _replayable(request: httpx.Request) -> bool:
+    """Whether the request's body can be sent again (bytes in memory, or none), unlike a stream being read."""
+    return not isinstance(request.stream, httpx.SyncByteStream) or isinstance(request.stream, httpx.ByteStream)
 
 
 @dataclass
@@ -215,10 +220,15 @@ class RegistryAuth(httpx.Auth):
             # an upload Location or redirect on another host never gets this registry's credentials
             yield request
             return
-        self._apply(request)
+        replayable = _replayable(request)
+        if not self._apply(request) and not replayable and self._scheme == "bearer":
+            # A streamed upload cannot be sent twice: get its token before sending it, not after a 401.
+            scope = scope_for(request)
+            if scope and (value := (yield from self._fetch_token(self._bearer_params, scope, scope))):
+                request.headers["Authorization"] = f"Bearer {value}"
         response = yield request
-        if response.status_code != 401:
-            return
+        if response.status_code != 401 or not replayable:
+            return  # (a 401 to a stream already consumed goes to the caller as it is)
         header = response.headers.get("WWW-Authenticate", "")
         scheme, params = parse_challenge(header)
         if scheme == "basic":
@@ -236,25 +246,34 @@ class RegistryAuth(httpx.Auth):
         if scope is None and not params.get("scope"):
             return  # a version check (/v2/): the 401 already says the registry is there; no token is worth fetching
         wanted = " ".join(s for s in [params.get("scope"), scope] if s)
-        token_request = self._token_request(params, wanted)
-        token_response = yield token_request
+        value = yield from self._fetch_token(params, wanted, scope)
+        if not value:
+            return  # the original 401 stands; the caller reports an authentication failure
+        request.headers["Authorization"] = f"Bearer {value}"
+        yield request
+
+    def _fetch_token(self, params: dict[str, str], wanted: str,
+                     scope: str | None) -> Generator[httpx.Request, httpx.Response, str | None]:
+        """Ask the realm for a token for ``wanted`` and cache it under ``scope``; None when none was given."""
+        if "realm" not in params:
+            return None
+        token_response = yield self._token_request(params, wanted)
         token_response.read()
         if token_response.status_code != 200:
-            return  # the original 401 stands; the caller reports an authentication failure
+            return None
         try:
             body = token_response.json()
             value = body.get("token") or body.get("access_token")
             lifetime = float(body.get("expires_in") or 60)
         except (ValueError, AttributeError):
-            return
+            return None
         if not value:
-            return
+            return None
         with self._lock:
             self.tokens_fetched += 1
             # refresh a little early so a token never expires between our check and the registry's
             self._tokens[scope or ""] = _Token(value, time.monotonic() + max(lifetime - min(10.0, lifetime / 4), 1.0))
-        request.headers["Authorization"] = f"Bearer {value}"
-        yield request
+        return value
 
     def _token_request(self, params: dict[str, str], scope: str) -> httpx.Request:
         query: list[tuple[str, str]] = []

@@ -102,6 +102,8 @@ def test_scope_for_requests():
     assert auth.scope_for(get) == "repository:ns/app:pull"
     assert auth.scope_for(put) == "repository:ns/app:pull,push repository:other/repo:pull"
     assert auth.scope_for(httpx.Request("GET", "https://r.io/v2/")) is None
+    self_mount = httpx.Request("POST", "https://r.io/v2/ns/app/blobs/uploads/?mount=sha256:x&from=ns/app")
+    assert auth.scope_for(self_mount) == "repository:ns/app:pull,push", "the upload that follows reuses its token"
 
 
 def _token_registry(expected_basic: str, tokens: list[str]):
@@ -130,6 +132,31 @@ def test_bearer_flow_fetches_and_caches_tokens_per_scope():
     assert issued == [["repository:a:pull"]], "the cached token serves the same scope"
     assert client.put("https://r.io/v2/a/manifests/v3", content=b"{}").status_code == 200
     assert issued[-1] == ["repository:a:pull,push"]
+
+
+def test_a_streamed_upload_gets_its_token_first_and_is_never_sent_twice():
+    basic = "Basic " + b64("u:p")
+    handler, issued = _token_registry(basic, ["t1", "t2", "t3"])
+    sent: list[tuple[str, str | None, bytes]] = []
+
+    def recording(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "r.io" and request.method == "PUT":
+            sent.append((request.url.path, request.headers.get("Authorization"), request.read()))
+            if request.url.path.endswith("/refused"):
+                return httpx.Response(401, headers={"WWW-Authenticate": 'Bearer realm="https://auth.io/token"'})
+        return handler(request)
+
+    client = httpx.Client(transport=httpx.MockTransport(recording),
+                          auth=auth.RegistryAuth("r.io", auth.Credentials("u", "p")))
+    assert client.get("https://r.io/v2/a/manifests/v1").status_code == 200  # learns the Bearer challenge
+    response = client.put("https://r.io/v2/a/blobs/uploads/1", content=iter([b"layer ", b"bytes"]))
+    assert response.status_code == 200
+    assert issued[-1] == ["repository:a:pull,push"]
+    assert sent == [("/v2/a/blobs/uploads/1", "Bearer t2", b"layer bytes")], "one send, already authorised"
+    # a 401 to a stream already read goes back to the caller; replaying it would send an empty body
+    response = client.put("https://r.io/v2/a/blobs/uploads/refused", content=iter([b"x"]))
+    assert response.status_code == 401
+    assert [p for p, _a, _b in sent].count("/v2/a/blobs/uploads/refused") == 1
 
 
 def test_credentials_never_sent_to_another_host():
