@@ -274,15 +274,21 @@ class Copier:
             if tr.status == "failed":
                 continue
             try:
-                if self.ledger.has(t.store, t.repo, desc.digest) or t.store.has_blob(t.repo, desc.digest):
-                    self.ledger.add(t.store, t.repo, desc.digest)
+                if self.ledger.has(t.store, t.repo, desc.digest):
                     tr.blobs_skipped += 1
                     tr.bytes_skipped += desc.size
                     continue
+                # A blob this run saw in another repository of the store is mounted straight away: one request
+                # whether or not this repository has it already, where asking first would be two.
                 other = self.ledger.elsewhere(t.store, t.repo, desc.digest) if t.store.supports_mount else None
                 if other and t.store.mount_blob(t.repo, desc.digest, other):
                     self.ledger.add(t.store, t.repo, desc.digest)
                     tr.blobs_mounted += 1
+                    tr.bytes_skipped += desc.size
+                    continue
+                if t.store.has_blob(t.repo, desc.digest):
+                    self.ledger.add(t.store, t.repo, desc.digest)
+                    tr.blobs_skipped += 1
                     tr.bytes_skipped += desc.size
                     continue
             except Exception as exc:  # noqa: BLE001

@@ -77,6 +77,8 @@ def test_shared_blobs_are_mounted_across_repositories(copier):
     result = copier.copy(src, "two", "v1", [Target(dst, "two", "dst")], tag="v1")
     assert result.targets[0].blobs_mounted == 3  # the shared base layer and the two identical configs
     assert ("mount", "two", next(d for d in src.blobs if src.blobs[d] == b"base" * 100)) in dst.log
+    mounted = {e[2] for e in dst.log if e[0] == "mount"}
+    assert not [a for a in dst.asked if a[0] == "two" and a[1] in mounted], "a known blob is mounted, not asked about"
 
 
 def test_one_failing_target_does_not_stop_the_other(copier):

@@ -74,6 +74,41 @@ def test_blob_upload_is_checked_by_the_registry_and_mount_works(registry, unique
         client.close()
 
 
+@pytest.mark.parametrize("which", ["registry", "token_registry"])
+def test_once_a_mount_is_honoured_has_blob_asks_by_mounting_and_the_upload_uses_that_session(
+        request, which, unique_repo):
+    reg = request.getfixturevalue(which)
+    client = client_for(reg)
+    a, b = unique_repo("pa"), unique_repo("pb")
+
+    def blob(text: bytes) -> tuple[Descriptor, bytes]:
+        data = text * 500
+        return Descriptor("application/octet-stream", sha256_digest(data), len(data)), data
+
+    shared, shared_data = blob(b"shared layer")
+    new, new_data = blob(b"a new layer")
+    unused, _ = blob(b"never written")
+    try:
+        client.write_blob(a, shared, iter([shared_data]))
+        assert client.mount_blob(b, shared.digest, a) is True
+        assert client.has_blob(b, new.digest) is False
+        client.write_blob(b, new, iter([new_data]))
+        assert client.has_blob(b, new.digest) is True
+        with client.read_blob(b, new) as chunks:
+            assert b"".join(chunks) == new_data
+        assert client.has_blob(b, unused.digest) is False  # opens a session nobody uses
+    finally:
+        client.close()
+    lines = [ln for ln in reg.access_log_path.read_text().splitlines() if f"/v2/{b}/" in ln]
+    requests = [ln.split('"')[1].split()[0] + " " + ln.split('"')[2].split()[0] for ln in lines]
+    requests = [r for r in requests if not r.endswith(" 401")]  # token challenges, answered and re-sent
+    assert not any(ln.startswith("HEAD") for ln in requests), requests
+    # the mount, the probe that opened the upload, the probe that found it, the probe for the unused blob
+    assert [r for r in requests if r.startswith("POST")] == ["POST 201", "POST 202", "POST 201", "POST 202"]
+    assert requests.count("PUT 201") == 1, "the upload went into the probe's session, not a new one"
+    assert "DELETE 204" in requests, "close() ends the session opened for a blob that was not written"
+
+
 def test_basic_auth_and_wrong_password(htpasswd_registry, seed, unique_repo):
     img = seed(htpasswd_registry, unique_repo("auth"), "v1")
     good = client_for(htpasswd_registry)

@@ -21,6 +21,7 @@ class MemoryStore:
         self.tags: dict[tuple[str, str], str] = {}
         self.log: list[tuple] = []  # every write, in order
         self.reads: list[str] = []  # blob digests read
+        self.asked: list[tuple[str, str]] = []  # has_blob questions (repo, digest)
         self.fail_writes_to: set[str] = set()  # repos whose writes fail
         self.corrupt: set[str] = set()  # digests served with wrong bytes
         self._lock = threading.Lock()
@@ -62,11 +63,12 @@ class MemoryStore:
         return sorted(t for (r, t) in self.tags if r == repo)
 
     def has_blob(self, repo, digest):
+        self.asked.append((repo, digest))
         return digest in self.repo_blobs.get(repo, ())
 
     @contextlib.contextmanager
     def read_blob(self, repo, desc):
-        if not self.has_blob(repo, desc.digest):
+        if desc.digest not in self.repo_blobs.get(repo, ()):
             raise NotFound(f"blob {desc.digest}")
         self.reads.append(desc.digest)
         data = self.blobs[desc.digest]
