@@ -155,6 +155,7 @@ class Bench:
                                headers={"Content-Type": "application/octet-stream"})
             r.raise_for_status()
 
+        os.sync()
         start = time.monotonic()
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(put, files))
@@ -293,6 +294,7 @@ def timed(argv: list[str]) -> tuple[float, int]:
     Peak RSS is the child's VmHWM polled from /proc: wait4's ru_maxrss would include the RSS of the forked bench
     process itself (the kernel carries the pre-exec high-water mark over), which says nothing about the tool.
     """
+    os.sync()  # the previous run's (and a dropped registry's) writes are flushed now, not during this run
     start = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     stderr_chunks: list[bytes] = []
