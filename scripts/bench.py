@@ -252,16 +252,17 @@ class Bench:
         digest, blob_size = push_big_image(src, "bench/big", "v1", size, self.work)
         corpus = Corpus(src, {"bench/big": ["v1"]}, blob_size)
         rows: dict[str, Timing] = {}
-        for tool in ["skopeo-sync", "native"]:
-            mirror = self.registry("mirror")
-            t = rows.setdefault(tool, Timing())
-            if tool == "skopeo-sync":
-                seconds, rss = self.skopeo_sync(corpus, mirror)
-            else:
-                seconds, rss, _ = self.mirrorsync(corpus, [mirror], tool)
-            t.seconds.append(seconds)
-            t.rss_kib.append(rss)
-            self.drop(mirror)
+        for _ in range(self.runs):
+            for tool in ["skopeo-sync", "native"]:
+                mirror = self.registry("mirror")
+                t = rows.setdefault(tool, Timing())
+                if tool == "skopeo-sync":
+                    seconds, rss = self.skopeo_sync(corpus, mirror)
+                else:
+                    seconds, rss, _ = self.mirrorsync(corpus, [mirror], tool)
+                t.seconds.append(seconds)
+                t.rss_kib.append(rss)
+                self.drop(mirror)
         self.drop(src)
         self.record(name, rows, corpus)
 
