@@ -23,6 +23,7 @@ from typing import Generator, Iterable
 import httpx
 
 from .errors import InputError
+from .retry import TransientError
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,13 @@ def scope_for(request: httpx.Request) -> str | None:
     return " ".join(scopes)
 
 
+class _SendAgain(TransientError):
+    """A streamed upload was refused for its credentials, which are now renewed: worth one more attempt."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(f"{host} refused the credentials of an upload already streamed; renewed them", status=401)
+
+
 def _replayable(request: httpx.Request) -> bool:
     """Whether the request's body can be sent again (bytes in memory, or none), unlike a stream being read."""
     return not isinstance(request.stream, httpx.SyncByteStream) or isinstance(request.stream, httpx.ByteStream)
@@ -227,14 +235,16 @@ class RegistryAuth(httpx.Auth):
             if scope and (value := (yield from self._fetch_token(self._bearer_params, scope, scope))):
                 request.headers["Authorization"] = f"Bearer {value}"
         response = yield request
-        if response.status_code != 401 or not replayable:
-            return  # (a 401 to a stream already consumed goes to the caller as it is)
+        if response.status_code != 401:
+            return
         header = response.headers.get("WWW-Authenticate", "")
         scheme, params = parse_challenge(header)
         if scheme == "basic":
             if not self.credentials:
                 return
             self._scheme = "basic"
+            if not replayable:
+                raise _SendAgain(self.host)
             request.headers["Authorization"] = self._basic()
             yield request
             return
@@ -249,6 +259,8 @@ class RegistryAuth(httpx.Auth):
         value = yield from self._fetch_token(params, wanted, scope)
         if not value:
             return  # the original 401 stands; the caller reports an authentication failure
+        if not replayable:
+            raise _SendAgain(self.host)  # the body is gone: the caller's retry sends it with the new token
         request.headers["Authorization"] = f"Bearer {value}"
         yield request
 

@@ -7,6 +7,7 @@ import pytest
 
 from mirrorsync import auth
 from mirrorsync.errors import InputError
+from mirrorsync.retry import TransientError, is_transient
 
 
 def b64(s: str) -> str:
@@ -153,9 +154,13 @@ def test_a_streamed_upload_gets_its_token_first_and_is_never_sent_twice():
     assert response.status_code == 200
     assert issued[-1] == ["repository:a:pull,push"]
     assert sent == [("/v2/a/blobs/uploads/1", "Bearer t2", b"layer bytes")], "one send, already authorised"
-    # a 401 to a stream already read goes back to the caller; replaying it would send an empty body
-    response = client.put("https://r.io/v2/a/blobs/uploads/refused", content=iter([b"x"]))
-    assert response.status_code == 401
+    # a 401 to a stream already read is not replayed (that would send an empty body): the credentials are
+    # renewed and the caller gets an error its retry policy retries
+    fetched = len(issued)
+    with pytest.raises(TransientError, match="r.io refused the credentials") as info:
+        client.put("https://r.io/v2/a/blobs/uploads/refused", content=iter([b"x"]))
+    assert is_transient(info.value)
+    assert len(issued) == fetched + 1, "a new token for the next attempt"
     assert [p for p, _a, _b in sent].count("/v2/a/blobs/uploads/refused") == 1
 
 
