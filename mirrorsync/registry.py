@@ -128,6 +128,7 @@ class RegistryClient:
         # Once this registry has honoured a cross-repository mount, has_blob asks by mounting (see there) and
         # keeps the upload session a refused mount opens, for write_blob to use.
         self._mounts_honoured = False
+        self._self_mount_refused = False
         self._sessions: dict[tuple[str, str], str] = {}
         self._sessions_lock = threading.Lock()
         ssl_context = _ssl_context(host, self.settings)
@@ -301,18 +302,27 @@ class RegistryClient:
         the blob from ``repo`` into itself: 201 means it is there, and 202 opens the upload session that
         ``write_blob`` will use, so a missing blob costs one request less (HEAD, POST, PUT becomes POST, PUT).
         """
-        if self._mounts_honoured:
-            location = self._retrying(lambda: self.start_upload(repo, mount=digest, mount_from=repo),
-                                      f"checking blob {digest} in {self.host}/{repo}")
-            if location is None:
-                return True
-            with self._sessions_lock:
-                stale = self._sessions.pop((repo, digest), None)
-                self._sessions[(repo, digest)] = location
-            if stale:
-                with contextlib.suppress(Exception):
-                    self._client.delete(stale, timeout=5.0)
-            return False
+        if self._mounts_honoured and not self._self_mount_refused:
+            try:
+                location = self._retrying(lambda: self.start_upload(repo, mount=digest, mount_from=repo),
+                                          f"checking blob {digest} in {self.host}/{repo}")
+            except (AuthError, TransientError, Unreachable):
+                raise
+            except RegistryError as exc:
+                # a registry that refuses a mount from the repository itself (the spec says 202): ask by HEAD
+                log.info("%s refused a mount of %s from %s itself (%s); asking by HEAD from now on",
+                         self.host, digest, repo, exc)
+                self._self_mount_refused = True
+            else:
+                if location is None:
+                    return True
+                with self._sessions_lock:
+                    stale = self._sessions.pop((repo, digest), None)
+                    self._sessions[(repo, digest)] = location
+                if stale:
+                    with contextlib.suppress(Exception):
+                        self._client.delete(stale, timeout=5.0)
+                return False
         what = f"HEAD blob {self.host}/{repo}@{digest}"
 
         def go() -> bool:

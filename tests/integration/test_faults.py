@@ -15,7 +15,11 @@ from typing import Any
 
 import pytest
 
+from mirrorsync.content import Descriptor, sha256_digest
 from mirrorsync.devregistry import LocalRegistry
+from mirrorsync.manifest import RegistrySettings
+from mirrorsync.registry import RegistryClient
+from mirrorsync.retry import RetryPolicy
 from support.cli import Run, mirrorsync, write_manifest
 from support.fault_proxy import (FaultProxy, Rule, image_problems, manifest_digest, oracle_client, tags_of)
 from support.token_server import TokenServer, TokenUser
@@ -253,6 +257,34 @@ def test_a_failed_cross_repository_mount_is_retried(sync, proxies, registry, mir
     assert run.returncode == 0, run.stderr
     for img in images:
         assert_mirrored(mirror_registry, f"mnt/{img.repository}", "v1", img.digest)
+
+
+def test_a_registry_refusing_a_mount_from_the_repository_itself_is_asked_by_head(proxies, mirror_registry,
+                                                                                  repo_name):
+    a, b = repo_name("self-a"), repo_name("self-b")
+    shared_data, new_data = b"shared layer" * 1000, b"new layer" * 1000
+    shared = Descriptor("application/octet-stream", sha256_digest(shared_data), len(shared_data))
+    new = Descriptor("application/octet-stream", sha256_digest(new_data), len(new_data))
+    # the spec says a mount that cannot be done answers 202; this registry says 404 to the self-mount of `new`
+    proxy = proxies(mirror_registry, Rule("404", kinds={"upload-start"}, ref=re.escape(new.digest)))
+    client = RegistryClient(proxy.host, settings=RegistrySettings(tls_verify=False),
+                            policy=RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.01))
+    try:
+        client.write_blob(a, shared, iter([shared_data]))
+        assert client.mount_blob(b, shared.digest, a) is True  # mounts work here: has_blob will ask by mounting
+        assert client.has_blob(b, new.digest) is False
+        client.write_blob(b, new, iter([new_data]))
+        assert client.has_blob(b, new.digest) is True
+    finally:
+        client.close()
+    assert proxy.injected["404"] == 1
+    assert [s.kind for s in proxy.seen if s.repo == b] == [
+        "upload-start",  # the mount from a
+        "upload-start",  # the self-mount of `new`, refused
+        "blob-head",  # asked again, by HEAD
+        "upload-start", "upload-put",  # the upload, in a session of its own
+        "blob-head",  # and from then on by HEAD
+    ]
 
 
 # --- how retries are spent --------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ identity was seen before, so it does not depend on how threads interleave: the s
 Modes:
 - ``"500"``, ``"502"``, ``"503"``, ``"504"``: answer that status (registry-style JSON error) without forwarding;
 - ``"429"``: answer 429 with ``Retry-After`` (``Rule.retry_after``);
+- ``"404"``: answer 404 ``BLOB_UNKNOWN`` (a refusal, not a fault a client should retry);
 - ``"reset"``: a connection reset (RST) mid-body: after ``cut`` of the response body, or, for a request with a
   body (uploads, manifest PUTs), after reading ``cut`` of the request body, which is then never forwarded; an
   answer without a body (HEAD, 201, 202) is lost altogether (the registry did act on the request);
@@ -52,7 +53,7 @@ KINDS = ("ping", "catalog", "tags", "manifest-get", "manifest-head", "manifest-p
          "blob-get", "blob-head", "blob-delete", "upload-start", "upload-patch", "upload-put", "upload-delete",
          "upload-status", "other")
 STATUS_MODES = ("500", "502", "503", "504", "429")
-MODES = (*STATUS_MODES, "reset", "truncate", "stall", "corrupt", "ignore-range", "delay", "redirect")
+MODES = (*STATUS_MODES, "404", "reset", "truncate", "stall", "corrupt", "ignore-range", "delay", "redirect")
 # Modes after which a correct client must retry (or resume) the request; "delay", "ignore-range", "redirect" and
 # "corrupt" are not failures of the request itself.
 FAILING_MODES = (*STATUS_MODES, "reset", "truncate", "stall")
@@ -301,7 +302,7 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                                self.headers.get("Authorization"), mode, time.monotonic()))
             if rule is None or mode in ("ignore-range", "corrupt"):
                 return self._forward(rule)
-            if mode in STATUS_MODES:
+            if mode in STATUS_MODES or mode == "404":
                 return self._status(int(mode), rule)
             if mode == "stall":
                 proxy._stopping.wait(min(rule.seconds, _MAX_STALL))
@@ -359,7 +360,8 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
         def _status(self, status: int, rule: Rule) -> None:
             for _ in self._body():
                 pass  # drain, so the connection stays usable
-            body = json.dumps({"errors": [{"code": "UNAVAILABLE" if status != 429 else "TOOMANYREQUESTS",
+            code = {429: "TOOMANYREQUESTS", 404: "BLOB_UNKNOWN"}.get(status, "UNAVAILABLE")
+            body = json.dumps({"errors": [{"code": code,
                                            "message": f"injected fault {status}"}]}).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
