@@ -154,8 +154,7 @@ class RegistryClient:
         with self._sessions_lock:
             unused, self._sessions = list(self._sessions.values()), {}
         for location in unused:  # opened by has_blob for a blob that was then not written: do not leave them
-            with contextlib.suppress(Exception):
-                self._client.delete(location, timeout=5.0)
+            self._end_session(location, timeout=5.0)
         self._client.close()
 
     # --- plumbing -------------------------------------------------------------------------------------------------
@@ -320,8 +319,7 @@ class RegistryClient:
                     stale = self._sessions.pop((repo, digest), None)
                     self._sessions[(repo, digest)] = location
                 if stale:
-                    with contextlib.suppress(Exception):
-                        self._client.delete(stale, timeout=5.0)
+                    self._end_session(stale, timeout=5.0)
                 return False
         what = f"HEAD blob {self.host}/{repo}@{digest}"
 
@@ -418,8 +416,7 @@ class RegistryClient:
         except Exception:
             # The retry opens a new session; this one would keep its partial data on the registry until the
             # purge (a week by default). Best effort, briefly: the registry may be the thing that is failing.
-            with contextlib.suppress(Exception):
-                self._client.delete(location, timeout=5.0)
+            self._end_session(location, timeout=5.0)
             raise
 
     def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool:
@@ -431,9 +428,13 @@ class RegistryClient:
             self._mounts_honoured = True
             return True
         # Not mounted: this session is unused; close it so it does not linger until the registry's purge.
-        with contextlib.suppress(Exception):
-            self._client.delete(location)
+        self._end_session(location)
         return False
+
+    def _end_session(self, location: str, **kw) -> None:
+        """DELETE an upload session nobody will use, best effort (the registry's purge is the fallback)."""
+        with contextlib.suppress(Exception):
+            self._client.delete(location, **kw)
 
 
 def _next_link(response: httpx.Response, current: str) -> str | None:
