@@ -171,6 +171,13 @@ def earlier_blobs(paths: Iterable[str | os.PathLike[str]]) -> set[str]:
     return out
 
 
+def _runner_kwargs(options, stop, abandon) -> dict:
+    """The runner's optional arguments that were given (``abandon``: set after ``stop``, report images in flight
+    as failed and do not wait for them)."""
+    given = {"options": options, "stop": stop, "abandon": abandon}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def export(manifest: SyncManifest, directory: str | os.PathLike[str], *, options=None,
            since: Iterable[str | os.PathLike[str]] = (), archive_size: int | None = None,
            on_event: Callable = lambda e: None, stop=None, abandon=None) -> ExportResult:
@@ -189,11 +196,7 @@ def export(manifest: SyncManifest, directory: str | os.PathLike[str], *, options
     layout = OCILayout(directory)
     target = WithEarlierExports(layout, earlier) if earlier else layout
     label = f"oci:{directory}"
-    kwargs = {"options": options} if options is not None else {}
-    if stop is not None:
-        kwargs["stop"] = stop
-    if abandon is not None:  # set after ``stop``: report images in flight as failed, do not wait for them
-        kwargs["abandon"] = abandon
+    kwargs = _runner_kwargs(options, stop, abandon)
     runner = ExportRunner(replace(manifest, mirrors=(Mirror(label),)), on_event=on_event, target=target, **kwargs)
     try:
         report = runner.run()
@@ -413,10 +416,6 @@ def import_export(directory: str | os.PathLike[str], *, manifest_path: str | Non
     if icsp:
         m.check_icsp()
     layout = OCILayout(directory, create=False)
-    kwargs = {"options": options} if options is not None else {}
-    if stop is not None:
-        kwargs["stop"] = stop
-    if abandon is not None:  # set after ``stop``: report images in flight as failed, do not wait for them
-        kwargs["abandon"] = abandon
+    kwargs = _runner_kwargs(options, stop, abandon)
     runner = ImportRunner(m, on_event=on_event, source=WithEarlierExports(layout, earlier), **kwargs)
     return runner.run()
