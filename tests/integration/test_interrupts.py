@@ -164,6 +164,29 @@ def test_a_signal_stops_new_work_and_the_report_says_what_is_done(signum, tmp_pa
     assert_outputs_whole(out)
 
 
+def signal_twice_while_stuck(proc: Background, source: FaultProxy, stuck: PushedImage, signum: int,
+                             announced: str) -> tuple[int, float]:
+    """Once ``stuck``'s blob transfer has begun, signal; when ``announced`` is printed, signal again. Returns the
+    exit code and the seconds from the second signal to the exit."""
+    deadline = time.monotonic() + 10
+    while not source.count(kind="blob-get", repo=stuck.repository) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.proc.send_signal(signum)
+    proc.wait_for_line(announced)
+    time.sleep(0.5)
+    sent = time.monotonic()
+    proc.proc.send_signal(signum)
+    code = proc.finish(timeout=20)
+    return code, time.monotonic() - sent
+
+
+def interrupted_statuses(report_path: Path) -> dict[str, tuple[str, str | None]]:
+    """An interrupted run's report: (status, error) by the last path component of each source."""
+    report = json.loads(report_path.read_text())
+    assert report["status"] == "Interrupted"
+    return {r["source"].rsplit("/", 1)[-1]: (r["status"], r["error"]) for r in report["images"]}
+
+
 def test_a_second_signal_abandons_transfers_in_flight(tmp_path, proxies, registry, make_registry, seed,
                                                       unique_repo):
     mirror_registry = make_registry("sig2-mirror")
@@ -178,21 +201,11 @@ def test_a_second_signal_abandons_transfers_in_flight(tmp_path, proxies, registr
     out = tmp_path / "out"
     run = Background("run", str(manifest), "--output-dir", str(out))
     run.wait_for_line(r"^\[1/3\] copied")
-    deadline = time.monotonic() + 10
-    while not source.count(kind="blob-get", repo=stuck.repository) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    run.proc.send_signal(signal.SIGINT)
-    run.wait_for_line("received SIGINT")
-    time.sleep(0.5)
-    sent = time.monotonic()
-    run.proc.send_signal(signal.SIGINT)
-    code = run.finish(timeout=20)
+    code, seconds = signal_twice_while_stuck(run, source, stuck, signal.SIGINT, "received SIGINT")
 
-    assert time.monotonic() - sent < 8, "a second signal must not wait for the transfer in flight"
+    assert seconds < 8, "a second signal must not wait for the transfer in flight"
     assert code != 0
-    report = json.loads((out / "report.json").read_text())
-    assert report["status"] == "Interrupted"
-    statuses = {r["source"].rsplit("/", 1)[-1]: (r["status"], r["error"]) for r in report["images"]}
+    statuses = interrupted_statuses(out / "report.json")
     assert statuses[quick.repository.rsplit("/", 1)[-1]][0] == "copied"
     stuck_status, stuck_error = statuses[stuck.repository.rsplit("/", 1)[-1]]
     assert stuck_status == "failed" and "abandoned" in stuck_error
@@ -250,21 +263,13 @@ def test_a_second_signal_abandons_an_export_in_flight(tmp_path, proxies, registr
     to = tmp_path / "export"
     export = Background("export", str(manifest), "--to", str(to))
     export.wait_for_line(r"^\[1/2\] copied")
-    deadline = time.monotonic() + 10
-    while not source.count(kind="blob-get", repo=stuck.repository) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    export.proc.send_signal(signal.SIGTERM)
-    export.wait_for_line("received SIGTERM: finishing images in flight, starting no new ones \\(again to abandon")
-    time.sleep(0.5)
-    sent = time.monotonic()
-    export.proc.send_signal(signal.SIGTERM)
-    code = export.finish(timeout=20)
+    code, seconds = signal_twice_while_stuck(
+        export, source, stuck, signal.SIGTERM,
+        "received SIGTERM: finishing images in flight, starting no new ones \\(again to abandon")
 
-    assert time.monotonic() - sent < 8, "a second signal must not wait for the transfer in flight"
+    assert seconds < 8, "a second signal must not wait for the transfer in flight"
     assert code == 1
-    report = json.loads((to / "report.json").read_text())
-    assert report["status"] == "Interrupted"
-    statuses = {r["source"].rsplit("/", 1)[-1]: (r["status"], r["error"]) for r in report["images"]}
+    statuses = interrupted_statuses(to / "report.json")
     assert statuses[quick.repository.rsplit("/", 1)[-1]][0] == "copied"
     stuck_status, stuck_error = statuses[stuck.repository.rsplit("/", 1)[-1]]
     assert stuck_status == "failed" and "abandoned" in stuck_error
