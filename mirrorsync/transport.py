@@ -19,7 +19,7 @@ import select
 import socket
 import ssl
 import threading
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import httpx
 
@@ -170,21 +170,44 @@ class HTTPClientTransport(httpx.BaseTransport):
                 response = conn.getresponse()
         except BaseException as exc:
             conn.close()
-            if isinstance(exc, _WriteTimedOut):
-                raise httpx.WriteTimeout("timed out") from exc.__cause__
-            if isinstance(exc, socket.timeout):
-                raise httpx.ReadTimeout(str(exc) or "timed out") from exc
-            if isinstance(exc, http.client.RemoteDisconnected):
-                raise httpx.RemoteProtocolError("Server disconnected without sending a response.") from exc
-            if isinstance(exc, http.client.HTTPException):
-                raise httpx.RemoteProtocolError(f"{type(exc).__name__}: {exc}") from exc
-            if isinstance(exc, OSError):
-                raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+            _raise_as_httpx(exc)
             raise  # the request body's own failure (a source that broke mid-upload), or ours
         return httpx.Response(
             response.status, headers=response.getheaders(), stream=_Body(self, key, conn, response),
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode("latin-1")},
         )
+
+    def head(self, key: _Key, path: str, headers: Iterable[tuple[str, str]], *,
+             connect_timeout: float | None, timeout: float | None) -> http.client.HTTPResponse:
+        """A HEAD without httpx's request and response models around it: the answer, its body already done.
+
+        A no-op re-sync is thousands of manifest HEADs, and for each of those the models cost more CPU than the
+        request itself. Same pool, connections and exceptions as ``handle_request``; no auth flow, no redirects:
+        the caller sends what it knows and takes anything unusual to the full path. ``Host`` comes from ``key``.
+        """
+        conn = self._acquire(key) or self._connect(key, connect_timeout)
+        try:
+            conn.sock.settimeout(timeout)
+            try:
+                conn.putrequest("HEAD", path, skip_accept_encoding=True)
+                for name, value in headers:
+                    conn.putheader(name, value)
+                conn.endheaders()
+            except socket.timeout as exc:
+                raise _WriteTimedOut() from exc
+            except OSError as exc:
+                raise httpx.WriteError(str(exc) or type(exc).__name__) from exc
+            response = conn.getresponse()
+            response.read()  # nothing, for a HEAD: marks the answer done
+        except BaseException as exc:
+            conn.close()
+            _raise_as_httpx(exc)
+            raise
+        if response.will_close:
+            conn.close()
+        else:
+            self._release(key, conn)
+        return response
 
     @staticmethod
     def _early_answer(conn: http.client.HTTPConnection, read_timeout: float | None) -> http.client.HTTPResponse | None:
@@ -237,6 +260,20 @@ class HTTPClientTransport(httpx.BaseTransport):
         for conns in idle.values():
             for conn in conns:
                 conn.close()
+
+
+def _raise_as_httpx(exc: BaseException) -> None:
+    """Raise a connection's failure as the httpx exception our retry rules know; return for anything else."""
+    if isinstance(exc, _WriteTimedOut):
+        raise httpx.WriteTimeout("timed out") from exc.__cause__
+    if isinstance(exc, socket.timeout):
+        raise httpx.ReadTimeout(str(exc) or "timed out") from exc
+    if isinstance(exc, http.client.RemoteDisconnected):
+        raise httpx.RemoteProtocolError("Server disconnected without sending a response.") from exc
+    if isinstance(exc, http.client.HTTPException):
+        raise httpx.RemoteProtocolError(f"{type(exc).__name__}: {exc}") from exc
+    if isinstance(exc, OSError):
+        raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
 
 
 class _WriteFailed(Exception):

@@ -219,3 +219,75 @@ def test_streamed_response_read_in_pieces_and_connection_reused_only_when_read_t
             next(r.iter_bytes())
         assert c.get(s.url + "/blob").content == payload
     assert s.connections == 2
+
+
+# --- head(): the lean HEAD the registry client sends for manifests ----------------------------------------------
+
+
+def key_of(s: RawServer) -> tuple[str, str, int]:
+    return ("http", "127.0.0.1", s.port)
+
+
+def test_lean_head_sends_host_and_the_given_headers_and_shares_the_pool(server):
+    answers = iter([ok(),
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n",
+                    b"HTTP/1.1 200 OK\r\nDocker-Content-Digest: sha256:abc\r\nTransfer-Encoding: chunked\r\n\r\n",
+                    ok()])
+
+    def handler(conn, srv):
+        while srv.read_request(conn) is not None:
+            conn.sendall(next(answers))
+
+    s = server(handler)
+    transport = HTTPClientTransport()
+    with httpx.Client(transport=transport, timeout=5) as c:
+        assert c.get(s.url + "/v2/").content == b"hello"
+        first = transport.head(key_of(s), "/v2/a/b/manifests/v1", [("Accept", "x/y"), ("Authorization", "Bearer t")],
+                               connect_timeout=5, timeout=5)
+        # a HEAD answer's framing headers promise no body: the connection stays usable
+        chunked = transport.head(key_of(s), "/v2/a/b/manifests/v2", [], connect_timeout=5, timeout=5)
+        assert c.get(s.url + "/v2/").content == b"hello"
+    assert first.status == 200 and first.headers.get("content-length") == "1234"
+    assert chunked.headers.get("docker-content-digest") == "sha256:abc"
+    lines = s.requests[1].split(b"\r\n")
+    assert lines[0] == b"HEAD /v2/a/b/manifests/v1 HTTP/1.1"
+    assert f"Host: 127.0.0.1:{s.port}".encode() in lines
+    assert b"Accept: x/y" in lines and b"Authorization: Bearer t" in lines
+    assert not any(line.lower().startswith(b"accept-encoding") for line in lines)
+    assert s.connections == 1
+
+
+def test_lean_head_does_not_reuse_a_connection_the_server_said_it_closes(server):
+    def handler(conn, srv):
+        srv.read_request(conn)
+        conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    s = server(handler)
+    transport = HTTPClientTransport()
+    for _ in range(2):
+        assert transport.head(key_of(s), "/v2/x/manifests/y", [], connect_timeout=5, timeout=5).status == 404
+    assert s.connections == 2
+    transport.close()
+
+
+def test_lean_head_failures_are_the_httpx_errors_of_the_full_path(server):
+    transport = HTTPClientTransport()
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    closed = ("http", "127.0.0.1", probe.getsockname()[1])
+    probe.close()
+    with pytest.raises(httpx.ConnectError):
+        transport.head(closed, "/v2/", [], connect_timeout=5, timeout=5)
+
+    mute = server(lambda conn, srv: srv.read_request(conn))
+    with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+        transport.head(key_of(mute), "/v2/", [], connect_timeout=5, timeout=5)
+
+    def silent(conn, srv):
+        srv.read_request(conn)
+        threading.Event().wait(3)
+
+    slow = server(silent)
+    with pytest.raises(httpx.ReadTimeout):
+        transport.head(key_of(slow), "/v2/", [], connect_timeout=5, timeout=0.3)
+    transport.close()
