@@ -150,12 +150,15 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 
 def scope_for(request: httpx.Request) -> str | None:
     """The token scope a registry API request needs: ``repository:NAME:pull`` or ``...:pull,push``."""
-    m = _REPO_PATH.match(request.url.path)
+    return _scope(request.method, request.url.path, request.url.params.get("from"))
+
+
+def _scope(method: str, path: str, mount_from: str | None = None) -> str | None:
+    m = _REPO_PATH.match(path)
     if not m:
         return None
-    actions = "pull" if request.method in ("GET", "HEAD") else "pull,push"
+    actions = "pull" if method in ("GET", "HEAD") else "pull,push"
     scopes = [f"repository:{m.group('name')}:{actions}"]
-    mount_from = request.url.params.get("from")
     if mount_from and mount_from != m.group("name"):
         scopes.append(f"repository:{mount_from}:pull")
     return " ".join(scopes)
@@ -194,6 +197,7 @@ class RegistryAuth(httpx.Auth):
         self._scheme: str | None = None
         self._bearer_params: dict[str, str] = {}
         self._tokens: dict[str, _Token] = {}
+        self._unchallenged = False  # a request of ours was answered before any challenge: it needs no auth
         self.tokens_fetched = 0
 
     def _basic(self) -> str:
@@ -223,6 +227,21 @@ class RegistryAuth(httpx.Auth):
                 return True
         return False
 
+    def known_authorization(self, method: str, path: str) -> tuple[bool, str | None]:
+        """For a request sent outside httpx (see ``RegistryClient.manifest_descriptor``): whether it can go
+        without first asking the token realm, and the ``Authorization`` value it then carries (None: none).
+
+        False until the flow has seen how this registry answers (a challenge, or an answer without one), and for
+        a Bearer registry with no live token for the request's scope. A request sent this way that is answered
+        401 must be sent again through the flow, which answers the challenge.
+        """
+        if self._scheme == "basic":
+            return True, self._basic() if self.credentials else None
+        if self._scheme == "bearer":
+            tok = self._cached(_scope(method, path))
+            return (True, f"Bearer {tok}") if tok else (False, None)
+        return self._unchallenged, None
+
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if not self._ours(request):
             # an upload Location or redirect on another host never gets this registry's credentials
@@ -236,6 +255,7 @@ class RegistryAuth(httpx.Auth):
                 request.headers["Authorization"] = f"Bearer {value}"
         response = yield request
         if response.status_code != 401:
+            self._unchallenged = self._unchallenged or self._scheme is None
             return
         header = response.headers.get("WWW-Authenticate", "")
         scheme, params = parse_challenge(header)

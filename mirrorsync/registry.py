@@ -6,12 +6,13 @@ It is also a content store (see ``store.py``): the copy algorithm reads from and
 from __future__ import annotations
 
 import contextlib
+import http.client
 import logging
 import os
 import ssl
 import threading
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 from urllib.parse import quote, urljoin
 
 import httpx
@@ -133,12 +134,15 @@ class RegistryClient:
         self._sessions: dict[tuple[str, str], str] = {}
         self._sessions_lock = threading.Lock()
         ssl_context = _ssl_context(host, self.settings)
+        # httpx's own transport only where it must route through a proxy from the environment
+        self._transport = None if proxy_configured() else HTTPClientTransport(ssl_context=ssl_context,
+                                                                              max_idle=max_connections)
+        self._timeout = timeout
+        self._origin: tuple[str, str, int] | None = None  # (scheme, host, port) once base_url is known
         self._client = _Client(
             auth=self.auth,
             verify=ssl_context,
-            # httpx's own transport only where it must route through a proxy from the environment
-            transport=None if proxy_configured() else HTTPClientTransport(ssl_context=ssl_context,
-                                                                          max_idle=max_connections),
+            transport=self._transport,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             headers={"User-Agent": USER_AGENT},
@@ -225,18 +229,45 @@ class RegistryClient:
         """HEAD a manifest: its digest, size and media type, or None when the registry does not have it."""
         what = f"HEAD {self.host}/{repo}:{ref}" if ":" not in ref else f"HEAD {self.host}/{repo}@{ref}"
 
+        path = f"/v2/{repo}/manifests/{ref}"
+
         def go() -> Descriptor | None:
-            response = self._client.head(self._url(f"/v2/{repo}/manifests/{ref}"), headers={"Accept": ACCEPT})
-            if response.status_code == 404:
-                return None
-            raise_for_status(response, what)
-            digest = response.headers.get("Docker-Content-Digest")
+            answer = self._lean_head(path)
+            if answer is not None and answer.status == 200:
+                headers: Mapping[str, str] = answer.headers  # http.client's: get() ignores case, as httpx's does
+            else:
+                response = (self._client.head(self._url(path), headers={"Accept": ACCEPT}) if answer is None
+                            else httpx.Response(answer.status, headers=answer.getheaders(), content=b""))
+                if response.status_code == 404:
+                    return None
+                raise_for_status(response, what)
+                headers = response.headers
+            digest = headers.get("Docker-Content-Digest")
             if not digest:
                 return None  # a registry that does not say; the caller falls back to GET
-            return Descriptor(response.headers.get("Content-Type", ""), digest,
-                              int(response.headers.get("Content-Length") or 0))
+            return Descriptor(headers.get("Content-Type", ""), digest,
+                              int(headers.get("Content-Length") or 0))
 
         return self._retrying(go, what)
+
+    def _lean_head(self, path: str) -> http.client.HTTPResponse | None:
+        """HEAD ``path`` on our own transport without httpx's client around it, which costs more CPU than the
+        request does on a no-op re-sync's thousands of HEADs. None where the full path must do it: through a
+        proxy, before a Bearer token for the scope is at hand, or when the answer is 401 (a challenge)."""
+        if self._transport is None:
+            return None
+        if self._origin is None:  # first, as finding the scheme may be what shows how the registry authenticates
+            url = httpx.URL(self.base_url)
+            self._origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        ready, authorization = self.auth.known_authorization("HEAD", path)
+        if not ready:
+            return None
+        headers = [("User-Agent", USER_AGENT), ("Accept", ACCEPT)]
+        if authorization:
+            headers.append(("Authorization", authorization))
+        answer = self._transport.head(self._origin, path, headers, connect_timeout=min(self._timeout, 15.0),
+                                      timeout=self._timeout)
+        return None if answer.status == 401 else answer
 
     def get_manifest(self, repo: str, ref: str) -> Manifest:
         """GET a manifest, verified against its digest (``ref`` itself, or the registry's Docker-Content-Digest)."""

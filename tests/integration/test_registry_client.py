@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from mirrorsync.auth import Credentials
@@ -135,3 +137,55 @@ def test_token_scopes_per_repository(token_registry, token_server, seed, unique_
         assert token_server.issued == before + 1, "one pull token serves every request on that repository"
     finally:
         client.close()
+
+
+def manifest_requests(reg, repo: str) -> Counter[str]:
+    """``"METHOD STATUS"`` of every request for ``repo``'s manifests in the registry's access log."""
+    lines = [ln for ln in reg.access_log_path.read_text().splitlines() if f"/v2/{repo}/manifests/" in ln]
+    return Counter(ln.split('"')[1].split()[0] + " " + ln.split('"')[2].split()[0] for ln in lines)
+
+
+@pytest.mark.parametrize("which", ["registry", "tls_registry", "htpasswd_registry", "token_registry"])
+def test_manifest_heads_agree_with_get_and_cost_one_request_each(request, monkeypatch, which, seed, unique_repo):
+    # HEADs go out on the lean path once the client knows how the registry authenticates: same answers as the
+    # full path, and no request twice (only a Bearer registry's first HEAD in a scope meets a challenge)
+    reg = request.getfixturevalue(which)
+    img = seed(reg, unique_repo("heads"), "v1")
+    client = client_for(reg)
+    through_httpx: list[str] = []
+    send = client._client.send
+
+    def counting_send(req, **kw):
+        through_httpx.append(req.method)
+        return send(req, **kw)
+
+    monkeypatch.setattr(client._client, "send", counting_send)
+    try:
+        heads = [client.manifest_descriptor(img.repository, ref) for ref in ("v1", "v1", img.digest, "v1")]
+        missing = client.manifest_descriptor(img.repository, "nope")
+        got = client.get_manifest(img.repository, "v1")
+    finally:
+        client.close()
+    assert heads == [Descriptor(got.media_type, img.digest, len(got.data))] * 4
+    assert missing is None
+    heads_sent = {k: v for k, v in manifest_requests(reg, img.repository).items() if k.startswith("HEAD")}
+    challenged = {"HEAD 401": 1} if which == "token_registry" else {}
+    assert heads_sent == {"HEAD 200": 4, "HEAD 404": 1, **challenged}
+    # httpx sent only the HEAD that met the registry first: TLS has no plain-HTTP probe (a GET) before it
+    assert through_httpx.count("HEAD") == (1 if which in ("tls_registry", "token_registry") else 0)
+
+
+def test_a_token_the_registry_no_longer_takes_is_renewed_for_a_lean_head(token_registry, token_server, seed,
+                                                                         unique_repo):
+    img = seed(token_registry, unique_repo("renew"), "v1")
+    client = client_for(token_registry)
+    try:
+        assert client.manifest_descriptor(img.repository, "v1").digest == img.digest
+        before = token_server.issued
+        for token in client.auth._tokens.values():  # as after a token service's key rotation
+            token.value = "not-a-token-it-signed"
+        assert client.manifest_descriptor(img.repository, "v1").digest == img.digest
+        assert token_server.issued == before + 1
+    finally:
+        client.close()
+    assert manifest_requests(token_registry, img.repository)["HEAD 200"] == 2
