@@ -62,3 +62,24 @@ def test_retry_after_is_honoured_and_counted():
         retry.RETRIES.bind(None)
     assert calls[1] - calls[0] >= 0.29
     assert owner.retries == 1
+
+
+def test_attempts_are_numbered_from_the_first_and_one_attempt_means_no_retry(caplog):
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise TransientError(f"503 number {len(calls)}", status=503)
+        return "ok"
+
+    with caplog.at_level("INFO", logger="mirrorsync.retry"):
+        assert retry.call(RetryPolicy(attempts=4, initial_wait=0.001, max_wait=0.001), flaky, "HEAD x") == "ok"
+    assert [r.getMessage() for r in caplog.records] == [
+        "retrying HEAD x after TransientError: 503 number 1 (attempt 1 of 4)",
+        "retrying HEAD x after TransientError: 503 number 2 (attempt 2 of 4)"]
+
+    calls.clear()
+    with pytest.raises(TransientError):
+        retry.call(RetryPolicy(attempts=1), flaky, "x")
+    assert len(calls) == 1
