@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomlkit
 
 from .crs import ICSP, IDMS, ITMS, NEVER_CONTACT_SOURCE, MirrorSet, validate_for_mco
 from .errors import InputError
@@ -258,6 +257,8 @@ def build_registries_conf(sets: Iterable[MirrorSet], insecure: Sequence[str] = (
 
 
 def _add(table: Any, key: str, value: object, indent: int) -> None:
+    import tomlkit  # noqa: PLC0415 - see dumps()
+
     item = tomlkit.item(value)
     item.indent(indent)
     table.add(key, item)
@@ -265,6 +266,10 @@ def _add(table: Any, key: str, value: object, indent: int) -> None:
 
 def dumps(config: RegistriesConf) -> str:
     """TOML with the keys, order and layout of the MCO's Go encoder (empty and false values omitted)."""
+    # imported here: `run` needs this module's merge rules for its CRs but never renders TOML, and tomlkit is
+    # ~35 ms of a no-op run's start-up
+    import tomlkit  # noqa: PLC0415
+
     doc = tomlkit.document()
     doc.add("unqualified-search-registries", config.unqualified_search_registries)
     doc.add("short-name-mode", config.short_name_mode)
