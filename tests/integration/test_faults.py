@@ -150,6 +150,32 @@ def test_faults_within_the_budget_are_absorbed(mode, sync, proxies, registry, mi
     assert idms_sources(run) == {f"{source.host}/{img.repository}" for img in images}
 
 
+@pytest.mark.parametrize("mode", ["503", "429", "reset", "stall"])
+def test_a_no_op_re_sync_absorbs_faults_on_its_manifest_heads(mode, sync, proxies, registry, mirror_registry, seed,
+                                                              repo_name):
+    # A no-op is all HEADs, on both sides, on the lean path: faults there are retried and counted like any other
+    images = [seed(registry, repo_name(f"n{i}"), "v1", kind="oci", arches=("amd64",), seed=40 + i) for i in range(4)]
+
+    def sources(host: str) -> list[dict[str, Any]]:
+        return [{"source": f"{host}/{img.repository}:v1"} for img in images]
+
+    first = sync(mirrors=[f"{mirror_registry.host}/noop"], hosts=[registry.host, mirror_registry.host],
+                 images=sources(registry.host))
+    assert first.returncode == 0, first.stderr
+    stall = {"seconds": 3, "limit": 2} if mode == "stall" else {}
+    rule = Rule(mode, kinds={"manifest-head"}, fraction=0.5, max_consecutive=2, retry_after="0", **stall)
+    source, mirror = proxies(registry, rule, seed=3), proxies(mirror_registry, rule, seed=4)
+    run = sync(mirrors=[f"{mirror.host}/noop"], hosts=[source.host, mirror.host], images=sources(source.host),
+               options={"timeout": 2} if mode == "stall" else None)
+
+    assert run.returncode == 0, run.stderr
+    injected = source.injected[mode] + mirror.injected[mode]
+    assert injected >= 2, f"the proxies injected only {injected} {mode} faults: the test proves nothing"
+    assert [i["status"] for i in run.report["images"]] == ["up-to-date"] * len(images)
+    assert run.report["totals"]["retries"] == injected
+    assert {s.kind for s in source.seen + mirror.seen} <= {"ping", "manifest-head"}, "a no-op reads nothing else"
+
+
 @pytest.mark.parametrize("status", ["500", "503"])
 def test_skopeo_engine_runs_skopeo_again_after_a_registry_5xx(status, sync, proxies, registry, mirror_registry,
                                                                seed, repo_name):
