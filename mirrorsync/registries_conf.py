@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from .crs import ICSP, IDMS, ITMS, NEVER_CONTACT_SOURCE, MirrorSet, validate_for_mco
 from .errors import InputError
 

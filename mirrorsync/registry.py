@@ -137,7 +137,6 @@ class RegistryClient:
         # httpx's own transport only where it must route through a proxy from the environment
         self._transport = None if proxy_configured() else HTTPClientTransport(ssl_context=ssl_context,
                                                                               max_idle=max_connections)
-        self._timeout = timeout
         self._origin: tuple[str, str, int] | None = None  # (scheme, host, port) once base_url is known
         self._client = _Client(
             auth=self.auth,
@@ -265,8 +264,9 @@ class RegistryClient:
         headers = [("User-Agent", USER_AGENT), ("Accept", ACCEPT)]
         if authorization:
             headers.append(("Authorization", authorization))
-        answer = self._transport.head(self._origin, path, headers, connect_timeout=min(self._timeout, 15.0),
-                                      timeout=self._timeout)
+        timeout = self._client.timeout
+        answer = self._transport.head(self._origin, path, headers, connect_timeout=timeout.connect,
+                                      timeout=timeout.read)
         return None if answer.status == 401 else answer
 
     def get_manifest(self, repo: str, ref: str) -> Manifest:
