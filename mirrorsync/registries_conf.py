@@ -3,8 +3,8 @@
 Rendering follows the Machine Config Operator: its base file, ``validateRegistriesConfScopes``, then
 openshift/runtime-utils ``EditRegistriesConfig`` (merging mirror sets per source in topological order, insecure
 and blocked scopes propagated to nested entries, mirrors copied down to nested scopes). Loading follows
-containers/image ``sysregistriesv2`` (location normalisation, the same refusals, first entry wins per prefix),
-so that :mod:`mirrorsync.resolve` sees what a node sees.
+containers/image ``sysregistriesv2`` (location normalisation, the same refusals, first entry wins per prefix,
+entries sorted by prefix), so that :mod:`mirrorsync.resolve` sees what a node sees.
 """
 
 from __future__ import annotations
@@ -388,14 +388,17 @@ def _post_process(config: RegistriesConf) -> None:
                 raise InputError(f"registry '{reg.location}' is defined multiple times with conflicting "
                                  "'blocked' setting")
     config.unqualified_search_registries = [_parse_location(r) for r in config.unqualified_search_registries]
-    # Later entries with an already-seen prefix can never match; containers/image drops them silently.
-    seen: set[str] = set()
-    unique = []
+    # Later entries with an already-seen prefix can never match; containers/image drops them silently. It then
+    # sorts the entries by prefix, and since the first of equally long matching prefixes wins, that order decides
+    # ties: "*.example.com" sorts before "a.example.com", so the wildcard applies to "a.example.com/img".
+    unique: dict[str, Registry] = {}
     for reg in config.registries:
-        if reg.prefix not in seen:
-            seen.add(reg.prefix)
-            unique.append(reg)
-    config.registries = unique
+        unique.setdefault(reg.prefix, reg)
+    config.registries = [unique[prefix] for prefix in sorted(unique)]
+    for reg in config.registries:
+        if reg.prefix.startswith("*.") and any(c in reg.prefix for c in "/@:"):
+            raise InputError(f"Wildcarded prefix should be in the format: *.example.com. Current prefix "
+                             f"{json.dumps(reg.prefix)} is incorrectly formatted")
 
 
 def as_loaded(config: RegistriesConf, *, path: str = "registries.conf") -> RegistriesConf:

@@ -1,7 +1,9 @@
 """Which locations a node tries, in order, when it pulls an image: containers/image ``sysregistriesv2`` rules.
 
-The registries.conf entry with the longest matching prefix applies (``*.host`` prefixes match subdomains); its
-mirrors are filtered by ``pull-from-mirror`` (``digest-only`` mirrors serve digest references, ``tag-only`` ones
+The registries.conf entry with the longest matching prefix applies (``*.host`` prefixes match subdomains); among
+equally long ones, the prefix that sorts first (containers/image keeps its entries sorted by prefix and takes the
+first longest match, so ``*.example.com`` beats ``a.example.com``, and ``*.a.example.com`` beats
+``b.a.example.com``). Its mirrors are filtered by ``pull-from-mirror`` (``digest-only`` mirrors serve digest references, ``tag-only`` ones
 tag references) and come first, the primary location last. A location is refused when the most specific entry
 for it is ``blocked``.
 """
@@ -143,7 +145,11 @@ def ref_matching_prefix(ref: str, prefix: str) -> int:
 
 
 def find_registry(config: RegistriesConf, ref: str) -> Registry | None:
-    """The entry that applies to ``ref``: the longest matching prefix, the first one among equally long ones."""
+    """The entry that applies to ``ref``: the longest matching prefix, the first one among equally long ones.
+
+    ``config`` is a loaded one (:func:`~mirrorsync.registries_conf.loads`, :func:`config_from_mirror_sets`), whose
+    entries are sorted by prefix as containers/image sorts them: "first" means the prefix that sorts first.
+    """
     best: Registry | None = None
     best_len = 0
     for reg in config.registries:
@@ -170,7 +176,7 @@ class Resolver:
 
     def find_registry(self, ref: str) -> Registry | None:
         """See :func:`find_registry`."""
-        # (length, -position): longer wins, then earlier in the file.
+        # (length, -position): longer wins, then earlier in the loaded entries (the prefix that sorts first).
         best: tuple[int, int, Registry] | None = None
         for i, c in enumerate(ref + "/"):
             if i and c in ":/@":

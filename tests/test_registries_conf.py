@@ -165,9 +165,10 @@ def test_build_keeps_entry_order_digest_then_tag_then_blocked_then_insecure() ->
     assert [(r.scope, r.insecure, r.blocked) for r in config.registries] == [
         ("b.io", False, True), ("a.io", False, False), ("z.io", True, False), ("*.bl.io", False, True),
         ("i.io", True, False)]
+    # the file keeps MCO's order; containers/image sorts what it loads by prefix
     reloaded = loads(dumps(config))
     assert [(r.prefix, r.location) for r in reloaded.registries] == [
-        ("b.io", "b.io"), ("a.io", "a.io"), ("z.io", "z.io"), ("*.bl.io", ""), ("i.io", "i.io")]
+        ("*.bl.io", ""), ("a.io", "a.io"), ("b.io", "b.io"), ("i.io", "i.io"), ("z.io", "z.io")]
 
 
 # --- loading (containers/image sysregistriesv2) -----------------------------------------------------------------
@@ -178,9 +179,9 @@ def test_loads_normalises_like_containers_image() -> None:
                    '[[registry]]\nprefix = "quay.io/ns"\nlocation = "other.io"\n'
                    '[[registry]]\nprefix = "*.example.com"\nblocked = true\n')
     assert config.unqualified_search_registries == ["docker.io"]
-    # Same prefix twice: the first entry wins and the second is dropped.
+    # Same prefix twice: the first entry wins and the second is dropped; what stays is sorted by prefix.
     assert [(r.prefix, r.location, [m.location for m in r.mirrors]) for r in config.registries] == [
-        ("quay.io/ns", "quay.io/ns", ["m.local/x"]), ("*.example.com", "", [])]
+        ("*.example.com", "", []), ("quay.io/ns", "quay.io/ns", ["m.local/x"])]
 
 
 @pytest.mark.parametrize(("text", "message"), [
