@@ -6,16 +6,13 @@ import os
 import re
 from pathlib import Path
 
-import jsonschema
 import pytest
 import yaml
 
 from mirrorsync.errors import InputError
 from mirrorsync.migrate_icsp import migrate_icsp, migrate_icsp_file
+from support.crds import validate
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-IDMS_SCHEMA = yaml.safe_load((SHARED / "openshift" / "crds" / "imagedigestmirrorsets.crd.yaml").read_text())[
-    "spec"]["versions"][0]["schema"]["openAPIV3Schema"]
 
 # The input and expected bytes of oc's own TestGenerateIDMS ("convert multiple icsps to idms").
 OC_INPUT = """\
@@ -113,7 +110,7 @@ def test_metadata_kept_except_creation_timestamp_and_empty_mirrors_omitted(tmp_p
             {"source": "quay.io/openshift-release-dev/ocp-v4.0-art-dev"},
             {"source": "registry.example.com/only"}]},
     }
-    jsonschema.validate(obj, IDMS_SCHEMA)
+    validate(obj)
 
 
 def test_icsp_without_spec_gives_an_empty_list(tmp_path: Path) -> None:

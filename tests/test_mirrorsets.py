@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -17,33 +15,19 @@ from mirrorsync.errors import InputError
 from mirrorsync.mirrorsets import MirroredSource, MirrorSetFile, build_mirror_sets
 from mirrorsync.registries_conf import render_registries_conf
 from mirrorsync.resolve import config_from_mirror_sets, resolve
+from support.crds import validate
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 NEVER, ALLOW = "NeverContactSource", "AllowContactingSource"
 DIGEST = "@sha256:" + "0" * 64
 
 
-def _schemas() -> dict[tuple[str, str], dict[str, Any]]:
-    out = {}
-    for path in sorted((SHARED / "openshift" / "crds").glob("*.yaml")):
-        crd = yaml.safe_load(path.read_text())
-        for version in crd["spec"]["versions"]:
-            out[(f"{crd['spec']['group']}/{version['name']}", crd["spec"]["names"]["kind"])] = \
-                version["schema"]["openAPIV3Schema"]
-    return out
-
-
-SCHEMAS = _schemas()
-
-
 def objects(files: list[MirrorSetFile]) -> dict[str, list[dict[str, Any]]]:
-    """Every emitted document, checked against its real CRD schema (and that ICSP mirrors are unique)."""
+    """Every emitted document, checked against its CRD (support.crds) and with unique mirrors, ICSP ones too."""
     out = {}
     for f in files:
         docs = list(yaml.safe_load_all(f.text))
         for doc in docs:
-            jsonschema.validate(doc, SCHEMAS[(doc["apiVersion"], doc["kind"])])
-            assert doc["metadata"]["name"]
+            validate(doc)
             for entry in doc["spec"][next(iter(doc["spec"]))]:
                 assert len(set(entry.get("mirrors", []))) == len(entry.get("mirrors", []))
         out[f.filename] = docs

@@ -16,8 +16,8 @@ from mirrorsync.errors import InputError
 from mirrorsync.registries_conf import _merged_mirror_sets, as_loaded, build_registries_conf, dumps, loads, \
     render_registries_conf, scope_is_nested_inside_scope
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-VECTORS = sorted((SHARED / "testdata" / "regconf").glob("*.json"))
+VECTOR_DIR = Path(__file__).parent / "data" / "regconf"
+VECTORS = sorted(VECTOR_DIR.glob("*.json"))
 RENDERED_VECTORS = [p for p in VECTORS if json.loads(p.read_text())["expected"]["registries_conf"] is not None]
 _KINDS = {"idms": IDMS, "itms": ITMS, "icsp": ICSP}
 
@@ -48,7 +48,7 @@ def as_parsed(text: str) -> list[dict[str, Any]]:
 
 
 def test_all_vectors_are_present() -> None:
-    # 197 vectors plus the README: a missing checkout of ../shared must not pass as "nothing to test".
+    # a lost or half-copied tests/data/regconf must not pass as "nothing to test"
     assert len(VECTORS) == 197
     assert len(RENDERED_VECTORS) == 137
 
@@ -92,7 +92,7 @@ def test_as_loaded_is_a_toml_round_trip(path: Path) -> None:
 
 
 def test_vectors_through_files_and_directories(tmp_path: Path) -> None:
-    vector = json.loads((SHARED / "testdata" / "regconf" / "hw_mco_test_merge.json").read_text())
+    vector = json.loads((VECTOR_DIR / "hw_mco_test_merge.json").read_text())
     objs = vector_objects(vector)
     (tmp_path / "a-idms.yaml").write_text(yaml.safe_dump_all(objs[:1]))
     (tmp_path / "b-rest.yml").write_text(yaml.safe_dump_all(objs[1:]))
@@ -223,7 +223,7 @@ def test_loads_rejects_wrong_types_with_the_field() -> None:
 # --- the command ------------------------------------------------------------------------------------------------
 
 def _vector_file(tmp_path: Path, name: str) -> tuple[dict[str, Any], Path]:
-    vector = json.loads((SHARED / "testdata" / "regconf" / f"{name}.json").read_text())
+    vector = json.loads((VECTOR_DIR / f"{name}.json").read_text())
     path = tmp_path / "crs.yaml"
     path.write_text(yaml.safe_dump_all(vector_objects(vector)))
     return vector, path
