@@ -43,6 +43,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,10 @@ INSTALL_HINT = ("install skopeo 1.6 or newer (Debian/Ubuntu: apt-get install sko
 POLICY_FILES = ("~/.config/containers/policy.json", "/etc/containers/policy.json")
 VERSION_TIMEOUT = 30.0
 _KEEP_LINES = 20  # non-debug stderr lines kept to explain a failure without a fatal message
+# Runs in a row that add nothing to the mirror, per allowed retry, before an image is abandoned whatever step each
+# failed at: faults spread over the ~50 requests of a run can fail most runs before their first blob lands, and
+# each failing elsewhere is no sign of being stuck; this only bounds a registry that never lets a run through.
+STUCK_RUNS = 4
 STOPPED = "skopeo was stopped because mirrorsync is shutting down"
 
 
@@ -191,6 +196,8 @@ _SKIPPED = re.compile(r"^Skipping blob (\S+:[0-9a-f]+) \(already present\)")
 _MOUNTING = re.compile(r"^Trying to mount \S*[?&]mount=(\w+)(?:%3A|:)([0-9a-f]+)")
 _DOWNLOADING = re.compile(r"^Downloading /v2/\S+/blobs/(\S+:[0-9a-f]+)")
 _MANIFEST_PUT = re.compile(r"^PUT \S+/v2/\S+/manifests/(\S+)")
+_MANIFEST_FAILED = re.compile(r"^Upload of manifest (?:list )?type \S+ failed: (.+)")
+_CANNOT_CONVERT = "Instructed to preserve digests"
 _URL_QUERY = re.compile(r"(https?://[^\s\"'?]+)\?[^\s\"']*")
 
 
@@ -218,6 +225,7 @@ class Transcript:
     downloaded: set[str] = field(default_factory=set)
     manifests_put: set[str] = field(default_factory=set)  # the tags and digests it sent a manifest PUT for
     fatal: str | None = None
+    manifest_failed: str | None = None  # why the last manifest PUT failed (skopeo logs it only at debug level)
     tail: list[str] = field(default_factory=list)  # the last non-debug lines, for failures without a fatal line
 
     def feed(self, line: str) -> None:
@@ -239,6 +247,8 @@ class Transcript:
                 self.downloaded.add(mm.group(1))
             elif mm := _MANIFEST_PUT.match(msg):
                 self.manifests_put.add(mm.group(1))
+            elif mm := _MANIFEST_FAILED.match(msg):
+                self.manifest_failed = mm.group(1)
             return
         if level in ("fatal", "error", "panic"):
             self.fatal = msg
@@ -282,6 +292,21 @@ def classify(error: str) -> tuple[str, str | None]:
     return PERMANENT, None
 
 
+_TCP_ADDRESSES = re.compile(r"\btcp [^\s:]+:\d+(?:->[^\s:]+:\d+)?")
+_UPLOAD_SESSION = re.compile(r"/blobs/uploads/[^\s\"?/]+")
+
+
+def failure_step(error: str) -> str:
+    """The step of the copy a transient failure happened at, the same whatever the fault was: skopeo's error
+    text up to its cause, without what changes from run to run (client ports, upload sessions, queries).
+
+    A run fails at the first broken request; with faults spread over many requests, each run may fail at another
+    one. Retries are counted per step, as the native engine counts them per request."""
+    if m := _TRANSIENT_TEXT.search(error):
+        error = error[:m.start()]
+    return _UPLOAD_SESSION.sub("/blobs/uploads/…", _TCP_ADDRESSES.sub("tcp", clean_message(error)))
+
+
 @dataclass
 class Outcome:
     """How one skopeo process ended."""
@@ -318,6 +343,24 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def exit_error(rc: int, transcript: Transcript) -> str | None:
+    """What a skopeo that exited with ``rc`` after saying ``transcript`` failed of; None when it succeeded."""
+    if rc == 0:
+        return None
+    if rc < 0:
+        error = f"skopeo was killed by {signal.Signals(-rc).name}"
+        return f"{error} after: {transcript.fatal}" if transcript.fatal else error
+    if transcript.fatal and transcript.manifest_failed and _CANNOT_CONVERT in transcript.fatal:
+        # When a manifest PUT fails, skopeo tries the other manifest types, which --preserve-digests forbids: its
+        # last word is then that refusal, and the PUT's own failure (a 503, a reset ...) is the cause to report
+        return f"skopeo: writing manifest: {transcript.manifest_failed}"
+    if transcript.fatal:
+        return f"skopeo: {transcript.fatal}"
+    if transcript.tail:
+        return f"skopeo exited with code {rc}: {transcript.tail[-1]}"
+    return f"skopeo exited with code {rc}"
 
 
 def run_skopeo(argv: list[str], *, env: dict[str, str] | None = None, stall_timeout: float = 60.0,
@@ -384,20 +427,7 @@ def run_skopeo(argv: list[str], *, env: dict[str, str] | None = None, stall_time
         selector.close()
         proc.stderr.close()
     rc = proc.returncode
-    if killed_because:
-        error = killed_because
-    elif rc == 0:
-        error = None
-    elif rc < 0:
-        error = f"skopeo was killed by {signal.Signals(-rc).name}"
-        if transcript.fatal:
-            error += f" after: {transcript.fatal}"
-    elif transcript.fatal:
-        error = f"skopeo: {transcript.fatal}"
-    elif transcript.tail:
-        error = f"skopeo exited with code {rc}: {transcript.tail[-1]}"
-    else:
-        error = f"skopeo exited with code {rc}"
+    error = killed_because or exit_error(rc, transcript)
     if error:
         error = clean_message(auth.redact(error, secrets))
     return Outcome(rc, transcript, error)
@@ -483,6 +513,7 @@ class SkopeoEngine:
             progress = _Progress(mirror, dest.repository, ref, digest, blobs, children)
             transcripts: list[Transcript] = []
             mismatched: set[str | None] = set()
+            failed_at: Counter[str] = Counter()  # failed runs per step (``failure_step``) since the last progress
             streak = 0  # failed runs in a row that brought nothing to the mirror
             error: str | None = None
             while True:
@@ -504,14 +535,26 @@ class SkopeoEngine:
                     # the answer to the last PUT was lost, the PUT was not: the mirror has the image
                     error = None
                     break
-                streak = 0 if progress.grew(outcome.transcript.skipped) else streak + 1
+                if progress.grew(outcome.transcript.skipped):
+                    streak = 0
+                    failed_at.clear()
+                else:
+                    streak += 1
+                step = failure_step(outcome.error or "")
+                failed_at[step] += 1
                 runs = len(transcripts)
-                if self.retries <= 0 or streak > self.retries:
-                    why = ("transient: not retried, retries is 0" if self.retries <= 0 else
-                           f"transient: gave up after {streak} runs in a row without progress, {runs} in all")
+                why = None
+                if self.retries <= 0:
+                    why = "transient: not retried, retries is 0"
+                elif failed_at[step] > self.retries:
+                    why = (f"transient: {failed_at[step]} runs failed at this step since the mirror last gained "
+                           f"part of the image, {runs} runs in all")
+                elif streak > STUCK_RUNS * (self.retries + 1):
+                    why = f"transient: {streak} runs in a row added nothing to the mirror, {runs} in all"
+                if why:
                     error = f"{outcome.error} ({why})"
                     break
-                wait = _backoff(self.clients.policy, streak)
+                wait = _backoff(self.clients.policy, failed_at[step])
                 retry.RETRIES.record()
                 log.info("skopeo copy %s -> %s failed (%s, run %d, %s); running it again in %.2fs: %s", src_ref,
                          dst_ref, kind, runs, "no progress" if streak else "progress", wait, outcome.error)
@@ -553,10 +596,10 @@ class SkopeoEngine:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
-def _backoff(policy: retry.RetryPolicy, streak: int) -> float:
-    """The wait before another run: jittered exponential in the runs without progress, as ``retry.call`` waits
-    between requests; a run that made progress starts again from the first wait."""
-    return random.uniform(0, min(policy.max_wait, policy.initial_wait * 2 ** max(streak - 1, 0)))
+def _backoff(policy: retry.RetryPolicy, failures: int) -> float:
+    """The wait before another run after ``failures`` at the same step: jittered exponential, as ``retry.call``
+    waits between tries of one request."""
+    return random.uniform(0, min(policy.max_wait, policy.initial_wait * 2 ** max(failures - 1, 0)))
 
 
 class _Progress:

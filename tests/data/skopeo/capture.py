@@ -4,7 +4,8 @@ Run from the project root: ``.venv/bin/python tests/data/skopeo/capture.py`` (ne
 talks only to 127.0.0.1). For every case it pushes a fresh image to a local docker-registry and runs
 ``skopeo copy`` exactly as the skopeo engine does (``copy_argv``: ``--debug``, ``--retry-times=0``, an in-memory
 auth file, plain HTTP) through a ``FaultProxy`` that breaks the first request of one kind in one way, and writes skopeo's
-non-debug stderr lines (what its error text is made of) to ``<expected>--<side>--<kind>--<mode>.txt``.
+non-debug stderr lines and its debug lines on failed manifest uploads (what the engine's error text is made of)
+to ``<expected>--<side>--<kind>--<mode>.txt``. Kind ``tag-put`` is the manifest PUT of the tag (here an OCI index).
 
 ``expected`` is the class the skopeo engine must give the failure: ``transient`` for an injected 5xx/429, reset
 or truncated body; ``permanent`` for what another attempt cannot change (a missing manifest or blob, wrong or no
@@ -77,7 +78,8 @@ class Capture:
             os.close(fd)
         if proc.returncode == 0:
             return []
-        return [line for line in proc.stderr.splitlines() if line.strip() and not re.search(r"\blevel=debug\b", line)]
+        return [line for line in proc.stderr.splitlines()
+                if line.strip() and (not re.search(r"\blevel=debug\b", line) or "Upload of manifest" in line)]
 
 
 def main() -> None:
@@ -97,6 +99,8 @@ def main() -> None:
             for kind in MIRROR_KINDS:
                 with FaultProxy(dst, [Rule(mode, kinds={kind}, limit=1, retry_after="0")]) as proxy:
                     cap.case("transient", "mirror", kind, mode, source_host=src.host, dest_host=proxy.host)
+            with FaultProxy(dst, [Rule(mode, kinds={"manifest-put"}, ref="^v1$", retry_after="0")]) as proxy:
+                cap.case("transient", "mirror", "tag-put", mode, source_host=src.host, dest_host=proxy.host)
 
         # what another attempt cannot change
         cap.case("permanent", "source", "manifest-get", "manifest-unknown", source_host=src.host,
