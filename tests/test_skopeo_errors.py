@@ -16,7 +16,8 @@ from mirrorsync.auth import Credentials
 from mirrorsync.devregistry import LocalRegistry
 from mirrorsync.manifest import RegistrySettings
 from mirrorsync.skopeo import (MISMATCH, PERMANENT, STOPPED, TRANSIENT, Transcript, auth_memfd, auth_path,
-                               classify, clean_message, copy_argv, exit_error, find_skopeo, run_skopeo)
+                               classify, clean_message, copy_argv, exit_error, failure_step, find_skopeo,
+                               run_skopeo)
 from support.fault_proxy import FaultProxy, Rule
 
 DATA = Path(__file__).parent / "data" / "skopeo"
@@ -131,3 +132,17 @@ def test_the_installed_skopeo_fails_in_words_that_classify_as_captured(side, rul
         assert proxy.injected[rule.mode] >= 1
     assert not outcome.ok
     assert classify(outcome.error)[0] == expected, outcome.error
+
+
+def test_a_step_is_the_same_whatever_broke_it_and_whichever_run_it_was():
+    ping = "skopeo: initializing source docker://r:5000/a@sha256:ab: pinging container registry r:5000: "
+    assert failure_step(ping + "invalid status code from registry 500 (Internal Server Error)") == \
+        failure_step(ping + "invalid status code from registry 503 (Service Unavailable)")
+    patch = ('skopeo: copying image 1/2 from manifest list: writing blob: Patch "http://m:5000/v2/a/blobs/uploads/'
+             '{uuid}?_state={state}": read tcp 127.0.0.1:{port}->127.0.0.1:5000: read: connection reset by peer')
+    first = failure_step(patch.format(uuid="5a3dbf81-0215", state="lotWNB", port=53224))
+    assert first == failure_step(patch.format(uuid="577a6ee1-52a6", state="ivgIoV", port=53988))
+    assert "5a3dbf81" not in first and "53224" not in first
+    head = ("skopeo: copying image 1/2 from manifest list: trying to reuse blob sha256:{d} at destination: "
+            "failed to read from destination repository a: 502 (Bad Gateway)")
+    assert failure_step(head.format(d="aa")) != failure_step(head.format(d="bb"))  # two blobs, two requests
