@@ -486,14 +486,7 @@ class SkopeoEngine:
 
     def _to_mirror(self, job: CopyJob, dest: Destination, src_ref: str, digest: str, result: CopyResult,
                    blobs: dict[str, int], children: set[str]) -> TargetResult:
-        """Run ``skopeo copy`` until it succeeds, fails for good, or stops moving the image forward.
-
-        A failed run is classified from its error text (``classify``). A permanent failure ends it. A transient
-        one runs skopeo again, with the run's backoff, as long as runs make progress: skopeo skips what earlier
-        runs already put on the mirror, so a run that brought a blob or manifest more (asked with mirrorsync's own
-        client, only after a failure) does not count against ``retries``; ``retries + 1`` runs in a row that brought
-        nothing end it. The error then says which kind of failure it was.
-        """
+        """Run ``skopeo copy`` until it succeeds, fails for good, or stops moving the image forward (``_Budget``)."""
         tr = TargetResult()
         retry.RETRIES.bind(result)
         fd: int | None = None
@@ -511,53 +504,26 @@ class SkopeoEngine:
             log.debug("running %s", shlex.join(argv))
             mirror = self.clients.get(dest.mirror.registry)
             progress = _Progress(mirror, dest.repository, ref, digest, blobs, children)
+            budget = _Budget(self.retries, progress)
             transcripts: list[Transcript] = []
-            mismatched: set[str | None] = set()
-            failed_at: Counter[str] = Counter()  # failed runs per step (``failure_step``) since the last progress
-            streak = 0  # failed runs in a row that brought nothing to the mirror
-            error: str | None = None
             while True:
                 outcome = run_skopeo(argv, stall_timeout=self.timeout, cancel=self._cancel, secrets=secrets,
                                      pass_fds=(fd,))
                 transcripts.append(outcome.transcript)
+                error = outcome.error
                 if outcome.ok or self._cancel.is_set():
-                    error = outcome.error
                     break
-                kind, bad = classify(outcome.error or "")
-                if kind == PERMANENT or kind == MISMATCH and bad in mismatched:
-                    why = "permanent: not retried" if kind == PERMANENT else \
-                        "permanent: the source served content that does not match its digest again"
-                    error = f"{outcome.error} ({why})"
-                    break
-                if kind == MISMATCH:
-                    mismatched.add(bad)
                 if progress.landed():
-                    # the answer to the last PUT was lost, the PUT was not: the mirror has the image
-                    error = None
+                    error = None  # the answer to the last PUT was lost, the PUT was not: the mirror has the image
                     break
-                if progress.grew(outcome.transcript.skipped):
-                    streak = 0
-                    failed_at.clear()
-                else:
-                    streak += 1
-                step = failure_step(outcome.error or "")
-                failed_at[step] += 1
-                runs = len(transcripts)
-                why = None
-                if self.retries <= 0:
-                    why = "transient: not retried, retries is 0"
-                elif failed_at[step] > self.retries:
-                    why = (f"transient: {failed_at[step]} runs failed at this step since the mirror last gained "
-                           f"part of the image, {runs} runs in all")
-                elif streak > STUCK_RUNS * (self.retries + 1):
-                    why = f"transient: {streak} runs in a row added nothing to the mirror, {runs} in all"
+                why = budget.spend(outcome)
                 if why:
-                    error = f"{outcome.error} ({why})"
+                    error = f"{error} ({why})"
                     break
-                wait = _backoff(self.clients.policy, failed_at[step])
+                wait = _backoff(self.clients.policy, budget.failures_here)
                 retry.RETRIES.record()
-                log.info("skopeo copy %s -> %s failed (%s, run %d, %s); running it again in %.2fs: %s", src_ref,
-                         dst_ref, kind, runs, "no progress" if streak else "progress", wait, outcome.error)
+                log.info("skopeo copy %s -> %s failed (run %d); running it again in %.2fs: %s", src_ref, dst_ref,
+                         budget.runs, wait, error)
                 if self._cancel.wait(wait):
                     error = STOPPED
                     break
@@ -594,6 +560,53 @@ class SkopeoEngine:
         self._cancel.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+class _Budget:
+    """Whether a failed skopeo run is worth another; the retries of one image to one mirror.
+
+    A permanent failure (``classify``) is not retried, nor a digest mismatch of a blob that mismatched before (a
+    source that keeps serving wrong bytes). A transient one is, as long as runs make progress: skopeo skips what
+    earlier runs put on the mirror, so retries are counted per step of the copy (``failure_step``, as the native
+    engine counts them per request) and start afresh whenever the mirror gained part of the image (``_Progress``).
+    """
+
+    def __init__(self, retries: int, progress: _Progress) -> None:
+        self.retries = retries
+        self.progress = progress
+        self.runs = 0
+        self.failures_here = 0  # failed runs at the step the last run failed at, since the last progress
+        self._failed_at: Counter[str] = Counter()
+        self._streak = 0  # failed runs in a row that added nothing to the mirror
+        self._mismatched: set[str | None] = set()
+
+    def spend(self, outcome: Outcome) -> str | None:
+        """Account for one failed run: None when another is worth it, else why not (for the report)."""
+        self.runs += 1
+        error = outcome.error or ""
+        kind, blob = classify(error)
+        if kind == PERMANENT:
+            return "permanent: not retried"
+        if kind == MISMATCH:
+            if blob in self._mismatched:
+                return "permanent: the source served content that does not match its digest again"
+            self._mismatched.add(blob)
+        if self.progress.grew(outcome.transcript.skipped):
+            self._streak = 0
+            self._failed_at.clear()
+        else:
+            self._streak += 1
+        step = failure_step(error)
+        self._failed_at[step] += 1
+        self.failures_here = self._failed_at[step]
+        if self.retries <= 0:
+            return "transient: not retried, retries is 0"
+        if self.failures_here > self.retries:
+            return (f"transient: {self.failures_here} runs failed at this step since the mirror last gained part "
+                    f"of the image, {self.runs} runs in all")
+        if self._streak > STUCK_RUNS * (self.retries + 1):
+            return f"transient: {self._streak} runs in a row added nothing to the mirror, {self.runs} in all"
+        return None
 
 
 def _backoff(policy: retry.RetryPolicy, failures: int) -> float:

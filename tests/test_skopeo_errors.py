@@ -4,10 +4,11 @@ fresh ones from the installed skopeo."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,9 @@ import pytest
 from mirrorsync.auth import Credentials
 from mirrorsync.devregistry import LocalRegistry
 from mirrorsync.manifest import RegistrySettings
-from mirrorsync.skopeo import (MISMATCH, PERMANENT, STOPPED, TRANSIENT, Transcript, auth_memfd, auth_path,
-                               classify, clean_message, copy_argv, exit_error, failure_step, find_skopeo,
-                               run_skopeo)
+from mirrorsync.skopeo import (MISMATCH, PERMANENT, STOPPED, STUCK_RUNS, TRANSIENT, Outcome, Transcript, _Budget,
+                               auth_memfd, auth_path, classify, clean_message, copy_argv, exit_error, failure_step,
+                               find_skopeo, run_skopeo)
 from support.fault_proxy import FaultProxy, Rule
 
 DATA = Path(__file__).parent / "data" / "skopeo"
@@ -146,3 +147,57 @@ def test_a_step_is_the_same_whatever_broke_it_and_whichever_run_it_was():
     head = ("skopeo: copying image 1/2 from manifest list: trying to reuse blob sha256:{d} at destination: "
             "failed to read from destination repository a: 502 (Bad Gateway)")
     assert failure_step(head.format(d="aa")) != failure_step(head.format(d="bb"))  # two blobs, two requests
+
+
+# --- the budget of one image: which failed runs are worth another -------------------------------------------------
+
+class GrowsAsTold:
+    """Stands in for the mirror's answer to "did the last run add anything?"."""
+
+    def __init__(self, answers: Iterable[bool]) -> None:
+        self.answers = iter(answers)
+
+    def grew(self, _found_there: set[str]) -> bool:
+        return next(self.answers)
+
+
+def failed(error: str) -> Outcome:
+    return Outcome(1, Transcript(), error)
+
+
+TAG_503 = ("skopeo: writing manifest: uploading manifest v1 to m:5000/a: received unexpected HTTP status: "
+           "503 Service Unavailable")
+
+
+def test_one_step_failing_retries_plus_one_times_since_the_last_progress_ends_it():
+    budget = _Budget(2, GrowsAsTold([True, False, False]))
+    assert budget.spend(failed(TAG_503)) is None  # this run brought blobs: its failure is the step's first
+    assert budget.spend(failed(TAG_503)) is None
+    assert budget.spend(failed(TAG_503)) == ("transient: 3 runs failed at this step since the mirror last gained "
+                                             "part of the image, 3 runs in all")
+
+
+def test_runs_failing_each_elsewhere_go_on_until_many_in_a_row_add_nothing():
+    budget = _Budget(1, GrowsAsTold(itertools.repeat(False)))
+    head = ("skopeo: trying to reuse blob sha256:{:064x} at destination: failed to read from destination "
+            "repository a: 502 (Bad Gateway)")
+    limit = STUCK_RUNS * (1 + 1)
+    assert all(budget.spend(failed(head.format(n))) is None for n in range(limit))
+    assert budget.spend(failed(head.format(limit))) == f"transient: {limit + 1} runs in a row added nothing to " \
+                                                       f"the mirror, {limit + 1} in all"
+
+
+def test_a_blob_that_mismatches_twice_is_a_source_serving_wrong_bytes():
+    mismatch = ("skopeo: writing blob: Patch \"http://m/v2/a/blobs/uploads/1\": happened during read: Digest did not "
+                "match, expected sha256:{}, got sha256:" + "f" * 64)
+    budget = _Budget(5, GrowsAsTold(itertools.repeat(False)))
+    assert budget.spend(failed(mismatch.format("a" * 64))) is None
+    assert budget.spend(failed(mismatch.format("b" * 64))) is None  # another blob: could be the wire again
+    assert budget.spend(failed(mismatch.format("a" * 64))) == \
+        "permanent: the source served content that does not match its digest again"
+
+
+def test_no_retries_means_one_run_and_a_permanent_failure_is_never_retried():
+    assert _Budget(0, GrowsAsTold([True])).spend(failed(TAG_503)) == "transient: not retried, retries is 0"
+    assert _Budget(5, GrowsAsTold([])).spend(failed("skopeo: reading manifest v1 in s/a: manifest unknown: "
+                                                    "manifest unknown")) == "permanent: not retried"
