@@ -30,6 +30,7 @@ mirrorsync pass an accept-anything policy of its own, as skopeo would otherwise 
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import logging
 import os
@@ -435,6 +436,45 @@ def run_skopeo(argv: list[str], *, env: dict[str, str] | None = None, stall_time
 
 # --- the engine -------------------------------------------------------------------------------------------------
 
+# (earlier versions named theirs "mirrorsync-skopeo-*" and held no lock: one may be running, so those are never touched)
+PRIVATE_PREFIX = "mirrorsync-skopeo."
+
+
+def private_dir() -> tuple[Path, int]:
+    """A new 0700 directory for the engine's policy file and skopeo's temporary files, and the descriptor that
+    holds its lock (``flock``) while the engine lives.
+
+    A run killed before it could clean up leaves its directory behind (skopeo's partial downloads can be large);
+    its lock died with it, so each new engine first removes those unlocked ones of the user. A directory is
+    locked before it takes a name that cleanup looks at, so a starting run's is never taken for a leftover.
+    """
+    base = Path(tempfile.gettempdir())
+    for old in base.glob(f"{PRIVATE_PREFIX}*"):
+        _remove_if_abandoned(old)
+    hidden = Path(tempfile.mkdtemp(prefix=f".{PRIVATE_PREFIX}new.", dir=base))
+    fd = os.open(hidden, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    path = base / f"{PRIVATE_PREFIX}{hidden.name.rsplit('.', 1)[-1]}"
+    os.rename(hidden, path)
+    return path, fd
+
+
+def _remove_if_abandoned(path: Path) -> None:
+    try:
+        if path.is_symlink() or not path.is_dir() or path.stat().st_uid != os.getuid():
+            return
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return  # a live engine's
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+    finally:
+        os.close(fd)
+
 class SkopeoEngine:
     """Copies each image with ``skopeo copy --all --preserve-digests``, one process per mirror, several at once."""
 
@@ -448,7 +488,7 @@ class SkopeoEngine:
         self.binary, self.version = find_skopeo(binary)
         self._policy_file: str | None = None
         self._setpriv = shutil.which("setpriv")  # util-linux: skopeo dies with mirrorsync, however that ends
-        self._dir = Path(tempfile.mkdtemp(prefix="mirrorsync-skopeo-"))  # 0700
+        self._dir, self._dir_lock = private_dir()
         self._tmp = self._dir / "tmp"
         self._tmp.mkdir(mode=0o700)
         self._pool = ThreadPoolExecutor(max_workers=max(1, processes), thread_name_prefix="skopeo")
@@ -560,6 +600,7 @@ class SkopeoEngine:
         self._cancel.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(self._dir, ignore_errors=True)
+        os.close(self._dir_lock)
 
 
 class _Budget:

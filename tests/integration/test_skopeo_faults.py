@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 
 from mirrorsync.devregistry import LocalRegistry
 from mirrorsync.samples import PushedImage
+from mirrorsync.skopeo import PRIVATE_PREFIX, private_dir
 from support.cli import Run, mirrorsync, write_auth_file, write_manifest
 from support.fault_proxy import FaultProxy, Rule, image_problems, manifest_digest, oracle_client, tags_of
 
@@ -246,7 +248,8 @@ def files_holding(root: Path, secret: bytes) -> list[Path]:
     return found
 
 
-def test_no_credential_file_outlives_a_sigkilled_run(tmp_path, proxies, make_registry, registry, seed, unique_repo):
+def test_no_credential_file_outlives_a_sigkilled_run(tmp_path, proxies, make_registry, registry, seed, unique_repo,
+                                                     monkeypatch):
     password = "kill-me-n0t-S3CRET-pw"
     mirror = make_registry("mirror-killed", htpasswd=("killer", password))
     mirror.username, mirror.password = "killer", password
@@ -271,6 +274,7 @@ def test_no_credential_file_outlives_a_sigkilled_run(tmp_path, proxies, make_reg
         assert source.count(kind="blob-get") >= 1, "skopeo never started copying"
         skopeo_pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _is_skopeo_of(p, proc.pid)]
         assert skopeo_pids, "no skopeo running under mirrorsync"
+        assert list(temp.iterdir()), "mirrorsync does not use TMPDIR: the scans prove nothing"
         # while it runs, skopeo reads the credentials from memory, not from a file
         assert files_holding(temp, password.encode()) == []
         os.kill(proc.pid, signal.SIGKILL)
@@ -285,7 +289,19 @@ def test_no_credential_file_outlives_a_sigkilled_run(tmp_path, proxies, make_reg
     assert not any(Path(f"/proc/{pid}").exists() for pid in skopeo_pids), "skopeo outlived mirrorsync"
     assert files_holding(temp, password.encode()) == [], "a credential was left behind"
     assert files_holding(temp, base64.b64encode(f"killer:{password}".encode())) == []
-    assert list(temp.iterdir()), "mirrorsync did not use TMPDIR: the scan proves nothing"
+
+    # what the killed run could not clean up (its policy file, skopeo's temporary files), the next one does
+    leftovers = list(temp.glob(f"{PRIVATE_PREFIX}*"))
+    assert leftovers
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    mine, lock = private_dir()
+    try:
+        assert not any(p.exists() for p in leftovers)
+        other, other_lock = private_dir()  # another engine starting meanwhile leaves a live one's alone
+        os.close(other_lock)
+        assert mine.is_dir() and other.is_dir()
+    finally:
+        os.close(lock)
 
 
 def _is_skopeo_of(proc_dir: Path, ancestor: int) -> bool:
