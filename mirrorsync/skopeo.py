@@ -488,7 +488,8 @@ class SkopeoEngine:
         self.binary, self.version = find_skopeo(binary)
         self._policy_file: str | None = None
         self._setpriv = shutil.which("setpriv")  # util-linux: skopeo dies with mirrorsync, however that ends
-        self._dir, self._dir_lock = private_dir()
+        self._dir, lock = private_dir()
+        self._dir_lock: int | None = lock
         self._tmp = self._dir / "tmp"
         self._tmp.mkdir(mode=0o700)
         self._pool = ThreadPoolExecutor(max_workers=max(1, processes), thread_name_prefix="skopeo")
@@ -600,7 +601,9 @@ class SkopeoEngine:
         self._cancel.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(self._dir, ignore_errors=True)
-        os.close(self._dir_lock)
+        if self._dir_lock is not None:  # (close may be called twice)
+            os.close(self._dir_lock)
+            self._dir_lock = None
 
 
 class _Budget:
