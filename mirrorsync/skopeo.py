@@ -14,12 +14,12 @@ writes the mirror sets exactly as for the native engine; only the transfer diffe
   that use it, however they end; never through argv. TLS settings become ``--src/dest-tls-verify`` and
   ``--src/dest-cert-dir``;
 - skopeo retries nothing itself (``--retry-times=0``): a failed ``skopeo copy`` is classified from its error
-  text (``classify``) and run again with mirrorsync's backoff while it is transient and attempts make progress
-  (see ``_to_mirror``).
+  text (``classify``) and run again with mirrorsync's backoff while it is transient and runs make progress
+  (``_Budget``).
 
 skopeo runs with ``--debug`` so that blobs sent/skipped/mounted can be told apart from its log, which is parsed
 in memory and never written anywhere (it holds upload URLs with session state). A skopeo that makes no progress
-(no output and no I/O) for the run's timeout is killed with its whole process group, and that image fails.
+(no output and no I/O) for the run's timeout is killed with its whole process group (a transient failure).
 
 Machine configuration that skopeo users set on purpose is honoured: the signature policy
 (``~/.config/containers/policy.json`` or ``/etc/containers/policy.json``; only when neither exists does
