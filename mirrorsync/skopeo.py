@@ -9,12 +9,17 @@ writes the mirror sets exactly as for the native engine; only the transfer diffe
 - one ``skopeo copy --all --preserve-digests docker://SRC@DIGEST docker://MIRROR/REPO:TAG`` (``@DIGEST`` for
   digest jobs) per mirror that lacks the image, several at once, bounded. skopeo pushes children before the
   index and the tag last, so a tag never points at incomplete content;
-- credentials reach skopeo only through a private auth file (0600, just the two hosts it needs, deleted after),
-  never through argv; TLS settings become ``--src/dest-tls-verify`` and ``--src/dest-cert-dir``.
+- credentials reach skopeo only through an auth file that is no file: a memfd (just the two hosts it needs)
+  inherited by skopeo and named ``/dev/fd/N``, so no credential is ever on a disk or outlives the processes
+  that use it, however they end; never through argv. TLS settings become ``--src/dest-tls-verify`` and
+  ``--src/dest-cert-dir``;
+- skopeo retries nothing itself (``--retry-times=0``): a failed ``skopeo copy`` is classified from its error
+  text (``classify``) and run again with mirrorsync's backoff while it is transient and runs make progress
+  (``_Budget``).
 
 skopeo runs with ``--debug`` so that blobs sent/skipped/mounted can be told apart from its log, which is parsed
 in memory and never written anywhere (it holds upload URLs with session state). A skopeo that makes no progress
-(no output and no I/O) for the run's timeout is killed with its whole process group, and that image fails.
+(no output and no I/O) for the run's timeout is killed with its whole process group (a transient failure).
 
 Machine configuration that skopeo users set on purpose is honoured: the signature policy
 (``~/.config/containers/policy.json`` or ``/etc/containers/policy.json``; only when neither exists does
@@ -25,9 +30,11 @@ mirrorsync pass an accept-anything policy of its own, as skopeo would otherwise 
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import logging
 import os
+import random
 import re
 import selectors
 import shlex
@@ -37,6 +44,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +56,7 @@ from .engines import Clients
 from .errors import EngineError, describe
 from .manifest import RegistrySettings
 from .plan import CopyJob, Destination
+from .registry import RegistryClient
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +65,14 @@ log = logging.getLogger(__name__)
 MIN_VERSION = (1, 6, 0)
 INSTALL_HINT = ("install skopeo 1.6 or newer (Debian/Ubuntu: apt-get install skopeo; RHEL/Fedora: "
                 "dnf install skopeo), or choose the native engine (--engine native)")
-# skopeo 1.9 retries a whole copy and doubles its wait each time without a cap (1s, 2s, 4s, ...): beyond this
-# the waits alone would take longer than any scheduled sync can afford.
-MAX_SKOPEO_RETRIES = 8
 POLICY_FILES = ("~/.config/containers/policy.json", "/etc/containers/policy.json")
 VERSION_TIMEOUT = 30.0
 _KEEP_LINES = 20  # non-debug stderr lines kept to explain a failure without a fatal message
+# Runs in a row that add nothing to the mirror, per allowed retry, before an image is abandoned whatever step each
+# failed at: faults spread over the ~50 requests of a run can fail most runs before their first blob lands, and
+# each failing elsewhere is no sign of being stuck; this only bounds a registry that never lets a run through.
+STUCK_RUNS = 4
+STOPPED = "skopeo was stopped because mirrorsync is shutting down"
 
 
 class SkopeoUnavailable(EngineError):
@@ -94,6 +105,9 @@ def find_skopeo(binary: str | None = None) -> tuple[str, tuple[int, int, int]]:
     if version < MIN_VERSION:
         have = ".".join(map(str, version))
         raise SkopeoUnavailable(f"{path} is skopeo {have}, too old for --preserve-digests: {INSTALL_HINT}")
+    if not hasattr(os, "memfd_create"):
+        raise SkopeoUnavailable("the skopeo engine hands skopeo its credentials in memory (memfd), which needs "
+                                "Linux; choose the native engine (--engine native)")
     return path, version
 
 
@@ -123,36 +137,56 @@ def _tls_flags(side: str, settings: RegistrySettings) -> list[str]:
 
 
 def copy_argv(binary: str, source: str, destination: str, *, source_settings: RegistrySettings,
-              dest_settings: RegistrySettings, auth_file: str, retries: int, policy: str | None = None,
+              dest_settings: RegistrySettings, auth_file: str, policy: str | None = None,
               tmpdir: str | None = None, setpriv: str | None = None) -> list[str]:
-    """The ``skopeo copy`` command for one image to one mirror. Carries no secret: credentials are in ``auth_file``."""
+    """The ``skopeo copy`` command for one image to one mirror. Carries no secret: credentials are in ``auth_file``.
+
+    ``--retry-times=0``: skopeo would retry only some network errors, a whole copy at a time, waiting 1s, 2s, 4s ...
+    without a cap; mirrorsync decides instead (``SkopeoEngine._to_mirror``).
+    """
     argv = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
     argv += [binary, "--debug"]
     if policy:
         argv += ["--policy", policy]
     if tmpdir:
         argv += ["--tmpdir", tmpdir]
-    argv += ["copy", "--all", "--preserve-digests", "--authfile", auth_file,
-             f"--retry-times={min(max(retries, 0), MAX_SKOPEO_RETRIES)}",
+    argv += ["copy", "--all", "--preserve-digests", "--authfile", auth_file, "--retry-times=0",
              *_tls_flags("src", source_settings), *_tls_flags("dest", dest_settings), source, destination]
     return argv
 
 
-def write_auth_file(directory: Path, credentials: dict[str, auth.Credentials | None]) -> Path:
-    """A containers ``auth.json`` with only ``credentials`` (host -> creds), created 0600 and never readable by others."""
+def auth_document(credentials: dict[str, auth.Credentials | None]) -> bytes:
+    """A containers ``auth.json`` with only ``credentials`` (auth.json key -> creds): the one place it is built."""
     auths: dict[str, dict[str, str]] = {}
-    for host, creds in credentials.items():
+    for key, creds in credentials.items():
         if creds is None:
             continue
         # always an "auth": containers/image skips an entry without "user:password" in it, identity token and all
         entry = {"auth": base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()}
         if creds.identity_token:
             entry["identitytoken"] = creds.identity_token
-        auths[host] = entry
-    fd, name = tempfile.mkstemp(prefix="auth-", suffix=".json", dir=directory)  # 0600, O_EXCL
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({"auths": auths}, f)
-    return Path(name)
+        auths[key] = entry
+    return json.dumps({"auths": auths}).encode()
+
+
+def auth_memfd(credentials: dict[str, auth.Credentials | None]) -> int:
+    """A memfd holding ``auth_document(credentials)``; the caller closes it. Hand it to skopeo as ``/dev/fd/N``
+    (``pass_fds``): containers/image opens that path afresh for each image it resolves (twice a copy, at least),
+    and opening ``/proc/self/fd/N`` of a memfd starts at byte 0 each time, which a pipe would not. The memory
+    goes when the last process holding it ends: no file to delete, none left behind by a SIGKILL."""
+    fd = os.memfd_create("mirrorsync-auth.json", os.MFD_CLOEXEC)
+    try:
+        data = auth_document(credentials)
+        while data:
+            data = data[os.write(fd, data):]
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def auth_path(fd: int) -> str:
+    return f"/dev/fd/{fd}"
 
 
 # --- running skopeo ---------------------------------------------------------------------------------------------
@@ -162,23 +196,10 @@ _UPLOADED = re.compile(r"^Upload of layer (\S+:[0-9a-f]+) complete")
 _SKIPPED = re.compile(r"^Skipping blob (\S+:[0-9a-f]+) \(already present\)")
 _MOUNTING = re.compile(r"^Trying to mount \S*[?&]mount=(\w+)(?:%3A|:)([0-9a-f]+)")
 _DOWNLOADING = re.compile(r"^Downloading /v2/\S+/blobs/(\S+:[0-9a-f]+)")
-_MANIFEST_PUT = re.compile(r"^PUT \S+/v2/\S+/manifests/\S+")
-_RETRYING = re.compile(r"^Failed, retrying in (\S+) \.\.\.")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)")
+_MANIFEST_PUT = re.compile(r"^PUT \S+/v2/\S+/manifests/(\S+)")
+_MANIFEST_FAILED = re.compile(r"^Upload of manifest (?:list )?type \S+ failed: (.+)")
+_CANNOT_CONVERT = "Instructed to preserve digests"
 _URL_QUERY = re.compile(r"(https?://[^\s\"'?]+)\?[^\s\"']*")
-
-
-# how skopeo (Go's net/http status text) names an HTTP answer worth retrying
-_SERVER_ERROR = re.compile(r"\b(?:429|50[0-4]) \((?:Too Many Requests|Internal Server Error|Bad Gateway|"
-                           r"Service Unavailable|Gateway Timeout)\)|\bstatus (?:429|50[0-4])\b")
-
-
-class _ServerError(retry.TransientError):
-    """A skopeo run that failed on a registry's 5xx/429: worth another run."""
-
-    def __init__(self, outcome: Outcome) -> None:
-        super().__init__(outcome.error or "skopeo failed")
-        self.outcome = outcome
 
 
 def _go_string(quoted: str) -> str:
@@ -187,12 +208,6 @@ def _go_string(quoted: str) -> str:
         return json.loads(f'"{quoted}"')
     except ValueError:
         return quoted.replace('\\"', '"').replace("\\\\", "\\")
-
-
-def parse_go_duration(text: str) -> float:
-    """Seconds in a Go duration such as ``1s``, ``2m8s``, ``500ms``; 0 when it is not one."""
-    scale = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-    return sum(float(n) * scale[unit] for n, unit in _DURATION.findall(text))
 
 
 def clean_message(text: str) -> str:
@@ -209,18 +224,18 @@ class Transcript:
     skipped: set[str] = field(default_factory=set)
     mount_tried: set[str] = field(default_factory=set)
     downloaded: set[str] = field(default_factory=set)
-    manifests_pushed: int = 0
-    retries: int = 0
+    manifests_put: set[str] = field(default_factory=set)  # the tags and digests it sent a manifest PUT for
     fatal: str | None = None
+    manifest_failed: str | None = None  # why the last manifest PUT failed (skopeo logs it only at debug level)
     tail: list[str] = field(default_factory=list)  # the last non-debug lines, for failures without a fatal line
 
-    def feed(self, line: str) -> float | None:
-        """Take one stderr line; returns the wait skopeo announced before retrying, if it did."""
+    def feed(self, line: str) -> None:
+        """Take one stderr line."""
         m = _LOG_LINE.search(line)
         if not m:
             if line.strip():
                 self._keep(line.strip())
-            return None
+            return
         level, msg = m.group("level"), _go_string(m.group("msg"))
         if level == "debug":
             if mm := _UPLOADED.match(msg):
@@ -231,20 +246,66 @@ class Transcript:
                 self.mount_tried.add(f"{mm.group(1)}:{mm.group(2)}")
             elif mm := _DOWNLOADING.match(msg):
                 self.downloaded.add(mm.group(1))
-            elif _MANIFEST_PUT.match(msg):
-                self.manifests_pushed += 1
-            return None
+            elif mm := _MANIFEST_PUT.match(msg):
+                self.manifests_put.add(mm.group(1))
+            elif mm := _MANIFEST_FAILED.match(msg):
+                self.manifest_failed = mm.group(1)
+            return
         if level in ("fatal", "error", "panic"):
             self.fatal = msg
         self._keep(msg)
-        if level == "warning" and (mm := _RETRYING.match(msg)):
-            self.retries += 1
-            return parse_go_duration(mm.group(1))
-        return None
 
     def _keep(self, text: str) -> None:
         self.tail.append(text)
         del self.tail[:-_KEEP_LINES]
+
+
+# --- what a failure means ---------------------------------------------------------------------------------------
+
+TRANSIENT, PERMANENT, MISMATCH = "transient", "permanent", "digest mismatch"
+
+# Texts as skopeo 1.9.3 (containers/image 5.23, Go's net/http) words them; tests/data/skopeo/ holds real ones,
+# captured through the fault proxy. A digest mismatch comes first: it is reported "during read" like a reset.
+_MISMATCH_TEXT = re.compile(r"Digest did not match, expected (\S+:[0-9a-f]+)|digest mismatch", re.IGNORECASE)
+_TRANSIENT_TEXT = re.compile("|".join([
+    # any HTTP 5xx or 429, in each of the ways containers/image reports a status (with Go's status text)
+    r"\b(?:5\d\d|429) \(?(?:[A-Z][a-z]+|HTTP)(?: [A-Za-z]+)*\)?",
+    r"\bstatus:? (?:5\d\d|429)\b",
+    r"\b(?:toomanyrequests|unavailable):",  # the registry's error codes TOOMANYREQUESTS and UNAVAILABLE
+    # the connection broke, or never came: resets, refusals, bodies cut short, timeouts
+    r"\bconnection reset\b", r"\bconnection refused\b", r"\bbroken pipe\b", r"\bunexpected EOF\b", r"\bEOF\s*$",
+    r": EOF\b", r"happened during read", r"\b[Tt]imeout\b", r"\bdeadline exceeded\b",
+    r"\bnetwork is unreachable\b", r"\bno route to host\b", r"\bserver closed idle connection\b",
+    # what mirrorsync itself says when it killed a skopeo that hung
+    r"^skopeo made no progress for ",
+]))
+
+
+def classify(error: str) -> tuple[str, str | None]:
+    """(class, digest) of a failed skopeo run from its error text: ``TRANSIENT`` (worth another run),
+    ``MISMATCH`` (of the blob ``digest``: once may be a corrupt transfer, twice is a source serving wrong bytes)
+    or ``PERMANENT`` (anything else: a missing manifest or blob, refused credentials, content skopeo cannot copy;
+    another run would fail the same way)."""
+    if m := _MISMATCH_TEXT.search(error):
+        return MISMATCH, m.group(1)
+    if _TRANSIENT_TEXT.search(error):
+        return TRANSIENT, None
+    return PERMANENT, None
+
+
+_TCP_ADDRESSES = re.compile(r"\btcp [^\s:]+:\d+(?:->[^\s:]+:\d+)?")
+_UPLOAD_SESSION = re.compile(r"/blobs/uploads/[^\s\"?/]+")
+
+
+def failure_step(error: str) -> str:
+    """The step of the copy a transient failure happened at, the same whatever the fault was: skopeo's error
+    text up to its cause, without what changes from run to run (client ports, upload sessions, queries).
+
+    A run fails at the first broken request; with faults spread over many requests, each run may fail at another
+    one. Retries are counted per step, as the native engine counts them per request."""
+    if m := _TRANSIENT_TEXT.search(error):
+        error = error[:m.start()]
+    return _UPLOAD_SESSION.sub("/blobs/uploads/…", _TCP_ADDRESSES.sub("tcp", clean_message(error)))
 
 
 @dataclass
@@ -285,21 +346,39 @@ def _kill_group(pgid: int) -> None:
         pass
 
 
+def exit_error(rc: int, transcript: Transcript) -> str | None:
+    """What a skopeo that exited with ``rc`` after saying ``transcript`` failed of; None when it succeeded."""
+    if rc == 0:
+        return None
+    if rc < 0:
+        error = f"skopeo was killed by {signal.Signals(-rc).name}"
+        return f"{error} after: {transcript.fatal}" if transcript.fatal else error
+    if transcript.fatal and transcript.manifest_failed and _CANNOT_CONVERT in transcript.fatal:
+        # When a manifest PUT fails, skopeo tries the other manifest types, which --preserve-digests forbids: its
+        # last word is then that refusal, and the PUT's own failure (a 503, a reset ...) is the cause to report
+        return f"skopeo: writing manifest: {transcript.manifest_failed}"
+    if transcript.fatal:
+        return f"skopeo: {transcript.fatal}"
+    if transcript.tail:
+        return f"skopeo exited with code {rc}: {transcript.tail[-1]}"
+    return f"skopeo exited with code {rc}"
+
+
 def run_skopeo(argv: list[str], *, env: dict[str, str] | None = None, stall_timeout: float = 60.0,
                cancel: threading.Event | None = None, on_start: Callable[[subprocess.Popen], None] | None = None,
-               on_retry: Callable[[str], None] | None = None, secrets: tuple[str, ...] = ()) -> Outcome:
+               secrets: tuple[str, ...] = (), pass_fds: tuple[int, ...] = ()) -> Outcome:
     """Run skopeo in a process group of its own and wait for it, parsing its stderr as it goes.
 
     The process is killed (with its group) when it makes no progress — no output line and no I/O — for
-    ``stall_timeout`` seconds (plus any wait it announced before a retry), or when ``cancel`` is set. Whatever
-    happens, nothing it started is left running when this returns.
+    ``stall_timeout`` seconds, or when ``cancel`` is set. Whatever happens, nothing it started is left running
+    when this returns. ``pass_fds`` are inherited by skopeo (its auth memfd).
     """
     transcript = Transcript()
     try:
         # A session of its own: a Ctrl-C at the terminal reaches mirrorsync (which lets images in flight
         # finish) but not skopeo directly, and killpg reaches everything skopeo started.
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                env=env, start_new_session=True)
+                                env=env, start_new_session=True, pass_fds=pass_fds)
     except OSError as exc:
         return Outcome(None, transcript, f"cannot start skopeo: {describe(exc)}")
     killed_because: str | None = None
@@ -312,7 +391,6 @@ def run_skopeo(argv: list[str], *, env: dict[str, str] | None = None, stall_time
         if on_start is not None:
             on_start(proc)
         last_progress = time.monotonic()
-        allowance = stall_timeout
         io_seen = _io_counter(proc.pid)
         eof = False
         while not eof:
@@ -324,12 +402,8 @@ def run_skopeo(argv: list[str], *, env: dict[str, str] | None = None, stall_time
                 buffer += chunk
                 *lines, buffer = buffer.split(b"\n")
                 for raw in lines:
-                    line = raw.decode("utf-8", errors="replace")
-                    wait = transcript.feed(line)
+                    transcript.feed(raw.decode("utf-8", errors="replace"))
                     last_progress = time.monotonic()
-                    allowance = stall_timeout + (wait or 0.0)
-                    if wait is not None and on_retry is not None:
-                        on_retry(clean_message(auth.redact(transcript.tail[-1], secrets)))
             if eof:
                 break
             io_now = _io_counter(proc.pid)
@@ -337,9 +411,9 @@ def run_skopeo(argv: list[str], *, env: dict[str, str] | None = None, stall_time
                 io_seen, last_progress = io_now, time.monotonic()
             if killed_because is None:
                 if cancel is not None and cancel.is_set():
-                    killed_because = "skopeo was stopped because mirrorsync is shutting down"
-                elif time.monotonic() - last_progress > allowance:
-                    killed_because = f"skopeo made no progress for {allowance:.0f}s and was killed"
+                    killed_because = STOPPED
+                elif time.monotonic() - last_progress > stall_timeout:
+                    killed_because = f"skopeo made no progress for {stall_timeout:.0f}s and was killed"
                 if killed_because:
                     _kill_group(proc.pid)
             if _exited(proc.pid):
@@ -354,26 +428,52 @@ def run_skopeo(argv: list[str], *, env: dict[str, str] | None = None, stall_time
         selector.close()
         proc.stderr.close()
     rc = proc.returncode
-    if killed_because:
-        error = killed_because
-    elif rc == 0:
-        error = None
-    elif rc < 0:
-        error = f"skopeo was killed by {signal.Signals(-rc).name}"
-        if transcript.fatal:
-            error += f" after: {transcript.fatal}"
-    elif transcript.fatal:
-        error = f"skopeo: {transcript.fatal}"
-    elif transcript.tail:
-        error = f"skopeo exited with code {rc}: {transcript.tail[-1]}"
-    else:
-        error = f"skopeo exited with code {rc}"
+    error = killed_because or exit_error(rc, transcript)
     if error:
         error = clean_message(auth.redact(error, secrets))
     return Outcome(rc, transcript, error)
 
 
 # --- the engine -------------------------------------------------------------------------------------------------
+
+# (earlier versions named theirs "mirrorsync-skopeo-*" and held no lock: one may be running, so those are never touched)
+PRIVATE_PREFIX = "mirrorsync-skopeo."
+
+
+def private_dir() -> tuple[Path, int]:
+    """A new 0700 directory for the engine's policy file and skopeo's temporary files, and the descriptor that
+    holds its lock (``flock``) while the engine lives.
+
+    A run killed before it could clean up leaves its directory behind (skopeo's partial downloads can be large);
+    its lock died with it, so each new engine first removes those unlocked ones of the user. A directory is
+    locked before it takes a name that cleanup looks at, so a starting run's is never taken for a leftover.
+    """
+    base = Path(tempfile.gettempdir())
+    for old in base.glob(f"{PRIVATE_PREFIX}*"):
+        _remove_if_abandoned(old)
+    hidden = Path(tempfile.mkdtemp(prefix=f".{PRIVATE_PREFIX}new.", dir=base))
+    fd = os.open(hidden, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    path = base / f"{PRIVATE_PREFIX}{hidden.name.rsplit('.', 1)[-1]}"
+    os.rename(hidden, path)
+    return path, fd
+
+
+def _remove_if_abandoned(path: Path) -> None:
+    try:
+        if path.is_symlink() or not path.is_dir() or path.stat().st_uid != os.getuid():
+            return
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return  # a live engine's
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+    finally:
+        os.close(fd)
 
 class SkopeoEngine:
     """Copies each image with ``skopeo copy --all --preserve-digests``, one process per mirror, several at once."""
@@ -388,7 +488,8 @@ class SkopeoEngine:
         self.binary, self.version = find_skopeo(binary)
         self._policy_file: str | None = None
         self._setpriv = shutil.which("setpriv")  # util-linux: skopeo dies with mirrorsync, however that ends
-        self._dir = Path(tempfile.mkdtemp(prefix="mirrorsync-skopeo-"))  # 0700: auth files live here
+        self._dir, lock = private_dir()
+        self._dir_lock: int | None = lock
         self._tmp = self._dir / "tmp"
         self._tmp.mkdir(mode=0o700)
         self._pool = ThreadPoolExecutor(max_workers=max(1, processes), thread_name_prefix="skopeo")
@@ -420,61 +521,70 @@ class SkopeoEngine:
         # skopeo reads the source by digest: whatever the tag does meanwhile, the mirror gets what we reported
         src_ref = docker_ref(job.source.registry, repo, top.digest)
         futures = {i: self._pool.submit(self._to_mirror, job, job.destinations[i], src_ref, top.digest,
-                                        result, blobs) for i in pending}
+                                        result, blobs, set(result.children)) for i in pending}
         for i, fut in futures.items():
             result.targets[i] = fut.result()
 
     def _to_mirror(self, job: CopyJob, dest: Destination, src_ref: str, digest: str, result: CopyResult,
-                   blobs: dict[str, int]) -> TargetResult:
+                   blobs: dict[str, int], children: set[str]) -> TargetResult:
+        """Run ``skopeo copy`` until it succeeds, fails for good, or stops moving the image forward (``_Budget``)."""
         tr = TargetResult()
         retry.RETRIES.bind(result)
-        auth_path: Path | None = None
+        fd: int | None = None
         try:
             creds = {host: self._credentials(host) for host in (job.source.registry, dest.mirror.registry)}
             secrets = tuple(s for c in creds.values() if c for s in (c.password, c.identity_token) if s)
-            auth_path = write_auth_file(self._dir, creds)
-            dst_ref = docker_ref(dest.mirror.registry, dest.repository, job.tag or digest)
+            fd = auth_memfd(creds)
+            ref = job.tag or digest
+            dst_ref = docker_ref(dest.mirror.registry, dest.repository, ref)
             argv = copy_argv(self.binary, src_ref, dst_ref,
                              source_settings=self.clients.manifest.settings_for(job.source.registry),
                              dest_settings=self.clients.manifest.settings_for(dest.mirror.registry),
-                             auth_file=str(auth_path), retries=self.retries, policy=self._policy_file,
-                             tmpdir=str(self._tmp), setpriv=self._setpriv)
+                             auth_file=auth_path(fd), policy=self._policy_file, tmpdir=str(self._tmp),
+                             setpriv=self._setpriv)
             log.debug("running %s", shlex.join(argv))
-
-            def on_retry(message: str) -> None:
+            mirror = self.clients.get(dest.mirror.registry)
+            progress = _Progress(mirror, dest.repository, ref, digest, blobs, children)
+            budget = _Budget(self.retries, progress)
+            transcripts: list[Transcript] = []
+            while True:
+                outcome = run_skopeo(argv, stall_timeout=self.timeout, cancel=self._cancel, secrets=secrets,
+                                     pass_fds=(fd,))
+                transcripts.append(outcome.transcript)
+                error = outcome.error
+                if outcome.ok or self._cancel.is_set():
+                    break
+                if progress.landed():
+                    error = None  # the answer to the last PUT was lost, the PUT was not: the mirror has the image
+                    break
+                why = budget.spend(outcome)
+                if why:
+                    error = f"{error} ({why})"
+                    break
+                wait = _backoff(self.clients.policy, budget.failures_here)
                 retry.RETRIES.record()
-                log.info("skopeo retrying %s -> %s: %s", src_ref, dst_ref, message)
-
-            def attempt() -> Outcome:
-                outcome = run_skopeo(argv, stall_timeout=self.timeout, cancel=self._cancel, on_retry=on_retry,
-                                     secrets=secrets)
-                if not outcome.ok and not self._cancel.is_set() and _SERVER_ERROR.search(outcome.error or ""):
-                    raise _ServerError(outcome)
-                return outcome
-
-            try:
-                # skopeo 1.9.3 does not retry a registry's 5xx/429 (its --retry-times covers network errors):
-                # run it again, as the native engine would retry the request (what is on the mirror is skipped)
-                outcome = retry.call(self.clients.policy, attempt, f"skopeo copy {src_ref} -> {dst_ref}")
-            except _ServerError as exc:
-                outcome = exc.outcome
-            _account(tr, outcome.transcript, blobs, result, ok=outcome.ok)
-            if not outcome.ok:
-                tr.status, tr.error = "failed", outcome.error
+                log.info("skopeo copy %s -> %s failed (run %d); running it again in %.2fs: %s", src_ref, dst_ref,
+                         budget.runs, wait, error)
+                if self._cancel.wait(wait):
+                    error = STOPPED
+                    break
+            _account(tr, transcripts, blobs, result, ok=error is None)
+            if error is not None:
+                tr.status, tr.error = "failed", error
                 return tr
             # Trust, but check: the mirror sets will claim this digest is on this mirror.
-            have = self.clients.get(dest.mirror.registry).manifest_descriptor(dest.repository, job.tag or digest)
+            have = mirror.manifest_descriptor(dest.repository, ref)
             if have is None or have.digest != digest:
                 tr.status = "failed"
                 tr.error = (f"skopeo reported success but {dest.name} has "
-                            f"{have.digest if have else 'nothing'} for {job.tag or digest}, expected {digest}")
+                            f"{have.digest if have else 'nothing'} for {ref}, expected {digest}")
                 return tr
             tr.status = "copied"
         except Exception as exc:  # noqa: BLE001 - this target fails, the others go on
             tr.status, tr.error = "failed", describe(exc)
         finally:
-            if auth_path is not None:
-                auth_path.unlink(missing_ok=True)
+            if fd is not None:
+                os.close(fd)
             retry.RETRIES.bind(None)
         return tr
 
@@ -491,25 +601,121 @@ class SkopeoEngine:
         self._cancel.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(self._dir, ignore_errors=True)
+        if self._dir_lock is not None:  # (close may be called twice)
+            os.close(self._dir_lock)
+            self._dir_lock = None
 
 
-def _account(tr: TargetResult, t: Transcript, blobs: dict[str, int], result: CopyResult, *, ok: bool) -> None:
-    """Fill the byte and blob counters from what skopeo logged; each distinct blob counts once, as natively.
+class _Budget:
+    """Whether a failed skopeo run is worth another; the retries of one image to one mirror.
+
+    A permanent failure (``classify``) is not retried, nor a digest mismatch of a blob that mismatched before (a
+    source that keeps serving wrong bytes). A transient one is, as long as runs make progress: skopeo skips what
+    earlier runs put on the mirror, so retries are counted per step of the copy (``failure_step``, as the native
+    engine counts them per request) and start afresh whenever the mirror gained part of the image (``_Progress``).
+    """
+
+    def __init__(self, retries: int, progress: _Progress) -> None:
+        self.retries = retries
+        self.progress = progress
+        self.runs = 0
+        self.failures_here = 0  # failed runs at the step the last run failed at, since the last progress
+        self._failed_at: Counter[str] = Counter()
+        self._streak = 0  # failed runs in a row that added nothing to the mirror
+        self._mismatched: set[str | None] = set()
+
+    def spend(self, outcome: Outcome) -> str | None:
+        """Account for one failed run: None when another is worth it, else why not (for the report)."""
+        self.runs += 1
+        error = outcome.error or ""
+        kind, blob = classify(error)
+        if kind == PERMANENT:
+            return "permanent: not retried"
+        if kind == MISMATCH:
+            if blob in self._mismatched:
+                return "permanent: the source served content that does not match its digest again"
+            self._mismatched.add(blob)
+        if self.progress.grew(outcome.transcript.skipped):
+            self._streak = 0
+            self._failed_at.clear()
+        else:
+            self._streak += 1
+        step = failure_step(error)
+        self._failed_at[step] += 1
+        self.failures_here = self._failed_at[step]
+        if self.retries <= 0:
+            return "transient: not retried, retries is 0"
+        if self.failures_here > self.retries:
+            return (f"transient: {self.failures_here} runs failed at this step since the mirror last gained part "
+                    f"of the image, {self.runs} runs in all")
+        if self._streak > STUCK_RUNS * (self.retries + 1):
+            return f"transient: {self._streak} runs in a row added nothing to the mirror, {self.runs} in all"
+        return None
+
+
+def _backoff(policy: retry.RetryPolicy, failures: int) -> float:
+    """The wait before another run after ``failures`` at the same step: jittered exponential, as ``retry.call``
+    waits between tries of one request."""
+    return random.uniform(0, min(policy.max_wait, policy.initial_wait * 2 ** max(failures - 1, 0)))
+
+
+class _Progress:
+    """Which of one image's blobs and manifests a mirror repository holds, asked only after a failed run (a copy
+    that works costs no request more). A question that fails counts as "not there"."""
+
+    def __init__(self, mirror: RegistryClient, repo: str, ref: str, digest: str, blobs: dict[str, int],
+                 children: set[str]) -> None:
+        self.mirror, self.repo, self.ref, self.digest = mirror, repo, ref, digest
+        self.blobs, self.children = set(blobs), children
+        self.known: set[str] | None = None  # None until the first failed run
+
+    def landed(self) -> bool:
+        """Whether the mirror's tag (or digest) already names the image; skopeo puts it last, so it is whole."""
+        try:
+            have = self.mirror.manifest_descriptor(self.repo, self.ref)
+        except Exception:  # noqa: BLE001 - unknown is not there
+            return False
+        return have is not None and have.digest == self.digest
+
+    def grew(self, found_there: set[str]) -> bool:
+        """Whether the repository holds anything of the image it did not hold after the previous failed run.
+        Before the first, it held what that run found there (``found_there``: the blobs skopeo skipped)."""
+        if self.known is None:
+            self.known = found_there & self.blobs
+        new = {d for d in (self.blobs | self.children) - self.known if self._there(d)}
+        self.known |= new
+        return bool(new)
+
+    def _there(self, digest: str) -> bool:
+        try:
+            if digest in self.blobs:
+                return self.mirror.has_blob(self.repo, digest)
+            return self.mirror.manifest_descriptor(self.repo, digest) is not None
+        except Exception:  # noqa: BLE001 - unknown is not there
+            return False
+
+
+def _account(tr: TargetResult, transcripts: list[Transcript], blobs: dict[str, int], result: CopyResult, *,
+             ok: bool) -> None:
+    """Fill the byte and blob counters from what skopeo logged over all runs; each distinct blob counts once.
 
     A blob it uploaded was sent; one it tried to mount from another repository and did not upload was mounted.
     After a successful copy every other blob of the image was already in the repository (skopeo checks a config
     blob without logging a skip, so success, not its log, says so). Sizes come from the manifests.
     """
-    sent = t.uploaded & blobs.keys()
-    mounted = (t.mount_tried & blobs.keys()) - sent
-    skipped = (blobs.keys() if ok else t.skipped & blobs.keys()) - sent - mounted
+    uploaded = set().union(*(t.uploaded for t in transcripts))
+    mount_tried = set().union(*(t.mount_tried for t in transcripts))
+    skipped_seen = set().union(*(t.skipped for t in transcripts))
+    sent = uploaded & blobs.keys()
+    mounted = (mount_tried & blobs.keys()) - sent
+    skipped = (blobs.keys() if ok else skipped_seen & blobs.keys()) - sent - mounted
     tr.blobs_sent, tr.bytes_sent = len(sent), sum(blobs[d] for d in sent)
     tr.blobs_mounted, tr.blobs_skipped = len(mounted), len(skipped)
     tr.bytes_skipped = sum(blobs[d] for d in mounted | skipped)
-    tr.manifests_pushed = t.manifests_pushed
+    tr.manifests_pushed = len(set().union(*(t.manifests_put for t in transcripts)))
     # each skopeo process reads the source on its own: what it downloaded is what this run read
     with _READ_LOCK:
-        result.bytes_read += sum(blobs[d] for d in t.downloaded & blobs.keys())
+        result.bytes_read += sum(blobs[d] for t in transcripts for d in t.downloaded & blobs.keys())
 
 
 _READ_LOCK = threading.Lock()

@@ -9,7 +9,6 @@ import logging
 import os
 import signal
 import socket
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,8 +29,8 @@ from mirrorsync.manifest import parse as parse_manifest
 from mirrorsync.plan import CopyJob
 from mirrorsync.retry import RetryPolicy
 from mirrorsync.samples import OCI_INDEX, Blob
-from mirrorsync.skopeo import (SkopeoEngine, SkopeoUnavailable, Transcript, copy_argv, find_skopeo, parse_version,
-                               run_skopeo, write_auth_file)
+from mirrorsync.skopeo import (SkopeoEngine, SkopeoUnavailable, Transcript, auth_memfd, auth_path, copy_argv,
+                               find_skopeo, parse_version, run_skopeo)
 from support.cli import mirrorsync, write_manifest
 
 SKOPEO = find_skopeo()[0]
@@ -100,11 +99,11 @@ def group_gone(pgid: int) -> bool:
 
 
 @pytest.fixture
-def empty_auth(tmp_path: Path) -> Path:
-    """An auth file with no credentials (skopeo refuses an empty file)."""
-    directory = tmp_path / "auth"
-    directory.mkdir(mode=0o700)
-    return write_auth_file(directory, {})
+def empty_auth() -> Iterator[int]:
+    """A memfd auth file with no credentials (skopeo refuses an empty file), for ``pass_fds``."""
+    fd = auth_memfd({})
+    yield fd
+    os.close(fd)
 
 
 @pytest.fixture
@@ -141,7 +140,7 @@ def test_argv_has_every_setting_and_reads_the_source_by_digest():
                      "docker://mirror.example/m/a/b:v1",
                      source_settings=RegistrySettings(tls_verify=False),
                      dest_settings=RegistrySettings(tls_verify=True, cert_dir="/etc/certs/mirror"),
-                     auth_file="/tmp/private/auth-x.json", retries=3, policy="/tmp/private/policy.json",
+                     auth_file="/dev/fd/9", policy="/tmp/private/policy.json",
                      tmpdir="/tmp/private/tmp", setpriv="/usr/bin/setpriv")
     assert argv[:4] == ["/usr/bin/setpriv", "--pdeathsig", "KILL", "--"]
     copy_at = argv.index("copy")
@@ -149,28 +148,31 @@ def test_argv_has_every_setting_and_reads_the_source_by_digest():
     assert argv[4:copy_at] == ["/usr/bin/skopeo", "--debug", "--policy", "/tmp/private/policy.json",
                                "--tmpdir", "/tmp/private/tmp"]
     assert argv[copy_at + 1:] == [
-        "--all", "--preserve-digests", "--authfile", "/tmp/private/auth-x.json", "--retry-times=3",
+        "--all", "--preserve-digests", "--authfile", "/dev/fd/9", "--retry-times=0",
         "--src-tls-verify=false", "--dest-tls-verify=true", "--dest-cert-dir=/etc/certs/mirror",
         "docker://src.example:5000/a/b@sha256:" + "a" * 64, "docker://mirror.example/m/a/b:v1"]
     assert not any(a.startswith(("--creds", "--src-creds", "--dest-creds", "--password", "--src-password",
                                  "--dest-password", "--username")) for a in argv)
 
 
-def test_argv_caps_retries_that_skopeo_would_wait_hours_for():
+def test_argv_leaves_retrying_to_mirrorsync():
     argv = copy_argv("skopeo", "docker://a/b@sha256:" + "0" * 64, "docker://c/b:t", source_settings=RegistrySettings(),
-                     dest_settings=RegistrySettings(), auth_file="x", retries=200)
-    assert f"--retry-times={skopeo_mod.MAX_SKOPEO_RETRIES}" in argv
+                     dest_settings=RegistrySettings(), auth_file="x")
+    assert "--retry-times=0" in argv
     assert "--policy" not in argv  # the machine's policy applies when it has one
 
 
-def test_auth_file_is_private_and_holds_only_the_hosts_given(tmp_path):
-    directory = tmp_path / "private"
-    directory.mkdir(mode=0o700)
-    path = write_auth_file(directory, {"src.example:5000": Credentials("u", "p@ss:word"),
-                                       "mirror.example": Credentials("", "", "refresh-token"),
-                                       "anonymous.example": None})
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    auths = json.loads(path.read_text())["auths"]
+def test_auth_file_is_in_memory_rereadable_and_holds_only_the_hosts_given():
+    fd = auth_memfd({"src.example:5000": Credentials("u", "p@ss:word"),
+                     "mirror.example": Credentials("", "", "refresh-token"), "anonymous.example": None})
+    try:
+        path = Path(auth_path(fd))
+        assert os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:")  # no file on any disk
+        # containers/image opens the path once per image it resolves: every open reads it whole
+        assert path.read_text() == path.read_text() != ""
+        auths = json.loads(path.read_text())["auths"]
+    finally:
+        os.close(fd)
     assert set(auths) == {"src.example:5000", "mirror.example"}
     assert base64.b64decode(auths["src.example:5000"]["auth"]).decode() == "u:p@ss:word"
     assert auths["mirror.example"] == {"auth": base64.b64encode(b":").decode(), "identitytoken": "refresh-token"}
@@ -237,44 +239,41 @@ time="2026-11-26T17:39:51Z" level=debug msg="Upload of layer sha256:f08b complet
 time="2026-11-26T17:39:51Z" level=debug msg="PUT http://127.0.0.1:51831/v2/m/a/idx/manifests/sha256:f408"
 time="2026-11-26T17:39:51Z" level=debug msg="PUT http://127.0.0.1:51831/v2/m/a/idx/blobs/uploads/5b3a?_state=abc&digest=sha256%3Af08b"
 time="2026-11-26T17:39:51Z" level=debug msg="PUT http://127.0.0.1:51831/v2/m/a/idx/manifests/v1"
-time="2026-11-26T17:41:47Z" level=warning msg="Failed, retrying in 2m8s ... (1/3). Error: initializing source docker://127.0.0.1:1/a/b:c: pinging container registry 127.0.0.1:1: Get \"http://127.0.0.1:1/v2/\": dial tcp 127.0.0.1:1: connect: connection refused"
 time="2026-11-26T17:41:54Z" level=fatal msg="writing blob: Patch \"https://reg.example/v2/x/blobs/uploads/1?_state=SECRETSTATE\": EOF"
 '''
 
 
-def test_transcript_tells_sent_skipped_mounted_and_retries_apart():
+def test_transcript_tells_sent_skipped_and_mounted_apart():
     t = Transcript()
-    waits = [t.feed(line) for line in LOG.splitlines()]
+    for line in LOG.splitlines():
+        t.feed(line)
     assert t.uploaded == {"sha256:f08b"} and t.downloaded == {"sha256:f08b"}
     assert t.skipped == {"sha256:00b3"} and t.mount_tried == {"sha256:00b3"}
-    assert t.manifests_pushed == 2  # the blob upload PUT is not a manifest
-    assert t.retries == 1 and waits[7] == 128.0
+    assert t.manifests_put == {"sha256:f408", "v1"}  # the blob upload PUT is not a manifest
     assert t.fatal == 'writing blob: Patch "https://reg.example/v2/x/blobs/uploads/1?_state=SECRETSTATE": EOF'
     assert "SECRETSTATE" not in skopeo_mod.clean_message(t.fatal)
 
 
 # --- running skopeo: failures, hangs, kills ---------------------------------------------------------------------
 
-def test_skopeo_error_text_is_kept_and_retries_are_counted(closed_port, empty_auth):
-    retried: list[str] = []
+def test_skopeo_error_text_is_kept(closed_port, empty_auth):
     argv = copy_argv(SKOPEO, f"docker://127.0.0.1:{closed_port}/gone/app@sha256:{'1' * 64}",
                      f"docker://127.0.0.1:{closed_port}/m/app:v1", source_settings=RegistrySettings(tls_verify=False),
-                     dest_settings=RegistrySettings(tls_verify=False), auth_file=str(empty_auth), retries=1)
-    outcome = run_skopeo(argv, stall_timeout=30, on_retry=retried.append)
+                     dest_settings=RegistrySettings(tls_verify=False), auth_file=auth_path(empty_auth))
+    outcome = run_skopeo(argv, stall_timeout=30, pass_fds=(empty_auth,))
     assert not outcome.ok and outcome.returncode == 1
     assert outcome.error.startswith(f"skopeo: initializing source docker://127.0.0.1:{closed_port}/gone/app@sha256:")
     assert f"dial tcp 127.0.0.1:{closed_port}: connect: connection refused" in outcome.error
     assert "\n" not in outcome.error
-    assert len(retried) == 1 and "retrying in 1s" in retried[0]
 
 
 def test_hung_skopeo_is_killed_with_its_group(black_hole, empty_auth):
     started: list[int] = []
     argv = copy_argv(SKOPEO, f"docker://{black_hole}/a/b@sha256:{'2' * 64}", f"docker://{black_hole}/m/b:v1",
                      source_settings=RegistrySettings(tls_verify=False),
-                     dest_settings=RegistrySettings(tls_verify=False), auth_file=str(empty_auth), retries=0)
+                     dest_settings=RegistrySettings(tls_verify=False), auth_file=auth_path(empty_auth))
     t0 = time.monotonic()
-    outcome = run_skopeo(argv, stall_timeout=2, on_start=lambda p: started.append(p.pid))
+    outcome = run_skopeo(argv, stall_timeout=2, on_start=lambda p: started.append(p.pid), pass_fds=(empty_auth,))
     elapsed = time.monotonic() - t0
     assert outcome.error == "skopeo made no progress for 2s and was killed"
     # its TLS handshake alone would wait 10s, and the plain-HTTP request after it forever
@@ -285,8 +284,8 @@ def test_hung_skopeo_is_killed_with_its_group(black_hole, empty_auth):
 def test_killed_skopeo_is_a_failure_not_a_hang(black_hole, empty_auth):
     argv = copy_argv(SKOPEO, f"docker://{black_hole}/a/b@sha256:{'3' * 64}", f"docker://{black_hole}/m/b:v1",
                      source_settings=RegistrySettings(tls_verify=False),
-                     dest_settings=RegistrySettings(tls_verify=False), auth_file=str(empty_auth), retries=0)
-    outcome = run_skopeo(argv, stall_timeout=300,
+                     dest_settings=RegistrySettings(tls_verify=False), auth_file=auth_path(empty_auth))
+    outcome = run_skopeo(argv, stall_timeout=300, pass_fds=(empty_auth,),
                          on_start=lambda p: threading.Timer(0.5, os.kill, (p.pid, signal.SIGKILL)).start())
     assert outcome.error == "skopeo was killed by SIGKILL"
 
@@ -295,10 +294,10 @@ def test_cancel_stops_skopeo(black_hole, empty_auth):
     cancel = threading.Event()
     argv = copy_argv(SKOPEO, f"docker://{black_hole}/a/b@sha256:{'4' * 64}", f"docker://{black_hole}/m/b:v1",
                      source_settings=RegistrySettings(tls_verify=False),
-                     dest_settings=RegistrySettings(tls_verify=False), auth_file=str(empty_auth), retries=0)
+                     dest_settings=RegistrySettings(tls_verify=False), auth_file=auth_path(empty_auth))
     threading.Timer(0.5, cancel.set).start()
     t0 = time.monotonic()
-    outcome = run_skopeo(argv, stall_timeout=300, cancel=cancel)
+    outcome = run_skopeo(argv, stall_timeout=300, cancel=cancel, pass_fds=(empty_auth,))
     assert outcome.error == "skopeo was stopped because mirrorsync is shutting down"
     assert time.monotonic() - t0 < 5
 
@@ -364,23 +363,27 @@ def test_credentials_reach_skopeo_only_through_a_private_auth_file(htpasswd_regi
     real_run = skopeo_mod.run_skopeo
 
     def observe(argv, **kw):
-        path = Path(argv[argv.index("--authfile") + 1])
-        seen.update(argv=argv, path=path, mode=stat.S_IMODE(path.stat().st_mode),
-                    dir_mode=stat.S_IMODE(path.parent.stat().st_mode), hosts=set(json.loads(path.read_text())["auths"]))
+        path = argv[argv.index("--authfile") + 1]
+        fd = int(path.removeprefix("/dev/fd/"))
+        seen.update(argv=argv, fd=fd, pass_fds=kw["pass_fds"], target=os.readlink(f"/proc/self/fd/{fd}"),
+                    hosts=set(json.loads(Path(path).read_text())["auths"]))
         return real_run(argv, **kw)
 
     monkeypatch.setattr(skopeo_mod, "run_skopeo", observe)
     with caplog.at_level(logging.DEBUG, logger="mirrorsync"):
         result = engine.copy(jobs_of(m)[0])
     assert result.targets[0].status == "copied", result.targets[0].error
-    assert seen["mode"] == 0o600 and seen["dir_mode"] == 0o700
+    assert seen["target"].startswith("/memfd:") and seen["pass_fds"] == (seen["fd"],)  # in memory, no file
     assert seen["hosts"] == {htpasswd_registry.host, mirror.host}  # not the unrelated host
-    assert not seen["path"].exists()  # deleted once skopeo is done
+    try:  # closed once skopeo is done (the number may since name something else)
+        assert os.readlink(f"/proc/self/fd/{seen['fd']}") != seen["target"]
+    except FileNotFoundError:
+        pass
     text = " ".join(seen["argv"]) + caplog.text + repr(result)
     for secret in (mirror.password, htpasswd_registry.password):
         assert secret not in text
     assert "running " in caplog.text  # the argv really was logged, and it is clean
-    private = seen["path"].parent
+    private = engine._dir
     engine.close()
     assert not private.exists()
 
@@ -400,7 +403,7 @@ def test_skopeo_error_text_lands_in_the_result(registry, mirror_registry, pusher
     target = result.targets[0]
     assert target.status == "failed"
     assert target.error == ("skopeo: copying image 1/1 from manifest list: Unexpectedly received a manifest list "
-                            "instead of a manifest for a single image")
+                            "instead of a manifest for a single image (permanent: not retried)")
 
 
 def _stalled_source(registry: LocalRegistry) -> Any:
@@ -425,7 +428,8 @@ def test_engine_kills_a_stalled_skopeo_and_fails_the_image(registry, mirror_regi
         proxy.stop()
     assert result.digest == img.digest
     assert result.targets[0].status == "failed"
-    assert result.targets[0].error == "skopeo made no progress for 2s and was killed"
+    assert result.targets[0].error == ("skopeo made no progress for 2s and was killed "
+                                       "(transient: not retried, retries is 0)")
     assert proxy.count(kind="blob-get", fault="stall") >= 1 and not skopeo_children()
 
 
@@ -454,7 +458,7 @@ def test_engine_survives_skopeo_being_killed_and_close_stops_the_rest(registry, 
             time.sleep(0.1)
         assert len(results) == 1, "the killed copy must end on its own, not hang"
         killed = next(iter(results.values())).targets[0]
-        assert (killed.status, killed.error) == ("failed", "skopeo was killed by SIGKILL")
+        assert (killed.status, killed.error) == ("failed", "skopeo was killed by SIGKILL (permanent: not retried)")
 
         engine.close()  # what the runner does when it stops: nothing keeps running behind it
         for th in threads:
