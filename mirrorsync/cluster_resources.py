@@ -74,7 +74,7 @@ def write(output_dir: str | Path, files: Iterable[MirrorSetFile], *,
             now = f"now {target / legacy}" if legacy in names else "this run writes no such objects"
             notify(f"removed {old}, a file of the earlier output layout ({now}); apply {target}/ from now on")
     for other in sorted(target.iterdir()):
-        if other.name not in names and not other.name.startswith("."):
+        if other.name not in names | {KUSTOMIZATION} and not other.name.startswith("."):
             notify(f"{other} is not mirrorsync's: `oc apply -f` would apply it but the {KUSTOMIZATION} does not "
                    f"list it; keep other files out of {target}/")
     return written
