@@ -4,7 +4,6 @@ layout (mirror set files directly in the output directory)."""
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,7 @@ from mirrorsync import cluster_resources
 from mirrorsync.crs import load_mirror_sets
 from mirrorsync.mirrorsets import MirroredSource, build_mirror_sets
 from mirrorsync.registries_conf import render_registries_conf
-from support.crds import validate
-from support.kubectl import kubectl, kubectl_file_objects, kustomize, objects_as_kubectl_reads
-
-# Every kind mirrorsync may put into the directory; release payloads and catalogs will add theirs here.
-ALLOWED_KINDS = {("config.openshift.io/v1", "ImageDigestMirrorSet"), ("config.openshift.io/v1", "ImageTagMirrorSet"),
-                 ("operator.openshift.io/v1alpha1", "ImageContentSourcePolicy")}
+from support.kubectl import assert_applicable, kubectl, kubectl_file_objects, kustomize
 
 SOURCES = [
     MirroredSource("quay.io/ocp/release", ("mirror.example:5000/ocp/release",), by_digest=True, by_tag=False),
@@ -35,28 +29,6 @@ def write(out: Path, *, icsp: bool = False, sources=SOURCES) -> tuple[list[Path]
         sources = [s for s in sources if s.policy is None]
     written = cluster_resources.write(out, build_mirror_sets(sources, icsp=icsp), notify=notes.append)
     return written, notes
-
-
-def assert_applicable(directory: Path, home: Path) -> list[tuple[str, str]]:
-    """The directory holds only objects of allowed kinds, valid for their CRDs, each once, and its Kustomization;
-    ``kubectl -f`` and ``kubectl kustomize`` both read exactly those objects. Returns their (kind, name)."""
-    read = objects_as_kubectl_reads(directory)
-    for filename, obj in read:
-        assert (obj.get("apiVersion"), obj.get("kind")) in ALLOWED_KINDS, filename
-        assert obj["metadata"]["name"], filename
-        validate(obj)
-    objs = [obj for _, obj in read]
-    keys = [(o["kind"], o["metadata"]["name"]) for o in objs]
-    assert len(set(keys)) == len(keys), f"an object twice: {keys}"
-    listed = yaml.safe_load((directory / cluster_resources.KUSTOMIZATION).read_text())
-    assert listed["apiVersion"] == "kustomize.config.k8s.io/v1beta1" and listed["kind"] == "Kustomization"
-    files = sorted(p.name for p in directory.iterdir())
-    assert sorted([*listed["resources"], cluster_resources.KUSTOMIZATION]) == files, "nothing else in the directory"
-    assert sorted({name for name, _ in read}) == listed["resources"]
-    assert kubectl_file_objects(directory, home) == objs
-    assert Counter((o["kind"], o["metadata"]["name"]) for o in kustomize(directory, home)) == Counter(keys)
-    assert sorted(kustomize(directory, home), key=str) == sorted(objs, key=str)
-    return sorted(keys)
 
 
 def test_the_directory_holds_the_mirror_sets_and_a_kustomization_listing_them(tmp_path):

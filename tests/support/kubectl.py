@@ -7,11 +7,19 @@ import json
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from mirrorsync import cluster_resources
+from support.crds import validate
+
+# Every kind mirrorsync may put into the directory; release payloads and catalogs will add theirs here.
+ALLOWED_KINDS = {("config.openshift.io/v1", "ImageDigestMirrorSet"), ("config.openshift.io/v1", "ImageTagMirrorSet"),
+                 ("operator.openshift.io/v1alpha1", "ImageContentSourcePolicy")}
 
 # What ``kubectl apply -f DIR`` reads in a directory (k8s.io/cli-runtime resource.FileExtensions), not recursively.
 KUBECTL_EXTENSIONS = (".json", ".yaml", ".yml")
@@ -72,3 +80,25 @@ def kustomize(directory: Path, home: Path) -> list[dict[str, Any]]:
     proc = kubectl("kustomize", str(directory), home=home)
     assert proc.returncode == 0, proc.stderr
     return [d for d in yaml.safe_load_all(proc.stdout) if d is not None]
+
+
+def assert_applicable(directory: Path, home: Path) -> list[tuple[str, str]]:
+    """The directory holds only objects of allowed kinds, valid for their CRDs, each once, and its Kustomization;
+    ``kubectl -f`` and ``kubectl kustomize`` both read exactly those objects. Returns their (kind, name)."""
+    read = objects_as_kubectl_reads(directory)
+    for filename, obj in read:
+        assert (obj.get("apiVersion"), obj.get("kind")) in ALLOWED_KINDS, filename
+        assert obj["metadata"]["name"], filename
+        validate(obj)
+    objs = [obj for _, obj in read]
+    keys = [(o["kind"], o["metadata"]["name"]) for o in objs]
+    assert len(set(keys)) == len(keys), f"an object twice: {keys}"
+    listed = yaml.safe_load((directory / cluster_resources.KUSTOMIZATION).read_text())
+    assert listed["apiVersion"] == "kustomize.config.k8s.io/v1beta1" and listed["kind"] == "Kustomization"
+    files = sorted(p.name for p in directory.iterdir())
+    assert sorted([*listed["resources"], cluster_resources.KUSTOMIZATION]) == files, "nothing else in the directory"
+    assert sorted({name for name, _ in read}) == listed["resources"]
+    assert kubectl_file_objects(directory, home) == objs
+    assert Counter((o["kind"], o["metadata"]["name"]) for o in kustomize(directory, home)) == Counter(keys)
+    assert sorted(kustomize(directory, home), key=str) == sorted(objs, key=str)
+    return sorted(keys)
