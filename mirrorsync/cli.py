@@ -284,7 +284,8 @@ def migrate_icsp(
 def registries_conf(
     paths: List[str] = typer.Argument(..., metavar="FILE_OR_DIR",
                                       help="IDMS/ITMS/ICSP files (.yaml/.yml/.json, several documents, kind: List) or "
-                                           "directories of them (other kinds in a directory are skipped)."),
+                                           "directories of them (other kinds in a directory are skipped; of an "
+                                           "output directory, its cluster-resources/)."),
     insecure: List[str] = typer.Option([], "--insecure", metavar="SCOPE",
                                        help="An insecure registry of the cluster (image.config.openshift.io "
                                             "registrySources.insecureRegistries); repeatable."),
@@ -327,8 +328,9 @@ def resolve(
                                     help="Image reference; short names are normalised (busybox -> "
                                          "docker.io/library/busybox:latest)."),
     paths: Optional[List[str]] = typer.Argument(None, metavar="CR_FILE_OR_DIR",
-                                                help="IDMS/ITMS/ICSP files or directories, rendered as the MCO "
-                                                     "would (instead of --registries-conf)."),
+                                                help="IDMS/ITMS/ICSP files or directories (an output directory: "
+                                                     "its cluster-resources/), rendered as the MCO would (instead "
+                                                     "of --registries-conf)."),
     registries_conf_file: Optional[str] = typer.Option(None, "--registries-conf", metavar="FILE",
                                                        help="Resolve against this registries.conf (v2) instead."),
     insecure: List[str] = typer.Option([], "--insecure", metavar="SCOPE",
