@@ -27,6 +27,8 @@ KUSTOMIZATION = "Kustomization"
 # so that a Git diff of the directory shows only what changed. The earlier layout had the same names directly in
 # the output directory.
 OWNED_FILES = tuple(FILENAMES.values())
+# The files ``oc apply -f DIR`` sends to the API server.
+KUBECTL_EXTENSIONS = (".yaml", ".yml", ".json")
 
 
 def directory(output_dir: str | Path) -> Path:
@@ -51,7 +53,7 @@ def write(output_dir: str | Path, files: Iterable[MirrorSetFile], *,
     first, then the kustomization naming them, then the removal of ours that this run does not write (such as an
     ImageContentSourcePolicy of an earlier run with ``--icsp``), and last the files of the earlier layout.
     ``notify`` gets one line for each file of the earlier layout removed, and for each file in the directory that
-    is not mirrorsync's.
+    ``oc apply -f`` would send but mirrorsync did not write.
     """
     out = Path(output_dir)
     target = directory(out)
@@ -74,7 +76,7 @@ def write(output_dir: str | Path, files: Iterable[MirrorSetFile], *,
             now = f"now {target / legacy}" if legacy in names else "this run writes no such objects"
             notify(f"removed {old}, a file of the earlier output layout ({now}); apply {target}/ from now on")
     for other in sorted(target.iterdir()):
-        if other.name not in names | {KUSTOMIZATION} and not other.name.startswith("."):
+        if other.is_file() and other.suffix in KUBECTL_EXTENSIONS and other.name not in names:
             notify(f"{other} is not mirrorsync's: `oc apply -f` would apply it but the {KUSTOMIZATION} does not "
                    f"list it; keep other files out of {target}/")
     return written

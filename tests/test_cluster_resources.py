@@ -114,6 +114,7 @@ def test_a_file_that_is_not_ours_in_the_directory_is_reported(tmp_path):
     out = tmp_path / "out"
     (out / "cluster-resources").mkdir(parents=True)
     (out / "cluster-resources" / "extra.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    (out / "cluster-resources" / "README.md").write_text("not read by kubectl -f\n")
     _, notes = write(out)
     assert len(notes) == 1 and "extra.yaml is not mirrorsync's" in notes[0]
     assert "extra.yaml" not in (out / "cluster-resources" / "Kustomization").read_text()
