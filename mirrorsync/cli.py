@@ -90,7 +90,8 @@ ConcurrencyOpt = typer.Option(None, min=1, max=256, help="Images copied at once.
 RetriesOpt = typer.Option(None, min=0, max=256, help="Retries per request or blob transfer.")
 LogFormatOpt = typer.Option(LogFormat.text, "--log-format", help="Progress and logs as text or JSON lines.")
 VerboseOpt = typer.Option(False, "--verbose", "-v", help="Log retries and other details.")
-OutputDirOpt = typer.Option(Path("out"), "--output-dir", "-o", help="Where report.json and the CRs go.")
+OutputDirOpt = typer.Option(Path("out"), "--output-dir", "-o",
+                            help="Where report.json goes; the CRs go in its cluster-resources/ (apply that).")
 IcspOpt = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy for older clusters.")
 
 
@@ -236,7 +237,8 @@ def plan(
 def generate(
     reports: List[Path] = typer.Argument(..., help="One or more report.json files (shards of one sync merge).",
                                           dir_okay=False),
-    output_dir: Path = typer.Option(Path("."), "--output-dir", "-o", help="Where to write the CR files."),
+    output_dir: Path = typer.Option(Path("."), "--output-dir", "-o",
+                                    help="The output directory: the CR files go in its cluster-resources/."),
     icsp: bool = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy."),
 ) -> None:
     """Build the IDMS/ITMS (and ICSP) from earlier reports, for the content that reached the mirrors."""
@@ -245,7 +247,8 @@ def generate(
     try:
         loaded = [report_mod.load(str(p)) for p in reports]
         output_dir.mkdir(parents=True, exist_ok=True)
-        written = write_mirror_sets(loaded, output_dir, icsp=icsp)
+        written = write_mirror_sets(loaded, output_dir, icsp=icsp,
+                                    notify=lambda message: typer.echo(f"note: {message}", err=True))
     except MirrorsyncError as exc:
         fail(exc)
         return
@@ -281,7 +284,8 @@ def migrate_icsp(
 def registries_conf(
     paths: List[str] = typer.Argument(..., metavar="FILE_OR_DIR",
                                       help="IDMS/ITMS/ICSP files (.yaml/.yml/.json, several documents, kind: List) or "
-                                           "directories of them (other kinds in a directory are skipped)."),
+                                           "directories of them (other kinds in a directory are skipped; of an "
+                                           "output directory, its cluster-resources/)."),
     insecure: List[str] = typer.Option([], "--insecure", metavar="SCOPE",
                                        help="An insecure registry of the cluster (image.config.openshift.io "
                                             "registrySources.insecureRegistries); repeatable."),
@@ -324,8 +328,9 @@ def resolve(
                                     help="Image reference; short names are normalised (busybox -> "
                                          "docker.io/library/busybox:latest)."),
     paths: Optional[List[str]] = typer.Argument(None, metavar="CR_FILE_OR_DIR",
-                                                help="IDMS/ITMS/ICSP files or directories, rendered as the MCO "
-                                                     "would (instead of --registries-conf)."),
+                                                help="IDMS/ITMS/ICSP files or directories (an output directory: "
+                                                     "its cluster-resources/), rendered as the MCO would (instead "
+                                                     "of --registries-conf)."),
     registries_conf_file: Optional[str] = typer.Option(None, "--registries-conf", metavar="FILE",
                                                        help="Resolve against this registries.conf (v2) instead."),
     insecure: List[str] = typer.Option([], "--insecure", metavar="SCOPE",
@@ -489,9 +494,10 @@ def import_(
 
 @app.command()
 def verify(
-    target: Path = typer.Argument(..., metavar="REPORT|MANIFEST",
-                                  help="A report.json (checks what it says reached the mirrors) or a manifest "
-                                       "(checks everything it selects, digests from the sources).", dir_okay=False),
+    target: Path = typer.Argument(..., metavar="REPORT|OUTPUT_DIR|MANIFEST",
+                                  help="A report.json or the output directory holding it (checks what it says "
+                                       "reached the mirrors), or a manifest (checks everything it selects, digests "
+                                       "from the sources)."),
     manifest: Optional[Path] = typer.Option(None, "--manifest",
                                             help="With a report: registry settings (TLS, certificates, auth) from "
                                                  "this manifest (default: the one the report names, if present).",
@@ -500,10 +506,12 @@ def verify(
     concurrency: int = typer.Option(8, min=1, max=256, help="Images checked at once."),
 ) -> None:
     """Check that every mirror holds every manifest and blob the CRs promise (blobs by HEAD); exit 1 listing gaps."""
+    from .runner import REPORT_FILE
     from .verify import verify_target
 
     try:
-        outcome, problems = verify_target(str(target), manifest=str(manifest) if manifest else None,
+        report_or_manifest = target / REPORT_FILE if target.is_dir() else target
+        outcome, problems = verify_target(str(report_or_manifest), manifest=str(manifest) if manifest else None,
                                           auth_file=authfile, workers=concurrency)
     except MirrorsyncError as exc:
         fail(exc)

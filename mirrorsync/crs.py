@@ -209,12 +209,15 @@ def _expand_lists(docs: Iterable[Document]) -> Iterator[Document]:
 def iter_input_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, bool]]:
     """Expand files and directories; yields ``(file, named_explicitly)``.
 
-    A directory contributes its ``.yaml``/``.yml``/``.json`` files (not recursively), sorted by name.
+    A directory contributes its ``.yaml``/``.yml``/``.json`` files (not recursively), sorted by name; a mirrorsync
+    output directory those of its ``cluster-resources/``.
     """
+    from .cluster_resources import object_dir  # noqa: PLC0415 - it imports this module
+
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for child in sorted(path.iterdir()):
+            for child in sorted(object_dir(path).iterdir()):
                 if child.is_file() and child.name.endswith(_YAML_SUFFIXES) and not child.name.startswith("."):
                     yield child, False
         elif path.exists():

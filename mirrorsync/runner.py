@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 REPORT_FILE = "report.json"
 LOCK_FILE = ".mirrorsync.lock"
-MIRROR_SET_FILES = ("imagedigestmirrorset.yaml", "imagetagmirrorset.yaml", "imagecontentsourcepolicy.yaml")
 
 
 @dataclass
@@ -236,22 +235,14 @@ def _now() -> str:
 
 
 def write_mirror_sets(reports: list[Report], output_dir: str | Path, *, icsp: bool = False,
-                      name: str = "mirrorsync") -> list[Path]:
-    """Write the CR files for what the reports say reached the mirrors; remove ours that no longer apply."""
-    from .atomicfile import write_atomic
+                      name: str = "mirrorsync", notify: Callable[[str], None] = log.warning) -> list[Path]:
+    """Write the CR files for what the reports say reached the mirrors into the output directory's
+    cluster-resources/ (see :mod:`cluster_resources`); remove ours that no longer apply."""
+    from . import cluster_resources
     from .mirrorsets import build_mirror_sets
 
-    out = Path(output_dir)
     files = build_mirror_sets(mirrored_sources(reports), name=name, icsp=icsp)
-    written = []
-    for f in files:
-        write_atomic(out / f.filename, f.text)
-        written.append(out / f.filename)
-    for stale in MIRROR_SET_FILES:
-        if out / stale not in written:
-            with contextlib.suppress(FileNotFoundError):
-                (out / stale).unlink()
-    return written
+    return cluster_resources.write(output_dir, files, notify=notify)
 
 
 @contextlib.contextmanager

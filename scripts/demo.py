@@ -52,7 +52,7 @@ def main() -> int:
         if result.returncode != 0:
             print(f"mirrorsync run exited {result.returncode}", file=sys.stderr)
             return result.returncode
-        for cr in sorted(OUT.glob("*.yaml")):
+        for cr in sorted((OUT / "cluster-resources").iterdir()):
             print(f"\n--- {cr.relative_to(ROOT)}")
             print(cr.read_text(), end="")
 

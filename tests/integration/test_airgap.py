@@ -81,7 +81,7 @@ def test_export_import_round_trip(make_registry, far, seed, unique_repo, tmp_pat
     # the report and the CRs name the original sources, and the far mirror
     assert {i["source"] for i in report["images"]} == {f"{registry.host}/{i.repository}" for i in images.values()}
     import yaml
-    idms = list(yaml.safe_load_all((out / "imagedigestmirrorset.yaml").read_text()))
+    idms = list(yaml.safe_load_all((out / "cluster-resources" / "imagedigestmirrorset.yaml").read_text()))
     entries = {e["source"]: e["mirrors"] for obj in idms for e in obj["spec"]["imageDigestMirrors"]}
     assert entries == {f"{registry.host}/{i.repository}": [f"{far.host}/mirror/{i.repository}"]
                        for i in images.values()}

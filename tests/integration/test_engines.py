@@ -84,8 +84,8 @@ class EngineRun:
     on_mirror: dict[str, str] = field(default_factory=dict)  # mirror reference -> digest skopeo inspect saw
 
     def crs(self, i: int) -> dict[str, bytes]:
-        return {name: (self.runs[i].output_dir / name).read_bytes() for name in CR_FILES
-                if (self.runs[i].output_dir / name).exists()}
+        return {name: (self.runs[i].crs_dir / name).read_bytes() for name in CR_FILES
+                if (self.runs[i].crs_dir / name).exists()}
 
 
 class Matrix:
@@ -278,7 +278,7 @@ def test_htpasswd_both_sides_from_authfile(engine, matrix, htpasswd_registry, ma
         assert run.returncode == 1
         rec = run.report["images"][0]
         assert rec["status"] == "failed" and "401" in rec["error"]
-        assert not (run.output_dir / "imagedigestmirrorset.yaml").exists()
+        assert not (run.crs_dir / "imagedigestmirrorset.yaml").exists()
 
     matrix.run(engine, manifest, check=denied, mirrors=[mirror],
                env={"HOME": str(home), "XDG_RUNTIME_DIR": str(home)})

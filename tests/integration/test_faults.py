@@ -87,7 +87,7 @@ def sync(tmp_path: Path) -> Callable[..., Run]:
 
 
 def idms_sources(run: Run) -> set[str]:
-    path = run.output_dir / "imagedigestmirrorset.yaml"
+    path = run.crs_dir / "imagedigestmirrorset.yaml"
     if not path.exists():
         return set()
     return {e["source"] for obj in run.cr("imagedigestmirrorset.yaml") for e in obj["spec"]["imageDigestMirrors"]}

@@ -108,7 +108,7 @@ def manifest_for(path: Path, *, mirror: str, hosts: list[str], images: list[dict
 
 
 def crs_sources(out: Path) -> set[str]:
-    path = out / "imagedigestmirrorset.yaml"
+    path = out / "cluster-resources" / "imagedigestmirrorset.yaml"
     if not path.exists():
         return set()
     return {e["source"] for obj in yaml.safe_load_all(path.read_text()) for e in obj["spec"]["imageDigestMirrors"]}
@@ -118,9 +118,9 @@ def assert_outputs_whole(out: Path) -> None:
     """Whatever is in the output directory parses: no file there was ever half written."""
     if (out / "report.json").exists():
         assert json.loads((out / "report.json").read_text())["kind"] == "SyncReport"
-    for path in out.glob("*.yaml"):
+    for path in [*out.glob("*.yaml"), *out.glob("cluster-resources/*")]:
         list(yaml.safe_load_all(path.read_text()))
-    assert [p.name for p in out.iterdir() if p.name.endswith(".tmp")] == [], "temporary files were left"
+    assert [p.name for p in out.rglob("*") if p.name.endswith(".tmp")] == [], "temporary files were left"
 
 
 # --- SIGTERM / SIGINT ----------------------------------------------------------------------------------------------
@@ -413,13 +413,14 @@ def _write_metrics(out: Path) -> None:
     metrics.write_textfile(_report(), out / "mirrorsync.prom")
 
 
-@pytest.mark.parametrize("writer, name", [(_write_report, "report.json"), (_write_crs, "imagedigestmirrorset.yaml"),
+@pytest.mark.parametrize("writer, name", [(_write_report, "report.json"),
+                                          (_write_crs, "cluster-resources/imagedigestmirrorset.yaml"),
                                           (_write_registries_conf, "registries.conf"),
                                           (_write_metrics, "mirrorsync.prom")])
 def test_every_file_is_replaced_whole_or_not_at_all(writer, name, tmp_path, monkeypatch):
     """The last step of a write fails (a full disk, a kill): the old file must still be there, byte for byte."""
     out = tmp_path / "out"
-    out.mkdir()
+    (out / name).parent.mkdir(parents=True)
     (out / name).write_text("the previous, complete file\n")
     monkeypatch.setattr(os, "replace", _no_space)
     try:
@@ -427,7 +428,8 @@ def test_every_file_is_replaced_whole_or_not_at_all(writer, name, tmp_path, monk
     except Exception:  # noqa: BLE001 - how each writer reports the failure is not the point here
         pass
     assert (out / name).read_text() == "the previous, complete file\n"
-    assert sorted(p.name for p in out.iterdir()) == [name], "a temporary file was left behind"
+    assert [str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()] == [name], \
+        "a temporary file was left behind"
 
 
 def test_migrate_icsp_writes_whole_files_or_none(tmp_path, monkeypatch):

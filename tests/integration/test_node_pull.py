@@ -50,7 +50,7 @@ def test_digest_pull_goes_to_the_mirror_and_tag_pull_follows_itms(tmp_path, make
 def test_digest_only_mirror_does_not_serve_tags(tmp_path, make_registry, mirror_registry, seed, unique_repo, skopeo):
     source, img, conf, run = sync_then_stop_source(tmp_path, make_registry, mirror_registry, seed, unique_repo,
                                                    mirrorSets=["digest"])
-    assert not (run.output_dir / "imagetagmirrorset.yaml").exists()
+    assert not (run.crs_dir / "imagetagmirrorset.yaml").exists()
     assert inspect(skopeo, conf, f"{source.host}/{img.repository}@{img.digest}") == img.digest
     with pytest.raises(SkopeoError):
         inspect(skopeo, conf, f"{source.host}/{img.repository}:v1")

@@ -65,13 +65,13 @@ def test_multiarch_oci_index_docker_list_and_single_images(sync, registry, mirro
     assert tag_entries == set(entries)
 
     # A second run copies nothing and writes the same CR bytes.
-    before = {p.name: p.read_bytes() for p in run.output_dir.glob("*.yaml")}
+    before = {p.name: p.read_bytes() for p in run.crs_dir.iterdir()}
     again = sync(mirrors=[f"{mirror_registry.host}/m"], registries=plain(registry, mirror_registry),
                  images=[{"source": f"{registry.host}/{img.repository}:v1"} for img in images.values()])
     assert again.returncode == 0, again.stderr
     assert {i["status"] for i in again.report["images"]} == {"up-to-date"}
     assert again.report["totals"]["bytesSent"] == 0 and again.report["totals"]["bytesRead"] == 0
-    assert {p.name: p.read_bytes() for p in run.output_dir.glob("*.yaml")} == before
+    assert {p.name: p.read_bytes() for p in run.crs_dir.iterdir()} == before
 
 
 def test_tag_regex_and_digest_selection(sync, registry, mirror_registry, seed, unique_repo, skopeo):
@@ -229,8 +229,8 @@ def test_generate_rebuilds_the_same_crs(sync, registry, mirror_registry, seed, u
     regen = tmp_path / "regen"
     proc = mirrorsync("generate", str(run.output_dir / "report.json"), "--output-dir", str(regen))
     assert proc.returncode == 0, proc.stderr
-    for name in ("imagedigestmirrorset.yaml", "imagetagmirrorset.yaml"):
-        assert (regen / name).read_bytes() == (run.output_dir / name).read_bytes()
+    for name in ("imagedigestmirrorset.yaml", "imagetagmirrorset.yaml", "Kustomization"):
+        assert (regen / "cluster-resources" / name).read_bytes() == (run.crs_dir / name).read_bytes()
 
 
 def test_icsp_with_never_contact_source_is_refused_before_copying(tmp_path, registry, mirror_registry, seed,

@@ -72,7 +72,8 @@ def test_four_shards_side_by_side_equal_one_run(registry, make_registry, seed, u
     digests = {(i["source"], i["tag"]): i["digest"] for r in reports for i in r["images"]}
     assert digests == {(i["source"], i["tag"]): i["digest"] for i in rep["images"]}
     # ...and writes the same CR bytes as the merged shard reports.
-    crs = sorted(p.name for p in whole.glob("*.yaml"))
-    assert crs == sorted(p.name for p in merged.glob("*.yaml")) and crs
+    whole, merged = whole / "cluster-resources", merged / "cluster-resources"
+    crs = sorted(p.name for p in whole.iterdir())
+    assert crs == sorted(p.name for p in merged.iterdir()) and "imagedigestmirrorset.yaml" in crs
     for name in crs:
         assert (whole / name).read_bytes() == (merged / name).read_bytes(), name

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from mirrorsync import cluster_resources
 from mirrorsync.devregistry import LocalRegistry
 
 
@@ -32,8 +33,13 @@ class Run:
                 return img
         raise AssertionError(f"no image {source_suffix}:{tag} in report")
 
+    @property
+    def crs_dir(self) -> Path:
+        """Where the run put the objects for the cluster."""
+        return cluster_resources.directory(self.output_dir)
+
     def cr(self, name: str) -> list[dict[str, Any]]:
-        return list(yaml.safe_load_all((self.output_dir / name).read_text()))
+        return list(yaml.safe_load_all((self.crs_dir / name).read_text()))
 
 
 def mirrorsync(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
