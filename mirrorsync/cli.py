@@ -159,7 +159,7 @@ def run(
 ) -> None:
     """Copy the manifest's images to every mirror, then write report.json and the IDMS/ITMS for what arrived."""
     from .progress import Progress, setup_logging
-    from .runner import RunOptions, Runner, output_lock
+    from .runner import REPORT_FILE, RunOptions, Runner, output_lock
 
     setup_logging(log_format.value, verbose)
     try:
@@ -169,7 +169,8 @@ def run(
         the_shard = _shard(shard)
         progress = Progress(log_format=log_format.value)
         runner = Runner(m, RunOptions(engine=engine.value if engine else None, concurrency=concurrency,
-                                      retries=retries, auth_file=authfile, shard=the_shard), on_event=progress)
+                                      retries=retries, auth_file=authfile, shard=the_shard,
+                                      previous_report=output_dir / REPORT_FILE), on_event=progress)
         runner.check_credentials()  # before the output directory is touched
         with output_lock(output_dir):
             _stop_on_signals(runner)
@@ -499,7 +500,10 @@ def verify(
     authfile: Optional[str] = AuthFileOpt,
     concurrency: int = typer.Option(8, min=1, max=256, help="Images checked at once."),
 ) -> None:
-    """Check that every mirror holds every manifest and blob the CRs promise (blobs by HEAD); exit 1 listing gaps."""
+    """Check that every mirror holds every manifest and blob the CRs promise (blobs by HEAD); exit 1 listing gaps.
+
+    With a report, also says (on stderr) which CR entries (source -> mirror) have all their images on the mirrors.
+    """
     from .verify import verify_target
 
     try:
@@ -510,8 +514,12 @@ def verify(
         return
     for line in problems:
         typer.echo(line)
+    for line in outcome.entry_gaps:
+        typer.echo(line, err=True)
     typer.echo(f"{'OK' if not problems else 'FAILED'}: {outcome.images} image(s) on mirrors checked, "
-               f"{outcome.manifests} manifest(s), {outcome.blobs} blob(s); {len(problems)} problem(s)", err=True)
+               f"{outcome.manifests} manifest(s), {outcome.blobs} blob(s); {len(problems)} problem(s)"
+               + (f"; {outcome.entries_ok} of {outcome.entries} CR entries have all their images on the mirrors"
+                  if outcome.entries else ""), err=True)
     raise typer.Exit(1 if problems else 0)
 
 

@@ -20,7 +20,8 @@ from .engines import Clients, Engine, NativeEngine
 from .errors import InputError, MirrorsyncError
 from .manifest import SyncManifest
 from .plan import CopyJob, Plan
-from .report import DestinationRecord, ImageRecord, Report, mirrored_sources
+from .carryover import reconcile
+from .report import DestinationRecord, ImageRecord, Report, load as load_report, mirrored_sources
 from .retry import RETRIES, RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ class RunOptions:
     timeout: float | None = None
     auth_file: str | None = None
     shard: plan_mod.Shard | None = None  # copy only this shard's source repositories
+    # the report of the previous run into the same output directory: what the mirrors may still hold
+    previous_report: str | Path | None = None
 
 
 @dataclass
@@ -104,6 +107,8 @@ class Runner:
                 report.images.append(_failed_record(failure.spec, None, failure.error, self.manifest))
             self.on_event(Event("planned", total=len(the_plan.jobs)))
             report.images.extend(self._execute(engine, the_plan.jobs))
+            reconcile(report, self._previous(), self.manifest, the_plan.failures, clients.get,
+                      workers=self._value("concurrency"))
         finally:
             if self.abandon.is_set():
                 # Closing waits for transfers in flight; give it a moment (skopeo processes get killed), no more.
@@ -116,6 +121,17 @@ class Runner:
         report.finishedAt = _now()
         report.status = _overall(report, interrupted=self.stop.is_set())
         return report
+
+    def _previous(self) -> Report | None:
+        path = self.options.previous_report
+        if path is None or not os.path.exists(path):
+            return None
+        try:
+            return load_report(str(path))
+        except (MirrorsyncError, OSError) as exc:
+            # Only costs what a failure this run would have kept; the run itself is not at fault.
+            log.warning("cannot read the previous report (%s): no mirror entries are kept from it", exc)
+            return None
 
     def _execute(self, engine: Engine, jobs: list[CopyJob]) -> list[ImageRecord]:
         """Copy the jobs, ``concurrency`` at a time; each worker takes the next job itself as soon as it is free.
