@@ -15,12 +15,13 @@ from typing import Callable, Iterator
 
 from . import auth
 from . import plan as plan_mod
+from .carryover import reconcile
 from .copy import CopyResult
 from .engines import Clients, Engine, NativeEngine
 from .errors import InputError, MirrorsyncError
 from .manifest import SyncManifest
 from .plan import CopyJob, Plan
-from .carryover import reconcile
+from .registry import _ssl_context
 from .report import DestinationRecord, ImageRecord, Report, load as load_report, mirrored_sources
 from .retry import RETRIES, RetryPolicy
 
@@ -89,6 +90,26 @@ class Runner:
         hosts = {spec.source.registry for spec in self.manifest.images} | {m.registry for m in self.manifest.mirrors}
         for host in sorted(hosts):
             auth.lookup(host, auth_file=self.manifest.settings_for(host).auth_file or self.options.auth_file)
+        self.check_cert_dirs()
+
+    def check_cert_dirs(self) -> None:
+        """Read every ``certDir`` the manifest names, now: one that is missing or holds a file that cannot be read
+        or used is bad input at its manifest line, not a TLS failure of every image that goes through it."""
+        for host, settings in sorted(self.manifest.registries.items()):
+            if settings.cert_dir is None:
+                continue
+            try:
+                if os.path.isdir(settings.cert_dir):
+                    for f in Path(settings.cert_dir).iterdir():
+                        if f.suffix in (".crt", ".cert", ".key"):
+                            f.open("rb").close()  # names the file: the TLS loader's errors do not
+                _ssl_context(host, settings)
+            except InputError as exc:
+                raise self.manifest.error(("registries", host, "certDir"), exc.message) from None
+            except OSError as exc:  # a file listed there that cannot be opened (permissions, dangling link)
+                raise self.manifest.error(("registries", host, "certDir"),
+                                          f"cannot read {exc.filename or settings.cert_dir}: "
+                                          f"{exc.strerror or exc}") from None
 
     def run(self) -> Report:
         """Copy everything the manifest selects; never raises for a failed image (it is in the report).
