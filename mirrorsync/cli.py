@@ -6,6 +6,7 @@ Exit codes: 0 everything copied, 1 some images failed (report and CRs for the re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -67,6 +68,13 @@ class OutputFormat(str, Enum):
 class EngineName(str, Enum):
     native = "native"
     skopeo = "skopeo"
+
+
+def _note(text: str) -> None:
+    """A line on stderr for whoever watches; a stderr nobody reads any more (closed, its reader gone) must not
+    change what a sync does or its exit code."""
+    with contextlib.suppress(OSError, ValueError):
+        typer.echo(text, err=True)
 
 
 def fail(exc: MirrorsyncError) -> None:
@@ -135,8 +143,8 @@ def _finish(rep, output_dir: Path, written: list[Path], metrics_file: Optional[P
 
     _metrics(rep, metrics_file, pushgateway, shard)
     totals = rep.totals()
-    typer.echo(f"{rep.status}: {totals['copied']} copied, {totals['upToDate']} up to date, {totals['failed']} failed; "
-               f"report {output_dir / REPORT_FILE}", err=True)
+    _note(f"{rep.status}: {totals['copied']} copied, {totals['upToDate']} up to date, {totals['failed']} failed; "
+          f"report {output_dir / REPORT_FILE}")
     for path in written:
         typer.echo(str(path))
     raise typer.Exit(0 if rep.status == "Succeeded" else 1)
@@ -192,11 +200,11 @@ def _stop_on_signals(runner) -> None:
     def handler(signum, _frame):
         name = signal.Signals(signum).name
         if runner.stop.is_set() and abandon is not None:
-            typer.echo(f"received {name} again: abandoning images in flight", err=True)
+            _note(f"received {name} again: abandoning images in flight")
             abandon.set()
             return
-        typer.echo(f"received {name}: finishing images in flight, starting no new ones"
-                   + (" (again to abandon them)" if abandon is not None else ""), err=True)
+        _note(f"received {name}: finishing images in flight, starting no new ones"
+              + (" (again to abandon them)" if abandon is not None else ""))
         runner.stop.set()
 
     signal.signal(signal.SIGTERM, handler)

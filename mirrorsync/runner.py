@@ -61,6 +61,7 @@ class Runner:
     stop: threading.Event = field(default_factory=threading.Event)
     # set after ``stop`` (a second Ctrl-C): images in flight are reported failed and not waited for
     abandon: threading.Event = field(default_factory=threading.Event)
+    _listener_failed: bool = field(default=False, init=False, repr=False)
 
     def _value(self, name: str):
         v = getattr(self.options, name)
@@ -126,7 +127,7 @@ class Runner:
             the_plan = self.plan(clients)
             for failure in the_plan.failures:
                 report.images.append(_failed_record(failure.spec, None, failure.error, self.manifest))
-            self.on_event(Event("planned", total=len(the_plan.jobs)))
+            self._notify(Event("planned", total=len(the_plan.jobs)))
             report.images.extend(self._execute(engine, the_plan.jobs))
             reconcile(report, self._previous(), self.manifest, the_plan.failures, clients.get,
                       workers=self._value("concurrency"))
@@ -142,6 +143,16 @@ class Runner:
         report.finishedAt = _now()
         report.status = _overall(report, interrupted=self.stop.is_set())
         return report
+
+    def _notify(self, event: Event) -> None:
+        """Tell ``on_event``; a listener that fails (progress on a broken stderr) must not cost a worker or an
+        image, so it is logged once and ignored."""
+        try:
+            self.on_event(event)
+        except Exception as exc:  # noqa: BLE001 - whatever the listener does wrong, the copies go on
+            if not self._listener_failed:
+                self._listener_failed = True
+                log.warning("progress listener failed (%s: %s); ignored", type(exc).__name__, exc)
 
     def _previous(self) -> Report | None:
         path = self.options.previous_report
@@ -179,7 +190,7 @@ class Runner:
             nonlocal workers_left
             try:
                 while (job := next_job()) is not None:
-                    self.on_event(Event("start", job=job))
+                    self._notify(Event("start", job=job))
                     try:
                         result = engine.copy(job)
                     except Exception as exc:  # noqa: BLE001 - an engine bug must not lose the other images
@@ -190,7 +201,7 @@ class Runner:
                             return  # the main thread has reported it as abandoned
                         del in_flight[id(job)]
                         records.append(record)
-                    self.on_event(Event("done", job=job, record=record))
+                    self._notify(Event("done", job=job, record=record))
             finally:
                 with lock:
                     workers_left -= 1
