@@ -143,8 +143,10 @@ def _finish(rep, output_dir: Path, written: list[Path], metrics_file: Optional[P
 
     _metrics(rep, metrics_file, pushgateway, shard)
     totals = rep.totals()
-    _note(f"{rep.status}: {totals['copied']} copied, {totals['upToDate']} up to date, {totals['failed']} failed; "
-          f"report {output_dir / REPORT_FILE}")
+    kept = sum(1 for img in rep.failed if any(d.onMirror for d in img.destinations))
+    _note(f"{rep.status}: {totals['copied']} copied, {totals['upToDate']} up to date, {totals['failed']} failed"
+          + (f" ({kept} of them kept on the mirrors from earlier runs)" if kept else "")
+          + f"; report {output_dir / REPORT_FILE}")
     for path in written:
         typer.echo(str(path))
     raise typer.Exit(0 if rep.status == "Succeeded" else 1)

@@ -71,6 +71,7 @@ def test_source_down_rerun_keeps_the_mirror_sets_byte_for_byte(sync, make_regist
         assert again.returncode == 1, again.stderr
         assert cr_bytes(again.output_dir) == before, again.stderr
         assert removal_lines(again.stderr) == []
+        assert "6 failed (4 of them kept on the mirrors from earlier runs)" in again.stderr
         report = again.report
         assert report["status"] == "Failed" and report["removedEntries"] == []
         for img in tagged + listed:
