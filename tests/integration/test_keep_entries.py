@@ -43,7 +43,10 @@ def sync(tmp_path):
 
 
 def cr_bytes(out: Path) -> dict[str, bytes]:
-    return {name: (out / name).read_bytes() for name in CR_FILES if (out / name).exists()}
+    """The CR files under ``out`` (wherever below it the run puts them) by name."""
+    paths = [p for p in out.rglob("*.yaml") if p.name in CR_FILES]
+    assert len({p.name for p in paths}) == len(paths), paths
+    return {p.name: p.read_bytes() for p in paths}
 
 
 def removal_lines(stderr: str) -> list[str]:
