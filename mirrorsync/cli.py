@@ -1,7 +1,7 @@
 """The command line: parse, call the library, print, choose the exit code. Nothing else lives here.
 
-Exit codes: 0 everything copied, 1 some images failed (report and CRs for the rest are still written),
-2 bad input or usage.
+Exit codes: 0 everything copied, 1 some images failed or the run was interrupted (the report and the CRs for what
+the mirrors hold are still written), 2 bad input or usage.
 """
 
 from __future__ import annotations
@@ -167,7 +167,12 @@ def run(
     metrics_file: Optional[Path] = MetricsFileOpt,
     pushgateway: Optional[str] = PushgatewayOpt,
 ) -> None:
-    """Copy the manifest's images to every mirror, then write report.json and the IDMS/ITMS for what arrived."""
+    """Copy the manifest's images to every mirror, then write report.json and the IDMS/ITMS for what the mirrors hold.
+
+    A failed image keeps the entries an earlier run's report.json gave, where each mirror still holds it.
+
+    Every entry a run removes is logged and listed in the report (removedEntries).
+    """
     from .progress import Progress, setup_logging
     from .runner import REPORT_FILE, RunOptions, Runner, output_lock
 
@@ -250,7 +255,7 @@ def generate(
     output_dir: Path = typer.Option(Path("."), "--output-dir", "-o", help="Where to write the CR files."),
     icsp: bool = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy."),
 ) -> None:
-    """Build the IDMS/ITMS (and ICSP) from earlier reports, for the content that reached the mirrors."""
+    """Build the IDMS/ITMS (and ICSP) from earlier reports, for the content on the mirrors (kept entries too)."""
     from .runner import write_mirror_sets
 
     try:
@@ -501,7 +506,7 @@ def import_(
 @app.command()
 def verify(
     target: Path = typer.Argument(..., metavar="REPORT|MANIFEST",
-                                  help="A report.json (checks what it says reached the mirrors) or a manifest "
+                                  help="A report.json (checks what it says the mirrors hold) or a manifest "
                                        "(checks everything it selects, digests from the sources).", dir_okay=False),
     manifest: Optional[Path] = typer.Option(None, "--manifest",
                                             help="With a report: registry settings (TLS, certificates, auth) from "
