@@ -173,3 +173,14 @@ def test_reports_written_before_on_mirror_existed_load_with_it_derived(status, o
     loaded = report_mod.loads(json.dumps(old))
     assert loaded.images[0].destinations[0].onMirror is on_mirror and loaded.images[0].onMirror is on_mirror
     assert loaded.removedEntries == []
+
+
+def test_a_previous_report_that_cannot_be_read_is_a_warning_and_keeps_nothing(tmp_path, caplog):
+    from mirrorsync.runner import RunOptions, Runner
+
+    path = tmp_path / "report.json"
+    path.write_text('{"kind": "SyncReport", "apiVersion": "mirrorsync.dev/v9"}')
+    runner = Runner(manifest(f"  - source: {SRC}/a:v1"), RunOptions(previous_report=path))
+    assert runner._previous() is None
+    assert "cannot read the previous report" in caplog.text and "unsupported report version" in caplog.text
+    assert Runner(runner.manifest, RunOptions(previous_report=tmp_path / "none.json"))._previous() is None
