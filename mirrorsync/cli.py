@@ -1,11 +1,12 @@
 """The command line: parse, call the library, print, choose the exit code. Nothing else lives here.
 
-Exit codes: 0 everything copied, 1 some images failed (report and CRs for the rest are still written),
-2 bad input or usage.
+Exit codes: 0 everything copied, 1 some images failed or the run was interrupted (the report and the CRs for what
+the mirrors hold are still written), 2 bad input or usage.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -67,6 +68,13 @@ class OutputFormat(str, Enum):
 class EngineName(str, Enum):
     native = "native"
     skopeo = "skopeo"
+
+
+def _note(text: str) -> None:
+    """A line on stderr for whoever watches; a stderr nobody reads any more (closed, its reader gone) must not
+    change what a sync does or its exit code."""
+    with contextlib.suppress(OSError, ValueError):
+        typer.echo(text, err=True)
 
 
 def fail(exc: MirrorsyncError) -> None:
@@ -136,8 +144,10 @@ def _finish(rep, output_dir: Path, written: list[Path], metrics_file: Optional[P
 
     _metrics(rep, metrics_file, pushgateway, shard)
     totals = rep.totals()
-    typer.echo(f"{rep.status}: {totals['copied']} copied, {totals['upToDate']} up to date, {totals['failed']} failed; "
-               f"report {output_dir / REPORT_FILE}", err=True)
+    kept = sum(1 for img in rep.failed if any(d.onMirror for d in img.destinations))
+    _note(f"{rep.status}: {totals['copied']} copied, {totals['upToDate']} up to date, {totals['failed']} failed"
+          + (f" ({kept} of them kept on the mirrors from earlier runs)" if kept else "")
+          + f"; report {output_dir / REPORT_FILE}")
     for path in written:
         typer.echo(str(path))
     raise typer.Exit(0 if rep.status == "Succeeded" else 1)
@@ -158,9 +168,14 @@ def run(
     metrics_file: Optional[Path] = MetricsFileOpt,
     pushgateway: Optional[str] = PushgatewayOpt,
 ) -> None:
-    """Copy the manifest's images to every mirror, then write report.json and the IDMS/ITMS for what arrived."""
+    """Copy the manifest's images to every mirror, then write report.json and the IDMS/ITMS for what the mirrors hold.
+
+    A failed image keeps the entries an earlier run's report.json gave, where each mirror still holds it.
+
+    Every entry a run removes is logged and listed in the report (removedEntries).
+    """
     from .progress import Progress, setup_logging
-    from .runner import RunOptions, Runner, output_lock
+    from .runner import REPORT_FILE, RunOptions, Runner, output_lock
 
     setup_logging(log_format.value, verbose)
     try:
@@ -170,7 +185,8 @@ def run(
         the_shard = _shard(shard)
         progress = Progress(log_format=log_format.value)
         runner = Runner(m, RunOptions(engine=engine.value if engine else None, concurrency=concurrency,
-                                      retries=retries, auth_file=authfile, shard=the_shard), on_event=progress)
+                                      retries=retries, auth_file=authfile, shard=the_shard,
+                                      previous_report=output_dir / REPORT_FILE), on_event=progress)
         runner.check_credentials()  # before the output directory is touched
         with output_lock(output_dir):
             _stop_on_signals(runner)
@@ -192,11 +208,11 @@ def _stop_on_signals(runner) -> None:
     def handler(signum, _frame):
         name = signal.Signals(signum).name
         if runner.stop.is_set() and abandon is not None:
-            typer.echo(f"received {name} again: abandoning images in flight", err=True)
+            _note(f"received {name} again: abandoning images in flight")
             abandon.set()
             return
-        typer.echo(f"received {name}: finishing images in flight, starting no new ones"
-                   + (" (again to abandon them)" if abandon is not None else ""), err=True)
+        _note(f"received {name}: finishing images in flight, starting no new ones"
+              + (" (again to abandon them)" if abandon is not None else ""))
         runner.stop.set()
 
     signal.signal(signal.SIGTERM, handler)
@@ -241,7 +257,7 @@ def generate(
                                     help="The output directory: the CR files go in its cluster-resources/."),
     icsp: bool = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy."),
 ) -> None:
-    """Build the IDMS/ITMS (and ICSP) from earlier reports, for the content that reached the mirrors."""
+    """Build the IDMS/ITMS (and ICSP) from earlier reports, for the content on the mirrors (kept entries too)."""
     from .runner import write_mirror_sets
 
     try:
@@ -505,7 +521,10 @@ def verify(
     authfile: Optional[str] = AuthFileOpt,
     concurrency: int = typer.Option(8, min=1, max=256, help="Images checked at once."),
 ) -> None:
-    """Check that every mirror holds every manifest and blob the CRs promise (blobs by HEAD); exit 1 listing gaps."""
+    """Check that every mirror holds every manifest and blob the CRs promise (blobs by HEAD); exit 1 listing gaps.
+
+    With a report, also says (on stderr) which CR entries (source -> mirror) have all their images on the mirrors.
+    """
     from .runner import REPORT_FILE
     from .verify import verify_target
 
@@ -518,8 +537,12 @@ def verify(
         return
     for line in problems:
         typer.echo(line)
+    for line in outcome.entry_gaps:
+        typer.echo(line, err=True)
     typer.echo(f"{'OK' if not problems else 'FAILED'}: {outcome.images} image(s) on mirrors checked, "
-               f"{outcome.manifests} manifest(s), {outcome.blobs} blob(s); {len(problems)} problem(s)", err=True)
+               f"{outcome.manifests} manifest(s), {outcome.blobs} blob(s); {len(problems)} problem(s)"
+               + (f"; {outcome.entries_ok} of {outcome.entries} CR entries have all their images on the mirrors"
+                  if outcome.entries else ""), err=True)
     raise typer.Exit(1 if problems else 0)
 
 

@@ -3,6 +3,7 @@ otherwise, JSON lines with ``--log-format json``. Everything goes to stderr; std
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -12,6 +13,8 @@ from typing import TextIO
 
 from .report import ImageRecord
 from .runner import Event
+
+log = logging.getLogger(__name__)
 
 
 def _human(n: int) -> str:
@@ -37,9 +40,14 @@ def describe(record: ImageRecord) -> str:
 
 class Progress:
     def __init__(self, *, log_format: str = "text", stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stderr
+        self.stream = stream or sys.stderr  # None when the process was started with stderr closed
         self.json = log_format == "json"
-        self.live = not self.json and self.stream.isatty()
+        # Progress is a courtesy: once its stream fails (closed, a reader gone), the run goes on without it.
+        self.broken = self.stream is None
+        try:
+            self.live = not self.json and not self.broken and self.stream.isatty()
+        except (OSError, ValueError):
+            self.live, self.broken = False, True
         self.total = 0
         self.done = 0
         self.failed = 0
@@ -62,6 +70,15 @@ class Progress:
                            f"[{self.done}/{self.total}] {describe(rec)}")
 
     def _emit(self, obj: dict, text: str) -> None:
+        if self.broken:
+            return
+        try:
+            self._write(obj, text)
+        except (OSError, ValueError) as exc:  # ValueError: the stream was closed under us
+            self.broken = True
+            log.warning("progress output failed (%s); the run goes on without it", exc)
+
+    def _write(self, obj: dict, text: str) -> None:
         if self.json:
             obj["time"] = round(time.time(), 3)
             self.stream.write(json.dumps(obj, sort_keys=True) + "\n")
@@ -77,8 +94,11 @@ class Progress:
 
     def finish(self) -> None:
         if self.live:
-            self.stream.write("\n")
-            self.stream.flush()
+            with self._lock:
+                if not self.broken:
+                    with contextlib.suppress(OSError, ValueError):
+                        self.stream.write("\n")
+                        self.stream.flush()
 
 
 class JsonLogFormatter(logging.Formatter):

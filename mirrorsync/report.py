@@ -32,6 +32,13 @@ class DestinationRecord:
     blobsMounted: int = 0
     manifestsPushed: int = 0
     error: str | None = None
+    # Whether this mirror repository holds the image after the run: copied or up to date now, or (status failed
+    # or skipped) kept from an earlier run and confirmed there. None (reports before the field): the same as ok.
+    onMirror: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.onMirror is None:
+            self.onMirror = self.ok
 
     @property
     def ok(self) -> bool:
@@ -53,10 +60,25 @@ class ImageRecord:
     bytesRead: int = 0
     retries: int = 0
     error: str | None = None
+    # Every destination holds the image (see DestinationRecord.onMirror); None (older reports): derived from them.
+    onMirror: bool | None = None
+    # The digest kept on the destinations this run did not reach, when an earlier run put it there; None when
+    # nothing was kept (those destinations then hold ``digest``, if anything).
+    mirroredDigest: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.onMirror is None:
+            self.onMirror = bool(self.destinations) and all(d.onMirror for d in self.destinations)
 
     @property
     def reference(self) -> str:
         return f"{self.source}:{self.tag}" if self.tag else f"{self.source}@{self.digest}"
+
+    def held_digest(self, dest: DestinationRecord) -> str | None:
+        """The digest ``dest`` holds: this run's when it reached it, else the one kept from an earlier run."""
+        if dest.ok:
+            return self.digest
+        return (self.mirroredDigest or self.digest) if dest.onMirror else None
 
 
 @dataclass
@@ -69,6 +91,9 @@ class Report:
     status: str = "Running"  # Succeeded | PartiallyFailed | Failed | Interrupted
     images: list[ImageRecord] = field(default_factory=list)
     retries: int = 0
+    # Mirror-set entries the previous report in the output directory had and this one no longer gives, each
+    # {"source", "mirror", "mirrorSets", "reason"}: what a cluster applying the new files stops using.
+    removedEntries: list[dict[str, Any]] = field(default_factory=list)
     apiVersion: str = API_VERSION
     kind: str = KIND
 
@@ -92,7 +117,8 @@ class Report:
         d = {"apiVersion": self.apiVersion, "kind": self.kind, "manifest": self.manifest, "engine": self.engine,
              "mirrors": self.mirrors, "startedAt": self.startedAt, "finishedAt": self.finishedAt,
              "status": self.status, "totals": self.totals(),
-             "images": [_image_dict(i) for i in sorted(self.images, key=_image_key)]}
+             "images": [_image_dict(i) for i in sorted(self.images, key=_image_key)],
+             "removedEntries": [dict(e) for e in self.removedEntries]}
         return d
 
     def to_json(self) -> str:
@@ -136,7 +162,8 @@ def loads(text: str, file: str = "<report>") -> Report:
         return Report(manifest=data.get("manifest"), engine=data.get("engine", "native"),
                       mirrors=list(data.get("mirrors") or []), startedAt=data.get("startedAt", ""),
                       finishedAt=data.get("finishedAt"), status=data.get("status", ""), images=images,
-                      retries=int((data.get("totals") or {}).get("retries", 0)))
+                      retries=int((data.get("totals") or {}).get("retries", 0)),
+                      removedEntries=[dict(e) for e in data.get("removedEntries") or []])
     except (TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"malformed report: {exc}", file=file, field=f"images[{i}]" if data.get("images") else None) from None
 
@@ -147,7 +174,8 @@ def load(path: str) -> Report:
 
 
 def mirrored_sources(reports: list[Report]):
-    """What really reached the mirrors, per source repository, as mirror-set input.
+    """What the mirrors hold, per source repository, as mirror-set input: content this run copied or found up to
+    date, and content an earlier run put there that this run confirmed (``onMirror``) although it failed.
 
     A mirror is listed for a source only if at least one image of that source is on it; mirrors keep the order
     of the manifest (the order nodes try them). Several reports (shards of one sync) merge into one set.
@@ -162,7 +190,7 @@ def mirrored_sources(reports: list[Report]):
     groups: dict[str, dict[str, Any]] = {}
     for rep in reports:
         for img in rep.images:
-            good = [d for d in img.destinations if d.ok]
+            good = [d for d in img.destinations if d.onMirror]
             if not good:
                 continue
             g = groups.setdefault(img.source, {"mirrors": {}, "digest": False, "tag": False,

@@ -15,12 +15,14 @@ from typing import Callable, Iterator
 
 from . import auth
 from . import plan as plan_mod
+from .carryover import reconcile
 from .copy import CopyResult
 from .engines import Clients, Engine, NativeEngine
 from .errors import InputError, MirrorsyncError
 from .manifest import SyncManifest
 from .plan import CopyJob, Plan
-from .report import DestinationRecord, ImageRecord, Report, mirrored_sources
+from .registry import _ssl_context
+from .report import DestinationRecord, ImageRecord, Report, load as load_report, mirrored_sources
 from .retry import RETRIES, RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,8 @@ class RunOptions:
     timeout: float | None = None
     auth_file: str | None = None
     shard: plan_mod.Shard | None = None  # copy only this shard's source repositories
+    # the report of the previous run into the same output directory: what the mirrors may still hold
+    previous_report: str | Path | None = None
 
 
 @dataclass
@@ -56,6 +60,7 @@ class Runner:
     stop: threading.Event = field(default_factory=threading.Event)
     # set after ``stop`` (a second Ctrl-C): images in flight are reported failed and not waited for
     abandon: threading.Event = field(default_factory=threading.Event)
+    _listener_failed: bool = field(default=False, init=False, repr=False)
 
     def _value(self, name: str):
         v = getattr(self.options, name)
@@ -85,6 +90,26 @@ class Runner:
         hosts = {spec.source.registry for spec in self.manifest.images} | {m.registry for m in self.manifest.mirrors}
         for host in sorted(hosts):
             auth.lookup(host, auth_file=self.manifest.settings_for(host).auth_file or self.options.auth_file)
+        self.check_cert_dirs()
+
+    def check_cert_dirs(self) -> None:
+        """Read every ``certDir`` the manifest names, now: one that is missing or holds a file that cannot be read
+        or used is bad input at its manifest line, not a TLS failure of every image that goes through it."""
+        for host, settings in sorted(self.manifest.registries.items()):
+            if settings.cert_dir is None:
+                continue
+            try:
+                if os.path.isdir(settings.cert_dir):
+                    for f in Path(settings.cert_dir).iterdir():
+                        if f.suffix in (".crt", ".cert", ".key"):
+                            f.open("rb").close()  # names the file: the TLS loader's errors do not
+                _ssl_context(host, settings)
+            except InputError as exc:
+                raise self.manifest.error(("registries", host, "certDir"), exc.message) from None
+            except OSError as exc:  # a file listed there that cannot be opened (permissions, dangling link)
+                raise self.manifest.error(("registries", host, "certDir"),
+                                          f"cannot read {exc.filename or settings.cert_dir}: "
+                                          f"{exc.strerror or exc}") from None
 
     def run(self) -> Report:
         """Copy everything the manifest selects; never raises for a failed image (it is in the report).
@@ -101,8 +126,10 @@ class Runner:
             the_plan = self.plan(clients)
             for failure in the_plan.failures:
                 report.images.append(_failed_record(failure.spec, None, failure.error, self.manifest))
-            self.on_event(Event("planned", total=len(the_plan.jobs)))
+            self._notify(Event("planned", total=len(the_plan.jobs)))
             report.images.extend(self._execute(engine, the_plan.jobs))
+            reconcile(report, self._previous(), self.manifest, the_plan.failures, clients.get,
+                      workers=self._value("concurrency"))
         finally:
             if self.abandon.is_set():
                 # Closing waits for transfers in flight; give it a moment (skopeo processes get killed), no more.
@@ -115,6 +142,27 @@ class Runner:
         report.finishedAt = _now()
         report.status = _overall(report, interrupted=self.stop.is_set())
         return report
+
+    def _notify(self, event: Event) -> None:
+        """Tell ``on_event``; a listener that fails (progress on a broken stderr) must not cost a worker or an
+        image, so it is logged once and ignored."""
+        try:
+            self.on_event(event)
+        except Exception as exc:  # noqa: BLE001 - whatever the listener does wrong, the copies go on
+            if not self._listener_failed:
+                self._listener_failed = True
+                log.warning("progress listener failed (%s: %s); ignored", type(exc).__name__, exc)
+
+    def _previous(self) -> Report | None:
+        path = self.options.previous_report
+        if path is None or not os.path.exists(path):
+            return None
+        try:
+            return load_report(str(path))
+        except (MirrorsyncError, OSError) as exc:
+            # Only costs what a failure this run would have kept; the run itself is not at fault.
+            log.warning("cannot read the previous report (%s): no mirror entries are kept from it", exc)
+            return None
 
     def _execute(self, engine: Engine, jobs: list[CopyJob]) -> list[ImageRecord]:
         """Copy the jobs, ``concurrency`` at a time; each worker takes the next job itself as soon as it is free.
@@ -141,7 +189,7 @@ class Runner:
             nonlocal workers_left
             try:
                 while (job := next_job()) is not None:
-                    self.on_event(Event("start", job=job))
+                    self._notify(Event("start", job=job))
                     try:
                         result = engine.copy(job)
                     except Exception as exc:  # noqa: BLE001 - an engine bug must not lose the other images
@@ -152,7 +200,7 @@ class Runner:
                             return  # the main thread has reported it as abandoned
                         del in_flight[id(job)]
                         records.append(record)
-                    self.on_event(Event("done", job=job, record=record))
+                    self._notify(Event("done", job=job, record=record))
             finally:
                 with lock:
                     workers_left -= 1

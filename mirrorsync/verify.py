@@ -51,6 +51,10 @@ class Outcome:
     manifests: int = 0
     blobs: int = 0
     problems: list[str] = field(default_factory=list)
+    failed: set[Check] = field(default_factory=set)  # the checks that found a problem
+    entries: int = 0  # with a report: the CR entries (source -> mirror repository) it gives
+    entries_ok: int = 0  # ... and of those, the ones whose every image is on the mirror
+    entry_gaps: list[str] = field(default_factory=list)  # one line per other entry
 
     @property
     def ok(self) -> bool:
@@ -58,18 +62,18 @@ class Outcome:
 
 
 def checks_from_reports(reports: list[Report]) -> list[Check]:
-    """What the reports say reached the mirrors: one check per image and mirror it is on."""
+    """What the reports say the mirrors hold: one check per image and mirror it is on, copied by the run or kept
+    from an earlier one (``onMirror``, with the digest kept there)."""
     out = []
     for rep in reports:
         if any(m.startswith("oci:") for m in rep.mirrors):
             raise InputError("this is the report of an export (its target is an OCI layout, not a mirror): verify "
                              "the mirrors with the report of the import", field="mirrors")
         for img in rep.images:
-            if not img.digest:
-                continue
             for d in img.destinations:
-                if d.ok:
-                    out.append(Check(d.repository, img.digest, img.tag, img.source))
+                digest = img.held_digest(d)
+                if digest:
+                    out.append(Check(d.repository, digest, img.tag, img.source))
     return sorted(set(out), key=lambda c: (c.repository, c.tag or "", c.digest or ""))
 
 
@@ -107,6 +111,7 @@ class _Verifier:
         self._lock = threading.Lock()
         self._manifests: dict[tuple[str, str], Manifest | None] = {}
         self._blobs: dict[tuple[str, str], bool] = {}
+        self._bad: set[tuple[str, str]] = set()  # (repository, manifest digest) with something missing under it
 
     def problem(self, text: str) -> None:
         with self._lock:
@@ -114,6 +119,7 @@ class _Verifier:
 
     def check(self, c: Check) -> None:
         host, _, repo = c.repository.partition("/")
+        ok = False
         try:
             store = self.store_for(host)
             digest = c.digest
@@ -126,19 +132,24 @@ class _Verifier:
                                  + (f" (from {c.source})" if c.source else ""))
                 elif digest is None:
                     digest = have.digest
+                ok = have is not None and have.digest == digest
             if digest:
-                self._walk(store, c.repository, repo, digest, 0, None)
+                ok = self._walk(store, c.repository, repo, digest, 0, None) and (ok or not c.tag)
         except Exception as exc:  # noqa: BLE001 - one unreadable mirror does not stop the others
             self.problem(f"error: {c.name}: {describe(exc)}")
+            ok = False
         with self._lock:
             self.outcome.images += 1
+            if not ok:
+                self.outcome.failed.add(c)
 
-    def _walk(self, store: ContentStore, full: str, repo: str, digest: str, depth: int, parent: str | None) -> None:
+    def _walk(self, store: ContentStore, full: str, repo: str, digest: str, depth: int, parent: str | None) -> bool:
+        """Whether everything under ``digest`` is there (each problem is reported once, by the first walk)."""
         key = (full, digest)
         with self._lock:
             seen = key in self._manifests
         if seen:
-            return
+            return key not in self._bad
         try:
             m: Manifest | None = store.get_manifest(repo, digest)
         except NotFound:
@@ -148,10 +159,12 @@ class _Verifier:
             self.outcome.manifests += 1
         if m is None:
             self.problem(f"missing: {full}@{digest} (manifest" + (f" of {parent})" if parent else ")"))
-            return
+            self._mark_bad(key)
+            return False
+        whole = True
         if depth < MAX_INDEX_DEPTH:
             for child in m.children:
-                self._walk(store, full, repo, child.digest, depth + 1, digest)
+                whole = self._walk(store, full, repo, child.digest, depth + 1, digest) and whole
         for blob in m.blobs:
             if blob.foreign:
                 continue
@@ -165,6 +178,14 @@ class _Verifier:
                     self.outcome.blobs += 1
             if not known:
                 self.problem(f"missing: {full}@{blob.digest} (blob of {digest})")
+                whole = False
+        if not whole:
+            self._mark_bad(key)
+        return whole
+
+    def _mark_bad(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._bad.add(key)
 
 
 def verify(checks: list[Check], store_for: StoreFor, *, workers: int = 8) -> Outcome:
@@ -208,4 +229,24 @@ def verify_target(target: str, *, manifest: str | None = None, auth_file: str | 
         outcome = verify(checks, clients.get, workers=workers)
     finally:
         clients.close()
+    if is_report:
+        count_entries([rep], outcome)
     return outcome, sorted(set(problems + outcome.problems))
+
+
+def count_entries(reports: list[Report], outcome: Outcome) -> None:
+    """Count in ``outcome`` the CR entries (source -> mirror repository) the reports give, and list as
+    ``entry_gaps`` those whose images are not all on the mirror."""
+    checks: dict[tuple[str, str], list[Check]] = {}
+    for c in checks_from_reports(reports):
+        checks.setdefault((c.source, c.repository), []).append(c)
+    for src in report_mod.mirrored_sources(reports):
+        for mirror in src.mirrors:
+            mine = checks.get((src.source, mirror), [])
+            bad = [c for c in mine if c in outcome.failed]
+            outcome.entries += 1
+            if bad:
+                outcome.entry_gaps.append(f"entry {src.source} -> {mirror}: {len(bad)} of {len(mine)} image(s) "
+                                          "not on the mirror")
+            else:
+                outcome.entries_ok += 1

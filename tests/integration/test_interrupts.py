@@ -244,7 +244,16 @@ class TagWatcher:
             for repo in repositories(client):
                 for tag in tags_of(client, repo):
                     self.tags_seen.add(f"{repo}:{tag}")
-                    self.violations += image_problems(client, repo, tag)
+                    problems = image_problems(client, repo, tag)
+                    for _ in range(5):
+                        # docker-registry lists a tag once its directory exists, a moment before it writes the
+                        # link in it: the tag's own manifest answers 404 in between. A tag that still does so
+                        # after this is a violation; any other problem (a child or blob missing) counts at once.
+                        if problems != [f"{repo}@{tag}: manifest answers HTTP 404"]:
+                            break
+                        time.sleep(0.05)
+                        problems = image_problems(client, repo, tag)
+                    self.violations += problems
                     self.checked += 1
 
     def _run(self) -> None:

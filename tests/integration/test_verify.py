@@ -30,6 +30,7 @@ def test_verify_catches_a_deleted_blob_and_a_retagged_manifest(registry, make_re
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stdout == ""
     assert "OK: 2 image(s)" in ok.stderr and "4 manifest(s)" in ok.stderr
+    assert "2 of 2 CR entries have all their images on the mirrors" in ok.stderr
     assert mirrorsync("verify", str(manifest)).returncode == 0
 
     # damage 1: a layer of one child of the index disappears from the mirror
@@ -49,6 +50,11 @@ def test_verify_catches_a_deleted_blob_and_a_retagged_manifest(registry, make_re
                 in bad.stdout), lines
         assert len(lines) == 2, lines
         assert "FAILED" in bad.stderr and "2 problem(s)" in bad.stderr
+        if target == report:  # both CR entries lost content, and stderr names them
+            assert "0 of 2 CR entries have all their images on the mirrors" in bad.stderr
+            for img in (index, single):
+                assert (f"entry {registry.host}/{img.repository} -> {mirror.host}/m/{img.repository}: 1 of 1 "
+                        "image(s) not on the mirror") in bad.stderr
 
 
 def test_verify_bad_input_exits_2(tmp_path):
