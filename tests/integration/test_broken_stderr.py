@@ -55,7 +55,9 @@ def test_a_sync_with_a_broken_stderr_copies_everything_and_exits_0(stderr, log_f
         proc = _run_with_stderr(args, None)
 
     assert proc.returncode == 0
-    assert proc.stdout.splitlines() == [str(out / "imagedigestmirrorset.yaml"), str(out / "imagetagmirrorset.yaml")]
+    crs = out / "cluster-resources"
+    assert proc.stdout.splitlines() == [str(crs / "imagedigestmirrorset.yaml"), str(crs / "imagetagmirrorset.yaml"),
+                                        str(crs / "Kustomization")]
     report = json.loads((out / "report.json").read_text())
     assert report["status"] == "Succeeded" and report["totals"]["copied"] == len(images)
     with oracle_client(mirror) as client:

@@ -135,7 +135,7 @@ def test_sigterm_early_in_a_resync_that_adds_tags_keeps_every_old_entry(tmp_path
     assert first.returncode == 0, first.stderr
     old_sources = crs_sources(out)
     assert old_sources == {f"{source.host}/{r}" for r in repos}
-    old_itms = (out / "imagetagmirrorset.yaml").read_bytes()
+    old_itms = (out / "cluster-resources" / "imagetagmirrorset.yaml").read_bytes()
 
     # The new tag of each repository comes first: the signal lands before most old tags are looked at.
     run = Background("run", str(manifest("new.yaml", ["v2", "v1"])), "--output-dir", str(out))
@@ -151,7 +151,7 @@ def test_sigterm_early_in_a_resync_that_adds_tags_keeps_every_old_entry(tmp_path
         repo = rec["source"].split("/", 1)[1]
         assert rec["onMirror"] is True and rec["mirroredDigest"] == old[repo].digest
     assert crs_sources(out) == old_sources
-    assert (out / "imagetagmirrorset.yaml").read_bytes() == old_itms
+    assert (out / "cluster-resources" / "imagetagmirrorset.yaml").read_bytes() == old_itms
     assert "removing mirror entry" not in run.stderr
 
 
