@@ -114,3 +114,27 @@ def test_counters_are_exact_under_a_high_blob_concurrency(registry, make_registr
     assert sum(d["blobsSent"] for d in sent) == len(blobs)
     assert report["totals"]["bytesRead"] == sum(blobs.values())  # each blob read once
     assert report["totals"]["retries"] == 0
+
+
+def test_with_several_mirrors_each_ones_own_error_decides_whether_it_is_retried(proxies, registry, make_registry,
+                                                                                 seed, tmp_path):
+    # The first mirror refuses every upload (not worth retrying); the second fails its uploads' PUTs twice
+    # (worth it). The refusal must not stop the second mirror's retries, whichever mirror errs first.
+    img = seed(registry, "several/app", "v1", kind="oci", arches=("amd64",), layers=2, layer_size=20_000, seed=80)
+    refusing = proxies(make_registry("refusing"), Rule("404", kinds={"upload-start"}))
+    flaky = proxies(make_registry("flaky"), Rule("503", kinds={"upload-put"}, limit=2))
+    run = run_sync(tmp_path, "several", mirrors=[f"{refusing.host}/a", f"{flaky.host}/b"],
+                   hosts=[registry.host, refusing.host, flaky.host], options={"blobConcurrency": 1},
+                   images=[{"source": f"{registry.host}/{img.repository}:v1"}])
+
+    assert run.returncode == 1, run.stderr
+    assert flaky.injected["503"] == 2 and refusing.injected["404"] >= 1
+    record = run.image(img.repository)
+    by_mirror = {d["mirror"]: d for d in record["destinations"]}
+    assert by_mirror[f"{refusing.host}/a"]["status"] == "failed"
+    assert "HTTP 404" in by_mirror[f"{refusing.host}/a"]["error"]
+    assert by_mirror[f"{flaky.host}/b"]["status"] == "copied"
+    with oracle_client(flaky.upstream) as client:
+        assert manifest_digest(client, f"b/{img.repository}", "v1") == img.digest
+        assert image_problems(client, f"b/{img.repository}", "v1") == []
+    assert record["retries"] == 2
