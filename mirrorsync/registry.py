@@ -516,7 +516,9 @@ class RegistryClient:
                         budget.progressed()
                     offset = min(held, desc.size)
                 log.info("%s: going on from byte %d", what, offset)
-                stream, stream_start = _Pieces(reopened.enter_context(reopen(offset)), desc.size - offset, what), offset
+                # a session holding every byte needs only the closing PUT (and a Range past the end is refused)
+                rest = reopened.enter_context(reopen(offset)) if offset < desc.size else iter(())
+                stream, stream_start = _Pieces(rest, desc.size - offset, what), offset
         except BaseException:
             if location is not None:
                 # Best effort, briefly: the registry may be the thing that is failing; its purge is the fallback.
