@@ -76,7 +76,7 @@ def test_thirty_percent_faults_on_every_request_end_with_every_digest_exact(prox
     assert run.returncode == 0, run.stderr
     requests = len(source.seen) + len(mirror.seen)
     failures = source.failures() + mirror.failures()
-    assert failures >= 0.25 * requests, f"only {failures} of {requests} requests failed: the test proves nothing"
+    assert failures >= 0.2 * requests, f"only {failures} of {requests} requests failed: the test proves nothing"
     assert {m for m in HEAVY_MODES if source.injected[m] + mirror.injected[m]} == set(HEAVY_MODES)
     with oracle_client(mirror_registry) as client:
         for img in images:
@@ -84,11 +84,13 @@ def test_thirty_percent_faults_on_every_request_end_with_every_digest_exact(prox
             assert image_problems(client, f"heavy/{img.repository}", "v1") == []
     report = run.report
     assert report["status"] == "Succeeded" and report["totals"]["copied"] == len(images)
-    # every retry is counted, once, in the image it was spent for (a fault on the DELETE of an abandoned upload
-    # session costs none: that request is best effort)
+    # every retry is counted, once, in the image it was spent for. Faults that cost none: on the DELETE of an
+    # abandoned upload session (best effort), and an error status to the version check (a probe of the scheme)
     retries = report["totals"]["retries"]
     assert sum(i["retries"] for i in report["images"]) == retries
-    assert retries <= failures and retries >= failures - mirror.count(kind="upload-delete", fault="any")
+    free = mirror.count(kind="upload-delete", fault="any") + sum(
+        proxy.count(kind="ping", fault=m) for proxy in (source, mirror) for m in ("500", "502", "503", "429"))
+    assert failures - free <= retries <= failures, (retries, failures, free)
     # the byte counters are exact: what the mirror's storage holds, less the manifests
     manifests = {d for i in report["images"] for d in [i["digest"], *i.get("children", [])]}
     blobs = {d: n for d, n in stored_blobs(mirror_registry).items() if d not in manifests}
