@@ -206,3 +206,34 @@ def test_a_session_the_registry_dropped_is_replaced_and_the_blob_sent_from_byte_
         assert image_problems(client, "m/drop/app", "v1") == []
     assert mirror.count(kind="upload-start") == 3  # the layer's, its replacement, the config's
     assert mirror.received["upload-patch"] == 2 * CHUNK, "the first PATCH is sent again, in the new session"
+
+
+def test_a_break_whose_bytes_reached_docker_registry_costs_a_new_session_and_still_completes(make_registry,
+                                                                                             tmp_path: Path):
+    # Without a proxy that buffers request bodies, part of the broken PATCH reaches docker-registry 2.8, which then
+    # refuses the session (BLOB_UPLOAD_INVALID to the GET that asks where it stands): the upload starts over in a
+    # new session, from byte 0, and the image still arrives exact.
+    source_registry, mirror_registry = make_registry("partial-source"), make_registry("partial-mirror")
+    size = 2 * CHUNK + 4096
+    digest, layer, config_size = push_big_image(source_registry, "partial/app", size)
+    cut_at = CHUNK + CHUNK // 2
+    mirror = FaultProxy(mirror_registry, [Rule("reset", kinds={"upload-patch", "upload-put"}, ref=f"^$|{layer}",
+                                               after_bytes=cut_at, limit=1, forward_partial=True)]).start()
+    try:
+        manifest = write_manifest(tmp_path / "partial.yaml", mirrors=[f"{mirror.host}/m"],
+                                  images=[{"source": f"{source_registry.host}/partial/app:v1"}],
+                                  registries={h: {"tlsVerify": False} for h in (source_registry.host, mirror.host)})
+        proc = mirrorsync("run", str(manifest), "--output-dir", str(tmp_path / "out"),
+                          env={"MIRRORSYNC_RETRY_WAIT": "0.01"}, timeout=300)
+    finally:
+        mirror.stop()
+
+    assert proc.returncode == 0, proc.stderr
+    assert mirror.injected["reset"] == 1
+    with oracle_client(mirror_registry) as client:
+        assert manifest_digest(client, "m/partial/app", "v1") == digest
+        assert image_problems(client, "m/partial/app", "v1") == []
+    assert mirror.count(kind="upload-status") == 1
+    assert mirror.count(kind="upload-start") == 3  # the layer's, its replacement, the config's
+    sent = mirror.received["upload-patch"] + mirror.received["upload-put"] - config_size
+    assert sent == size + cut_at, "the first session's bytes are all sent again"

@@ -15,7 +15,9 @@ Modes:
   answer without a body (HEAD, 201, 202) is lost altogether (the registry did act on the request);
 - ``"truncate"``: like ``reset`` but a clean close (FIN) short of ``Content-Length``;
   with ``Rule.after_bytes`` either one instead cuts the request during which the bodies of the requests the rule
-  matched reach that many bytes in all, at exactly that byte (a large upload broken at 80% of its bytes);
+  matched reach that many bytes in all, at exactly that byte (a large upload broken at 80% of its bytes); a cut
+  request body is never forwarded (as by a proxy that buffers request bodies), unless ``Rule.forward_partial``:
+  then what came before the cut reaches the registry, whose connection breaks too (as on a network that fails);
 - ``"stall"``: say nothing for ``seconds`` (past the client's timeout), then drop the connection;
 - ``"corrupt"``: forward, but flip one byte in the middle of the response body (same length);
 - ``"ignore-range"``: forward without the ``Range`` header, as a server that cannot resume does;
@@ -29,6 +31,7 @@ Modes:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
@@ -81,6 +84,7 @@ class Rule:
     seconds: float = 2.0  # how long "stall" and "delay" wait
     cut: float = 0.5  # where in a body "reset" and "truncate" cut
     after_bytes: int | None = None  # "reset"/"truncate": cut where the matched request bodies reach this total
+    forward_partial: bool = False  # "reset"/"truncate": the registry gets the cut request's body up to the cut
     redirect_to: RecordingServer | None = None
 
     def __post_init__(self) -> None:
@@ -354,6 +358,9 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 consumed = 0
                 total = self._body_length()
                 want = cut_at if cut_at is not None else int(total * rule.cut) if total and total > 0 else 1
+                if rule.forward_partial:
+                    self._forward_until(want)
+                    return self._reset() if mode == "reset" else self._close()
                 for chunk in self._body():
                     consumed += len(chunk)
                     if consumed >= want:
@@ -429,6 +436,27 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+        def _forward_until(self, want: int) -> None:
+            """Send the registry the request with its body cut after ``want`` bytes, then break that connection."""
+            headers = [(k, v) for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP]
+
+            def partial() -> Iterator[bytes]:
+                sent = 0
+                for chunk in self._body():
+                    piece = chunk[:want - sent]
+                    sent += len(piece)
+                    yield piece
+                    if sent >= want:
+                        break
+                raise ConnectionAbortedError("cut by the fault proxy")
+
+            with contextlib.suppress(Exception):
+                proxy._client.request(self.command, proxy.upstream.url + self.path, headers=headers,
+                                      content=partial())
+            # The break reaches both ends at once on a real network; here the registry's end went first, and it
+            # gets a moment to see it before the client can ask about the request.
+            time.sleep(0.2)
 
         def _forward(self, rule: Rule | None) -> None:
             headers = [(k, v) for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP]
