@@ -95,7 +95,7 @@ MetricsFileOpt = typer.Option(None, "--metrics-file", dir_okay=False,
 PushgatewayOpt = typer.Option(None, "--pushgateway", metavar="URL", envvar="MIRRORSYNC_PUSHGATEWAY",
                               help="Push Prometheus metrics to this Pushgateway (job mirrorsync).")
 ConcurrencyOpt = typer.Option(None, min=1, max=256, help="Images copied at once.")
-RetriesOpt = typer.Option(None, min=0, max=256, help="Retries per request or blob transfer.")
+RetriesOpt = typer.Option(None, min=0, max=256, help="Retries per request (each one on its own).")
 LogFormatOpt = typer.Option(LogFormat.text, "--log-format", help="Progress and logs as text or JSON lines.")
 VerboseOpt = typer.Option(False, "--verbose", "-v", help="Log retries and other details.")
 OutputDirOpt = typer.Option(Path("out"), "--output-dir", "-o",

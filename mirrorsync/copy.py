@@ -11,6 +11,7 @@ Guarantees, whatever the stores:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -20,7 +21,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from . import retry
 from .content import Descriptor, Manifest
-from .errors import UnsupportedContent, describe
+from .errors import DigestMismatch, UnsupportedContent, describe
 from .retry import RetryPolicy
 from .store import ContentStore
 
@@ -184,6 +185,9 @@ class Copier:
         self.blob_pool = blob_pool
         self.policy = policy or RetryPolicy()
         self.ledger = ledger or BlobLedger()
+        # An image's blobs are copied by several threads at once: its counters are updated under this lock,
+        # as `+=` on a shared attribute can lose an update.
+        self._counts = threading.Lock()
 
     # --- the whole image ------------------------------------------------------------------------------------------
 
@@ -275,21 +279,18 @@ class Copier:
                 continue
             try:
                 if self.ledger.has(t.store, t.repo, desc.digest):
-                    tr.blobs_skipped += 1
-                    tr.bytes_skipped += desc.size
+                    self._count(tr, blobs_skipped=1, bytes_skipped=desc.size)
                     continue
                 # A blob this run saw in another repository of the store is mounted straight away: one request
                 # whether or not this repository has it already, where asking first would be two.
                 other = self.ledger.elsewhere(t.store, t.repo, desc.digest) if t.store.supports_mount else None
                 if other and t.store.mount_blob(t.repo, desc.digest, other):
                     self.ledger.add(t.store, t.repo, desc.digest)
-                    tr.blobs_mounted += 1
-                    tr.bytes_skipped += desc.size
+                    self._count(tr, blobs_mounted=1, bytes_skipped=desc.size)
                     continue
                 if t.store.has_blob(t.repo, desc.digest):
                     self.ledger.add(t.store, t.repo, desc.digest)
-                    tr.blobs_skipped += 1
-                    tr.bytes_skipped += desc.size
+                    self._count(tr, blobs_skipped=1, bytes_skipped=desc.size)
                     continue
             except Exception as exc:  # noqa: BLE001
                 tr.status, tr.error = "failed", describe(exc)
@@ -303,44 +304,76 @@ class Copier:
         def attempt() -> None:
             nonlocal remaining
             errors = self._transfer(source, source_repo, desc, [t for _i, t in remaining], result)
-            done = [(i, t) for (i, t), e in zip(remaining, errors) if e is None]
-            for i, t in done:
-                self.ledger.add(t.store, t.repo, desc.digest)
-                result.targets[i].blobs_sent += 1
-                result.targets[i].bytes_sent += desc.size
-            failed = [((i, t), e) for (i, t), e in zip(remaining, errors) if e is not None]
-            remaining = [it for it, _e in failed]
-            if failed:
-                raise failed[0][1]
+            # Each target's error is its own and final: the store has retried its requests already (a registry
+            # retries each one and resumes uploads), so no target's error decides for another.
+            for (i, t), error in zip(remaining, errors):
+                if error is None:
+                    self.ledger.add(t.store, t.repo, desc.digest)
+                    self._count(result.targets[i], blobs_sent=1, bytes_sent=desc.size)
+                else:
+                    result.targets[i].status = "failed"
+                    result.targets[i].error = f"blob {desc.digest}: {describe(error)}"
+            remaining = []
 
         try:
-            retry.call(self.policy, attempt, f"copying blob {desc.digest}")
+            # Only wrong bytes from the source are worth reading the whole blob again for; a source that does not
+            # answer has had its requests retried already.
+            retry.call(self.policy, attempt, f"copying blob {desc.digest}",
+                       worth_retrying=lambda exc: isinstance(exc, DigestMismatch))
         except Exception as exc:  # noqa: BLE001
             message = describe(exc)
             for i, _t in remaining:
                 result.targets[i].status = "failed"
                 result.targets[i].error = f"blob {desc.digest}: {message}"
 
+    def _count(self, tr: TargetResult, **add: int) -> None:
+        with self._counts:
+            for name, n in add.items():
+                setattr(tr, name, getattr(tr, name) + n)
+
     def _transfer(self, source: ContentStore, source_repo: str, desc: Descriptor, targets: list[Target],
                   result: CopyResult) -> list[BaseException | None]:
-        """Read the blob once and stream it into every target; one error (or None) per target."""
+        """Read the blob once and stream it into every target; one error (or None) per target.
+
+        A target whose upload breaks goes on from where its session stands with a read of its own from that
+        offset (``reopen``), while the others keep the shared read: memory stays one buffer per target.
+        """
         counted = _Counter()
-        with source.read_blob(source_repo, desc) as chunks:
-            counting = counted.wrap(chunks)
-            if len(targets) == 1:
-                t = targets[0]
-                try:
-                    t.store.write_blob(t.repo, desc, counting)
-                    errors: list[BaseException | None] = [None]
-                except Exception as exc:  # noqa: BLE001
+
+        @contextlib.contextmanager
+        def reopen(offset: int) -> Iterator[Iterator[bytes]]:
+            again = _Counter()
+            try:
+                if getattr(source, "supports_range", False):
+                    with source.read_blob(source_repo, desc, offset) as chunks:
+                        yield again.wrap(chunks)
+                else:  # a local store: reading up to the offset again costs little
+                    with source.read_blob(source_repo, desc) as chunks:
+                        yield again.wrap(_skip(chunks, offset))
+            finally:
+                with self._counts:
+                    result.bytes_read += again.n
+
+        try:
+            with source.read_blob(source_repo, desc) as chunks:
+                counting = counted.wrap(chunks)
+                if len(targets) == 1:
+                    t = targets[0]
+                    try:
+                        t.store.write_blob(t.repo, desc, counting, reopen)
+                        errors: list[BaseException | None] = [None]
+                    except Exception as exc:  # noqa: BLE001
+                        if counted.source_error is not None:
+                            raise counted.source_error from None
+                        errors = [exc]
+                else:
+                    errors = _tee(counting, [lambda it, t=t: t.store.write_blob(t.repo, desc, it, reopen)
+                                             for t in targets])
                     if counted.source_error is not None:
-                        raise counted.source_error from None
-                    errors = [exc]
-            else:
-                errors = _tee(counting, [lambda it, t=t: t.store.write_blob(t.repo, desc, it) for t in targets])
-                if counted.source_error is not None:
-                    raise counted.source_error
-        result.bytes_read += counted.n
+                        raise counted.source_error
+        finally:
+            with self._counts:
+                result.bytes_read += counted.n
         return errors
 
 
@@ -356,9 +389,21 @@ class _Counter:
             for chunk in chunks:
                 self.n += len(chunk)
                 yield chunk
+        except GeneratorExit:  # closed by its consumer (an upload going on from a read of its own)
+            raise
         except BaseException as exc:
             self.source_error = exc
             raise
+
+
+def _skip(chunks: Iterable[bytes], n: int) -> Iterator[bytes]:
+    """``chunks`` without their first ``n`` bytes."""
+    for chunk in chunks:
+        if n >= len(chunk):
+            n -= len(chunk)
+            continue
+        yield chunk[n:] if n else chunk
+        n = 0
 
 
 _END = object()
@@ -377,16 +422,21 @@ def _tee(chunks: Iterable[bytes], sinks: list[Callable[[Iterator[bytes]], None]]
     queues: list[queue.Queue] = [queue.Queue(maxsize=4) for _ in sinks]
     errors: list[BaseException | None] = [None] * len(sinks)
     alive = [True] * len(sinks)
+    owner = retry.RETRIES.owner  # the image the consumers' retries are counted for
 
     def run(i: int) -> None:
+        retry.RETRIES.bind(owner)
         def gen() -> Iterator[bytes]:
-            while True:
-                item = queues[i].get()
-                if item is _END:
-                    return
-                if isinstance(item, _Abort):
-                    raise item.exc
-                yield item
+            try:
+                while True:
+                    item = queues[i].get()
+                    if item is _END:
+                        return
+                    if isinstance(item, _Abort):
+                        raise item.exc
+                    yield item
+            finally:  # done, or closed by a consumer that goes on from a read of its own: feed it no more
+                alive[i] = False
 
         try:
             sinks[i](gen())

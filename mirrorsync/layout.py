@@ -306,8 +306,9 @@ class OCILayout:
         finally:
             f.close()
 
-    def write_blob(self, repo: str, desc: Descriptor, chunks: Iterable[bytes]) -> None:
-        """Write a blob through a temporary file; it appears under its digest only once complete and correct."""
+    def write_blob(self, repo: str, desc: Descriptor, chunks: Iterable[bytes], reopen: object = None) -> None:
+        """Write a blob through a temporary file; it appears under its digest only once complete and correct.
+        (A local write does not break halfway the way an upload does: ``reopen`` is not needed.)"""
         self._write_file(self.blob_path(desc.digest), chunks, desc.digest, desc.size)
 
     def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool:

@@ -30,7 +30,7 @@ METRICS = {
     "mirrorsync_last_run_bytes": "Blob bytes in the last run, by result: copied (sent to mirrors), skipped "
                                  "(mirrors already had them).",
     "mirrorsync_last_run_source_read_bytes": "Blob bytes the last run read from sources.",
-    "mirrorsync_last_run_retries": "Requests and blob transfers retried in the last run.",
+    "mirrorsync_last_run_retries": "Requests retried in the last run (a resumed transfer once per break).",
     "mirrorsync_last_run_duration_seconds": "Wall-clock duration of the last run.",
     "mirrorsync_last_run_timestamp_seconds": "When the last run finished (Unix time).",
     "mirrorsync_last_run_success": "1 if the last run copied everything (status Succeeded), else 0.",

@@ -12,7 +12,7 @@ import os
 import ssl
 import threading
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
+from typing import Callable, ContextManager, Iterable, Iterator, Mapping
 from urllib.parse import quote, urljoin
 
 import httpx
@@ -366,36 +366,40 @@ class RegistryClient:
 
         return self._retrying(go, what)
 
-    @contextlib.contextmanager
-    def read_blob(self, repo: str, desc: Descriptor) -> Iterator[Iterator[bytes]]:
-        """Stream a blob; the chunks are verified against ``desc`` (a mismatch raises at the end, see ``verified``).
+    supports_range = True  # read_blob can start at an offset (a Range request), for an upload that resumes
+    upload_chunk_size = 32 << 20  # a larger blob is uploaded in PATCHes of this size: what a broken one costs
 
-        A download that drops mid-body resumes with ``Range`` where the server allows it, so the consumer (an
-        upload in flight) never sees the break; where it does not, the error reaches the copier, which retries
-        the whole blob.
+    @contextlib.contextmanager
+    def read_blob(self, repo: str, desc: Descriptor, offset: int = 0) -> Iterator[Iterator[bytes]]:
+        """Stream a blob from byte ``offset``. From byte 0 the chunks are verified against ``desc`` (a mismatch
+        raises at the end, see ``verified``); from later on they cannot be, and the registry an upload resumes
+        into checks the digest of the whole.
+
+        Each request is retried on its own, and a download that drops mid-body resumes with ``Range`` where the
+        server allows it, so the consumer (an upload in flight) never sees the break.
         """
         what = f"blob {self.host}/{repo}@{desc.digest}"
-        chunks = self._resumable(repo, desc, what)
+        chunks = self._resumable(repo, desc, what, offset)
         try:
-            yield verified(chunks, desc.digest, desc.size, what)
+            yield verified(chunks, desc.digest, desc.size, what) if offset == 0 else chunks
         finally:
             chunks.close()
 
-    def _resumable(self, repo: str, desc: Descriptor, what: str) -> Iterator[bytes]:
+    def _resumable(self, repo: str, desc: Descriptor, what: str, offset: int = 0) -> Iterator[bytes]:
         url = self._url(f"/v2/{repo}/blobs/{desc.digest}")
-        offset = 0
-        resumes = 0
+        budget = retry.ResumeBudget(self.policy, f"fetching {what}")
         while True:
+            start = offset
             headers = {"Range": f"bytes={offset}-"} if offset else {}
-            with self._client.stream("GET", url, headers=headers, follow_redirects=True) as response:
-                raise_for_status(response, f"fetching {what}")
-                # A server that ignores Range sends the whole blob again: skip what the consumer already has,
-                # so the upload in flight still never sees the break.
-                skip = offset if offset and response.status_code == 200 else 0
-                if offset and response.status_code not in (200, 206):
-                    raise RegistryError(f"fetching {what}: the connection dropped at byte {offset} and the "
-                                        f"registry cannot resume (HTTP {response.status_code} to a Range request)")
-                try:
+            try:
+                with self._client.stream("GET", url, headers=headers, follow_redirects=True) as response:
+                    raise_for_status(response, f"fetching {what}")
+                    # A server that ignores Range sends the whole blob again: skip what the consumer already has,
+                    # so the upload in flight still never sees the break.
+                    skip = offset if offset and response.status_code == 200 else 0
+                    if offset and response.status_code not in (200, 206):
+                        raise RegistryError(f"fetching {what}: cannot resume at byte {offset} (HTTP "
+                                            f"{response.status_code} to a Range request)")
                     # as the bytes arrive: a buffered chunk would be lost with the connection, and the resume
                     # would start before it (from 0 for any blob under the buffer's size)
                     for chunk in response.iter_bytes():
@@ -407,11 +411,11 @@ class RegistryClient:
                         offset += len(chunk)
                         yield chunk
                     return
-                except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout) as exc:
-                    if offset >= desc.size or resumes + 1 >= self.policy.attempts:
-                        raise
-                    resumes += 1
-                    retry.RETRIES.record()
+            except (httpx.TransportError, TransientError) as exc:
+                if offset > start:
+                    budget.progressed()
+                budget.failed(exc)  # re-raises once this request's attempts are spent
+                if offset:
                     log.info("resuming %s at byte %d after %s", what, offset, type(exc).__name__)
 
     def start_upload(self, repo: str, *, mount: str | None = None, mount_from: str | None = None) -> str | None:
@@ -429,27 +433,109 @@ class RegistryClient:
             raise RegistryError(f"starting upload to {self.host}/{repo}: no Location in HTTP {response.status_code}")
         return urljoin(url, location)
 
-    def finish_upload(self, repo: str, location: str, desc: Descriptor, chunks: Iterable[bytes]) -> None:
-        """Send the whole blob to an upload session in one streamed PUT (the registry checks the digest too)."""
+    def finish_upload(self, repo: str, location: str, desc: Descriptor, chunks: Iterable[bytes],
+                      offset: int = 0) -> None:
+        """Send the rest of a blob from byte ``offset`` to an upload session in one streamed PUT (the registry
+        checks the digest of the whole)."""
         sep = "&" if "?" in location else "?"
         url = f"{location}{sep}digest={quote(desc.digest)}"
-        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(desc.size)}
-        self._send("PUT", url, f"uploading blob {desc.digest} to {self.host}/{repo}", content=chunks, headers=headers)
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(desc.size - offset)}
+        self._send("PUT", url, f"uploading blob {desc.digest} to {self.host}/{repo}", content=chunks,
+                   headers=headers)
 
-    def write_blob(self, repo: str, desc: Descriptor, chunks: Iterable[bytes]) -> None:
-        """Upload a blob from a stream (not retried here: a stream cannot be replayed; the copier retries)."""
+    def _patch(self, location: str, offset: int, size: int, chunks: Iterable[bytes], what: str) -> str:
+        """Append ``size`` bytes at ``offset`` to an upload session; the session's URL for the next request."""
+        response = self._send("PATCH", location, what, content=chunks, headers={
+            "Content-Type": "application/octet-stream", "Content-Length": str(size),
+            "Content-Range": f"{offset}-{offset + size - 1}"})
+        return urljoin(location, response.headers.get("Location") or location)
+
+    def _upload_status(self, location: str, what: str) -> tuple[str, int] | None:
+        """Where an upload session stands (``GET`` on its URL): its URL for the next request and how many bytes
+        it holds; None when the registry no longer has it (docker-registry drops a session that took part of a
+        request that then broke)."""
+        def go() -> tuple[str, int] | None:
+            response = self._client.get(location)
+            if response.status_code == 404:
+                return None
+            raise_for_status(response, f"{what}: asking the upload session where it stands")
+            # "0-N": bytes 0 to N are held; docker-registry says "0-0" for an empty session too (and a session we
+            # fed holds whole PATCHes, never exactly one byte)
+            end = (response.headers.get("Range") or "").partition("-")[2]
+            held = int(end) + 1 if end.isdigit() and int(end) > 0 else 0
+            return urljoin(location, response.headers.get("Location") or location), held
+
+        return self._retrying(go, f"{what}: upload status")
+
+    def write_blob(self, repo: str, desc: Descriptor, chunks: Iterable[bytes],
+                   reopen: Reopen | None = None) -> None:
+        """Upload a blob from a stream: up to ``upload_chunk_size`` in one PUT, a larger one in PATCHes of that
+        size with the last piece in the PUT.
+
+        Each request is retried on its own. After a failure the session is asked how much it holds and the upload
+        goes on from there, with the bytes from that offset from ``reopen(offset)`` (``chunks`` is closed then,
+        which lets a fan-out go on without this target); a session the registry dropped is replaced by a new one
+        from byte 0. Without ``reopen`` a failed request is not retried. An error of the source (``chunks`` or a
+        reopened stream) is raised as it is, never retried here.
+        """
+        what = f"uploading blob {desc.digest} to {self.host}/{repo}"
         with self._sessions_lock:
             location = self._sessions.pop((repo, desc.digest), None)
-        if location is None:
-            location = self.start_upload(repo)
-        assert location is not None
+        budget = retry.ResumeBudget(self.policy, what)
+        offset = 0  # what the session holds
+        stream, stream_start = _Pieces(chunks, desc.size, what), 0
+        reopened = contextlib.ExitStack()
         try:
-            self.finish_upload(repo, location, desc, chunks)
-        except Exception:
-            # The retry opens a new session; this one would keep its partial data on the registry until the
-            # purge (a week by default). Best effort, briefly: the registry may be the thing that is failing.
-            self._end_session(location, timeout=5.0)
+            while True:
+                try:
+                    if location is None:
+                        location = self._retrying(lambda: self.start_upload(repo), f"starting upload to {repo}")
+                    while desc.size - offset > self.upload_chunk_size:
+                        location = self._patch(location, offset, self.upload_chunk_size,
+                                               stream.take(self.upload_chunk_size), what)
+                        offset += self.upload_chunk_size
+                        budget.progressed()
+                    self.finish_upload(repo, location, desc, stream.take(desc.size - offset), offset)
+                    return
+                except Exception as exc:  # noqa: BLE001 - sorted below
+                    if stream.source_error is not None:
+                        raise stream.source_error from None
+                    if reopen is None or location is None:
+                        raise
+                    budget.failed(exc)  # re-raises once this request's attempts are spent
+                stream.close()
+                reopened.close()
+                status = self._upload_status(location, what)
+                if status is None:
+                    if stream_start + stream.sent >= desc.size and self._has_blob_by_head(repo, desc.digest, what):
+                        return  # the registry took it all, and only its answer was lost
+                    location, offset = None, 0
+                else:
+                    location, held = status
+                    if held > offset:
+                        budget.progressed()
+                    offset = min(held, desc.size)
+                log.info("%s: going on from byte %d", what, offset)
+                # a session holding every byte needs only the closing PUT (and a Range past the end is refused)
+                rest = reopened.enter_context(reopen(offset)) if offset < desc.size else iter(())
+                stream, stream_start = _Pieces(rest, desc.size - offset, what), offset
+        except BaseException:
+            if location is not None:
+                # Best effort, briefly: the registry may be the thing that is failing; its purge is the fallback.
+                self._end_session(location, timeout=5.0)
             raise
+        finally:
+            reopened.close()
+
+    def _has_blob_by_head(self, repo: str, digest: str, what: str) -> bool:
+        def go() -> bool:
+            response = self._client.head(self._url(f"/v2/{repo}/blobs/{digest}"))
+            if response.status_code == 404:
+                return False
+            raise_for_status(response, f"{what}: HEAD")
+            return True
+
+        return self._retrying(go, f"{what}: HEAD")
 
     def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool:
         """Ask the registry to link a blob it already holds in ``from_repo``; True when it did."""
@@ -478,3 +564,43 @@ def _next_link(response: httpx.Response, current: str) -> str | None:
             target = part.split(";")[0].strip().strip("<>")
             return urljoin(current, target)
     return None
+
+
+Reopen = Callable[[int], ContextManager[Iterator[bytes]]]  # a blob's bytes from an offset, for a resumed upload
+
+
+class _Pieces:
+    """A stream of a blob's bytes cut into request bodies of exact sizes; it tells the source's errors apart."""
+
+    def __init__(self, chunks: Iterable[bytes], size: int, what: str) -> None:
+        self._chunks = iter(chunks)
+        self._left = size
+        self._what = what
+        self._rest = b""
+        self.sent = 0  # bytes handed to requests
+        self.source_error: BaseException | None = None
+
+    def take(self, n: int) -> Iterator[bytes]:
+        while n > 0:
+            if not self._rest:
+                try:
+                    self._rest = next(self._chunks)
+                except StopIteration:
+                    self.source_error = DigestMismatch(f"{self._what}: the source ended {self._left} bytes short")
+                    raise self.source_error from None
+                except Exception as exc:
+                    self.source_error = exc
+                    raise
+            if len(self._rest) <= n:  # the usual case: whole chunks, not copied
+                piece, self._rest = self._rest, b""
+            else:
+                piece, self._rest = self._rest[:n], self._rest[n:]
+            n -= len(piece)
+            self._left -= len(piece)
+            self.sent += len(piece)
+            yield piece
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()

@@ -6,6 +6,7 @@ import email.utils
 import logging
 import math
 import os
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -114,14 +115,15 @@ def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
     return wait
 
 
-def call(policy: RetryPolicy, fn: Callable[[], T], what: str) -> T:
-    """Call ``fn`` until it succeeds, its error is not transient, or the attempts run out (then re-raise)."""
+def call(policy: RetryPolicy, fn: Callable[[], T], what: str, *,
+         worth_retrying: Callable[[BaseException], bool] = is_transient) -> T:
+    """Call ``fn`` until it succeeds, its error is not ``worth_retrying``, or the attempts run out (then re-raise)."""
     try:
         # The first attempt outside tenacity: its loop costs ~40 µs a call, as much as a third of a no-op
         # re-sync's small HEAD, and most calls succeed at once.
         return fn()
     except Exception as exc:  # noqa: BLE001 - sorted below, as tenacity would
-        if policy.attempts <= 1 or not is_transient(exc):
+        if policy.attempts <= 1 or not worth_retrying(exc):
             raise
         failed_first: list[BaseException] = [exc]
 
@@ -139,11 +141,48 @@ def call(policy: RetryPolicy, fn: Callable[[], T], what: str) -> T:
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(max(policy.attempts, 1)),
         wait=_wait(policy),
-        retry=tenacity.retry_if_exception(is_transient),
+        retry=tenacity.retry_if_exception(worth_retrying),
         before_sleep=before_sleep,
         reraise=True,
     )
     return retrying(attempt)
+
+
+def backoff(policy: RetryPolicy, failures: int, exc: BaseException | None = None) -> float:
+    """Seconds to wait after the ``failures``-th failure in a row: ``Retry-After`` when given, else jittered
+    exponential backoff as ``call`` waits."""
+    after = getattr(exc, "retry_after", None)
+    if after is not None:
+        return after
+    return random.uniform(0, min(policy.max_wait, policy.initial_wait * 2 ** max(failures - 1, 0)))
+
+
+class ResumeBudget:
+    """The retries of one transfer that resumes where it broke instead of starting over (a blob read, an upload).
+
+    Each request of it is retried on its own: the failures in a row count against the policy's attempts, and a
+    request that moved the transfer forward starts the count again, so a long transfer through a lossy network
+    is not failed by faults spread over its whole length.
+    """
+
+    def __init__(self, policy: RetryPolicy, what: str) -> None:
+        self.policy = policy
+        self.what = what
+        self.failures = 0
+
+    def progressed(self) -> None:
+        self.failures = 0
+
+    def failed(self, exc: BaseException) -> None:
+        """Count ``exc`` and wait before the next try; re-raise it when it is not worth retrying or the
+        attempts are spent."""
+        if not is_transient(exc) or self.failures + 1 >= max(self.policy.attempts, 1):
+            raise exc
+        self.failures += 1
+        RETRIES.record()
+        log.info("retrying %s after %s (attempt %d of %d)", self.what, _describe(exc), self.failures,
+                 self.policy.attempts)
+        time.sleep(backoff(self.policy, self.failures, exc))
 
 
 def _describe(exc: BaseException | None) -> str:

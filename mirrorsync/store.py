@@ -6,7 +6,7 @@ One copy algorithm (``copy.py``) reads from one store and writes to others; stor
 
 from __future__ import annotations
 
-from typing import ContextManager, Iterable, Iterator, Protocol, runtime_checkable
+from typing import Callable, ContextManager, Iterable, Iterator, Protocol, runtime_checkable
 
 from .content import Descriptor, Manifest
 
@@ -33,10 +33,16 @@ class ContentStore(Protocol):
     def has_blob(self, repo: str, digest: str) -> bool: ...
 
     def read_blob(self, repo: str, desc: Descriptor) -> ContextManager[Iterator[bytes]]:
-        """Stream a blob; the iterator raises ``DigestMismatch`` before its last chunk if the bytes are wrong."""
+        """Stream a blob; the iterator raises ``DigestMismatch`` before its last chunk if the bytes are wrong.
 
-    def write_blob(self, repo: str, desc: Descriptor, chunks: Iterable[bytes]) -> None:
-        """Store a blob from a stream of exactly ``desc.size`` bytes hashing to ``desc.digest``."""
+        A store with ``supports_range = True`` also takes an ``offset`` to stream from (unverified)."""
+
+    def write_blob(self, repo: str, desc: Descriptor, chunks: Iterable[bytes],
+                   reopen: Callable[[int], ContextManager[Iterator[bytes]]] | None = None) -> None:
+        """Store a blob from a stream of exactly ``desc.size`` bytes hashing to ``desc.digest``.
+
+        ``reopen(offset)`` gives the blob's bytes from ``offset`` again, for a store that can resume a write that
+        broke (a registry's upload session) instead of failing it; others ignore it."""
 
     def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool:
         """Link a blob the store already holds in ``from_repo`` into ``repo``; False when it could not."""

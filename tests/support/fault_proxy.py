@@ -14,6 +14,10 @@ Modes:
   body (uploads, manifest PUTs), after reading ``cut`` of the request body, which is then never forwarded; an
   answer without a body (HEAD, 201, 202) is lost altogether (the registry did act on the request);
 - ``"truncate"``: like ``reset`` but a clean close (FIN) short of ``Content-Length``;
+  with ``Rule.after_bytes`` either one instead cuts the request during which the bodies of the requests the rule
+  matched reach that many bytes in all, at exactly that byte (a large upload broken at 80% of its bytes); a cut
+  request body is never forwarded (as by a proxy that buffers request bodies), unless ``Rule.forward_partial``:
+  then what came before the cut reaches the registry, whose connection breaks too (as on a network that fails);
 - ``"stall"``: say nothing for ``seconds`` (past the client's timeout), then drop the connection;
 - ``"corrupt"``: forward, but flip one byte in the middle of the response body (same length);
 - ``"ignore-range"``: forward without the ``Range`` header, as a server that cannot resume does;
@@ -27,6 +31,7 @@ Modes:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
@@ -78,6 +83,8 @@ class Rule:
     retry_after: str | None = None  # the Retry-After header of 429 (default "1") and, when set, of 5xx answers
     seconds: float = 2.0  # how long "stall" and "delay" wait
     cut: float = 0.5  # where in a body "reset" and "truncate" cut
+    after_bytes: int | None = None  # "reset"/"truncate": cut where the matched request bodies reach this total
+    forward_partial: bool = False  # "reset"/"truncate": the registry gets the cut request's body up to the cut
     redirect_to: RecordingServer | None = None
 
     def __post_init__(self) -> None:
@@ -90,6 +97,8 @@ class Rule:
             raise ValueError("a redirect rule needs redirect_to")
         if not 0.0 <= self.fraction <= 1.0 or not 0.0 <= self.cut < 1.0:
             raise ValueError("fraction must be in [0, 1] and cut in [0, 1)")
+        if self.after_bytes is not None and self.mode not in ("reset", "truncate"):
+            raise ValueError("after_bytes is for the reset and truncate modes")
 
 
 @dataclass(frozen=True)
@@ -134,9 +143,15 @@ def classify(method: str, target: str) -> tuple[str, str, str]:
 class FaultProxy:
     """The proxy; ``start()`` it (or use ``with``), point clients at ``host``, read ``seen``/``injected``."""
 
-    def __init__(self, upstream: LocalRegistry, rules: Sequence[Rule] = (), *, seed: int = 0) -> None:
+    def __init__(self, upstream: LocalRegistry, rules: Sequence[Rule] = (), *, seed: int = 0,
+                 max_in_a_row: int | None = None) -> None:
         self.upstream = upstream
         self.seed = seed
+        # never more faults in a row than this for one request identity, whichever rules fire
+        self.max_in_a_row = max_in_a_row
+        self._in_a_row: Counter[tuple] = Counter()
+        self._matched_bytes: Counter[int] = Counter()
+        self.received: Counter[str] = Counter()  # request body bytes received, per kind
         self._rules: tuple[Rule, ...] = tuple(rules)
         self._lock = threading.Lock()
         self._seen: list[Seen] = []
@@ -204,6 +219,8 @@ class FaultProxy:
             self._occurrences.clear()
             self._consecutive.clear()
             self._fired.clear()
+            self._in_a_row.clear()
+            self._matched_bytes.clear()
 
     @property
     def seen(self) -> list[Seen]:
@@ -233,31 +250,54 @@ class FaultProxy:
         with self._lock:
             self._seen.clear()
             self.injected.clear()
+            self.received.clear()
 
-    def _decide(self, kind: str, repo: str, ref: str, has_range: bool) -> Rule | None:
+    def _decide(self, kind: str, repo: str, ref: str, has_range: bool,
+                body_length: int | None = 0) -> tuple[Rule, int | None] | None:
+        """The rule to apply to a request, if any, and (for ``after_bytes``) where to cut its body."""
+        identity = (kind, repo, ref)
         with self._lock:
-            for i, rule in enumerate(self._rules):
-                if rule.kinds is not None and kind not in rule.kinds:
-                    continue
-                if rule.repo is not None and not re.search(rule.repo, repo):
-                    continue
-                if rule.ref is not None and not re.search(rule.ref, ref):
-                    continue
-                if rule.mode == "ignore-range" and not has_range:
-                    continue
-                key = (i, kind, repo, ref)
-                n = self._occurrences[key]
-                self._occurrences[key] += 1
-                fire = random.Random(f"{self.seed}/{i}/{kind}/{repo}/{ref}/{n}").random() < rule.fraction
-                if fire and rule.max_consecutive is not None and self._consecutive[key] >= rule.max_consecutive:
-                    fire = False
-                if fire and rule.limit is not None and self._fired[i] >= rule.limit:
-                    fire = False
-                self._consecutive[key] = self._consecutive[key] + 1 if fire else 0
-                if fire:
+            decided = self._decide_locked(kind, repo, ref, has_range, body_length)
+            failing = decided is not None and decided[0].mode in FAILING_MODES
+            self._in_a_row[identity] = self._in_a_row[identity] + 1 if failing else 0
+            return decided
+
+    def _decide_locked(self, kind: str, repo: str, ref: str, has_range: bool,
+                       body_length: int | None) -> tuple[Rule, int | None] | None:
+        capped = self.max_in_a_row is not None and self._in_a_row[(kind, repo, ref)] >= self.max_in_a_row
+        for i, rule in enumerate(self._rules):
+            if rule.kinds is not None and kind not in rule.kinds:
+                continue
+            if rule.repo is not None and not re.search(rule.repo, repo):
+                continue
+            if rule.ref is not None and not re.search(rule.ref, ref):
+                continue
+            if rule.mode == "ignore-range" and not has_range:
+                continue
+            if capped and rule.mode in FAILING_MODES:
+                continue
+            if rule.after_bytes is not None:
+                before = self._matched_bytes[i]
+                self._matched_bytes[i] += body_length or 0
+                if body_length and before <= rule.after_bytes < before + body_length and (
+                        rule.limit is None or self._fired[i] < rule.limit):
                     self._fired[i] += 1
                     self.injected[rule.mode] += 1
-                    return rule
+                    return rule, rule.after_bytes - before
+                continue
+            key = (i, kind, repo, ref)
+            n = self._occurrences[key]
+            self._occurrences[key] += 1
+            fire = random.Random(f"{self.seed}/{i}/{kind}/{repo}/{ref}/{n}").random() < rule.fraction
+            if fire and rule.max_consecutive is not None and self._consecutive[key] >= rule.max_consecutive:
+                fire = False
+            if fire and rule.limit is not None and self._fired[i] >= rule.limit:
+                fire = False
+            self._consecutive[key] = self._consecutive[key] + 1 if fire else 0
+            if fire:
+                self._fired[i] += 1
+                self.injected[rule.mode] += 1
+                return rule, None
         return None
 
     def _record(self, seen: Seen) -> None:
@@ -296,7 +336,8 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
         def _handle(self) -> None:
             kind, repo, ref = classify(self.command, self.path)
             has_range = "Range" in self.headers
-            rule = proxy._decide(kind, repo, ref, has_range)
+            decided = proxy._decide(kind, repo, ref, has_range, self._body_length())
+            rule, cut_at = decided if decided else (None, None)
             mode = rule.mode if rule else None
             proxy._record(Seen(kind, self.command, self.path.split("?")[0], repo, ref, self.headers.get("Range"),
                                self.headers.get("Authorization"), mode, time.monotonic()))
@@ -316,7 +357,10 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if self._body_length() != 0:
                 consumed = 0
                 total = self._body_length()
-                want = int(total * rule.cut) if total and total > 0 else 1
+                want = cut_at if cut_at is not None else int(total * rule.cut) if total and total > 0 else 1
+                if rule.forward_partial:
+                    self._forward_until(want)
+                    return self._reset() if mode == "reset" else self._close()
                 for chunk in self._body():
                     consumed += len(chunk)
                     if consumed >= want:
@@ -337,6 +381,12 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             return int(self.headers.get("Content-Length") or 0)
 
         def _body(self) -> Iterator[bytes]:
+            for chunk in self._raw_body():
+                with proxy._lock:
+                    proxy.received[classify(self.command, self.path)[0]] += len(chunk)
+                yield chunk
+
+        def _raw_body(self) -> Iterator[bytes]:
             length = self._body_length()
             if length is None:
                 while True:
@@ -386,6 +436,27 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+        def _forward_until(self, want: int) -> None:
+            """Send the registry the request with its body cut after ``want`` bytes, then break that connection."""
+            headers = [(k, v) for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP]
+
+            def partial() -> Iterator[bytes]:
+                sent = 0
+                for chunk in self._body():
+                    piece = chunk[:want - sent]
+                    sent += len(piece)
+                    yield piece
+                    if sent >= want:
+                        break
+                raise ConnectionAbortedError("cut by the fault proxy")
+
+            with contextlib.suppress(Exception):
+                proxy._client.request(self.command, proxy.upstream.url + self.path, headers=headers,
+                                      content=partial())
+            # The break reaches both ends at once on a real network; here the registry's end went first, and it
+            # gets a moment to see it before the client can ask about the request.
+            time.sleep(0.2)
 
         def _forward(self, rule: Rule | None) -> None:
             headers = [(k, v) for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP]

@@ -76,7 +76,7 @@ class MemoryStore:
             data = bytes([data[0] ^ 1]) + data[1:]
         yield verified((data[i:i + 7] for i in range(0, len(data), 7)), desc.digest, desc.size, "blob")
 
-    def write_blob(self, repo, desc, chunks):
+    def write_blob(self, repo, desc, chunks, reopen=None):
         if repo in self.fail_writes_to:
             raise RegistryError(f"{self.name}/{repo}: write refused")
         data = b"".join(chunks)
