@@ -23,7 +23,7 @@ from .content import ACCEPT, Descriptor, Manifest, digest_of, parse_manifest, ve
 from .errors import AuthError, DigestMismatch, InputError, NotFound, RegistryError, Unreachable
 from .manifest import RegistrySettings
 from .retry import RetryPolicy, TransientError
-from .transport import HTTPClientTransport, proxy_configured
+from .transport import HTTPClientTransport
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +134,8 @@ class RegistryClient:
         self._sessions: dict[tuple[str, str], str] = {}
         self._sessions_lock = threading.Lock()
         ssl_context = _ssl_context(host, self.settings)
-        # httpx's own transport only where it must route through a proxy from the environment
-        self._transport = None if proxy_configured() else HTTPClientTransport(ssl_context=ssl_context,
-                                                                              max_idle=max_connections)
+        # proxies from the environment are the transport's to apply, per host (see proxies.py)
+        self._transport = HTTPClientTransport(ssl_context=ssl_context, max_connections=max_connections)
         self._origin: tuple[str, str, int] | None = None  # (scheme, host, port) once base_url is known
         self._client = _Client(
             auth=self.auth,
@@ -251,10 +250,8 @@ class RegistryClient:
 
     def _lean_head(self, path: str) -> http.client.HTTPResponse | None:
         """HEAD ``path`` on our own transport without httpx's client around it, which costs more CPU than the
-        request does on a no-op re-sync's thousands of HEADs. None where the full path must do it: through a
-        proxy, before a Bearer token for the scope is at hand, or when the answer is 401 (a challenge)."""
-        if self._transport is None:
-            return None
+        request does on a no-op re-sync's thousands of HEADs. None where the full path must do it: before a
+        Bearer token for the scope is at hand, or when the answer is 401 (a challenge)."""
         if self._origin is None:  # first, as finding the scheme may be what shows how the registry authenticates
             url = httpx.URL(self.base_url)
             self._origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
