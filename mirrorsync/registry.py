@@ -23,6 +23,7 @@ from .content import ACCEPT, Descriptor, Manifest, digest_of, parse_manifest, ve
 from .errors import AuthError, DigestMismatch, InputError, NotFound, RegistryError, Unreachable
 from .manifest import RegistrySettings
 from .retry import RetryPolicy, TransientError
+from .proxies import ProxySettings
 from .transport import HTTPClientTransport
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ class RegistryClient:
 
     def __init__(self, host: str, *, settings: RegistrySettings | None = None,
                  credentials: auth_mod.Credentials | None = None, policy: RetryPolicy | None = None,
-                 timeout: float = 60.0, max_connections: int = 32) -> None:
+                 timeout: float = 60.0, max_connections: int = 32, proxies: ProxySettings | None = None) -> None:
         self.host = host
         self.settings = settings or RegistrySettings()
         self.policy = policy or RetryPolicy()
@@ -135,7 +136,8 @@ class RegistryClient:
         self._sessions_lock = threading.Lock()
         ssl_context = _ssl_context(host, self.settings)
         # proxies from the environment are the transport's to apply, per host (see proxies.py)
-        self._transport = HTTPClientTransport(ssl_context=ssl_context, max_connections=max_connections)
+        self._transport = HTTPClientTransport(ssl_context=ssl_context, max_connections=max_connections,
+                                              proxies=proxies)
         self._origin: tuple[str, str, int] | None = None  # (scheme, host, port) once base_url is known
         self._client = _Client(
             auth=self.auth,

@@ -20,6 +20,7 @@ from .engines import Clients, Engine, NativeEngine
 from .errors import InputError, MirrorsyncError
 from .manifest import SyncManifest
 from .plan import CopyJob, Plan
+from .proxies import ProxySettings
 from .report import DestinationRecord, ImageRecord, Report, mirrored_sources
 from .retry import RETRIES, RetryPolicy
 
@@ -86,6 +87,7 @@ class Runner:
         hosts = {spec.source.registry for spec in self.manifest.images} | {m.registry for m in self.manifest.mirrors}
         for host in sorted(hosts):
             auth.lookup(host, auth_file=self.manifest.settings_for(host).auth_file or self.options.auth_file)
+        ProxySettings.from_environ()  # and a proxy variable that cannot be used (it may carry credentials too)
 
     def run(self) -> Report:
         """Copy everything the manifest selects; never raises for a failed image (it is in the report).

@@ -210,3 +210,14 @@ def test_an_unreachable_proxy_is_named_in_a_one_line_error_without_its_credentia
     assert run.returncode != 0
     assert f"through proxy 127.0.0.1:{closed_port}" in run.stderr
     assert PROXY_PASSWORD not in run.stderr + run.stdout + (run.output_dir / "report.json").read_text()
+
+
+def test_a_proxy_variable_that_cannot_be_used_is_bad_input_before_anything_is_written(
+        tmp_path, registry, mirror_registry, seed, unique_repo):
+    img = seed(registry, unique_repo("src"), "v1")
+    run = sync(tmp_path, registry, mirror_registry, img.repository,
+               {"HTTPS_PROXY": f"socks5://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:1080"})
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == ["error: HTTPS_PROXY: proxy scheme 'socks5' is not supported (mirrorsync "
+                                       "speaks to HTTP proxies only: http://host:port)"]
+    assert not run.output_dir.exists()
