@@ -144,7 +144,6 @@ class RegistryClient:
             verify=ssl_context,
             transport=self._transport,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
         )

@@ -31,6 +31,7 @@ from typing import Iterable, Iterator
 import httpx
 
 from .proxies import Proxy, ProxySettings
+from .retry import RETRIES
 
 _READ_SIZE = 1 << 17
 
@@ -252,6 +253,7 @@ class HTTPClientTransport(httpx.BaseTransport):
                 self._discard(key, conn)
                 if reused and not fresh and _stale(exc) and _replayable(request, exc):
                     fresh = True
+                    RETRIES.record()  # a request sent again: the report counts it like any other retry
                     continue
                 _raise_as_httpx(exc)
                 raise  # the request body's own failure (a source that broke mid-upload), or ours
@@ -296,6 +298,7 @@ class HTTPClientTransport(httpx.BaseTransport):
                 self._discard(key, conn)
                 if reused and not fresh and _stale(exc):
                     fresh = True
+                    RETRIES.record()
                     continue
                 _raise_as_httpx(exc)
                 raise
