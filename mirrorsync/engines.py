@@ -14,6 +14,7 @@ from . import auth
 from .copy import Copier, CopyResult, Target
 from .manifest import SyncManifest
 from .plan import CopyJob
+from .proxies import ProxySettings
 from .reference import DEFAULT_REGISTRY, DOCKER_HUB_API_HOST, Reference
 from .registry import RegistryClient
 from .retry import RetryPolicy
@@ -39,6 +40,7 @@ class Clients:
         self.policy = policy
         self.timeout = timeout
         self.max_connections = max_connections
+        self.proxies = ProxySettings.from_environ()  # once for the run: an unusable proxy fails it here
         self._clients: dict[str, RegistryClient] = {}
         self._lock = threading.Lock()
 
@@ -50,7 +52,8 @@ class Clients:
                 creds = auth.lookup(registry, auth_file=settings.auth_file or self.auth_file)
                 host = DOCKER_HUB_API_HOST if registry == DEFAULT_REGISTRY else registry
                 client = RegistryClient(host, settings=settings, credentials=creds, policy=self.policy,
-                                        timeout=self.timeout, max_connections=self.max_connections)
+                                        timeout=self.timeout, max_connections=self.max_connections,
+                                        proxies=self.proxies)
                 self._clients[registry] = client
             return client
 

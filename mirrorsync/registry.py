@@ -23,7 +23,8 @@ from .content import ACCEPT, Descriptor, Manifest, digest_of, parse_manifest, ve
 from .errors import AuthError, DigestMismatch, InputError, NotFound, RegistryError, Unreachable
 from .manifest import RegistrySettings
 from .retry import RetryPolicy, TransientError
-from .transport import HTTPClientTransport, proxy_configured
+from .proxies import ProxySettings
+from .transport import HTTPClientTransport
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class RegistryClient:
 
     def __init__(self, host: str, *, settings: RegistrySettings | None = None,
                  credentials: auth_mod.Credentials | None = None, policy: RetryPolicy | None = None,
-                 timeout: float = 60.0, max_connections: int = 32) -> None:
+                 timeout: float = 60.0, max_connections: int = 32, proxies: ProxySettings | None = None) -> None:
         self.host = host
         self.settings = settings or RegistrySettings()
         self.policy = policy or RetryPolicy()
@@ -134,16 +135,15 @@ class RegistryClient:
         self._sessions: dict[tuple[str, str], str] = {}
         self._sessions_lock = threading.Lock()
         ssl_context = _ssl_context(host, self.settings)
-        # httpx's own transport only where it must route through a proxy from the environment
-        self._transport = None if proxy_configured() else HTTPClientTransport(ssl_context=ssl_context,
-                                                                              max_idle=max_connections)
+        # proxies from the environment are the transport's to apply, per host (see proxies.py)
+        self._transport = HTTPClientTransport(ssl_context=ssl_context, max_connections=max_connections,
+                                              proxies=proxies)
         self._origin: tuple[str, str, int] | None = None  # (scheme, host, port) once base_url is known
         self._client = _Client(
             auth=self.auth,
             verify=ssl_context,
             transport=self._transport,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
         )
@@ -251,10 +251,8 @@ class RegistryClient:
 
     def _lean_head(self, path: str) -> http.client.HTTPResponse | None:
         """HEAD ``path`` on our own transport without httpx's client around it, which costs more CPU than the
-        request does on a no-op re-sync's thousands of HEADs. None where the full path must do it: through a
-        proxy, before a Bearer token for the scope is at hand, or when the answer is 401 (a challenge)."""
-        if self._transport is None:
-            return None
+        request does on a no-op re-sync's thousands of HEADs. None where the full path must do it: before a
+        Bearer token for the scope is at hand, or when the answer is 401 (a challenge)."""
         if self._origin is None:  # first, as finding the scheme may be what shows how the registry authenticates
             url = httpx.URL(self.base_url)
             self._origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))

@@ -21,6 +21,7 @@ from .engines import Clients, Engine, NativeEngine
 from .errors import InputError, MirrorsyncError
 from .manifest import SyncManifest
 from .plan import CopyJob, Plan
+from .proxies import ProxySettings
 from .registry import _ssl_context
 from .report import DestinationRecord, ImageRecord, Report, load as load_report, mirrored_sources
 from .retry import RETRIES, RetryPolicy
@@ -91,6 +92,7 @@ class Runner:
         for host in sorted(hosts):
             auth.lookup(host, auth_file=self.manifest.settings_for(host).auth_file or self.options.auth_file)
         self.check_cert_dirs()
+        ProxySettings.from_environ()  # and a proxy variable that cannot be used (it may carry credentials too)
 
     def check_cert_dirs(self) -> None:
         """Read every ``certDir`` the manifest names, now: one that is missing or holds a file that cannot be read

@@ -42,7 +42,7 @@ TOKEN_USERS = {
 }
 
 _TOOLS = {"docker-registry": "docker-registry", "skopeo": "skopeo", "openssl": "openssl",
-          "htpasswd": "apache2-utils"}
+          "htpasswd": "apache2-utils", "tinyproxy": "tinyproxy"}
 
 
 def require_tools(*tools: str) -> None:

@@ -21,17 +21,22 @@ def test_cookies_are_neither_kept_nor_sent():
     assert len(client.cookies) == 0
 
 
-def test_httpx_own_transport_is_kept_where_the_environment_names_a_proxy(monkeypatch):
+def test_one_transport_serves_proxied_and_direct_hosts_alike(monkeypatch):
+    from mirrorsync.proxies import Proxy
     from mirrorsync.registry import RegistryClient
     from mirrorsync.transport import HTTPClientTransport
 
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD"):
         monkeypatch.delenv(name, raising=False)
-    direct = RegistryClient("registry.example.com")
-    assert isinstance(direct._client._transport, HTTPClientTransport)
+        monkeypatch.delenv(name.lower(), raising=False)
     monkeypatch.setenv("https_proxy", "http://proxy.example.com:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example.com")
     proxied = RegistryClient("registry.example.com")
-    assert not isinstance(proxied._client._transport, HTTPClientTransport)
-    assert proxied._client._mounts  # httpx routes through the proxy it read from the environment
+    direct = RegistryClient("mirror.internal.example.com")
+    for client in (proxied, direct):
+        assert isinstance(client._client._transport, HTTPClientTransport)
+        assert not client._client._mounts  # httpx routes nothing itself
+    assert proxied._transport.route(("https", "registry.example.com", 443)) == Proxy("proxy.example.com", 3128)
+    assert direct._transport.route(("https", "mirror.internal.example.com", 443)) is None
     direct.close()
     proxied.close()

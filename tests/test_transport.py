@@ -291,3 +291,142 @@ def test_lean_head_failures_are_the_httpx_errors_of_the_full_path(server):
     with pytest.raises(httpx.ReadTimeout):
         transport.head(key_of(slow), "/v2/", [], connect_timeout=5, timeout=0.3)
     transport.close()
+
+
+# --- the pool: idle expiry, the per-host cap, a stale connection replaced once ---------------------------------
+
+
+def test_a_connection_idle_past_the_expiry_is_not_reused_so_a_silently_dropped_one_costs_nothing(server):
+    def handler(conn, srv):
+        srv.read_request(conn)
+        conn.sendall(ok())
+        if srv.connections == 1:
+            threading.Event().wait(5)  # then a NAT forgets the connection: requests on it are never answered
+
+    s = server(handler)
+    with httpx.Client(transport=HTTPClientTransport(keepalive_expiry=0.2), timeout=2) as c:
+        assert c.get(s.url + "/a").content == b"hello"
+        threading.Event().wait(0.4)
+        assert c.get(s.url + "/b").content == b"hello"  # on a new connection: no 2 s read timeout
+    assert s.connections == 2
+
+
+def test_a_connection_idle_within_the_expiry_is_reused(server):
+    def handler(conn, srv):
+        while srv.read_request(conn) is not None:
+            conn.sendall(ok())
+
+    s = server(handler)
+    with httpx.Client(transport=HTTPClientTransport(keepalive_expiry=5), timeout=2) as c:
+        for _ in range(3):
+            assert c.get(s.url + "/a").content == b"hello"
+            threading.Event().wait(0.1)
+    assert s.connections == 1
+
+
+def test_connections_per_host_are_capped_and_requests_wait_for_a_free_one(server):
+    lock = threading.Lock()
+    busy = [0, 0]  # now, most at once
+
+    def handler(conn, srv):
+        while srv.read_request(conn) is not None:
+            with lock:
+                busy[0] += 1
+                busy[1] = max(busy)
+            threading.Event().wait(0.1)
+            with lock:
+                busy[0] -= 1
+            conn.sendall(ok())
+
+    s = server(handler)
+    with httpx.Client(transport=HTTPClientTransport(max_connections=2), timeout=5) as c:
+        threads = [threading.Thread(target=lambda: c.get(s.url + "/a").raise_for_status()) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert busy[1] == 2 and s.connections == 2 and len(s.requests) == 6
+
+
+def test_no_free_connection_within_the_pool_timeout_is_a_pool_timeout(server):
+    def handler(conn, srv):
+        while srv.read_request(conn) is not None:
+            conn.sendall(ok(b"x" * 100))
+
+    s = server(handler)
+    timeout = httpx.Timeout(5, pool=0.2)
+    with httpx.Client(transport=HTTPClientTransport(max_connections=1), timeout=timeout) as c:
+        with c.stream("GET", s.url + "/held"):  # its connection is in use until the body is read or closed
+            with pytest.raises(httpx.PoolTimeout, match="1 open at most"):
+                c.get(s.url + "/b")
+        assert c.get(s.url + "/c").status_code == 200  # closed: the connection is free again
+
+
+def closes_the_first_connection_after_one_answer(conn, srv):
+    if srv.connections == 1:
+        srv.read_request(conn)
+        conn.sendall(ok())
+        srv.read_request(conn)  # the next request on it: read, then closed unanswered (the server timed it out)
+        return
+    while srv.read_request(conn) is not None:
+        conn.sendall(ok())
+
+
+def test_a_reused_connection_closed_before_any_answer_is_replaced_once(server):
+    from mirrorsync.retry import RETRIES
+
+    s = server(closes_the_first_connection_after_one_answer)
+    transport = HTTPClientTransport()
+    retries = RETRIES.total
+    with httpx.Client(transport=transport, timeout=5) as c:
+        assert c.get(s.url + "/a").content == b"hello"
+        assert c.put(s.url + "/b", content=b"body").status_code == 200  # bytes: sent again on a new connection
+    assert s.connections == 2 and s.requests[-1].endswith(b"\r\n\r\nbody")
+    assert RETRIES.total == retries + 1  # the report counts it as a retry
+
+    s = server(closes_the_first_connection_after_one_answer)
+    assert transport.head(key_of(s), "/a", [], connect_timeout=5, timeout=5).status == 200
+    assert transport.head(key_of(s), "/b", [], connect_timeout=5, timeout=5).status == 200
+    assert s.connections == 2
+    transport.close()
+
+
+def test_a_request_that_cannot_be_sent_again_is_not_replayed(server):
+    s = server(closes_the_first_connection_after_one_answer)
+    with client() as c:
+        assert c.get(s.url + "/a").content == b"hello"
+        with pytest.raises(httpx.RemoteProtocolError):  # a POST may have been acted on
+            c.post(s.url + "/v2/r/blobs/uploads/")
+        assert c.get(s.url + "/a").content == b"hello"
+
+    s = server(closes_the_first_connection_after_one_answer)
+    with client() as c:
+        assert c.get(s.url + "/a").content == b"hello"
+        with pytest.raises(httpx.RemoteProtocolError):  # a streamed upload is used up
+            c.put(s.url + "/upload", content=iter([b"ab"]), headers={"Content-Length": "2"})
+    assert s.connections == 1
+
+
+# --- proxies: the request forms (a real proxy is in tests/integration/test_proxy.py) -----------------------------
+
+
+def test_plain_http_through_a_proxy_is_sent_in_absolute_form_with_proxy_authorization(server):
+    from mirrorsync.proxies import Proxy, ProxySettings
+
+    def handler(conn, srv):
+        while srv.read_request(conn) is not None:
+            conn.sendall(ok())
+
+    proxy = server(handler)
+    settings = ProxySettings(http=Proxy("127.0.0.1", proxy.port, "Basic cDpx"))
+    transport = HTTPClientTransport(proxies=settings)
+    with httpx.Client(transport=transport, timeout=5) as c:
+        assert c.get("http://registry.example.com:5000/v2/?n=1").content == b"hello"
+    assert transport.head(("http", "registry.example.com", 80), "/v2/x/manifests/v1", [("Accept", "a/b")],
+                          connect_timeout=5, timeout=5).status == 200
+    get, head = (r.split(b"\r\n") for r in proxy.requests)
+    assert get[0] == b"GET http://registry.example.com:5000/v2/?n=1 HTTP/1.1"
+    assert b"Host: registry.example.com:5000" in get and b"Proxy-Authorization: Basic cDpx" in get
+    assert head[0] == b"HEAD http://registry.example.com/v2/x/manifests/v1 HTTP/1.1"
+    assert b"Host: registry.example.com" in head and b"Proxy-Authorization: Basic cDpx" in head
+    transport.close()

@@ -1,0 +1,223 @@
+"""``mirrorsync run`` through a real HTTP proxy (Debian's tinyproxy on a 127.0.0.1 ephemeral port).
+
+Plain-HTTP registries are reached with absolute-form requests to the proxy, HTTPS registries through a CONNECT
+tunnel, NO_PROXY hosts directly. Between mirrorsync and tinyproxy sits a relay that records every byte the proxy
+receives: what a proxy operator could log. tinyproxy's own log says which requests it forwarded.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from mirrorsync.devregistry import LocalRegistry
+from support.cli import Run, mirrorsync as run_cli, registry_settings, write_auth_file, write_manifest
+from support.fault_proxy import manifest_digest, oracle_client
+
+from conftest import require_tools
+
+pytestmark = pytest.mark.integration
+
+PROXY_USER, PROXY_PASSWORD = "proxy-user", "proxy-secret-7"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class TinyProxy:
+    """tinyproxy in the foreground, logging each connection and request line to ``log``."""
+
+    def __init__(self, workdir: Path, basic_auth: tuple[str, str] | None = None) -> None:
+        require_tools("tinyproxy")
+        self.log = workdir / "tinyproxy.log"
+        for _ in range(5):  # the port picked can be taken before tinyproxy binds it
+            self.port = free_port()
+            conf = workdir / "tinyproxy.conf"
+            conf.write_text("\n".join([
+                f"Port {self.port}", "Listen 127.0.0.1", "Allow 127.0.0.1", "Timeout 60", "MaxClients 100",
+                f'LogFile "{self.log}"', "LogLevel Connect", "DisableViaHeader Yes",
+                *([f"BasicAuth {basic_auth[0]} {basic_auth[1]}"] if basic_auth else []), ""]))
+            self.process = subprocess.Popen(["tinyproxy", "-d", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+            deadline = time.monotonic() + 10
+            while self.process.poll() is None and time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    return
+                except OSError:
+                    time.sleep(0.05)
+            self.stop()
+        raise RuntimeError(f"tinyproxy did not start; its log: {self.log.read_text() if self.log.exists() else ''}")
+
+    def requests(self) -> list[str]:
+        """The request lines tinyproxy received, in order (``GET http://...``, ``CONNECT host:port``)."""
+        return re.findall(r"Request \(file descriptor \d+\): (.*?)\s*$", self.log.read_text(), re.M)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class Recorder:
+    """A TCP relay to ``port`` that keeps everything the client sends through it."""
+
+    def __init__(self, port: int) -> None:
+        self.upstream = port
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self._sent = bytearray()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def sent(self) -> bytes:
+        with self._lock:
+            return bytes(self._sent)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream))
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, record: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if record:
+                    with self._lock:
+                        self._sent += data
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def proxy(tmp_path: Path) -> Iterator[Callable[..., tuple[TinyProxy, Recorder]]]:
+    started: list[tuple[TinyProxy, Recorder]] = []
+
+    def start(basic_auth: tuple[str, str] | None = None) -> tuple[TinyProxy, Recorder]:
+        workdir = tmp_path / f"proxy-{len(started)}"
+        workdir.mkdir()
+        tiny = TinyProxy(workdir, basic_auth)
+        started.append((tiny, Recorder(tiny.port)))
+        return started[-1]
+
+    yield start
+    for tiny, recorder in started:
+        recorder.close()
+        tiny.stop()
+
+
+def sync(tmp_path: Path, source: LocalRegistry, mirror: LocalRegistry, repo: str, env: dict[str, str]) -> Run:
+    manifest = write_manifest(tmp_path / "m.yaml", mirrors=[f"{mirror.host}/mirrored"],
+                              images=[{"source": f"{source.host}/{repo}", "tags": ["v1"]}],
+                              registries={r.host: registry_settings(r) for r in (source, mirror)},
+                              options={"retries": 1})
+    out = tmp_path / "out"
+    args = ["--output-dir", str(out), "--authfile", str(write_auth_file(tmp_path / "auth.json", source))]
+    no_env = {name: "" for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy",
+                                    "https_proxy", "all_proxy", "no_proxy")}
+    proc = run_cli("run", str(manifest), *args, env={**no_env, "MIRRORSYNC_RETRY_WAIT": "0.01", **env})
+    return Run(proc.returncode, proc.stdout, proc.stderr, out)
+
+
+def basic(username: str, password: str) -> bytes:
+    return base64.b64encode(f"{username}:{password}".encode())
+
+
+def test_plain_http_goes_to_the_proxy_in_absolute_form_and_no_proxy_hosts_go_direct(
+        tmp_path, proxy, htpasswd_registry, mirror_registry, seed, unique_repo):
+    source = htpasswd_registry
+    img = seed(source, unique_repo("src"), "v1")
+    tiny, recorder = proxy()
+    env = {"http_proxy": f"http://127.0.0.1:{recorder.port}", "NO_PROXY": f"example.com,{mirror_registry.host}"}
+    run = sync(tmp_path, source, mirror_registry, img.repository, env)
+    assert run.returncode == 0, run.stderr
+    assert manifest_digest(oracle_client(mirror_registry), f"mirrored/{img.repository}", "v1") == img.digest
+
+    copied = tiny.requests()
+    assert any(line.startswith(f"GET http://{source.host}/v2/{img.repository}/blobs/") for line in copied)
+    # a no-op re-sync checks the source with the lean HEAD, which takes the same route
+    again = sync(tmp_path, source, mirror_registry, img.repository, env)
+    assert again.returncode == 0 and again.report["totals"]["bytesSent"] == 0, again.stderr
+    lines = tiny.requests()
+    assert f"HEAD http://{source.host}/v2/{img.repository}/manifests/v1 HTTP/1.1" in lines[len(copied):]
+    assert lines and all(f"http://{source.host}/" in line for line in lines)  # the mirror: never through it
+    assert str(mirror_registry.port).encode() not in recorder.sent
+    # A plain-HTTP registry's credentials cross the proxy in clear, as they cross any network between: the README
+    # says to use HTTPS where a proxy (or anyone on the path) must not see them.
+    assert b"Authorization: Basic " + basic(source.username, source.password) in recorder.sent
+
+
+@pytest.mark.parametrize("proxy_auth", [False, True], ids=["open-proxy", "proxy-with-basic-auth"])
+def test_https_goes_through_a_connect_tunnel_and_the_proxy_never_sees_the_registry_credentials(
+        proxy_auth, tmp_path, proxy, make_registry, mirror_registry, seed, unique_repo):
+    source = make_registry("tls-auth", tls=True, htpasswd=("tunnel-user", "tunnel-password-3"))
+    img = seed(source, unique_repo("src"), "v1")
+    tiny, recorder = proxy((PROXY_USER, PROXY_PASSWORD) if proxy_auth else None)
+    credentials = f"{PROXY_USER}:{PROXY_PASSWORD}@" if proxy_auth else ""
+    proxy_url = f"http://{credentials}127.0.0.1:{recorder.port}"
+    run = sync(tmp_path, source, mirror_registry, img.repository,
+               {"HTTPS_PROXY": proxy_url, "HTTP_PROXY": proxy_url, "no_proxy": mirror_registry.host})
+    assert run.returncode == 0, run.stderr
+    assert manifest_digest(oracle_client(mirror_registry), f"mirrored/{img.repository}", "v1") == img.digest
+
+    lines = tiny.requests()
+    assert lines and set(lines) == {f"CONNECT {source.host} HTTP/1.0"}
+    sent = recorder.sent
+    assert b"CONNECT " + source.host.encode() in sent
+    assert not re.search(rb"(?im)^authorization:", sent)
+    for secret in (basic(source.username, source.password), source.password.encode(), f"/v2/{img.repository}".encode()):
+        assert secret not in sent
+    if proxy_auth:
+        assert b"Proxy-Authorization: Basic " + basic(PROXY_USER, PROXY_PASSWORD) in sent
+
+
+def test_an_unreachable_proxy_is_named_in_a_one_line_error_without_its_credentials(
+        tmp_path, tls_registry, mirror_registry, closed_port, seed, unique_repo):
+    img = seed(tls_registry, unique_repo("src"), "v1")
+    run = sync(tmp_path, tls_registry, mirror_registry, img.repository,
+               {"https_proxy": f"http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{closed_port}",
+                "no_proxy": mirror_registry.host})
+    assert run.returncode != 0
+    assert f"through proxy 127.0.0.1:{closed_port}" in run.stderr
+    assert PROXY_PASSWORD not in run.stderr + run.stdout + (run.output_dir / "report.json").read_text()
+
+
+def test_a_proxy_variable_that_cannot_be_used_is_bad_input_before_anything_is_written(
+        tmp_path, registry, mirror_registry, seed, unique_repo):
+    img = seed(registry, unique_repo("src"), "v1")
+    run = sync(tmp_path, registry, mirror_registry, img.repository,
+               {"HTTPS_PROXY": f"socks5://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:1080"})
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == ["error: HTTPS_PROXY: proxy scheme 'socks5' is not supported (mirrorsync "
+                                       "speaks to HTTP proxies only: http://host:port)"]
+    assert not run.output_dir.exists()
