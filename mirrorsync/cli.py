@@ -228,6 +228,12 @@ def plan(
     else:
         for job in the_plan.jobs:
             typer.echo(f"{job} -> {', '.join(d.name for d in job.destinations)}")
+        for selection in the_plan.selections:  # why each listed tag was taken or left
+            taken = sum(d.taken for d in selection.decisions)
+            typer.echo(f"tags of {selection.spec.source.name} (images[{selection.spec.index}]): "
+                       f"{len(selection.decisions)} listed, {taken} taken")
+            for decision in selection.decisions:
+                typer.echo(f"  {decision}")
         for f in the_plan.failures:
             typer.echo(f"cannot plan {f.spec.source.name}: {f.error}", err=True)
     raise typer.Exit(1 if the_plan.failures else 0)
