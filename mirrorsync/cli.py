@@ -299,6 +299,9 @@ def convert(
     insecure_mirror: bool = typer.Option(False, "--insecure-mirror",
                                          help="The mirrors speak plain HTTP or unverified TLS (skopeo sync's "
                                               "--dest-tls-verify=false): sets their tlsVerify: false."),
+    scoped: bool = typer.Option(False, "--scoped",
+                                help="As skopeo sync --scoped: a skopeo sync file's repositories land at "
+                                     "<mirror>/<host>/<path>, not at <mirror>/<last path component>."),
 ) -> None:
     """Write a sync manifest equivalent to a skopeo sync file or an oc-mirror ImageSetConfiguration.
 
@@ -308,7 +311,7 @@ def convert(
     from .convert import convert as convert_file
 
     try:
-        text = convert_file(file, mirrors, insecure_mirror=insecure_mirror)
+        text = convert_file(file, mirrors, insecure_mirror=insecure_mirror, scoped=scoped)
         if output:
             try:
                 write_atomic(output, text)

@@ -93,8 +93,10 @@ def _load(text: str, file: str) -> LocatedDocument:
 
 
 class _Converter:
-    def __init__(self, doc: LocatedDocument, mirrors: list[str], insecure_mirror: bool, source_format: str) -> None:
+    def __init__(self, doc: LocatedDocument, mirrors: list[str], insecure_mirror: bool, source_format: str,
+                 scoped: bool = False) -> None:
         self.doc = doc
+        self.scoped = scoped
         self.out = Conversion(source_format, mirrors)
         if insecure_mirror:
             for m in mirrors:
@@ -162,9 +164,9 @@ class _Converter:
     def _skopeo_images(self, host: str, conf: dict) -> None:
         for repo, refs in self.mapping(conf.get("images"), (host, "images")).items():
             path = (host, "images", repo)
-            source = self._repo(host, repo, path)
+            entry = self._entry(host, repo, path)
             if refs is None or refs == []:  # skopeo: no tags listed means every tag
-                self.out.images.append({"source": source, "allTags": True})
+                self.out.images.append({**entry, "allTags": True})
                 continue
             if not isinstance(refs, list):
                 raise self.fail(path, "must be a list of tags and digests")
@@ -178,7 +180,6 @@ class _Converter:
                         tags.append(reference.validate_tag(item))
                 except InputError as exc:
                     raise self.fail(path + (i,), exc.message) from None
-            entry: dict[str, Any] = {"source": source}
             if tags:
                 entry["tags"] = list(dict.fromkeys(tags))
             if digests:
@@ -186,16 +187,16 @@ class _Converter:
             self.out.images.append(entry)
         for repo, regex in self.mapping(conf.get("images-by-tag-regex"), (host, "images-by-tag-regex")).items():
             path = (host, "images-by-tag-regex", repo)
-            source = self._repo(host, repo, path)
+            entry = self._entry(host, repo, path)
             regex = self.string(regex, path)
             try:
                 re.compile(regex)
             except re.error as exc:
                 raise self.fail(path, f"regular expression {regex!r} does not compile in Python: {exc}") from None
-            self.out.images.append({"source": source, "include": [regex]})  # skopeo searches, as include does
+            self.out.images.append({**entry, "include": [regex]})  # skopeo searches, as include does
         for repo, constraint in self.mapping(conf.get("images-by-semver"), (host, "images-by-semver")).items():
             path = (host, "images-by-semver", repo)
-            source = self._repo(host, repo, path)
+            entry = self._entry(host, repo, path)
             # newer skopeo also takes a list of constraints, any of which may match
             parts = constraint if isinstance(constraint, list) else [constraint]
             texts = [self.string(p, path + ((i,) if isinstance(constraint, list) else ())) for i, p in enumerate(parts)]
@@ -204,15 +205,20 @@ class _Converter:
                 Range.parse(text)
             except InputError as exc:
                 raise self.fail(path, exc.message) from None
-            self.out.images.append({"source": source, "semver": text})
+            self.out.images.append({**entry, "semver": text})
             self.note(path, "skopeo's Masterminds/semver also counts tags such as 3.12 or v3 as versions; "
                             "mirrorsync's semver takes MAJOR.MINOR.PATCH tags only: check `mirrorsync plan`")
 
-    def _repo(self, host: str, repo: Any, path: tuple) -> str:
+    def _entry(self, host: str, repo: Any, path: tuple) -> dict[str, Any]:
+        """source and destination of a repository: skopeo sync puts it at the mirror's ``<last path component>``,
+        with --scoped at ``<host>/<path>``."""
         ref = self.ref(f"{host}/{repo}", path)
         if ref.tag or ref.digest:
             raise self.fail(path, f"{repo!r} must name a repository, without tag or digest")
-        return ref.name
+        destination = ref.name if self.scoped else ref.repository.rsplit("/", 1)[-1]
+        if not reference.is_valid_path(destination):
+            raise self.fail(path, f"cannot be mirrored at {destination!r} (not a repository path)")
+        return {"source": ref.name, "destination": destination}
 
     # oc-mirror ImageSetConfiguration --------------------------------------------------------------------------
 
@@ -293,7 +299,7 @@ class _Converter:
         return out
 
 
-def convert(path: str, mirrors: list[str], *, insecure_mirror: bool = False) -> str:
+def convert(path: str, mirrors: list[str], *, insecure_mirror: bool = False, scoped: bool = False) -> str:
     """The manifest text for the skopeo sync file or ImageSetConfiguration at ``path``; ``InputError`` if the file
     is not one, or the result would not load."""
     if not mirrors:
@@ -311,10 +317,12 @@ def convert(path: str, mirrors: list[str], *, insecure_mirror: bool = False) -> 
         conversion = _Converter(doc, list(mirrors), insecure_mirror, "oc-mirror ImageSetConfiguration "
                                 f"{doc.data.get('apiVersion')}").image_set()
     else:
-        conversion = _Converter(doc, list(mirrors), insecure_mirror, "skopeo sync YAML").skopeo()
+        conversion = _Converter(doc, list(mirrors), insecure_mirror, "skopeo sync YAML", scoped).skopeo()
     text = conversion.render(path)
     try:
         manifest_mod.parse(text, "<converted>")
-    except InputError as exc:  # e.g. two registries' repositories landing on one destination
-        raise InputError(f"the converted manifest would not load: {exc}", file=path) from None
+    except InputError as exc:  # e.g. two repositories landing on one destination
+        hint = "" if scoped or doc.data.get("kind") == ISC_KIND else \
+            " (skopeo sync puts each repository at its last path component; --scoped keeps the whole name)"
+        raise InputError(f"the converted manifest would not load: {exc}{hint}", file=path) from None
     return text

@@ -86,6 +86,10 @@ def test_skopeo_sync_file_becomes_an_equivalent_manifest(tmp_path):
     assert images[2].include == (r"^1\.13\.[12]-alpine-perl$",)
     assert images[3].semver.text == ">= 3.12.0"
     assert images[4].tags == ("latest",)
+    # where skopeo sync puts them: the last path component under the mirror
+    assert [s.destination for s in images] == ["busybox", "redis", "nginx", "alpine", "etcd"]
+    scoped = loaded(convert.convert(src, ["m.io"], scoped=True))
+    assert [s.destination for s in scoped.images][:2] == ["registry.example.com/busybox", "registry.example.com/redis"]
     assert m.settings_for("registry.example.com").cert_dir == "/home/john/certs"
     assert m.settings_for("registry.example.com").tls_verify is True
     assert m.settings_for("quay.io").tls_verify is False
@@ -148,7 +152,7 @@ def test_v2alpha1_blocked_images_may_be_patterns(tmp_path):
      "  - name: 'quay.io/X'\n", "in.yaml:5: mirror.additionalImages[0].name: invalid reference"),
     ("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators: []\n",
      "in.yaml:3: mirror: no mirror.additionalImages"),
-    ("a.io:\n  images: {x/app: [v1]}\nb.io:\n  images: {x/app: [v1]}\n",
+    ("a.io:\n  images: {x/app: [v1], y/app: [v1]}\n",
      "in.yaml: the converted manifest would not load: <converted>:"),
 ])
 def test_bad_input_is_one_line(tmp_path, text, expected):
@@ -158,6 +162,14 @@ def test_bad_input_is_one_line(tmp_path, text, expected):
     message = str(info.value)
     assert message.startswith(f"{tmp_path}/{expected}"), message
     assert "\n" not in message and info.value.exit_code == 2
+
+
+def test_scoped_keeps_repositories_of_one_basename_apart(tmp_path):
+    src = write(tmp_path, "a.io:\n  images: {x/app: [v1], y/app: [v1]}\n")
+    with pytest.raises(InputError, match="both land on destination 'app'.*--scoped keeps the whole name"):
+        convert.convert(src, ["m.io"])
+    m = loaded(convert.convert(src, ["m.io"], scoped=True))
+    assert [s.destination for s in m.images] == ["a.io/x/app", "a.io/y/app"]
 
 
 def test_mirrors_are_required_and_checked(tmp_path):
