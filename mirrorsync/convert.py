@@ -33,13 +33,13 @@ class Conversion:
     mirrors: list[str]
     registries: dict[str, dict[str, Any]] = field(default_factory=dict)
     images: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[tuple[int, str]] = field(default_factory=list)  # (input line, text)
 
     def render(self, input_file: str) -> str:
         lines = [f"# Converted by `mirrorsync convert` from {_one_line(input_file)} ({self.source_format})."]
         if self.notes:
             lines.append(f"# Not carried over ({len(self.notes)}):")
-            lines += [f"#   {_one_line(note)}" for note in self.notes]
+            lines += [f"#   {_one_line(note)}" for _, note in sorted(self.notes, key=lambda n: n[0])]
         doc: dict[str, Any] = {"apiVersion": manifest_mod.API_VERSION, "kind": manifest_mod.KIND,
                                "mirrors": self.mirrors}
         if self.registries:
@@ -106,8 +106,9 @@ class _Converter:
         return self.doc.error(path, message)
 
     def note(self, path: tuple, message: str) -> None:
-        where = f"{self.doc.file}:{self.doc.line(path)}" if self.doc.line(path) else self.doc.file
-        self.out.notes.append(f"{where}: {field_name(path)}: {message}")
+        line = self.doc.line(path) or 0
+        where = f"{self.doc.file}:{line}" if line else self.doc.file
+        self.out.notes.append((line, f"{where}: {field_name(path)}: {message}"))
 
     def mapping(self, value: Any, path: tuple) -> dict:
         if value is None:
@@ -263,7 +264,7 @@ class _Converter:
             else:  # oc-mirror takes latest when a name has neither tag nor digest
                 entry.setdefault("tags", []).append(ref.tag or "latest")
         for index, _ in blocked:
-            if not any(n.endswith(f"blocked by mirror.blockedImages[{index}]") for n in self.out.notes):
+            if not any(n.endswith(f"blocked by mirror.blockedImages[{index}]") for _, n in self.out.notes):
                 self.note(("mirror", "blockedImages", index), "blocks no additional image; platform and operator "
                                                                 "images are not mirrored by this manifest")
         self.out.images = [{k: (list(dict.fromkeys(v)) if isinstance(v, list) else v) for k, v in e.items()}
