@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import reference
+from .errors import InputError
 from .semver import Range, Version
 
 if TYPE_CHECKING:
@@ -27,7 +29,9 @@ class TagDecision:
     reason: str  # "matches semver '>=1.2 <2'", "excluded by '-rc'", "not among the latest 3"
 
     def __str__(self) -> str:
-        return f"{self.tag}: {'taken' if self.taken else 'left'}: {self.reason}"
+        # a registry's tag list is not trusted to hold only valid tags: never print its line breaks
+        text = f"{self.tag}: {'taken' if self.taken else 'left'}: {self.reason}"
+        return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
     def to_dict(self) -> dict:
         return {"tag": self.tag, "taken": self.taken, "reason": self.reason}
@@ -62,7 +66,13 @@ def select(spec: ImageSpec, available: list[str]) -> list[TagDecision]:
     """A decision for every tag in ``available`` (the source's tag list, in its order)."""
     passed: dict[str, str] = {}
     decisions: dict[str, TagDecision] = {}
+    available = [t if isinstance(t, str) else f"{t!r} ({type(t).__name__})" for t in available]
     for tag in dict.fromkeys(available):
+        try:
+            reference.validate_tag(tag)
+        except InputError:
+            decisions[tag] = TagDecision(tag, False, "not a valid tag name (from the registry's tag list)")
+            continue
         if tag in spec.tags:
             decisions[tag] = TagDecision(tag, True, "named in tags")
             continue

@@ -94,3 +94,33 @@ def test_bad_ranges(text):
     with pytest.raises(InputError) as info:
         Range.parse(text)
     assert "\n" not in str(info.value)
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_RANGE_ALPHABET = st.sampled_from(list("0123456789.xX*^~<>=!-|, vrc+a"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(_RANGE_ALPHABET, max_size=30), st.text(_RANGE_ALPHABET, max_size=20))
+def test_any_text_is_a_range_or_one_input_error_and_any_tag_a_version_or_none(text, tag):
+    try:
+        r = Range.parse(text)
+    except InputError as exc:
+        assert "\n" not in str(exc)
+        return
+    v = Version.parse(tag)
+    if v is not None:
+        assert (v in r) == (r.allows(v) and r.allows_prerelease(v))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 3),
+                          st.lists(st.one_of(st.integers(0, 3), st.sampled_from(["a", "b", "rc"])), max_size=2)),
+                min_size=2, max_size=8))
+def test_ordering_is_total_and_matches_str_round_trip(parts):
+    versions = [Version(M, m, p, tuple(pre)) for M, m, p, pre in parts]
+    for v in versions:
+        assert Version.parse(str(v)) == v
+    ordered = sorted(versions)
+    assert all(a <= b for a, b in zip(ordered, ordered[1:]))

@@ -86,6 +86,19 @@ def test_one_version_under_two_tags_counts_twice_in_a_stable_order():
     assert taken("latest: 2\n", ["1.2.3", "v1.2.3", "1.0.0"]) == ["1.2.3", "v1.2.3"]
 
 
+def test_a_hostile_tag_list_cannot_add_jobs_or_lines():
+    tags = [5, "1.0.0\nv9.9.9: taken: forged", "../x", "1.0.0"]
+    m = entry("allTags: true\n")
+    the_plan = plan.build(m, lambda ref: tags)
+    assert [j.tag for j in the_plan.jobs] == ["1.0.0"]
+    (selection,) = the_plan.selections
+    assert [str(d) for d in selection.decisions] == [
+        "5 (int): left: not a valid tag name (from the registry's tag list)",
+        "1.0.0\\nv9.9.9: taken: forged: left: not a valid tag name (from the registry's tag list)",
+        "../x: left: not a valid tag name (from the registry's tag list)",
+        "1.0.0: taken: allTags"]
+
+
 def test_plan_json_carries_selections():
     m = entry("semver: '1.x'\n")
     d = plan.build(m, lambda ref: ["1.0.0", "x"]).to_dict()
