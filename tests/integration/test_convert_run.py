@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from support.cli import mirrorsync
+from support.skopeo import SkopeoError
 
 pytestmark = pytest.mark.integration
 
@@ -68,3 +69,41 @@ def test_convert_then_run_copies_what_skopeo_sync_copies(tmp_path: Path, registr
     for image in report["images"]:
         name = next(n for n, r in repos.items() if image["source"].endswith(r))
         assert image["digest"] == digests[(name, image["tag"])]
+
+
+def test_convert_image_set_configuration_then_run(tmp_path: Path, registry, mirror_registry, seed, unique_repo,
+                                                  skopeo):
+    app, blocked, untagged = unique_repo("app"), unique_repo("blocked"), unique_repo("bydigest")
+    v1 = seed(registry, app, "v1", kind="oci-index")
+    seed(registry, app, "v2", kind="oci", arches=("amd64",), seed=2)
+    seed(registry, blocked, "v1", kind="oci", arches=("amd64",), seed=3)
+    pinned = seed(registry, untagged, None, kind="oci", arches=("amd64",), seed=4)
+    isc = tmp_path / "imageset-config.yaml"
+    isc.write_text("kind: ImageSetConfiguration\n"
+                   "apiVersion: mirror.openshift.io/v2alpha1\n"
+                   "mirror:\n"
+                   "  operators:\n"
+                   "  - catalog: registry.redhat.io/redhat/redhat-operator-index:v4.16\n"
+                   "  additionalImages:\n"
+                   f"  - name: {registry.host}/{app}:v1\n"
+                   f"  - name: {registry.host}/{blocked}:v1\n"
+                   f"  - name: {registry.host}/{untagged}@{pinned.digest}\n"
+                   "  blockedImages:\n"
+                   f"  - name: {registry.host}/{blocked}\n")
+    out = tmp_path / "manifest.yaml"
+    converted = mirrorsync("convert", str(isc), "-o", str(out), "--mirror", f"{mirror_registry.host}/isc",
+                           "--insecure-mirror")
+    assert converted.returncode == 0, converted.stderr
+    text = out.read_text()
+    assert "imageset-config.yaml:4: mirror.operators: not supported" in text
+    assert f"imageset-config.yaml:8: mirror.additionalImages[1].name: {registry.host}/{blocked}:v1 left out" in text
+    # the source registry speaks plain HTTP: the one setting an ImageSetConfiguration cannot say
+    out.write_text(text.replace("registries:\n", f"registries:\n  {registry.host}:\n    tlsVerify: false\n", 1))
+    run = mirrorsync("run", str(out), "--output-dir", str(tmp_path / "out"))
+    assert run.returncode == 0, run.stderr
+    assert tags_on(skopeo, mirror_registry, f"isc/{app}") == ["v1"]
+    assert skopeo.inspect_digest(f"{mirror_registry.host}/isc/{app}:v1", tls_verify=False) == v1.digest
+    assert skopeo.inspect_digest(f"{mirror_registry.host}/isc/{untagged}@{pinned.digest}",
+                                 tls_verify=False) == pinned.digest
+    with pytest.raises(SkopeoError, match="404"):  # the blocked image never reached the mirror
+        tags_on(skopeo, mirror_registry, f"isc/{blocked}")
