@@ -209,7 +209,8 @@ def plan(
     output: OutputFormat = typer.Option(OutputFormat.text, "--output", help="text or json."),
     authfile: Optional[str] = AuthFileOpt,
 ) -> None:
-    """Show what a run would copy (reads source tag lists; writes nothing)."""
+    """Show what a run would copy, and why each listed tag was taken or left (reads source tag lists; writes
+    nothing)."""
     from .runner import RunOptions, Runner
 
     try:

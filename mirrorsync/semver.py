@@ -11,8 +11,9 @@ comparators name a pre-release on the same ``MAJOR.MINOR.PATCH`` (node-semver's 
 
 from __future__ import annotations
 
+import operator
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import total_ordering
 
 from .errors import InputError
@@ -34,6 +35,13 @@ class Version:
     minor: int
     patch: int
     prerelease: tuple[int | str, ...] = ()
+    # the sort key, made once: sorting and range tests compare it millions of times on a large tag list
+    key: tuple = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        # a release sorts after its pre-releases; numeric identifiers sort before alphanumeric ones
+        pre = tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in self.prerelease)
+        object.__setattr__(self, "key", (self.release, not self.prerelease, pre))
 
     @classmethod
     def parse(cls, text: str) -> Version | None:
@@ -48,13 +56,8 @@ class Version:
     def release(self) -> tuple[int, int, int]:
         return (self.major, self.minor, self.patch)
 
-    def _key(self) -> tuple:
-        # a release sorts after its pre-releases; numeric identifiers sort before alphanumeric ones
-        pre = tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in self.prerelease)
-        return (self.release, not self.prerelease, pre)
-
     def __lt__(self, other: Version) -> bool:
-        return self._key() < other._key()
+        return self.key < other.key
 
     def __str__(self) -> str:
         text = f"{self.major}.{self.minor}.{self.patch}"
@@ -62,6 +65,8 @@ class Version:
 
 
 _ANY = None  # the comparator ">=0.0.0" that '*' and '' stand for
+_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "=": operator.eq,
+        "!=": operator.ne}
 
 
 @dataclass(frozen=True)
@@ -72,8 +77,7 @@ class _Comparator:
     def test(self, v: Version) -> bool:
         if self.version is None:
             return True
-        c = self.version
-        return {"<": v < c, "<=": v <= c, ">": v > c, ">=": v >= c, "=": v == c, "!=": v != c}[self.op]
+        return _OPS[self.op](v.key, self.version.key)
 
 
 @dataclass(frozen=True)
