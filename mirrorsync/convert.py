@@ -53,7 +53,7 @@ def _one_line(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
-def _raw(loader, node: yaml.Node, path: tuple, lines: dict) -> Any:
+def _raw(loader, node: yaml.Node, path: tuple, lines: dict, file: str) -> Any:
     """Scalars as the text written, as Go's YAML decoders hand them to a string field (``1.10`` stays ``1.10``);
     null and booleans by their resolved tag."""
     lines[path] = node.start_mark.line + 1
@@ -62,17 +62,17 @@ def _raw(loader, node: yaml.Node, path: tuple, lines: dict) -> Any:
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise InputError("mapping keys must be plain scalars", file=loader.name,
+                raise InputError("mapping keys must be plain scalars", file=file,
                                  line=key_node.start_mark.line + 1, field=field_name(path))
             key = key_node.value
             if key in out:
-                raise InputError(f"duplicate key {key!r}", file=loader.name, line=key_node.start_mark.line + 1,
+                raise InputError(f"duplicate key {key!r}", file=file, line=key_node.start_mark.line + 1,
                                  field=field_name(path + (key,)))
-            out[key] = _raw(loader, value_node, path + (key,), lines)
+            out[key] = _raw(loader, value_node, path + (key,), lines, file)
             lines[path + (key,)] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_raw(loader, item, path + (i,), lines) for i, item in enumerate(node.value)]
+        return [_raw(loader, item, path + (i,), lines, file) for i, item in enumerate(node.value)]
     if node.tag.endswith(":null"):
         return None
     if node.tag.endswith(":bool"):
@@ -82,9 +82,8 @@ def _raw(loader, node: yaml.Node, path: tuple, lines: dict) -> Any:
 
 def _load(text: str, file: str) -> LocatedDocument:
     def convert(loader, node, index):
-        loader.name = file
         lines: dict = {}
-        return LocatedDocument(file, _raw(loader, node, (), lines), lines)
+        return LocatedDocument(file, _raw(loader, node, (), lines, file), lines)
 
     docs = parse_documents(text, file, convert)
     if len(docs) != 1:

@@ -145,6 +145,8 @@ def test_v2alpha1_blocked_images_may_be_patterns(tmp_path):
     ("r.io:\n  cert-dir: /c\n", "in.yaml:1: names no images"),
     ("'bad host':\n  images: {a: [v1]}\n", "in.yaml:1: bad host: invalid registry host"),
     ("- a\n", "in.yaml:1: must be a mapping"),
+    ("r.io:\n  images: {a: [v1]}\nr.io:\n  images: {b: [v1]}\n", "in.yaml:3: r.io: duplicate key 'r.io'"),
+    ("? [a]\n: x\n", "in.yaml:1: mapping keys must be plain scalars"),
     ("r.io: [\n", "in.yaml:2: invalid YAML"),
     ("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v9\n",
      "in.yaml:2: apiVersion: unsupported ImageSetConfiguration version"),
