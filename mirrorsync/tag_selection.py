@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from . import reference
@@ -21,8 +20,6 @@ if TYPE_CHECKING:
     from .manifest import ImageSpec
 
 _ANY_RELEASE = Range.parse("*")
-# semver and latest both read a tag's version; a tag list of 100 000 versions is parsed once, not twice
-_version = lru_cache(maxsize=1 << 17)(Version.parse)
 
 
 @dataclass(frozen=True)
@@ -54,7 +51,7 @@ def filter_reason(spec: ImageSpec, tag: str) -> tuple[bool, str]:
     if pattern is not None:
         return False, f"excluded by {pattern!r}"
     if spec.semver is not None:
-        version = _version(tag)
+        version = Version.parse(tag)
         if version is None:
             return False, f"not a version, so outside semver {spec.semver.text!r}"
         if not spec.semver.allows(version):
@@ -87,7 +84,7 @@ def select(spec: ImageSpec, available: list[str]) -> list[TagDecision]:
     if spec.latest is not None:
         versions = {}
         for tag in passed:
-            version = _version(tag)
+            version = Version.parse(tag)
             if version is None:
                 decisions[tag] = TagDecision(tag, False, f"not a version, and latest {spec.latest} counts versions")
             elif spec.semver is None and version not in _ANY_RELEASE:
