@@ -225,7 +225,8 @@ def plan(
     output: OutputFormat = typer.Option(OutputFormat.text, "--output", help="text or json."),
     authfile: Optional[str] = AuthFileOpt,
 ) -> None:
-    """Show what a run would copy (reads source tag lists; writes nothing)."""
+    """Show what a run would copy, and why each listed tag was taken or left (reads source tag lists; writes
+    nothing)."""
     from .runner import RunOptions, Runner
 
     try:
@@ -244,6 +245,12 @@ def plan(
     else:
         for job in the_plan.jobs:
             typer.echo(f"{job} -> {', '.join(d.name for d in job.destinations)}")
+        for selection in the_plan.selections:  # why each listed tag was taken or left
+            taken = sum(d.taken for d in selection.decisions)
+            typer.echo(f"tags of {selection.spec.source.name} (images[{selection.spec.index}]): "
+                       f"{len(selection.decisions)} listed, {taken} taken")
+            for decision in selection.decisions:
+                typer.echo(f"  {decision}")
         for f in the_plan.failures:
             typer.echo(f"cannot plan {f.spec.source.name}: {f.error}", err=True)
     raise typer.Exit(1 if the_plan.failures else 0)
@@ -294,6 +301,43 @@ def migrate_icsp(
         return
     for path in written:
         typer.echo(f"wrote ImageDigestMirrorSet to {path}")
+
+
+@app.command()
+def convert(
+    file: str = typer.Argument(..., metavar="FILE",
+                               help="A skopeo sync YAML source file, or an oc-mirror ImageSetConfiguration "
+                                    "(mirror.openshift.io/v1alpha2 or v2alpha1)."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="OUT",
+                                         help="Write the manifest to OUT (atomically) instead of standard output."),
+    mirrors: List[str] = typer.Option([], "--mirror", metavar="HOST[:PORT][/NAMESPACE]",
+                                      help="A mirror to fill, in the order nodes try them; repeatable, at least one "
+                                           "(neither input format names its mirrors)."),
+    insecure_mirror: bool = typer.Option(False, "--insecure-mirror",
+                                         help="The mirrors speak plain HTTP or unverified TLS (skopeo sync's "
+                                              "--dest-tls-verify=false): sets their tlsVerify: false."),
+    scoped: bool = typer.Option(False, "--scoped",
+                                help="As skopeo sync --scoped: a skopeo sync file's repositories land at "
+                                     "<mirror>/<host>/<path>, not at <mirror>/<last path component>."),
+) -> None:
+    """Write a sync manifest equivalent to a skopeo sync file or an oc-mirror ImageSetConfiguration.
+
+    What has no equivalent becomes a comment at the top naming the input's line; credentials are never copied.
+    """
+    from .atomicfile import write_atomic
+    from .convert import convert as convert_file
+
+    try:
+        text = convert_file(file, mirrors, insecure_mirror=insecure_mirror, scoped=scoped)
+        if output:
+            try:
+                write_atomic(output, text)
+            except OSError as exc:
+                raise InputError(f"cannot write: {exc.strerror or exc}", file=output) from None
+        else:
+            sys.stdout.write(text)
+    except InputError as exc:
+        fail(exc)
 
 
 @app.command("registries-conf")

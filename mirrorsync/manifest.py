@@ -13,6 +13,7 @@ from typing import Any
 from . import reference
 from .errors import InputError
 from .reference import Reference
+from .semver import Range
 from .yamlsource import LocatedDocument, field_name, load_documents, read_text
 
 API_VERSION = "mirrorsync.dev/v1alpha1"
@@ -68,17 +69,20 @@ class ImageSpec:
     mirror_sets: tuple[str, ...] = MIRROR_SETS
     scope: str = "repository"
     index: int = 0  # position in the manifest, for messages
+    semver: Range | None = None
+    latest: int | None = None
 
     @property
     def lists_tags(self) -> bool:
         """Whether the source's tag list must be read to know which tags to take."""
-        return self.all_tags or bool(self.include)
+        return self.all_tags or bool(self.include) or self.semver is not None or self.latest is not None
 
     def selects_tag(self, tag: str) -> bool:
-        """Whether ``tag`` (from the source's tag list) is taken by all-tags/include/exclude."""
-        if not self.all_tags and not any(re.search(p, tag) for p in self.include):
-            return False
-        return not any(re.search(p, tag) for p in self.exclude)
+        """Whether ``tag`` (from the source's tag list) passes allTags/include/exclude/semver; ``latest``, which
+        needs the whole list, is applied by ``tag_selection.select``."""
+        from .tag_selection import filter_reason
+
+        return filter_reason(self, tag)[0]
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,8 @@ class SyncManifest:
 _TOP_KEYS = {"apiVersion", "kind", "mirrors", "registries", "defaults", "images", "options"}
 _REGISTRY_KEYS = {"tlsVerify": "tls_verify", "certDir": "cert_dir", "authFile": "auth_file"}
 _DEFAULT_KEYS = {"mirrorSourcePolicy", "mirrorSets", "scope"}
-_IMAGE_KEYS = {"source", "tags", "digests", "allTags", "include", "exclude", "destination"} | _DEFAULT_KEYS
+_IMAGE_KEYS = ({"source", "tags", "digests", "allTags", "include", "exclude", "destination", "semver", "latest"}
+               | _DEFAULT_KEYS)
 _OPTION_KEYS = {"engine": str, "concurrency": int, "blobConcurrency": int, "retries": int, "timeout": (int, float)}
 
 
@@ -335,11 +340,19 @@ def _parse_image(r: _Reader, item: Any, index: int, defaults: dict[str, Any]) ->
     all_tags = r.boolean(item["allTags"], path + ("allTags",)) if "allTags" in item else False
     include = [r.regex(p, path + ("include", i)) for i, p in enumerate(r.string_list(item.get("include", []), path + ("include",)))]
     exclude = [r.regex(p, path + ("exclude", i)) for i, p in enumerate(r.string_list(item.get("exclude", []), path + ("exclude",)))]
-    if not (tags or digests or all_tags or include):
-        raise r.fail(path, "nothing selected: give tags, digests, allTags: true or include patterns "
-                           "(or pin the source with :tag or @digest)")
-    if exclude and not (all_tags or include):
-        raise r.fail(path + ("exclude",), "exclude filters the tag list: use it with allTags or include")
+    semver = None
+    if "semver" in item:
+        semver = r.checked(path + ("semver",), Range.parse, r.string(item["semver"], path + ("semver",)))
+    latest = item.get("latest")
+    if "latest" in item and (isinstance(latest, bool) or not isinstance(latest, int) or latest < 1):
+        raise r.fail(path + ("latest",), f"must be a whole number of tags, 1 or more, got {latest!r}")
+    lists = all_tags or include or semver is not None or latest is not None
+    if not (tags or digests or lists):
+        raise r.fail(path, "nothing selected: give tags, digests, allTags: true, include patterns, semver or "
+                           "latest (or pin the source with :tag or @digest)")
+    if exclude and not lists:
+        raise r.fail(path + ("exclude",), "exclude filters the tag list: use it with allTags, include, semver or "
+                                          "latest")
     destination = src.repository
     if "destination" in item:
         destination = r.string(item["destination"], path + ("destination",)).strip("/")
@@ -350,4 +363,4 @@ def _parse_image(r: _Reader, item: Any, index: int, defaults: dict[str, Any]) ->
     per_image.update(_parse_per_image(r, item, path))
     return ImageSpec(source=src.repo_only(), tags=tuple(dict.fromkeys(tags)), digests=tuple(dict.fromkeys(digests)),
                      all_tags=all_tags, include=tuple(include), exclude=tuple(exclude), destination=destination,
-                     index=index, **per_image)
+                     index=index, semver=semver, latest=latest, **per_image)

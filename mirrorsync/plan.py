@@ -12,6 +12,7 @@ from typing import Callable, Mapping
 from .errors import InputError, describe
 from .manifest import ImageSpec, Mirror, SyncManifest
 from .reference import Reference
+from .tag_selection import TagDecision, select
 
 
 @dataclass(frozen=True)
@@ -56,16 +57,30 @@ class PlanFailure:
     error: str
 
 
+@dataclass(frozen=True)
+class TagSelection:
+    """Every tag of a source's tag list, taken or left by one image entry, with the reason."""
+
+    spec: ImageSpec
+    decisions: tuple[TagDecision, ...]
+
+    def to_dict(self) -> dict:
+        return {"source": self.spec.source.name, "entry": self.spec.index,
+                "tags": [d.to_dict() for d in self.decisions]}
+
+
 @dataclass
 class Plan:
     jobs: list[CopyJob] = field(default_factory=list)
     failures: list[PlanFailure] = field(default_factory=list)
+    selections: list[TagSelection] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
             "jobs": [{"source": j.source.name, "tag": j.tag, "digest": j.digest,
                       "destinations": [d.name for d in j.destinations]} for j in self.jobs],
             "failures": [{"source": f.spec.source.name, "error": f.error} for f in self.failures],
+            "selections": [s.to_dict() for s in self.selections],
         }
 
     def to_json(self) -> str:
@@ -141,8 +156,11 @@ def build(manifest: SyncManifest, list_tags: Callable[[Reference], list[str]], *
                 if not text.startswith("listing tags of "):
                     text = f"listing tags of {spec.source.name}: {text}"
                 plan.failures.append(PlanFailure(spec, text))
-                available = []
-            refs += [t for t in available if spec.selects_tag(t) and t not in refs]
+                available = None
+            if available is not None:
+                decisions = select(spec, available)
+                plan.selections.append(TagSelection(spec, tuple(decisions)))
+                refs += [d.tag for d in decisions if d.taken and d.tag not in refs]
         refs += list(spec.digests)
         dests = destinations(manifest, spec)
         for ref in refs:
