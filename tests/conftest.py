@@ -223,3 +223,21 @@ def skopeo_inspect_digest(skopeo: Skopeo) -> Callable[..., str]:
 def skopeo_opts() -> Callable[..., dict[str, Any]]:
     """``skopeo_opts(registry, creds=None)`` -> ``tls_verify``/``creds``/``cert_dir`` keywords for that registry."""
     return registry_opts
+
+
+@pytest.fixture
+def proxies() -> Iterator[Callable[..., Any]]:
+    """``proxies(registry, *rules, seed=0, max_in_a_row=None)``: a started ``FaultProxy`` in front of a
+    LocalRegistry, stopped after the test."""
+    from support.fault_proxy import FaultProxy  # noqa: PLC0415 - only the fault tests need it
+
+    started: list[FaultProxy] = []
+
+    def make(registry: LocalRegistry, *rules: Any, seed: int = 0, max_in_a_row: int | None = None) -> FaultProxy:
+        proxy = FaultProxy(registry, rules, seed=seed, max_in_a_row=max_in_a_row).start()
+        started.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in started:
+        proxy.stop()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from mirrorsync.manifest import RegistrySettings
 from mirrorsync.registry import RegistryClient
 from mirrorsync.retry import RetryPolicy
 from support.cli import Run, mirrorsync, write_manifest
-from support.fault_proxy import (FaultProxy, Rule, image_problems, manifest_digest, oracle_client, tags_of)
+from support.fault_proxy import (Rule, image_problems, manifest_digest, oracle_client, tags_of)
 from support.token_server import TokenServer, TokenUser
 
 pytestmark = pytest.mark.integration
@@ -32,20 +32,6 @@ FAST = {"MIRRORSYNC_RETRY_WAIT": "0.01"}
 COPY_KINDS = ("tags", "manifest-get", "manifest-head", "manifest-put", "blob-get", "blob-head", "upload-start",
               "upload-put", "upload-patch")
 
-
-@pytest.fixture
-def proxies() -> Iterator[Callable[..., FaultProxy]]:
-    """``proxies(registry, *rules, seed=0)``: a started ``FaultProxy``, stopped after the test."""
-    started: list[FaultProxy] = []
-
-    def make(registry: LocalRegistry, *rules: Rule, seed: int = 0) -> FaultProxy:
-        proxy = FaultProxy(registry, rules, seed=seed).start()
-        started.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in started:
-        proxy.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ What arrived is checked by reading the registry directly (``fault_proxy``'s orac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,26 +14,13 @@ import pytest
 
 from mirrorsync.devregistry import LocalRegistry
 from support.cli import Run, mirrorsync, write_manifest
-from support.fault_proxy import FaultProxy, Rule, image_problems, manifest_digest, oracle_client
+from support.fault_proxy import Rule, image_problems, manifest_digest, oracle_client
 
 pytestmark = pytest.mark.integration
 
 FAST = {"MIRRORSYNC_RETRY_WAIT": "0.01"}  # the backoff, not the budget: Retry-After is still honoured
 HEAVY_MODES = ("500", "502", "503", "429", "reset", "truncate")
 
-
-@pytest.fixture
-def proxies() -> Iterator[Callable[..., FaultProxy]]:
-    started: list[FaultProxy] = []
-
-    def make(registry: LocalRegistry, *rules: Rule, seed: int = 0, max_in_a_row: int | None = None) -> FaultProxy:
-        proxy = FaultProxy(registry, rules, seed=seed, max_in_a_row=max_in_a_row).start()
-        started.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in started:
-        proxy.stop()
 
 
 def run_sync(tmp_path: Path, name: str, *, mirrors: list[str], hosts: list[str], images: list[dict[str, Any]],

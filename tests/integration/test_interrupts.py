@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,20 +84,6 @@ class Background:
     def stderr(self) -> str:
         return "\n".join(self.lines)
 
-
-@pytest.fixture
-def proxies() -> Iterator[Callable[..., FaultProxy]]:
-    """``proxies(registry, *rules)``: a started ``FaultProxy``, stopped after the test."""
-    started: list[FaultProxy] = []
-
-    def make(registry: LocalRegistry, *rules: Rule, seed: int = 0) -> FaultProxy:
-        proxy = FaultProxy(registry, rules, seed=seed).start()
-        started.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in started:
-        proxy.stop()
 
 
 def manifest_for(path: Path, *, mirror: str, hosts: list[str], images: list[dict[str, Any]],

@@ -18,7 +18,7 @@ from mirrorsync.report import load as load_report
 from support.cli import Run, mirrorsync, write_manifest
 from support.fault_proxy import Rule
 from support.wipe import wipe
-from test_interrupts import Background, crs_sources, proxies  # noqa: F401 - proxies is a fixture
+from test_interrupts import Background, crs_sources
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from mirrorsync.devregistry import LocalRegistry
 from mirrorsync.samples import PushedImage
 from mirrorsync.skopeo import PRIVATE_PREFIX, private_dir
 from support.cli import Run, mirrorsync, write_auth_file, write_manifest
-from support.fault_proxy import FaultProxy, Rule, image_problems, manifest_digest, oracle_client, tags_of
+from support.fault_proxy import Rule, image_problems, manifest_digest, oracle_client, tags_of
 
 pytestmark = pytest.mark.integration
 
@@ -37,19 +37,6 @@ def mixed_faults(total: float) -> list[Rule]:
     each = 1 - (1 - total) ** (1 / len(MIXED))
     return [Rule(mode, fraction=each, retry_after="0") for mode in MIXED]
 
-
-@pytest.fixture
-def proxies() -> Iterator[Callable[..., FaultProxy]]:
-    started: list[FaultProxy] = []
-
-    def make(registry: LocalRegistry, *rules: Rule, seed: int = 0) -> FaultProxy:
-        proxy = FaultProxy(registry, rules, seed=seed).start()
-        started.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in started:
-        proxy.stop()
 
 
 @pytest.fixture
