@@ -374,7 +374,8 @@ def test_credentials_reach_skopeo_only_through_a_private_auth_file(htpasswd_regi
         result = engine.copy(jobs_of(m)[0])
     assert result.targets[0].status == "copied", result.targets[0].error
     assert seen["mode"] == 0o600 and seen["dir_mode"] == 0o700
-    assert seen["hosts"] == {htpasswd_registry.host, mirror.host}  # not the unrelated host
+    # each repository's own credentials, under its most specific key; not the unrelated host
+    assert seen["hosts"] == {f"{htpasswd_registry.host}/{img.repository}", f"{mirror.host}/{img.repository}"}
     assert not seen["path"].exists()  # deleted once skopeo is done
     text = " ".join(seen["argv"]) + caplog.text + repr(result)
     for secret in (mirror.password, htpasswd_registry.password):

@@ -97,6 +97,11 @@ class TokenServer:
         return self._httpd.server_address[1]
 
     @property
+    def host(self) -> str:
+        """``127.0.0.1:PORT``: the realm's host, as a manifest's ``registries`` names it."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
     def realm(self) -> str:
         """The URL clients fetch tokens from."""
         return f"http://127.0.0.1:{self.port}/token"
