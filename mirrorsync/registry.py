@@ -250,9 +250,13 @@ class RegistryClient:
         if not isinstance(exc, (httpx.ConnectError, httpx.TimeoutException)):
             kind = "connection to"
         detail = str(exc).strip() or type(exc).__name__
+        where = self.host
+        with contextlib.suppress(RuntimeError):  # httpx raises it when the error has no request
+            if not self.auth.owns(exc.request.url):  # its token realm, or a redirect's target
+                where = f"{exc.request.url.netloc.decode('ascii')} (where {self.host} sent us)"
         if kind == "connection to":
-            return Unreachable(f"connection to {self.host} failed: {detail}")
-        return Unreachable(f"{kind} {self.host}: {detail}")
+            return Unreachable(f"connection to {where} failed: {detail}")
+        return Unreachable(f"{kind} {where}: {detail}")
 
     def ping(self) -> None:
         """Check that the registry answers (and that credentials, if any, are accepted)."""

@@ -175,7 +175,8 @@ def test_a_registrys_tls_settings_do_not_reach_its_token_realm(tmp_path, make_re
                         registries={**mirror, registry.host: {"tlsVerify": False, "certDir": str(registry.cert_dir)}},
                         args=("--authfile", str(authfile)))
         assert insecure.returncode == 1, insecure.stderr
-        assert "CERTIFICATE_VERIFY_FAILED" in errors(insecure), errors(insecure)
+        assert f"cannot connect to {realm.host} (where {registry.host} sent us): [SSL: CERTIFICATE_VERIFY_FAILED]" \
+            in errors(insecure), errors(insecure)
         assert realm.requests == [], "the realm was asked without verifying its certificate"
 
         # the realm host trusted through its own certDir: it works, and the client certificate went nowhere else
