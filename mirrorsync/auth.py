@@ -150,7 +150,7 @@ def lookup(registry: str, repository: str | None = None, *, auth_file: str | Non
     return None
 
 
-CredentialsFor = Callable[[str | None], "Credentials | None"]  # repository (None: the registry itself) -> creds
+CredentialsFor = Callable[[str | None], Credentials | None]  # repository (None: the registry itself) -> creds
 
 
 def credentials_for(registry: str, auth_file: str | None = None) -> CredentialsFor:
@@ -382,7 +382,6 @@ class RegistryAuth(httpx.Auth):
         if c and c.username:
             headers["Authorization"] = self._basic(c)
         return httpx.Request("GET", params["realm"], params=query, headers=headers)
-
 
     def _check_realm(self, realm: str) -> None:
         """Refuse to send credentials to a realm in clear text, unless the manifest says that host has no TLS."""

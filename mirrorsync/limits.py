@@ -33,7 +33,10 @@ def _size(limit: int) -> str:
     return f"{limit // MiB} MiB" if limit % MiB == 0 else f"{limit} bytes"
 
 
-def too_large(what: str, where: str, limit: int) -> TooLarge:
+def too_large(what: str, where: str | httpx.Request, limit: int) -> TooLarge:
+    """``where``: a text, or the request whose answer it is (named without its query, which may carry state)."""
+    if isinstance(where, httpx.Request):
+        where = f"{where.url.scheme}://{where.url.netloc.decode('ascii')}{where.url.path}"
     return TooLarge(f"{where} sent more than {_size(limit)} for {what}, the most mirrorsync reads; not reading more")
 
 
@@ -60,7 +63,7 @@ class _Truncated(httpx.SyncByteStream):
 class _Bounded(httpx.SyncByteStream):
     """A body that raises ``TooLarge`` once it goes past ``limit`` bytes."""
 
-    def __init__(self, inner: httpx.SyncByteStream, limit: int, what: str, where: str) -> None:
+    def __init__(self, inner: httpx.SyncByteStream, limit: int, what: str, where: str | httpx.Request) -> None:
         self._inner = inner
         self._limit = limit
         self._what = what
@@ -100,7 +103,6 @@ def bound_body(response: httpx.Response) -> None:
     error (``TooLarge``), raised as soon as its ``Content-Length``, or the bytes read, say so.
     """
     request = response.request
-    where = f"{request.url.scheme}://{request.url.netloc.decode('ascii')}{request.url.path}"
     if not 200 <= response.status_code < 300:
         response.stream = _Truncated(response.stream, ERROR_BODY)
         return
@@ -111,8 +113,8 @@ def bound_body(response: httpx.Response) -> None:
     length = response.headers.get("Content-Length", "")
     if length.isdigit() and int(length) > limit:
         response.close()
-        raise too_large(what, where, limit)
-    response.stream = _Bounded(response.stream, limit, what, where)
+        raise too_large(what, request, limit)
+    response.stream = _Bounded(response.stream, limit, what, request)
 
 
 def read_at_most(response: httpx.Response, limit: int, what: str, where: str) -> bytes:
