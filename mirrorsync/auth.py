@@ -170,7 +170,9 @@ def credentials_for(registry: str, auth_file: str | None = None) -> CredentialsF
 # --- the challenge flow -------------------------------------------------------------------------------------------
 
 _CHALLENGE = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
-_REPO_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags)/")
+# The shortest name after which the path is an API endpoint, so that a repository with a component named "tags",
+# "blobs" or "manifests" (team/tags/app) is still itself, for its token scope and its credentials.
+_REPO_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests/[^/]+|blobs/uploads/.*|blobs/[^/]+|tags/list)$")
 
 
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:

@@ -36,6 +36,15 @@ def test_keys_are_tried_repository_then_namespaces_then_host_each_with_and_witho
     assert same_host_spellings("[::1]:443") == ["[::1]:443", "[::1]"]
 
 
+@pytest.mark.parametrize("path, repository", [
+    ("/v2/team/app/manifests/v1", "team/app"), ("/v2/team/tags/app/manifests/v1", "team/tags/app"),
+    ("/v2/a/blobs/manifests/blobs/sha256:abc", "a/blobs/manifests"), ("/v2/a/tags/tags/list", "a/tags"),
+    ("/v2/a/blobs/uploads/", "a"), ("/v2/a/blobs/uploads/0b1c-uuid", "a"), ("/v2/", None), ("/v2/_catalog", None),
+])
+def test_the_repository_a_request_is_about(path, repository):
+    assert auth.repository_of(path) == repository
+
+
 def test_lookup_takes_the_most_specific_key(authfile):
     path = authfile({"r.io": "host:h", "r.io/team": "team:t", "r.io/team/app": "app:a", "r.io:443/other": "o:o"})
     assert auth.lookup("r.io", "team/app", auth_file=path).username == "app"
