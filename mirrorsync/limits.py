@@ -8,6 +8,7 @@ size and digest as they arrive (``content.verified``).
 from __future__ import annotations
 
 import re
+import zlib
 from typing import Iterator
 
 import httpx
@@ -81,6 +82,56 @@ class _Bounded(httpx.SyncByteStream):
         self._inner.close()
 
 
+class _Decoded(httpx.SyncByteStream):
+    """A gzip or deflate body decoded here, a little at a time: httpx's decoder expands each chunk it reads at once,
+    and a few hundred kilobytes of gzip expand to gigabytes. The limits then count the decoded bytes."""
+
+    def __init__(self, inner: httpx.SyncByteStream, encoding: str) -> None:
+        self._inner = inner
+        self._gzip = encoding in ("gzip", "x-gzip")
+
+    def __iter__(self) -> Iterator[bytes]:
+        # deflate in HTTP is usually zlib-wrapped, sometimes raw: decided by its first bytes, as httpx does
+        z = zlib.decompressobj(zlib.MAX_WBITS | 16 if self._gzip else zlib.MAX_WBITS)
+        first = not self._gzip
+        try:
+            for chunk in self._inner:
+                if first and chunk:
+                    first = False
+                    try:
+                        zlib.decompressobj().decompress(chunk[:2])
+                    except zlib.error:
+                        z = zlib.decompressobj(-zlib.MAX_WBITS)
+                data = chunk
+                while data:
+                    out = z.decompress(data, 1 << 16)
+                    data = z.unconsumed_tail
+                    if out:
+                        yield out
+                    elif z.eof:
+                        break
+        except zlib.error as exc:
+            raise httpx.DecodingError(f"the answer's compressed body is broken: {exc}") from None
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _decode_here(response: httpx.Response, *, error: bool = False) -> None:
+    """Take the decoding of a compressed body from httpx (see ``_Decoded``). Another encoding is refused, or, for
+    an error answer, whose status is what counts, left undecoded."""
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        return
+    del response.headers["Content-Encoding"]
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        response.stream = _Decoded(response.stream, encoding)
+    elif not error:
+        response.close()
+        raise RegistryError(f"{response.request.url.netloc.decode('ascii')} answered with Content-Encoding "
+                            f"{encoding!r}, which mirrorsync does not read")
+
+
 def _answer_kind(request: httpx.Request) -> tuple[str, int] | None:
     """What a successful answer to ``request`` is, and the most we read of it; None for a blob (streamed)."""
     path = request.url.path
@@ -104,6 +155,7 @@ def bound_body(response: httpx.Response) -> None:
     """
     request = response.request
     if not 200 <= response.status_code < 300:
+        _decode_here(response, error=True)
         response.stream = _Truncated(response.stream, ERROR_BODY)
         return
     kind = _answer_kind(request)
@@ -114,6 +166,7 @@ def bound_body(response: httpx.Response) -> None:
     if length.isdigit() and int(length) > limit:
         response.close()
         raise too_large(what, request, limit)
+    _decode_here(response)
     response.stream = _Bounded(response.stream, limit, what, request)
 
 
@@ -123,6 +176,7 @@ def read_at_most(response: httpx.Response, limit: int, what: str, where: str) ->
     if length.isdigit() and int(length) > limit:
         response.close()
         raise too_large(what, where, limit)
+    _decode_here(response)
     response.stream = _Bounded(response.stream, limit, what, where)
     try:
         return response.read()

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from mirrorsync import auth, limits
-from mirrorsync.errors import AuthError
+from mirrorsync.errors import AuthError, RegistryError
 from mirrorsync.manifest import RegistrySettings, SyncManifest
 from mirrorsync.reference import same_host_spellings
 
@@ -208,3 +208,17 @@ def test_a_token_answer_is_read_at_most_1_mib():
     with pytest.raises(limits.TooLarge, match="more than 1 MiB for a token answer"):
         client.get("https://r.io/v2/a/manifests/v1")
     assert sent[0] <= limits.TOKEN_BODY + 65536
+
+
+@pytest.mark.parametrize("encoding, wbits", [("gzip", 31), ("deflate", 15), ("deflate", -15)])
+def test_a_compressed_answer_within_its_limit_reads_as_usual(encoding, wbits):
+    import zlib  # noqa: PLC0415
+    body = json.dumps({"schemaVersion": 2, "layers": ["x" * 100] * 1000}).encode()
+    z = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    packed = z.compress(body) + z.flush()
+    answer = lambda r: httpx.Response(200, headers={"Content-Encoding": encoding}, content=packed)  # noqa: E731
+    with client_with(answer) as client:
+        assert client.get("https://r.io/v2/a/manifests/v1").content == body
+    with client_with(lambda r: httpx.Response(200, headers={"Content-Encoding": "br"}, content=b"??")) as client:
+        with pytest.raises(RegistryError, match="Content-Encoding 'br', which mirrorsync does not read"):
+            client.get("https://r.io/v2/a/manifests/v1")

@@ -64,6 +64,16 @@ def test_a_manifest_is_read_at_most_4_mib(ref, hostile):
     assert peak < 3 * limits.MANIFEST_BODY
 
 
+@pytest.mark.parametrize("ref", ["gzip-bomb", "deflate-bomb"])
+def test_a_compressed_manifest_is_bounded_by_what_it_expands_to(ref, hostile):
+    """256 KiB that expand to 256 MiB: the limit counts the bytes decoded, and they are decoded a little at a time."""
+    client = client_for(hostile.host)
+    raised, peak = peak_memory(lambda: client.get_manifest("app", ref))
+    client.close()
+    assert isinstance(raised, limits.TooLarge) and "more than 4 MiB for a manifest" in str(raised), raised
+    assert peak < 3 * limits.MANIFEST_BODY
+
+
 def test_an_error_body_is_read_at_most_1_mib_and_the_status_still_decides(hostile):
     client = client_for(hostile.host)
     raised, peak = peak_memory(lambda: client.get_manifest("app", "error"))

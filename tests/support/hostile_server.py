@@ -6,6 +6,8 @@ Paths (``REPO`` is anything):
 - ``/v2/REPO/manifests/endless``: 200, a manifest body that never ends (no ``Content-Length``);
 - ``/v2/REPO/manifests/huge``: 200 with ``Content-Length: 1 GiB`` (and as many bytes as the client reads);
 - ``/v2/REPO/manifests/error``: 500 with a body that never ends;
+- ``/v2/REPO/manifests/gzip-bomb`` (and ``/v2/REPO/manifests/deflate-bomb``): 200, 256 KiB of gzip (zlib) that
+  expand to 256 MiB;
 - ``/v2/token/manifests/REF``: 401 naming the realm ``/token``, whose 200 answer never ends;
 - ``/v2/REPO/tags/list``: ``REPO`` ``pages`` links to a next page forever (one new tag each), ``loop`` links to
   itself, ``lastonly`` pages by ``n``/``last`` without any ``Link``, ``endless`` is one page that never ends.
@@ -13,15 +15,24 @@ Paths (``REPO`` is anything):
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 _CHUNK = b"x" * 65536
 _GIVE_UP = 256 << 20  # a client that reads this much has no limit: stop, so that the test fails instead of hanging
+
+
+@functools.cache
+def _bomb(wbits: int) -> bytes:
+    z = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    zeros = bytes(1 << 20)
+    return b"".join(z.compress(zeros) for _ in range(_GIVE_UP >> 20)) + z.flush()
 
 
 class HostileServer:
@@ -88,6 +99,20 @@ def _handler_for(server: HostileServer) -> type[BaseHTTPRequestHandler]:
                 return self._endless(200, path)
             if path.endswith("/manifests/huge"):
                 return self._endless(200, path, length=1 << 30)
+            if path.endswith("/manifests/gzip-bomb") or path.endswith("/manifests/deflate-bomb"):
+                encoding = "gzip" if "gzip" in path else "deflate"
+                data = _bomb(zlib.MAX_WBITS | 16 if encoding == "gzip" else zlib.MAX_WBITS)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+                self.send_header("Content-Encoding", encoding)
+                self.send_header("Content-Length", str(len(data)))
+                try:
+                    self.end_headers()
+                    self.wfile.write(data)
+                    self.wfile.flush()
+                except OSError:  # the client stopped reading: what it is meant to do
+                    self.close_connection = True
+                return server.count(path, len(data))
             if path.endswith("/manifests/error"):
                 return self._endless(500, path)
             m = _TAGS.match(path)
