@@ -18,11 +18,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generator, Iterable
+from typing import Callable, Generator, Iterable
 
 import httpx
 
-from .errors import InputError
+from . import limits
+from .errors import AuthError, InputError
+from .manifest import RegistrySettings
+from .reference import same_host_spellings
 from .retry import TransientError
 
 log = logging.getLogger(__name__)
@@ -119,12 +122,24 @@ def warn_if_exposed(file: Path) -> None:
         log.warning("auth file %s is readable by group or others (mode %o); chmod 600 it", file, mode & 0o777)
 
 
-def lookup(registry: str, repository: str | None = None, *, auth_file: str | None = None) -> Credentials | None:
-    """Credentials for ``registry`` (and, when given, the repository below it), or None for anonymous."""
-    keys = [registry]
+def auth_keys(registry: str, repository: str | None = None) -> list[str]:
+    """The auth file keys that apply to ``registry/repository``, best first, as containers/image's
+    ``authKeysForKey``: the repository, each parent namespace, then the host; each spelling of the host (with and
+    without its default port) before the next shorter path."""
+    paths = [""]
     if repository:
         parts = repository.split("/")
-        keys = [f"{registry}/{'/'.join(parts[:i])}" for i in range(len(parts), 0, -1)] + keys
+        paths = ["/" + "/".join(parts[:i]) for i in range(len(parts), 0, -1)] + paths
+    return [f"{host}{path}" for path in paths for host in same_host_spellings(registry)]
+
+
+def lookup(registry: str, repository: str | None = None, *, auth_file: str | None = None) -> Credentials | None:
+    """Credentials for ``registry`` (and, when given, the repository below it), or None for anonymous.
+
+    As containers/image: the files are searched in order, and the first file with a matching key decides; within
+    a file the most specific key wins (``host/ns/repo`` before ``host/ns`` before ``host``).
+    """
+    keys = auth_keys(registry, repository)
     for file in auth_file_paths(auth_file):
         auths = _load_auths(file, required=bool(auth_file))
         for key in keys:
@@ -135,10 +150,29 @@ def lookup(registry: str, repository: str | None = None, *, auth_file: str | Non
     return None
 
 
+CredentialsFor = Callable[[str | None], Credentials | None]  # repository (None: the registry itself) -> creds
+
+
+def credentials_for(registry: str, auth_file: str | None = None) -> CredentialsFor:
+    """The credentials of each repository of ``registry``, looked up once per repository."""
+    cache: dict[str | None, Credentials | None] = {}
+    lock = threading.Lock()
+
+    def find(repository: str | None) -> Credentials | None:
+        with lock:
+            if repository not in cache:
+                cache[repository] = lookup(registry, repository, auth_file=auth_file)
+            return cache[repository]
+
+    return find
+
+
 # --- the challenge flow -------------------------------------------------------------------------------------------
 
 _CHALLENGE = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
-_REPO_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags)/")
+# The shortest name after which the path is an API endpoint, so that a repository with a component named "tags",
+# "blobs" or "manifests" (team/tags/app) is still itself, for its token scope and its credentials.
+_REPO_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests/[^/]+|blobs/uploads/.*|blobs/[^/]+|tags/list)$")
 
 
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
@@ -151,6 +185,12 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 def scope_for(request: httpx.Request) -> str | None:
     """The token scope a registry API request needs: ``repository:NAME:pull`` or ``...:pull,push``."""
     return _scope(request.method, request.url.path, request.url.params.get("from"))
+
+
+def repository_of(path: str) -> str | None:
+    """The repository a registry API path is about (``/v2/NAME/manifests/...`` -> NAME); None for ``/v2/``."""
+    m = _REPO_PATH.match(path)
+    return m.group("name") if m else None
 
 
 def _scope(method: str, path: str, mount_from: str | None = None) -> str | None:
@@ -187,12 +227,22 @@ class RegistryAuth(httpx.Auth):
 
     Tokens are cached per scope and refreshed before they expire (or when the registry rejects them), so long runs
     outlive short-lived tokens. Credentials are only ever sent to the registry host itself and to the token realm it
-    names; httpx drops ``Authorization`` on redirects to another origin.
+    names, and to a realm only over HTTPS unless ``settings_for(realm host)`` says ``tlsVerify: false``; httpx drops
+    ``Authorization`` on redirects to another origin.
+
+    ``credentials`` are the registry's, or a function of the repository (see ``credentials_for``): each request
+    carries those of the repository it is about (a token's scope names that repository), as containers/image looks
+    them up per image reference.
     """
 
-    def __init__(self, host: str, credentials: Credentials | None) -> None:
+    def __init__(self, host: str, credentials: Credentials | CredentialsFor | None,
+                 *, settings_for: Callable[[str], RegistrySettings] | None = None) -> None:
         self.host = host
-        self.credentials = credentials
+        self._credentials_for: CredentialsFor = (credentials if callable(credentials)
+                                                 else lambda _repository: credentials)
+        self._settings_for = settings_for or (lambda _host: RegistrySettings())
+        self._hostname, _, port = host.rpartition(":") if _has_port(host) else (host, "", "")
+        self._port = int(port) if port else None
         self._lock = threading.Lock()
         self._scheme: str | None = None
         self._bearer_params: dict[str, str] = {}
@@ -200,9 +250,12 @@ class RegistryAuth(httpx.Auth):
         self._unchallenged = False  # a request of ours was answered before any challenge: it needs no auth
         self.tokens_fetched = 0
 
-    def _basic(self) -> str:
-        c = self.credentials
-        assert c is not None
+    def credentials(self, repository: str | None = None) -> Credentials | None:
+        """What this registry's requests about ``repository`` carry (None: the registry itself, as ``/v2/``)."""
+        return self._credentials_for(repository)
+
+    @staticmethod
+    def _basic(c: Credentials) -> str:
         return "Basic " + base64.b64encode(f"{c.username}:{c.password}".encode()).decode()
 
     def _cached(self, scope: str | None) -> str | None:
@@ -212,13 +265,15 @@ class RegistryAuth(httpx.Auth):
                 return tok.value
         return None
 
-    def _ours(self, request: httpx.Request) -> bool:
-        netloc = request.url.netloc.decode("ascii")
-        return netloc == self.host or (request.url.port is None and request.url.host == self.host)
+    def owns(self, url: httpx.URL) -> bool:
+        """Whether ``url`` is on this registry: same host, and the port written in ``host`` or, where none is, the
+        scheme's default (httpx leaves a default port out of URLs, so ``h:443`` and ``https://h/`` are one)."""
+        default = 443 if url.scheme == "https" else 80
+        return url.host == self._hostname.strip("[]") and (url.port or default) == (self._port or default)
 
     def _apply(self, request: httpx.Request) -> bool:
-        if self._scheme == "basic" and self.credentials:
-            request.headers["Authorization"] = self._basic()
+        if self._scheme == "basic" and (creds := self.credentials(repository_of(request.url.path))):
+            request.headers["Authorization"] = self._basic(creds)
             return True
         if self._scheme == "bearer":
             tok = self._cached(scope_for(request))
@@ -236,14 +291,15 @@ class RegistryAuth(httpx.Auth):
         401 must be sent again through the flow, which answers the challenge.
         """
         if self._scheme == "basic":
-            return True, self._basic() if self.credentials else None
+            creds = self.credentials(repository_of(path))
+            return True, self._basic(creds) if creds else None
         if self._scheme == "bearer":
             tok = self._cached(_scope(method, path))
             return (True, f"Bearer {tok}") if tok else (False, None)
         return self._unchallenged, None
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if not self._ours(request):
+        if not self.owns(request.url):
             # an upload Location or redirect on another host never gets this registry's credentials
             yield request
             return
@@ -251,7 +307,8 @@ class RegistryAuth(httpx.Auth):
         if not self._apply(request) and not replayable and self._scheme == "bearer":
             # A streamed upload cannot be sent twice: get its token before sending it, not after a 401.
             scope = scope_for(request)
-            if scope and (value := (yield from self._fetch_token(self._bearer_params, scope, scope))):
+            if scope and (value := (yield from self._fetch_token(self._bearer_params, scope, scope,
+                                                                 repository_of(request.url.path)))):
                 request.headers["Authorization"] = f"Bearer {value}"
         response = yield request
         if response.status_code != 401:
@@ -260,12 +317,13 @@ class RegistryAuth(httpx.Auth):
         header = response.headers.get("WWW-Authenticate", "")
         scheme, params = parse_challenge(header)
         if scheme == "basic":
-            if not self.credentials:
+            creds = self.credentials(repository_of(request.url.path))
+            if not creds:
                 return
             self._scheme = "basic"
             if not replayable:
                 raise _SendAgain(self.host)
-            request.headers["Authorization"] = self._basic()
+            request.headers["Authorization"] = self._basic(creds)
             yield request
             return
         if scheme != "bearer" or "realm" not in params:
@@ -276,7 +334,7 @@ class RegistryAuth(httpx.Auth):
         if scope is None and not params.get("scope"):
             return  # a version check (/v2/): the 401 already says the registry is there; no token is worth fetching
         wanted = " ".join(s for s in [params.get("scope"), scope] if s)
-        value = yield from self._fetch_token(params, wanted, scope)
+        value = yield from self._fetch_token(params, wanted, scope, repository_of(request.url.path))
         if not value:
             return  # the original 401 stands; the caller reports an authentication failure
         if not replayable:
@@ -284,17 +342,19 @@ class RegistryAuth(httpx.Auth):
         request.headers["Authorization"] = f"Bearer {value}"
         yield request
 
-    def _fetch_token(self, params: dict[str, str], wanted: str,
-                     scope: str | None) -> Generator[httpx.Request, httpx.Response, str | None]:
-        """Ask the realm for a token for ``wanted`` and cache it under ``scope``; None when none was given."""
+    def _fetch_token(self, params: dict[str, str], wanted: str, scope: str | None,
+                     repository: str | None) -> Generator[httpx.Request, httpx.Response, str | None]:
+        """Ask the realm for a token for ``wanted`` with ``repository``'s credentials and cache it under ``scope``
+        (which names that repository); None when none was given."""
         if "realm" not in params:
             return None
-        token_response = yield self._token_request(params, wanted)
-        token_response.read()
+        token_response = yield self._token_request(params, wanted, self.credentials(repository))
         if token_response.status_code != 200:
             return None
+        data = limits.read_at_most(token_response, limits.TOKEN_BODY, "a token answer",
+                                   f"the token realm of {self.host}")
         try:
-            body = token_response.json()
+            body = json.loads(data)
             value = body.get("token") or body.get("access_token")
             lifetime = float(body.get("expires_in") or 60)
         except (ValueError, AttributeError):
@@ -307,22 +367,40 @@ class RegistryAuth(httpx.Auth):
             self._tokens[scope or ""] = _Token(value, time.monotonic() + max(lifetime - min(10.0, lifetime / 4), 1.0))
         return value
 
-    def _token_request(self, params: dict[str, str], scope: str) -> httpx.Request:
+    def _token_request(self, params: dict[str, str], scope: str, c: Credentials | None) -> httpx.Request:
+        if c and (c.username or c.identity_token):
+            self._check_realm(params["realm"])
         query: list[tuple[str, str]] = []
         if params.get("service"):
             query.append(("service", params["service"]))
         for s in scope.split():
             query.append(("scope", s))
         headers = {}
-        c = self.credentials
         if c and c.identity_token:
             # an identity token is exchanged by POST (the OAuth2 refresh-token grant)
             form = {"grant_type": "refresh_token", "refresh_token": c.identity_token, "client_id": "mirrorsync",
                     "service": params.get("service", ""), "scope": scope}
             return httpx.Request("POST", params["realm"], data=form)
         if c and c.username:
-            headers["Authorization"] = self._basic()
+            headers["Authorization"] = self._basic(c)
         return httpx.Request("GET", params["realm"], params=query, headers=headers)
+
+    def _check_realm(self, realm: str) -> None:
+        """Refuse to send credentials to a realm in clear text, unless the manifest says that host has no TLS."""
+        url = httpx.URL(realm)
+        if url.scheme == "https":
+            return
+        host = url.netloc.decode("ascii")
+        if url.scheme == "http" and not self._settings_for(host).tls_verify:
+            return
+        raise AuthError(f"{self.host} names the token realm {url.scheme}://{host}{url.path}, which is not HTTPS: "
+                        f"credentials are not sent there in clear text (if that host really has no TLS, say "
+                        f"tlsVerify: false for {host} under registries)")
+
+
+def _has_port(host: str) -> bool:
+    """Whether ``host`` (``name``, ``name:port``, ``[v6]``, ``[v6]:port``) names a port."""
+    return ":" in host.rpartition("]")[2]
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:

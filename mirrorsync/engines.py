@@ -49,11 +49,13 @@ class Clients:
             client = self._clients.get(registry)
             if client is None:
                 settings = self.manifest.settings_for(registry)
-                creds = auth.lookup(registry, auth_file=settings.auth_file or self.auth_file)
+                # per repository, most specific auth file key first (auth.auth_keys)
+                creds = auth.credentials_for(registry, settings.auth_file or self.auth_file)
+                creds(None)  # now: a broken auth file is bad input before any request, not a failure of one
                 host = DOCKER_HUB_API_HOST if registry == DEFAULT_REGISTRY else registry
                 client = RegistryClient(host, settings=settings, credentials=creds, policy=self.policy,
                                         timeout=self.timeout, max_connections=self.max_connections,
-                                        proxies=self.proxies)
+                                        settings_for=self.manifest.settings_for, proxies=self.proxies)
                 self._clients[registry] = client
             return client
 

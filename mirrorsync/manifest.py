@@ -105,7 +105,9 @@ class SyncManifest:
     source_doc: LocatedDocument | None = field(default=None, compare=False, repr=False)
 
     def settings_for(self, host: str) -> RegistrySettings:
-        return self.registries.get(host, RegistrySettings())
+        """The settings of ``host``, also where one of them is written with the default port (``h`` vs ``h:443``)."""
+        return next((self.registries[h] for h in reference.same_host_spellings(host) if h in self.registries),
+                    RegistrySettings())
 
     def error(self, path: tuple, message: str) -> InputError:
         """An input error at ``path`` (``("images", 0, "mirrorSourcePolicy")``) with the file and line."""

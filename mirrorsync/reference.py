@@ -146,3 +146,15 @@ def is_valid_domain(text: str) -> bool:
 
 def is_valid_path(text: str) -> bool:
     return bool(_PATH_RE.match(text))
+
+
+DEFAULT_PORT = "443"  # a registry is HTTPS unless told otherwise
+
+
+def same_host_spellings(registry: str) -> list[str]:
+    """``registry`` as written, then written the other way round with the default port: ``h`` and ``h:443`` are
+    one registry (httpx, like browsers, leaves a default port out of URLs)."""
+    host, sep, port = registry.rpartition(":")
+    if not sep or "]" in port:  # no port (an IPv6 literal's last colon is inside its brackets)
+        return [registry, f"{registry}:{DEFAULT_PORT}"]
+    return [registry, host] if port == DEFAULT_PORT else [registry]

@@ -18,7 +18,7 @@ from urllib.parse import quote, urljoin
 import httpx
 
 from . import auth as auth_mod
-from . import retry
+from . import limits, retry
 from .content import ACCEPT, Descriptor, Manifest, digest_of, parse_manifest, verified
 from .errors import AuthError, DigestMismatch, InputError, NotFound, RegistryError, Unreachable
 from .manifest import RegistrySettings
@@ -101,6 +101,16 @@ class _NoCookies(httpx.Cookies):
 
 
 class _Client(httpx.Client):
+    """httpx's client without cookies, and with the transport for another host's URL chosen by ``elsewhere``."""
+
+    def __init__(self, *, elsewhere: Callable[[httpx.URL], httpx.BaseTransport | None] | None = None,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._elsewhere = elsewhere
+
+    def _transport_for_url(self, url: httpx.URL) -> httpx.BaseTransport:
+        return (self._elsewhere and self._elsewhere(url)) or super()._transport_for_url(url)
+
     @property
     def cookies(self) -> httpx.Cookies:
         return _NO_COOKIES
@@ -120,12 +130,21 @@ class RegistryClient:
     tags_page_size = 1000  # what we ask per tags/list page; registries may return fewer and link the next
 
     def __init__(self, host: str, *, settings: RegistrySettings | None = None,
-                 credentials: auth_mod.Credentials | None = None, policy: RetryPolicy | None = None,
-                 timeout: float = 60.0, max_connections: int = 32, proxies: ProxySettings | None = None) -> None:
+                 credentials: auth_mod.Credentials | auth_mod.CredentialsFor | None = None,
+                 policy: RetryPolicy | None = None, timeout: float = 60.0, max_connections: int = 32,
+                 settings_for: Callable[[str], RegistrySettings] | None = None,
+                 proxies: ProxySettings | None = None) -> None:
+        """``settings`` are this registry's; ``settings_for(host)`` those of any other host it sends us to (its
+        token realm, a redirect's target), verified TLS without a client certificate when not given.
+        ``credentials`` may be a function of the repository (``auth.credentials_for``)."""
         self.host = host
         self.settings = settings or RegistrySettings()
         self.policy = policy or RetryPolicy()
-        self.auth = auth_mod.RegistryAuth(host, credentials)
+        self._settings_for = settings_for or (lambda _host: RegistrySettings())
+        self.auth = auth_mod.RegistryAuth(host, credentials, settings_for=self._settings_for)
+        # netloc -> a transport with that host's own TLS settings
+        self._elsewhere: dict[str, HTTPClientTransport] = {}
+        self._elsewhere_lock = threading.Lock()
         self._scheme: str | None = None
         self._scheme_lock = threading.Lock()
         # Once this registry has honoured a cross-repository mount, has_blob asks by mounting (see there) and
@@ -136,10 +155,13 @@ class RegistryClient:
         self._sessions_lock = threading.Lock()
         ssl_context = _ssl_context(host, self.settings)
         # proxies from the environment are the transport's to apply, per host (see proxies.py)
+        self._proxies = proxies
         self._transport = HTTPClientTransport(ssl_context=ssl_context, max_connections=max_connections,
                                               proxies=proxies)
         self._origin: tuple[str, str, int] | None = None  # (scheme, host, port) once base_url is known
         self._client = _Client(
+            elsewhere=self._transport_elsewhere,
+            event_hooks={"response": [limits.bound_body]},
             auth=self.auth,
             verify=ssl_context,
             transport=self._transport,
@@ -160,6 +182,10 @@ class RegistryClient:
         for location in unused:  # opened by has_blob for a blob that was then not written: do not leave them
             self._end_session(location, timeout=5.0)
         self._client.close()
+        with self._elsewhere_lock:
+            others, self._elsewhere = list(self._elsewhere.values()), {}
+        for other in others:
+            other.close()
 
     # --- plumbing -------------------------------------------------------------------------------------------------
 
@@ -190,6 +216,22 @@ class RegistryClient:
         except httpx.TransportError as exc:
             raise self.unreachable(exc) from None
 
+    def _transport_elsewhere(self, url: httpx.URL) -> httpx.BaseTransport | None:
+        """The transport for a URL on another host (None for this registry's own): TLS settings belong to a host,
+        so ``tlsVerify: false`` or a client certificate given for this registry never reach its token realm or a
+        redirect's target, which get their own (``settings_for``: verified, their own certs.d, by default)."""
+        if self.auth.owns(url):
+            return None
+        netloc = url.netloc.decode("ascii")
+        with self._elsewhere_lock:
+            other = self._elsewhere.get(netloc)
+            if other is None:
+                # the same HTTP stack and proxy rules as the registry's own requests; only the TLS settings differ
+                other = HTTPClientTransport(ssl_context=_ssl_context(netloc, self._settings_for(netloc)),
+                                            proxies=self._proxies)
+                self._elsewhere[netloc] = other
+        return other
+
     def _url(self, path: str) -> str:
         return self.base_url + path
 
@@ -210,9 +252,13 @@ class RegistryClient:
         if not isinstance(exc, (httpx.ConnectError, httpx.TimeoutException)):
             kind = "connection to"
         detail = str(exc).strip() or type(exc).__name__
+        where = self.host
+        with contextlib.suppress(RuntimeError):  # httpx raises it when the error has no request
+            if not self.auth.owns(exc.request.url):  # its token realm, or a redirect's target
+                where = f"{exc.request.url.netloc.decode('ascii')} (where {self.host} sent us)"
         if kind == "connection to":
-            return Unreachable(f"connection to {self.host} failed: {detail}")
-        return Unreachable(f"{kind} {self.host}: {detail}")
+            return Unreachable(f"connection to {where} failed: {detail}")
+        return Unreachable(f"{kind} {where}: {detail}")
 
     def ping(self) -> None:
         """Check that the registry answers (and that credentials, if any, are accepted)."""
@@ -306,21 +352,37 @@ class RegistryClient:
     # --- tags -----------------------------------------------------------------------------------------------------
 
     def list_tags(self, repo: str) -> list[str]:
-        """Every tag of a repository, following ``Link`` pagination, sorted."""
-        tags: list[str] = []
-        url: str | None = self._url(f"/v2/{repo}/tags/list?n={self.tags_page_size}")
-        pages = 0
+        """Every tag of a repository, sorted: pages of ``n`` tags, following each page's ``Link`` to the next, or
+        asking from the ``last`` tag where a full page links nowhere. Bounded: at most ``limits.MAX_TAGS`` tags in
+        ``limits.MAX_TAG_PAGES`` pages (each at most ``limits.TAGS_PAGE_BODY``), and a page seen twice is an error."""
+        what = f"listing tags of {self.host}/{repo}"
+        first = self._url(f"/v2/{repo}/tags/list?n={self.tags_page_size}")
+        tags: set[str] = set()
+        url: str | None = first
+        seen: set[str] = set()
         while url:
+            if url in seen:
+                raise RegistryError(f"{what}: the registry links back to a page already read ({_no_query(url)})")
+            if len(seen) >= limits.MAX_TAG_PAGES:
+                raise RegistryError(f"{what}: more than {limits.MAX_TAG_PAGES} pages, the most mirrorsync reads")
+            seen.add(url)
             current = url
-            response = self._retrying(lambda: self._send("GET", current, f"listing tags of {self.host}/{repo}"),
-                                      f"list tags {repo}")
-            body = response.json()
-            tags.extend(body.get("tags") or [])
+            response = self._retrying(lambda: self._send("GET", current, what), f"list tags {repo}")
+            try:
+                page = response.json().get("tags") or []
+                if not isinstance(page, list) or not all(isinstance(t, str) for t in page):
+                    raise ValueError
+            except (ValueError, AttributeError):
+                raise RegistryError(f"{what}: the answer is not a tag list") from None
+            new = set(page) - tags
+            tags |= new
+            if len(tags) > limits.MAX_TAGS:
+                raise RegistryError(f"{what}: more than {limits.MAX_TAGS} tags, the most mirrorsync reads")
             url = _next_link(response, current)
-            pages += 1
-            if pages > 10000:
-                raise RegistryError(f"listing tags of {self.host}/{repo}: pagination does not end")
-        return sorted(set(tags))
+            if url is None and new and len(page) >= self.tags_page_size:
+                # a full page and no Link: a registry that pages by n/last without saying so
+                url = f"{first}&last={quote(page[-1])}"
+        return sorted(tags)
 
     # --- blobs ----------------------------------------------------------------------------------------------------
 
@@ -551,6 +613,10 @@ class RegistryClient:
         """DELETE an upload session nobody will use, best effort (the registry's purge is the fallback)."""
         with contextlib.suppress(Exception):
             self._client.delete(location, **kw)
+
+
+def _no_query(url: str) -> str:
+    return url.split("?", 1)[0]
 
 
 def _next_link(response: httpx.Response, current: str) -> str | None:

@@ -494,7 +494,7 @@ class SkopeoEngine:
         self._tmp.mkdir(mode=0o700)
         self._pool = ThreadPoolExecutor(max_workers=max(1, processes), thread_name_prefix="skopeo")
         self._cancel = threading.Event()
-        self._creds: dict[str, auth.Credentials | None] = {}
+        self._creds: dict[tuple[str, str], auth.Credentials | None] = {}
         self._creds_lock = threading.Lock()
         if system_policy() is None:
             # skopeo refuses to run without a policy; mirrorsync verifies digests, not signatures
@@ -532,7 +532,9 @@ class SkopeoEngine:
         retry.RETRIES.bind(result)
         fd: int | None = None
         try:
-            creds = {host: self._credentials(host) for host in (job.source.registry, dest.mirror.registry)}
+            # keyed host/repository, which skopeo takes as the most specific key for exactly that repository
+            creds = {f"{host}/{repo}": self._credentials(host, repo) for host, repo in
+                     ((job.source.registry, job.source.repository), (dest.mirror.registry, dest.repository))}
             secrets = tuple(s for c in creds.values() if c for s in (c.password, c.identity_token) if s)
             fd = auth_memfd(creds)
             ref = job.tag or digest
@@ -588,13 +590,14 @@ class SkopeoEngine:
             retry.RETRIES.bind(None)
         return tr
 
-    def _credentials(self, host: str) -> auth.Credentials | None:
-        """The credentials the native engine would use for ``host`` (its ``authFile``, else the run's)."""
+    def _credentials(self, host: str, repository: str) -> auth.Credentials | None:
+        """The credentials the native engine would use for ``host/repository`` (its ``authFile``, else the run's)."""
         with self._creds_lock:
-            if host not in self._creds:
+            if (host, repository) not in self._creds:
                 settings = self.clients.manifest.settings_for(host)
-                self._creds[host] = auth.lookup(host, auth_file=settings.auth_file or self.clients.auth_file)
-            return self._creds[host]
+                self._creds[(host, repository)] = auth.lookup(host, repository,
+                                                              auth_file=settings.auth_file or self.clients.auth_file)
+            return self._creds[(host, repository)]
 
     def close(self) -> None:
         """Kill any skopeo still running, wait for the workers, and remove the private directory."""

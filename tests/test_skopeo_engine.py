@@ -374,7 +374,8 @@ def test_credentials_reach_skopeo_only_through_a_private_auth_file(htpasswd_regi
         result = engine.copy(jobs_of(m)[0])
     assert result.targets[0].status == "copied", result.targets[0].error
     assert seen["target"].startswith("/memfd:") and seen["pass_fds"] == (seen["fd"],)  # in memory, no file
-    assert seen["hosts"] == {htpasswd_registry.host, mirror.host}  # not the unrelated host
+    # each repository's own credentials, under its most specific key; not the unrelated host
+    assert seen["hosts"] == {f"{htpasswd_registry.host}/{img.repository}", f"{mirror.host}/{img.repository}"}
     try:  # closed once skopeo is done (the number may since name something else)
         assert os.readlink(f"/proc/self/fd/{seen['fd']}") != seen["target"]
     except FileNotFoundError:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from mirrorsync.devregistry import LocalRegistry
-from support.cli import Run, mirrorsync, registry_settings, write_auth_file, write_manifest
+from support.cli import Run, mirrorsync, realm_settings, registry_settings, write_auth_file, write_manifest
 from support.crds import validate
 from support.wipe import wipe
 
@@ -37,7 +37,7 @@ CR_FILES = ("imagedigestmirrorset.yaml", "imagetagmirrorset.yaml", "imagecontent
 
 
 def plain(*registries: LocalRegistry) -> dict[str, dict[str, Any]]:
-    return {r.host: registry_settings(r) for r in registries}
+    return {r.host: registry_settings(r) for r in registries} | realm_settings(*registries)
 
 
 def shape(value: Any) -> Any:

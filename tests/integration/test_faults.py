@@ -447,7 +447,7 @@ def test_a_long_run_outlives_short_lived_tokens(sync, proxies, make_registry, se
         auth = tmp_path / "auth.json"
         auth.write_text(json.dumps({"auths": {registry.host: robot, source.host: robot}}))
         auth.chmod(0o600)
-        run = sync(mirrors=[f"{registry.host}/mirror"], hosts=[source.host, registry.host],
+        run = sync(mirrors=[f"{registry.host}/mirror"], hosts=[source.host, registry.host, tokens.host],
                    options={"concurrency": 1, "blobConcurrency": 1}, args=("--authfile", str(auth)),
                    images=[{"source": f"{source.host}/{repo}", "tags": ["v1", "v2", "v3"]}])
         issued = tokens.requests

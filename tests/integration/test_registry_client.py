@@ -12,6 +12,7 @@ from mirrorsync.errors import AuthError, NotFound, RegistryError
 from mirrorsync.manifest import RegistrySettings
 from mirrorsync.registry import RegistryClient
 from mirrorsync.retry import RetryPolicy
+from support.cli import realm_settings
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +20,9 @@ pytestmark = pytest.mark.integration
 def client_for(registry, **kw) -> RegistryClient:
     settings = RegistrySettings(tls_verify=registry.tls, cert_dir=str(registry.cert_dir) if registry.tls else None)
     creds = Credentials(registry.username, registry.password) if registry.username else None
+    realms = {host: RegistrySettings(tls_verify=False) for host in realm_settings(registry)}
     return RegistryClient(registry.host, settings=settings, credentials=creds,
+                          settings_for=lambda host: realms.get(host, RegistrySettings()),
                           policy=RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.05), **kw)
 
 

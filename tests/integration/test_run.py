@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.cli import mirrorsync, registry_settings, write_auth_file, write_manifest, Run
+from support.cli import mirrorsync, realm_settings, registry_settings, write_auth_file, write_manifest, Run
 from support.crds import validate
 
 from mirrorsync.content import ACCEPT
@@ -33,7 +33,7 @@ def sync(tmp_path):
 
 
 def plain(*registries) -> dict:
-    return {r.host: registry_settings(r) for r in registries}
+    return {r.host: registry_settings(r) for r in registries} | realm_settings(*registries)
 
 
 def test_multiarch_oci_index_docker_list_and_single_images(sync, registry, mirror_registry, seed,

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 import mirrorsync
 from mirrorsync.cli import app
 from mirrorsync.devregistry import LocalRegistry
-from support.cli import Run, mirrorsync as run_cli, registry_settings, write_manifest
+from support.cli import Run, mirrorsync as run_cli, realm_settings, registry_settings, write_manifest
 from support.fault_proxy import FaultProxy, Rule, manifest_digest, oracle_client
 from support.redirect_server import RecordingServer
 
@@ -59,7 +59,8 @@ def test_credentials_never_follow_a_blob_redirect_to_another_host(auth, request,
                                                                   redirect_to=storage)]) as proxy:
         authfile = write_auths(tmp_path / "auth.json", {proxy.host: auth_entry(registry.username, registry.password)})
         run = sync(tmp_path, "redirect", mirrors=[f"{mirror_registry.host}/redir"],
-                   registries={proxy.host: {"tlsVerify": False}, mirror_registry.host: {"tlsVerify": False}},
+                   registries={proxy.host: {"tlsVerify": False}, mirror_registry.host: {"tlsVerify": False},
+                               **realm_settings(registry)},
                    images=[{"source": f"{proxy.host}/{img.repository}:v1"}], args=("--authfile", str(authfile)))
         received = storage.requests
         seen = proxy.seen
@@ -103,7 +104,7 @@ def test_secrets_appear_nowhere_mirrorsync_writes(tmp_path, make_registry, token
         misconfigured.host: auth_entry("secret-user", wrong),
         mirror.host: auth_entry(token_registry.username, token_registry.password)})
     env = {"REGISTRY_AUTH_FILE": str(authfile)}
-    hosts = {h: {"tlsVerify": False} for h in (source.host, misconfigured.host, mirror.host)}
+    hosts = {h: {"tlsVerify": False} for h in (source.host, misconfigured.host, mirror.host)} | realm_settings(token_registry)
     images = [{"source": f"{source.host}/{img.repository}:v1"},
               {"source": f"{source.host}/{img.repository}-missing:v1"},
               {"source": f"{misconfigured.host}/{img.repository}", "allTags": True, "destination": "other"}]

@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -55,6 +56,13 @@ def registry_settings(registry: LocalRegistry) -> dict[str, Any]:
     if registry.tls:
         return {"tlsVerify": True, "certDir": str(registry.cert_dir)}
     return {"tlsVerify": False}
+
+
+def realm_settings(*registries: LocalRegistry) -> dict[str, Any]:
+    """``registries`` entries for the token realms of ``registries``: the test token server speaks plain HTTP, and
+    mirrorsync sends credentials to a realm over plain HTTP only where the manifest says ``tlsVerify: false``."""
+    realms = {urlsplit(r.token.realm) for r in registries if r.token}
+    return {realm.netloc: {"tlsVerify": False} for realm in realms if realm.scheme == "http"}
 
 
 def write_auth_file(path: Path, *registries: LocalRegistry) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import ssl
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,12 +24,14 @@ class Received:
     method: str
     path: str
     headers: dict[str, str]
+    client_cert: bool = False  # the client presented a certificate (HTTPS with ``tls`` asking for one)
 
 
 class RecordingServer:
     """Serves bytes put into it at one-off paths and records every request; ``start()``/``stop()`` or ``with``."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls  # serve HTTPS with this server context (see ``support.tls.server_context``)
         self._lock = threading.Lock()
         self._objects: dict[str, tuple[bytes, str]] = {}
         self._requests: list[Received] = []
@@ -37,6 +40,8 @@ class RecordingServer:
     def start(self) -> RecordingServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
+        if self.tls:
+            self._httpd.socket = self.tls.wrap_socket(self._httpd.socket, server_side=True)
         threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                          name="recording-server", daemon=True).start()
         return self
@@ -57,7 +62,7 @@ class RecordingServer:
     def url(self) -> str:
         if self._httpd is None:
             raise RuntimeError("recording server not started")
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self._httpd.server_address[1]}"
 
     @property
     def requests(self) -> list[Received]:
@@ -90,7 +95,9 @@ def _handler_for(server: RecordingServer) -> type[BaseHTTPRequestHandler]:
         timeout = 60
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            server._record(Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
+            getpeercert = getattr(self.connection, "getpeercert", None)
+            server._record(Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
+                                    bool(getpeercert and getpeercert())))
             found = server._get(self.path.rsplit("/", 1)[-1]) if self.path.startswith("/objects/") else None
             if found is None:
                 body = b"not found"

@@ -14,6 +14,7 @@ import json
 import math
 import secrets
 import shutil
+import ssl
 import subprocess
 import threading
 import time
@@ -60,6 +61,7 @@ class TokenRequest:
     scopes: tuple[str, ...]
     status: int
     access: tuple[dict[str, Any], ...]
+    client_cert: bool = False  # the client presented a certificate (HTTPS with ``tls`` asking for one)
 
 
 class TokenServer:
@@ -73,13 +75,14 @@ class TokenServer:
 
     def __init__(self, workdir: Path, users: dict[str, TokenUser], *, service: str = "mirrorsync-test-registry",
                  issuer: str = "mirrorsync-test-token-server", lifetime: int = 300,
-                 anonymous: TokenUser | None = None) -> None:
+                 anonymous: TokenUser | None = None, tls: ssl.SSLContext | None = None) -> None:
         self.workdir = workdir
         self.users = users
         self.service = service
         self.issuer = issuer
         self.lifetime = lifetime
         self.anonymous = anonymous or TokenUser(password="")
+        self.tls = tls  # serve HTTPS with this server context (see ``support.tls.server_context``)
         self.signing = self_signed_rsa_cert(workdir, "token-signing", issuer)
         self._x5c = [_pem_to_der_b64(self.signing.cert.read_text())]
         self._lock = threading.Lock()
@@ -97,9 +100,14 @@ class TokenServer:
         return self._httpd.server_address[1]
 
     @property
+    def host(self) -> str:
+        """``127.0.0.1:PORT``: the realm's host, as a manifest's ``registries`` names it."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
     def realm(self) -> str:
         """The URL clients fetch tokens from."""
-        return f"http://127.0.0.1:{self.port}/token"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/token"
 
     @property
     def auth_config(self) -> TokenAuthConfig:
@@ -129,6 +137,8 @@ class TokenServer:
         """Listen on an ephemeral 127.0.0.1 port in a daemon thread."""
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
+        if self.tls:
+            self._httpd.socket = self.tls.wrap_socket(self._httpd.socket, server_side=True)
         # A short poll interval keeps stop() (which waits for the next poll) from adding half a second.
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="token-server", daemon=True)
@@ -215,6 +225,10 @@ def _handler_for(server: TokenServer) -> type[BaseHTTPRequestHandler]:
             scopes = [s for raw in form.get("scope", []) for s in raw.split(" ") if s]
             self._answer("POST", name, ok, form.get("service", [""])[0], scopes, oauth=True)
 
+        def _client_cert(self) -> bool:
+            getpeercert = getattr(self.connection, "getpeercert", None)
+            return bool(getpeercert and getpeercert())
+
         def _basic_user(self) -> tuple[str | None, bool]:
             header = self.headers.get("Authorization", "")
             if not header.lower().startswith("basic "):
@@ -229,7 +243,7 @@ def _handler_for(server: TokenServer) -> type[BaseHTTPRequestHandler]:
         def _answer(self, method: str, user: str | None, ok: bool, service: str, scopes: list[str],
                     *, oauth: bool) -> None:
             if not ok:
-                server._record(TokenRequest(method, user, tuple(scopes), 401, ()))
+                server._record(TokenRequest(method, user, tuple(scopes), 401, (), self._client_cert()))
                 self.send_response(HTTPStatus.UNAUTHORIZED)
                 body = json.dumps({"errors": [{"code": "UNAUTHORIZED", "message": "bad credentials"}]}).encode()
                 self.send_header("WWW-Authenticate", 'Basic realm="mirrorsync-test-token-server"')
@@ -239,12 +253,12 @@ def _handler_for(server: TokenServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body)
                 return
             if service and service != server.service:
-                server._record(TokenRequest(method, user, tuple(scopes), 400, ()))
+                server._record(TokenRequest(method, user, tuple(scopes), 400, (), self._client_cert()))
                 return self._reply(HTTPStatus.BAD_REQUEST, {"error": f"unknown service {service!r}"})
             account = server.users[user] if user else server.anonymous
             access = server.grant(account, scopes)
             token = server.issue(user or "", access)
-            server._record(TokenRequest(method, user, tuple(scopes), 200, tuple(access)))
+            server._record(TokenRequest(method, user, tuple(scopes), 200, tuple(access), self._client_cert()))
             body: dict[str, Any] = {"access_token": token, "expires_in": server.lifetime,
                                     "issued_at": datetime.now(timezone.utc).isoformat()}
             if not oauth:

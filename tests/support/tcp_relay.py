@@ -1,0 +1,83 @@
+"""A TCP relay on a loopback address and port of the test's choosing, to a server on 127.0.0.1: a registry that
+answers on the default HTTPS port (``127.x.y.z:443``) without starting it there. Binding port 443 needs root (or
+``net.ipv4.ip_unprivileged_port_start`` at most 443)."""
+
+from __future__ import annotations
+
+import random
+import socket
+import threading
+
+
+class TCPRelay:
+    """Forwards every connection to ``target_port`` on 127.0.0.1, bytes untouched (TLS passes through)."""
+
+    def __init__(self, target_port: int, port: int = 443) -> None:
+        self.target_port = target_port
+        self.port = port
+        self.address = ""
+        self._listener: socket.socket | None = None
+
+    def start(self) -> TCPRelay:
+        for _ in range(20):  # a random address in 127/8, so that parallel runs do not collide on port 443
+            address = f"127.{random.randint(1, 254)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((address, self.port))
+            except PermissionError:
+                sock.close()
+                raise
+            except OSError:
+                sock.close()
+                continue
+            sock.listen(64)
+            self._listener, self.address = sock, address
+            threading.Thread(target=self._accept, daemon=True, name="tcp-relay").start()
+            return self
+        raise OSError(f"no free loopback address for port {self.port}")
+
+    @property
+    def host(self) -> str:
+        return f"{self.address}:{self.port}"
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def __enter__(self) -> TCPRelay:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
