@@ -236,8 +236,12 @@ class RegistryAuth(httpx.Auth):
     """
 
     def __init__(self, host: str, credentials: Credentials | CredentialsFor | None,
-                 *, settings_for: Callable[[str], RegistrySettings] | None = None) -> None:
+                 *, settings_for: Callable[[str], RegistrySettings] | None = None, plain_http: bool = False) -> None:
+        """``plain_http``: this registry may be spoken to over plain HTTP (its ``tlsVerify: false``); otherwise
+        a request to it over ``http://`` (an upload ``Location`` from a registry behind a TLS proxy that does not
+        know it is) carries no credentials."""
         self.host = host
+        self._plain_http = plain_http
         self._credentials_for: CredentialsFor = (credentials if callable(credentials)
                                                  else lambda _repository: credentials)
         self._settings_for = settings_for or (lambda _host: RegistrySettings())
@@ -299,8 +303,9 @@ class RegistryAuth(httpx.Auth):
         return self._unchallenged, None
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if not self.owns(request.url):
-            # an upload Location or redirect on another host never gets this registry's credentials
+        if not self.owns(request.url) or (request.url.scheme != "https" and not self._plain_http):
+            # an upload Location or redirect on another host never gets this registry's credentials, nor does a
+            # URL on this host in clear text, unless the manifest says the registry has no TLS
             yield request
             return
         replayable = _replayable(request)

@@ -222,3 +222,22 @@ def test_a_compressed_answer_within_its_limit_reads_as_usual(encoding, wbits):
     with client_with(lambda r: httpx.Response(200, headers={"Content-Encoding": "br"}, content=b"??")) as client:
         with pytest.raises(RegistryError, match="Content-Encoding 'br', which mirrorsync does not read"):
             client.get("https://r.io/v2/a/manifests/v1")
+
+
+@pytest.mark.parametrize("plain_http, sent", [(False, False), (True, True)])
+def test_a_url_on_the_registry_in_clear_text_gets_credentials_only_when_the_registry_has_no_tls(plain_http, sent):
+    # docker-registry behind a TLS proxy that does not set X-Forwarded-Proto names its upload Location http://
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if "Authorization" not in request.headers:
+            return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="r"'})
+        return httpx.Response(201)
+
+    registry_auth = auth.RegistryAuth("r.io", auth.Credentials("u", "secret-pw"), plain_http=plain_http)
+    with httpx.Client(transport=httpx.MockTransport(handler), auth=registry_auth) as client:
+        assert client.get("https://r.io/v2/a/manifests/v1").status_code == 201  # learns Basic, over TLS
+        seen.clear()
+        client.put("http://r.io/v2/a/blobs/uploads/1?digest=sha256:x", content=b"layer")
+    assert any("Authorization" in r.headers for r in seen) is sent
