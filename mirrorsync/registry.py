@@ -141,7 +141,8 @@ class RegistryClient:
         self.settings = settings or RegistrySettings()
         self.policy = policy or RetryPolicy()
         self._settings_for = settings_for or (lambda _host: RegistrySettings())
-        self.auth = auth_mod.RegistryAuth(host, credentials, settings_for=self._settings_for)
+        self.auth = auth_mod.RegistryAuth(host, credentials, settings_for=self._settings_for,
+                                          plain_http=not self.settings.tls_verify)
         # netloc -> a transport with that host's own TLS settings
         self._elsewhere: dict[str, HTTPClientTransport] = {}
         self._elsewhere_lock = threading.Lock()
@@ -288,8 +289,10 @@ class RegistryClient:
                 raise_for_status(response, what)
                 headers = response.headers
             digest = headers.get("Docker-Content-Digest")
+            if not digest and ":" in ref:
+                digest = ref  # the header is only a SHOULD; a 200 to a HEAD by digest says the manifest is there
             if not digest:
-                return None  # a registry that does not say; the caller falls back to GET
+                return None  # a tag on a registry that does not say its digest; the caller falls back to GET
             return Descriptor(headers.get("Content-Type", ""), digest,
                               int(headers.get("Content-Length") or 0))
 
