@@ -28,7 +28,7 @@ import httpx
 import yaml
 
 from mirrorsync import samples
-from mirrorsync.content import ACCEPT
+from mirrorsync.oci.content import ACCEPT
 from mirrorsync.devregistry import LocalRegistry, start_registry
 
 ROOT = Path(__file__).resolve().parents[1]

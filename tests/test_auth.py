@@ -5,9 +5,9 @@ import logging
 import httpx
 import pytest
 
-from mirrorsync import auth
+from mirrorsync.registry import auth
 from mirrorsync.errors import InputError
-from mirrorsync.retry import TransientError, is_transient
+from mirrorsync.registry.retry import TransientError, is_transient
 
 
 def b64(s: str) -> str:

@@ -7,13 +7,13 @@ import json
 
 import pytest
 
-from mirrorsync import report as report_mod
-from mirrorsync.carryover import reconcile
-from mirrorsync.content import Descriptor
+from mirrorsync.sync import report as report_mod
+from mirrorsync.sync.carryover import reconcile
+from mirrorsync.oci.content import Descriptor
 from mirrorsync.errors import RegistryError
-from mirrorsync.manifest import parse
-from mirrorsync.plan import PlanFailure
-from mirrorsync.report import DestinationRecord, ImageRecord, Report, mirrored_sources
+from mirrorsync.sync.manifest import parse
+from mirrorsync.sync.plan import PlanFailure
+from mirrorsync.sync.report import DestinationRecord, ImageRecord, Report, mirrored_sources
 
 SRC = "src.example.com"
 MIRROR = "mirror.example.com"
@@ -181,7 +181,7 @@ def test_reports_written_before_on_mirror_existed_load_with_it_derived(status, o
 
 
 def test_a_previous_report_that_cannot_be_read_is_a_warning_and_keeps_nothing(tmp_path, caplog):
-    from mirrorsync.runner import RunOptions, Runner
+    from mirrorsync.sync.runner import RunOptions, Runner
 
     path = tmp_path / "report.json"
     path.write_text('{"kind": "SyncReport", "apiVersion": "mirrorsync.dev/v9"}')

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mirrorsync import cluster_resources
-from mirrorsync.crs import load_mirror_sets
-from mirrorsync.mirrorsets import MirroredSource, build_mirror_sets
-from mirrorsync.registries_conf import render_registries_conf
+from mirrorsync.openshift import cluster_resources
+from mirrorsync.openshift.crs import load_mirror_sets
+from mirrorsync.openshift.mirrorsets import MirroredSource, build_mirror_sets
+from mirrorsync.openshift.registries_conf import render_registries_conf
 from support.kubectl import assert_applicable, kubectl, kubectl_file_objects, kustomize
 
 SOURCES = [

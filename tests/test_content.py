@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from mirrorsync.content import (DOCKER_LIST, OCI_INDEX, OCI_MANIFEST, digest_of, parse_manifest, sha256_digest,
+from mirrorsync.oci.content import (DOCKER_LIST, OCI_INDEX, OCI_MANIFEST, digest_of, parse_manifest, sha256_digest,
                                 verified)
 from mirrorsync.errors import DigestMismatch, UnsupportedContent
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mirrorsync import convert, manifest
+from mirrorsync.sync import convert, manifest
 from mirrorsync.errors import InputError
 
 # The example of skopeo-sync(1), with one unquoted tag that YAML would read as a number

@@ -3,9 +3,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from mirrorsync.content import OCI_INDEX, OCI_MANIFEST, parse_manifest, sha256_digest
-from mirrorsync.copy import Copier, Target
-from mirrorsync.retry import RetryPolicy
+from mirrorsync.oci.content import OCI_INDEX, OCI_MANIFEST, parse_manifest, sha256_digest
+from mirrorsync.sync.copy import Copier, Target
+from mirrorsync.registry.retry import RetryPolicy
 from support.memstore import MemoryStore
 
 

@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from mirrorsync.content import OCI_MANIFEST, parse_manifest, sha256_digest
-from mirrorsync.copy import Copier, Target
+from mirrorsync.oci.content import OCI_MANIFEST, parse_manifest, sha256_digest
+from mirrorsync.sync.copy import Copier, Target
 from support.memstore import MemoryStore
 
 

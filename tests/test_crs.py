@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mirrorsync.crs import ICSP, IDMS, ITMS, Document, MirrorEntry, MirrorSet, crd_problems, dump_yaml, \
+from mirrorsync.openshift.crs import ICSP, IDMS, ITMS, Document, MirrorEntry, MirrorSet, crd_problems, dump_yaml, \
     dump_yaml_documents, is_valid_mirror, is_valid_scope, is_valid_source, load_documents, load_mirror_sets, \
     parse_mirror_set, validate_for_mco
 from mirrorsync.errors import InputError

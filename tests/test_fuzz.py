@@ -20,8 +20,10 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from mirrorsync import crs, manifest, migrate_icsp, reference, registries_conf, resolve
-from mirrorsync.cli import app
+from mirrorsync.openshift import crs, migrate_icsp, registries_conf, resolve
+from mirrorsync.sync import manifest
+from mirrorsync.registry import reference
+from mirrorsync.cli.app import app
 from mirrorsync.errors import InputError
 
 T = TypeVar("T")

@@ -17,7 +17,7 @@ import yaml
 from kubernetes import client
 from typer.main import get_command
 
-from mirrorsync.cli import app
+from mirrorsync.cli.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "configs" / "kubernetes"

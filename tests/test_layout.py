@@ -6,11 +6,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from mirrorsync.content import OCI_MANIFEST, Descriptor, digest_of, parse_manifest, sha256_digest
-from mirrorsync.copy import Copier, Target
+from mirrorsync.oci.content import OCI_MANIFEST, Descriptor, digest_of, parse_manifest, sha256_digest
+from mirrorsync.sync.copy import Copier, Target
 from mirrorsync.errors import DigestMismatch, InputError, NotFound
-from mirrorsync.layout import REF_NAME, REF_NAME_RE, OCILayout, ref_name, split_ref_name
-from mirrorsync.retry import RetryPolicy
+from mirrorsync.airgap.layout import REF_NAME, REF_NAME_RE, OCILayout, ref_name, split_ref_name
+from mirrorsync.registry.retry import RetryPolicy
 from support.memstore import MemoryStore
 from test_copy import make_image
 
@@ -161,7 +161,7 @@ def test_missing_things_are_not_found(tmp_path):
 
 def test_concurrent_writers_lose_no_entry(tmp_path, monkeypatch):
     """Threads and separate store objects (as separate processes would) all land in index.json."""
-    monkeypatch.setattr("mirrorsync.layout.FLUSH_INTERVAL", 0.0)  # every put rewrites index.json: the worst case
+    monkeypatch.setattr("mirrorsync.airgap.layout.FLUSH_INTERVAL", 0.0)  # every put rewrites index.json: the worst case
     path = tmp_path / "l"
     stores = [OCILayout(path) for _ in range(4)]
 
@@ -185,7 +185,7 @@ def test_concurrent_writers_lose_no_entry(tmp_path, monkeypatch):
 
 # --- the export directory around a layout: sizes, archive parts, checksums -------------------------------------
 
-from mirrorsync import airgap  # noqa: E402
+from mirrorsync.airgap import transfer as airgap  # noqa: E402
 
 
 @pytest.mark.parametrize("text,size", [("4G", 4 << 30), ("700M", 700 << 20), ("25GB", 25 * 10**9), ("1.5GiB", 3 << 29),
@@ -249,7 +249,7 @@ def test_checksum_file_cannot_point_outside(tmp_path, line):
 
 
 def test_many_puts_do_not_rewrite_the_index_each_time(tmp_path, monkeypatch):
-    import mirrorsync.layout as layout_mod
+    import mirrorsync.airgap.layout as layout_mod
 
     writes = []
     real = layout_mod.write_atomic

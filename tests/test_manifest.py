@@ -2,7 +2,7 @@ import textwrap
 
 import pytest
 
-from mirrorsync import manifest
+from mirrorsync.sync import manifest
 from mirrorsync.errors import InputError
 
 HEAD = """\

@@ -6,9 +6,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from mirrorsync import metrics
+from mirrorsync.sync import metrics
 from mirrorsync.errors import MirrorsyncError
-from mirrorsync.report import DestinationRecord, ImageRecord, Report
+from mirrorsync.sync.report import DestinationRecord, ImageRecord, Report
 
 
 def make_report(status="Succeeded", finished="2026-01-02T03:04:10Z") -> Report:

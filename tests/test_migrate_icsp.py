@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from mirrorsync.errors import InputError
-from mirrorsync.migrate_icsp import migrate_icsp, migrate_icsp_file
+from mirrorsync.openshift.migrate_icsp import migrate_icsp, migrate_icsp_file
 from support.crds import validate
 
 
@@ -190,7 +190,7 @@ def test_dest_dir_that_is_a_file(tmp_path: Path) -> None:
 def test_cli_writes_files_and_prints_like_oc(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from mirrorsync.cli import app
+    from mirrorsync.cli.app import app
 
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     a.write_text(OC_INPUT)
@@ -211,7 +211,7 @@ def test_cli_writes_files_and_prints_like_oc(tmp_path: Path) -> None:
 def test_cli_refuses_a_non_icsp_in_one_line(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from mirrorsync.cli import app
+    from mirrorsync.cli.app import app
 
     path = tmp_path / "idms.yaml"
     path.write_text("apiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\nmetadata: {name: d}\n")

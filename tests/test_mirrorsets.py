@@ -9,12 +9,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import mirrorsync.mirrorsets as mirrorsets
-from mirrorsync.crs import ICSP, IDMS, ITMS, Document, parse_mirror_set
+import mirrorsync.openshift.mirrorsets as mirrorsets
+from mirrorsync.openshift.crs import ICSP, IDMS, ITMS, Document, parse_mirror_set
 from mirrorsync.errors import InputError
-from mirrorsync.mirrorsets import MirroredSource, MirrorSetFile, build_mirror_sets
-from mirrorsync.registries_conf import render_registries_conf
-from mirrorsync.resolve import config_from_mirror_sets, resolve
+from mirrorsync.openshift.mirrorsets import MirroredSource, MirrorSetFile, build_mirror_sets
+from mirrorsync.openshift.registries_conf import render_registries_conf
+from mirrorsync.openshift.resolve import config_from_mirror_sets, resolve
 from support.crds import validate
 
 NEVER, ALLOW = "NeverContactSource", "AllowContactingSource"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mirrorsync.errors import InputError
-from mirrorsync.proxies import Proxy, ProxySettings
+from mirrorsync.registry.proxies import Proxy, ProxySettings
 
 
 def route(env: dict[str, str], url: str) -> Proxy | None:

@@ -1,7 +1,7 @@
 import pytest
 
 from mirrorsync.errors import InputError
-from mirrorsync.reference import Reference, parse, parse_repository, validate_digest
+from mirrorsync.registry.reference import Reference, parse, parse_repository, validate_digest
 
 D = "sha256:" + "a" * 64
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from mirrorsync.crs import API_VERSION, ICSP, IDMS, ITMS, Document, MirrorEntry, MirrorSet, load_mirror_sets, \
+from mirrorsync.openshift.crs import API_VERSION, ICSP, IDMS, ITMS, Document, MirrorEntry, MirrorSet, load_mirror_sets, \
     parse_mirror_set
 from mirrorsync.errors import InputError
-from mirrorsync.registries_conf import _merged_mirror_sets, as_loaded, build_registries_conf, dumps, loads, \
+from mirrorsync.openshift.registries_conf import _merged_mirror_sets, as_loaded, build_registries_conf, dumps, loads, \
     render_registries_conf, scope_is_nested_inside_scope
 
 VECTOR_DIR = Path(__file__).parent / "data" / "regconf"
@@ -241,7 +241,7 @@ def _scope_args(vector: dict[str, Any]) -> list[str]:
 def test_cli_prints_what_the_mco_writes(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from mirrorsync.cli import app
+    from mirrorsync.cli.app import app
 
     vector, path = _vector_file(tmp_path, "hw_mco_test_wildcard_scopes")
     result = CliRunner().invoke(app, ["registries-conf", str(path), *_scope_args(vector)])
@@ -258,7 +258,7 @@ def test_cli_prints_what_the_mco_writes(tmp_path: Path) -> None:
 def test_cli_mco_refusal_is_one_line_and_exit_2(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from mirrorsync.cli import app
+    from mirrorsync.cli.app import app
 
     vector, path = _vector_file(tmp_path, "hw_seed_docs_conflict")
     result = CliRunner().invoke(app, ["registries-conf", str(path), *_scope_args(vector)])
@@ -274,7 +274,7 @@ def test_cli_mco_refusal_is_one_line_and_exit_2(tmp_path: Path) -> None:
 def test_cli_warns_about_what_only_the_api_server_refuses(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from mirrorsync.cli import app
+    from mirrorsync.cli.app import app
 
     vector, path = _vector_file(tmp_path, "hw_policy_bogus_value")
     result = CliRunner().invoke(app, ["registries-conf", str(path)])

@@ -2,7 +2,7 @@
 
 import httpx
 
-from mirrorsync.registry import _Client
+from mirrorsync.registry.client import _Client
 
 
 def test_cookies_are_neither_kept_nor_sent():
@@ -22,9 +22,9 @@ def test_cookies_are_neither_kept_nor_sent():
 
 
 def test_one_transport_serves_proxied_and_direct_hosts_alike(monkeypatch):
-    from mirrorsync.proxies import Proxy
-    from mirrorsync.registry import RegistryClient
-    from mirrorsync.transport import HTTPClientTransport
+    from mirrorsync.registry.proxies import Proxy
+    from mirrorsync.registry.client import RegistryClient
+    from mirrorsync.registry.transport import HTTPClientTransport
 
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD"):
         monkeypatch.delenv(name, raising=False)

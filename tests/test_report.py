@@ -3,8 +3,8 @@
 import dataclasses
 import json
 
-from mirrorsync import report
-from mirrorsync.report import DestinationRecord, ImageRecord, Report
+from mirrorsync.sync import report
+from mirrorsync.sync.report import DestinationRecord, ImageRecord, Report
 
 
 def _sample() -> Report:

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from mirrorsync.crs import API_VERSION, ICSP, IDMS, ITMS, Document, MirrorSet, parse_mirror_set
+from mirrorsync.openshift.crs import API_VERSION, ICSP, IDMS, ITMS, Document, MirrorSet, parse_mirror_set
 from mirrorsync.errors import InputError
-from mirrorsync.registries_conf import loads
-from mirrorsync.resolve import PullSource, Resolver, config_from_mirror_sets, find_registry, \
+from mirrorsync.openshift.registries_conf import loads
+from mirrorsync.openshift.resolve import PullSource, Resolver, config_from_mirror_sets, find_registry, \
     normalize_reference, ref_matching_prefix, resolve
 
 VECTORS = sorted((Path(__file__).parent / "data" / "regconf").glob("*.json"))
@@ -209,7 +209,7 @@ def _crs(tmp_path: Path) -> Path:
 def test_cli_json_from_cr_files(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from mirrorsync.cli import app
+    from mirrorsync.cli.app import app
 
     result = CliRunner().invoke(app, ["resolve", f"busybox@{DIGEST}", str(_crs(tmp_path)), "--insecure",
                                       "hub.local", "--output", "json"])
@@ -225,7 +225,7 @@ def test_cli_json_from_cr_files(tmp_path: Path) -> None:
 def test_cli_text_from_a_registries_conf(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from mirrorsync.cli import app
+    from mirrorsync.cli.app import app
 
     conf = tmp_path / "registries.conf"
     conf.write_text(dumps_of(_crs(tmp_path)))
@@ -237,8 +237,8 @@ def test_cli_text_from_a_registries_conf(tmp_path: Path) -> None:
 
 
 def dumps_of(path: Path) -> str:
-    from mirrorsync.crs import load_mirror_sets
-    from mirrorsync.registries_conf import render_registries_conf
+    from mirrorsync.openshift.crs import load_mirror_sets
+    from mirrorsync.openshift.registries_conf import render_registries_conf
 
     return render_registries_conf(load_mirror_sets([path]))
 
@@ -254,7 +254,7 @@ def dumps_of(path: Path) -> str:
 def test_cli_errors_are_one_line_with_exit_2(tmp_path: Path, args: list[str], stderr: str) -> None:
     from typer.testing import CliRunner
 
-    from mirrorsync.cli import app
+    from mirrorsync.cli.app import app
 
     crs = str(_crs(tmp_path))
     result = CliRunner().invoke(app, [a.format(crs=crs) for a in args])

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mirrorsync.cli import app
-from mirrorsync.crs import IDMS, MirrorEntry, MirrorSet
+from mirrorsync.cli.app import app
+from mirrorsync.openshift.crs import IDMS, MirrorEntry, MirrorSet
 from mirrorsync.errors import InputError
-from mirrorsync.registries_conf import loads
-from mirrorsync.resolve import Resolver, config_from_mirror_sets, find_registry, resolve
+from mirrorsync.openshift.registries_conf import loads
+from mirrorsync.openshift.resolve import Resolver, config_from_mirror_sets, find_registry, resolve
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 

@@ -3,10 +3,10 @@
 import httpx
 import pytest
 
-from mirrorsync import retry
+from mirrorsync.registry import retry
 from mirrorsync.errors import DigestMismatch, NotFound
-from mirrorsync.registry import _Pieces
-from mirrorsync.retry import ResumeBudget, RetryPolicy, TransientError
+from mirrorsync.registry.client import _Pieces
+from mirrorsync.registry.retry import ResumeBudget, RetryPolicy, TransientError
 
 POLICY = RetryPolicy(attempts=3, initial_wait=0.0, max_wait=0.0)
 

@@ -3,9 +3,9 @@ import time
 import httpx
 import pytest
 
-from mirrorsync import retry
+from mirrorsync.registry import retry
 from mirrorsync.errors import NotFound
-from mirrorsync.retry import RetryPolicy, TransientError
+from mirrorsync.registry.retry import RetryPolicy, TransientError
 
 
 def test_parse_retry_after():
@@ -73,7 +73,7 @@ def test_attempts_are_numbered_from_the_first_and_one_attempt_means_no_retry(cap
             raise TransientError(f"503 number {len(calls)}", status=503)
         return "ok"
 
-    with caplog.at_level("INFO", logger="mirrorsync.retry"):
+    with caplog.at_level("INFO", logger="mirrorsync.registry.retry"):
         assert retry.call(RetryPolicy(attempts=4, initial_wait=0.001, max_wait=0.001), flaky, "HEAD x") == "ok"
     assert [r.getMessage() for r in caplog.records] == [
         "retrying HEAD x after TransientError: 503 number 1 (attempt 1 of 4)",

@@ -4,7 +4,7 @@ and range-exclude.js of npm/node-semver, the rows without the loose or includePr
 import pytest
 
 from mirrorsync.errors import InputError
-from mirrorsync.semver import Range, Version
+from mirrorsync.sync.semver import Range, Version
 
 INCLUDED = [
     ("1.0.0 - 2.0.0", "1.2.3"), ("^1.2.3+build", "1.2.3"), ("^1.2.3+build", "1.3.0"),

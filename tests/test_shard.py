@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mirrorsync import manifest, plan
+from mirrorsync.sync import manifest, plan
 from mirrorsync.errors import InputError
-from mirrorsync.plan import Shard, shard_of
+from mirrorsync.sync.plan import Shard, shard_of
 
 
 def load(n: int):
@@ -33,7 +33,7 @@ def test_pinned_assignments():
 
 
 def test_independent_of_python_hash_seed():
-    code = "from mirrorsync.plan import shard_of; print([shard_of(f'q.io/r{i}', 5) for i in range(50)])"
+    code = "from mirrorsync.sync.plan import shard_of; print([shard_of(f'q.io/r{i}', 5) for i in range(50)])"
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
     assert len(outs) == 1

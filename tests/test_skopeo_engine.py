@@ -18,18 +18,18 @@ from typing import Any
 import pytest
 import yaml
 
-from mirrorsync import plan as plan_mod
-from mirrorsync import skopeo as skopeo_mod
-from mirrorsync.auth import Credentials
-from mirrorsync.copy import CopyResult
+from mirrorsync.sync import plan as plan_mod
+from mirrorsync.sync import skopeo as skopeo_mod
+from mirrorsync.registry.auth import Credentials
+from mirrorsync.sync.copy import CopyResult
 from mirrorsync.devregistry import LocalRegistry
-from mirrorsync.engines import Clients, NativeEngine
-from mirrorsync.manifest import RegistrySettings, SyncManifest
-from mirrorsync.manifest import parse as parse_manifest
-from mirrorsync.plan import CopyJob
-from mirrorsync.retry import RetryPolicy
+from mirrorsync.sync.engines import Clients, NativeEngine
+from mirrorsync.sync.manifest import RegistrySettings, SyncManifest
+from mirrorsync.sync.manifest import parse as parse_manifest
+from mirrorsync.sync.plan import CopyJob
+from mirrorsync.registry.retry import RetryPolicy
 from mirrorsync.samples import OCI_INDEX, Blob
-from mirrorsync.skopeo import (SkopeoEngine, SkopeoUnavailable, Transcript, auth_memfd, auth_path, copy_argv,
+from mirrorsync.sync.skopeo import (SkopeoEngine, SkopeoUnavailable, Transcript, auth_memfd, auth_path, copy_argv,
                                find_skopeo, parse_version, run_skopeo)
 from support.cli import mirrorsync, write_manifest
 

@@ -1,4 +1,4 @@
-"""How the skopeo engine tells a failure worth another run from one that is not: ``mirrorsync.skopeo.classify``
+"""How the skopeo engine tells a failure worth another run from one that is not: ``mirrorsync.sync.skopeo.classify``
 over skopeo's real error texts, captured through the fault proxy (tests/data/skopeo/, see its README), and over
 fresh ones from the installed skopeo."""
 
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from mirrorsync.auth import Credentials
+from mirrorsync.registry.auth import Credentials
 from mirrorsync.devregistry import LocalRegistry
-from mirrorsync.manifest import RegistrySettings
-from mirrorsync.skopeo import (MISMATCH, PERMANENT, STOPPED, STUCK_RUNS, TRANSIENT, Outcome, Transcript, _Budget,
+from mirrorsync.sync.manifest import RegistrySettings
+from mirrorsync.sync.skopeo import (MISMATCH, PERMANENT, STOPPED, STUCK_RUNS, TRANSIENT, Outcome, Transcript, _Budget,
                                auth_memfd, auth_path, classify, clean_message, copy_argv, exit_error, failure_step,
                                find_skopeo, run_skopeo)
 from support.fault_proxy import FaultProxy, Rule

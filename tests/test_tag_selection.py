@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from mirrorsync import manifest, plan
+from mirrorsync.sync import manifest, plan
 from mirrorsync.errors import InputError
 
 HEAD = """\

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from mirrorsync.transport import HTTPClientTransport
+from mirrorsync.registry.transport import HTTPClientTransport
 
 
 class RawServer:
@@ -373,7 +373,7 @@ def closes_the_first_connection_after_one_answer(conn, srv):
 
 
 def test_a_reused_connection_closed_before_any_answer_is_replaced_once(server):
-    from mirrorsync.retry import RETRIES
+    from mirrorsync.registry.retry import RETRIES
 
     s = server(closes_the_first_connection_after_one_answer)
     transport = HTTPClientTransport()
@@ -411,7 +411,7 @@ def test_a_request_that_cannot_be_sent_again_is_not_replayed(server):
 
 
 def test_plain_http_through_a_proxy_is_sent_in_absolute_form_with_proxy_authorization(server):
-    from mirrorsync.proxies import Proxy, ProxySettings
+    from mirrorsync.registry.proxies import Proxy, ProxySettings
 
     def handler(conn, srv):
         while srv.read_request(conn) is not None:

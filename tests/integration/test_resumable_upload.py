@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from mirrorsync.devregistry import LocalRegistry
-from mirrorsync.registry import RegistryClient
+from mirrorsync.registry.client import RegistryClient
 from mirrorsync.samples import OCI_CONFIG, OCI_MANIFEST
 from support.cli import mirrorsync, write_manifest
 from support.fault_proxy import FaultProxy, Rule, image_problems, manifest_digest, oracle_client

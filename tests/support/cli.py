@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from mirrorsync import cluster_resources
+from mirrorsync.openshift import cluster_resources
 from mirrorsync.devregistry import LocalRegistry
 
 

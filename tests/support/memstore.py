@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 
-from mirrorsync.content import Descriptor, Manifest, digest_of, verified
+from mirrorsync.oci.content import Descriptor, Manifest, digest_of, verified
 from mirrorsync.errors import NotFound, RegistryError
 
 

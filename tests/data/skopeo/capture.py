@@ -27,10 +27,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # tests/, for support.*
 
-from mirrorsync import skopeo as skopeo_mod  # noqa: E402
-from mirrorsync.auth import Credentials  # noqa: E402
+from mirrorsync.sync import skopeo as skopeo_mod  # noqa: E402
+from mirrorsync.registry.auth import Credentials  # noqa: E402
 from mirrorsync.devregistry import LocalRegistry, start_registry  # noqa: E402
-from mirrorsync.manifest import RegistrySettings  # noqa: E402
+from mirrorsync.sync.manifest import RegistrySettings  # noqa: E402
 from mirrorsync.samples import SamplePusher, push_image  # noqa: E402
 from support.fault_proxy import FaultProxy, Rule  # noqa: E402
 
