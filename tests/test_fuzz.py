@@ -143,7 +143,8 @@ def mutated(draw: st.DrawFn, text: str) -> str:
     for _ in range(draw(st.integers(1, 6))):
         i = draw(st.integers(0, len(chars)))
         op = draw(st.sampled_from(["insert", "delete", "replace"]))
-        c = draw(st.one_of(st.sampled_from(list(":-[]{}'\"#&*!|>%@`,\n\t \\")), st.characters()))
+        # codec: a file cannot hold a lone surrogate, so the test could not even write such a text
+        c = draw(st.one_of(st.sampled_from(list(":-[]{}'\"#&*!|>%@`,\n\t \\")), st.characters(codec="utf-8")))
         if op == "insert" or not chars:
             chars.insert(i, c)
         elif i < len(chars):
