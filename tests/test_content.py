@@ -3,7 +3,7 @@ import json
 import pytest
 
 from mirrorsync.oci.content import (DOCKER_LIST, OCI_INDEX, OCI_MANIFEST, digest_of, parse_manifest, sha256_digest,
-                                verified)
+                                    verified)
 from mirrorsync.errors import DigestMismatch, UnsupportedContent
 
 

@@ -22,15 +22,15 @@ from mirrorsync.sync import plan as plan_mod
 from mirrorsync.sync import skopeo as skopeo_mod
 from mirrorsync.registry.auth import Credentials
 from mirrorsync.sync.copy import CopyResult
-from mirrorsync.devregistry import LocalRegistry
+from devtools.devregistry import LocalRegistry
 from mirrorsync.sync.engines import Clients, NativeEngine
 from mirrorsync.sync.manifest import RegistrySettings, SyncManifest
 from mirrorsync.sync.manifest import parse as parse_manifest
 from mirrorsync.sync.plan import CopyJob
 from mirrorsync.registry.retry import RetryPolicy
-from mirrorsync.samples import OCI_INDEX, Blob
+from devtools.samples import OCI_INDEX, Blob
 from mirrorsync.sync.skopeo import (SkopeoEngine, SkopeoUnavailable, Transcript, auth_memfd, auth_path, copy_argv,
-                               find_skopeo, parse_version, run_skopeo)
+                                    find_skopeo, parse_version, run_skopeo)
 from support.cli import mirrorsync, write_manifest
 
 SKOPEO = find_skopeo()[0]

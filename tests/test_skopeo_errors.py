@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from mirrorsync.registry.auth import Credentials
-from mirrorsync.devregistry import LocalRegistry
+from devtools.devregistry import LocalRegistry
 from mirrorsync.sync.manifest import RegistrySettings
 from mirrorsync.sync.skopeo import (MISMATCH, PERMANENT, STOPPED, STUCK_RUNS, TRANSIENT, Outcome, Transcript, _Budget,
-                               auth_memfd, auth_path, classify, clean_message, copy_argv, exit_error, failure_step,
-                               find_skopeo, run_skopeo)
+                                    auth_memfd, auth_path, classify, clean_message, copy_argv, exit_error, failure_step,
+                                    find_skopeo, run_skopeo)
 from support.fault_proxy import FaultProxy, Rule
 
 DATA = Path(__file__).parent / "data" / "skopeo"

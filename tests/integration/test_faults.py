@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from mirrorsync.oci.content import Descriptor, sha256_digest
-from mirrorsync.devregistry import LocalRegistry
+from devtools.devregistry import LocalRegistry
 from mirrorsync.sync.manifest import RegistrySettings
 from mirrorsync.registry.client import RegistryClient
 from mirrorsync.registry.retry import RetryPolicy

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
-from mirrorsync.devregistry import LocalRegistry
-from mirrorsync.samples import PushedImage
+from devtools.devregistry import LocalRegistry
+from devtools.samples import PushedImage
 from support.cli import write_manifest
 from support.fault_proxy import (FaultProxy, Rule, image_problems, manifest_digest, oracle_client, repositories,
                                  tags_of)

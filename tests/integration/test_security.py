@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 import mirrorsync
 from mirrorsync.cli.app import app
-from mirrorsync.devregistry import LocalRegistry
+from devtools.devregistry import LocalRegistry
 from support.cli import Run, mirrorsync as run_cli, registry_settings, write_manifest
 from support.fault_proxy import FaultProxy, Rule, manifest_digest, oracle_client
 from support.redirect_server import RecordingServer

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from mirrorsync.openshift import cluster_resources
-from mirrorsync.devregistry import LocalRegistry
+from devtools.devregistry import LocalRegistry
 
 
 @dataclass

@@ -29,9 +29,9 @@ sys.path.insert(0, str(HERE.parents[1]))  # tests/, for support.*
 
 from mirrorsync.sync import skopeo as skopeo_mod  # noqa: E402
 from mirrorsync.registry.auth import Credentials  # noqa: E402
-from mirrorsync.devregistry import LocalRegistry, start_registry  # noqa: E402
+from devtools.devregistry import LocalRegistry, start_registry  # noqa: E402
 from mirrorsync.sync.manifest import RegistrySettings  # noqa: E402
-from mirrorsync.samples import SamplePusher, push_image  # noqa: E402
+from devtools.samples import SamplePusher, push_image  # noqa: E402
 from support.fault_proxy import FaultProxy, Rule  # noqa: E402
 
 TRANSIENT_MODES = ("500", "502", "503", "504", "429", "reset", "truncate")

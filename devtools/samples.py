@@ -6,7 +6,7 @@ deterministic for a given seed (same Python and zlib): real gzip'd tar layers of
 image manifests and indexes, Docker schema2 manifests and manifest lists, and OCI artifacts with a subject.
 Each image's first layer is a base layer shared by every repository and tag of the same architecture.
 
-CLI: ``python -m mirrorsync.samples --registry 127.0.0.1:PORT --repos 2 --tags 2 --insecure`` prints a JSON
+CLI: ``python -m devtools.samples --registry 127.0.0.1:PORT --repos 2 --tags 2 --insecure`` prints a JSON
 report of what it pushed.
 """
 
@@ -196,6 +196,7 @@ def make_config(platform: Platform, diff_ids: Sequence[str], *, docker: bool = F
         "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
                    "Labels": {"org.opencontainers.image.title": label}},
         "rootfs": {"type": "layers", "diff_ids": list(diff_ids)},
+        # the module's old name, kept: it is in every sample config, so it fixes the sample digests
         "history": [{"created": _CREATED, "created_by": f"mirrorsync.samples layer {n}"}
                     for n in range(len(diff_ids))],
     }
@@ -448,8 +449,8 @@ def seed_registry(pusher: SamplePusher, *, repos: int = 2, tags: int = 2, kind: 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m mirrorsync.samples``: seed a registry and print a JSON report of what was pushed."""
-    parser = argparse.ArgumentParser(prog="python -m mirrorsync.samples", description=__doc__.split("\n\n")[0])
+    """``python -m devtools.samples``: seed a registry and print a JSON report of what was pushed."""
+    parser = argparse.ArgumentParser(prog="python -m devtools.samples", description=__doc__.split("\n\n")[0])
     parser.add_argument("--registry", required=True, help="host:port, or an http(s):// URL")
     parser.add_argument("--repos", type=int, default=2)
     parser.add_argument("--tags", type=int, default=2)
@@ -475,7 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"pushed {len(result.images)} manifests ({pusher.blobs_uploaded} blobs uploaded, "
                   f"{pusher.blobs_skipped} already there) to {pusher.host}", file=sys.stderr)
     except (SampleError, httpx.HTTPError, ValueError) as exc:
-        print(f"mirrorsync.samples: {exc}", file=sys.stderr)
+        print(f"devtools.samples: {exc}", file=sys.stderr)
         return 1
     json.dump(result.as_json(), sys.stdout, indent=2)
     print()

@@ -22,7 +22,7 @@ from typing import IO, Any
 import httpx
 import yaml
 
-from .errors import MirrorsyncError
+from mirrorsync.errors import MirrorsyncError
 
 REGISTRY_BINARY = "docker-registry"
 INSTALL_HINT = "install the Debian packages with scripts/test (or: apt-get install -y docker-registry openssl apache2-utils)"
