@@ -60,13 +60,17 @@ class Manifest:
         return self.media_type in INDEX_TYPES
 
 
+# The digest algorithms go-digest accepts (so the registry, containers/image and CRI-O), with their hex lengths.
+DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+
+
 def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def hasher(digest: str):
     algorithm = digest.partition(":")[0]
-    if algorithm not in ("sha256", "sha512"):
+    if algorithm not in DIGEST_HEX_LENGTHS:
         raise UnsupportedContent(f"unsupported digest algorithm in {digest}")
     return hashlib.new(algorithm)
 

@@ -17,16 +17,12 @@ from typing import Any
 
 from .crs import MirrorSet
 from ..errors import InputError
-from ..registry.reference import DIGEST, DOMAIN, PATH_COMPONENT, TAG
+from ..registry.reference import DIGEST, DIGEST_HEX_LENGTHS, DOMAIN, NAME_TOTAL_LENGTH_MAX, PATH_COMPONENT, TAG, \
+    split_domain
 from .registries_conf import DIGEST_ONLY, TAG_ONLY, Endpoint, RegistriesConf, Registry, as_loaded, \
     build_registries_conf
 
 NODE_CONFIG_PATH = "/etc/containers/registries.conf"
-_DEFAULT_DOMAIN = "docker.io"
-_LEGACY_DEFAULT_DOMAIN = "index.docker.io"
-_OFFICIAL_REPO_PREFIX = "library/"
-_NAME_TOTAL_LENGTH_MAX = 255
-_DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 # The grammar of containers/image docker/reference; Go's \w is ASCII-only, hence re.ASCII.
 _NAME = rf"(?:{DOMAIN}/)?{PATH_COMPONENT}(?:/{PATH_COMPONENT})*"
@@ -52,7 +48,7 @@ class _Named:
 
 def _validate_digest(digest: str) -> None:
     algorithm, _, encoded = digest.partition(":")
-    want = _DIGEST_HEX_LENGTHS.get(algorithm)
+    want = DIGEST_HEX_LENGTHS.get(algorithm)
     if want is None:
         raise ValueError("unsupported digest algorithm")
     if len(encoded) != want:
@@ -71,8 +67,8 @@ def _parse(text: str) -> _Named:
             raise ValueError("repository name must be lowercase")
         raise ValueError("invalid reference format")
     name, tag, digest = match.groups()
-    if len(name) > _NAME_TOTAL_LENGTH_MAX:
-        raise ValueError(f"repository name must not be more than {_NAME_TOTAL_LENGTH_MAX} characters")
+    if len(name) > NAME_TOTAL_LENGTH_MAX:
+        raise ValueError(f"repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters")
     name_match = _ANCHORED_NAME_RE.fullmatch(name)
     domain, path = (name_match.group(1) or "", name_match.group(2)) if name_match else ("", name)
     if digest:
@@ -84,15 +80,7 @@ def _parse_normalized_named(text: str) -> _Named:
     """docker/reference ParseNormalizedNamed: short names get docker.io (and library/) added."""
     if _IDENTIFIER_RE.fullmatch(text):
         raise ValueError(f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings")
-    first, sep, rest = text.partition("/")
-    if not sep or ("." not in first and ":" not in first and first != "localhost" and first.lower() == first):
-        domain, remainder = _DEFAULT_DOMAIN, text
-    else:
-        domain, remainder = first, rest
-    if domain == _LEGACY_DEFAULT_DOMAIN:
-        domain = _DEFAULT_DOMAIN
-    if domain == _DEFAULT_DOMAIN and "/" not in remainder:
-        remainder = _OFFICIAL_REPO_PREFIX + remainder
+    domain, remainder = split_domain(text)  # the tag and digest ride along in the remainder
     remote = remainder.split(":", 1)[0]
     if remote.lower() != remote:
         raise ValueError("invalid reference format: repository name must be lowercase")

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, replace
 
 from ..errors import InvalidReference
+from ..oci.content import DIGEST_HEX_LENGTHS
 
 DEFAULT_REGISTRY = "docker.io"
 LEGACY_DEFAULT_REGISTRY = "index.docker.io"
@@ -32,7 +33,6 @@ _PATH_RE = re.compile(rf"^{PATH}\Z")
 _TAG_RE = re.compile(rf"^{TAG}\Z")
 _DIGEST_RE = re.compile(rf"^{DIGEST}\Z")
 _ANCHORED = re.compile(rf"^(?P<name>(?:{DOMAIN}/)?{PATH})(?::(?P<tag>{TAG}))?(?:@(?P<digest>{DIGEST}))?\Z")
-_KNOWN_DIGESTS = {"sha256": 64, "sha512": 128}
 
 
 @dataclass(frozen=True, order=True)
@@ -92,11 +92,11 @@ def split_domain(name: str) -> tuple[str, str]:
 
 
 def validate_digest(digest: str) -> str:
-    """Return ``digest`` if it is well formed (and of the right length for sha256/sha512)."""
+    """Return ``digest`` if it is well formed, of a known algorithm and of its length."""
     if not _DIGEST_RE.match(digest):
         raise InvalidReference(f"invalid digest {digest!r}")
     algorithm, _, hex_ = digest.partition(":")
-    want = _KNOWN_DIGESTS.get(algorithm)
+    want = DIGEST_HEX_LENGTHS.get(algorithm)
     if want is None:
         raise InvalidReference(f"unsupported digest algorithm {algorithm!r} in {digest!r}")
     if len(hex_) != want or hex_ != hex_.lower():
