@@ -11,7 +11,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from ..registry import auth
 from . import plan as plan_mod
@@ -25,6 +25,9 @@ from ..registry.proxies import ProxySettings
 from ..registry.client import _ssl_context
 from .report import DestinationRecord, ImageRecord, Report, load as load_report, mirrored_sources
 from ..registry.retry import RETRIES, RetryPolicy
+
+if TYPE_CHECKING:
+    from ..openshift.mirrorsets import MirrorSetFile
 
 log = logging.getLogger(__name__)
 
@@ -284,15 +287,35 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def run(manifest: SyncManifest | str | os.PathLike[str], options: RunOptions | None = None) -> Report:
+    """Copy what the manifest (a loaded one, or its path) selects to its mirrors; the report says what happened.
+
+    Raises ``InputError`` for bad input (manifest, auth file, certDir) before anything is copied; a failed
+    image does not raise, it is in the report (``status``). Writes nothing: see :meth:`Report.save` and
+    :func:`write_mirror_sets`.
+    """
+    if not isinstance(manifest, SyncManifest):
+        from .manifest import load
+
+        manifest = load(os.fspath(manifest))
+    return Runner(manifest, options or RunOptions()).run()
+
+
+def render_crs(reports: Iterable[Report], *, icsp: bool = False, name: str = "mirrorsync") -> list[MirrorSetFile]:
+    """The IDMS/ITMS (and with ``icsp`` ICSP) files, as ``mirrorsync run`` writes them, for what the reports say
+    reached the mirrors (shards of one sync merge)."""
+    from ..openshift.mirrorsets import build_mirror_sets
+
+    return build_mirror_sets(mirrored_sources(list(reports)), name=name, icsp=icsp)
+
+
 def write_mirror_sets(reports: list[Report], output_dir: str | Path, *, icsp: bool = False,
                       name: str = "mirrorsync", notify: Callable[[str], None] = log.warning) -> list[Path]:
     """Write the CR files for what the reports say reached the mirrors into the output directory's
     cluster-resources/ (see :mod:`cluster_resources`); remove ours that no longer apply."""
     from ..openshift import cluster_resources
-    from ..openshift.mirrorsets import build_mirror_sets
 
-    files = build_mirror_sets(mirrored_sources(reports), name=name, icsp=icsp)
-    return cluster_resources.write(output_dir, files, notify=notify)
+    return cluster_resources.write(output_dir, render_crs(reports, icsp=icsp, name=name), notify=notify)
 
 
 @contextlib.contextmanager
