@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mirrorsync.openshift.crs import ICSP, IDMS, ITMS, Document, MirrorEntry, MirrorSet, crd_problems, dump_yaml, \
-    dump_yaml_documents, is_valid_mirror, is_valid_scope, is_valid_source, load_documents, load_mirror_sets, \
-    parse_mirror_set, validate_for_mco
+from mirrorsync.openshift.crs import ICSP, IDMS, ITMS, MirrorEntry, MirrorSet, is_valid_mirror, is_valid_source, \
+    load_mirror_sets, parse_mirror_set
+from mirrorsync.openshift.documents import Document, load_documents
+from mirrorsync.openshift.goyaml import dump_yaml, dump_yaml_documents
+from mirrorsync.openshift.mco import crd_problems, is_valid_scope, validate_for_mco
 from mirrorsync.errors import InputError
 
 THREE_KINDS = """\

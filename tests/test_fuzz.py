@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from mirrorsync.openshift import crs, migrate_icsp, registries_conf, resolve
+from mirrorsync.openshift import crs, documents, mco, migrate_icsp, registries_conf, resolve
 from mirrorsync.sync import manifest
 from mirrorsync.registry import reference
 from mirrorsync.cli.app import app
@@ -191,7 +191,7 @@ def write(directory: str, name: str, text: str) -> str:
 
 def test_the_valid_examples_are_valid():
     assert manifest.parse(VALID_MANIFEST, "m.yaml").images[1].destination == "team/app"
-    assert crs.parse_mirror_set(crs.parse_yaml_documents(VALID_IDMS, file="x.yaml")[0]).entries
+    assert crs.parse_mirror_set(documents.parse_yaml_documents(VALID_IDMS, file="x.yaml")[0]).entries
     assert registries_conf.loads(VALID_REGISTRIES_CONF).registries
 
 
@@ -262,8 +262,8 @@ def test_tags_and_digests_are_validated_exactly(text):
 
 
 def _load_mirror_sets_from_text(text: str) -> list[crs.MirrorSet]:
-    docs = crs.parse_yaml_documents(text, file="crs.yaml")
-    return [crs.parse_mirror_set(doc) for doc in crs._expand_lists(docs)]
+    docs = documents.parse_yaml_documents(text, file="crs.yaml")
+    return [crs.parse_mirror_set(doc) for doc in documents._expand_lists(docs)]
 
 
 @FUZZ
@@ -277,9 +277,9 @@ def test_cr_loaders_accept_or_say_why_in_one_line(text):
     if not sets:
         return
     for ms in sets:
-        for problem in crs.crd_problems(ms):
+        for problem in mco.crd_problems(ms):
             assert one_line(str(problem)), str(problem)
-        accepts_or_one_line(crs.validate_for_mco, [ms])
+        accepts_or_one_line(mco.validate_for_mco, [ms])
         accepts_or_one_line(registries_conf.render_registries_conf, [ms])
     with tempfile.TemporaryDirectory() as d:
         path = write(d, "icsp.yaml", text)

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mirrorsync.openshift.mirrorsets as mirrorsets
-from mirrorsync.openshift.crs import ICSP, IDMS, ITMS, Document, parse_mirror_set
+from mirrorsync.openshift.crs import ICSP, IDMS, ITMS, parse_mirror_set
+from mirrorsync.openshift.documents import Document
 from mirrorsync.errors import InputError
 from mirrorsync.openshift.mirrorsets import MirroredSource, MirrorSetFile, build_mirror_sets
 from mirrorsync.openshift.registries_conf import render_registries_conf

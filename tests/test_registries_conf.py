@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from mirrorsync.openshift.crs import API_VERSION, ICSP, IDMS, ITMS, Document, MirrorEntry, MirrorSet, load_mirror_sets, \
+from mirrorsync.openshift.crs import API_VERSION, ICSP, IDMS, ITMS, MirrorEntry, MirrorSet, load_mirror_sets, \
     parse_mirror_set
+from mirrorsync.openshift.documents import Document
 from mirrorsync.errors import InputError
 from mirrorsync.openshift.registries_conf import _merged_mirror_sets, as_loaded, build_registries_conf, dumps, loads, \
     render_registries_conf, scope_is_nested_inside_scope

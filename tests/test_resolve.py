@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from mirrorsync.openshift.crs import API_VERSION, ICSP, IDMS, ITMS, Document, MirrorSet, parse_mirror_set
+from mirrorsync.openshift.crs import API_VERSION, ICSP, IDMS, ITMS, MirrorSet, parse_mirror_set
+from mirrorsync.openshift.documents import Document
 from mirrorsync.errors import InputError
 from mirrorsync.openshift.registries_conf import loads
 from mirrorsync.openshift.resolve import PullSource, Resolver, config_from_mirror_sets, find_registry, \

@@ -362,7 +362,8 @@ def registries_conf(
     What only the API server would refuse (such as a mirrorSourcePolicy outside the enum) is a warning.
     """
     from ..atomicfile import write_atomic
-    from ..openshift.crs import crd_problems, load_mirror_sets
+    from ..openshift.crs import load_mirror_sets
+    from ..openshift.mco import crd_problems
     from ..openshift.registries_conf import render_registries_conf
 
     try:

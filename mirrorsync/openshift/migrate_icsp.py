@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from ..atomicfile import write_atomic
-from .crs import API_VERSION, ICSP, IDMS, SPEC_FIELD, Document, dump_yaml_documents, line_of, load_documents, \
-    parse_mirror_set
+from .crs import API_VERSION, ICSP, IDMS, SPEC_FIELD, parse_mirror_set
+from .documents import Document, line_of, load_documents
+from .goyaml import dump_yaml_documents
 from ..errors import InputError
 
 # metav1.ObjectMeta's JSON fields; the typed decoding in oc drops anything else.
