@@ -6,10 +6,8 @@ the mirrors hold are still written), 2 bad input or usage.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import sys
 from enum import Enum
 from pathlib import Path
@@ -21,6 +19,7 @@ from typer.core import TyperGroup
 from ..sync import manifest as manifest_mod
 from ..sync import report as report_mod
 from ..errors import InputError, MirrorsyncError
+from .session import Session, note
 
 try:  # typer >= 0.2x carries its own copy of click
     from typer._click.exceptions import ClickException
@@ -68,13 +67,6 @@ class OutputFormat(str, Enum):
 class EngineName(str, Enum):
     native = "native"
     skopeo = "skopeo"
-
-
-def _note(text: str) -> None:
-    """A line on stderr for whoever watches; a stderr nobody reads any more (closed, its reader gone) must not
-    change what a sync does or its exit code."""
-    with contextlib.suppress(OSError, ValueError):
-        typer.echo(text, err=True)
 
 
 def fail(exc: MirrorsyncError) -> None:
@@ -145,7 +137,7 @@ def _finish(rep, output_dir: Path, written: list[Path], metrics_file: Optional[P
     _metrics(rep, metrics_file, pushgateway, shard)
     totals = rep.totals()
     kept = sum(1 for img in rep.failed if any(d.onMirror for d in img.destinations))
-    _note(f"{rep.status}: {totals['copied']} copied, {totals['upToDate']} up to date, {totals['failed']} failed"
+    note(f"{rep.status}: {totals['copied']} copied, {totals['upToDate']} up to date, {totals['failed']} failed"
           + (f" ({kept} of them kept on the mirrors from earlier runs)" if kept else "")
           + f"; report {output_dir / REPORT_FILE}")
     for path in written:
@@ -174,49 +166,28 @@ def run(
 
     Every entry a run removes is logged and listed in the report (removedEntries).
     """
-    from ..sync.progress import Progress, setup_logging
-    from ..sync.runner import REPORT_FILE, RunOptions, Runner, output_lock
+    from ..sync.runner import REPORT_FILE, RunOptions, Runner
 
-    setup_logging(log_format.value, verbose)
+    session = Session(log_format.value, verbose)
     try:
         m = manifest_mod.load(str(manifest))
         if icsp:
             m.check_icsp()
         the_shard = _shard(shard)
-        progress = Progress(log_format=log_format.value)
         runner = Runner(m, RunOptions(engine=engine.value if engine else None, concurrency=concurrency,
                                       retries=retries, auth_file=authfile, shard=the_shard,
-                                      previous_report=output_dir / REPORT_FILE), on_event=progress)
+                                      previous_report=output_dir / REPORT_FILE),
+                        on_event=session.progress, stop=session.stop, abandon=session.abandon)
         runner.check_credentials()  # before the output directory is touched
-        with output_lock(output_dir):
-            _stop_on_signals(runner)
+        with session.locked(output_dir):
             rep = runner.run()
-            progress.finish()
+            session.progress.finish()
             written = _write_outputs(rep, output_dir, icsp)
     except MirrorsyncError as exc:
         fail(exc)
         return
-    try:
+    with session.reporting():
         _finish(rep, output_dir, written, metrics_file, pushgateway, the_shard)
-    finally:
-        _exit_if_abandoned(runner.abandon)
-
-
-def _stop_on_signals(runner) -> None:
-    abandon = getattr(runner, "abandon", None)
-
-    def handler(signum, _frame):
-        name = signal.Signals(signum).name
-        if runner.stop.is_set() and abandon is not None:
-            _note(f"received {name} again: abandoning images in flight")
-            abandon.set()
-            return
-        _note(f"received {name}: finishing images in flight, starting no new ones"
-              + (" (again to abandon them)" if abandon is not None else ""))
-        runner.stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
 
 
 @app.command()
@@ -438,25 +409,6 @@ def resolve(
         typer.echo("every location is blocked: this pull fails")
 
 
-class _Stoppable:
-    """The two flags ``_stop_on_signals`` sets, for commands whose runner is made inside the library."""
-
-    def __init__(self) -> None:
-        import threading
-
-        self.stop = threading.Event()
-        self.abandon = threading.Event()
-
-
-def _exit_if_abandoned(abandon) -> None:
-    """After a second signal the report is written; threads still moving abandoned blobs would hold up the
-    interpreter's exit, so leave without waiting for them."""
-    if abandon.is_set():
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(1)
-
-
 @app.command()
 def export(
     manifest: Path = typer.Argument(..., help="The sync manifest (YAML).", dir_okay=False),
@@ -477,26 +429,22 @@ def export(
 ) -> None:
     """Copy the manifest's images into an OCI layout to carry across an air gap, with report and SHA256SUMS."""
     from ..airgap import transfer as airgap
-    from ..sync.progress import Progress, setup_logging
-    from ..sync.runner import RunOptions, output_lock
+    from ..sync.runner import RunOptions
 
-    setup_logging(log_format.value, verbose)
+    session = Session(log_format.value, verbose)
     try:
         m = manifest_mod.load(str(manifest))
         size = airgap.parse_size(archive_size) if archive_size is not None else None
-        progress = Progress(log_format=log_format.value)
-        stoppable = _Stoppable()
-        with output_lock(to):
-            _stop_on_signals(stoppable)
+        with session.locked(to):
             result = airgap.export(m, to, options=RunOptions(concurrency=concurrency, retries=retries,
                                                              auth_file=authfile),
-                                   since=[str(p) for p in since], archive_size=size, on_event=progress,
-                                   stop=stoppable.stop, abandon=stoppable.abandon)
-            progress.finish()
+                                   since=[str(p) for p in since], archive_size=size, on_event=session.progress,
+                                   stop=session.stop, abandon=session.abandon)
+            session.progress.finish()
     except MirrorsyncError as exc:
         fail(exc)
         return
-    try:
+    with session.reporting():
         rep = result.report
         _metrics(rep, metrics_file, pushgateway)
         totals = rep.totals()
@@ -506,8 +454,6 @@ def export(
         for part in result.archives:
             typer.echo(str(part))
         raise typer.Exit(0 if rep.status == "Succeeded" else 1)
-    finally:
-        _exit_if_abandoned(stoppable.abandon)
 
 
 @app.command(name="import")
@@ -528,29 +474,23 @@ def import_(
 ) -> None:
     """Verify an export's checksums, push it to the mirrors, then write report.json and the CRs (naming the sources)."""
     from ..airgap import transfer as airgap
-    from ..sync.progress import Progress, setup_logging
-    from ..sync.runner import RunOptions, output_lock
+    from ..sync.runner import RunOptions
 
-    setup_logging(log_format.value, verbose)
+    session = Session(log_format.value, verbose)
     try:
-        progress = Progress(log_format=log_format.value)
-        stoppable = _Stoppable()
-        with output_lock(output_dir):
-            _stop_on_signals(stoppable)
+        with session.locked(output_dir):
             rep = airgap.import_export(directory, manifest_path=str(manifest) if manifest else None,
                                        options=RunOptions(concurrency=concurrency, retries=retries,
                                                           auth_file=authfile),
-                                       on_event=progress, stop=stoppable.stop, abandon=stoppable.abandon,
+                                       on_event=session.progress, stop=session.stop, abandon=session.abandon,
                                        icsp=icsp)
-            progress.finish()
+            session.progress.finish()
             written = _write_outputs(rep, output_dir, icsp)
     except MirrorsyncError as exc:
         fail(exc)
         return
-    try:
+    with session.reporting():
         _finish(rep, output_dir, written, metrics_file, pushgateway)
-    finally:
-        _exit_if_abandoned(stoppable.abandon)
 
 
 @app.command()
