@@ -185,19 +185,19 @@ def test_concurrent_writers_lose_no_entry(tmp_path, monkeypatch):
 
 # --- the export directory around a layout: sizes, archive parts, checksums -------------------------------------
 
-from mirrorsync.airgap import transfer as airgap  # noqa: E402
+from mirrorsync.airgap import archives, checksums  # noqa: E402
 
 
 @pytest.mark.parametrize("text,size", [("4G", 4 << 30), ("700M", 700 << 20), ("25GB", 25 * 10**9), ("1.5GiB", 3 << 29),
                                        ("1048576", 1 << 20), ("2k", 2048), ("2KB", 2000)])
 def test_archive_sizes(text, size):
-    assert airgap.parse_size(text) == size
+    assert archives.parse_size(text) == size
 
 
 @pytest.mark.parametrize("text", ["", "G", "4X", "-1G", "4 G B", "B"])
 def test_bad_archive_sizes(text):
     with pytest.raises(InputError, match="--archive-size: .* is not a size"):
-        airgap.parse_size(text)
+        archives.parse_size(text)
 
 
 def _files(directory, sizes):
@@ -213,39 +213,39 @@ def test_pack_keeps_every_part_within_the_limit_and_unpack_restores(tmp_path):
 
     limit = 1 << 20
     names = _files(tmp_path, [400_000, 400_000, 300_000, 1_000_000, 10, 0])
-    sums = airgap._sums_of(tmp_path, names)  # noqa: SLF001
-    parts = airgap.pack(tmp_path, names, limit)
+    sums = checksums.sums_of(tmp_path, names)
+    parts = archives.pack(tmp_path, names, limit)
     assert len(parts) == 3 and all(p.stat().st_size <= limit for p in parts)
     members = [m.name for p in parts for m in tarfile.open(p)]
     assert members == names and not any((tmp_path / n).exists() for n in names)
-    airgap.unpack(tmp_path, sums)
-    airgap.verify_checksums(tmp_path, sums)
+    archives.unpack(tmp_path, sums)
+    checksums.verify_checksums(tmp_path, sums)
 
 
 def test_pack_refuses_a_file_larger_than_a_part_and_removes_nothing(tmp_path):
     names = _files(tmp_path, [10, (1 << 20) - 600])
     with pytest.raises(InputError, match="f1 .* does not fit in an archive part of 1048576 bytes"):
-        airgap.pack(tmp_path, names, 1 << 20)
+        archives.pack(tmp_path, names, 1 << 20)
     assert all((tmp_path / n).exists() for n in names)
     assert not list(tmp_path.glob("*.tar"))
 
 
 def test_checksums_round_trip_and_damage(tmp_path):
     names = _files(tmp_path, [100, 200])
-    airgap.write_checksums(tmp_path, names)
-    sums = airgap.read_checksums(tmp_path)
-    airgap.verify_checksums(tmp_path, sums)
+    checksums.write_checksums(tmp_path, names)
+    sums = checksums.read_checksums(tmp_path)
+    checksums.verify_checksums(tmp_path, sums)
     (tmp_path / "f0").write_bytes(b"changed")
     (tmp_path / "f1").unlink()
     with pytest.raises(InputError, match="export is damaged: f0: checksum mismatch; f1: missing"):
-        airgap.verify_checksums(tmp_path, sums)
+        checksums.verify_checksums(tmp_path, sums)
 
 
 @pytest.mark.parametrize("line", ["nothex  file", "a" * 64 + "  /etc/passwd", "a" * 64 + "  ../up"])
 def test_checksum_file_cannot_point_outside(tmp_path, line):
     (tmp_path / "SHA256SUMS").write_text(line + "\n")
     with pytest.raises(InputError, match="SHA256SUMS:1: not a sha256sum line"):
-        airgap.read_checksums(tmp_path)
+        checksums.read_checksums(tmp_path)
 
 
 def test_many_puts_do_not_rewrite_the_index_each_time(tmp_path, monkeypatch):

@@ -429,12 +429,13 @@ def export(
 ) -> None:
     """Copy the manifest's images into an OCI layout to carry across an air gap, with report and SHA256SUMS."""
     from ..airgap import transfer as airgap
+    from ..airgap.archives import parse_size
     from ..sync.runner import RunOptions
 
     session = Session(log_format.value, verbose)
     try:
         m = manifest_mod.load(str(manifest))
-        size = airgap.parse_size(archive_size) if archive_size is not None else None
+        size = parse_size(archive_size) if archive_size is not None else None
         with session.locked(to):
             result = airgap.export(m, to, options=RunOptions(concurrency=concurrency, retries=retries,
                                                              auth_file=authfile),
