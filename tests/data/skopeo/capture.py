@@ -1,4 +1,4 @@
-"""Capture what the real skopeo says when a registry request fails, for tests/test_skopeo_errors.py.
+"""Capture what the real skopeo says when a registry request fails, for tests/sync/test_skopeo_errors.py.
 
 Run from the project root: ``.venv/bin/python tests/data/skopeo/capture.py`` (needs docker-registry and skopeo,
 talks only to 127.0.0.1). For every case it pushes a fresh image to a local docker-registry and runs

@@ -19,7 +19,7 @@ from typer.main import get_command
 
 from mirrorsync.cli.app import app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "configs" / "kubernetes"
 MODELS = {("v1", "ConfigMap"): "V1ConfigMap", ("v1", "PersistentVolumeClaim"): "V1PersistentVolumeClaim",
           ("batch/v1", "CronJob"): "V1CronJob", ("batch/v1", "Job"): "V1Job"}

@@ -11,8 +11,7 @@ from mirrorsync.sync.copy import Copier, Target
 from mirrorsync.errors import DigestMismatch, InputError, NotFound
 from mirrorsync.airgap.layout import REF_NAME, REF_NAME_RE, OCILayout, ref_name, split_ref_name
 from mirrorsync.registry.retry import RetryPolicy
-from support.memstore import MemoryStore
-from test_copy import make_image
+from support.memstore import MemoryStore, make_image
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from mirrorsync.sync.skopeo import (MISMATCH, PERMANENT, STOPPED, STUCK_RUNS, TR
                                     find_skopeo, run_skopeo)
 from support.fault_proxy import FaultProxy, Rule
 
-DATA = Path(__file__).parent / "data" / "skopeo"
+DATA = Path(__file__).parents[1] / "data" / "skopeo"
 CAPTURED = sorted(DATA.glob("*--*.txt"))
 CLASSES = {"transient": TRANSIENT, "permanent": PERMANENT, "mismatch": MISMATCH}
 

@@ -15,7 +15,7 @@ from mirrorsync.openshift.registries_conf import loads
 from mirrorsync.openshift.resolve import PullSource, Resolver, config_from_mirror_sets, find_registry, \
     normalize_reference, ref_matching_prefix, resolve
 
-VECTORS = sorted((Path(__file__).parent / "data" / "regconf").glob("*.json"))
+VECTORS = sorted((Path(__file__).parents[1] / "data" / "regconf").glob("*.json"))
 PULL_VECTORS = [p for p in VECTORS if json.loads(p.read_text())["expected"]["pulls"]]
 LOAD_ERROR_VECTORS = [p for p in VECTORS if json.loads(p.read_text())["expected"]["load_error"]]
 _KINDS = {"idms": IDMS, "itms": ITMS, "icsp": ICSP}

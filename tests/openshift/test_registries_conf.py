@@ -17,7 +17,7 @@ from mirrorsync.errors import InputError
 from mirrorsync.openshift.registries_conf import _merged_mirror_sets, as_loaded, build_registries_conf, dumps, loads, \
     render_registries_conf, scope_is_nested_inside_scope
 
-VECTOR_DIR = Path(__file__).parent / "data" / "regconf"
+VECTOR_DIR = Path(__file__).parents[1] / "data" / "regconf"
 VECTORS = sorted(VECTOR_DIR.glob("*.json"))
 RENDERED_VECTORS = [p for p in VECTORS if json.loads(p.read_text())["expected"]["registries_conf"] is not None]
 _KINDS = {"idms": IDMS, "itms": ITMS, "icsp": ICSP}
