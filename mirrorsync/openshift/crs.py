@@ -40,7 +40,6 @@ _SOURCE_RE = re.compile(SOURCE_PATTERN)
 _MIRROR_RE = re.compile(MIRROR_PATTERN)
 
 
-
 def is_valid_source(text: object) -> bool:
     """True if ``text`` is a valid ``source`` (``host[:port][/path]`` or ``*.host``) per the CRD pattern."""
     return isinstance(text, str) and _SOURCE_RE.fullmatch(text) is not None
@@ -91,7 +90,6 @@ class MirrorSet:
             items.append(item)
         return {"apiVersion": self.api_version, "kind": self.kind, "metadata": {"name": self.name},
                 "spec": {self.spec_field: items}}
-
 
 
 def _where(doc: Document, container: object, key: object = None, index: int | None = None) -> int | None:
@@ -186,4 +184,3 @@ def load_mirror_sets(paths: Iterable[str | Path]) -> list[MirrorSet]:
                 continue
             sets.append(parse_mirror_set(doc))
     return sets
-

@@ -28,7 +28,6 @@ class Document:
     index: int = 0
 
 
-
 class _Map(dict):
     """A mapping that remembers the line it started on and the line of each key."""
 
@@ -141,4 +140,3 @@ def iter_input_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, bool]]
             yield path, True
         else:
             raise InputError("no such file or directory", file=str(path))
-

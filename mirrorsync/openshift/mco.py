@@ -96,4 +96,3 @@ def crd_problems(ms: MirrorSet) -> list[InputError]:
 def _go_quote(text: str) -> str:
     """Format ``text`` like Go's ``%q`` does for the printable strings the MCO quotes."""
     return json.dumps(text, ensure_ascii=False)
-
