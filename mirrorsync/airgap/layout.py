@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ..atomicfile import write_atomic
-from ..oci.content import OCI_INDEX, Descriptor, Manifest, digest_of, hasher, parse_manifest, verified
 from ..errors import DigestMismatch, InputError, NotFound
+from ..oci.content import OCI_INDEX, Descriptor, Manifest, digest_of, hasher, parse_manifest, verified
 
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_FILE = "oci-layout"

@@ -16,9 +16,9 @@ from typing import List, Optional
 import typer
 from typer.core import TyperGroup
 
+from ..errors import InputError, MirrorsyncError
 from ..sync import manifest as manifest_mod
 from ..sync import report as report_mod
-from ..errors import InputError, MirrorsyncError
 from .session import Session, note
 
 try:  # typer >= 0.2x carries its own copy of click

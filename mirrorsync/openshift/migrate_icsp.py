@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from ..atomicfile import write_atomic
+from ..errors import InputError
 from .crs import API_VERSION, ICSP, IDMS, SPEC_FIELD, parse_mirror_set
 from .documents import Document, line_of, load_documents
 from .goyaml import dump_yaml_documents
-from ..errors import InputError
 
 # metav1.ObjectMeta's JSON fields; the typed decoding in oc drops anything else.
 _OBJECT_META_FIELDS = ("name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",

@@ -16,11 +16,11 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from ..errors import InputError
 from .crs import ALLOW_CONTACTING_SOURCE, ICSP, IDMS, ITMS, NEVER_CONTACT_SOURCE, POLICIES, MirrorEntry, MirrorSet, \
     is_valid_mirror
 from .goyaml import dump_yaml, dump_yaml_documents
 from .mco import crd_problems, validate_for_mco
-from ..errors import InputError
 from .registries_conf import scope_is_nested_inside_scope
 from .resolve import Resolver, config_from_mirror_sets
 

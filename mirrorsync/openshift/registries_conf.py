@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
 from .crs import ICSP, IDMS, ITMS, NEVER_CONTACT_SOURCE, MirrorSet
 from .mco import validate_for_mco
-from ..errors import InputError
 
 # templates/*/01-*-container-runtime/_base/files/container-registries.yaml in the MCO.
 BASE_UNQUALIFIED_SEARCH_REGISTRIES = ("registry.access.redhat.com", "docker.io")

@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .crs import MirrorSet
 from ..errors import InputError
 from ..registry.reference import DIGEST, DIGEST_HEX_LENGTHS, DOMAIN, NAME_TOTAL_LENGTH_MAX, PATH_COMPONENT, TAG, \
     split_domain
+from .crs import MirrorSet
 from .registries_conf import DIGEST_ONLY, TAG_ONLY, Endpoint, RegistriesConf, Registry, as_loaded, \
     build_registries_conf
 

@@ -21,10 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..errors import describe
+from ..oci.store import ContentStore
 from .manifest import ImageSpec, SyncManifest
 from .plan import PlanFailure, destinations
 from .report import DestinationRecord, ImageRecord, Report, mirrored_sources
-from ..oci.store import ContentStore
 
 log = logging.getLogger(__name__)
 

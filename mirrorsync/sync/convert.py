@@ -14,11 +14,11 @@ from typing import Any
 
 import yaml
 
-from . import manifest as manifest_mod
-from ..registry import reference
 from ..errors import InputError
-from .semver import Range
+from ..registry import reference
 from ..yamlsource import LocatedDocument, field_name, parse_documents, read_text
+from . import manifest as manifest_mod
+from .semver import Range
 
 ISC_KIND = "ImageSetConfiguration"
 ISC_API_VERSIONS = ("mirror.openshift.io/v1alpha2", "mirror.openshift.io/v2alpha1")

@@ -19,11 +19,11 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Sequence
 
-from ..registry import retry
-from ..oci.content import Descriptor, Manifest
 from ..errors import DigestMismatch, UnsupportedContent, describe
-from ..registry.retry import RetryPolicy
+from ..oci.content import Descriptor, Manifest
 from ..oci.store import ContentStore
+from ..registry import retry
+from ..registry.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 

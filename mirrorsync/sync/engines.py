@@ -10,15 +10,15 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Protocol
 
+from ..oci.store import ContentStore
 from ..registry import auth
+from ..registry.client import RegistryClient
+from ..registry.proxies import ProxySettings
+from ..registry.reference import DEFAULT_REGISTRY, DOCKER_HUB_API_HOST, Reference
+from ..registry.retry import RetryPolicy
 from .copy import Copier, CopyResult, Target
 from .manifest import SyncManifest
 from .plan import CopyJob
-from ..registry.proxies import ProxySettings
-from ..registry.reference import DEFAULT_REGISTRY, DOCKER_HUB_API_HOST, Reference
-from ..registry.client import RegistryClient
-from ..registry.retry import RetryPolicy
-from ..oci.store import ContentStore
 
 
 class Engine(Protocol):

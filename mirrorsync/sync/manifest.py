@@ -10,11 +10,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..registry import reference
 from ..errors import InputError
+from ..registry import reference
 from ..registry.reference import Reference
-from .semver import Range
 from ..yamlsource import LocatedDocument, field_name, load_documents, read_text
+from .semver import Range
 
 API_VERSION = "mirrorsync.dev/v1alpha1"
 KIND = "SyncManifest"

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from ..errors import InputError, describe
-from .manifest import ImageSpec, Mirror, SyncManifest
 from ..registry.reference import Reference
+from .manifest import ImageSpec, Mirror, SyncManifest
 from .tag_selection import TagDecision, select
 
 

@@ -13,18 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
+from ..errors import InputError, MirrorsyncError
 from ..registry import auth
+from ..registry.client import _ssl_context
+from ..registry.proxies import ProxySettings
+from ..registry.retry import RETRIES, RetryPolicy
 from . import plan as plan_mod
 from .carryover import reconcile
 from .copy import CopyResult
 from .engines import Clients, Engine, NativeEngine
-from ..errors import InputError, MirrorsyncError
 from .manifest import SyncManifest
 from .plan import CopyJob, Plan
-from ..registry.proxies import ProxySettings
-from ..registry.client import _ssl_context
 from .report import DestinationRecord, ImageRecord, Report, load as load_report, mirrored_sources
-from ..registry.retry import RETRIES, RetryPolicy
 
 if TYPE_CHECKING:
     from ..openshift.mirrorsets import MirrorSetFile

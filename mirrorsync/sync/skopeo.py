@@ -50,13 +50,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..errors import EngineError, describe
 from ..registry import auth, retry
+from ..registry.client import RegistryClient
 from .copy import CopyResult, TargetResult, guarded, prepare
 from .engines import Clients
-from ..errors import EngineError, describe
 from .manifest import RegistrySettings
 from .plan import CopyJob, Destination
-from ..registry.client import RegistryClient
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..registry import reference
 from ..errors import InputError
+from ..registry import reference
 from .semver import Range, Version
 
 if TYPE_CHECKING:

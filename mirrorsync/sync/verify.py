@@ -15,18 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..errors import InputError, NotFound, describe
+from ..oci.content import Manifest
+from ..oci.store import ContentStore
+from ..registry.retry import RetryPolicy
+from ..yamlsource import read_text
 from . import manifest as manifest_mod
 from . import report as report_mod
-from ..oci.content import Manifest
 from .copy import MAX_INDEX_DEPTH
-from ..errors import InputError, NotFound, describe
+from .engines import Clients
 from .manifest import SyncManifest
 from .plan import build as build_plan
 from .report import Report
-from .engines import Clients
-from ..registry.retry import RetryPolicy
-from ..oci.store import ContentStore
-from ..yamlsource import read_text
 
 StoreFor = Callable[[str], ContentStore]  # registry host[:port] -> its store
 
