@@ -27,9 +27,11 @@ from pathlib import Path
 import httpx
 import yaml
 
-from mirrorsync import samples
-from mirrorsync.content import ACCEPT
-from mirrorsync.devregistry import LocalRegistry, start_registry
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools/ is not installed
+
+from devtools import samples  # noqa: E402
+from devtools.devregistry import LocalRegistry, start_registry  # noqa: E402
+from mirrorsync.oci.content import ACCEPT  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MIRRORSYNC = [str(ROOT / ".venv" / "bin" / "python"), "-m", "mirrorsync"]

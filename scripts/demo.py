@@ -11,8 +11,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mirrorsync import samples
-from mirrorsync.devregistry import start_registry
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools/ is not installed
+
+from devtools import samples  # noqa: E402
+from devtools.devregistry import start_registry  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "configs" / "demo.yaml"

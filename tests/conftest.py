@@ -3,7 +3,7 @@
 Registries are session-scoped and shared: tests keep out of each other's way by using their own repository
 names (``unique_repo``), not fresh registries. A test that needs a registry of its own (deleting, listing the
 catalog, stopping it) asks ``make_registry``. Everything started here is stopped at the end, also when tests
-fail; ``mirrorsync.devregistry`` additionally ties each registry's life to the test process.
+fail; ``devtools.devregistry`` additionally ties each registry's life to the test process.
 
 Nothing is skipped when a tool is missing: the fixture fails and says to run ``scripts/test``.
 """
@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from mirrorsync.devregistry import LocalRegistry, start_registry
-from mirrorsync.samples import Kind, PushedImage, SamplePusher, push_artifact, push_image
+from devtools.devregistry import LocalRegistry, start_registry
+from devtools.samples import Kind, PushedImage, SamplePusher, push_artifact, push_image
 
 # pytest's default import mode puts tests/ on sys.path already; other modes (importlib) do not.
 _TESTS_DIR = str(Path(__file__).parent)

@@ -20,8 +20,10 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from mirrorsync import crs, manifest, migrate_icsp, reference, registries_conf, resolve
-from mirrorsync.cli import app
+from mirrorsync.openshift import crs, documents, mco, migrate_icsp, registries_conf, resolve
+from mirrorsync.sync import manifest
+from mirrorsync.registry import reference
+from mirrorsync.cli.app import app
 from mirrorsync.errors import InputError
 
 T = TypeVar("T")
@@ -141,7 +143,8 @@ def mutated(draw: st.DrawFn, text: str) -> str:
     for _ in range(draw(st.integers(1, 6))):
         i = draw(st.integers(0, len(chars)))
         op = draw(st.sampled_from(["insert", "delete", "replace"]))
-        c = draw(st.one_of(st.sampled_from(list(":-[]{}'\"#&*!|>%@`,\n\t \\")), st.characters()))
+        # codec: a file cannot hold a lone surrogate, so the test could not even write such a text
+        c = draw(st.one_of(st.sampled_from(list(":-[]{}'\"#&*!|>%@`,\n\t \\")), st.characters(codec="utf-8")))
         if op == "insert" or not chars:
             chars.insert(i, c)
         elif i < len(chars):
@@ -188,7 +191,7 @@ def write(directory: str, name: str, text: str) -> str:
 
 def test_the_valid_examples_are_valid():
     assert manifest.parse(VALID_MANIFEST, "m.yaml").images[1].destination == "team/app"
-    assert crs.parse_mirror_set(crs.parse_yaml_documents(VALID_IDMS, file="x.yaml")[0]).entries
+    assert crs.parse_mirror_set(documents.parse_yaml_documents(VALID_IDMS, file="x.yaml")[0]).entries
     assert registries_conf.loads(VALID_REGISTRIES_CONF).registries
 
 
@@ -259,8 +262,8 @@ def test_tags_and_digests_are_validated_exactly(text):
 
 
 def _load_mirror_sets_from_text(text: str) -> list[crs.MirrorSet]:
-    docs = crs.parse_yaml_documents(text, file="crs.yaml")
-    return [crs.parse_mirror_set(doc) for doc in crs._expand_lists(docs)]
+    docs = documents.parse_yaml_documents(text, file="crs.yaml")
+    return [crs.parse_mirror_set(doc) for doc in documents._expand_lists(docs)]
 
 
 @FUZZ
@@ -274,9 +277,9 @@ def test_cr_loaders_accept_or_say_why_in_one_line(text):
     if not sets:
         return
     for ms in sets:
-        for problem in crs.crd_problems(ms):
+        for problem in mco.crd_problems(ms):
             assert one_line(str(problem)), str(problem)
-        accepts_or_one_line(crs.validate_for_mco, [ms])
+        accepts_or_one_line(mco.validate_for_mco, [ms])
         accepts_or_one_line(registries_conf.render_registries_conf, [ms])
     with tempfile.TemporaryDirectory() as d:
         path = write(d, "icsp.yaml", text)

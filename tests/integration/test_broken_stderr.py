@@ -67,9 +67,9 @@ def test_a_sync_with_a_broken_stderr_copies_everything_and_exits_0(stderr, log_f
 
 def test_progress_that_fails_is_logged_once_and_given_up(caplog):
     """The same, for the progress writer itself: one warning, then no more writes."""
-    from mirrorsync.progress import Progress
-    from mirrorsync.report import ImageRecord
-    from mirrorsync.runner import Event
+    from mirrorsync.sync.progress import Progress
+    from mirrorsync.sync.report import ImageRecord
+    from mirrorsync.sync.runner import Event
 
     class Gone:
         writes = 0
@@ -97,8 +97,8 @@ def test_progress_that_fails_is_logged_once_and_given_up(caplog):
 
 def test_a_failing_progress_listener_costs_no_image(registry, mirror_registry, seed, unique_repo, tmp_path):
     """The runner's own guard: whatever a listener raises, every image is copied and reported."""
-    from mirrorsync.manifest import load
-    from mirrorsync.runner import Runner
+    from mirrorsync.sync.manifest import load
+    from mirrorsync.sync.runner import Runner
 
     images = [seed(registry, unique_repo(f"l{i}"), "v1", kind="oci", arches=("amd64",), seed=520 + i)
               for i in range(4)]

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from mirrorsync.devregistry import TestCA
-from mirrorsync.samples import push_image
+from devtools.devregistry import TestCA
+from devtools.samples import push_image
 from support.cli import Run, mirrorsync as run_cli, realm_settings, write_manifest
 from support.fault_proxy import FaultProxy, Rule, manifest_digest, oracle_client
 from support.redirect_server import RecordingServer

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from mirrorsync.devregistry import LocalRegistry
+from devtools.devregistry import LocalRegistry
 from support.cli import Run, mirrorsync, realm_settings, registry_settings, write_auth_file, write_manifest
 from support.crds import validate
 from support.wipe import wipe

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from mirrorsync.content import Descriptor, sha256_digest
-from mirrorsync.devregistry import LocalRegistry
-from mirrorsync.manifest import RegistrySettings
-from mirrorsync.registry import RegistryClient
-from mirrorsync.retry import RetryPolicy
+from mirrorsync.oci.content import Descriptor, sha256_digest
+from devtools.devregistry import LocalRegistry
+from mirrorsync.sync.manifest import RegistrySettings
+from mirrorsync.registry.client import RegistryClient
+from mirrorsync.registry.retry import RetryPolicy
 from support.cli import Run, mirrorsync, write_manifest
 from support.fault_proxy import (Rule, image_problems, manifest_digest, oracle_client, tags_of)
 from support.token_server import TokenServer, TokenUser

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from mirrorsync.devregistry import LocalRegistry
+from devtools.devregistry import LocalRegistry
 from support.cli import Run, mirrorsync, write_manifest
 from support.fault_proxy import Rule, image_problems, manifest_digest, oracle_client
 

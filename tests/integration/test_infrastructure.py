@@ -19,14 +19,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-import mirrorsync.devregistry as devregistry
-from mirrorsync.devregistry import DevRegistryError, TokenAuthConfig
-from mirrorsync.samples import (DOCKER_MANIFEST_LIST, OCI_INDEX, SAMPLE_ARTIFACT_TYPE, SampleError,
-                                push_image)
+import devtools.devregistry as devregistry
+from devtools.devregistry import DevRegistryError, TokenAuthConfig
+from devtools.samples import (DOCKER_MANIFEST_LIST, OCI_INDEX, SAMPLE_ARTIFACT_TYPE, SampleError,
+                              push_image)
 from support.skopeo import SkopeoError
 
 pytestmark = pytest.mark.integration
 
+REPO = Path(__file__).resolve().parents[2]  # where ``python -m devtools.samples`` finds devtools
 VARIANTS = ["registry", "tls_registry", "mtls_registry", "htpasswd_registry", "token_registry"]
 
 
@@ -254,10 +255,10 @@ def test_start_retries_when_port_is_taken(tmp_path, monkeypatch):
 
 def test_samples_cli_reports_what_it_pushed(registry, unique_repo, skopeo_inspect_digest):
     prefix = unique_repo("cli")
-    result = subprocess.run([sys.executable, "-m", "mirrorsync.samples", "--registry", registry.host,
+    result = subprocess.run([sys.executable, "-m", "devtools.samples", "--registry", registry.host,
                              "--repos", "2", "--tags", "2", "--arches", "amd64,arm64", "--layers", "2",
                              "--layer-size", "2048", "--prefix", prefix, "--insecure"],
-                            capture_output=True, text=True, cwd=Path(__file__).parent, timeout=120)
+                            capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert len(report["tags"]) == 4
@@ -266,7 +267,7 @@ def test_samples_cli_reports_what_it_pushed(registry, unique_repo, skopeo_inspec
 
 
 def test_samples_cli_fails_clearly(closed_port):
-    result = subprocess.run([sys.executable, "-m", "mirrorsync.samples", "--registry", f"127.0.0.1:{closed_port}",
-                             "--insecure"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "devtools.samples", "--registry", f"127.0.0.1:{closed_port}",
+                             "--insecure"], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert result.returncode == 1
-    assert result.stderr.startswith("mirrorsync.samples: ")
+    assert result.stderr.startswith("devtools.samples: ")

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from mirrorsync.devregistry import LocalRegistry
-from mirrorsync.samples import PushedImage
+from devtools.devregistry import LocalRegistry
+from devtools.samples import PushedImage
 from support.cli import write_manifest
 from support.fault_proxy import (FaultProxy, Rule, image_problems, manifest_digest, oracle_client, repositories,
                                  tags_of)
@@ -371,7 +371,7 @@ def _no_space(src: Any, dst: Any) -> None:
 
 
 def _report() -> Any:
-    from mirrorsync.report import DestinationRecord, ImageRecord, Report
+    from mirrorsync.sync.report import DestinationRecord, ImageRecord, Report
 
     dest = DestinationRecord("mirror.example:5000/ocp", "mirror.example:5000/ocp/team/app", "copied")
     image = ImageRecord("quay.io/team/app", "v1", "sha256:" + "a" * 64, "copied", destinations=[dest])
@@ -384,7 +384,7 @@ def _write_report(out: Path) -> None:
 
 
 def _write_crs(out: Path) -> None:
-    from mirrorsync.runner import write_mirror_sets
+    from mirrorsync.sync.runner import write_mirror_sets
 
     write_mirror_sets([_report()], out)
 
@@ -392,7 +392,7 @@ def _write_crs(out: Path) -> None:
 def _write_registries_conf(out: Path) -> None:
     from typer.testing import CliRunner
 
-    from mirrorsync.cli import app
+    from mirrorsync.cli.app import app
 
     crs = out.parent / "crs.yaml"
     crs.write_text("apiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\nmetadata: {name: x}\n"
@@ -402,7 +402,7 @@ def _write_registries_conf(out: Path) -> None:
 
 
 def _write_metrics(out: Path) -> None:
-    from mirrorsync import metrics
+    from mirrorsync.sync import metrics
 
     metrics.write_textfile(_report(), out / "mirrorsync.prom")
 
@@ -427,7 +427,7 @@ def test_every_file_is_replaced_whole_or_not_at_all(writer, name, tmp_path, monk
 
 
 def test_migrate_icsp_writes_whole_files_or_none(tmp_path, monkeypatch):
-    from mirrorsync.migrate_icsp import migrate_icsp
+    from mirrorsync.openshift.migrate_icsp import migrate_icsp
 
     icsp = tmp_path / "icsp.yaml"
     icsp.write_text("apiVersion: operator.openshift.io/v1alpha1\nkind: ImageContentSourcePolicy\n"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mirrorsync.report import load as load_report
+from mirrorsync.sync.report import load as load_report
 from support.cli import Run, mirrorsync, write_manifest
 from support.fault_proxy import Rule
 from support.wipe import wipe

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from mirrorsync.devregistry import LocalRegistry
+from devtools.devregistry import LocalRegistry
 from support.cli import Run, mirrorsync as run_cli, registry_settings, write_auth_file, write_manifest
 from support.fault_proxy import manifest_digest, oracle_client
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from mirrorsync import limits
+from mirrorsync.registry import limits
 from mirrorsync.errors import RegistryError
-from mirrorsync.manifest import RegistrySettings
-from mirrorsync.registry import RegistryClient
-from mirrorsync.retry import RetryPolicy, TransientError
+from mirrorsync.sync.manifest import RegistrySettings
+from mirrorsync.registry.client import RegistryClient
+from mirrorsync.registry.retry import RetryPolicy, TransientError
 from support.cli import mirrorsync as run_cli, write_manifest
 from support.hostile_server import HostileServer
 

@@ -6,12 +6,12 @@ from collections import Counter
 
 import pytest
 
-from mirrorsync.auth import Credentials
-from mirrorsync.content import Descriptor, sha256_digest
+from mirrorsync.registry.auth import Credentials
+from mirrorsync.oci.content import Descriptor, sha256_digest
 from mirrorsync.errors import AuthError, NotFound, RegistryError
-from mirrorsync.manifest import RegistrySettings
-from mirrorsync.registry import RegistryClient
-from mirrorsync.retry import RetryPolicy
+from mirrorsync.sync.manifest import RegistrySettings
+from mirrorsync.registry.client import RegistryClient
+from mirrorsync.registry.retry import RetryPolicy
 from support.cli import realm_settings
 
 pytestmark = pytest.mark.integration

@@ -22,9 +22,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mirrorsync.devregistry import LocalRegistry
-from mirrorsync.registry import RegistryClient
-from mirrorsync.samples import OCI_CONFIG, OCI_MANIFEST
+from devtools.devregistry import LocalRegistry
+from mirrorsync.registry.client import RegistryClient
+from devtools.samples import OCI_CONFIG, OCI_MANIFEST
 from support.cli import mirrorsync, write_manifest
 from support.fault_proxy import FaultProxy, Rule, image_problems, manifest_digest, oracle_client
 

@@ -11,7 +11,7 @@ import pytest
 from support.cli import mirrorsync, realm_settings, registry_settings, write_auth_file, write_manifest, Run
 from support.crds import validate
 
-from mirrorsync.content import ACCEPT
+from mirrorsync.oci.content import ACCEPT
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,8 @@ import pytest
 from typer.testing import CliRunner
 
 import mirrorsync
-from mirrorsync.cli import app
-from mirrorsync.devregistry import LocalRegistry
+from mirrorsync.cli.app import app
+from devtools.devregistry import LocalRegistry
 from support.cli import Run, mirrorsync as run_cli, realm_settings, registry_settings, write_manifest
 from support.fault_proxy import FaultProxy, Rule, manifest_digest, oracle_client
 from support.redirect_server import RecordingServer
@@ -261,12 +261,12 @@ def test_no_shell_is_ever_given_user_data():
     """Every process mirrorsync starts gets an argument list, never a command line for a shell."""
     package = Path(mirrorsync.__file__).parent
     problems, spawns = [], 0
-    for path in sorted(package.glob("*.py")):
+    for path in sorted(package.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
                 continue
             owner = node.func.value.id if isinstance(node.func.value, ast.Name) else None
-            where = f"{path.name}:{node.lineno}"
+            where = f"{path.relative_to(package)}:{node.lineno}"
             if (owner, node.func.attr) in _SHELL_CALLS or (owner == "os" and node.func.attr.startswith("exec")):
                 problems.append(f"{where}: {owner}.{node.func.attr}")
             if owner != "subprocess" or node.func.attr not in _SUBPROCESS:

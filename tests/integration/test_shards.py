@@ -10,7 +10,7 @@ import sys
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from mirrorsync.plan import shard_of
+from mirrorsync.sync.plan import shard_of
 from support.cli import mirrorsync, registry_settings, write_manifest
 
 pytestmark = pytest.mark.integration

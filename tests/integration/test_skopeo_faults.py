@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from mirrorsync.devregistry import LocalRegistry
-from mirrorsync.samples import PushedImage
-from mirrorsync.skopeo import PRIVATE_PREFIX, private_dir
+from devtools.devregistry import LocalRegistry
+from devtools.samples import PushedImage
+from mirrorsync.sync.skopeo import PRIVATE_PREFIX, private_dir
 from support.cli import Run, mirrorsync, write_auth_file, write_manifest
 from support.fault_proxy import Rule, image_problems, manifest_digest, oracle_client, tags_of
 

@@ -11,8 +11,8 @@ import hashlib
 import pytest
 
 from mirrorsync.errors import InputError
-from mirrorsync.registries_conf import loads
-from mirrorsync.resolve import resolve
+from mirrorsync.openshift.registries_conf import loads
+from mirrorsync.openshift.resolve import resolve
 from support.skopeo import SkopeoError
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from mirrorsync import cluster_resources
-from mirrorsync.devregistry import LocalRegistry
+from mirrorsync.openshift import cluster_resources
+from devtools.devregistry import LocalRegistry
 
 
 @dataclass

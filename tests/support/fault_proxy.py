@@ -49,7 +49,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from mirrorsync.devregistry import LocalRegistry
+from devtools.devregistry import LocalRegistry
 
 if TYPE_CHECKING:
     from .redirect_server import RecordingServer

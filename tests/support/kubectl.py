@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mirrorsync import cluster_resources
+from mirrorsync.openshift import cluster_resources
 from support.crds import validate
 
 # Every kind mirrorsync may put into the directory; release payloads and catalogs will add theirs here.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 
-from mirrorsync.content import Descriptor, Manifest, digest_of, verified
+from mirrorsync.oci.content import OCI_INDEX, OCI_MANIFEST, Descriptor, Manifest, digest_of, parse_manifest, \
+    sha256_digest, verified
 from mirrorsync.errors import NotFound, RegistryError
 
 
@@ -106,3 +108,23 @@ class MemoryStore:
         self.repo_manifests.setdefault(repo, set()).add(manifest.digest)
         if tag:
             self.tags[(repo, tag)] = manifest.digest
+
+
+def make_image(store: MemoryStore, repo: str, tag: str | None, arches=("amd64", "arm64"), shared: bytes = b"base"):
+    """An index with a manifest per arch (their first layer ``shared`` by every image) stored in ``store``."""
+    children = []
+    for arch in arches:
+        cfg = store.add_blob(repo, json.dumps({"architecture": arch}).encode())
+        base = store.add_blob(repo, shared * 100)
+        layer = store.add_blob(repo, f"{repo}-{tag}-{arch}".encode() * 50)
+        body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                           "config": {"mediaType": "c", "digest": cfg.digest, "size": cfg.size},
+                           "layers": [{"mediaType": "l", "digest": b.digest, "size": b.size} for b in (base, layer)]})
+        m = parse_manifest(body.encode(), OCI_MANIFEST, sha256_digest(body.encode()))
+        store.add_manifest(repo, m)
+        children.append({"mediaType": OCI_MANIFEST, "digest": m.digest, "size": len(m.data),
+                         "platform": {"os": "linux", "architecture": arch}})
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}).encode()
+    index = parse_manifest(body, OCI_INDEX, sha256_digest(body))
+    store.add_manifest(repo, index, tag)
+    return index

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from mirrorsync.devregistry import LocalRegistry
+from devtools.devregistry import LocalRegistry
 
 
 class SkopeoError(AssertionError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-from mirrorsync.devregistry import CertPair
+from devtools.devregistry import CertPair
 
 
 def server_context(cert: CertPair, client_ca: Path | None = None) -> ssl.SSLContext:

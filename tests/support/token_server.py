@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from mirrorsync.devregistry import TokenAuthConfig, self_signed_rsa_cert
+from devtools.devregistry import TokenAuthConfig, self_signed_rsa_cert
 
 # docker-registry accepts a token until 60 s after its ``exp`` (and 60 s before its ``nbf``): token.Leeway.
 REGISTRY_LEEWAY = 60

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import httpx
 
-from mirrorsync.devregistry import LocalRegistry
+from devtools.devregistry import LocalRegistry
 
 _ACCEPT = ", ".join([
     "application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json",

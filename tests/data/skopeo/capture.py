@@ -1,4 +1,4 @@
-"""Capture what the real skopeo says when a registry request fails, for tests/test_skopeo_errors.py.
+"""Capture what the real skopeo says when a registry request fails, for tests/sync/test_skopeo_errors.py.
 
 Run from the project root: ``.venv/bin/python tests/data/skopeo/capture.py`` (needs docker-registry and skopeo,
 talks only to 127.0.0.1). For every case it pushes a fresh image to a local docker-registry and runs
@@ -27,11 +27,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # tests/, for support.*
 
-from mirrorsync import skopeo as skopeo_mod  # noqa: E402
-from mirrorsync.auth import Credentials  # noqa: E402
-from mirrorsync.devregistry import LocalRegistry, start_registry  # noqa: E402
-from mirrorsync.manifest import RegistrySettings  # noqa: E402
-from mirrorsync.samples import SamplePusher, push_image  # noqa: E402
+from mirrorsync.sync import skopeo as skopeo_mod  # noqa: E402
+from mirrorsync.registry.auth import Credentials  # noqa: E402
+from devtools.devregistry import LocalRegistry, start_registry  # noqa: E402
+from mirrorsync.sync.manifest import RegistrySettings  # noqa: E402
+from devtools.samples import SamplePusher, push_image  # noqa: E402
 from support.fault_proxy import FaultProxy, Rule  # noqa: E402
 
 TRANSIENT_MODES = ("500", "502", "503", "504", "429", "reset", "truncate")

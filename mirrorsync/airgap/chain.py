@@ -1,0 +1,75 @@
+"""Exports as a chain: ``--since`` leaves out the blobs earlier exports carried, which their reports list.
+
+The export report carries a top-level ``export`` section — ``blobs`` (every blob file this export holds) and
+``since`` (the blobs earlier exports carried, which this one left out) — so that ``--since REPORT`` leaves out
+everything any earlier export in the chain carried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from ..errors import InputError, NotFound
+from ..oci.content import Descriptor
+from ..sync import report as report_mod
+from ..sync.runner import REPORT_FILE
+from .layout import OCILayout
+
+EXPORT_KEY = "export"
+
+
+class WithEarlierExports:
+    """A layout plus the blobs that earlier exports carried (and this one therefore leaves out).
+
+    As an export target it claims those blobs, so the copier skips them; as an import source it explains a blob
+    that is missing because an earlier export carried it.
+    """
+
+    supports_mount = False
+
+    def __init__(self, layout: OCILayout, earlier: set[str]) -> None:
+        self.layout = layout
+        self.earlier = earlier
+
+    def __getattr__(self, name: str):
+        return getattr(self.layout, name)
+
+    def has_blob(self, repo: str, digest: str) -> bool:
+        return digest in self.earlier or self.layout.has_blob(repo, digest)
+
+    @contextlib.contextmanager
+    def read_blob(self, repo: str, desc: Descriptor) -> Iterator[Iterator[bytes]]:
+        if desc.digest in self.earlier and not self.layout.has_blob(repo, desc.digest):
+            raise NotFound(f"blob {desc.digest} is not in {self.layout.describe()}: an earlier export carried it, "
+                           "and the mirror does not have it (import the earlier export first)")
+        with self.layout.read_blob(repo, desc) as chunks:
+            yield chunks
+
+
+def earlier_blobs(paths: Iterable[str | os.PathLike[str]]) -> set[str]:
+    """Every blob the exports behind these reports carried (a report, or an export directory holding one)."""
+    out: set[str] = set()
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            path = path / REPORT_FILE
+        if not path.is_file():
+            raise InputError("no such export report", file=str(path), field="--since")
+        try:
+            data = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InputError(f"not a mirrorsync report: {exc}", file=str(path), field="--since") from None
+        section = data.get(EXPORT_KEY) if isinstance(data, dict) else None
+        if data.get("kind") != report_mod.KIND or not isinstance(section, dict):
+            raise InputError("not the report of a mirrorsync export (no export section)", file=str(path),
+                             field="--since")
+        for key in ("blobs", "since"):
+            values = section.get(key) or []
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise InputError(f"export.{key} must be a list of digests", file=str(path), field="--since")
+            out.update(values)
+    return out

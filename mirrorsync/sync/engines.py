@@ -1,0 +1,105 @@
+"""Copy engines: the native one (httpx, ``copy.py``) and, beside it, the skopeo one. One small contract.
+
+The runner plans, schedules, reports and writes outputs; an engine only copies one planned image to its mirrors
+and says what happened, as a ``CopyResult``.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Protocol
+
+from ..oci.store import ContentStore
+from ..registry import auth
+from ..registry.client import RegistryClient
+from ..registry.proxies import ProxySettings
+from ..registry.reference import DEFAULT_REGISTRY, DOCKER_HUB_API_HOST, Reference
+from ..registry.retry import RetryPolicy
+from .copy import Copier, CopyResult, Target
+from .manifest import SyncManifest
+from .plan import CopyJob
+
+
+class Engine(Protocol):
+    name: str
+
+    def copy(self, job: CopyJob) -> CopyResult:
+        """Copy one image to every destination of the job; never raises for a failed copy (it is in the result)."""
+
+    def close(self) -> None: ...
+
+
+class Clients:
+    """One pooled ``RegistryClient`` per registry host, configured from the manifest's registry settings."""
+
+    def __init__(self, manifest: SyncManifest, *, auth_file: str | None = None, policy: RetryPolicy,
+                 timeout: float = 60.0, max_connections: int = 32) -> None:
+        self.manifest = manifest
+        self.auth_file = auth_file
+        self.policy = policy
+        self.timeout = timeout
+        self.max_connections = max_connections
+        self.proxies = ProxySettings.from_environ()  # once for the run: an unusable proxy fails it here
+        self._clients: dict[str, RegistryClient] = {}
+        self._lock = threading.Lock()
+
+    def get(self, registry: str) -> RegistryClient:
+        with self._lock:
+            client = self._clients.get(registry)
+            if client is None:
+                settings = self.manifest.settings_for(registry)
+                # per repository, most specific auth file key first (auth.auth_keys)
+                creds = auth.credentials_for(registry, settings.auth_file or self.auth_file)
+                creds(None)  # now: a broken auth file is bad input before any request, not a failure of one
+                host = DOCKER_HUB_API_HOST if registry == DEFAULT_REGISTRY else registry
+                client = RegistryClient(host, settings=settings, credentials=creds, policy=self.policy,
+                                        timeout=self.timeout, max_connections=self.max_connections,
+                                        settings_for=self.manifest.settings_for, proxies=self.proxies)
+                self._clients[registry] = client
+            return client
+
+    def list_tags(self, source: Reference) -> list[str]:
+        return self.get(source.registry).list_tags(source.repository)
+
+    def close(self) -> None:
+        with self._lock:
+            for c in self._clients.values():
+                c.close()
+            self._clients.clear()
+
+
+SourceFor = Callable[[CopyJob], tuple[ContentStore, str]]
+TargetsFor = Callable[[CopyJob], list[Target]]
+
+
+class NativeEngine:
+    """Copies over the distribution API with mirrorsync's own client: fan-out, mounts, no-op fast path.
+
+    By default a job is read from its source registry and written to its mirrors; ``source_for``/``targets_for``
+    point it at other stores instead (an OCI layout when exporting or importing), with the same copy algorithm.
+    """
+
+    name = "native"
+
+    def __init__(self, clients: Clients, *, blob_concurrency: int = 4, source_for: SourceFor | None = None,
+                 targets_for: TargetsFor | None = None) -> None:
+        self.clients = clients
+        self._pool = ThreadPoolExecutor(max_workers=blob_concurrency, thread_name_prefix="blob")
+        self.copier = Copier(self._pool, policy=clients.policy)
+        self.source_for = source_for or self._registry_source
+        self.targets_for = targets_for or self._registry_targets
+
+    def _registry_source(self, job: CopyJob) -> tuple[ContentStore, str]:
+        return self.clients.get(job.source.registry), job.source.repository
+
+    def _registry_targets(self, job: CopyJob) -> list[Target]:
+        return [Target(self.clients.get(d.mirror.registry), d.repository, d.mirror.location)
+                for d in job.destinations]
+
+    def copy(self, job: CopyJob) -> CopyResult:
+        source, source_repo = self.source_for(job)
+        return self.copier.copy(source, source_repo, job.ref, self.targets_for(job), tag=job.tag)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

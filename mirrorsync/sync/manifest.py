@@ -1,0 +1,368 @@
+"""The sync manifest: which source repositories to take, what of them, and which mirrors to fill.
+
+A versioned public contract (``apiVersion: mirrorsync.dev/v1alpha1``, ``kind: SyncManifest``), documented in the
+README. Loading validates everything up front so that a bad file is one clear line and nothing is copied.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InputError
+from ..registry import reference
+from ..registry.reference import Reference
+from ..yamlsource import LocatedDocument, field_name, load_documents, read_text
+from .semver import Range
+
+API_VERSION = "mirrorsync.dev/v1alpha1"
+KIND = "SyncManifest"
+SUPPORTED_API_VERSIONS = (API_VERSION,)
+
+POLICIES = ("AllowContactingSource", "NeverContactSource")
+MIRROR_SETS = ("digest", "tag")
+SCOPES = ("repository", "namespace", "registry", "wildcard")
+ENGINES = ("native", "skopeo")
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    """How to talk to one registry host (the containers ``registries.conf``/``certs.d`` notions)."""
+
+    tls_verify: bool = True
+    cert_dir: str | None = None
+    auth_file: str | None = None
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """A mirror target: ``host[:port][/namespace]``."""
+
+    registry: str
+    namespace: str = ""
+
+    @property
+    def location(self) -> str:
+        return f"{self.registry}/{self.namespace}" if self.namespace else self.registry
+
+    def repository(self, destination: str) -> str:
+        """The repository path (below the host) that ``destination`` lands on in this mirror."""
+        return f"{self.namespace}/{destination}" if self.namespace else destination
+
+    def __str__(self) -> str:
+        return self.location
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One ``images[]`` entry, with defaults applied."""
+
+    source: Reference  # repository only
+    tags: tuple[str, ...] = ()
+    digests: tuple[str, ...] = ()
+    all_tags: bool = False
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    destination: str = ""
+    mirror_source_policy: str | None = None
+    mirror_sets: tuple[str, ...] = MIRROR_SETS
+    scope: str = "repository"
+    index: int = 0  # position in the manifest, for messages
+    semver: Range | None = None
+    latest: int | None = None
+
+    @property
+    def lists_tags(self) -> bool:
+        """Whether the source's tag list must be read to know which tags to take."""
+        return self.all_tags or bool(self.include) or self.semver is not None or self.latest is not None
+
+    def selects_tag(self, tag: str) -> bool:
+        """Whether ``tag`` (from the source's tag list) passes allTags/include/exclude/semver; ``latest``, which
+        needs the whole list, is applied by ``tag_selection.select``."""
+        from .tag_selection import filter_reason
+
+        return filter_reason(self, tag)[0]
+
+
+@dataclass(frozen=True)
+class Options:
+    engine: str = "native"
+    concurrency: int = 8
+    blob_concurrency: int = 8
+    retries: int = 5
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class SyncManifest:
+    file: str
+    mirrors: tuple[Mirror, ...]
+    images: tuple[ImageSpec, ...]
+    registries: dict[str, RegistrySettings] = field(default_factory=dict)
+    options: Options = Options()
+    # where each value came from, for errors found after parsing (None for a manifest built in code)
+    source_doc: LocatedDocument | None = field(default=None, compare=False, repr=False)
+
+    def settings_for(self, host: str) -> RegistrySettings:
+        """The settings of ``host``, also where one of them is written with the default port (``h`` vs ``h:443``)."""
+        return next((self.registries[h] for h in reference.same_host_spellings(host) if h in self.registries),
+                    RegistrySettings())
+
+    def error(self, path: tuple, message: str) -> InputError:
+        """An input error at ``path`` (``("images", 0, "mirrorSourcePolicy")``) with the file and line."""
+        if self.source_doc is not None:
+            return self.source_doc.error(path, message)
+        return InputError(message, file=self.file or None, field=field_name(path))
+
+    def check_icsp(self) -> None:
+        """Refuse ``--icsp`` before anything is copied when an image feeds IDMS with NeverContactSource: an ICSP
+        cannot say it, and the MCO refuses the same source with and without it."""
+        for spec in self.images:
+            if spec.mirror_source_policy == "NeverContactSource" and "digest" in spec.mirror_sets:
+                path = ("images", spec.index, "mirrorSourcePolicy")
+                if self.source_doc is not None and path not in self.source_doc.lines:
+                    path = ("defaults", "mirrorSourcePolicy")
+                raise self.error(path, "NeverContactSource cannot be written as an ImageContentSourcePolicy "
+                                       "(--icsp), and the MCO refuses the same source with and without it; drop "
+                                       "--icsp or the policy")
+
+
+_TOP_KEYS = {"apiVersion", "kind", "mirrors", "registries", "defaults", "images", "options"}
+_REGISTRY_KEYS = {"tlsVerify": "tls_verify", "certDir": "cert_dir", "authFile": "auth_file"}
+_DEFAULT_KEYS = {"mirrorSourcePolicy", "mirrorSets", "scope"}
+_IMAGE_KEYS = ({"source", "tags", "digests", "allTags", "include", "exclude", "destination", "semver", "latest"}
+               | _DEFAULT_KEYS)
+_OPTION_KEYS = {"engine": str, "concurrency": int, "blobConcurrency": int, "retries": int, "timeout": (int, float)}
+
+
+class _Reader:
+    """Typed access to a located document that raises ``InputError`` at the offending node."""
+
+    def __init__(self, doc: LocatedDocument) -> None:
+        self.doc = doc
+
+    def fail(self, path: tuple, message: str) -> InputError:
+        return self.doc.error(path, message)
+
+    def mapping(self, value: Any, path: tuple, allowed: set[str]) -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"must be a mapping, got {_type_name(value)}")
+        for key in value:
+            if key not in allowed:
+                raise self.fail(path + (key,), f"unknown field (allowed: {', '.join(sorted(allowed))})")
+        return value
+
+    def string(self, value: Any, path: tuple) -> str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            # YAML reads 4.10 as the number 4.1: never guess, ask for quotes
+            raise self.fail(path, f"must be a string, got the number {value!r} (quote it: '{value}')")
+        if not isinstance(value, str) or not value:
+            raise self.fail(path, f"must be a non-empty string, got {_type_name(value)}")
+        return value
+
+    def boolean(self, value: Any, path: tuple) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(path, f"must be true or false, got {_type_name(value)}")
+        return value
+
+    def string_list(self, value: Any, path: tuple) -> list[str]:
+        if not isinstance(value, list):
+            raise self.fail(path, f"must be a list, got {_type_name(value)}")
+        return [self.string(item, path + (i,)) for i, item in enumerate(value)]
+
+    def choice(self, value: Any, path: tuple, choices: tuple[str, ...]) -> str:
+        value = self.string(value, path)
+        if value not in choices:
+            raise self.fail(path, f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def regex(self, value: Any, path: tuple) -> str:
+        value = self.string(value, path)
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise self.fail(path, f"invalid regular expression {value!r}: {exc}") from None
+        return value
+
+    def checked(self, path: tuple, fn, *args):
+        """Run a validator that raises ``InputError`` without location, and locate its error here."""
+        try:
+            return fn(*args)
+        except InputError as exc:
+            raise self.fail(path, exc.message) from None
+
+
+def _type_name(value: Any) -> str:
+    return {type(None): "null", dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _parse_mirror(text: str) -> Mirror:
+    registry, _, namespace = text.partition("/")
+    if not reference.is_valid_domain(registry) or (namespace and not reference.is_valid_path(namespace)):
+        raise InputError(f"invalid mirror {text!r}: expected host[:port][/namespace] in lowercase path form")
+    return Mirror(registry, namespace)
+
+
+def load(path: str) -> SyncManifest:
+    """Load and validate a sync manifest file."""
+    return parse(read_text(path), path)
+
+
+def parse(text: str, file: str = "<manifest>") -> SyncManifest:
+    """Validate a sync manifest given as YAML text."""
+    docs = load_documents(text, file)
+    if len(docs) != 1:
+        raise InputError(f"expected exactly one YAML document, found {len(docs)}", file=file)
+    doc = docs[0]
+    r = _Reader(doc)
+    top = r.mapping(doc.data, (), _TOP_KEYS)
+
+    api_version = top.get("apiVersion")
+    if api_version is None:
+        raise r.fail((), f"apiVersion: missing (expected {API_VERSION})")
+    if api_version not in SUPPORTED_API_VERSIONS:
+        raise r.fail(("apiVersion",), f"unsupported version {api_version!r} (this mirrorsync reads {', '.join(SUPPORTED_API_VERSIONS)})")
+    if top.get("kind") != KIND:
+        raise r.fail(("kind",), f"must be {KIND}, got {top.get('kind')!r}")
+
+    if "mirrors" not in top:
+        raise r.fail((), "mirrors: missing (list at least one mirror registry)")
+    mirror_texts = r.string_list(top["mirrors"], ("mirrors",))
+    if not mirror_texts:
+        raise r.fail(("mirrors",), "must list at least one mirror")
+    mirrors = tuple(r.checked(("mirrors", i), _parse_mirror, m) for i, m in enumerate(mirror_texts))
+    seen_mirrors: set[str] = set()
+    for i, m in enumerate(mirrors):
+        if m.location in seen_mirrors:
+            raise r.fail(("mirrors", i), f"mirror {m.location!r} is listed twice")
+        seen_mirrors.add(m.location)
+
+    registries: dict[str, RegistrySettings] = {}
+    reg_map = top.get("registries") or {}
+    if not isinstance(reg_map, dict):
+        raise r.fail(("registries",), f"must be a mapping of host to settings, got {_type_name(reg_map)}")
+    for host, settings in reg_map.items():
+        path = ("registries", host)
+        if not isinstance(host, str) or not reference.is_valid_domain(host):
+            raise r.fail(path, f"invalid registry host {host!r}: expected host[:port]")
+        settings = r.mapping(settings if settings is not None else {}, path, set(_REGISTRY_KEYS))
+        kwargs: dict[str, Any] = {}
+        if "tlsVerify" in settings:
+            kwargs["tls_verify"] = r.boolean(settings["tlsVerify"], path + ("tlsVerify",))
+        for key in ("certDir", "authFile"):
+            if key in settings:
+                kwargs[_REGISTRY_KEYS[key]] = r.string(settings[key], path + (key,))
+        registries[host] = RegistrySettings(**kwargs)
+
+    options = _parse_options(r, top.get("options"))
+    defaults = _parse_per_image(r, r.mapping(top.get("defaults") or {}, ("defaults",), _DEFAULT_KEYS), ("defaults",))
+
+    if "images" not in top:
+        raise r.fail((), "images: missing (list the source repositories to mirror)")
+    image_list = top["images"]
+    if not isinstance(image_list, list) or not image_list:
+        raise r.fail(("images",), "must be a non-empty list")
+    images = tuple(_parse_image(r, item, i, defaults) for i, item in enumerate(image_list))
+
+    landed: dict[str, ImageSpec] = {}
+    by_source: dict[Reference, ImageSpec] = {}
+    for spec in images:
+        prev = landed.get(spec.destination)
+        if prev and prev.source != spec.source:
+            raise r.fail(("images", spec.index, "destination"),
+                         f"{spec.source.name} and images[{prev.index}] ({prev.source.name}) both land on "
+                         f"destination {spec.destination!r}")
+        landed.setdefault(spec.destination, spec)
+        first = by_source.setdefault(spec.source, spec)
+        # One source repository becomes one mirror-set entry, so its entries must agree on where and how.
+        for attr, key in (("destination", "destination"), ("mirror_source_policy", "mirrorSourcePolicy"),
+                          ("scope", "scope")):
+            if getattr(first, attr) != getattr(spec, attr):
+                raise r.fail(("images", spec.index, key),
+                             f"{spec.source.name} is also images[{first.index}] with {key} "
+                             f"{getattr(first, attr)!r}; entries for one source must agree")
+    return SyncManifest(file=file, mirrors=mirrors, images=images, registries=registries, options=options,
+                        source_doc=doc)
+
+
+def _parse_options(r: _Reader, value: Any) -> Options:
+    if value is None:
+        return Options()
+    r.mapping(value, ("options",), set(_OPTION_KEYS))
+    kwargs: dict[str, Any] = {}
+    names = {"blobConcurrency": "blob_concurrency"}
+    for key, want in _OPTION_KEYS.items():
+        if key not in value:
+            continue
+        v, path = value[key], ("options", key)
+        if key == "engine":
+            kwargs["engine"] = r.choice(v, path, ENGINES)
+            continue
+        lowest = 0 if key == "retries" else 1
+        highest = 86400 if key == "timeout" else 256  # a day: past that a timeout is a typo (and an OverflowError)
+        # a chained comparison, so that NaN (false against everything) and infinity are refused too
+        if isinstance(v, bool) or not isinstance(v, want) or not lowest <= v <= highest:
+            raise r.fail(path, f"must be a number from {lowest} to {highest}, got {v!r}")
+        kwargs[names.get(key, key)] = v
+    return Options(**kwargs)
+
+
+def _parse_per_image(r: _Reader, value: dict, path: tuple) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "mirrorSourcePolicy" in value:
+        out["mirror_source_policy"] = r.choice(value["mirrorSourcePolicy"], path + ("mirrorSourcePolicy",), POLICIES)
+    if "mirrorSets" in value:
+        sets = r.string_list(value["mirrorSets"], path + ("mirrorSets",))
+        for i, s in enumerate(sets):
+            r.choice(s, path + ("mirrorSets", i), MIRROR_SETS)
+        if not sets:
+            raise r.fail(path + ("mirrorSets",), "must name at least one of digest, tag")
+        out["mirror_sets"] = tuple(sorted(set(sets)))
+    if "scope" in value:
+        out["scope"] = r.choice(value["scope"], path + ("scope",), SCOPES)
+    return out
+
+
+def _parse_image(r: _Reader, item: Any, index: int, defaults: dict[str, Any]) -> ImageSpec:
+    path = ("images", index)
+    item = r.mapping(item, path, _IMAGE_KEYS)
+    if "source" not in item:
+        raise r.fail(path, "source: missing")
+    src = r.checked(path + ("source",), reference.parse, r.string(item["source"], path + ("source",)))
+    tags = [r.checked(path + ("tags", i), reference.validate_tag, t)
+            for i, t in enumerate(r.string_list(item.get("tags", []), path + ("tags",)))]
+    digests = [r.checked(path + ("digests", i), reference.validate_digest, d)
+               for i, d in enumerate(r.string_list(item.get("digests", []), path + ("digests",)))]
+    if src.tag:
+        tags.insert(0, src.tag)
+    if src.digest:
+        digests.insert(0, src.digest)
+    all_tags = r.boolean(item["allTags"], path + ("allTags",)) if "allTags" in item else False
+    include = [r.regex(p, path + ("include", i)) for i, p in enumerate(r.string_list(item.get("include", []), path + ("include",)))]
+    exclude = [r.regex(p, path + ("exclude", i)) for i, p in enumerate(r.string_list(item.get("exclude", []), path + ("exclude",)))]
+    semver = None
+    if "semver" in item:
+        semver = r.checked(path + ("semver",), Range.parse, r.string(item["semver"], path + ("semver",)))
+    latest = item.get("latest")
+    if "latest" in item and (isinstance(latest, bool) or not isinstance(latest, int) or latest < 1):
+        raise r.fail(path + ("latest",), f"must be a whole number of tags, 1 or more, got {latest!r}")
+    lists = all_tags or include or semver is not None or latest is not None
+    if not (tags or digests or lists):
+        raise r.fail(path, "nothing selected: give tags, digests, allTags: true, include patterns, semver or "
+                           "latest (or pin the source with :tag or @digest)")
+    if exclude and not lists:
+        raise r.fail(path + ("exclude",), "exclude filters the tag list: use it with allTags, include, semver or "
+                                          "latest")
+    destination = src.repository
+    if "destination" in item:
+        destination = r.string(item["destination"], path + ("destination",)).strip("/")
+        if not reference.is_valid_path(destination):
+            raise r.fail(path + ("destination",), f"invalid repository path {destination!r}: "
+                                                  "lowercase components separated by '/'")
+    per_image = dict(defaults)
+    per_image.update(_parse_per_image(r, item, path))
+    return ImageSpec(source=src.repo_only(), tags=tuple(dict.fromkeys(tags)), digests=tuple(dict.fromkeys(digests)),
+                     all_tags=all_tags, include=tuple(include), exclude=tuple(exclude), destination=destination,
+                     index=index, semver=semver, latest=latest, **per_image)

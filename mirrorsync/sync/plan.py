@@ -1,0 +1,171 @@
+"""From a manifest to copy jobs: which source tags and digests go to which mirror repositories."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from ..errors import InputError, describe
+from ..registry.reference import Reference
+from .manifest import ImageSpec, Mirror, SyncManifest
+from .tag_selection import TagDecision, select
+
+
+@dataclass(frozen=True)
+class Destination:
+    mirror: Mirror
+    repository: str  # path below the mirror's host
+
+    @property
+    def name(self) -> str:
+        return f"{self.mirror.registry}/{self.repository}"
+
+
+@dataclass(frozen=True)
+class CopyJob:
+    """One image to copy: a source repository at a tag or digest, to every destination."""
+
+    spec: ImageSpec
+    ref: str  # the tag or digest to read from the source
+    destinations: tuple[Destination, ...]
+
+    @property
+    def source(self) -> Reference:
+        return self.spec.source
+
+    @property
+    def tag(self) -> str | None:
+        return None if ":" in self.ref else self.ref
+
+    @property
+    def digest(self) -> str | None:
+        return self.ref if ":" in self.ref else None
+
+    def __str__(self) -> str:
+        return f"{self.source.name}@{self.ref}" if self.digest else f"{self.source.name}:{self.ref}"
+
+
+@dataclass(frozen=True)
+class PlanFailure:
+    """An image entry that could not be planned (its source's tag list could not be read)."""
+
+    spec: ImageSpec
+    error: str
+
+
+@dataclass(frozen=True)
+class TagSelection:
+    """Every tag of a source's tag list, taken or left by one image entry, with the reason."""
+
+    spec: ImageSpec
+    decisions: tuple[TagDecision, ...]
+
+    def to_dict(self) -> dict:
+        return {"source": self.spec.source.name, "entry": self.spec.index,
+                "tags": [d.to_dict() for d in self.decisions]}
+
+
+@dataclass
+class Plan:
+    jobs: list[CopyJob] = field(default_factory=list)
+    failures: list[PlanFailure] = field(default_factory=list)
+    selections: list[TagSelection] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "jobs": [{"source": j.source.name, "tag": j.tag, "digest": j.digest,
+                      "destinations": [d.name for d in j.destinations]} for j in self.jobs],
+            "failures": [{"source": f.spec.source.name, "error": f.error} for f in self.failures],
+            "selections": [s.to_dict() for s in self.selections],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+
+SHARD_INDEX_ENV = "JOB_COMPLETION_INDEX"  # set by Kubernetes in every pod of an Indexed Job
+SHARD_COUNT_ENV = "MIRRORSYNC_SHARD_COUNT"  # the Job's completion count; Kubernetes does not expose it to pods
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One of ``count`` deterministic parts of a sync: every source repository belongs to exactly one part."""
+
+    index: int
+    count: int
+
+    def takes(self, source: Reference) -> bool:
+        """Whether this shard copies ``source``: a stable hash of the repository name, not Python's salted ``hash``."""
+        return shard_of(source.name, self.count) == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    @classmethod
+    def parse(cls, text: str, *, field: str = "--shard") -> Shard:
+        """``INDEX/COUNT`` with 0 <= INDEX < COUNT."""
+        m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
+        if not m:
+            raise InputError(f"{text!r} is not INDEX/COUNT (for example 0/4)", field=field)
+        index, count = int(m.group(1)), int(m.group(2))
+        if count < 1 or index >= count:
+            raise InputError(f"{text!r}: INDEX must be 0..COUNT-1 and COUNT at least 1", field=field)
+        return cls(index, count)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Shard | None:
+        """The shard of an Indexed Job pod: ``JOB_COMPLETION_INDEX`` of ``MIRRORSYNC_SHARD_COUNT``; None outside one."""
+        index, count = environ.get(SHARD_INDEX_ENV), environ.get(SHARD_COUNT_ENV)
+        if index is None or count is None:
+            return None
+        return cls.parse(f"{index}/{count}", field=f"{SHARD_INDEX_ENV}/{SHARD_COUNT_ENV}")
+
+
+def shard_of(source_name: str, count: int) -> int:
+    """Which of ``count`` shards copies the source repository ``source_name`` (same answer on every machine)."""
+    return int.from_bytes(hashlib.sha256(source_name.encode()).digest()[:8], "big") % count
+
+
+def destinations(manifest: SyncManifest, spec: ImageSpec) -> tuple[Destination, ...]:
+    return tuple(Destination(m, m.repository(spec.destination)) for m in manifest.mirrors)
+
+
+def build(manifest: SyncManifest, list_tags: Callable[[Reference], list[str]], *,
+          shard: Shard | None = None) -> Plan:
+    """Expand every image entry into jobs; ``list_tags`` is asked only for entries that select from the tag list.
+
+    A source whose tags cannot be listed is a planning failure for that entry alone; the rest are still planned.
+    Jobs are unique per (source, tag or digest), in manifest order. With ``shard``, only the entries of the source
+    repositories that shard takes are planned (and only their tags listed).
+    """
+    plan = Plan()
+    seen: set[tuple[Reference, str]] = set()
+    for spec in manifest.images:
+        if shard is not None and not shard.takes(spec.source):
+            continue
+        refs: list[str] = list(spec.tags)
+        if spec.lists_tags:
+            try:
+                available = list_tags(spec.source)
+            except Exception as exc:  # noqa: BLE001 - reported per image; the other entries go on
+                text = describe(exc)  # a registry's own error already says "listing tags of ..."
+                if not text.startswith("listing tags of "):
+                    text = f"listing tags of {spec.source.name}: {text}"
+                plan.failures.append(PlanFailure(spec, text))
+                available = None
+            if available is not None:
+                decisions = select(spec, available)
+                plan.selections.append(TagSelection(spec, tuple(decisions)))
+                refs += [d.tag for d in decisions if d.taken and d.tag not in refs]
+        refs += list(spec.digests)
+        dests = destinations(manifest, spec)
+        for ref in refs:
+            if (spec.source, ref) in seen:
+                continue
+            seen.add((spec.source, ref))
+            plan.jobs.append(CopyJob(spec, ref, dests))
+    return plan

@@ -1,0 +1,212 @@
+"""The sync report: what a run copied where. The one seam between syncing and everything after it.
+
+A versioned public contract (``apiVersion: mirrorsync.dev/v1alpha1``, ``kind: SyncReport``), documented in the
+README. Mirror sets are built from a report alone, so ``generate`` gives the same CRs as the run that wrote it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..atomicfile import write_atomic
+from ..errors import InputError
+
+API_VERSION = "mirrorsync.dev/v1alpha1"
+KIND = "SyncReport"
+SUPPORTED_API_VERSIONS = (API_VERSION,)
+
+OK_STATUSES = ("copied", "up-to-date")
+
+
+@dataclass
+class DestinationRecord:
+    mirror: str  # the mirror location as listed in the manifest (host[:port][/namespace])
+    repository: str  # the full repository name on the mirror (host[:port]/path)
+    status: str  # copied | up-to-date | failed | skipped
+    bytesSent: int = 0
+    bytesSkipped: int = 0
+    blobsSent: int = 0
+    blobsSkipped: int = 0
+    blobsMounted: int = 0
+    manifestsPushed: int = 0
+    error: str | None = None
+    # Whether this mirror repository holds the image after the run: copied or up to date now, or (status failed
+    # or skipped) kept from an earlier run and confirmed there. None (reports before the field): the same as ok.
+    onMirror: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.onMirror is None:
+            self.onMirror = self.ok
+
+    @property
+    def ok(self) -> bool:
+        return self.status in OK_STATUSES
+
+
+@dataclass
+class ImageRecord:
+    source: str  # source repository (host/path)
+    tag: str | None
+    digest: str | None  # the digest copied (resolved from the tag), None if it never resolved
+    status: str  # copied | up-to-date | partial | failed
+    mediaType: str | None = None
+    children: list[str] = field(default_factory=list)
+    mirrorSets: list[str] = field(default_factory=lambda: ["digest", "tag"])
+    mirrorSourcePolicy: str | None = None
+    scope: str = "repository"
+    destinations: list[DestinationRecord] = field(default_factory=list)
+    bytesRead: int = 0
+    retries: int = 0
+    error: str | None = None
+    # Every destination holds the image (see DestinationRecord.onMirror); None (older reports): derived from them.
+    onMirror: bool | None = None
+    # The digest kept on the destinations this run did not reach, when an earlier run put it there; None when
+    # nothing was kept (those destinations then hold ``digest``, if anything).
+    mirroredDigest: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.onMirror is None:
+            self.onMirror = bool(self.destinations) and all(d.onMirror for d in self.destinations)
+
+    @property
+    def reference(self) -> str:
+        return f"{self.source}:{self.tag}" if self.tag else f"{self.source}@{self.digest}"
+
+    def held_digest(self, dest: DestinationRecord) -> str | None:
+        """The digest ``dest`` holds: this run's when it reached it, else the one kept from an earlier run."""
+        if dest.ok:
+            return self.digest
+        return (self.mirroredDigest or self.digest) if dest.onMirror else None
+
+
+@dataclass
+class Report:
+    manifest: str | None
+    engine: str
+    mirrors: list[str]
+    startedAt: str
+    finishedAt: str | None = None
+    status: str = "Running"  # Succeeded | PartiallyFailed | Failed | Interrupted
+    images: list[ImageRecord] = field(default_factory=list)
+    retries: int = 0
+    # Mirror-set entries the previous report in the output directory had and this one no longer gives, each
+    # {"source", "mirror", "mirrorSets", "reason"}: what a cluster applying the new files stops using.
+    removedEntries: list[dict[str, Any]] = field(default_factory=list)
+    apiVersion: str = API_VERSION
+    kind: str = KIND
+
+    @property
+    def failed(self) -> list[ImageRecord]:
+        return [i for i in self.images if i.status not in OK_STATUSES]
+
+    def totals(self) -> dict[str, int]:
+        t = {"images": len(self.images), "copied": 0, "upToDate": 0, "failed": 0, "bytesSent": 0,
+             "bytesSkipped": 0, "bytesRead": 0, "retries": self.retries}
+        for img in self.images:
+            key = {"copied": "copied", "up-to-date": "upToDate"}.get(img.status, "failed")
+            t[key] += 1
+            t["bytesRead"] += img.bytesRead
+            for d in img.destinations:
+                t["bytesSent"] += d.bytesSent
+                t["bytesSkipped"] += d.bytesSkipped
+        return t
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"apiVersion": self.apiVersion, "kind": self.kind, "manifest": self.manifest, "engine": self.engine,
+             "mirrors": self.mirrors, "startedAt": self.startedAt, "finishedAt": self.finishedAt,
+             "status": self.status, "totals": self.totals(),
+             "images": [_image_dict(i) for i in sorted(self.images, key=_image_key)],
+             "removedEntries": [dict(e) for e in self.removedEntries]}
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    def save(self, path: str) -> None:
+        write_atomic(path, self.to_json())
+
+
+def _image_dict(i: ImageRecord) -> dict[str, Any]:
+    """``dataclasses.asdict`` for a record, in field order, without its deep copies (a tenth of the time)."""
+    d = dict(vars(i))
+    d["children"] = list(i.children)
+    d["mirrorSets"] = list(i.mirrorSets)
+    d["destinations"] = [dict(vars(x)) for x in i.destinations]
+    return d
+
+
+def _image_key(i: ImageRecord) -> tuple:
+    return (i.source, i.tag or "", i.digest or "")
+
+
+def loads(text: str, file: str = "<report>") -> Report:
+    """Parse a report written by any supported version."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not a mirrorsync report: invalid JSON ({exc.msg})", file=file, line=exc.lineno) from None
+    except RecursionError:
+        raise InputError("not a mirrorsync report: invalid JSON (nested too deeply)", file=file) from None
+    if not isinstance(data, dict) or data.get("kind") != KIND:
+        raise InputError(f"not a mirrorsync report (kind must be {KIND})", file=file, field="kind")
+    if data.get("apiVersion") not in SUPPORTED_API_VERSIONS:
+        raise InputError(f"unsupported report version {data.get('apiVersion')!r}", file=file, field="apiVersion")
+    try:
+        images = []
+        for i, img in enumerate(data.get("images") or []):
+            img = dict(img)
+            dests = [DestinationRecord(**d) for d in img.pop("destinations", [])]
+            images.append(ImageRecord(destinations=dests, **img))
+        return Report(manifest=data.get("manifest"), engine=data.get("engine", "native"),
+                      mirrors=list(data.get("mirrors") or []), startedAt=data.get("startedAt", ""),
+                      finishedAt=data.get("finishedAt"), status=data.get("status", ""), images=images,
+                      retries=int((data.get("totals") or {}).get("retries", 0)),
+                      removedEntries=[dict(e) for e in data.get("removedEntries") or []])
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"malformed report: {exc}", file=file, field=f"images[{i}]" if data.get("images") else None) from None
+
+
+def load(path: str) -> Report:
+    from ..yamlsource import read_text
+    return loads(read_text(path), path)
+
+
+def mirrored_sources(reports: list[Report]):
+    """What the mirrors hold, per source repository, as mirror-set input: content this run copied or found up to
+    date, and content an earlier run put there that this run confirmed (``onMirror``) although it failed.
+
+    A mirror is listed for a source only if at least one image of that source is on it; mirrors keep the order
+    of the manifest (the order nodes try them). Several reports (shards of one sync) merge into one set.
+    """
+    from ..openshift.mirrorsets import MirroredSource
+
+    order: list[str] = []
+    for rep in reports:
+        for m in rep.mirrors:
+            if m not in order:
+                order.append(m)
+    groups: dict[str, dict[str, Any]] = {}
+    for rep in reports:
+        for img in rep.images:
+            good = [d for d in img.destinations if d.onMirror]
+            if not good:
+                continue
+            g = groups.setdefault(img.source, {"mirrors": {}, "digest": False, "tag": False,
+                                               "policy": img.mirrorSourcePolicy, "scope": img.scope})
+            for d in good:
+                g["mirrors"][d.mirror] = d.repository
+            if "digest" in img.mirrorSets:
+                g["digest"] = True
+            if "tag" in img.mirrorSets and img.tag:
+                g["tag"] = True
+    out = []
+    for source in sorted(groups):
+        g = groups[source]
+        if not (g["digest"] or g["tag"]):
+            continue
+        mirrors = tuple(g["mirrors"][m] for m in order if m in g["mirrors"])
+        out.append(MirroredSource(source=source, mirrors=mirrors, by_digest=g["digest"], by_tag=g["tag"],
+                                  policy=g["policy"], scope=g["scope"]))
+    return out

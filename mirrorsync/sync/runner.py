@@ -1,0 +1,335 @@
+"""A sync run: manifest -> plan -> engine -> report -> mirror sets. The library behind ``mirrorsync run``."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import logging
+import os
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+
+from ..errors import InputError, MirrorsyncError
+from ..registry import auth
+from ..registry.client import _ssl_context
+from ..registry.proxies import ProxySettings
+from ..registry.retry import RETRIES, RetryPolicy
+from . import plan as plan_mod
+from .carryover import reconcile
+from .copy import CopyResult
+from .engines import Clients, Engine, NativeEngine
+from .manifest import SyncManifest
+from .plan import CopyJob, Plan
+from .report import DestinationRecord, ImageRecord, Report, load as load_report, mirrored_sources
+
+if TYPE_CHECKING:
+    from ..openshift.mirrorsets import MirrorSetFile
+
+log = logging.getLogger(__name__)
+
+REPORT_FILE = "report.json"
+LOCK_FILE = ".mirrorsync.lock"
+
+
+@dataclass
+class RunOptions:
+    engine: str | None = None  # None: the manifest's choice
+    concurrency: int | None = None
+    blob_concurrency: int | None = None
+    retries: int | None = None
+    timeout: float | None = None
+    auth_file: str | None = None
+    shard: plan_mod.Shard | None = None  # copy only this shard's source repositories
+    # the report of the previous run into the same output directory: what the mirrors may still hold
+    previous_report: str | Path | None = None
+
+
+@dataclass
+class Event:
+    kind: str  # "planned" | "start" | "done"
+    job: CopyJob | None = None
+    record: ImageRecord | None = None
+    total: int = 0
+
+
+@dataclass
+class Runner:
+    manifest: SyncManifest
+    options: RunOptions = field(default_factory=RunOptions)
+    on_event: Callable[[Event], None] = lambda e: None
+    stop: threading.Event = field(default_factory=threading.Event)
+    # set after ``stop`` (a second Ctrl-C): images in flight are reported failed and not waited for
+    abandon: threading.Event = field(default_factory=threading.Event)
+    _listener_failed: bool = field(default=False, init=False, repr=False)
+
+    def _value(self, name: str):
+        v = getattr(self.options, name)
+        return v if v is not None else getattr(self.manifest.options, name)
+
+    def clients(self) -> Clients:
+        return Clients(self.manifest, auth_file=self.options.auth_file,
+                       policy=RetryPolicy.from_retries(self._value("retries")), timeout=self._value("timeout"),
+                       max_connections=max(8, 2 * (self._value("concurrency") + self._value("blob_concurrency"))))
+
+    def make_engine(self, clients: Clients) -> Engine:
+        name = self._value("engine")
+        if name == "native":
+            return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"))
+        if name == "skopeo":
+            from .skopeo import SkopeoEngine  # noqa: PLC0415 - only loaded when chosen
+            return SkopeoEngine(clients, retries=self._value("retries"), timeout=self._value("timeout"),
+                                processes=self._value("concurrency"))
+        raise InputError(f"unknown engine {name!r}", field="engine")
+
+    def plan(self, clients: Clients) -> Plan:
+        return plan_mod.build(self.manifest, clients.list_tags, shard=self.options.shard)
+
+    def check_credentials(self) -> None:
+        """Read every auth file the run will use, now: a broken or missing one is bad input (``InputError``,
+        exit 2) before anything is copied, not a failure of each image."""
+        hosts = {spec.source.registry for spec in self.manifest.images} | {m.registry for m in self.manifest.mirrors}
+        for host in sorted(hosts):
+            auth.lookup(host, auth_file=self.manifest.settings_for(host).auth_file or self.options.auth_file)
+        self.check_cert_dirs()
+        ProxySettings.from_environ()  # and a proxy variable that cannot be used (it may carry credentials too)
+
+    def check_cert_dirs(self) -> None:
+        """Read every ``certDir`` the manifest names, now: one that is missing or holds a file that cannot be read
+        or used is bad input at its manifest line, not a TLS failure of every image that goes through it."""
+        for host, settings in sorted(self.manifest.registries.items()):
+            if settings.cert_dir is None:
+                continue
+            try:
+                if os.path.isdir(settings.cert_dir):
+                    for f in Path(settings.cert_dir).iterdir():
+                        if f.suffix in (".crt", ".cert", ".key"):
+                            f.open("rb").close()  # names the file: the TLS loader's errors do not
+                _ssl_context(host, settings)
+            except InputError as exc:
+                raise self.manifest.error(("registries", host, "certDir"), exc.message) from None
+            except OSError as exc:  # a file listed there that cannot be opened (permissions, dangling link)
+                raise self.manifest.error(("registries", host, "certDir"),
+                                          f"cannot read {exc.filename or settings.cert_dir}: "
+                                          f"{exc.strerror or exc}") from None
+
+    def run(self) -> Report:
+        """Copy everything the manifest selects; never raises for a failed image (it is in the report).
+
+        Raises ``InputError`` for an auth file that cannot be used, before anything is copied.
+        """
+        self.check_credentials()
+        clients = self.clients()
+        engine = self.make_engine(clients)
+        RETRIES.total = 0
+        report = Report(manifest=self.manifest.file, engine=engine.name,
+                        mirrors=[m.location for m in self.manifest.mirrors], startedAt=_now())
+        try:
+            the_plan = self.plan(clients)
+            for failure in the_plan.failures:
+                report.images.append(_failed_record(failure.spec, None, failure.error, self.manifest))
+            self._notify(Event("planned", total=len(the_plan.jobs)))
+            report.images.extend(self._execute(engine, the_plan.jobs))
+            reconcile(report, self._previous(), self.manifest, the_plan.failures, clients.get,
+                      workers=self._value("concurrency"))
+        finally:
+            if self.abandon.is_set():
+                # Closing waits for transfers in flight; give it a moment (skopeo processes get killed), no more.
+                closer = threading.Thread(target=_close_all, args=(engine, clients), daemon=True)
+                closer.start()
+                closer.join(2.0)
+            else:
+                _close_all(engine, clients)
+        report.retries = RETRIES.total
+        report.finishedAt = _now()
+        report.status = _overall(report, interrupted=self.stop.is_set())
+        return report
+
+    def _notify(self, event: Event) -> None:
+        """Tell ``on_event``; a listener that fails (progress on a broken stderr) must not cost a worker or an
+        image, so it is logged once and ignored."""
+        try:
+            self.on_event(event)
+        except Exception as exc:  # noqa: BLE001 - whatever the listener does wrong, the copies go on
+            if not self._listener_failed:
+                self._listener_failed = True
+                log.warning("progress listener failed (%s: %s); ignored", type(exc).__name__, exc)
+
+    def _previous(self) -> Report | None:
+        path = self.options.previous_report
+        if path is None or not os.path.exists(path):
+            return None
+        try:
+            return load_report(str(path))
+        except (MirrorsyncError, OSError) as exc:
+            # Only costs what a failure this run would have kept; the run itself is not at fault.
+            log.warning("cannot read the previous report (%s): no mirror entries are kept from it", exc)
+            return None
+
+    def _execute(self, engine: Engine, jobs: list[CopyJob]) -> list[ImageRecord]:
+        """Copy the jobs, ``concurrency`` at a time; each worker takes the next job itself as soon as it is free.
+
+        The main thread only waits (and stays responsive to signals): with thousands of quick jobs, as in a no-op
+        re-sync, handing each job over through it would leave workers idle while it is descheduled.
+        """
+        records: list[ImageRecord] = []
+        queue = deque(jobs)
+        in_flight: dict[int, CopyJob] = {}
+        lock = threading.Lock()
+        workers_left = min(self._value("concurrency"), len(jobs))
+        all_done = threading.Event()
+
+        def next_job() -> CopyJob | None:
+            with lock:
+                if not queue or self.stop.is_set():
+                    return None
+                job = queue.popleft()
+                in_flight[id(job)] = job
+                return job
+
+        def work() -> None:
+            nonlocal workers_left
+            try:
+                while (job := next_job()) is not None:
+                    self._notify(Event("start", job=job))
+                    try:
+                        result = engine.copy(job)
+                    except Exception as exc:  # noqa: BLE001 - an engine bug must not lose the other images
+                        result = CopyResult(error=f"{type(exc).__name__}: {exc}")
+                    record = to_record(job, result)
+                    with lock:
+                        if self.abandon.is_set():
+                            return  # the main thread has reported it as abandoned
+                        del in_flight[id(job)]
+                        records.append(record)
+                    self._notify(Event("done", job=job, record=record))
+            finally:
+                with lock:
+                    workers_left -= 1
+                    if workers_left == 0:
+                        all_done.set()
+
+        if not jobs:
+            return records
+        for i in range(workers_left):
+            threading.Thread(target=work, name=f"image-{i}", daemon=True).start()
+        while not all_done.wait(0.5):
+            if self.abandon.is_set():
+                break
+        with lock:
+            if self.abandon.is_set():
+                for job in in_flight.values():
+                    records.append(_failed_record(job.spec, job, "interrupted: abandoned while in flight",
+                                                  self.manifest))
+                in_flight.clear()
+            for job in queue:
+                records.append(_failed_record(job.spec, job, "interrupted before it started", self.manifest,
+                                              status="skipped"))
+            queue.clear()
+            return list(records)
+
+
+def _close_all(engine: Engine, clients: Clients) -> None:
+    engine.close()
+    clients.close()
+
+
+def to_record(job: CopyJob, result: CopyResult) -> ImageRecord:
+    """An engine's ``CopyResult`` for one job as a report record."""
+    dests = []
+    for d, tr in zip(job.destinations, result.targets or [None] * len(job.destinations)):
+        if tr is None:
+            dests.append(DestinationRecord(d.mirror.location, d.name, "failed", error=result.error))
+            continue
+        dests.append(DestinationRecord(
+            mirror=d.mirror.location, repository=d.name, status=tr.status if tr.status != "pending" else "failed",
+            bytesSent=tr.bytes_sent, bytesSkipped=tr.bytes_skipped, blobsSent=tr.blobs_sent,
+            blobsSkipped=tr.blobs_skipped, blobsMounted=tr.blobs_mounted, manifestsPushed=tr.manifests_pushed,
+            error=tr.error))
+    ok = [d for d in dests if d.ok]
+    if ok and len(ok) == len(dests):
+        status = "copied" if any(d.status == "copied" for d in dests) else "up-to-date"
+    elif ok:
+        status = "partial"
+    else:
+        status = "failed"
+    errors = [d.error for d in dests if d.error]
+    spec = job.spec
+    return ImageRecord(source=job.source.name, tag=job.tag, digest=result.digest or job.digest, status=status,
+                       mediaType=result.media_type, children=list(result.children),
+                       mirrorSets=list(spec.mirror_sets), mirrorSourcePolicy=spec.mirror_source_policy,
+                       scope=spec.scope, destinations=dests, bytesRead=result.bytes_read, retries=result.retries,
+                       error=result.error or (errors[0] if errors else None))
+
+
+def _failed_record(spec, job: CopyJob | None, error: str, manifest: SyncManifest, status: str = "failed") -> ImageRecord:
+    dests = [DestinationRecord(m.location, f"{m.registry}/{m.repository(spec.destination)}", status, error=error)
+             for m in manifest.mirrors]
+    return ImageRecord(source=spec.source.name, tag=job.tag if job else None, digest=job.digest if job else None,
+                       status=status, mirrorSets=list(spec.mirror_sets), mirrorSourcePolicy=spec.mirror_source_policy,
+                       scope=spec.scope, destinations=dests, error=error)
+
+
+def _overall(report: Report, *, interrupted: bool) -> str:
+    if interrupted:
+        return "Interrupted"
+    if not report.failed:
+        return "Succeeded"
+    if len(report.failed) == len(report.images):
+        return "Failed"
+    return "PartiallyFailed"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def run(manifest: SyncManifest | str | os.PathLike[str], options: RunOptions | None = None) -> Report:
+    """Copy what the manifest (a loaded one, or its path) selects to its mirrors; the report says what happened.
+
+    Raises ``InputError`` for bad input (manifest, auth file, certDir) before anything is copied; a failed
+    image does not raise, it is in the report (``status``). Writes nothing: see :meth:`Report.save` and
+    :func:`write_mirror_sets`.
+    """
+    if not isinstance(manifest, SyncManifest):
+        from .manifest import load
+
+        manifest = load(os.fspath(manifest))
+    return Runner(manifest, options or RunOptions()).run()
+
+
+def render_crs(reports: Iterable[Report], *, icsp: bool = False, name: str = "mirrorsync") -> list[MirrorSetFile]:
+    """The IDMS/ITMS (and with ``icsp`` ICSP) files, as ``mirrorsync run`` writes them, for what the reports say
+    reached the mirrors (shards of one sync merge)."""
+    from ..openshift.mirrorsets import build_mirror_sets
+
+    return build_mirror_sets(mirrored_sources(list(reports)), name=name, icsp=icsp)
+
+
+def write_mirror_sets(reports: list[Report], output_dir: str | Path, *, icsp: bool = False,
+                      name: str = "mirrorsync", notify: Callable[[str], None] = log.warning) -> list[Path]:
+    """Write the CR files for what the reports say reached the mirrors into the output directory's
+    cluster-resources/ (see :mod:`cluster_resources`); remove ours that no longer apply."""
+    from ..openshift import cluster_resources
+
+    return cluster_resources.write(output_dir, render_crs(reports, icsp=icsp, name=name), notify=notify)
+
+
+@contextlib.contextmanager
+def output_lock(output_dir: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on the output directory so two scheduled runs never interleave their files."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MirrorsyncError(f"another mirrorsync run is using {out} (lock {out / LOCK_FILE}); "
+                                  "wait for it to finish") from None
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,85 @@
+import time
+
+import httpx
+import pytest
+
+from mirrorsync.registry import retry
+from mirrorsync.errors import NotFound
+from mirrorsync.registry.retry import RetryPolicy, TransientError
+
+
+def test_parse_retry_after():
+    assert retry.parse_retry_after("3") == 3.0
+    assert retry.parse_retry_after("100000") == 300.0
+    assert retry.parse_retry_after(None) is None
+    assert retry.parse_retry_after("garbage") is None
+    future = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 20))
+    assert 15 <= retry.parse_retry_after(future) <= 21
+
+
+def test_transient_errors_are_retried_then_reraised():
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        raise httpx.ConnectError("refused")
+
+    with pytest.raises(httpx.ConnectError):
+        retry.call(RetryPolicy(attempts=3, initial_wait=0.001, max_wait=0.001), flaky, "x")
+    assert len(calls) == 3
+
+
+def test_permanent_errors_are_not_retried():
+    calls = []
+
+    def missing():
+        calls.append(1)
+        raise NotFound("nope", status=404)
+
+    with pytest.raises(NotFound):
+        retry.call(RetryPolicy(attempts=5, initial_wait=0.001), missing, "x")
+    assert len(calls) == 1
+
+
+def test_retry_after_is_honoured_and_counted():
+    calls = []
+
+    class Owner:
+        retries = 0
+
+    owner = Owner()
+    retry.RETRIES.bind(owner)
+
+    def limited():
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise TransientError("429", status=429, retry_after=0.3)
+        return "ok"
+
+    try:
+        assert retry.call(RetryPolicy(attempts=3, initial_wait=0.001, max_wait=0.001), limited, "x") == "ok"
+    finally:
+        retry.RETRIES.bind(None)
+    assert calls[1] - calls[0] >= 0.29
+    assert owner.retries == 1
+
+
+def test_attempts_are_numbered_from_the_first_and_one_attempt_means_no_retry(caplog):
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise TransientError(f"503 number {len(calls)}", status=503)
+        return "ok"
+
+    with caplog.at_level("INFO", logger="mirrorsync.registry.retry"):
+        assert retry.call(RetryPolicy(attempts=4, initial_wait=0.001, max_wait=0.001), flaky, "HEAD x") == "ok"
+    assert [r.getMessage() for r in caplog.records] == [
+        "retrying HEAD x after TransientError: 503 number 1 (attempt 1 of 4)",
+        "retrying HEAD x after TransientError: 503 number 2 (attempt 2 of 4)"]
+
+    calls.clear()
+    with pytest.raises(TransientError):
+        retry.call(RetryPolicy(attempts=1), flaky, "x")
+    assert len(calls) == 1

@@ -1,0 +1,38 @@
+"""Unit tests of the report contract's serialisation."""
+
+import dataclasses
+import json
+
+from mirrorsync.sync import report
+from mirrorsync.sync.report import DestinationRecord, ImageRecord, Report
+
+
+def _sample() -> Report:
+    r = Report(manifest="m.yaml", engine="native", mirrors=["mirror.example.com/ns"], startedAt="2026-01-01T00:00:00Z")
+    r.images = [
+        ImageRecord(source="registry.example.com/b", tag="v1", digest="sha256:" + "b" * 64, status="copied",
+                    mediaType="application/vnd.oci.image.index.v1+json", children=["sha256:" + "c" * 64],
+                    destinations=[DestinationRecord("mirror.example.com/ns", "mirror.example.com/ns/b", "copied",
+                                                    bytesSent=10, blobsSent=2, manifestsPushed=2)]),
+        ImageRecord(source="registry.example.com/a", tag=None, digest=None, status="failed", error="boom",
+                    destinations=[DestinationRecord("mirror.example.com/ns", "mirror.example.com/ns/a", "failed",
+                                                    error="boom")]),
+    ]
+    return r
+
+
+def test_images_serialise_as_their_fields_in_order_sorted_by_source():
+    r = _sample()
+    images = r.to_dict()["images"]
+    assert [i["source"] for i in images] == ["registry.example.com/a", "registry.example.com/b"]
+    for got, record in zip(images, sorted(r.images, key=lambda i: i.source)):
+        expected = dataclasses.asdict(record)
+        assert got == expected and list(got) == list(expected)
+        assert list(got["destinations"][0]) == [f.name for f in dataclasses.fields(DestinationRecord)]
+
+
+def test_round_trip_keeps_every_field():
+    r = _sample()
+    again = report.loads(r.to_json())
+    assert again.to_json() == r.to_json()
+    assert json.loads(r.to_json())["totals"]["bytesSent"] == 10
