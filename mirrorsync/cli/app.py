@@ -475,14 +475,15 @@ def import_(
 ) -> None:
     """Verify an export's checksums, push it to the mirrors, then write report.json and the CRs (naming the sources)."""
     from ..airgap import transfer as airgap
-    from ..sync.runner import RunOptions
+    from ..sync.runner import REPORT_FILE, RunOptions
 
     session = Session(log_format.value, verbose)
     try:
         with session.locked(output_dir):
             rep = airgap.import_export(directory, manifest_path=str(manifest) if manifest else None,
                                        options=RunOptions(concurrency=concurrency, retries=retries,
-                                                          auth_file=authfile),
+                                                          auth_file=authfile,
+                                                          previous_report=output_dir / REPORT_FILE),
                                        on_event=session.progress, stop=session.stop, abandon=session.abandon,
                                        icsp=icsp)
             session.progress.finish()

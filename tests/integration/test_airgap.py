@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from support.cli import mirrorsync, registry_settings, write_manifest
+from support.fault_proxy import Rule
 
 pytestmark = pytest.mark.integration
 
@@ -195,3 +196,36 @@ def test_interrupted_import_finishes_when_run_again(registry, far, seed, unique_
     assert statuses.count("up-to-date") >= 1 and statuses.count("copied") >= 1, statuses
     for img in pushed:
         assert skopeo.inspect_digest(f"{far.host}/{repo}:{img.tag}", tls_verify=False) == img.digest
+
+
+def test_a_failed_import_keeps_the_entries_an_earlier_import_put_on_the_mirrors(registry, far, seed, unique_repo,
+                                                                                tmp_path, proxies):
+    # The disconnected side is where a cluster needs its mirrors most: an image that fails on this import, but
+    # that an earlier import put on the mirror, keeps its entry in the CRs (issue 12), as for `run`.
+    images = [seed(registry, unique_repo(f"k{i}"), "v1", kind="oci", arches=("amd64",), seed=60 + i)
+              for i in range(2)]
+    mirror = proxies(far)
+    manifest = write_manifest(tmp_path / "m.yaml", mirrors=[f"{mirror.host}/mirror"], registries={registry.host: registry_settings(registry), mirror.host: {"tlsVerify": False}},
+                              images=[{"source": f"{registry.host}/{i.repository}", "tags": ["v1"]} for i in images],
+                              options={"retries": 1})
+    export_dir = tmp_path / "export"
+    assert mirrorsync("export", str(manifest), "--to", str(export_dir)).returncode == 0
+    out = tmp_path / "out"
+    first = mirrorsync("import", str(export_dir), "--output-dir", str(out))
+    assert first.returncode == 0, first.stderr
+    crs = {p.name: p.read_bytes() for p in (out / "cluster-resources").iterdir()}
+
+    # the mirror fails every look at the first image on this import (its up-to-date check, then its push), but
+    # answers the carry-over's HEAD by digest afterwards: 2 attempts (retries: 1) of each, then it recovers
+    failing = f"mirror/{images[0].repository}"
+    mirror.rules = [Rule("500", kinds={"manifest-head", "manifest-get", "manifest-put", "blob-head", "upload-start"},
+                         repo=f"^{failing}$", limit=4)]
+    second = mirrorsync("import", str(export_dir), "--output-dir", str(out))
+
+    assert second.returncode == 1, second.stderr
+    report = json.loads((out / "report.json").read_text())
+    record = next(i for i in report["images"] if i["source"].endswith(images[0].repository))
+    assert record["status"] == "failed" and record["onMirror"] is True, record
+    assert record["mirroredDigest"] == images[0].digest
+    assert {p.name: p.read_bytes() for p in (out / "cluster-resources").iterdir()} == crs
+    assert "removing mirror entry" not in second.stderr
