@@ -57,9 +57,11 @@ def parse_retry_after(value: str | None, cap: float = 300.0) -> float | None:
         return None
     value = value.strip()
     try:
-        return min(max(float(value), 0.0), cap)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return min(max(seconds, 0.0), cap) if not math.isnan(seconds) else None  # time.sleep(nan) raises
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -133,8 +133,8 @@ class Runner:
                 report.images.append(_failed_record(failure.spec, None, failure.error, self.manifest))
             self._notify(Event("planned", total=len(the_plan.jobs)))
             report.images.extend(self._execute(engine, the_plan.jobs))
-            reconcile(report, self._previous(), self.manifest, the_plan.failures, clients.get,
-                      workers=self._value("concurrency"))
+            reconcile(report, self._previous(), self.manifest, the_plan.failures,
+                      _not_asked if self.abandon.is_set() else clients.get, workers=self._value("concurrency"))
         finally:
             if self.abandon.is_set():
                 # Closing waits for transfers in flight; give it a moment (skopeo processes get killed), no more.
@@ -230,6 +230,12 @@ class Runner:
                                               status="skipped"))
             queue.clear()
             return list(records)
+
+
+def _not_asked(host: str):
+    """The mirrors' stores after a second signal: none is asked whether it still holds what an earlier run put
+    there (the user said not to wait), so carry-over keeps those entries unconfirmed."""
+    raise MirrorsyncError(f"{host} not asked: the run was abandoned by a second signal")
 
 
 def _close_all(engine: Engine, clients: Clients) -> None:

@@ -13,6 +13,8 @@ def test_parse_retry_after():
     assert retry.parse_retry_after("100000") == 300.0
     assert retry.parse_retry_after(None) is None
     assert retry.parse_retry_after("garbage") is None
+    assert retry.parse_retry_after("nan") is None  # a hostile value that time.sleep would refuse
+    assert retry.parse_retry_after("inf") == 300.0 and retry.parse_retry_after("-inf") == 0.0
     future = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 20))
     assert 15 <= retry.parse_retry_after(future) <= 21
 

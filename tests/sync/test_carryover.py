@@ -189,3 +189,14 @@ def test_a_previous_report_that_cannot_be_read_is_a_warning_and_keeps_nothing(tm
     assert runner._previous() is None
     assert "cannot read the previous report" in caplog.text and "unsupported report version" in caplog.text
     assert Runner(runner.manifest, RunOptions(previous_report=tmp_path / "none.json"))._previous() is None
+
+
+def test_after_a_second_signal_no_mirror_is_asked_and_the_entries_stay_unconfirmed():
+    from mirrorsync.sync.runner import _not_asked
+
+    m = manifest(f"  - source: {SRC}/a:v1")
+    new = rep(record("a", "v1", None, "failed"))
+    reconcile(new, rep(record("a", "v1", D1, "copied")), m, [], _not_asked)
+    assert new.images[0].onMirror and new.images[0].mirroredDigest == D1
+    assert "abandoned by a second signal" in new.images[0].destinations[0].error
+    assert new.removedEntries == []
