@@ -414,6 +414,36 @@ class _Abort:
         self.exc = exc
 
 
+class _Feed:
+    """One consumer's stream of a ``_tee``. Closing it — done, or by a consumer that goes on from a read of its
+    own, even before its first chunk (a generator closed before it started would not say so) — tells the producer
+    to feed it no more, so the other consumers are never held up waiting for it."""
+
+    def __init__(self, source: queue.Queue, on_close: Callable[[], None]) -> None:
+        self._source = source
+        self._on_close = on_close
+        self._closed = False
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._closed:
+            raise StopIteration
+        item = self._source.get()
+        if item is _END:
+            self.close()
+            raise StopIteration
+        if isinstance(item, _Abort):
+            self.close()
+            raise item.exc
+        return item
+
+    def close(self) -> None:
+        self._closed = True
+        self._on_close()
+
+
 def _tee(chunks: Iterable[bytes], sinks: list[Callable[[Iterator[bytes]], None]]) -> list[BaseException | None]:
     """Feed one stream to several consumers running in their own threads, with bounded buffering.
 
@@ -426,20 +456,8 @@ def _tee(chunks: Iterable[bytes], sinks: list[Callable[[Iterator[bytes]], None]]
 
     def run(i: int) -> None:
         retry.RETRIES.bind(owner)
-        def gen() -> Iterator[bytes]:
-            try:
-                while True:
-                    item = queues[i].get()
-                    if item is _END:
-                        return
-                    if isinstance(item, _Abort):
-                        raise item.exc
-                    yield item
-            finally:  # done, or closed by a consumer that goes on from a read of its own: feed it no more
-                alive[i] = False
-
         try:
-            sinks[i](gen())
+            sinks[i](_Feed(queues[i], lambda: alive.__setitem__(i, False)))
         except BaseException as exc:  # noqa: BLE001
             errors[i] = exc
         finally:
