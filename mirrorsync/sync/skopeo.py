@@ -34,7 +34,6 @@ import fcntl
 import json
 import logging
 import os
-import random
 import re
 import selectors
 import shlex
@@ -563,7 +562,7 @@ class SkopeoEngine:
                 if why:
                     error = f"{error} ({why})"
                     break
-                wait = _backoff(self.clients.policy, budget.failures_here)
+                wait = retry.backoff(self.clients.policy, budget.failures_here)
                 retry.RETRIES.record()
                 log.info("skopeo copy %s -> %s failed (run %d); running it again in %.2fs: %s", src_ref, dst_ref,
                          budget.runs, wait, error)
@@ -654,12 +653,6 @@ class _Budget:
         if self._streak > STUCK_RUNS * (self.retries + 1):
             return f"transient: {self._streak} runs in a row added nothing to the mirror, {self.runs} in all"
         return None
-
-
-def _backoff(policy: retry.RetryPolicy, failures: int) -> float:
-    """The wait before another run after ``failures`` at the same step: jittered exponential, as ``retry.call``
-    waits between tries of one request."""
-    return random.uniform(0, min(policy.max_wait, policy.initial_wait * 2 ** max(failures - 1, 0)))
 
 
 class _Progress:
