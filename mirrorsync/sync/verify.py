@@ -110,6 +110,7 @@ class _Verifier:
         self.outcome = Outcome()
         self._lock = threading.Lock()
         self._manifests: dict[tuple[str, str], Manifest | None] = {}
+        self._walked: dict[tuple[str, str], threading.Event] = {}  # set once a manifest's walk is over
         self._blobs: dict[tuple[str, str], bool] = {}
         self._bad: set[tuple[str, str]] = set()  # (repository, manifest digest) with something missing under it
 
@@ -147,9 +148,23 @@ class _Verifier:
         """Whether everything under ``digest`` is there (each problem is reported once, by the first walk)."""
         key = (full, digest)
         with self._lock:
-            seen = key in self._manifests
-        if seen:
+            walked = self._walked.get(key)
+            first = walked is None
+            if first:
+                self._walked[key] = walked = threading.Event()
+        if not first:
+            walked.wait()  # until the first walk of it has looked at everything below it, not just at it
             return key not in self._bad
+        try:
+            return self._walk_first(store, full, repo, digest, depth, parent, key)
+        except BaseException:
+            self._mark_bad(key)  # unknown is not whole
+            raise
+        finally:
+            walked.set()
+
+    def _walk_first(self, store: ContentStore, full: str, repo: str, digest: str, depth: int, parent: str | None,
+                    key: tuple[str, str]) -> bool:
         try:
             m: Manifest | None = store.get_manifest(repo, digest)
         except NotFound:
