@@ -24,7 +24,7 @@ import httpx
 
 from . import limits
 from ..errors import AuthError, InputError
-from ..sync.manifest import RegistrySettings
+from .settings import RegistrySettings
 from .reference import same_host_spellings
 from .retry import TransientError
 

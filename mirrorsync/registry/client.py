@@ -21,7 +21,7 @@ from . import auth as auth_mod
 from . import limits, retry
 from ..oci.content import ACCEPT, Descriptor, Manifest, digest_of, parse_manifest, verified
 from ..errors import AuthError, DigestMismatch, InputError, NotFound, RegistryError, Unreachable
-from ..sync.manifest import RegistrySettings
+from .settings import RegistrySettings
 from .retry import RetryPolicy, TransientError
 from .proxies import ProxySettings
 from .transport import HTTPClientTransport

@@ -13,6 +13,7 @@ from typing import Any
 from ..errors import InputError
 from ..registry import reference
 from ..registry.reference import Reference
+from ..registry.settings import RegistrySettings  # noqa: F401 - part of the manifest model, re-exported
 from ..yamlsource import LocatedDocument, field_name, load_documents, read_text
 from .semver import Range
 
@@ -24,15 +25,6 @@ POLICIES = ("AllowContactingSource", "NeverContactSource")
 MIRROR_SETS = ("digest", "tag")
 SCOPES = ("repository", "namespace", "registry", "wildcard")
 ENGINES = ("native", "skopeo")
-
-
-@dataclass(frozen=True)
-class RegistrySettings:
-    """How to talk to one registry host (the containers ``registries.conf``/``certs.d`` notions)."""
-
-    tls_verify: bool = True
-    cert_dir: str | None = None
-    auth_file: str | None = None
 
 
 @dataclass(frozen=True)
