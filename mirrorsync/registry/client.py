@@ -157,6 +157,7 @@ class RegistryClient:
         ssl_context = _ssl_context(host, self.settings)
         # proxies from the environment are the transport's to apply, per host (see proxies.py)
         self._proxies = proxies
+        self._max_connections = max_connections
         self._transport = HTTPClientTransport(ssl_context=ssl_context, max_connections=max_connections,
                                               proxies=proxies)
         self._origin: tuple[str, str, int] | None = None  # (scheme, host, port) once base_url is known
@@ -229,7 +230,7 @@ class RegistryClient:
             if other is None:
                 # the same HTTP stack and proxy rules as the registry's own requests; only the TLS settings differ
                 other = HTTPClientTransport(ssl_context=_ssl_context(netloc, self._settings_for(netloc)),
-                                            proxies=self._proxies)
+                                            max_connections=self._max_connections, proxies=self._proxies)
                 self._elsewhere[netloc] = other
         return other
 

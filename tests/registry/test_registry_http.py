@@ -40,3 +40,16 @@ def test_one_transport_serves_proxied_and_direct_hosts_alike(monkeypatch):
     assert direct._transport.route(("https", "mirror.internal.example.com", 443)) is None
     direct.close()
     proxied.close()
+
+
+def test_another_host_gets_its_own_transport_within_the_runs_connection_budget():
+    from mirrorsync.registry.client import RegistryClient
+
+    client = RegistryClient("registry.example.com", max_connections=3)
+    try:
+        realm = client._transport_elsewhere(httpx.URL("https://auth.example.com/token"))
+        assert realm is not None and realm is not client._transport  # its own TLS settings
+        assert realm._max_connections == 3
+        assert client._transport_elsewhere(httpx.URL("https://registry.example.com/v2/")) is None
+    finally:
+        client.close()
