@@ -11,7 +11,6 @@ import base64
 import re
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 from devtools.devregistry import LocalRegistry
 from support.cli import Run, mirrorsync as run_cli, registry_settings, write_auth_file, write_manifest
 from support.fault_proxy import manifest_digest, oracle_client
+from support.tcp_relay import TCPRelay
 
 from conftest import require_tools
 
@@ -73,66 +73,20 @@ class TinyProxy:
             self.process.wait()
 
 
-class Recorder:
-    """A TCP relay to ``port`` that keeps everything the client sends through it."""
-
-    def __init__(self, port: int) -> None:
-        self.upstream = port
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self._sent = bytearray()
-        self._lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    @property
-    def sent(self) -> bytes:
-        with self._lock:
-            return bytes(self._sent)
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.sock.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.upstream))
-            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket, record: bool) -> None:
-        try:
-            while data := src.recv(65536):
-                if record:
-                    with self._lock:
-                        self._sent += data
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @pytest.fixture
-def proxy(tmp_path: Path) -> Iterator[Callable[..., tuple[TinyProxy, Recorder]]]:
-    started: list[tuple[TinyProxy, Recorder]] = []
+def proxy(tmp_path: Path) -> Iterator[Callable[..., tuple[TinyProxy, TCPRelay]]]:
+    started: list[tuple[TinyProxy, TCPRelay]] = []
 
-    def start(basic_auth: tuple[str, str] | None = None) -> tuple[TinyProxy, Recorder]:
+    def start(basic_auth: tuple[str, str] | None = None) -> tuple[TinyProxy, TCPRelay]:
         workdir = tmp_path / f"proxy-{len(started)}"
         workdir.mkdir()
         tiny = TinyProxy(workdir, basic_auth)
-        started.append((tiny, Recorder(tiny.port)))
+        started.append((tiny, TCPRelay(tiny.port, 0, record=True).start()))
         return started[-1]
 
     yield start
     for tiny, recorder in started:
-        recorder.close()
+        recorder.stop()
         tiny.stop()
 
 
