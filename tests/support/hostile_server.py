@@ -20,9 +20,11 @@ import json
 import re
 import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from support.loopback_http import LoopbackHTTPServer
 
 _CHUNK = b"x" * 65536
 _GIVE_UP = 256 << 20  # a client that reads this much has no limit: stop, so that the test fails instead of hanging
@@ -35,30 +37,14 @@ def _bomb(wbits: int) -> bytes:
     return b"".join(z.compress(zeros) for _ in range(_GIVE_UP >> 20)) + z.flush()
 
 
-class HostileServer:
+class HostileServer(LoopbackHTTPServer):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.sent: dict[str, int] = {}  # path -> body bytes written, summed over requests
         self.requests: list[str] = []
-        self._httpd: ThreadingHTTPServer | None = None
 
-    def start(self) -> HostileServer:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> HostileServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     @property
     def host(self) -> str:

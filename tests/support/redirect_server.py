@@ -13,8 +13,10 @@ import secrets
 import ssl
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from support.loopback_http import LoopbackHTTPServer
 
 
 @dataclass(frozen=True)
@@ -27,36 +29,19 @@ class Received:
     client_cert: bool = False  # the client presented a certificate (HTTPS with ``tls`` asking for one)
 
 
-class RecordingServer:
+class RecordingServer(LoopbackHTTPServer):
     """Serves bytes put into it at one-off paths and records every request; ``start()``/``stop()`` or ``with``."""
+
+    thread_name = "recording-server"
 
     def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.tls = tls  # serve HTTPS with this server context (see ``support.tls.server_context``)
         self._lock = threading.Lock()
         self._objects: dict[str, tuple[bytes, str]] = {}
         self._requests: list[Received] = []
-        self._httpd: ThreadingHTTPServer | None = None
 
-    def start(self) -> RecordingServer:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        if self.tls:
-            self._httpd.socket = self.tls.wrap_socket(self._httpd.socket, server_side=True)
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                         name="recording-server", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> RecordingServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     @property
     def url(self) -> str:

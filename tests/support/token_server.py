@@ -21,12 +21,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from devtools.devregistry import TokenAuthConfig, self_signed_rsa_cert
+from support.loopback_http import LoopbackHTTPServer
 
 # docker-registry accepts a token until 60 s after its ``exp`` (and 60 s before its ``nbf``): token.Leeway.
 REGISTRY_LEEWAY = 60
@@ -64,7 +65,7 @@ class TokenRequest:
     client_cert: bool = False  # the client presented a certificate (HTTPS with ``tls`` asking for one)
 
 
-class TokenServer:
+class TokenServer(LoopbackHTTPServer):
     """Issues registry tokens; ``start()`` it, point a registry at ``auth_config``, ``stop()`` it.
 
     ``lifetime`` is how long the *registry* accepts a token, in seconds: the server subtracts the registry's
@@ -72,6 +73,8 @@ class TokenServer:
     This makes short-lived tokens really expire after ``lifetime`` seconds. ``lifetime`` may be changed
     while running.
     """
+
+    thread_name = "token-server"
 
     def __init__(self, workdir: Path, users: dict[str, TokenUser], *, service: str = "mirrorsync-test-registry",
                  issuer: str = "mirrorsync-test-token-server", lifetime: int = 300,
@@ -88,8 +91,6 @@ class TokenServer:
         self._lock = threading.Lock()
         self._issued = 0
         self._requests: list[TokenRequest] = []
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._openssl = shutil.which("openssl") or "openssl"
 
     @property
@@ -133,30 +134,8 @@ class TokenServer:
             self._issued = 0
             self._requests.clear()
 
-    def start(self) -> TokenServer:
-        """Listen on an ephemeral 127.0.0.1 port in a daemon thread."""
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        if self.tls:
-            self._httpd.socket = self.tls.wrap_socket(self._httpd.socket, server_side=True)
-        # A short poll interval keeps stop() (which waits for the next poll) from adding half a second.
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="token-server", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening; safe to call more than once."""
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> TokenServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     def grant(self, user: TokenUser, scopes: list[str]) -> list[dict[str, Any]]:
         """The ``access`` claim for ``scopes``: each requested action the user may do, nothing more."""
