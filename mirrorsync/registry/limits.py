@@ -162,22 +162,23 @@ def bound_body(response: httpx.Response) -> None:
     if kind is None or request.method == "HEAD":
         return
     what, limit = kind
-    length = response.headers.get("Content-Length", "")
-    if length.isdigit() and int(length) > limit:
-        response.close()
-        raise too_large(what, request, limit)
-    _decode_here(response)
-    response.stream = _Bounded(response.stream, limit, what, request)
+    _bound(response, limit, what, request)
 
 
-def read_at_most(response: httpx.Response, limit: int, what: str, where: str) -> bytes:
-    """Read a streamed ``response`` (as ``response.read()``), or ``TooLarge`` past ``limit`` bytes."""
+def _bound(response: httpx.Response, limit: int, what: str, where: httpx.Request | str) -> None:
+    """Refuse ``response`` now if its ``Content-Length`` is past ``limit``, else make reading past it ``TooLarge``
+    (counting decoded bytes)."""
     length = response.headers.get("Content-Length", "")
     if length.isdigit() and int(length) > limit:
         response.close()
         raise too_large(what, where, limit)
     _decode_here(response)
     response.stream = _Bounded(response.stream, limit, what, where)
+
+
+def read_at_most(response: httpx.Response, limit: int, what: str, where: str) -> bytes:
+    """Read a streamed ``response`` (as ``response.read()``), or ``TooLarge`` past ``limit`` bytes."""
+    _bound(response, limit, what, where)
     try:
         return response.read()
     except TooLarge:
