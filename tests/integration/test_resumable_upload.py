@@ -26,7 +26,7 @@ from devtools.devregistry import LocalRegistry
 from mirrorsync.registry.client import RegistryClient
 from devtools.samples import OCI_CONFIG, OCI_MANIFEST
 from support.cli import mirrorsync, write_manifest
-from support.fault_proxy import FaultProxy, Rule, image_problems, manifest_digest, oracle_client
+from support.fault_proxy import Rule, image_problems, manifest_digest, oracle_client
 
 pytestmark = pytest.mark.integration
 
@@ -100,7 +100,21 @@ def push_big_image(registry: LocalRegistry, repo: str, size: int) -> tuple[str, 
     return "sha256:" + hashlib.sha256(manifest).hexdigest(), layer, len(config)
 
 
-def test_an_upload_broken_at_80_percent_of_1_gib_goes_on_from_the_sessions_offset(make_registry, tmp_path: Path):
+def manifest_through(tmp_path: Path, name: str, source, mirrors: list, repo: str) -> Path:
+    """A manifest copying ``repo:v1`` from ``source`` to each of ``mirrors`` (registries or fault proxies) under
+    ``m/``, all plain HTTP."""
+    return write_manifest(tmp_path / f"{name}.yaml", mirrors=[f"{m.host}/m" for m in mirrors],
+                          images=[{"source": f"{source.host}/{repo}:v1"}],
+                          registries={p.host: {"tlsVerify": False} for p in (source, *mirrors)})
+
+
+def run_fast(manifest: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    return mirrorsync("run", str(manifest), "--output-dir", str(tmp_path / "out"),
+                      env={"MIRRORSYNC_RETRY_WAIT": "0.01"}, timeout=300)
+
+
+def test_an_upload_broken_at_80_percent_of_1_gib_goes_on_from_the_sessions_offset(make_registry, proxies,
+                                                                                   tmp_path: Path):
     source_registry, mirror_registry = make_registry("big-source"), make_registry("big-mirror")
     size = GIB
     try:
@@ -108,18 +122,11 @@ def test_an_upload_broken_at_80_percent_of_1_gib_goes_on_from_the_sessions_offse
         # The connection to the mirror breaks once the upload bodies carried 80% of the layer; what the broken
         # request carried never reaches the registry (as behind a proxy that buffers request bodies).
         cut_at = int(0.8 * size)
-        source = FaultProxy(source_registry).start()
-        mirror = FaultProxy(mirror_registry, [Rule("reset", kinds={"upload-patch", "upload-put"}, ref=f"^$|{layer}",
-                                                   after_bytes=cut_at, limit=1)]).start()
-        try:
-            manifest = write_manifest(tmp_path / "big.yaml", mirrors=[f"{mirror.host}/m"],
-                                      images=[{"source": f"{source.host}/big/app:v1"}],
-                                      registries={h: {"tlsVerify": False} for h in (source.host, mirror.host)})
-            proc, peak_rss_mib = run_measuring_rss(tmp_path, "run", str(manifest), "--output-dir",
-                                                   str(tmp_path / "out"))
-        finally:
-            source.stop()
-            mirror.stop()
+        source = proxies(source_registry)
+        mirror = proxies(mirror_registry, Rule("reset", kinds={"upload-patch", "upload-put"}, ref=f"^$|{layer}",
+                                               after_bytes=cut_at, limit=1))
+        manifest = manifest_through(tmp_path, "big", source, [mirror], "big/app")
+        proc, peak_rss_mib = run_measuring_rss(tmp_path, "run", str(manifest), "--output-dir", str(tmp_path / "out"))
 
         assert proc.returncode == 0, proc.stderr
         assert mirror.injected["reset"] == 1
@@ -148,26 +155,18 @@ def test_an_upload_broken_at_80_percent_of_1_gib_goes_on_from_the_sessions_offse
 
 
 
-def test_fan_out_one_mirror_resumes_on_a_read_of_its_own_while_the_other_keeps_the_shared_read(make_registry,
+def test_fan_out_one_mirror_resumes_on_a_read_of_its_own_while_the_other_keeps_the_shared_read(make_registry, proxies,
                                                                                                  tmp_path: Path):
     source_registry, broken, healthy = (make_registry("fan-source"), make_registry("fan-broken"),
                                         make_registry("fan-healthy"))
     size = 3 * CHUNK + 12345  # three PATCHes and a PUT
     digest, layer, config_size = push_big_image(source_registry, "fan/app", size)
     cut_at = CHUNK + CHUNK // 2  # in the second PATCH
-    source = FaultProxy(source_registry).start()
-    mirrors = [FaultProxy(broken, [Rule("reset", kinds={"upload-patch", "upload-put"}, ref=f"^$|{layer}",
-                                        after_bytes=cut_at, limit=1)]).start(),
-               FaultProxy(healthy).start()]
-    try:
-        manifest = write_manifest(tmp_path / "fan.yaml", mirrors=[f"{m.host}/m" for m in mirrors],
-                                  images=[{"source": f"{source.host}/fan/app:v1"}],
-                                  registries={p.host: {"tlsVerify": False} for p in (source, *mirrors)})
-        proc = mirrorsync("run", str(manifest), "--output-dir", str(tmp_path / "out"),
-                          env={"MIRRORSYNC_RETRY_WAIT": "0.01"}, timeout=300)
-    finally:
-        for proxy in (source, *mirrors):
-            proxy.stop()
+    source = proxies(source_registry)
+    mirrors = [proxies(broken, Rule("reset", kinds={"upload-patch", "upload-put"}, ref=f"^$|{layer}",
+                                    after_bytes=cut_at, limit=1)),
+               proxies(healthy)]
+    proc = run_fast(manifest_through(tmp_path, "fan", source, mirrors, "fan/app"), tmp_path)
 
     assert proc.returncode == 0, proc.stderr
     for registry in (broken, healthy):
@@ -182,22 +181,16 @@ def test_fan_out_one_mirror_resumes_on_a_read_of_its_own_while_the_other_keeps_t
     assert ranges == ["", f"bytes={CHUNK}-"]
 
 
-def test_a_session_the_registry_dropped_is_replaced_and_the_blob_sent_from_byte_0(make_registry, tmp_path: Path):
+def test_a_session_the_registry_dropped_is_replaced_and_the_blob_sent_from_byte_0(make_registry, proxies,
+                                                                                 tmp_path: Path):
     # docker-registry drops a session that took part of a request that then broke (BLOB_UPLOAD_INVALID, 404 to
     # the GET that asks where it stands): the upload starts over in a new session and still completes
     source_registry, mirror_registry = make_registry("drop-source"), make_registry("drop-mirror")
     size = CHUNK + 4096
     digest, layer, config_size = push_big_image(source_registry, "drop/app", size)
-    mirror = FaultProxy(mirror_registry, [Rule("reset", kinds={"upload-put"}, ref=layer, limit=1),
-                                          Rule("404", kinds={"upload-status"}, limit=1)]).start()
-    try:
-        manifest = write_manifest(tmp_path / "drop.yaml", mirrors=[f"{mirror.host}/m"],
-                                  images=[{"source": f"{source_registry.host}/drop/app:v1"}],
-                                  registries={h: {"tlsVerify": False} for h in (source_registry.host, mirror.host)})
-        proc = mirrorsync("run", str(manifest), "--output-dir", str(tmp_path / "out"),
-                          env={"MIRRORSYNC_RETRY_WAIT": "0.01"}, timeout=300)
-    finally:
-        mirror.stop()
+    mirror = proxies(mirror_registry, Rule("reset", kinds={"upload-put"}, ref=layer, limit=1),
+                     Rule("404", kinds={"upload-status"}, limit=1))
+    proc = run_fast(manifest_through(tmp_path, "drop", source_registry, [mirror], "drop/app"), tmp_path)
 
     assert proc.returncode == 0, proc.stderr
     assert mirror.injected["reset"] == mirror.injected["404"] == 1
@@ -208,7 +201,7 @@ def test_a_session_the_registry_dropped_is_replaced_and_the_blob_sent_from_byte_
     assert mirror.received["upload-patch"] == 2 * CHUNK, "the first PATCH is sent again, in the new session"
 
 
-def test_a_break_whose_bytes_reached_docker_registry_costs_a_new_session_and_still_completes(make_registry,
+def test_a_break_whose_bytes_reached_docker_registry_costs_a_new_session_and_still_completes(make_registry, proxies,
                                                                                              tmp_path: Path):
     # Without a proxy that buffers request bodies, part of the broken PATCH reaches docker-registry 2.8, which then
     # refuses the session (BLOB_UPLOAD_INVALID to the GET that asks where it stands): the upload starts over in a
@@ -217,16 +210,9 @@ def test_a_break_whose_bytes_reached_docker_registry_costs_a_new_session_and_sti
     size = 2 * CHUNK + 4096
     digest, layer, config_size = push_big_image(source_registry, "partial/app", size)
     cut_at = CHUNK + CHUNK // 2
-    mirror = FaultProxy(mirror_registry, [Rule("reset", kinds={"upload-patch", "upload-put"}, ref=f"^$|{layer}",
-                                               after_bytes=cut_at, limit=1, forward_partial=True)]).start()
-    try:
-        manifest = write_manifest(tmp_path / "partial.yaml", mirrors=[f"{mirror.host}/m"],
-                                  images=[{"source": f"{source_registry.host}/partial/app:v1"}],
-                                  registries={h: {"tlsVerify": False} for h in (source_registry.host, mirror.host)})
-        proc = mirrorsync("run", str(manifest), "--output-dir", str(tmp_path / "out"),
-                          env={"MIRRORSYNC_RETRY_WAIT": "0.01"}, timeout=300)
-    finally:
-        mirror.stop()
+    mirror = proxies(mirror_registry, Rule("reset", kinds={"upload-patch", "upload-put"}, ref=f"^$|{layer}",
+                                           after_bytes=cut_at, limit=1, forward_partial=True))
+    proc = run_fast(manifest_through(tmp_path, "partial", source_registry, [mirror], "partial/app"), tmp_path)
 
     assert proc.returncode == 0, proc.stderr
     assert mirror.injected["reset"] == 1
