@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Generator, Iterable
+from typing import Callable, Generator, Iterable, Iterator
 
 import httpx
 
@@ -139,9 +139,13 @@ def lookup(registry: str, repository: str | None = None, *, auth_file: str | Non
     As containers/image: the files are searched in order, and the first file with a matching key decides; within
     a file the most specific key wins (``host/ns/repo`` before ``host/ns`` before ``host``).
     """
-    keys = auth_keys(registry, repository)
-    for file in auth_file_paths(auth_file):
-        auths = _load_auths(file, required=bool(auth_file))
+    return _search(auth_keys(registry, repository),
+                   ((file, _load_auths(file, required=bool(auth_file))) for file in auth_file_paths(auth_file)))
+
+
+def _search(keys: list[str], files: Iterable[tuple[Path, dict]]) -> Credentials | None:
+    """The first file's entry for the most specific of ``keys`` it has; files are read as the search needs them."""
+    for file, auths in files:
         for key in keys:
             if key in auths:
                 creds = _decode_entry(auths[key], file, key)
@@ -154,14 +158,22 @@ CredentialsFor = Callable[[str | None], Credentials | None]  # repository (None:
 
 
 def credentials_for(registry: str, auth_file: str | None = None) -> CredentialsFor:
-    """The credentials of each repository of ``registry``, looked up once per repository."""
+    """The credentials of each repository of ``registry``, looked up once per repository; each auth file is read
+    once (when a lookup first needs it), not once per repository."""
     cache: dict[str | None, Credentials | None] = {}
+    loaded: dict[Path, dict] = {}
     lock = threading.Lock()
+
+    def files() -> Iterator[tuple[Path, dict]]:
+        for file in auth_file_paths(auth_file):
+            if file not in loaded:
+                loaded[file] = _load_auths(file, required=bool(auth_file))
+            yield file, loaded[file]
 
     def find(repository: str | None) -> Credentials | None:
         with lock:
             if repository not in cache:
-                cache[repository] = lookup(registry, repository, auth_file=auth_file)
+                cache[repository] = _search(auth_keys(registry, repository), files())
             return cache[repository]
 
     return find

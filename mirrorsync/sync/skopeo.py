@@ -493,8 +493,6 @@ class SkopeoEngine:
         self._tmp.mkdir(mode=0o700)
         self._pool = ThreadPoolExecutor(max_workers=max(1, processes), thread_name_prefix="skopeo")
         self._cancel = threading.Event()
-        self._creds: dict[tuple[str, str], auth.Credentials | None] = {}
-        self._creds_lock = threading.Lock()
         if system_policy() is None:
             # skopeo refuses to run without a policy; mirrorsync verifies digests, not signatures
             self._policy_file = str(self._dir / "policy.json")
@@ -591,12 +589,7 @@ class SkopeoEngine:
 
     def _credentials(self, host: str, repository: str) -> auth.Credentials | None:
         """The credentials the native engine would use for ``host/repository`` (its ``authFile``, else the run's)."""
-        with self._creds_lock:
-            if (host, repository) not in self._creds:
-                settings = self.clients.manifest.settings_for(host)
-                self._creds[(host, repository)] = auth.lookup(host, repository,
-                                                              auth_file=settings.auth_file or self.clients.auth_file)
-            return self._creds[(host, repository)]
+        return self.clients.get(host).auth.credentials(repository)  # the same lookup and cache as the native client
 
     def close(self) -> None:
         """Kill any skopeo still running, wait for the workers, and remove the private directory."""

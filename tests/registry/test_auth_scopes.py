@@ -61,6 +61,17 @@ def test_credentials_for_looks_each_repository_up_once(authfile, tmp_path):
     assert find("a").username == "a" and find("b").username == "h" and find(None).username == "h"
     (tmp_path / "auth.json").write_text("{}")
     assert find("a").username == "a"  # cached: one run reads each file once per repository
+    assert find("c").username == "h"  # and a repository not asked before is looked up in the file as first read
+
+
+def test_credentials_for_reads_each_auth_file_once_however_many_repositories(authfile, monkeypatch):
+    path = authfile({"r.io/a": "a:1", "r.io": "h:2"})
+    reads: list[str] = []
+    real = auth._load_auths
+    monkeypatch.setattr(auth, "_load_auths", lambda file, **kw: reads.append(str(file)) or real(file, **kw))
+    find = auth.credentials_for("r.io", path)
+    assert [find(f"team/app{i}").username for i in range(200)] == ["h"] * 200
+    assert reads == [path]
 
 
 def test_manifest_settings_apply_to_both_spellings_of_the_default_port():
