@@ -32,7 +32,7 @@ CERT_DIRS = ("/etc/containers/certs.d", "/etc/docker/certs.d")
 USER_AGENT = "mirrorsync"
 
 
-def _ssl_context(host: str, settings: RegistrySettings) -> ssl.SSLContext | bool:
+def ssl_context_for(host: str, settings: RegistrySettings) -> ssl.SSLContext:
     """TLS as containers/image sets it up: system CAs plus ``*.crt`` in the cert dir, client ``*.cert``/``*.key``."""
     if not settings.tls_verify:
         # Nothing is verified, so no CA is loaded: the system bundle takes ~50 ms to read, on every client.
@@ -154,7 +154,7 @@ class RegistryClient:
         self._self_mount_refused = False
         self._sessions: dict[tuple[str, str], str] = {}
         self._sessions_lock = threading.Lock()
-        ssl_context = _ssl_context(host, self.settings)
+        ssl_context = ssl_context_for(host, self.settings)
         # proxies from the environment are the transport's to apply, per host (see proxies.py)
         self._proxies = proxies
         self._max_connections = max_connections
@@ -229,7 +229,7 @@ class RegistryClient:
             other = self._elsewhere.get(netloc)
             if other is None:
                 # the same HTTP stack and proxy rules as the registry's own requests; only the TLS settings differ
-                other = HTTPClientTransport(ssl_context=_ssl_context(netloc, self._settings_for(netloc)),
+                other = HTTPClientTransport(ssl_context=ssl_context_for(netloc, self._settings_for(netloc)),
                                             max_connections=self._max_connections, proxies=self._proxies)
                 self._elsewhere[netloc] = other
         return other

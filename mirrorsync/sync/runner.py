@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from ..errors import InputError, MirrorsyncError
 from ..registry import auth
-from ..registry.client import _ssl_context
+from ..registry.client import ssl_context_for
 from ..registry.proxies import ProxySettings
 from ..registry.retry import RETRIES, RetryPolicy
 from . import plan as plan_mod
@@ -108,7 +108,7 @@ class Runner:
                     for f in Path(settings.cert_dir).iterdir():
                         if f.suffix in (".crt", ".cert", ".key"):
                             f.open("rb").close()  # names the file: the TLS loader's errors do not
-                _ssl_context(host, settings)
+                ssl_context_for(host, settings)
             except InputError as exc:
                 raise self.manifest.error(("registries", host, "certDir"), exc.message) from None
             except OSError as exc:  # a file listed there that cannot be opened (permissions, dangling link)
