@@ -26,7 +26,7 @@ import tarfile
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 import httpx
 
@@ -184,6 +184,21 @@ def make_layer(key: str, size: int, *, docker: bool = False) -> tuple[Blob, str]
     # random bytes do not shrink anyway, and searching them for matches makes level 1 sixteen times slower.
     compressed = gzip.compress(tar_bytes, compresslevel=0, mtime=0)
     blob = Blob(DOCKER_LAYER_GZIP if docker else OCI_LAYER_GZIP, compressed)
+    return blob, "sha256:" + hashlib.sha256(tar_bytes).hexdigest()
+
+
+def make_files_layer(files: Mapping[str, bytes], *, docker: bool = False) -> tuple[Blob, str]:
+    """A gzip'd tar holding ``files`` (path -> contents, in order; a ``.wh.<name>`` path is a whiteout, as in any
+    layer) with fixed metadata; returns (blob, diff_id). For images whose files are read: releases, catalogs."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path, data in files.items():
+            info = tarfile.TarInfo(path)
+            info.size, info.mtime, info.mode = len(data), _TAR_MTIME, 0o644
+            info.uname = info.gname = "root"
+            tar.addfile(info, io.BytesIO(data))
+    tar_bytes = raw.getvalue()
+    blob = Blob(DOCKER_LAYER_GZIP if docker else OCI_LAYER_GZIP, gzip.compress(tar_bytes, mtime=0))
     return blob, "sha256:" + hashlib.sha256(tar_bytes).hexdigest()
 
 
