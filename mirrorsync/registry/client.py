@@ -301,12 +301,13 @@ class RegistryClient:
 
     def _lean_head(self, path: str) -> http.client.HTTPResponse | None:
         """HEAD ``path`` on our own transport without httpx's client around it, which costs more CPU than the
-        request does on a no-op re-sync's thousands of HEADs. None where the full path must do it: before a
-        Bearer token for the scope is at hand, or when the answer is 401 (a challenge)."""
+        request does on a no-op re-sync's thousands of HEADs. It carries what the auth flow says a request
+        carries (``RegistryAuth.authorization``). None where the full path must do it: where the flow has more to
+        do first (a Bearer token for the scope to fetch), or when the answer is 401 (a challenge)."""
         if self._origin is None:  # first, as finding the scheme may be what shows how the registry authenticates
             url = httpx.URL(self.base_url)
             self._origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
-        ready, authorization = self.auth.known_authorization("HEAD", path)
+        ready, authorization = self.auth.authorization("HEAD", path)
         if not ready:
             return None
         headers = [("User-Agent", USER_AGENT), ("Accept", ACCEPT)]
