@@ -9,7 +9,7 @@ import contextlib
 import http.client
 import logging
 import threading
-from typing import Callable, ContextManager, Iterable, Iterator, Mapping
+from typing import Callable, ContextManager, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote, urljoin
 
 import httpx
@@ -17,7 +17,9 @@ import httpx
 from . import auth as auth_mod
 from . import limits, retry
 from ..oci.content import ACCEPT, Descriptor, Manifest, digest_of, parse_manifest, verified
-from ..errors import AuthError, DigestMismatch, RegistryError, Unreachable
+from ..oci.store import BlobReuse
+from ..errors import DigestMismatch, RegistryError, Unreachable
+from .blob_reuse import BlobReuseStrategy
 from .http_errors import raise_for_status, unreachable
 from .scheme import detect_scheme
 from .settings import RegistrySettings
@@ -62,9 +64,11 @@ _NO_COOKIES = _NoCookies()
 
 
 class RegistryClient:
-    """The distribution API of one registry host."""
+    """The distribution API of one registry host.
 
-    supports_mount = True
+    Its parts: TLS per host (``tls.py``), the scheme (``scheme.py``), what answers mean (``http_errors.py``), auth
+    (``auth.py``), and the blob reuse that mounts and asks by mounting (``blob_reuse.py``)."""
+
     tags_page_size = 1000  # what we ask per tags/list page; registries may return fewer and link the next
 
     def __init__(self, host: str, *, settings: RegistrySettings | None = None,
@@ -83,15 +87,11 @@ class RegistryClient:
                                           plain_http=not self.settings.tls_verify)
         self._scheme: str | None = None
         self._scheme_lock = threading.Lock()
-        # Once this registry has honoured a cross-repository mount, has_blob asks by mounting (see there) and
-        # keeps the upload session a refused mount opens, for write_blob to use.
-        self._mounts_honoured = False
-        self._self_mount_refused = False
-        self._sessions: dict[tuple[str, str], str] = {}
-        self._sessions_lock = threading.Lock()
         self._transports = HostTransports(host, self.settings, owns=self.auth.owns, settings_for=settings_for,
                                           max_connections=max_connections, proxies=proxies)
         self._transport = self._transports.own  # the lean HEAD's, beside httpx's use of it
+        self._reuse = BlobReuseStrategy(host, request_mount=self._request_mount, has_blob=self.has_blob,
+                                        end_session=self._end_session)
         self._origin: tuple[str, str, int] | None = None  # (scheme, host, port) once base_url is known
         self._client = _Client(
             elsewhere=self._transports.elsewhere,
@@ -111,10 +111,7 @@ class RegistryClient:
         return self.host
 
     def close(self) -> None:
-        with self._sessions_lock:
-            unused, self._sessions = list(self._sessions.values()), {}
-        for location in unused:  # opened by has_blob for a blob that was then not written: do not leave them
-            self._end_session(location, timeout=5.0)
+        self._reuse.close()
         self._client.close()
         self._transports.close()
 
@@ -279,44 +276,22 @@ class RegistryClient:
     # --- blobs ----------------------------------------------------------------------------------------------------
 
     def has_blob(self, repo: str, digest: str) -> bool:
-        """Whether ``repo`` holds the blob.
-
-        On a registry that has honoured a cross-repository mount in this run, the question is asked as a mount of
-        the blob from ``repo`` into itself: 201 means it is there, and 202 opens the upload session that
-        ``write_blob`` will use, so a missing blob costs one request less (HEAD, POST, PUT becomes POST, PUT).
-        """
-        if self._mounts_honoured and not self._self_mount_refused:
-            try:
-                location = self._retrying(lambda: self.start_upload(repo, mount=digest, mount_from=repo),
-                                          f"checking blob {digest} in {self.host}/{repo}")
-            except (AuthError, TransientError, Unreachable):
-                raise
-            except RegistryError as exc:
-                # a registry that refuses a mount from the repository itself (the spec says 202): ask by HEAD
-                log.info("%s refused a mount of %s from %s itself (%s); asking by HEAD from now on",
-                         self.host, digest, repo, exc)
-                self._self_mount_refused = True
-            else:
-                if location is None:
-                    return True
-                with self._sessions_lock:
-                    stale = self._sessions.pop((repo, digest), None)
-                    self._sessions[(repo, digest)] = location
-                if stale:
-                    self._end_session(stale, timeout=5.0)
-                return False
+        """Whether ``repo`` holds the blob: a HEAD."""
         what = f"HEAD blob {self.host}/{repo}@{digest}"
 
         def go() -> bool:
             response = self._client.head(self._url(f"/v2/{repo}/blobs/{digest}"))
             if response.status_code == 404:
                 return False
-            if response.status_code in (307, 302, 301, 303, 308):
-                return True
             raise_for_status(response, what)
-            return True
+            return True  # 2xx, or a redirect to where the blob is served from
 
         return self._retrying(go, what)
+
+    def try_reusing_blob(self, repo: str, digest: str, candidates: Sequence[str] = ()) -> BlobReuse:
+        """Whether ``repo`` holds the blob, or now does, mounted from one of ``candidates``; see ``blob_reuse.py``
+        for the requests that answer it, and the upload session a missing blob's answer may carry."""
+        return self._reuse.try_reusing(repo, digest, candidates)
 
     supports_range = True  # read_blob can start at an offset (a Range request), for an upload that resumes
     upload_chunk_size = 32 << 20  # a larger blob is uploaded in PATCHes of this size: what a broken one costs
@@ -431,8 +406,7 @@ class RegistryClient:
         reopened stream) is raised as it is, never retried here.
         """
         what = f"uploading blob {desc.digest} to {self.host}/{repo}"
-        with self._sessions_lock:
-            location = self._sessions.pop((repo, desc.digest), None)
+        location = self._reuse.take_session(repo, desc.digest)
         budget = retry.ResumeBudget(self.policy, what)
         offset = 0  # what the session holds
         stream, stream_start = _Pieces(chunks, desc.size, what), 0
@@ -459,7 +433,7 @@ class RegistryClient:
                 reopened.close()
                 status = self._upload_status(location, what)
                 if status is None:
-                    if stream_start + stream.sent >= desc.size and self._has_blob_by_head(repo, desc.digest, what):
+                    if stream_start + stream.sent >= desc.size and self.has_blob(repo, desc.digest):
                         return  # the registry took it all, and only its answer was lost
                     location, offset = None, 0
                 else:
@@ -479,27 +453,13 @@ class RegistryClient:
         finally:
             reopened.close()
 
-    def _has_blob_by_head(self, repo: str, digest: str, what: str) -> bool:
-        def go() -> bool:
-            response = self._client.head(self._url(f"/v2/{repo}/blobs/{digest}"))
-            if response.status_code == 404:
-                return False
-            raise_for_status(response, f"{what}: HEAD")
-            return True
-
-        return self._retrying(go, f"{what}: HEAD")
-
     def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool:
         """Ask the registry to link a blob it already holds in ``from_repo``; True when it did."""
+        return self._reuse.mount(repo, digest, from_repo)
+
+    def _request_mount(self, repo: str, digest: str, from_repo: str, what: str) -> str | None:
         # Retried like any other request: the copier does not retry mounts, and a 502 here failed the image.
-        location = self._retrying(lambda: self.start_upload(repo, mount=digest, mount_from=from_repo),
-                                  f"mounting {digest} into {self.host}/{repo}")
-        if location is None:
-            self._mounts_honoured = True
-            return True
-        # Not mounted: this session is unused; close it so it does not linger until the registry's purge.
-        self._end_session(location)
-        return False
+        return self._retrying(lambda: self.start_upload(repo, mount=digest, mount_from=from_repo), what)
 
     def _end_session(self, location: str, **kw) -> None:
         """DELETE an upload session nobody will use, best effort (the registry's purge is the fallback)."""

@@ -80,7 +80,7 @@ def test_blob_upload_is_checked_by_the_registry_and_mount_works(registry, unique
 
 
 @pytest.mark.parametrize("which", ["registry", "token_registry"])
-def test_once_a_mount_is_honoured_has_blob_asks_by_mounting_and_the_upload_uses_that_session(
+def test_once_a_mount_is_honoured_reuse_is_asked_by_mounting_and_the_upload_uses_that_session(
         request, which, unique_repo):
     reg = request.getfixturevalue(which)
     client = client_for(reg)
@@ -96,12 +96,12 @@ def test_once_a_mount_is_honoured_has_blob_asks_by_mounting_and_the_upload_uses_
     try:
         client.write_blob(a, shared, iter([shared_data]))
         assert client.mount_blob(b, shared.digest, a) is True
-        assert client.has_blob(b, new.digest) is False
+        assert client.try_reusing_blob(b, new.digest).present is False
         client.write_blob(b, new, iter([new_data]))
-        assert client.has_blob(b, new.digest) is True
+        assert client.try_reusing_blob(b, new.digest).present is True
         with client.read_blob(b, new) as chunks:
             assert b"".join(chunks) == new_data
-        assert client.has_blob(b, unused.digest) is False  # opens a session nobody uses
+        assert client.try_reusing_blob(b, unused.digest).present is False  # opens a session nobody uses
     finally:
         client.close()
     lines = [ln for ln in reg.access_log_path.read_text().splitlines() if f"/v2/{b}/" in ln]
