@@ -12,18 +12,9 @@ from mirrorsync.errors import AuthError, NotFound, RegistryError
 from mirrorsync.sync.manifest import RegistrySettings
 from mirrorsync.registry.client import RegistryClient
 from mirrorsync.registry.retry import RetryPolicy
-from support.cli import realm_settings
+from support.clients import client_for
 
 pytestmark = pytest.mark.integration
-
-
-def client_for(registry, **kw) -> RegistryClient:
-    settings = RegistrySettings(tls_verify=registry.tls, cert_dir=str(registry.cert_dir) if registry.tls else None)
-    creds = Credentials(registry.username, registry.password) if registry.username else None
-    realms = {host: RegistrySettings(tls_verify=False) for host in realm_settings(registry)}
-    return RegistryClient(registry.host, settings=settings, credentials=creds,
-                          settings_for=lambda host: realms.get(host, RegistrySettings()),
-                          policy=RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.05), **kw)
 
 
 def test_tag_list_follows_link_pagination_and_sorts(registry, seed, unique_repo):
