@@ -11,10 +11,11 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 from ..errors import InputError, NotFound
 from ..oci.content import Descriptor
+from ..oci.store import ABSENT, PRESENT, BlobReuse
 from ..sync import report as report_mod
 from ..sync.runner import REPORT_FILE
 from .layout import OCILayout
@@ -29,8 +30,6 @@ class WithEarlierExports:
     that is missing because an earlier export carried it.
     """
 
-    supports_mount = False
-
     def __init__(self, layout: OCILayout, earlier: set[str]) -> None:
         self.layout = layout
         self.earlier = earlier
@@ -40,6 +39,9 @@ class WithEarlierExports:
 
     def has_blob(self, repo: str, digest: str) -> bool:
         return digest in self.earlier or self.layout.has_blob(repo, digest)
+
+    def try_reusing_blob(self, repo: str, digest: str, candidates: Sequence[str] = ()) -> BlobReuse:
+        return PRESENT if self.has_blob(repo, digest) else ABSENT
 
     @contextlib.contextmanager
     def read_blob(self, repo: str, desc: Descriptor) -> Iterator[Iterator[bytes]]:

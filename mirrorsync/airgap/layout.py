@@ -22,11 +22,12 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 from ..atomicfile import write_atomic
 from ..errors import DigestMismatch, InputError, NotFound
 from ..oci.content import OCI_INDEX, Descriptor, Manifest, digest_of, hasher, parse_manifest, verified
+from ..oci.store import ABSENT, PRESENT, BlobReuse
 
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_FILE = "oci-layout"
@@ -65,7 +66,6 @@ def split_ref_name(name: str) -> tuple[str, str]:
 class OCILayout:
     """A content store over an OCI image layout directory (created on first write when ``create`` is true)."""
 
-    supports_mount = False
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
         self.path = Path(path)
@@ -311,8 +311,9 @@ class OCILayout:
         (A local write does not break halfway the way an upload does: ``reopen`` is not needed.)"""
         self._write_file(self.blob_path(desc.digest), chunks, desc.digest, desc.size)
 
-    def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool:
-        return False
+    def try_reusing_blob(self, repo: str, digest: str, candidates: Sequence[str] = ()) -> BlobReuse:
+        """A layout's blobs are every repository's already: there is nothing to mount."""
+        return PRESENT if self.has_blob(repo, digest) else ABSENT
 
     def _write_file(self, path: Path, chunks: Iterable[bytes], digest: str, size: int) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,20 +1,35 @@
 """The content-store interface every copy direction goes through (a registry, an OCI layout on disk).
 
-One copy algorithm (``copy.py``) reads from one store and writes to others; stores advertise what they can do
-(``supports_mount``) and the copier asks rather than guesses.
+One copy algorithm (``copy.py``) reads from one store and writes to others; whether a blob must be sent at all is
+the store's to answer (``try_reusing_blob``), since only it knows what it can link without an upload.
 """
 
 from __future__ import annotations
 
-from typing import Callable, ContextManager, Iterable, Iterator, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Callable, ContextManager, Iterable, Iterator, Protocol, Sequence, runtime_checkable
 
 from .content import Descriptor, Manifest
 
 
+@dataclass(frozen=True)
+class BlobReuse:
+    """A store's answer to ``try_reusing_blob`` (containers/image's ``TryReusingBlob``): whether the repository
+    holds the blob now, without an upload, and how."""
+
+    present: bool
+    mounted_from: str | None = None  # present because the store just mounted it from this candidate repository
+    # not present: the upload session the store opened while asking; its write_blob of this blob into this
+    # repository goes into it, and the store ends it at close() if nothing does
+    session: str | None = None
+
+
+PRESENT = BlobReuse(True)
+ABSENT = BlobReuse(False)
+
+
 @runtime_checkable
 class ContentStore(Protocol):
-    supports_mount: bool
-
     def describe(self) -> str:
         """A short name for messages: a registry host, or a layout's path."""
 
@@ -30,7 +45,13 @@ class ContentStore(Protocol):
     def list_tags(self, repo: str) -> list[str]:
         """Every tag of ``repo``, sorted."""
 
-    def has_blob(self, repo: str, digest: str) -> bool: ...
+    def has_blob(self, repo: str, digest: str) -> bool:
+        """Whether ``repo`` holds the blob (a question, nothing else: it changes nothing in the store)."""
+
+    def try_reusing_blob(self, repo: str, digest: str, candidates: Sequence[str] = ()) -> BlobReuse:
+        """Whether ``repo`` holds the blob or can be given it without an upload, in one answer: a store that links
+        blobs across repositories (a registry's mount) links it from the first of ``candidates`` (repositories
+        of this store where the blob is known to live) that it can; others ignore them."""
 
     def read_blob(self, repo: str, desc: Descriptor) -> ContextManager[Iterator[bytes]]:
         """Stream a blob; the iterator raises ``DigestMismatch`` before its last chunk if the bytes are wrong.
@@ -43,8 +64,5 @@ class ContentStore(Protocol):
 
         ``reopen(offset)`` gives the blob's bytes from ``offset`` again, for a store that can resume a write that
         broke (a registry's upload session) instead of failing it; others ignore it."""
-
-    def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool:
-        """Link a blob the store already holds in ``from_repo`` into ``repo``; False when it could not."""
 
     def close(self) -> None: ...

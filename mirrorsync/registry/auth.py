@@ -287,30 +287,20 @@ class RegistryAuth(httpx.Auth):
         default = 443 if url.scheme == "https" else 80
         return url.host == self._hostname.strip("[]") and (url.port or default) == (self._port or default)
 
-    def _apply(self, request: httpx.Request) -> bool:
-        if self._scheme == "basic" and (creds := self.credentials(repository_of(request.url.path))):
-            request.headers["Authorization"] = self._basic(creds)
-            return True
-        if self._scheme == "bearer":
-            tok = self._cached(scope_for(request))
-            if tok:
-                request.headers["Authorization"] = f"Bearer {tok}"
-                return True
-        return False
+    def authorization(self, method: str, path: str, mount_from: str | None = None) -> tuple[bool, str | None]:
+        """What a request to this registry carries before any challenge to it, decided here for the flow below and
+        for requests sent outside httpx (``RegistryClient._lean_head``) alike: the ``Authorization`` value (None:
+        none), and whether that is all the request needs before it goes.
 
-    def known_authorization(self, method: str, path: str) -> tuple[bool, str | None]:
-        """For a request sent outside httpx (see ``RegistryClient.manifest_descriptor``): whether it can go
-        without first asking the token realm, and the ``Authorization`` value it then carries (None: none).
-
-        False until the flow has seen how this registry answers (a challenge, or an answer without one), and for
-        a Bearer registry with no live token for the request's scope. A request sent this way that is answered
-        401 must be sent again through the flow, which answers the challenge.
+        Not all until the flow has seen how this registry answers (a challenge, or an answer without one), nor
+        for a Bearer registry with no live token for the request's scope. A request sent without the flow that is
+        answered 401 must be sent again through it, which answers the challenge.
         """
         if self._scheme == "basic":
             creds = self.credentials(repository_of(path))
             return True, self._basic(creds) if creds else None
         if self._scheme == "bearer":
-            tok = self._cached(_scope(method, path))
+            tok = self._cached(_scope(method, path, mount_from))
             return (True, f"Bearer {tok}") if tok else (False, None)
         return self._unchallenged, None
 
@@ -321,7 +311,10 @@ class RegistryAuth(httpx.Auth):
             yield request
             return
         replayable = _replayable(request)
-        if not self._apply(request) and not replayable and self._scheme == "bearer":
+        ready, value = self.authorization(request.method, request.url.path, request.url.params.get("from"))
+        if value:
+            request.headers["Authorization"] = value
+        elif not ready and not replayable and self._scheme == "bearer":
             # A streamed upload cannot be sent twice: get its token before sending it, not after a 401.
             scope = scope_for(request)
             if scope and (value := (yield from self._fetch_token(self._bearer_params, scope, scope,

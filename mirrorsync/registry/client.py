@@ -8,11 +8,8 @@ from __future__ import annotations
 import contextlib
 import http.client
 import logging
-import os
-import ssl
 import threading
-from pathlib import Path
-from typing import Callable, ContextManager, Iterable, Iterator, Mapping
+from typing import Callable, ContextManager, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote, urljoin
 
 import httpx
@@ -20,76 +17,19 @@ import httpx
 from . import auth as auth_mod
 from . import limits, retry
 from ..oci.content import ACCEPT, Descriptor, Manifest, digest_of, parse_manifest, verified
-from ..errors import AuthError, DigestMismatch, InputError, NotFound, RegistryError, Unreachable
+from ..oci.store import BlobReuse
+from ..errors import DigestMismatch, RegistryError, Unreachable
+from .blob_reuse import BlobReuseStrategy
+from .http_errors import raise_for_status, unreachable
+from .scheme import detect_scheme
 from .settings import RegistrySettings
 from .retry import RetryPolicy, TransientError
 from .proxies import ProxySettings
-from .transport import HTTPClientTransport
+from .tls import HostTransports
 
 log = logging.getLogger(__name__)
 
-CERT_DIRS = ("/etc/containers/certs.d", "/etc/docker/certs.d")
 USER_AGENT = "mirrorsync"
-
-
-def ssl_context_for(host: str, settings: RegistrySettings) -> ssl.SSLContext:
-    """TLS as containers/image sets it up: system CAs plus ``*.crt`` in the cert dir, client ``*.cert``/``*.key``."""
-    if not settings.tls_verify:
-        # Nothing is verified, so no CA is loaded: the system bundle takes ~50 ms to read, on every client.
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    else:
-        ctx = ssl.create_default_context()
-    cert_dir = settings.cert_dir
-    if cert_dir is None:
-        cert_dir = next((d for d in (os.path.join(base, host) for base in CERT_DIRS) if os.path.isdir(d)), None)
-    elif not os.path.isdir(cert_dir):
-        raise InputError(f"certDir {cert_dir!r} for {host} is not a directory")
-    if cert_dir:
-        for f in sorted(Path(cert_dir).iterdir()):
-            try:
-                if f.suffix == ".crt" and settings.tls_verify:
-                    ctx.load_verify_locations(cafile=str(f))
-                elif f.suffix == ".cert":
-                    key = f.with_suffix(".key")
-                    if not key.exists():
-                        raise InputError(f"client certificate {f} has no matching {key.name}")
-                    ctx.load_cert_chain(str(f), str(key))
-            except ssl.SSLError as exc:
-                raise InputError(f"cannot load {f}: {exc.reason or exc}") from None
-    return ctx
-
-
-def _error_detail(response: httpx.Response) -> tuple[str | None, str]:
-    """The registry's error code and message from its JSON error body, if any."""
-    try:
-        errors = response.json().get("errors") or []
-        if errors and isinstance(errors[0], dict):
-            first = errors[0]
-            return first.get("code"), str(first.get("message") or first.get("code") or "")
-    except Exception:  # noqa: BLE001 - a body that is not the spec's error JSON; fall back to the status
-        pass
-    return None, response.reason_phrase
-
-
-def raise_for_status(response: httpx.Response, what: str) -> None:
-    """Turn a non-2xx registry answer into the error that says what it means."""
-    status = response.status_code
-    if status < 400:
-        return
-    if not response.is_stream_consumed:
-        with contextlib.suppress(Exception):
-            response.read()
-    code, message = _error_detail(response)
-    text = f"{what}: HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
-    if status in (408, 429) or status >= 500:
-        raise TransientError(text, status=status, retry_after=retry.parse_retry_after(response.headers.get("Retry-After")))
-    if status == 404 or code in ("MANIFEST_UNKNOWN", "BLOB_UNKNOWN", "NAME_UNKNOWN"):
-        raise NotFound(text, status=status, code=code)
-    if status in (401, 403):
-        raise AuthError(text, status=status, code=code)
-    raise RegistryError(text, status=status, code=code)
 
 
 class _NoCookies(httpx.Cookies):
@@ -124,9 +64,11 @@ _NO_COOKIES = _NoCookies()
 
 
 class RegistryClient:
-    """The distribution API of one registry host."""
+    """The distribution API of one registry host.
 
-    supports_mount = True
+    Its parts: TLS per host (``tls.py``), the scheme (``scheme.py``), what answers mean (``http_errors.py``), auth
+    (``auth.py``), and the blob reuse that mounts and asks by mounting (``blob_reuse.py``)."""
+
     tags_page_size = 1000  # what we ask per tags/list page; registries may return fewer and link the next
 
     def __init__(self, host: str, *, settings: RegistrySettings | None = None,
@@ -140,32 +82,22 @@ class RegistryClient:
         self.host = host
         self.settings = settings or RegistrySettings()
         self.policy = policy or RetryPolicy()
-        self._settings_for = settings_for or (lambda _host: RegistrySettings())
-        self.auth = auth_mod.RegistryAuth(host, credentials, settings_for=self._settings_for,
+        settings_for = settings_for or (lambda _host: RegistrySettings())
+        self.auth = auth_mod.RegistryAuth(host, credentials, settings_for=settings_for,
                                           plain_http=not self.settings.tls_verify)
-        # netloc -> a transport with that host's own TLS settings
-        self._elsewhere: dict[str, HTTPClientTransport] = {}
-        self._elsewhere_lock = threading.Lock()
         self._scheme: str | None = None
         self._scheme_lock = threading.Lock()
-        # Once this registry has honoured a cross-repository mount, has_blob asks by mounting (see there) and
-        # keeps the upload session a refused mount opens, for write_blob to use.
-        self._mounts_honoured = False
-        self._self_mount_refused = False
-        self._sessions: dict[tuple[str, str], str] = {}
-        self._sessions_lock = threading.Lock()
-        ssl_context = ssl_context_for(host, self.settings)
-        # proxies from the environment are the transport's to apply, per host (see proxies.py)
-        self._proxies = proxies
-        self._max_connections = max_connections
-        self._transport = HTTPClientTransport(ssl_context=ssl_context, max_connections=max_connections,
-                                              proxies=proxies)
+        self._transports = HostTransports(host, self.settings, owns=self.auth.owns, settings_for=settings_for,
+                                          max_connections=max_connections, proxies=proxies)
+        self._transport = self._transports.own  # the lean HEAD's, beside httpx's use of it
+        self._reuse = BlobReuseStrategy(host, request_mount=self._request_mount, has_blob=self.has_blob,
+                                        end_session=self._end_session)
         self._origin: tuple[str, str, int] | None = None  # (scheme, host, port) once base_url is known
         self._client = _Client(
-            elsewhere=self._transport_elsewhere,
+            elsewhere=self._transports.elsewhere,
             event_hooks={"response": [limits.bound_body]},
             auth=self.auth,
-            verify=ssl_context,
+            verify=self._transports.ssl_context,
             transport=self._transport,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
             headers={"User-Agent": USER_AGENT},
@@ -179,15 +111,9 @@ class RegistryClient:
         return self.host
 
     def close(self) -> None:
-        with self._sessions_lock:
-            unused, self._sessions = list(self._sessions.values()), {}
-        for location in unused:  # opened by has_blob for a blob that was then not written: do not leave them
-            self._end_session(location, timeout=5.0)
+        self._reuse.close()
         self._client.close()
-        with self._elsewhere_lock:
-            others, self._elsewhere = list(self._elsewhere.values()), {}
-        for other in others:
-            other.close()
+        self._transports.close()
 
     # --- plumbing -------------------------------------------------------------------------------------------------
 
@@ -196,43 +122,11 @@ class RegistryClient:
         if self._scheme is None:
             with self._scheme_lock:
                 if self._scheme is None:
-                    self._scheme = self._detect_scheme()
+                    try:
+                        self._scheme = detect_scheme(self.host, self.settings, self._client.get, self.policy)
+                    except httpx.TransportError as exc:
+                        raise self.unreachable(exc) from None
         return f"{self._scheme}://{self.host}"
-
-    def _detect_scheme(self) -> str:
-        """HTTPS always; plain HTTP only when ``tlsVerify: false`` and HTTPS does not answer (containers' rule)."""
-        if self.settings.tls_verify:
-            return "https"
-
-        def probe() -> str:
-            try:
-                self._client.get(f"https://{self.host}/v2/")
-                return "https"
-            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
-                # ConnectError also covers a TLS handshake failure against a plain-HTTP port
-                self._client.get(f"http://{self.host}/v2/")
-                return "http"
-
-        try:
-            return retry.call(self.policy, probe, f"connecting to {self.host}")
-        except httpx.TransportError as exc:
-            raise self.unreachable(exc) from None
-
-    def _transport_elsewhere(self, url: httpx.URL) -> httpx.BaseTransport | None:
-        """The transport for a URL on another host (None for this registry's own): TLS settings belong to a host,
-        so ``tlsVerify: false`` or a client certificate given for this registry never reach its token realm or a
-        redirect's target, which get their own (``settings_for``: verified, their own certs.d, by default)."""
-        if self.auth.owns(url):
-            return None
-        netloc = url.netloc.decode("ascii")
-        with self._elsewhere_lock:
-            other = self._elsewhere.get(netloc)
-            if other is None:
-                # the same HTTP stack and proxy rules as the registry's own requests; only the TLS settings differ
-                other = HTTPClientTransport(ssl_context=ssl_context_for(netloc, self._settings_for(netloc)),
-                                            max_connections=self._max_connections, proxies=self._proxies)
-                self._elsewhere[netloc] = other
-        return other
 
     def _url(self, path: str) -> str:
         return self.base_url + path
@@ -249,18 +143,8 @@ class RegistryClient:
             raise self.unreachable(exc) from None
 
     def unreachable(self, exc: httpx.TransportError) -> Unreachable:
-        """A transport failure as one line naming this registry (the cause's text carries no secrets)."""
-        kind = "timed out talking to" if isinstance(exc, httpx.TimeoutException) else "cannot connect to"
-        if not isinstance(exc, (httpx.ConnectError, httpx.TimeoutException)):
-            kind = "connection to"
-        detail = str(exc).strip() or type(exc).__name__
-        where = self.host
-        with contextlib.suppress(RuntimeError):  # httpx raises it when the error has no request
-            if not self.auth.owns(exc.request.url):  # its token realm, or a redirect's target
-                where = f"{exc.request.url.netloc.decode('ascii')} (where {self.host} sent us)"
-        if kind == "connection to":
-            return Unreachable(f"connection to {where} failed: {detail}")
-        return Unreachable(f"{kind} {where}: {detail}")
+        """A transport failure as one line naming this registry (or the host it sent us to)."""
+        return unreachable(self.host, exc, self.auth.owns)
 
     def ping(self) -> None:
         """Check that the registry answers (and that credentials, if any, are accepted)."""
@@ -301,12 +185,13 @@ class RegistryClient:
 
     def _lean_head(self, path: str) -> http.client.HTTPResponse | None:
         """HEAD ``path`` on our own transport without httpx's client around it, which costs more CPU than the
-        request does on a no-op re-sync's thousands of HEADs. None where the full path must do it: before a
-        Bearer token for the scope is at hand, or when the answer is 401 (a challenge)."""
+        request does on a no-op re-sync's thousands of HEADs. It carries what the auth flow says a request
+        carries (``RegistryAuth.authorization``). None where the full path must do it: where the flow has more to
+        do first (a Bearer token for the scope to fetch), or when the answer is 401 (a challenge)."""
         if self._origin is None:  # first, as finding the scheme may be what shows how the registry authenticates
             url = httpx.URL(self.base_url)
             self._origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
-        ready, authorization = self.auth.known_authorization("HEAD", path)
+        ready, authorization = self.auth.authorization("HEAD", path)
         if not ready:
             return None
         headers = [("User-Agent", USER_AGENT), ("Accept", ACCEPT)]
@@ -391,44 +276,22 @@ class RegistryClient:
     # --- blobs ----------------------------------------------------------------------------------------------------
 
     def has_blob(self, repo: str, digest: str) -> bool:
-        """Whether ``repo`` holds the blob.
-
-        On a registry that has honoured a cross-repository mount in this run, the question is asked as a mount of
-        the blob from ``repo`` into itself: 201 means it is there, and 202 opens the upload session that
-        ``write_blob`` will use, so a missing blob costs one request less (HEAD, POST, PUT becomes POST, PUT).
-        """
-        if self._mounts_honoured and not self._self_mount_refused:
-            try:
-                location = self._retrying(lambda: self.start_upload(repo, mount=digest, mount_from=repo),
-                                          f"checking blob {digest} in {self.host}/{repo}")
-            except (AuthError, TransientError, Unreachable):
-                raise
-            except RegistryError as exc:
-                # a registry that refuses a mount from the repository itself (the spec says 202): ask by HEAD
-                log.info("%s refused a mount of %s from %s itself (%s); asking by HEAD from now on",
-                         self.host, digest, repo, exc)
-                self._self_mount_refused = True
-            else:
-                if location is None:
-                    return True
-                with self._sessions_lock:
-                    stale = self._sessions.pop((repo, digest), None)
-                    self._sessions[(repo, digest)] = location
-                if stale:
-                    self._end_session(stale, timeout=5.0)
-                return False
+        """Whether ``repo`` holds the blob: a HEAD."""
         what = f"HEAD blob {self.host}/{repo}@{digest}"
 
         def go() -> bool:
             response = self._client.head(self._url(f"/v2/{repo}/blobs/{digest}"))
             if response.status_code == 404:
                 return False
-            if response.status_code in (307, 302, 301, 303, 308):
-                return True
             raise_for_status(response, what)
-            return True
+            return True  # 2xx, or a redirect to where the blob is served from
 
         return self._retrying(go, what)
+
+    def try_reusing_blob(self, repo: str, digest: str, candidates: Sequence[str] = ()) -> BlobReuse:
+        """Whether ``repo`` holds the blob, or now does, mounted from one of ``candidates``; see ``blob_reuse.py``
+        for the requests that answer it, and the upload session a missing blob's answer may carry."""
+        return self._reuse.try_reusing(repo, digest, candidates)
 
     supports_range = True  # read_blob can start at an offset (a Range request), for an upload that resumes
     upload_chunk_size = 32 << 20  # a larger blob is uploaded in PATCHes of this size: what a broken one costs
@@ -543,8 +406,7 @@ class RegistryClient:
         reopened stream) is raised as it is, never retried here.
         """
         what = f"uploading blob {desc.digest} to {self.host}/{repo}"
-        with self._sessions_lock:
-            location = self._sessions.pop((repo, desc.digest), None)
+        location = self._reuse.take_session(repo, desc.digest)
         budget = retry.ResumeBudget(self.policy, what)
         offset = 0  # what the session holds
         stream, stream_start = _Pieces(chunks, desc.size, what), 0
@@ -571,7 +433,7 @@ class RegistryClient:
                 reopened.close()
                 status = self._upload_status(location, what)
                 if status is None:
-                    if stream_start + stream.sent >= desc.size and self._has_blob_by_head(repo, desc.digest, what):
+                    if stream_start + stream.sent >= desc.size and self.has_blob(repo, desc.digest):
                         return  # the registry took it all, and only its answer was lost
                     location, offset = None, 0
                 else:
@@ -591,27 +453,13 @@ class RegistryClient:
         finally:
             reopened.close()
 
-    def _has_blob_by_head(self, repo: str, digest: str, what: str) -> bool:
-        def go() -> bool:
-            response = self._client.head(self._url(f"/v2/{repo}/blobs/{digest}"))
-            if response.status_code == 404:
-                return False
-            raise_for_status(response, f"{what}: HEAD")
-            return True
-
-        return self._retrying(go, f"{what}: HEAD")
-
     def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool:
         """Ask the registry to link a blob it already holds in ``from_repo``; True when it did."""
+        return self._reuse.mount(repo, digest, from_repo)
+
+    def _request_mount(self, repo: str, digest: str, from_repo: str, what: str) -> str | None:
         # Retried like any other request: the copier does not retry mounts, and a 502 here failed the image.
-        location = self._retrying(lambda: self.start_upload(repo, mount=digest, mount_from=from_repo),
-                                  f"mounting {digest} into {self.host}/{repo}")
-        if location is None:
-            self._mounts_honoured = True
-            return True
-        # Not mounted: this session is unused; close it so it does not linger until the registry's purge.
-        self._end_session(location)
-        return False
+        return self._retrying(lambda: self.start_upload(repo, mount=digest, mount_from=from_repo), what)
 
     def _end_session(self, location: str, **kw) -> None:
         """DELETE an upload session nobody will use, best effort (the registry's purge is the fallback)."""

@@ -281,16 +281,15 @@ class Copier:
                 if self.ledger.has(t.store, t.repo, desc.digest):
                     self._count(tr, blobs_skipped=1, bytes_skipped=desc.size)
                     continue
-                # A blob this run saw in another repository of the store is mounted straight away: one request
-                # whether or not this repository has it already, where asking first would be two.
-                other = self.ledger.elsewhere(t.store, t.repo, desc.digest) if t.store.supports_mount else None
-                if other and t.store.mount_blob(t.repo, desc.digest, other):
+                # where this run saw the blob in another repository of the store, the store may mount it from there
+                other = self.ledger.elsewhere(t.store, t.repo, desc.digest)
+                reuse = t.store.try_reusing_blob(t.repo, desc.digest, (other,) if other else ())
+                if reuse.present:
                     self.ledger.add(t.store, t.repo, desc.digest)
-                    self._count(tr, blobs_mounted=1, bytes_skipped=desc.size)
-                    continue
-                if t.store.has_blob(t.repo, desc.digest):
-                    self.ledger.add(t.store, t.repo, desc.digest)
-                    self._count(tr, blobs_skipped=1, bytes_skipped=desc.size)
+                    if reuse.mounted_from:
+                        self._count(tr, blobs_mounted=1, bytes_skipped=desc.size)
+                    else:
+                        self._count(tr, blobs_skipped=1, bytes_skipped=desc.size)
                     continue
             except Exception as exc:  # noqa: BLE001
                 tr.status, tr.error = "failed", describe(exc)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from ..errors import InputError, MirrorsyncError
 from ..registry import auth
-from ..registry.client import ssl_context_for
+from ..registry.tls import ssl_context_for
 from ..registry.proxies import ProxySettings
 from ..registry.retry import RETRIES, RetryPolicy
 from . import plan as plan_mod

@@ -288,10 +288,10 @@ def test_a_registry_refusing_a_mount_from_the_repository_itself_is_asked_by_head
                             policy=RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.01))
     try:
         client.write_blob(a, shared, iter([shared_data]))
-        assert client.mount_blob(b, shared.digest, a) is True  # mounts work here: has_blob will ask by mounting
-        assert client.has_blob(b, new.digest) is False
+        assert client.mount_blob(b, shared.digest, a) is True  # mounts work here: reuse is asked by mounting
+        assert client.try_reusing_blob(b, new.digest).present is False
         client.write_blob(b, new, iter([new_data]))
-        assert client.has_blob(b, new.digest) is True
+        assert client.try_reusing_blob(b, new.digest).present is True
     finally:
         client.close()
     assert proxy.injected["404"] == 1

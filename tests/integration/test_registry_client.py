@@ -12,18 +12,9 @@ from mirrorsync.errors import AuthError, NotFound, RegistryError
 from mirrorsync.sync.manifest import RegistrySettings
 from mirrorsync.registry.client import RegistryClient
 from mirrorsync.registry.retry import RetryPolicy
-from support.cli import realm_settings
+from support.clients import client_for
 
 pytestmark = pytest.mark.integration
-
-
-def client_for(registry, **kw) -> RegistryClient:
-    settings = RegistrySettings(tls_verify=registry.tls, cert_dir=str(registry.cert_dir) if registry.tls else None)
-    creds = Credentials(registry.username, registry.password) if registry.username else None
-    realms = {host: RegistrySettings(tls_verify=False) for host in realm_settings(registry)}
-    return RegistryClient(registry.host, settings=settings, credentials=creds,
-                          settings_for=lambda host: realms.get(host, RegistrySettings()),
-                          policy=RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.05), **kw)
 
 
 def test_tag_list_follows_link_pagination_and_sorts(registry, seed, unique_repo):
@@ -80,7 +71,7 @@ def test_blob_upload_is_checked_by_the_registry_and_mount_works(registry, unique
 
 
 @pytest.mark.parametrize("which", ["registry", "token_registry"])
-def test_once_a_mount_is_honoured_has_blob_asks_by_mounting_and_the_upload_uses_that_session(
+def test_once_a_mount_is_honoured_reuse_is_asked_by_mounting_and_the_upload_uses_that_session(
         request, which, unique_repo):
     reg = request.getfixturevalue(which)
     client = client_for(reg)
@@ -96,12 +87,12 @@ def test_once_a_mount_is_honoured_has_blob_asks_by_mounting_and_the_upload_uses_
     try:
         client.write_blob(a, shared, iter([shared_data]))
         assert client.mount_blob(b, shared.digest, a) is True
-        assert client.has_blob(b, new.digest) is False
+        assert client.try_reusing_blob(b, new.digest).present is False
         client.write_blob(b, new, iter([new_data]))
-        assert client.has_blob(b, new.digest) is True
+        assert client.try_reusing_blob(b, new.digest).present is True
         with client.read_blob(b, new) as chunks:
             assert b"".join(chunks) == new_data
-        assert client.has_blob(b, unused.digest) is False  # opens a session nobody uses
+        assert client.try_reusing_blob(b, unused.digest).present is False  # opens a session nobody uses
     finally:
         client.close()
     lines = [ln for ln in reg.access_log_path.read_text().splitlines() if f"/v2/{b}/" in ln]

@@ -156,7 +156,7 @@ def test_each_repository_gets_its_own_credentials_for_basic_and_bearer():
         client.get("https://r.io/v2/team/app/blobs/sha256:" + "0" * 64)
         client.get("https://r.io/v2/other/tags/list")
     assert sent == [None, "Basic " + b64("app:1"), "Basic " + b64("host:2")]
-    assert registry_auth.known_authorization("HEAD", "/v2/team/app/manifests/v1") == (True, "Basic " + b64("app:1"))
+    assert registry_auth.authorization("HEAD", "/v2/team/app/manifests/v1") == (True, "Basic " + b64("app:1"))
 
 
 # --- limits -----------------------------------------------------------------------------------------------------

@@ -47,9 +47,9 @@ def test_another_host_gets_its_own_transport_within_the_runs_connection_budget()
 
     client = RegistryClient("registry.example.com", max_connections=3)
     try:
-        realm = client._transport_elsewhere(httpx.URL("https://auth.example.com/token"))
+        realm = client._transports.elsewhere(httpx.URL("https://auth.example.com/token"))
         assert realm is not None and realm is not client._transport  # its own TLS settings
         assert realm._max_connections == 3
-        assert client._transport_elsewhere(httpx.URL("https://registry.example.com/v2/")) is None
+        assert client._transports.elsewhere(httpx.URL("https://registry.example.com/v2/")) is None
     finally:
         client.close()

@@ -9,11 +9,10 @@ import threading
 from mirrorsync.oci.content import OCI_INDEX, OCI_MANIFEST, Descriptor, Manifest, digest_of, parse_manifest, \
     sha256_digest, verified
 from mirrorsync.errors import NotFound, RegistryError
+from mirrorsync.oci.store import ABSENT, PRESENT, BlobReuse
 
 
 class MemoryStore:
-    supports_mount = True
-
     def __init__(self, name: str = "mem") -> None:
         self.name = name
         self.blobs: dict[str, bytes] = {}
@@ -88,13 +87,14 @@ class MemoryStore:
             self.repo_blobs.setdefault(repo, set()).add(desc.digest)
             self.log.append(("blob", repo, desc.digest))
 
-    def mount_blob(self, repo, digest, from_repo):
-        if digest not in self.repo_blobs.get(from_repo, ()):
-            return False
-        with self._lock:
-            self.repo_blobs.setdefault(repo, set()).add(digest)
-            self.log.append(("mount", repo, digest))
-        return True
+    def try_reusing_blob(self, repo, digest, candidates=()):
+        for other in candidates:
+            if digest in self.repo_blobs.get(other, ()):
+                with self._lock:
+                    self.repo_blobs.setdefault(repo, set()).add(digest)
+                    self.log.append(("mount", repo, digest))
+                return BlobReuse(True, mounted_from=other)
+        return PRESENT if self.has_blob(repo, digest) else ABSENT
 
     # helpers for tests
     def add_blob(self, repo: str, data: bytes) -> Descriptor:

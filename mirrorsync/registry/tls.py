@@ -1,0 +1,92 @@
+"""TLS per host: the SSL context containers/image would use for a host, and a registry client's transports (the
+registry's own, and one for each other host it sends us to, each with that host's TLS settings)."""
+
+from __future__ import annotations
+
+import os
+import ssl
+import threading
+from pathlib import Path
+from typing import Callable
+
+import httpx
+
+from ..errors import InputError
+from .proxies import ProxySettings
+from .settings import RegistrySettings
+from .transport import HTTPClientTransport
+
+CERT_DIRS = ("/etc/containers/certs.d", "/etc/docker/certs.d")
+
+
+def ssl_context_for(host: str, settings: RegistrySettings) -> ssl.SSLContext:
+    """TLS as containers/image sets it up: system CAs plus ``*.crt`` in the cert dir, client ``*.cert``/``*.key``."""
+    if not settings.tls_verify:
+        # Nothing is verified, so no CA is loaded: the system bundle takes ~50 ms to read, on every client.
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    else:
+        ctx = ssl.create_default_context()
+    cert_dir = settings.cert_dir
+    if cert_dir is None:
+        cert_dir = next((d for d in (os.path.join(base, host) for base in CERT_DIRS) if os.path.isdir(d)), None)
+    elif not os.path.isdir(cert_dir):
+        raise InputError(f"certDir {cert_dir!r} for {host} is not a directory")
+    if cert_dir:
+        for f in sorted(Path(cert_dir).iterdir()):
+            try:
+                if f.suffix == ".crt" and settings.tls_verify:
+                    ctx.load_verify_locations(cafile=str(f))
+                elif f.suffix == ".cert":
+                    key = f.with_suffix(".key")
+                    if not key.exists():
+                        raise InputError(f"client certificate {f} has no matching {key.name}")
+                    ctx.load_cert_chain(str(f), str(key))
+            except ssl.SSLError as exc:
+                raise InputError(f"cannot load {f}: {exc.reason or exc}") from None
+    return ctx
+
+
+class HostTransports:
+    """The transports of one registry client: ``own`` for the registry host, and one per other host it sends us
+    to (its token realm, a redirect's target), made on first use.
+
+    TLS settings belong to a host, so ``tlsVerify: false`` or a client certificate given for the registry never
+    reach its token realm or a redirect's target, which get their own (``settings_for``: verified, their own
+    certs.d, by default). Everything else (the HTTP stack, the proxy rules, the connection budget) is the same.
+    """
+
+    def __init__(self, host: str, settings: RegistrySettings, *, owns: Callable[[httpx.URL], bool],
+                 settings_for: Callable[[str], RegistrySettings], max_connections: int,
+                 proxies: ProxySettings | None) -> None:
+        """``owns(url)``: whether a URL is on the registry host itself."""
+        self._owns = owns
+        self._settings_for = settings_for
+        self._max_connections = max_connections
+        # proxies from the environment are the transport's to apply, per host (see proxies.py)
+        self._proxies = proxies
+        self.ssl_context = ssl_context_for(host, settings)
+        self.own = HTTPClientTransport(ssl_context=self.ssl_context, max_connections=max_connections,
+                                       proxies=proxies)
+        self._elsewhere: dict[str, HTTPClientTransport] = {}  # netloc -> a transport with that host's settings
+        self._lock = threading.Lock()
+
+    def elsewhere(self, url: httpx.URL) -> httpx.BaseTransport | None:
+        """The transport for a URL on another host; None for the registry's own (``own``)."""
+        if self._owns(url):
+            return None
+        netloc = url.netloc.decode("ascii")
+        with self._lock:
+            other = self._elsewhere.get(netloc)
+            if other is None:
+                other = HTTPClientTransport(ssl_context=ssl_context_for(netloc, self._settings_for(netloc)),
+                                            max_connections=self._max_connections, proxies=self._proxies)
+                self._elsewhere[netloc] = other
+        return other
+
+    def close(self) -> None:
+        with self._lock:
+            others, self._elsewhere = list(self._elsewhere.values()), {}
+        for transport in (self.own, *others):
+            transport.close()
