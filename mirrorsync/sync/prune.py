@@ -99,7 +99,7 @@ class Removal:
         if self.action == "failed":
             why += "; run prune --apply again to finish"
         out = [f"{verb}: {self.reference} ({self.digest}): {why}"]
-        under = self.deleted[1:] if self.action == "deleted" else self.manifests[1:]
+        under = [d for d in (self.deleted if self.action == "deleted" else self.manifests) if d != self.digest]
         out += [f"{verb}: {self.repository}@{d} (a manifest under {self.digest})" for d in under]
         return out
 
@@ -225,7 +225,9 @@ def decide(report: Report, manifest: SyncManifest, the_plan: Plan,
     for r in unfinished:
         if r.key in removals or still_selected(r.source, r.tag or r.digest, r.repository):
             continue
-        removals[r.key] = Removal(r.source, r.mirror, r.repository, r.tag, r.digest, r.reason)
+        # what it had still to delete: once its index is gone, nothing on the mirror names those any more
+        removals[r.key] = Removal(r.source, r.mirror, r.repository, r.tag, r.digest, r.reason,
+                                  manifests=[d for d in r.manifests if d not in r.deleted])
     # replace(), not a new Report: whatever else the report carries stays as it was
     pruned = dataclasses.replace(report, images=kept_images) if changed else None
     return sorted(removals.values(), key=lambda r: (r.repository, r.tag or "", r.digest)), sorted(unlisted), pruned
@@ -250,7 +252,7 @@ def inspect(removals: list[Removal], kept: Report, manifest: SyncManifest, store
             held = img.held_digest(d)
             if held and d.repository in by_repo:
                 roots_from_report.setdefault(d.repository, {}).setdefault(
-                    held, f"the report keeps {img.reference} there")
+                    held, f"the manifest still selects {img.reference}, which names it")
     for spec in manifest.images:
         for dest in destinations(manifest, spec):
             for digest in spec.digests:
@@ -289,22 +291,29 @@ def _inspect_repository(client: RegistryClient, repo: str, removals: list[Remova
             r.action, r.detail = "moved", f"the tag names {now} now, not what mirrorsync put there: left alone"
         elif r.tag and now == r.digest:
             removable_tags.add(r.tag)
-    roots = dict(roots)
-    for t in sorted(tag_digest):
-        if t not in removable_tags:
-            roots.setdefault(tag_digest[t], f"tag {t} names it and stays")
+    kept_roots = {tag_digest[t]: f"tag {t} names it and stays" for t in sorted(tag_digest, reverse=True)
+                  if t not in removable_tags}  # reversed: the first tag in order names it
+    for digest, why in roots.items():
+        kept_roots.setdefault(digest, why)
+    roots = kept_roots
     protected = _closure(client, repo, roots, media_types)
 
     for r in removals:
         if r.action == "moved":
             continue
         if r.digest in protected:
-            r.action, r.detail = "kept", (f"{protected[r.digest]} (a registry deletes a manifest with all its "
-                                          "tags, so this tag stays too)" if r.tag else protected[r.digest])
+            r.action, r.detail = "kept", (f"{protected[r.digest]}, and a registry deletes a manifest only with "
+                                          "all its tags" if r.tag else protected[r.digest])
             continue
+        left_over, r.manifests = r.manifests, []
         top = client.manifest_descriptor(repo, r.digest)
         if top is None:
-            r.action, r.detail = "gone", "no longer on the mirror"
+            # an earlier prune deleted the index and was stopped before the manifests under it
+            under = [d for d in left_over if d not in protected and client.manifest_descriptor(repo, d)]
+            if under:
+                r.action, r.manifests = "delete", under
+            else:
+                r.action, r.detail = "gone", "no longer on the mirror"
             continue
         under = [m.digest for m in reversed(walk(client, repo, client.get_manifest(repo, r.digest)))]
         r.action, r.manifests = "delete", [d for d in dict.fromkeys(under) if d not in protected]
