@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import mirrorsync as mirrorsync_api
 from mirrorsync.sync.runner import output_lock
 from support.cli import Run, mirrorsync, write_manifest
 from support.fault_proxy import Rule, image_problems, oracle_client, tags_of
@@ -61,7 +62,10 @@ class Dir:
     def manifest(self, images: list[dict]) -> Path:
         self._n += 1
         return write_manifest(self.tmp / f"manifest-{self._n}.yaml", mirrors=[self.mirror], images=images,
-                              registries={h: {"tlsVerify": False} for h in self.hosts}, options={"retries": 0})
+                              registries={h: {"tlsVerify": False} for h in self.hosts},
+                              # one image at a time: two tags of one manifest copied at once to one repository
+                              # can make docker-registry answer 400 DIGEST_INVALID, which is not what this tests
+                              options={"retries": 0, "concurrency": 1})
 
     def run(self, manifest: Path) -> Run:
         proc = mirrorsync("run", str(manifest), "--output-dir", str(self.out), env=FAST)
@@ -124,6 +128,10 @@ def test_dry_run_lists_and_apply_deletes_exactly_what_the_manifest_no_longer_sel
     assert {(r["tag"], r["action"]) for r in as_json["removals"]} == {
         ("old", "kept"), ("2.0", "delete"), ("3.0", "moved"), ("v1", "delete")}
     assert [r["manifests"] for r in as_json["removals"] if r["tag"] == "2.0"] == [[two.digest, arm64]]
+    api = mirrorsync_api.prune(narrow, d.out)  # the Python API's dry run says the same
+    assert isinstance(api, mirrorsync_api.PruneResult) and not api.applied
+    assert [r.to_dict() for r in api.removals] == as_json["removals"]
+    assert d.files() == before
 
     applied = d.prune(narrow, "--apply")
     assert applied.returncode == 0, applied.stderr
