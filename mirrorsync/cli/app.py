@@ -557,6 +557,7 @@ def prune(
         m = manifest_mod.load(str(manifest))
         pruner = Pruner(m, output_dir, apply=apply, auth_file=authfile, stop=session.stop,
                         notify=lambda message: note(f"note: {message}"))
+        pruner.check()  # before the output directory is touched
         if apply:
             with session.locked(output_dir):
                 result = pruner.run()

@@ -260,16 +260,18 @@ def inspect(removals: list[Removal], kept: Report, manifest: SyncManifest, store
                     roots_from_report.setdefault(dest.name, {}).setdefault(
                         digest, f"the manifest selects {spec.source.name}@{digest}")
 
+    outer = max(1, min(workers, len(by_repo)))
+
     def one(repository: str) -> None:
         host, repo = _split(repository)
         try:
             _inspect_repository(store_for(host), repo, by_repo[repository], roots_from_report.get(repository, {}),
-                                workers)
+                                max(1, workers // outer))
         except Exception as exc:  # noqa: BLE001 - this repository waits for the next prune; the others go on
             for r in by_repo[repository]:
                 r.action, r.detail, r.manifests = "failed", f"cannot read {repository}: {describe(exc)}", []
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(by_repo) or 1)), thread_name_prefix="inspect") as pool:
+    with ThreadPoolExecutor(max_workers=outer, thread_name_prefix="inspect") as pool:
         list(pool.map(one, sorted(by_repo)))
 
 
@@ -337,7 +339,7 @@ def _closure(client: RegistryClient, repo: str, roots: dict[str, str], media_typ
         protected[digest] = why
         if media_type.split(";")[0].strip() in INDEX_TYPES:
             for m in walk(client, repo, client.get_manifest(repo, digest)):
-                protected.setdefault(m.digest, f"{why}, and an index under it names it")
+                protected.setdefault(m.digest, f"an index that stays names it ({why})")
     return protected
 
 
@@ -409,18 +411,30 @@ class Pruner:
     stop: threading.Event = field(default_factory=threading.Event)
     notify: Callable[[str], None] = log.warning
 
-    def run(self) -> PruneResult:
-        """Decide (and with ``apply`` do) the prune. Raises ``InputError`` when the output directory holds no
-        report or an unreadable one; never raises for a mirror that fails (it is in the result)."""
-        from .runner import REPORT_FILE, Runner, RunOptions, write_mirror_sets
+    def _inputs(self) -> tuple[Path, Report, list[Removal]]:
+        from .runner import REPORT_FILE
 
-        out = Path(self.output_dir)
-        report_path = out / REPORT_FILE
+        report_path = Path(self.output_dir) / REPORT_FILE
         if not report_path.is_file():
             raise InputError("no report.json here: prune removes only what runs into this output directory "
                              "recorded putting on the mirrors", file=str(report_path))
-        report = load_report(str(report_path))
-        unfinished = load_unfinished(out / PRUNE_REPORT_FILE)
+        return report_path, load_report(str(report_path)), load_unfinished(Path(self.output_dir) / PRUNE_REPORT_FILE)
+
+    def check(self) -> None:
+        """Read the reports and every auth file now: bad input (``InputError``) before the output directory is
+        locked or anything is asked of a registry."""
+        from .runner import Runner, RunOptions
+
+        self._inputs()
+        Runner(self.manifest, RunOptions(auth_file=self.auth_file)).check_credentials()
+
+    def run(self) -> PruneResult:
+        """Decide (and with ``apply`` do) the prune. Raises ``InputError`` when the output directory holds no
+        report or an unreadable one; never raises for a mirror that fails (it is in the result)."""
+        from .runner import Runner, RunOptions, write_mirror_sets
+
+        out = Path(self.output_dir)
+        report_path, report, unfinished = self._inputs()  # again: a run may have rewritten them before the lock
         result = PruneResult(manifest=self.manifest.file, applied=self.apply, startedAt=_now())
         runner = Runner(self.manifest, RunOptions(auth_file=self.auth_file))
         runner.check_credentials()

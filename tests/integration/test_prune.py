@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 import mirrorsync as mirrorsync_api
+from mirrorsync.sync.report import Report
 from mirrorsync.sync.runner import output_lock
 from support.cli import Run, mirrorsync, write_manifest
 from support.fault_proxy import Rule, image_problems, oracle_client, tags_of
@@ -276,12 +277,17 @@ def test_killed_inside_a_deletion_the_crs_already_lack_the_entries(tmp_path, reg
     assert crs_sources(d.out) == {f"{registry.host}/{a}"}
 
 
-def test_apply_waits_for_no_run_it_refuses_while_one_holds_the_directory(tmp_path, registry, mirror_registry):
+def test_apply_refuses_while_a_run_holds_the_output_directory(tmp_path, registry, mirror_registry):
     d = Dir(tmp_path, [registry.host, mirror_registry.host], mirror_registry.host)
     manifest = d.manifest([{"source": f"{registry.host}/t/none:1"}])
+    nothing = d.prune(manifest, "--apply")  # no report: nothing mirrorsync could have put anywhere
+    assert nothing.returncode == 2 and "report.json: no report.json here" in nothing.stderr
+    assert not d.out.exists()  # and nothing written, not even the lock
+    d.out.mkdir()
+    Report(manifest=str(manifest), engine="native", mirrors=[mirror_registry.host], startedAt="").save(
+        str(d.out / "report.json"))
     with output_lock(d.out):
         held = d.prune(manifest, "--apply")
     assert held.returncode == 1
     assert "another mirrorsync run is using" in held.stderr and held.stdout == ""
-    nothing = d.prune(manifest)  # no report: nothing mirrorsync could have put anywhere
-    assert nothing.returncode == 2 and "report.json: no report.json here" in nothing.stderr
+    assert sorted(p.name for p in d.out.iterdir()) == [".mirrorsync.lock", "report.json"]

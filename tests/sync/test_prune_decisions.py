@@ -1,6 +1,7 @@
 """Unit tests of what ``prune`` decides to remove and what it deletes (``sync/prune.py``), over in-memory mirrors
 that delete as docker-registry does (a manifest with all its tags). The real registry is in
-tests/integration/test_prune.py."""
+tests/integration/test_prune.py (this file has another name: pytest imports test modules by
+basename)."""
 
 from __future__ import annotations
 
