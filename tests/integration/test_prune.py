@@ -68,8 +68,8 @@ class Dir:
                               # can make docker-registry answer 400 DIGEST_INVALID, which is not what this tests
                               options={"retries": 0, "concurrency": 1})
 
-    def run(self, manifest: Path) -> Run:
-        proc = mirrorsync("run", str(manifest), "--output-dir", str(self.out), env=FAST)
+    def run(self, manifest: Path, *args: str) -> Run:
+        proc = mirrorsync("run", str(manifest), "--output-dir", str(self.out), *args, env=FAST)
         return Run(proc.returncode, proc.stdout, proc.stderr, self.out)
 
     def prune(self, manifest: Path, *args: str) -> subprocess.CompletedProcess:
@@ -216,7 +216,9 @@ def test_deletion_failing_half_way_leaves_the_crs_consistent_and_a_rerun_finishe
     dropped = seed(registry, b, "v1", kind="oci-index", seed=1723)
     d = Dir(tmp_path, [registry.host, mirror.host], mirror.host)
     assert d.run(d.manifest([{"source": f"{registry.host}/{a}", "tags": ["1.0", "2.0"]},
-                             {"source": f"{registry.host}/{b}:v1"}])).returncode == 0
+                             {"source": f"{registry.host}/{b}:v1"}]), "--icsp").returncode == 0
+    icsp = d.out / "cluster-resources" / "imagecontentsourcepolicy.yaml"
+    assert f"{registry.host}/{b}" in icsp.read_text()
     narrow = d.manifest([{"source": f"{registry.host}/{a}", "tags": ["1.0"]}])
     last_child = two.children["linux/amd64"]  # deleted last: the index first, then its children in reverse
     mirror.rules = [Rule("500", kinds={"manifest-delete"}, ref=last_child)]
@@ -225,6 +227,7 @@ def test_deletion_failing_half_way_leaves_the_crs_consistent_and_a_rerun_finishe
     assert failed.returncode == 1
     assert f"failed: {mirror.host}/{a}:2.0" in failed.stdout and "run prune --apply again" in failed.stdout
     assert crs_sources(d.out) == {f"{registry.host}/{a}"}
+    assert f"{registry.host}/{b}" not in icsp.read_text() and f"{registry.host}/{a}" in icsp.read_text()
     assert not present(mir, a, two.digest) and present(mir, a, last_child)
     assert all(not present(mir, b, m) for m in dropped.manifests)  # the other repository went on
     assert image_problems(mir, a, "1.0") == [] and all(present(mir, a, m) for m in kept.manifests)
