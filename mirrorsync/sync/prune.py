@@ -66,7 +66,7 @@ class Removal:
     digest: str  # what the report says the mirror holds
     reason: str  # why it goes
     action: str = "delete"
-    detail: str | None = None  # for kept, moved, failed: why; for delete/deleted: what else it took
+    detail: str | None = None  # for kept, moved, gone, failed: why; for delete: what under it stays, and why
     manifests: list[str] = field(default_factory=list)  # what to delete, the top one first
     deleted: list[str] = field(default_factory=list)
 
@@ -124,10 +124,16 @@ class PruneResult:
         return not self.unlisted and not self.interrupted and not any(
             r.action == "failed" or (self.applied and r.action == "delete") for r in self.removals)
 
+    @property
+    def status(self) -> str:
+        if self.finishedAt is None:
+            return "Running"  # as recorded before the first deletion
+        return "Succeeded" if self.ok else ("Interrupted" if self.interrupted else "PartiallyFailed")
+
     def to_dict(self) -> dict[str, Any]:
         return {"apiVersion": API_VERSION, "kind": PRUNE_KIND, "manifest": self.manifest, "applied": self.applied,
                 "startedAt": self.startedAt, "finishedAt": self.finishedAt,
-                "status": "Succeeded" if self.ok else ("Interrupted" if self.interrupted else "PartiallyFailed"),
+                "status": self.status,
                 "removals": [r.to_dict() for r in self.removals], "unlisted": list(self.unlisted),
                 "removedEntries": [dict(e) for e in self.removedEntries]}
 
@@ -226,7 +232,8 @@ def decide(report: Report, manifest: SyncManifest, the_plan: Plan,
         if r.key in removals or still_selected(r.source, r.tag or r.digest, r.repository):
             continue
         # what it had still to delete: once its index is gone, nothing on the mirror names those any more
-        removals[r.key] = Removal(r.source, r.mirror, r.repository, r.tag, r.digest, r.reason,
+        removals[r.key] = Removal(r.source, r.mirror, r.repository, r.tag, r.digest,
+                                  _why_not(manifest, the_plan, r.source, r.tag, r.digest, r.repository),
                                   manifests=[d for d in r.manifests if d not in r.deleted])
     # replace(), not a new Report: whatever else the report carries stays as it was
     pruned = dataclasses.replace(report, images=kept_images) if changed else None

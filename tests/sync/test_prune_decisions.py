@@ -146,6 +146,7 @@ def test_an_earlier_prune_left_over_is_finished_unless_the_manifest_selects_it_a
             Removal(f"{SRC}/a", f"{MIRROR}/m", f"{MIRROR}/m/a", "v1", "sha256:" + "1" * 64, "was pruned")]
     removals, _, _ = decide(rep(), m, plan(m), left)
     assert [(r.tag, r.action, r.manifests) for r in removals] == [("v0", "delete", ["sha256:" + "3" * 64])]
+    assert removals[0].reason == f"the manifest no longer names tag v0 of {SRC}/a"  # as the manifest says now
 
 
 # --- on the mirror --------------------------------------------------------------------------------------------------
