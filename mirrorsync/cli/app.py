@@ -545,10 +545,10 @@ def prune(
     log_format: LogFormat = LogFormatOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
-    """Remove from the mirrors what earlier runs put there and the manifest no longer selects (a dry run without
-    --apply).
+    """Delete from the mirrors what earlier runs put there and the manifest no longer selects.
 
-    Touches only what report.json records, and never a manifest that a tag or index that stays still names.
+    A dry run unless --apply. Touches only what report.json records, and never a manifest that a tag or index that
+    stays still names.
 
     With --apply the CRs lose the entries before anything is deleted. Exit 1 if something could not be deleted.
     """
