@@ -11,6 +11,7 @@ them back.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -279,6 +280,51 @@ def test_killed_inside_a_deletion_the_crs_already_lack_the_entries(tmp_path, reg
     assert all(not present(mir, b, m) for m in dropped.manifests)
     assert image_problems(mir, a, "1.0") == [] and present(mir, a, kept.digest)
     assert crs_sources(d.out) == {f"{registry.host}/{a}"}
+
+
+def test_sigterm_stops_after_the_deletion_in_flight_and_a_rerun_finishes(tmp_path, registry, make_registry, seed,
+                                                                        unique_repo, proxies):
+    mirror = proxies(make_registry("prune-term"))
+    mir = oracle_client(mirror.upstream)
+    a, b1, b2 = unique_repo("a"), unique_repo("b1"), unique_repo("b2")
+    seed(registry, a, "1.0", kind="oci", arches=("amd64",), seed=1741)
+    first, second = (seed(registry, r, "v1", kind="oci", arches=("amd64",), seed=1742 + i)
+                     for i, r in enumerate((b1, b2)))
+    d = Dir(tmp_path, [registry.host, mirror.host], mirror.host)
+    assert d.run(d.manifest([{"source": f"{registry.host}/{r}:{t}"}
+                             for r, t in ((a, "1.0"), (b1, "v1"), (b2, "v1"))])).returncode == 0
+    narrow = d.manifest([{"source": f"{registry.host}/{a}:1.0"}])
+    mirror.rules = [Rule("delay", kinds={"manifest-delete"}, seconds=2)]
+
+    proc = subprocess.Popen([sys.executable, "-m", "mirrorsync", "prune", str(narrow), "--output-dir", str(d.out),
+                             "--apply"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, **FAST})
+    try:
+        deadline = time.monotonic() + 60
+        while mirror.count(kind="manifest-delete") == 0:
+            assert proc.poll() is None and time.monotonic() < deadline, "prune never sent a DELETE"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, stderr
+    assert "received SIGTERM" in stderr
+    assert mirror.count(kind="manifest-delete") == 1  # the one in flight finished; no other started
+    assert not present(mir, b1, first.digest) and present(mir, b2, second.digest)
+    recorded = json.loads((d.out / "prune-report.json").read_text())
+    assert recorded["status"] == "Interrupted"
+    assert [(r["repository"].split("/", 1)[1], r["action"]) for r in recorded["removals"]] == [
+        (b1, "deleted"), (b2, "delete")]
+    assert f"delete: {mirror.host}/{b2}:v1" in stdout
+    assert crs_sources(d.out) == {f"{registry.host}/{a}"}
+
+    mirror.rules = []
+    rerun = d.prune(narrow, "--apply")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert rerun.stdout.splitlines() == [f"deleted: {mirror.host}/{b2}:v1 ({second.digest}): the manifest no "
+                                         f"longer selects {registry.host}/{b2}"]
+    assert not present(mir, b2, second.digest)
 
 
 def test_apply_refuses_while_a_run_holds_the_output_directory(tmp_path, registry, mirror_registry):
