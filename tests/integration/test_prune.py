@@ -24,7 +24,7 @@ import pytest
 import mirrorsync as mirrorsync_api
 from mirrorsync.sync.report import Report
 from mirrorsync.sync.runner import output_lock
-from support.cli import Run, mirrorsync, write_manifest
+from support.cli import Run, mirrorsync, realm_settings, write_auth_file, write_manifest
 from support.fault_proxy import Rule, image_problems, oracle_client, tags_of
 from test_interrupts import crs_sources
 
@@ -325,6 +325,35 @@ def test_sigterm_stops_after_the_deletion_in_flight_and_a_rerun_finishes(tmp_pat
     assert rerun.stdout.splitlines() == [f"deleted: {mirror.host}/{b2}:v1 ({second.digest}): the manifest no "
                                          f"longer selects {registry.host}/{b2}"]
     assert not present(mir, b2, second.digest)
+
+
+def test_a_token_auth_mirror_is_pruned_with_a_delete_token_and_no_secret_is_written(
+        tmp_path, registry, token_registry, token_server, seed, unique_repo):
+    # docker-registry asks a DELETE for the "delete" action, beyond the pull,push a copy needs
+    a, b = unique_repo("a"), unique_repo("b")
+    seed(registry, a, "1.0", kind="oci", arches=("amd64",), seed=1751)
+    dropped = seed(registry, b, "v1", kind="oci", arches=("amd64",), seed=1752)
+    authfile = write_auth_file(tmp_path / "auth.json", token_registry)
+    d = Dir(tmp_path, [registry.host, token_registry.host, *realm_settings(token_registry)], token_registry.host)
+    env = {**FAST, "REGISTRY_AUTH_FILE": str(authfile)}
+    wide = d.manifest([{"source": f"{registry.host}/{a}:1.0"}, {"source": f"{registry.host}/{b}:v1"}])
+    ran = mirrorsync("run", str(wide), "--output-dir", str(d.out), env=env)
+    assert ran.returncode == 0, ran.stderr
+    narrow = d.manifest([{"source": f"{registry.host}/{a}:1.0"}])
+    seen = len(token_server.requests)
+
+    applied = mirrorsync("prune", str(narrow), "--output-dir", str(d.out), "--apply", env=env)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    granted = [a for r in token_server.requests[seen:] for a in r.access if a["name"] == b]
+    assert any("delete" in a["actions"] for a in granted), granted
+    answer = httpx.get(token_server.auth_config.realm, auth=(token_registry.username, token_registry.password),
+                       params={"service": token_server.auth_config.service, "scope": f"repository:{b}:pull"})
+    with httpx.Client(base_url=token_registry.url) as mir:
+        head = mir.head(f"/v2/{b}/manifests/{dropped.digest}",
+                        headers={"Authorization": f"Bearer {answer.json()['token']}", "Accept": ACCEPT})
+    assert head.status_code == 404
+    written = applied.stdout + applied.stderr + "".join(p.read_text() for p in d.out.rglob("*.json"))
+    assert token_registry.password not in written and "Bearer" not in written
 
 
 def test_apply_refuses_while_a_run_holds_the_output_directory(tmp_path, registry, mirror_registry):
