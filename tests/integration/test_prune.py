@@ -200,6 +200,12 @@ def test_registry_refusing_delete_is_a_clear_error_and_later_runs_keep_nothing_p
     assert later.returncode == 1
     assert [(i["tag"], i["onMirror"]) for i in later.report["images"] if i["tag"]] == [("2.0.0", True)]
     assert crs_sources(d.out) == {f"{source.host}/{a}"}
+    # prune itself cannot tell what a source it cannot list selects: that source loses nothing
+    blind = d.prune(narrow)
+    assert blind.returncode == 1
+    assert f"kept everything of {source.host}/{a}: its tags could not be listed" in blind.stderr
+    assert blind.stdout.splitlines() == [f"would delete: {mirror.host}/{b}:v1 ({dropped.digest}): the manifest no "
+                                         f"longer selects {source.host}/{b}"]
     # and the next prune still knows what it could not delete
     source.rules = []
     again = d.prune(narrow)
