@@ -12,6 +12,7 @@ The Python API (the command line is a thin layer over it; see README "Python API
     print(mirrorsync.render_registries_conf(sets))
     node = mirrorsync.config_from_mirror_sets(sets)
     print([s.reference for s in mirrorsync.resolve("quay.io/ns/app:1.0", node).sources])
+    result = mirrorsync.prune("manifest.yaml", "out/")  # a dry run; apply=True deletes
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ _API: dict[str, tuple[str, str]] = {
     "Report": ("sync.report", "Report"),
     "load_report": ("sync.report", "load"),
     "render_crs": ("sync.runner", "render_crs"),
+    "prune": ("sync.prune", "prune"),
+    "PruneResult": ("sync.prune", "PruneResult"),
     "MirrorSetFile": ("openshift.mirrorsets", "MirrorSetFile"),
     "MirrorSet": ("openshift.crs", "MirrorSet"),
     "load_mirror_sets": ("openshift.crs", "load_mirror_sets"),
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
     from .openshift.registries_conf import render_registries_conf
     from .openshift.resolve import PullSource, Resolution, config_from_mirror_sets, resolve
     from .sync.manifest import SyncManifest, load as load_manifest
+    from .sync.prune import PruneResult, prune
     from .sync.report import Report, load as load_report
     from .sync.runner import RunOptions, render_crs, run
 

@@ -533,6 +533,56 @@ def verify(
     raise typer.Exit(1 if problems else 0)
 
 
+@app.command()
+def prune(
+    manifest: Path = typer.Argument(..., help="The sync manifest (YAML): what stays selected.", dir_okay=False),
+    output_dir: Path = typer.Option(Path("out"), "--output-dir", "-o",
+                                    help="The output directory of the runs whose report.json says what they put "
+                                         "on the mirrors; its CRs are rewritten first with --apply."),
+    apply: bool = typer.Option(False, "--apply", help="Delete (default: only list what would go, and why)."),
+    output: OutputFormat = typer.Option(OutputFormat.text, "--output", help="text or json."),
+    authfile: Optional[str] = AuthFileOpt,
+    log_format: LogFormat = LogFormatOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Delete from the mirrors what earlier runs put there and the manifest no longer selects.
+
+    A dry run unless --apply. Touches only what report.json records, and never a manifest that a tag or index that
+    stays still names.
+
+    With --apply the CRs lose the entries before anything is deleted. Exit 1 if something could not be deleted.
+    """
+    from ..sync.prune import Pruner
+
+    session = Session(log_format.value, verbose)
+    try:
+        m = manifest_mod.load(str(manifest))
+        pruner = Pruner(m, output_dir, apply=apply, auth_file=authfile, stop=session.stop,
+                        notify=lambda message: note(f"note: {message}"))
+        pruner.check()  # before the output directory is touched
+        if apply:
+            with session.locked(output_dir):
+                result = pruner.run()
+        else:
+            result = pruner.run()
+    except MirrorsyncError as exc:
+        fail(exc)
+        return
+    if output == OutputFormat.json:
+        sys.stdout.write(result.to_json())
+    else:
+        for removal in result.removals:
+            for line in removal.lines(apply):
+                typer.echo(line)
+    for source in result.unlisted:
+        note(f"kept everything of {source}: its tags could not be listed, so what the manifest selects is unknown")
+    counts = {a: sum(r.action == a for r in result.removals) for a in
+              ("delete", "deleted", "kept", "moved", "gone", "failed")}
+    summary = ", ".join(f"{n} {'to delete' if a == 'delete' else a}" for a, n in counts.items() if n) or "nothing"
+    note(f"{'pruned' if apply else 'dry run (--apply to delete)'}: {summary}")
+    raise typer.Exit(0 if result.ok else 1)
+
+
 def main() -> None:
     try:
         app()

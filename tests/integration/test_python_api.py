@@ -19,7 +19,7 @@ def test_the_public_names_are_the_documented_ones():
     assert sorted(mirrorsync.__all__) == sorted([
         "run", "RunOptions", "load_manifest", "SyncManifest", "Report", "load_report", "render_crs",
         "MirrorSetFile", "load_mirror_sets", "MirrorSet", "render_registries_conf", "config_from_mirror_sets",
-        "resolve", "Resolution", "PullSource", "MirrorsyncError", "InputError"])
+        "resolve", "Resolution", "PullSource", "MirrorsyncError", "InputError", "prune", "PruneResult"])
     for name in mirrorsync.__all__:
         assert getattr(mirrorsync, name) is not None
     with pytest.raises(AttributeError):
