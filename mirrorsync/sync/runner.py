@@ -86,7 +86,8 @@ class Runner:
         raise InputError(f"unknown engine {name!r}", field="engine")
 
     def plan(self, clients: Clients) -> Plan:
-        return plan_mod.build(self.manifest, clients.list_tags, shard=self.options.shard)
+        return plan_mod.build(self.manifest, clients.list_tags, shard=self.options.shard,
+                              workers=self._value("concurrency"))
 
     def check_credentials(self) -> None:
         """Read every auth file the run will use, now: a broken or missing one is bad input (``InputError``,
