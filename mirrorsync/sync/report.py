@@ -136,7 +136,7 @@ class Report:
             if isinstance(value, _LazyRecords):
                 yield from value.iter_json("  ")
             else:
-                yield json.dumps(value, indent=2).replace("\n", "\n  ")  # a newline in JSON text is layout
+                yield _json_text(value, "  ")
         yield "\n}\n" if items else "}\n"
 
     def save(self, path: str) -> None:
@@ -170,9 +170,38 @@ class _LazyRecords:
             return
         inner = indent + "  "
         for n, image in enumerate(sorted(self.images, key=_image_key)):
-            text = json.dumps(_image_dict(image), indent=2).replace("\n", "\n" + inner)
-            yield ("[\n" if n == 0 else ",\n") + inner + text
+            yield ("[\n" if n == 0 else ",\n") + inner + _json_text(_image_dict(image), inner)
         yield "\n" + indent + "]"
+
+
+_escape = json.encoder.encode_basestring_ascii  # json.dumps's own string escaping (ensure_ascii), in C
+
+
+def _json_text(value: Any, indent: str) -> str:
+    """``json.dumps(value, indent=2)`` as it reads nested at ``indent``, the same characters, about twice as fast
+    for a report's records (json's C encoder does no indenting; its Python one is general). Whatever a record does
+    not hold (floats, keys that are not strings) goes to json itself."""
+    if isinstance(value, str):
+        return _escape(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    inner = indent + "  "
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        if not value:
+            return "{}"
+        return ("{\n" + ",\n".join(f"{inner}{_escape(k)}: {_json_text(v, inner)}" for k, v in value.items())
+                + "\n" + indent + "}")
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[]"
+        return "[\n" + ",\n".join(inner + _json_text(v, inner) for v in value) + "\n" + indent + "]"
+    return json.dumps(value, indent=2).replace("\n", "\n" + indent)  # a newline in JSON text is layout
 
 
 def loads(text: str, file: str = "<report>") -> Report:

@@ -7,8 +7,10 @@ import os
 import tracemalloc
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mirrorsync.sync.report import DestinationRecord, ImageRecord, Report, load
+from mirrorsync.sync.report import DestinationRecord, ImageRecord, Report, _json_text, load
 
 
 def old_bytes(report: Report) -> bytes:
@@ -78,3 +80,17 @@ def test_a_failure_while_writing_leaves_the_previous_report(tmp_path):
         bad.save(str(path))
     assert path.read_bytes() == old_bytes(good)
     assert os.listdir(tmp_path) == ["report.json"]  # no temporary file left beside it
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+    | st.dictionaries(st.integers(), children, max_size=2),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values, depth=st.integers(min_value=0, max_value=3))
+def test_record_text_is_json_dumps_text(value, depth):
+    indent = "  " * depth
+    assert _json_text(value, indent) == json.dumps(value, indent=2).replace("\n", "\n" + indent)
