@@ -195,9 +195,12 @@ class Bench:
         path.write_text(yaml.safe_dump({corpus.host: {"tls-verify": False, "images": corpus.images}}))
         return path
 
-    def mirrorsync(self, corpus: Corpus, mirrors: list[LocalRegistry], engine: str) -> tuple[float, int, dict]:
+    def mirrorsync(self, corpus: Corpus, mirrors: list[LocalRegistry], engine: str,
+                   out_name: str = "") -> tuple[float, int, dict]:
+        """One timed ``mirrorsync run``; ``out_name`` keeps a corpus's output directory (and so the previous report
+        a run reads) apart from another's."""
         manifest = self.manifest(corpus, mirrors, f"ms-{engine}", engine)
-        out = self.work / f"out-{engine}"
+        out = self.work / f"out-{engine}{out_name}"
         seconds, rss = self.timed([*MIRRORSYNC, "run", str(manifest), "--output-dir", str(out)])
         report = json.loads((out / "report.json").read_text())
         if report["status"] != "Succeeded":
@@ -379,19 +382,19 @@ class Bench:
             row = out.setdefault(f"{n} images", {"repositories": repos, "seed_seconds": seed_seconds,
                                                  "plan_seconds": plan_seconds, "noop_seconds": [],
                                                  "noop_rss_mb": []})
-            seconds, rss, totals = self.mirrorsync(corpus, [mirror], "native")  # fills the mirror
+            seconds, rss, totals = self.mirrorsync(corpus, [mirror], "native", f"-{n}")  # fills the mirror
             if cold:
                 row.update(cold_seconds=seconds, cold_rss_mb=rss / 1024, copied=totals["copied"])
             print(f"  {n} images: seeded in {seed_seconds:.1f} s, plan {plan_seconds:.2f} s, first run "
                   f"{seconds:.2f} s (peak RSS {rss / 1024:.1f} MB, {totals['copied']} copied)", flush=True)
         for _ in range(self.runs):
             for n, (corpus, mirror) in corpora.items():
-                seconds, rss, totals = self.mirrorsync(corpus, [mirror], "native")
+                seconds, rss, totals = self.mirrorsync(corpus, [mirror], "native", f"-{n}")
                 if totals["bytesSent"] or totals["upToDate"] != n:
                     raise SystemExit(f"no-op run of {n} images: {totals}")
                 out[f"{n} images"]["noop_seconds"].append(seconds)
                 out[f"{n} images"]["noop_rss_mb"].append(rss / 1024)
-                out[f"{n} images"].update(self.write_outputs_seconds())
+                out[f"{n} images"].update(self.write_outputs_seconds(self.work / f"out-native-{n}"))
         print(f"\n== scale: tiny images, tags listed (allTags), {self.runs} run(s)")
         for name, row in out.items():
             row["noop_median"] = statistics.median(row["noop_seconds"])
@@ -410,12 +413,12 @@ class Bench:
             self.drop(corpus.registry)
         self.results["scale"] = out
 
-    def write_outputs_seconds(self) -> dict[str, float]:
+    def write_outputs_seconds(self, out: Path) -> dict[str, float]:
         """Writing the last run's report.json and its CRs again, in this process: what ``run`` spends on them."""
         from mirrorsync.sync.report import load  # noqa: PLC0415
         from mirrorsync.sync.runner import write_mirror_sets  # noqa: PLC0415
 
-        rep = load(str(self.work / "out-native" / "report.json"))
+        rep = load(str(out / "report.json"))
         target = self.work / "rewrite"
         target.mkdir(exist_ok=True)
         start, cpu = time.monotonic(), time.process_time()
