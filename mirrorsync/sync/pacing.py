@@ -4,7 +4,8 @@ An image that is up to date costs one round trip to its source; on loopback that
 registry's CPU, a WAN away it is tens of milliseconds of waiting. With ``concurrency`` workers a run then waits
 out ``images / concurrency`` round trips in a row, so where the source's round trip is long, the run adds workers
 (up to ``MAX_FACTOR`` times ``concurrency``, at most ``MAX_WORKERS``): one per ``LAN_ROUND_TRIP`` of round trip.
-Where requests take a millisecond the bottleneck is CPU, and more threads would only compete for it.
+Where requests take a millisecond the bottleneck is CPU, and more threads would only compete for it. A run of
+no more images than it could have workers is not measured (the pings cost more round trips than they save).
 
 A registry that answers 429 (Too Many Requests) has said how much it takes: the added workers stop after their
 current image (``retry.THROTTLED``), and each throttled request waits as the registry's ``Retry-After`` says.

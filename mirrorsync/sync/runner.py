@@ -137,8 +137,7 @@ class Runner:
             for failure in the_plan.failures:
                 report.images.append(_failed_record(failure.spec, None, failure.error, self.manifest))
             self._notify(Event("planned", total=len(the_plan.jobs)))
-            report.images.extend(self._execute(engine, the_plan.jobs, self._image_workers(engine, clients,
-                                                                                         the_plan.jobs)))
+            report.images.extend(self._execute(engine, the_plan.jobs, self._image_workers(engine, the_plan.jobs)))
             reconcile(report, self._previous(), self.manifest, the_plan.failures,
                       _not_asked if self.abandon.is_set() else clients.get, workers=self._value("concurrency"))
         finally:
@@ -175,13 +174,20 @@ class Runner:
             log.warning("cannot read the previous report (%s): no mirror entries are kept from it", exc)
             return None
 
-    def _image_workers(self, engine: Engine, clients: Clients, jobs: list[CopyJob]) -> int:
+    def _image_workers(self, engine: Engine, jobs: list[CopyJob]) -> int:
         """The run's concurrency, or more where the native engine reads from far-away registries (``pacing``)."""
         concurrency = self._value("concurrency")
         sources = engine.source_registries(jobs) if isinstance(engine, NativeEngine) else []
-        if len(jobs) <= concurrency or not sources:
-            return concurrency
-        round_trip = pacing.round_trip(sources, lambda host: clients.get(host).ping())
+        if len(jobs) <= pacing.most_workers(concurrency) or not sources:
+            return concurrency  # a handful of images gains less than measuring takes
+        # Measured on clients of their own that never retry: a ping that fails says nothing worth waiting for,
+        # and the report's retries are the copies' own.
+        probe = Clients(self.manifest, auth_file=self.options.auth_file, policy=RetryPolicy(attempts=1),
+                        timeout=self._value("timeout"), max_connections=1)
+        try:
+            round_trip = pacing.round_trip(sources, lambda host: probe.get(host).ping())
+        finally:
+            probe.close()
         workers = pacing.workers_for(concurrency, round_trip)
         if workers > concurrency:
             log.info("source round trip %.0f ms: %d images in flight instead of %d", round_trip * 1000, workers,
