@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -29,7 +30,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools/ is not installed
 
-from devtools import samples  # noqa: E402
+from devtools import samples, storage_seed  # noqa: E402
 from devtools.devregistry import LocalRegistry, start_registry  # noqa: E402
 from mirrorsync.oci.content import ACCEPT  # noqa: E402
 
@@ -42,6 +43,11 @@ class Corpus:
     registry: LocalRegistry
     images: dict[str, list[str]]  # repository -> tags
     unique_blob_bytes: int
+    host: str = ""  # where the tools reach the source: the registry itself, or the WAN relay in front of it
+    list_tags: bool = False  # the manifest selects every tag from the tag list (allTags) instead of naming them
+
+    def __post_init__(self) -> None:
+        self.host = self.host or self.registry.host
 
 
 @dataclass
@@ -49,19 +55,53 @@ class Timing:
     seconds: list[float] = field(default_factory=list)
     rss_kib: list[int] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    network: list[dict] = field(default_factory=list)  # per run, with a WAN relay: its CPU and counters
 
     @property
     def median(self) -> float:
         return statistics.median(self.seconds)
 
 
+class WanRelay:
+    """``devtools/wan_relay.py`` in its own process in front of one registry: the source is a WAN away."""
+
+    def __init__(self, target: LocalRegistry, rtt_ms: float, mbit: float) -> None:
+        self.target = target
+        self.rtt_ms, self.mbit = rtt_ms, mbit
+        self.process = subprocess.Popen([sys.executable, "-m", "devtools.wan_relay", "--target", str(target.port),
+                                         "--rtt-ms", str(rtt_ms), "--mbit", str(mbit)],
+                                        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        ports = json.loads(self.process.stdout.readline())
+        self.host = f"127.0.0.1:{ports['port']}"
+        self.control = ports["control"]
+
+    def snapshot(self) -> dict:
+        """The relay's CPU seconds (user + system, from /proc), its counters, and the requests the source
+        registry logged (one access-log line each)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        with socket.create_connection(("127.0.0.1", self.control)) as sock:
+            counters = json.loads(sock.makefile().readline())
+        with self.target.access_log_path.open("rb") as log:
+            requests = sum(chunk.count(b"\n") for chunk in iter(lambda: log.read(1 << 20), b""))
+        return {"relay_cpu_s": cpu, **counters, "source_requests": requests}
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait()
+
+
 class Bench:
-    def __init__(self, work: Path, runs: int) -> None:
+    def __init__(self, work: Path, runs: int, rtt_ms: float = 40.0, mbit: float = 200.0) -> None:
         self.work = work
         self.runs = runs
+        self.rtt_ms, self.mbit = rtt_ms, mbit
         self.registries: list[LocalRegistry] = []
+        self.relays: list[WanRelay] = []
         self.results: dict[str, dict] = {}
         self._n = 0
+        self._relay: WanRelay | None = None  # the relay of the corpus being timed
+        self.last_network: dict | None = None
 
     def registry(self, name: str) -> LocalRegistry:
         self._n += 1
@@ -70,13 +110,40 @@ class Bench:
         return r
 
     def drop(self, r: LocalRegistry) -> None:
+        if self._relay is not None and self._relay.target is r:
+            self._relay.stop()
+            self.relays.remove(self._relay)
+            self._relay = None
         r.stop()
         shutil.rmtree(r.root.parent, ignore_errors=True)
         self.registries.remove(r)
 
     def close(self) -> None:
+        for relay in self.relays:
+            relay.stop()
         for r in list(self.registries):
             r.stop()
+
+    def behind_wan(self, corpus: Corpus) -> Corpus:
+        """Put the corpus's source registry a WAN away: every tool reaches it through a shaping relay."""
+        relay = WanRelay(corpus.registry, self.rtt_ms, self.mbit)
+        self.relays.append(relay)
+        self._relay = relay
+        corpus.host = relay.host
+        return corpus
+
+    def timed(self, argv: list[str]) -> tuple[float, int]:
+        """``timed``, and with a WAN relay what it saw during the run (``last_network``)."""
+        before = self._relay.snapshot() if self._relay else None
+        result = timed(argv)
+        if before is not None:
+            after = self._relay.snapshot()
+            self.last_network = {k: after[k] - before[k] for k in after}
+        return result
+
+    def note_network(self, t: Timing) -> None:
+        if self._relay is not None and self.last_network is not None:
+            t.network.append(self.last_network)
 
     # --- corpora --------------------------------------------------------------------------------------------------
 
@@ -114,9 +181,10 @@ class Bench:
     def manifest(self, corpus: Corpus, mirrors: list[LocalRegistry], name: str, engine: str = "native") -> Path:
         doc = {"apiVersion": "mirrorsync.dev/v1alpha1", "kind": "SyncManifest",
                "mirrors": [f"{m.host}/bench-mirror" for m in mirrors],
-               "registries": {r.host: {"tlsVerify": False} for r in [corpus.registry, *mirrors]},
+               "registries": {h: {"tlsVerify": False} for h in [corpus.host, *(m.host for m in mirrors)]},
                "options": {"engine": engine},
-               "images": [{"source": f"{corpus.registry.host}/{repo}", "tags": tags}
+               "images": [{"source": f"{corpus.host}/{repo}", **({"allTags": True} if corpus.list_tags else
+                                                                  {"tags": tags})}
                           for repo, tags in corpus.images.items()]}
         path = self.work / f"{name}.yaml"
         path.write_text(yaml.safe_dump(doc))
@@ -124,20 +192,23 @@ class Bench:
 
     def skopeo_yaml(self, corpus: Corpus) -> Path:
         path = self.work / "skopeo-sync.yaml"
-        path.write_text(yaml.safe_dump({corpus.registry.host: {"tls-verify": False, "images": corpus.images}}))
+        path.write_text(yaml.safe_dump({corpus.host: {"tls-verify": False, "images": corpus.images}}))
         return path
 
-    def mirrorsync(self, corpus: Corpus, mirrors: list[LocalRegistry], engine: str) -> tuple[float, int, dict]:
+    def mirrorsync(self, corpus: Corpus, mirrors: list[LocalRegistry], engine: str,
+                   out_name: str = "") -> tuple[float, int, dict]:
+        """One timed ``mirrorsync run``; ``out_name`` keeps a corpus's output directory (and so the previous report
+        a run reads) apart from another's."""
         manifest = self.manifest(corpus, mirrors, f"ms-{engine}", engine)
-        out = self.work / f"out-{engine}"
-        seconds, rss = timed([*MIRRORSYNC, "run", str(manifest), "--output-dir", str(out)])
+        out = self.work / f"out-{engine}{out_name}"
+        seconds, rss = self.timed([*MIRRORSYNC, "run", str(manifest), "--output-dir", str(out)])
         report = json.loads((out / "report.json").read_text())
         if report["status"] != "Succeeded":
             raise SystemExit(f"mirrorsync {engine} run did not succeed: {report['status']}")
         return seconds, rss, report["totals"]
 
     def skopeo_sync(self, corpus: Corpus, mirror: LocalRegistry) -> tuple[float, int]:
-        return timed(["skopeo", "sync", "--src", "yaml", "--dest", "docker", "--dest-tls-verify=false", "--all",
+        return self.timed(["skopeo", "sync", "--src", "yaml", "--dest", "docker", "--dest-tls-verify=false", "--all",
                       "--preserve-digests", str(self.skopeo_yaml(corpus)), f"{mirror.host}/bench-mirror"])
 
     def floor(self, corpus: Corpus) -> float:
@@ -182,15 +253,25 @@ class Bench:
                         total += seconds
                     t.seconds.append(total)
                     t.rss_kib.append(rss)
+                    self.note_network(t)
                 else:
                     seconds, rss, totals = self.mirrorsync(corpus, targets, tool)
                     t.seconds.append(seconds)
                     t.rss_kib.append(rss)
+                    self.note_network(t)
                     t.extra = {"bytesRead": totals["bytesRead"], "bytesSent": totals["bytesSent"]}
                 for m in targets:
                     self.drop(m)
+        if self._relay is not None:
+            self.record(name, rows, corpus, floor=self.bandwidth_floor(corpus),
+                        floor_text=f"(unique blob bytes / the relay's {self.mbit:g} Mbit/s cap)")
+            return
         floor = statistics.median(self.floor(corpus) for _ in range(self.runs)) if mirrors == 1 else None
         self.record(name, rows, corpus, floor=floor)
+
+    def bandwidth_floor(self, corpus: Corpus) -> float:
+        """No tool can move the corpus's unique blobs through the relay faster than its bandwidth cap."""
+        return corpus.unique_blob_bytes * 8 / (self.mbit * 1e6)
 
     def noop(self, name: str, corpus: Corpus, engines: list[str]) -> None:
         mirror = self.registry("mirror")
@@ -208,6 +289,11 @@ class Bench:
                         raise SystemExit(f"no-op run of {tool} sent {totals['bytesSent']} bytes")
                 t.seconds.append(seconds)
                 t.rss_kib.append(rss)
+                self.note_network(t)
+        if self._relay is not None:  # the HEAD floor below is the registries' CPU; a WAN no-op waits on the network
+            self.drop(mirror)
+            self.record(name, rows, corpus)
+            return
         floor = statistics.median(self.head_floor(corpus, mirror) for _ in range(self.runs))
         self.drop(mirror)
         self.record(name, rows, corpus, floor=floor,
@@ -265,9 +351,83 @@ class Bench:
                     seconds, rss, _ = self.mirrorsync(corpus, [mirror], tool)
                 t.seconds.append(seconds)
                 t.rss_kib.append(rss)
+                self.note_network(t)
                 self.drop(mirror)
         self.drop(src)
         self.record(name, rows, corpus)
+
+    def scale(self, sizes: list[tuple[int, int]], cold: bool) -> None:
+        """mirrorsync alone (``skopeo sync`` would take most of an hour at 10,000 images) on corpora of tiny images
+        written straight into the source's storage, tags selected from the tag list (``allTags``): time to plan,
+        a cold run, no-op runs (interleaved between the sizes), peak RSS, and writing the report and CRs."""
+        corpora: dict[int, tuple[Corpus, LocalRegistry]] = {}
+        out: dict[str, dict] = {}
+        for repos, tags in sizes:
+            n = repos * tags
+            workdir = self.work / f"scale-source-{n}"
+            start = time.monotonic()
+            seeded = storage_seed.seed_tiny_images(workdir / "storage", repos=repos, tags=tags)
+            seed_seconds = time.monotonic() - start
+            src = start_registry(workdir)
+            self.registries.append(src)
+            images: dict[str, list[str]] = {}
+            for img in seeded:
+                images.setdefault(img.repository, []).append(img.tag)
+            corpus = Corpus(src, images, storage_seed.blob_bytes(workdir / "storage"), list_tags=True)
+            mirror = self.registry("mirror")
+            corpora[n] = (corpus, mirror)
+            manifest = self.manifest(corpus, [mirror], f"scale-{n}")
+            plan_seconds = statistics.median(
+                self.timed([*MIRRORSYNC, "plan", str(manifest), "--output", "json"])[0] for _ in range(self.runs))
+            row = out.setdefault(f"{n} images", {"repositories": repos, "seed_seconds": seed_seconds,
+                                                 "plan_seconds": plan_seconds, "noop_seconds": [],
+                                                 "noop_rss_mb": []})
+            seconds, rss, totals = self.mirrorsync(corpus, [mirror], "native", f"-{n}")  # fills the mirror
+            if cold:
+                row.update(cold_seconds=seconds, cold_rss_mb=rss / 1024, copied=totals["copied"])
+            print(f"  {n} images: seeded in {seed_seconds:.1f} s, plan {plan_seconds:.2f} s, first run "
+                  f"{seconds:.2f} s (peak RSS {rss / 1024:.1f} MB, {totals['copied']} copied)", flush=True)
+        for _ in range(self.runs):
+            for n, (corpus, mirror) in corpora.items():
+                seconds, rss, totals = self.mirrorsync(corpus, [mirror], "native", f"-{n}")
+                if totals["bytesSent"] or totals["upToDate"] != n:
+                    raise SystemExit(f"no-op run of {n} images: {totals}")
+                out[f"{n} images"]["noop_seconds"].append(seconds)
+                out[f"{n} images"]["noop_rss_mb"].append(rss / 1024)
+                out[f"{n} images"].update(self.write_outputs_seconds(self.work / f"out-native-{n}"))
+        print(f"\n== scale: tiny images, tags listed (allTags), {self.runs} run(s)")
+        for name, row in out.items():
+            row["noop_median"] = statistics.median(row["noop_seconds"])
+            print(f"  {name:<13} plan {row['plan_seconds']:6.2f} s  "
+                  + (f"cold {row['cold_seconds']:7.2f} s (RSS {row['cold_rss_mb']:.1f} MB)  " if cold else "")
+                  + f"no-op median {row['noop_median']:6.2f} s  runs "
+                  + ", ".join(f"{x:.2f}" for x in row["noop_seconds"])
+                  + f"  peak RSS {max(row['noop_rss_mb']):.1f} MB  report {row['report_write_s']:.3f} s "
+                  + f"(CPU {row['report_write_cpu_s']:.3f} s)  CRs {row['crs_write_s']:.3f} s "
+                  + f"(CPU {row['crs_write_cpu_s']:.3f} s)", flush=True)
+        if len(out) > 1:
+            small, big = sorted(out.values(), key=lambda r: r["repositories"])[::len(out) - 1]
+            print(f"  no-op ratio largest/smallest {big['noop_median'] / small['noop_median']:.2f}")
+        for corpus, mirror in corpora.values():
+            self.drop(mirror)
+            self.drop(corpus.registry)
+        self.results["scale"] = out
+
+    def write_outputs_seconds(self, out: Path) -> dict[str, float]:
+        """Writing the last run's report.json and its CRs again, in this process: what ``run`` spends on them."""
+        from mirrorsync.sync.report import load  # noqa: PLC0415
+        from mirrorsync.sync.runner import write_mirror_sets  # noqa: PLC0415
+
+        rep = load(str(out / "report.json"))
+        target = self.work / "rewrite"
+        target.mkdir(exist_ok=True)
+        start, cpu = time.monotonic(), time.process_time()
+        rep.save(str(target / "report.json"))
+        report = time.monotonic() - start, time.process_time() - cpu
+        start, cpu = time.monotonic(), time.process_time()
+        write_mirror_sets([rep], target)
+        return {"report_write_s": report[0], "report_write_cpu_s": report[1],
+                "crs_write_s": time.monotonic() - start, "crs_write_cpu_s": time.process_time() - cpu}
 
     def record(self, name: str, rows: dict[str, Timing], corpus: Corpus, floor: float | None = None,
                floor_text: str = "(parallel monolithic PUTs of the unique blobs from local files)") -> None:
@@ -284,10 +444,16 @@ class Bench:
             print(line, flush=True)
             out["tools"][tool] = {"seconds": t.seconds, "median": t.median, "ratio_vs_skopeo_sync": ratio,
                                   "peak_rss_mb": peak, **t.extra}
+            if t.network:
+                print("    through the relay, per run: " + "; ".join(
+                    f"{n['source_requests']} requests, {n['connections']} connections, "
+                    f"{n['bytes_down'] / 1e6:.1f} MB down, relay CPU {n['relay_cpu_s']:.2f} s" for n in t.network))
+                out["tools"][tool]["network"] = t.network
         if floor is not None:
             native = rows.get("native")
             print(f"  floor        {floor:7.2f} s  ratio {floor / base:5.2f}  {floor_text}"
-                  + (f"  native/floor {native.median / floor:.2f}" if native else ""))
+                  + (f"  native/floor {native.median / floor:.2f}" if native else "")
+                  + (f"  skopeo-sync/floor {base / floor:.2f}" if self._relay else ""))
             out["floor_seconds"] = floor
         self.results[name] = out
 
@@ -364,17 +530,74 @@ def push_big_image(r: LocalRegistry, repo: str, tag: str, size: int, work: Path)
     return "sha256:" + hashlib.sha256(manifest).hexdigest(), size + len(config)
 
 
-SCENARIOS = ("cold", "cold-2-mirrors", "noop-1000", "cold-1000-small", "big-1g", "big-2g")
+def lan(bench: Bench, wanted: list[str], engines: list[str]) -> None:
+    if "cold" in wanted or "cold-2-mirrors" in wanted:
+        corpus = bench.corpus(repos=8, tags=3, arches=("amd64", "arm64"), layers=4, layer_size=2 << 20,
+                              kind="oci-index")
+        if "cold" in wanted:
+            bench.cold("cold sync ~300 MB, 1 mirror", corpus, 1, engines)
+        if "cold-2-mirrors" in wanted:
+            bench.cold("cold sync ~300 MB, 2 mirrors (skopeo sync once per mirror)", corpus, 2, engines)
+        bench.drop(corpus.registry)
+    if "noop-1000" in wanted or "cold-1000-small" in wanted:
+        corpus = bench.corpus(repos=200, tags=5, arches=("amd64",), layers=2, layer_size=10_000, kind="oci")
+        if "cold-1000-small" in wanted:
+            bench.cold("cold sync of 1000 small images", corpus, 1, engines)
+        if "noop-1000" in wanted:
+            bench.noop("no-op re-sync of 1000 images", corpus, engines)
+        bench.drop(corpus.registry)
+    if "big-1g" in wanted:
+        bench.big_layer("one image with a 1 GiB layer", 1 << 30)
+    if "big-2g" in wanted:
+        bench.big_layer("one image with a 2 GiB layer", 2 << 30)
+
+
+def wan(bench: Bench, wanted: list[str], engines: list[str]) -> None:
+    """The lan corpora's shapes, the source behind the relay (200 small images rather than 1000: skopeo sync
+    needs about half a second per image at 40 ms)."""
+    if "wan-cold-small" in wanted or "wan-noop" in wanted:
+        corpus = bench.behind_wan(bench.corpus(repos=40, tags=5, arches=("amd64",), layers=2, layer_size=10_000,
+                                               kind="oci"))
+        if "wan-cold-small" in wanted:
+            bench.cold("WAN: cold sync of 200 small images", corpus, 1, engines)
+        if "wan-noop" in wanted:
+            bench.noop("WAN: no-op re-sync of 200 images", corpus, engines)
+        bench.drop(corpus.registry)
+    if "wan-cold-300mb" in wanted:
+        corpus = bench.behind_wan(bench.corpus(repos=8, tags=3, arches=("amd64", "arm64"), layers=4,
+                                               layer_size=2 << 20, kind="oci-index"))
+        bench.cold("WAN: cold sync ~300 MB, 1 mirror", corpus, 1, engines)
+        bench.drop(corpus.registry)
+
+
+PROFILES = {
+    # loopback: every registry answers in a millisecond, CPU is the floor
+    "lan": ("cold", "cold-2-mirrors", "noop-1000", "cold-1000-small", "big-1g", "big-2g"),
+    # the source behind a shaping relay (--rtt-ms, --mbit), the mirror local: round trips and bandwidth decide
+    "wan": ("wan-cold-small", "wan-noop", "wan-cold-300mb"),
+    # thousands of tiny images (mirrorsync alone): plan, cold, no-op, RSS, report and CR writing
+    "scale": ("scale-1000", "scale-10000", "scale-cold"),
+}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", default=",".join(SCENARIOS), help=f"comma-separated subset of {', '.join(SCENARIOS)}")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="lan",
+                        help="lan (default), wan (the source behind a latency and bandwidth shaping relay) or "
+                             "scale (1,000 and 10,000 tiny images)")
+    parser.add_argument("--only", help="comma-separated subset of the profile's scenarios: "
+                        + "; ".join(f"{k}: {', '.join(v)}" for k, v in PROFILES.items()))
     parser.add_argument("--engines", default="native,skopeo", help="mirrorsync engines to time")
+    parser.add_argument("--rtt-ms", type=float, default=40.0, help="wan: round-trip time to the source (default 40)")
+    parser.add_argument("--mbit", type=float, default=200.0,
+                        help="wan: bandwidth to the source in Mbit/s, shared by every connection (default 200)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    wanted = [s for s in args.only.split(",") if s]
+    wanted = [s for s in (args.only or ",".join(PROFILES[args.profile])).split(",") if s]
+    unknown = set(wanted) - set(PROFILES[args.profile])
+    if unknown:
+        parser.error(f"not scenarios of the {args.profile} profile: {', '.join(sorted(unknown))}")
     engines = [e for e in args.engines.split(",") if e]
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, python {platform.python_version()}, "
           + subprocess.run(["skopeo", "--version"], capture_output=True, text=True).stdout.strip())
@@ -382,27 +605,17 @@ def main() -> int:
     # is an editable install, and where PYTHONDONTWRITEBYTECODE is set every timed run would compile it again
     compileall.compile_dir(ROOT / "mirrorsync", quiet=1)
     work = Path(tempfile.mkdtemp(prefix="mirrorsync-bench-"))
-    bench = Bench(work, args.runs)
+    bench = Bench(work, args.runs, rtt_ms=args.rtt_ms, mbit=args.mbit)
     try:
-        if "cold" in wanted or "cold-2-mirrors" in wanted:
-            corpus = bench.corpus(repos=8, tags=3, arches=("amd64", "arm64"), layers=4, layer_size=2 << 20,
-                                  kind="oci-index")
-            if "cold" in wanted:
-                bench.cold("cold sync ~300 MB, 1 mirror", corpus, 1, engines)
-            if "cold-2-mirrors" in wanted:
-                bench.cold("cold sync ~300 MB, 2 mirrors (skopeo sync once per mirror)", corpus, 2, engines)
-            bench.drop(corpus.registry)
-        if "noop-1000" in wanted or "cold-1000-small" in wanted:
-            corpus = bench.corpus(repos=200, tags=5, arches=("amd64",), layers=2, layer_size=10_000, kind="oci")
-            if "cold-1000-small" in wanted:
-                bench.cold("cold sync of 1000 small images", corpus, 1, engines)
-            if "noop-1000" in wanted:
-                bench.noop("no-op re-sync of 1000 images", corpus, engines)
-            bench.drop(corpus.registry)
-        if "big-1g" in wanted:
-            bench.big_layer("one image with a 1 GiB layer", 1 << 30)
-        if "big-2g" in wanted:
-            bench.big_layer("one image with a 2 GiB layer", 2 << 30)
+        if args.profile == "wan":
+            print(f"wan: source behind a relay, round trip {args.rtt_ms:g} ms, {args.mbit:g} Mbit/s shared; "
+                  "mirror local")
+            wan(bench, wanted, engines)
+        elif args.profile == "scale":
+            sizes = [(n // 5, 5) for n in (1000, 10000) if f"scale-{n}" in wanted]
+            bench.scale(sizes, cold="scale-cold" in wanted)
+        else:
+            lan(bench, wanted, engines)
     finally:
         bench.close()
         shutil.rmtree(work, ignore_errors=True)

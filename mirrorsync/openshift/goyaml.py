@@ -19,13 +19,21 @@ _NEEDS_QUOTES = re.compile(
 
 
 def _scalar(value: object) -> str:
+    if isinstance(value, str):
+        return _string(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return json.dumps(value)
-    text = str(value)
+    return _string(str(value))
+
+
+# A mirror-set file names each source and mirror several times (and _split renders each entry twice): the same
+# strings come back, and quoting decisions are two regular expressions each.
+@functools.lru_cache(maxsize=4096)
+def _string(text: str) -> str:
     if (text and _PLAIN_SAFE.match(text) and not _NEEDS_QUOTES.match(text) and not text.endswith((" ", ":"))
             and ": " not in text and " #" not in text and not text.startswith("- ")):
         return text
@@ -73,11 +81,17 @@ _GO_KEY_ORDER = functools.cmp_to_key(lambda a, b: -1 if _go_key_less(str(a), str
                                      (1 if _go_key_less(str(b), str(a)) else 0))
 
 
+@functools.lru_cache(maxsize=256)
+def _sorted_keys(keys: tuple[Any, ...]) -> list[Any]:
+    # CR objects repeat a few key sets thousands of times; yaml.v3's order is a Python-level comparison each time
+    return sorted(keys, key=_GO_KEY_ORDER)
+
+
 def _emit_map(value: dict[Any, Any], key_indent: int, child_indent: int, out: list[str]) -> None:
     # yaml.v3 indents the children of a key relative to the enclosing block, not to the key itself: a mapping
     # that starts on a "- " line has its keys two columns in, but their children only four columns in.
     pad = " " * key_indent
-    for key in sorted(value, key=_GO_KEY_ORDER):
+    for key in _sorted_keys(tuple(value)):
         child = value[key]
         if isinstance(child, dict) and child:
             out.append(f"{pad}{_scalar(key)}:")

@@ -103,6 +103,15 @@ class RetryCounter:
 
 RETRIES = RetryCounter()
 
+# Set when a registry answers 429 Too Many Requests: a run that added image workers for a far registry stops
+# them (``sync/pacing.py``), back to the concurrency it was given. The runner clears it when a run starts.
+THROTTLED = threading.Event()
+
+
+def _note_throttling(exc: BaseException) -> None:
+    if isinstance(exc, TransientError) and exc.status == 429:
+        THROTTLED.set()
+
 
 def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
     backoff = tenacity.wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)
@@ -125,6 +134,7 @@ def call(policy: RetryPolicy, fn: Callable[[], T], what: str, *,
         # re-sync's small HEAD, and most calls succeed at once.
         return fn()
     except Exception as exc:  # noqa: BLE001 - sorted below, as tenacity would
+        _note_throttling(exc)
         if policy.attempts <= 1 or not worth_retrying(exc):
             raise
         failed_first: list[BaseException] = [exc]
@@ -137,6 +147,8 @@ def call(policy: RetryPolicy, fn: Callable[[], T], what: str, *,
     def before_sleep(state: tenacity.RetryCallState) -> None:
         RETRIES.record()
         exc = state.outcome.exception() if state.outcome else None
+        if exc is not None:
+            _note_throttling(exc)
         log.info("retrying %s after %s (attempt %d of %d)", what, _describe(exc), state.attempt_number,
                  policy.attempts)
 
@@ -178,6 +190,7 @@ class ResumeBudget:
     def failed(self, exc: BaseException) -> None:
         """Count ``exc`` and wait before the next try; re-raise it when it is not worth retrying or the
         attempts are spent."""
+        _note_throttling(exc)
         if not is_transient(exc) or self.failures + 1 >= max(self.policy.attempts, 1):
             raise exc
         self.failures += 1

@@ -90,6 +90,12 @@ class NativeEngine:
         self.source_for = source_for or self._registry_source
         self.targets_for = targets_for or self._registry_targets
 
+    def source_registries(self, jobs: list[CopyJob]) -> list[str]:
+        """The registries the jobs are read from (none when they are read from another store)."""
+        if self.source_for != self._registry_source:
+            return []
+        return list(dict.fromkeys(job.source.registry for job in jobs))
+
     def _registry_source(self, job: CopyJob) -> tuple[ContentStore, str]:
         return self.clients.get(job.source.registry), job.source.repository
 

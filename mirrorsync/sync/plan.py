@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -135,29 +136,28 @@ def destinations(manifest: SyncManifest, spec: ImageSpec) -> tuple[Destination, 
 
 
 def build(manifest: SyncManifest, list_tags: Callable[[Reference], list[str]], *,
-          shard: Shard | None = None) -> Plan:
+          shard: Shard | None = None, workers: int = 8) -> Plan:
     """Expand every image entry into jobs; ``list_tags`` is asked only for entries that select from the tag list.
 
     A source whose tags cannot be listed is a planning failure for that entry alone; the rest are still planned.
     Jobs are unique per (source, tag or digest), in manifest order. With ``shard``, only the entries of the source
-    repositories that shard takes are planned (and only their tags listed).
+    repositories that shard takes are planned (and only their tags listed). Tag lists are read up to ``workers``
+    at a time (each is a round trip or more to a registry that may be far away), once per source repository.
     """
+    specs = [spec for spec in manifest.images if shard is None or shard.takes(spec.source)]
+    listed = _list_tags(list(dict.fromkeys(spec.source for spec in specs if spec.lists_tags)), list_tags, workers)
     plan = Plan()
     seen: set[tuple[Reference, str]] = set()
-    for spec in manifest.images:
-        if shard is not None and not shard.takes(spec.source):
-            continue
+    for spec in specs:
         refs: list[str] = list(spec.tags)
         if spec.lists_tags:
-            try:
-                available = list_tags(spec.source)
-            except Exception as exc:  # noqa: BLE001 - reported per image; the other entries go on
-                text = describe(exc)  # a registry's own error already says "listing tags of ..."
+            available = listed[spec.source]
+            if isinstance(available, Exception):
+                text = describe(available)  # a registry's own error already says "listing tags of ..."
                 if not text.startswith("listing tags of "):
                     text = f"listing tags of {spec.source.name}: {text}"
                 plan.failures.append(PlanFailure(spec, text))
-                available = None
-            if available is not None:
+            else:
                 decisions = select(spec, available)
                 plan.selections.append(TagSelection(spec, tuple(decisions)))
                 refs += [d.tag for d in decisions if d.taken and d.tag not in refs]
@@ -169,3 +169,19 @@ def build(manifest: SyncManifest, list_tags: Callable[[Reference], list[str]], *
             seen.add((spec.source, ref))
             plan.jobs.append(CopyJob(spec, ref, dests))
     return plan
+
+
+def _list_tags(sources: list[Reference], list_tags: Callable[[Reference], list[str]],
+               workers: int) -> dict[Reference, list[str] | Exception]:
+    """Each source's tag list, or the exception that listing it raised, read ``workers`` at a time."""
+
+    def one(source: Reference) -> list[str] | Exception:
+        try:
+            return list_tags(source)
+        except Exception as exc:  # noqa: BLE001 - reported per image entry; the other entries go on
+            return exc
+
+    if len(sources) <= 1 or workers <= 1:
+        return {source: one(source) for source in sources}
+    with ThreadPoolExecutor(max_workers=min(workers, len(sources)), thread_name_prefix="tags") as pool:
+        return dict(zip(sources, pool.map(one, sources)))

@@ -17,7 +17,9 @@ from ..errors import InputError, MirrorsyncError
 from ..registry import auth
 from ..registry.tls import ssl_context_for
 from ..registry.proxies import ProxySettings
+from ..registry import retry
 from ..registry.retry import RETRIES, RetryPolicy
+from . import pacing
 from . import plan as plan_mod
 from .carryover import reconcile
 from .copy import CopyResult
@@ -73,7 +75,8 @@ class Runner:
     def clients(self) -> Clients:
         return Clients(self.manifest, auth_file=self.options.auth_file,
                        policy=RetryPolicy.from_retries(self._value("retries")), timeout=self._value("timeout"),
-                       max_connections=max(8, 2 * (self._value("concurrency") + self._value("blob_concurrency"))))
+                       max_connections=max(8, 2 * (pacing.most_workers(self._value("concurrency"))
+                                                   + self._value("blob_concurrency"))))
 
     def make_engine(self, clients: Clients) -> Engine:
         name = self._value("engine")
@@ -86,7 +89,8 @@ class Runner:
         raise InputError(f"unknown engine {name!r}", field="engine")
 
     def plan(self, clients: Clients) -> Plan:
-        return plan_mod.build(self.manifest, clients.list_tags, shard=self.options.shard)
+        return plan_mod.build(self.manifest, clients.list_tags, shard=self.options.shard,
+                              workers=self._value("concurrency"))
 
     def check_credentials(self) -> None:
         """Read every auth file the run will use, now: a broken or missing one is bad input (``InputError``,
@@ -125,6 +129,7 @@ class Runner:
         clients = self.clients()
         engine = self.make_engine(clients)
         RETRIES.total = 0
+        retry.THROTTLED.clear()
         report = Report(manifest=self.manifest.file, engine=engine.name,
                         mirrors=[m.location for m in self.manifest.mirrors], startedAt=_now())
         try:
@@ -132,7 +137,7 @@ class Runner:
             for failure in the_plan.failures:
                 report.images.append(_failed_record(failure.spec, None, failure.error, self.manifest))
             self._notify(Event("planned", total=len(the_plan.jobs)))
-            report.images.extend(self._execute(engine, the_plan.jobs))
+            report.images.extend(self._execute(engine, the_plan.jobs, self._image_workers(engine, the_plan.jobs)))
             reconcile(report, self._previous(), self.manifest, the_plan.failures,
                       _not_asked if self.abandon.is_set() else clients.get, workers=self._value("concurrency"))
         finally:
@@ -169,7 +174,27 @@ class Runner:
             log.warning("cannot read the previous report (%s): no mirror entries are kept from it", exc)
             return None
 
-    def _execute(self, engine: Engine, jobs: list[CopyJob]) -> list[ImageRecord]:
+    def _image_workers(self, engine: Engine, jobs: list[CopyJob]) -> int:
+        """The run's concurrency, or more where the native engine reads from far-away registries (``pacing``)."""
+        concurrency = self._value("concurrency")
+        sources = engine.source_registries(jobs) if isinstance(engine, NativeEngine) else []
+        if len(jobs) <= pacing.most_workers(concurrency) or not sources:
+            return concurrency  # a handful of images gains less than measuring takes
+        # Measured on clients of their own that never retry: a ping that fails says nothing worth waiting for,
+        # and the report's retries are the copies' own.
+        probe = Clients(self.manifest, auth_file=self.options.auth_file, policy=RetryPolicy(attempts=1),
+                        timeout=self._value("timeout"), max_connections=1)
+        try:
+            round_trip = pacing.round_trip(sources, lambda host: probe.get(host).ping())
+        finally:
+            probe.close()
+        workers = pacing.workers_for(concurrency, round_trip)
+        if workers > concurrency:
+            log.info("source round trip %.0f ms: %d images in flight instead of %d", round_trip * 1000, workers,
+                     concurrency)
+        return workers
+
+    def _execute(self, engine: Engine, jobs: list[CopyJob], workers: int | None = None) -> list[ImageRecord]:
         """Copy the jobs, ``concurrency`` at a time; each worker takes the next job itself as soon as it is free.
 
         The main thread only waits (and stays responsive to signals): with thousands of quick jobs, as in a no-op
@@ -179,21 +204,22 @@ class Runner:
         queue = deque(jobs)
         in_flight: dict[int, CopyJob] = {}
         lock = threading.Lock()
-        workers_left = min(self._value("concurrency"), len(jobs))
+        concurrency = self._value("concurrency")
+        workers_left = min(workers or concurrency, len(jobs))
         all_done = threading.Event()
 
-        def next_job() -> CopyJob | None:
+        def next_job(worker: int) -> CopyJob | None:
             with lock:
-                if not queue or self.stop.is_set():
+                if not queue or self.stop.is_set() or not pacing.may_continue(worker, concurrency):
                     return None
                 job = queue.popleft()
                 in_flight[id(job)] = job
                 return job
 
-        def work() -> None:
+        def work(worker: int) -> None:
             nonlocal workers_left
             try:
-                while (job := next_job()) is not None:
+                while (job := next_job(worker)) is not None:
                     self._notify(Event("start", job=job))
                     try:
                         result = engine.copy(job)
@@ -215,7 +241,7 @@ class Runner:
         if not jobs:
             return records
         for i in range(workers_left):
-            threading.Thread(target=work, name=f"image-{i}", daemon=True).start()
+            threading.Thread(target=work, args=(i,), name=f"image-{i}", daemon=True).start()
         while not all_done.wait(0.5):
             if self.abandon.is_set():
                 break

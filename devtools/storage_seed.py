@@ -1,0 +1,81 @@
+"""Write tiny sample images straight into a ``docker-registry`` filesystem storage directory.
+
+Pushing 10,000 images over HTTP costs the registry several requests each (minutes of its CPU on two cores); for
+the bench's scale rows the images are written as files in the layout docker-registry 2.8's filesystem driver reads
+(``docker/registry/v2/blobs`` and ``repositories/<name>/_layers``, ``_manifests/revisions``, ``_manifests/tags``),
+and the registry serves them like pushed ones. Every image is one OCI manifest over one layer shared by all of
+them and a config of its own (so every image has its own digest).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from devtools import samples
+
+
+@dataclass(frozen=True)
+class SeededImage:
+    repository: str
+    tag: str
+    digest: str
+
+
+class StorageWriter:
+    """Writes blobs and repository links under ``root`` (a registry's ``storage.filesystem.rootdirectory``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.v2 = root / "docker" / "registry" / "v2"
+        self._blobs: set[str] = set()
+
+    def blob(self, blob: samples.Blob) -> str:
+        digest = blob.digest
+        if digest not in self._blobs:
+            hex_ = digest.split(":", 1)[1]
+            path = self.v2 / "blobs" / "sha256" / hex_[:2] / hex_ / "data"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(blob.data)
+            self._blobs.add(digest)
+        return digest
+
+    def link(self, repository: str, *parts: str, digest: str) -> None:
+        path = self.v2.joinpath("repositories", repository, *parts, "link")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(digest)
+
+    def layer(self, repository: str, blob: samples.Blob) -> None:
+        digest = self.blob(blob)
+        self.link(repository, "_layers", "sha256", digest.split(":", 1)[1], digest=digest)
+
+    def manifest(self, repository: str, tag: str, manifest: samples.Blob) -> str:
+        digest = self.blob(manifest)
+        hex_ = digest.split(":", 1)[1]
+        self.link(repository, "_manifests", "revisions", "sha256", hex_, digest=digest)
+        self.link(repository, "_manifests", "tags", tag, "current", digest=digest)
+        self.link(repository, "_manifests", "tags", tag, "index", "sha256", hex_, digest=digest)
+        return digest
+
+
+def seed_tiny_images(root: Path, *, repos: int, tags: int, prefix: str = "scale", seed: int = 1) -> list[SeededImage]:
+    """``repos`` repositories ``{prefix}/repo-N`` with ``tags`` tags ``vM`` each, written into storage ``root``."""
+    writer = StorageWriter(root)
+    platform = samples.Platform.parse("amd64")
+    layer, diff_id = samples.make_layer(f"{seed}/scale-base", 1024)
+    images = []
+    for r in range(1, repos + 1):
+        repository = f"{prefix}/repo-{r}"
+        writer.layer(repository, layer)
+        for t in range(1, tags + 1):
+            config = samples.make_config(platform, [diff_id], label=f"{repository}:v{t} seed {seed}")
+            writer.layer(repository, config)
+            digest = writer.manifest(repository, f"v{t}", samples.make_manifest(config, [layer]))
+            images.append(SeededImage(repository, f"v{t}", digest))
+    return images
+
+
+def blob_bytes(root: Path) -> int:
+    """The bytes of every blob in a storage directory."""
+    blobs = root / "docker" / "registry" / "v2" / "blobs"
+    return sum(os.path.getsize(p) for p in blobs.glob("sha256/*/*/data"))
