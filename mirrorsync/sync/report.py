@@ -65,6 +65,8 @@ class ImageRecord:
     # The digest kept on the destinations this run did not reach, when an earlier run put it there; None when
     # nothing was kept (those destinations then hold ``digest``, if anything).
     mirroredDigest: str | None = None
+    # The tag pushed on the mirrors when it is not the source's (a release component: <version>-<arch>-<name>).
+    mirrorTag: str | None = None
 
     def __post_init__(self) -> None:
         if self.onMirror is None:
@@ -82,6 +84,26 @@ class ImageRecord:
 
 
 @dataclass
+class ReleaseRecord:
+    """One OpenShift release of the manifest's ``platform`` section; its images are in ``images`` like any other
+    (the release image from ``source``, its components from their own repositories)."""
+
+    source: str | None  # the release repository (host/path); None for a channel whose graph could not be read
+    version: str | None
+    digest: str | None
+    status: str  # copied | up-to-date | partial | failed: the worst of its images
+    channel: str | None = None  # the channel that selected it; None for a release named directly
+    architecture: str | None = None  # amd64 | arm64 | ppc64le | s390x | multi
+    mirrorTag: str | None = None  # <version>-<arch>, its tag in <mirror>/openshift/release-images
+    components: int = 0
+    componentSources: list[str] = field(default_factory=list)  # the repositories its components come from
+    # The release's signature files from the manifest's signature store, base64, keyed as the ConfigMap's
+    # binaryData (sha256-<hex>-<n>): the report stays the one seam, so generate and import write the ConfigMap too.
+    signatures: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
 class Report:
     manifest: str | None
     engine: str
@@ -94,12 +116,17 @@ class Report:
     # Mirror-set entries the previous report in the output directory had and this one no longer gives, each
     # {"source", "mirror", "mirrorSets", "reason"}: what a cluster applying the new files stops using.
     removedEntries: list[dict[str, Any]] = field(default_factory=list)
+    releases: list[ReleaseRecord] = field(default_factory=list)  # the platform section's releases, if any
     apiVersion: str = API_VERSION
     kind: str = KIND
 
     @property
     def failed(self) -> list[ImageRecord]:
         return [i for i in self.images if i.status not in OK_STATUSES]
+
+    @property
+    def failed_releases(self) -> list[ReleaseRecord]:
+        return [r for r in self.releases if r.status not in OK_STATUSES]
 
     def totals(self) -> dict[str, int]:
         t = {"images": len(self.images), "copied": 0, "upToDate": 0, "failed": 0, "bytesSent": 0,
@@ -119,6 +146,9 @@ class Report:
              "status": self.status, "totals": self.totals(),
              "images": [_image_dict(i) for i in sorted(self.images, key=_image_key)],
              "removedEntries": [dict(e) for e in self.removedEntries]}
+        if self.releases:  # only where a platform section asked for releases: other reports stay as they were
+            d["releases"] = [dict(vars(r), componentSources=list(r.componentSources), signatures=dict(r.signatures))
+                             for r in self.releases]
         return d
 
     def to_json(self) -> str:
@@ -134,11 +164,13 @@ def _image_dict(i: ImageRecord) -> dict[str, Any]:
     d["children"] = list(i.children)
     d["mirrorSets"] = list(i.mirrorSets)
     d["destinations"] = [dict(vars(x)) for x in i.destinations]
+    if d["mirrorTag"] is None:  # an image's own: reports without releases keep their bytes
+        del d["mirrorTag"]
     return d
 
 
 def _image_key(i: ImageRecord) -> tuple:
-    return (i.source, i.tag or "", i.digest or "")
+    return (i.source, i.tag or "", i.digest or "", i.mirrorTag or "")
 
 
 def loads(text: str, file: str = "<report>") -> Report:
@@ -163,7 +195,8 @@ def loads(text: str, file: str = "<report>") -> Report:
                       mirrors=list(data.get("mirrors") or []), startedAt=data.get("startedAt", ""),
                       finishedAt=data.get("finishedAt"), status=data.get("status", ""), images=images,
                       retries=int((data.get("totals") or {}).get("retries", 0)),
-                      removedEntries=[dict(e) for e in data.get("removedEntries") or []])
+                      removedEntries=[dict(e) for e in data.get("removedEntries") or []],
+                      releases=[ReleaseRecord(**r) for r in data.get("releases") or []])
     except (TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"malformed report: {exc}", file=file, field=f"images[{i}]" if data.get("images") else None) from None
 

@@ -86,7 +86,12 @@ class Runner:
         raise InputError(f"unknown engine {name!r}", field="engine")
 
     def plan(self, clients: Clients) -> Plan:
-        return plan_mod.build(self.manifest, clients.list_tags, shard=self.options.shard)
+        the_plan = plan_mod.build(self.manifest, clients.list_tags, shard=self.options.shard)
+        if self.manifest.platform is not None:
+            from ..openshift.releases.planning import add_from_registries  # noqa: PLC0415 - only with releases
+
+            add_from_registries(the_plan, self.manifest, clients, shard=self.options.shard)
+        return the_plan
 
     def check_credentials(self) -> None:
         """Read every auth file the run will use, now: a broken or missing one is bad input (``InputError``,
@@ -133,6 +138,10 @@ class Runner:
                 report.images.append(_failed_record(failure.spec, None, failure.error, self.manifest))
             self._notify(Event("planned", total=len(the_plan.jobs)))
             report.images.extend(self._execute(engine, the_plan.jobs))
+            if the_plan.releases is not None:
+                from ..openshift.releases.planning import records  # noqa: PLC0415
+
+                report.releases = records(the_plan.releases, report.images)
             reconcile(report, self._previous(), self.manifest, the_plan.failures,
                       _not_asked if self.abandon.is_set() else clients.get, workers=self._value("concurrency"))
         finally:
@@ -268,7 +277,7 @@ def to_record(job: CopyJob, result: CopyResult) -> ImageRecord:
                        mediaType=result.media_type, children=list(result.children),
                        mirrorSets=list(spec.mirror_sets), mirrorSourcePolicy=spec.mirror_source_policy,
                        scope=spec.scope, destinations=dests, bytesRead=result.bytes_read, retries=result.retries,
-                       error=result.error or (errors[0] if errors else None))
+                       error=result.error or (errors[0] if errors else None), mirrorTag=job.target_tag)
 
 
 def _failed_record(spec, job: CopyJob | None, error: str, manifest: SyncManifest, status: str = "failed") -> ImageRecord:
@@ -276,13 +285,13 @@ def _failed_record(spec, job: CopyJob | None, error: str, manifest: SyncManifest
              for m in manifest.mirrors]
     return ImageRecord(source=spec.source.name, tag=job.tag if job else None, digest=job.digest if job else None,
                        status=status, mirrorSets=list(spec.mirror_sets), mirrorSourcePolicy=spec.mirror_source_policy,
-                       scope=spec.scope, destinations=dests, error=error)
+                       scope=spec.scope, destinations=dests, error=error, mirrorTag=job.target_tag if job else None)
 
 
 def _overall(report: Report, *, interrupted: bool) -> str:
     if interrupted:
         return "Interrupted"
-    if not report.failed:
+    if not report.failed and not report.failed_releases:
         return "Succeeded"
     if len(report.failed) == len(report.images):
         return "Failed"
@@ -320,8 +329,10 @@ def write_mirror_sets(reports: list[Report], output_dir: str | Path, *, icsp: bo
     """Write the CR files for what the reports say reached the mirrors into the output directory's
     cluster-resources/ (see :mod:`cluster_resources`); remove ours that no longer apply."""
     from ..openshift import cluster_resources
+    from ..openshift.releases import outputs
 
-    return cluster_resources.write(output_dir, render_crs(reports, icsp=icsp, name=name), notify=notify)
+    files = render_crs(reports, icsp=icsp, name=name) + outputs.cluster_files(reports)
+    return cluster_resources.write(output_dir, files, notify=notify) + outputs.write_beside(reports, output_dir)
 
 
 @contextlib.contextmanager
