@@ -37,9 +37,13 @@ class ExportRunner(Runner):
     def plan(self, clients: Clients) -> Plan:
         the_plan = super().plan(clients)
         mirror = self.manifest.mirrors[0]
-        # A release component's mirror tag is for the mirrors: the layout keeps it by digest, the import tags it.
-        the_plan.jobs = [replace(j, destinations=(LayoutDestination(mirror, j.source.name),), target_tag=None)
-                         for j in the_plan.jobs]
+        # A release component's mirror tag is for the mirrors: the layout keeps it by digest (once, however many
+        # releases name it), the import tags it.
+        jobs = {}
+        for j in the_plan.jobs:
+            j = replace(j, destinations=(LayoutDestination(mirror, j.source.name),), target_tag=None)
+            jobs.setdefault((j.source, j.ref), j)
+        the_plan.jobs = list(jobs.values())
         return the_plan
 
 

@@ -533,6 +533,33 @@ def verify(
     raise typer.Exit(1 if problems else 0)
 
 
+release_app = typer.Typer(cls=_OneLineErrors, no_args_is_help=True, help="Inspect OpenShift release images.")
+app.add_typer(release_app, name="release")
+
+
+@release_app.command("info")
+def release_info(
+    reference: str = typer.Argument(..., metavar="REF", help="A release image, by tag or digest."),
+    manifest: Optional[Path] = typer.Option(None, "--manifest", dir_okay=False,
+                                            help="Registry settings (TLS, certificates, auth) from this manifest."),
+    authfile: Optional[str] = AuthFileOpt,
+    output: OutputFormat = typer.Option(OutputFormat.text, "--output", help="text or json."),
+) -> None:
+    """Print a release image's version, upgrades and components, like `oc adm release info`.
+
+    Reads release-manifests/ from the image's layers, streamed; nothing is pulled or written.
+    """
+    from ..openshift.releases.info import describe_release
+
+    try:
+        m = manifest_mod.load(str(manifest)) if manifest else None
+        text = describe_release(reference, m, auth_file=authfile, as_json=output == OutputFormat.json)
+    except MirrorsyncError as exc:
+        fail(exc)
+        return
+    sys.stdout.write(text)
+
+
 def main() -> None:
     try:
         app()

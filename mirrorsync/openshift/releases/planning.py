@@ -67,9 +67,12 @@ def records(rplan: ReleasePlan | None, images: list[ImageRecord]) -> list[Releas
     if rplan is None:
         return []
     by_key = {(i.source, i.digest, i.mirrorTag): i for i in images}
+    # an export's layout keeps images by digest alone, so there the mirror tag is not part of the key
+    by_digest = {(i.source, i.digest): i for i in images}
     out = []
     for p in rplan.releases:
-        got = [by_key.get((j.source.name, j.digest, j.target_tag)) for j in p.jobs]
+        got = [by_key.get((j.source.name, j.digest, j.target_tag)) or by_digest.get((j.source.name, j.digest))
+               for j in p.jobs]
         statuses = [g.status if g is not None else "failed" for g in got]
         status = min(statuses, key=_STATUS_ORDER.index) if statuses else "failed"
         errors = [g.error for g in got if g is not None and g.error]
