@@ -263,7 +263,7 @@ def parse(text: str, file: str = "<manifest>") -> SyncManifest:
     if "images" not in top and platform is None:
         raise r.fail((), "images: missing (list the source repositories to mirror, or give a platform section)")
     image_list = top.get("images", [])
-    if not isinstance(image_list, list) or (not image_list and "images" in top):
+    if not isinstance(image_list, list) or (not image_list and platform is None):
         raise r.fail(("images",), "must be a non-empty list")
     images = tuple(_parse_image(r, item, i, defaults) for i, item in enumerate(image_list))
 
