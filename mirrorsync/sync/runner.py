@@ -65,6 +65,9 @@ class Runner:
     # set after ``stop`` (a second Ctrl-C): images in flight are reported failed and not waited for
     abandon: threading.Event = field(default_factory=threading.Event)
     _listener_failed: bool = field(default=False, init=False, repr=False)
+    # read once: the releases' planning and the carry-over both use it
+    _previous_read: bool = field(default=False, init=False, repr=False)
+    _previous_report: Report | None = field(default=None, init=False, repr=False)
 
     def _value(self, name: str):
         v = getattr(self.options, name)
@@ -90,7 +93,8 @@ class Runner:
         if self.manifest.platform is not None:
             from ..openshift.releases.planning import add_from_registries  # noqa: PLC0415 - only with releases
 
-            add_from_registries(the_plan, self.manifest, clients, shard=self.options.shard)
+            add_from_registries(the_plan, self.manifest, clients, shard=self.options.shard,
+                                previous=self._previous())
         return the_plan
 
     def check_credentials(self) -> None:
@@ -168,15 +172,18 @@ class Runner:
                 log.warning("progress listener failed (%s: %s); ignored", type(exc).__name__, exc)
 
     def _previous(self) -> Report | None:
+        if self._previous_read:
+            return self._previous_report
+        self._previous_read = True
         path = self.options.previous_report
         if path is None or not os.path.exists(path):
             return None
         try:
-            return load_report(str(path))
+            self._previous_report = load_report(str(path))
         except (MirrorsyncError, OSError) as exc:
             # Only costs what a failure this run would have kept; the run itself is not at fault.
             log.warning("cannot read the previous report (%s): no mirror entries are kept from it", exc)
-            return None
+        return self._previous_report
 
     def _execute(self, engine: Engine, jobs: list[CopyJob]) -> list[ImageRecord]:
         """Copy the jobs, ``concurrency`` at a time; each worker takes the next job itself as soon as it is free.

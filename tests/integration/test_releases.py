@@ -291,3 +291,40 @@ def test_release_info_prints_version_upgrades_and_components(tmp_path, registry,
     other = mirrorsync("release", "info", f"{rel.components['cli'].digest_reference}", "--manifest", str(manifest))
     assert other.returncode == 1 and other.stderr.count("\n") == 1
     assert "is not a release image: it has no release-manifests/image-references" in other.stderr
+
+
+def test_a_failed_run_keeps_the_releases_an_earlier_run_mirrored(tmp_path, make_registry, mirror_registry,
+                                                                 pusher_for, unique_repo):
+    source = make_registry("release-source")
+    channel = build_channel(pusher_for(source), "ocp")
+    server = GraphServer({("stable-4.15", "amd64"): channel.graph()}).start()
+    try:
+        manifest = release_manifest(tmp_path, source, f"{mirror_registry.host}/{unique_repo('m')}", mirror_registry,
+                                    channels=[{"name": "stable-4.15", "minVersion": "4.15.2"}],
+                                    updateService=server.url)
+        out = tmp_path / "out"
+        proc, first = run(manifest, out)
+        assert proc.returncode == 0, proc.stderr
+    finally:
+        server.stop()
+    idms = (out / "cluster-resources" / "imagedigestmirrorset.yaml").read_bytes()
+    block = (out / "install-config-imagedigestsources.yaml").read_bytes()
+
+    # the update service is gone: the channel fails, its releases are planned from the previous report
+    proc, report = run(manifest, out)
+    assert proc.returncode == 1, proc.stderr
+    assert "planned from the previous report" in proc.stderr
+    assert [(r["version"], r["status"]) for r in report["releases"]] == [
+        ("4.15.2", "up-to-date"), ("4.15.3", "up-to-date"), (None, "failed")]
+    assert (out / "cluster-resources" / "imagedigestmirrorset.yaml").read_bytes() == idms
+
+    # and the source too: images planned by digest whose mirror tag is there need no source at all
+    source.stop()
+    proc, report = run(manifest, out)
+    assert proc.returncode == 1, proc.stderr
+    assert [r["status"] for r in report["releases"]] == ["up-to-date", "up-to-date", "failed"]
+    assert len(report["images"]) == len(first["images"])
+    assert all(i["status"] == "up-to-date" and i["onMirror"] for i in report["images"])
+    assert (out / "cluster-resources" / "imagedigestmirrorset.yaml").read_bytes() == idms
+    assert (out / "install-config-imagedigestsources.yaml").read_bytes() == block
+    assert report["removedEntries"] == []

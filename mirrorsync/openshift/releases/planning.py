@@ -12,9 +12,11 @@ from ...errors import describe
 from ...registry.reference import parse_repository
 from ...sync.manifest import SyncManifest
 from ...sync.plan import Plan, Shard
-from ...sync.report import ImageRecord, ReleaseRecord
+from ...sync.report import ImageRecord, ReleaseRecord, Report
 from . import signatures as signatures_mod
-from .select import GraphFor, ReleasePlan, SourceFor, Wanted, plan as plan_releases, wanted
+from .payload import Component, Release
+from .select import (GraphFor, PlannedRelease, ReleasePlan, SourceFor, Wanted, WantedFailure, assign_jobs,
+                     read as read_releases, wanted)
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +27,13 @@ _STATUS_ORDER = ("failed", "skipped", "partial", "copied", "up-to-date")
 
 def add_to_plan(the_plan: Plan, manifest: SyncManifest, source_for: SourceFor, graph_for: GraphFor, *,
                 signatures_for: SignaturesFor | None = None, carried: list[ReleaseRecord] | None = None,
-                shard: Shard | None = None) -> None:
+                shard: Shard | None = None, previous: Report | None = None) -> None:
     """Plan the releases of ``manifest.platform`` into ``the_plan`` (jobs appended, ``the_plan.releases`` set).
 
     ``carried``: the releases an export's report lists, planned instead of asking the graph (the import side of an
-    air gap has no update service), with the signatures that report carries.
+    air gap has no update service), with the signatures that report carries. ``previous``: the previous report in
+    the output directory; a channel or release this run cannot read is planned again from it (see
+    :func:`from_previous`).
     """
     if manifest.platform is None:
         return
@@ -39,13 +43,18 @@ def add_to_plan(the_plan: Plan, manifest: SyncManifest, source_for: SourceFor, g
         failures = []
     else:
         wants, failures = wanted(manifest.platform, graph_for)
-    rplan = plan_releases(manifest, wants, source_for, shard=shard)
+    rplan = read_releases(wants, source_for, shard=shard)
     rplan.failures[:0] = failures
+    if previous is not None:
+        rplan.releases += from_previous(rplan.failures, previous, {p.release.digest for p in rplan.releases})
+    assign_jobs(manifest, rplan)
     kept = {r.digest: r.signatures for r in carried or []}
     for p in rplan.releases:
         digest = p.release.digest
         if carried is not None:
             p.signatures = {k: base64.b64decode(v) for k, v in (kept.get(digest) or {}).items()}
+        elif p.signatures:
+            continue  # planned from the previous report, with the signatures it kept
         elif signatures_for is not None:
             try:
                 p.signatures = signatures_for(digest)
@@ -59,6 +68,41 @@ def add_to_plan(the_plan: Plan, manifest: SyncManifest, source_for: SourceFor, g
     seen = {(j.source, j.ref, j.push_tag) for j in the_plan.jobs}
     the_plan.jobs += [j for j in rplan.jobs if (j.source, j.ref, j.push_tag) not in seen]
     the_plan.releases = rplan
+
+
+def from_previous(failures: list[WantedFailure], previous: Report, planned: set[str]) -> list[PlannedRelease]:
+    """The releases an earlier run mirrored that this run's failures leave unplanned: those of a channel whose graph
+    could not be read, and a release image (by digest) that could not be read. Their images are planned again from
+    the previous report, so a failed run never takes their mirror entries away: if their sources are down too, the
+    copies fail and carry-over keeps what the mirrors are confirmed to hold, as for any image."""
+    out = []
+    for prev in previous.releases:
+        if not (prev.source and prev.digest and prev.mirrorTag) or prev.digest in planned:
+            continue
+        if not any(_covers(f, prev) for f in failures):
+            continue
+        images = [i for i in previous.images if i.mirrorTag and i.digest]
+        top = next((i for i in images if i.source == prev.source and i.mirrorTag == prev.mirrorTag), None)
+        parts = [i for i in images if i.source in prev.componentSources and i.mirrorTag.startswith(prev.mirrorTag + "-")]
+        if top is None or len(parts) != prev.components:
+            continue  # the earlier run did not record the whole release: nothing to stand on
+        components = tuple(Component(i.mirrorTag[len(prev.mirrorTag) + 1:],
+                                     parse_repository(i.source).with_digest(i.digest)) for i in parts)
+        release = Release(prev.digest, prev.version or "", (), components, prev.architecture == "multi",
+                          prev.architecture or "")
+        want = Wanted(parse_repository(prev.source).with_digest(prev.digest), prev.channel, prev.architecture)
+        planned.add(prev.digest)
+        out.append(PlannedRelease(want, release, prev.mirrorTag, arch=prev.architecture or "amd64",
+                                  signatures={k: base64.b64decode(v) for k, v in prev.signatures.items()}))
+        log.warning("release %s (%s) planned from the previous report: %s", prev.version, prev.digest,
+                    next(f.what for f in failures if _covers(f, prev)))
+    return out
+
+
+def _covers(failure: WantedFailure, prev: ReleaseRecord) -> bool:
+    if failure.channel is not None:
+        return prev.channel == failure.channel and (prev.architecture == failure.arch or failure.arch == "multi")
+    return failure.source is not None and failure.source.digest == prev.digest
 
 
 def records(rplan: ReleasePlan | None, images: list[ImageRecord]) -> list[ReleaseRecord]:
@@ -95,7 +139,8 @@ def signature_configmaps(records: list[ReleaseRecord]) -> str:
         {r.digest: {k: base64.b64decode(v) for k, v in r.signatures.items()} for r in records if r.digest})
 
 
-def add_from_registries(the_plan: Plan, manifest: SyncManifest, clients, *, shard: Shard | None = None) -> None:
+def add_from_registries(the_plan: Plan, manifest: SyncManifest, clients, *, shard: Shard | None = None,
+                        previous: Report | None = None) -> None:
     """``add_to_plan`` for a run against registries: the graph from the update service (or its file), the releases
     and signatures read with the run's registry settings, proxies, retries and timeout."""
     from . import graph  # noqa: PLC0415
@@ -112,4 +157,4 @@ def add_from_registries(the_plan: Plan, manifest: SyncManifest, clients, *, shar
         return signatures_mod.read(platform.signatures, digest, **opts)
 
     add_to_plan(the_plan, manifest, lambda ref: (clients.get(ref.registry), ref.repository), graph_for,
-                signatures_for=signatures_for if platform.signatures else None, shard=shard)
+                signatures_for=signatures_for if platform.signatures else None, shard=shard, previous=previous)

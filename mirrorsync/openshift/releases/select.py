@@ -50,6 +50,8 @@ class WantedFailure:
     what: str  # "channel stable-4.15 (amd64)" or the release reference
     error: str
     source: Reference | None = None  # the release image, when known
+    channel: str | None = None  # the channel whose graph could not be read
+    arch: str | None = None
 
 
 @dataclass
@@ -82,19 +84,19 @@ def wanted(platform: PlatformSpec, graph_for: GraphFor) -> tuple[list[Wanted], l
             try:
                 nodes = select_nodes(graph_for(channel.name, arch), channel)
             except Exception as exc:  # noqa: BLE001 - this channel fails, the rest go on
-                failures.append(WantedFailure(f"channel {channel.name} ({arch})", describe(exc)))
+                failures.append(WantedFailure(f"channel {channel.name} ({arch})", describe(exc), channel=channel.name,
+                                              arch=arch))
                 continue
             out += [Wanted(n.payload, channel.name, arch) for n in nodes]
     out += [Wanted(ref) for ref in platform.releases]
     return out, failures
 
 
-def plan(manifest: SyncManifest, wants: list[Wanted], source_for: SourceFor, *,
-         shard: Shard | None = None) -> ReleasePlan:
-    """Read each wanted release (once per digest) and plan its jobs; a release that cannot be read is a failure
-    of its own and the rest are still planned."""
+def read(wants: list[Wanted], source_for: SourceFor, *, shard: Shard | None = None) -> ReleasePlan:
+    """Read each wanted release (once per digest); a release that cannot be read is a failure of its own and the
+    rest are still read. No jobs yet: see :func:`assign_jobs`."""
     out = ReleasePlan()
-    read: dict[str, PlannedRelease] = {}
+    found: dict[str, PlannedRelease] = {}
     for want in wants:
         if shard is not None and not shard.takes(want.image.repo_only()):
             continue
@@ -105,12 +107,18 @@ def plan(manifest: SyncManifest, wants: list[Wanted], source_for: SourceFor, *,
         except Exception as exc:  # noqa: BLE001
             out.failures.append(WantedFailure(str(want.image), describe(exc), want.image))
             continue
-        if release.digest in read:
+        if release.digest in found:
             continue  # the same release from another channel or architecture
         arch = "multi" if release.multi else (want.arch or release.architecture or "amd64")
-        read[release.digest] = PlannedRelease(want, release, f"{release.version}-{TAG_ARCH.get(arch, arch)}",
+        found[release.digest] = PlannedRelease(want, release, f"{release.version}-{TAG_ARCH.get(arch, arch)}",
                                               arch=arch)
-    releases = sorted(read.values(), key=lambda p: (_version_key(p.release.version), p.tag))
+    out.releases = list(found.values())
+    return out
+
+
+def assign_jobs(manifest: SyncManifest, out: ReleasePlan) -> None:
+    """Plan the copy jobs of every release in ``out`` (lowest version first: it transfers shared components)."""
+    releases = sorted(out.releases, key=lambda p: (_version_key(p.release.version), p.tag))
     specs: dict[tuple[Reference, str], ImageSpec] = {}
 
     def job(source: Reference, destination: str, digest: str, tag: str) -> CopyJob:
@@ -135,7 +143,6 @@ def plan(manifest: SyncManifest, wants: list[Wanted], source_for: SourceFor, *,
     # the release images last: a cluster shown a release tag should find its components there already
     out.jobs = components + tags_only + [p.jobs[-1] for p in releases]
     out.releases = releases
-    return out
 
 
 def _version_key(text: str) -> tuple:
