@@ -215,7 +215,8 @@ def plan(
         sys.stdout.write(the_plan.to_json())
     else:
         for job in the_plan.jobs:
-            typer.echo(f"{job} -> {', '.join(d.name for d in job.destinations)}")
+            tag = f":{job.target_tag}" if job.target_tag else ""  # a release's image: tagged on the mirrors
+            typer.echo(f"{job} -> {', '.join(d.name + tag for d in job.destinations)}")
         for selection in the_plan.selections:  # why each listed tag was taken or left
             taken = sum(d.taken for d in selection.decisions)
             typer.echo(f"tags of {selection.spec.source.name} (images[{selection.spec.index}]): "

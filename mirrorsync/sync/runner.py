@@ -101,6 +101,8 @@ class Runner:
         """Read every auth file the run will use, now: a broken or missing one is bad input (``InputError``,
         exit 2) before anything is copied, not a failure of each image."""
         hosts = {spec.source.registry for spec in self.manifest.images} | {m.registry for m in self.manifest.mirrors}
+        if self.manifest.platform is not None:  # (the hosts a graph names are known only once it is read)
+            hosts |= {ref.registry for ref in self.manifest.platform.releases}
         for host in sorted(hosts):
             auth.lookup(host, auth_file=self.manifest.settings_for(host).auth_file or self.options.auth_file)
         self.check_cert_dirs()

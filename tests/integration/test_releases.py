@@ -328,3 +328,18 @@ def test_a_failed_run_keeps_the_releases_an_earlier_run_mirrored(tmp_path, make_
     assert (out / "cluster-resources" / "imagedigestmirrorset.yaml").read_bytes() == idms
     assert (out / "install-config-imagedigestsources.yaml").read_bytes() == block
     assert report["removedEntries"] == []
+
+
+def test_plan_shows_each_release_image_and_its_tag_on_the_mirrors(tmp_path, registry, mirror_registry, channel,
+                                                                 graph_server):
+    manifest = release_manifest(tmp_path, registry, f"{mirror_registry.host}/p", mirror_registry,
+                                channels=[{"name": "stable-4.15"}], updateService=graph_server.url)
+    proc = mirrorsync("plan", str(manifest))
+    assert proc.returncode == 0, proc.stderr
+    head = channel.by_version("4.15.3")
+    assert (f"{head.pull_spec} -> {mirror_registry.host}/p/openshift/release-images:4.15.3-x86_64"
+            in proc.stdout.splitlines())
+    cli = head.components["cli"]
+    assert (f"{cli.digest_reference} -> {mirror_registry.host}/p/openshift/release:4.15.3-x86_64-cli"
+            in proc.stdout.splitlines())
+    assert len(proc.stdout.splitlines()) == 6  # five components and the release image
