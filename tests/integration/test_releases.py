@@ -181,6 +181,13 @@ def test_a_release_named_directly_needs_no_graph_and_brings_its_signatures(tmp_p
     assert {k: base64.b64decode(v) for k, v in cm["binaryData"].items()} == {
         f"sha256-{hexpart}-{n}": data for n, data in files.items()}
     assert "release-signatures.yaml" in (out / "cluster-resources" / "Kustomization").read_text()
+    # the report is the one seam: generate writes the same files from it
+    gen = tmp_path / "gen"
+    proc = mirrorsync("generate", str(out / "report.json"), "-o", str(gen))
+    assert proc.returncode == 0, proc.stderr
+    for name in ("cluster-resources/release-signatures.yaml", "cluster-resources/imagedigestmirrorset.yaml",
+                 "cluster-resources/Kustomization", "install-config-imagedigestsources.yaml"):
+        assert (gen / name).read_bytes() == (out / name).read_bytes(), name
 
 
 def test_a_release_without_signatures_is_a_warning_not_a_failure(tmp_path, registry, mirror_registry, channel,

@@ -59,6 +59,9 @@ META = release_metadata("4.15.0", [])
       "release-manifests/release-metadata": META}, "component 'cli' is listed twice"),
     ({"release-manifests/image-references": image_references({}),
       "release-manifests/release-metadata": b'{"kind": "other", "version": "4.15.0"}'}, "not cincinnati-metadata-v0"),
+    ({"release-manifests/image-references": stream([{"name": "../x", "from": {"kind": "DockerImage",
+                                                                              "name": f"q.example.com/a@{D}"}}]),
+      "release-manifests/release-metadata": META}, "'../x' is not a component name"),
 ])
 def test_what_oc_refuses_is_refused_with_one_clear_line(client, pusher_for, registry, unique_repo, files, message):
     repo = unique_repo("rel")
@@ -73,3 +76,24 @@ def test_a_graph_answer_past_the_limit_is_refused(monkeypatch):
     with GraphServer({("c", "amd64"): big}) as server:
         with pytest.raises(Exception, match="more than"):
             graph.fetch(server.url, "c", "amd64", policy=RetryPolicy(attempts=1))
+
+
+def test_an_index_without_amd64_is_read_through_its_first_image(client, pusher_for, registry, unique_repo):
+    from devtools.samples import Platform, make_config, make_files_layer, make_index, make_manifest
+
+    pusher = pusher_for(registry)
+    repo = unique_repo("rel")
+    files = {"release-manifests/image-references": image_references({}),
+             "release-manifests/release-metadata": release_metadata("4.15.0", [])}
+    children = []
+    for plat in ("linux/arm64", "linux/s390x"):
+        layer, diff = make_files_layer(files)
+        config = make_config(Platform.parse(plat), [diff])
+        manifest = make_manifest(config, [layer])
+        for blob in (layer, config):
+            pusher.push_blob(repo, blob)
+        pusher.push_manifest(repo, manifest.digest, manifest)
+        children.append((manifest, Platform.parse(plat)))
+    pusher.push_manifest(repo, "x", make_index(children))
+    got = payload.read(client, repo, "x")
+    assert (got.version, got.architecture) == ("4.15.0", "arm64")

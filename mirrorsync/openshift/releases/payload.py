@@ -6,6 +6,7 @@ layers (later layers win, whiteouts apply), as ``oc adm release extract`` and oc
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from ...errors import MirrorsyncError, UnsupportedContent
@@ -17,6 +18,7 @@ IMAGE_REFERENCES = "release-manifests/image-references"
 RELEASE_METADATA = "release-manifests/release-metadata"
 ARCH_KEY = "release.openshift.io/architecture"
 MAX_FILE_BYTES = 16 << 20  # a real image-references is ~200 KiB
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 class PayloadError(MirrorsyncError):
@@ -39,9 +41,14 @@ class Release:
     architecture: str  # of the image read (``amd64``...), from its config
 
 
-def read(store: ContentStore, repo: str, ref: str, *, platform: str = "linux/amd64", where: str = "") -> Release:
-    """The release at ``repo``:``ref`` of ``store``; an index is read through its ``platform`` image."""
+def read(store: ContentStore, repo: str, ref: str, *, platform: str | None = None, where: str = "") -> Release:
+    """The release at ``repo``:``ref`` of ``store``; an index is read through its ``platform`` image (None:
+    linux/amd64 where it has one, else its first: every image of a release carries the same files)."""
     where = where or (f"{store.describe()}/{repo}@{ref}" if ":" in ref else f"{store.describe()}/{repo}:{ref}")
+    if platform is None:
+        top = store.get_manifest(repo, ref)
+        offered = [c.platform for c in top.children if c.platform]
+        platform = "linux/amd64" if not offered or "linux/amd64" in offered else offered[0]
     top, image = image_files.platform_manifest(store, repo, ref, platform)
     files = image_files.read_files(store, repo, image, lambda p: p in (IMAGE_REFERENCES, RELEASE_METADATA),
                                    max_file_bytes=MAX_FILE_BYTES, max_total_bytes=2 * MAX_FILE_BYTES)
@@ -78,6 +85,8 @@ def components(data: bytes, where: str) -> tuple[Component, ...]:
         source = tag.get("from") if isinstance(tag, dict) else None
         if not isinstance(name, str) or not name or not isinstance(source, dict):
             raise PayloadError(f"{where}: {IMAGE_REFERENCES}: spec.tags[{i}] has no name or from")
+        if not _NAME.fullmatch(name):  # it becomes part of a tag on the mirrors
+            raise PayloadError(f"{where}: {IMAGE_REFERENCES}: spec.tags[{i}]: {name!r} is not a component name")
         if source.get("kind") != "DockerImage":
             continue  # another ImageStreamTag: nothing to pull
         try:

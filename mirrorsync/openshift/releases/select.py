@@ -28,9 +28,9 @@ from .spec import TAG_ARCH, PlatformSpec
 
 RELEASE_IMAGES = "openshift/release-images"
 COMPONENTS = "openshift/release"
-# The image to read release-manifests/ from when a release is an index; every child carries the same files.
+# The image to read release-manifests/ from when a release is an index (None: amd64 if it has one, else its first).
 READ_PLATFORM = {"amd64": "linux/amd64", "arm64": "linux/arm64", "ppc64le": "linux/ppc64le", "s390x": "linux/s390x",
-                 "multi": "linux/amd64"}
+                 "multi": None}
 
 SourceFor = Callable[[Reference], tuple[ContentStore, str]]  # a source repository -> (store, repo in it)
 GraphFor = Callable[[str, str], Graph]  # (channel, arch) -> its graph
@@ -103,7 +103,7 @@ def read(wants: list[Wanted], source_for: SourceFor, *, shard: Shard | None = No
         store, repo = source_for(want.image)
         try:
             release = read_release(store, repo, want.image.identifier or "",
-                                   platform=READ_PLATFORM[want.arch or "amd64"], where=str(want.image))
+                                   platform=READ_PLATFORM.get(want.arch or "multi"), where=str(want.image))
         except Exception as exc:  # noqa: BLE001
             out.failures.append(WantedFailure(str(want.image), describe(exc), want.image))
             continue
