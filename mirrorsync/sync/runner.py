@@ -102,6 +102,9 @@ class Runner:
         exit 2) before anything is copied, not a failure of each image."""
         hosts = {spec.source.registry for spec in self.manifest.images} | {m.registry for m in self.manifest.mirrors}
         if self.manifest.platform is not None:  # (the hosts a graph names are known only once it is read)
+            from ..openshift.releases.spec import check_paths  # noqa: PLC0415
+
+            check_paths(self.manifest)
             hosts |= {ref.registry for ref in self.manifest.platform.releases}
         for host in sorted(hosts):
             auth.lookup(host, auth_file=self.manifest.settings_for(host).auth_file or self.options.auth_file)

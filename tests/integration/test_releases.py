@@ -108,6 +108,10 @@ def test_a_channel_range_mirrors_every_release_and_component_once(tmp_path, regi
     assert {e["source"]: e["mirrors"] for e in block["imageDigestSources"]} == entries
     assert "install-config" not in (out / "cluster-resources" / "Kustomization").read_text()
 
+    # verify finds every image the report promises on the mirror
+    checked = mirrorsync("verify", str(out))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
     # a second run copies nothing
     proc, again = run(manifest, out)
     assert proc.returncode == 0, proc.stderr
@@ -350,3 +354,14 @@ def test_plan_shows_each_release_image_and_its_tag_on_the_mirrors(tmp_path, regi
     assert (f"{cli.digest_reference} -> {mirror_registry.host}/p/openshift/release:4.15.3-x86_64-cli"
             in proc.stdout.splitlines())
     assert len(proc.stdout.splitlines()) == 6  # five components and the release image
+
+
+def test_a_missing_graph_file_or_signature_directory_is_bad_input(tmp_path, registry, mirror_registry):
+    for platform, where in (({"channels": [{"name": "stable-4.15"}], "updateService": "graph.json"},
+                             "platform.updateService: "),
+                            ({"releases": [f"{registry.host}/a/b:1"], "signatures": "sigs"}, "platform.signatures: ")):
+        manifest = release_manifest(tmp_path, registry, mirror_registry.host, mirror_registry, **platform)
+        out = tmp_path / "out"
+        proc, _ = run(manifest, out)
+        assert proc.returncode == 2 and where in proc.stderr and proc.stderr.startswith(f"error: {manifest}:")
+        assert not out.exists()

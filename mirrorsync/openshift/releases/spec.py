@@ -107,3 +107,17 @@ def parse(r: _Reader, value: Any, manifest_file: str) -> PlatformSpec:
         update_service = _location(r, top["updateService"], ("platform", "updateService"), base)
     signatures = _location(r, top["signatures"], ("platform", "signatures"), base) if "signatures" in top else None
     return PlatformSpec(arches, tuple(channels), releases, update_service, signatures)
+
+
+def check_paths(manifest) -> None:
+    """Local files the section names must be there before a run starts: a missing graph file or signature
+    directory is a mistake in the manifest (exit 2, nothing written), not a failure of each release."""
+    platform = manifest.platform
+    if platform is None:
+        return
+    local = not platform.update_service.startswith(("http://", "https://"))
+    if platform.channels and local and not os.path.isfile(platform.update_service):
+        raise manifest.error(("platform", "updateService"), f"{platform.update_service} is not a file")
+    if platform.signatures and not platform.signatures.startswith(("http://", "https://")) \
+            and not os.path.isdir(platform.signatures):
+        raise manifest.error(("platform", "signatures"), f"{platform.signatures} is not a directory")
