@@ -97,3 +97,51 @@ def test_an_index_without_amd64_is_read_through_its_first_image(client, pusher_f
     pusher.push_manifest(repo, "x", make_index(children))
     got = payload.read(client, repo, "x")
     assert (got.version, got.architecture) == ("4.15.0", "arm64")
+
+
+class CountingReads:
+    """A store that records which blobs are read."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.read: list[str] = []
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def read_blob(self, repo, desc):
+        self.read.append(desc.digest)
+        return self.store.read_blob(repo, desc)
+
+
+def test_the_top_layer_alone_is_read_when_it_holds_both_files(client, pusher_for, registry, unique_repo):
+    from devtools.samples import Platform, make_config, make_files_layer, make_layer, make_manifest
+
+    pusher = pusher_for(registry)
+
+    def push_layers(repo, layers):
+        config = make_config(Platform.parse("amd64"), [diff for _, diff in layers])
+        manifest = make_manifest(config, [blob for blob, _ in layers])
+        for blob in (config, *(b for b, _ in layers)):
+            pusher.push_blob(repo, blob)
+        pusher.push_manifest(repo, "x", manifest)
+        return [blob.digest for blob, _ in layers]
+
+    both = {"release-manifests/image-references": image_references({}),
+            "release-manifests/release-metadata": release_metadata("4.15.0", [])}
+    repo = unique_repo("rel")
+    base, top = push_layers(repo, [make_layer("os", 4096), make_files_layer(both)])
+    counting = CountingReads(client)
+    assert payload.read(counting, repo, "x").version == "4.15.0"
+    assert base not in counting.read and top in counting.read
+
+    # a top layer with one of them: every layer is read, and a later layer still wins
+    repo = unique_repo("rel")
+    layers = push_layers(repo, [make_files_layer({**both, "release-manifests/release-metadata":
+                                                  release_metadata("4.14.0", [])}),
+                                make_layer("os", 4096),
+                                make_files_layer({"release-manifests/release-metadata":
+                                                  release_metadata("4.15.1", [])})])
+    counting = CountingReads(client)
+    assert payload.read(counting, repo, "x").version == "4.15.1"
+    assert set(layers) <= set(counting.read)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ...errors import MirrorsyncError, UnsupportedContent
 from ...oci import image_files
@@ -50,8 +50,7 @@ def read(store: ContentStore, repo: str, ref: str, *, platform: str | None = Non
         offered = [c.platform for c in top.children if c.platform]
         platform = "linux/amd64" if not offered or "linux/amd64" in offered else offered[0]
     top, image = image_files.platform_manifest(store, repo, ref, platform)
-    files = image_files.read_files(store, repo, image, lambda p: p in (IMAGE_REFERENCES, RELEASE_METADATA),
-                                   max_file_bytes=MAX_FILE_BYTES, max_total_bytes=2 * MAX_FILE_BYTES)
+    files = _release_files(store, repo, image)
     for name in (IMAGE_REFERENCES, RELEASE_METADATA):
         if name not in files:
             raise PayloadError(f"{where} is not a release image: it has no {name}")
@@ -68,6 +67,22 @@ def read(store: ContentStore, repo: str, ref: str, *, platform: str | None = Non
         arch = ""
     return Release(top.digest, metadata["version"], tuple(previous),
                    components(files[IMAGE_REFERENCES], where), extra.get(ARCH_KEY) == "multi", arch)
+
+
+def _release_files(store: ContentStore, repo: str, image) -> dict[str, bytes]:
+    """The two files, from the top layer alone when it holds both (``oc adm release new`` puts them there, and
+    nothing below can override a file of the top layer): a release image's lower layers are its operating system,
+    hundreds of MB the copy reads anyway. Otherwise from every layer."""
+    def want(path: str) -> bool:
+        return path in (IMAGE_REFERENCES, RELEASE_METADATA)
+
+    limits = {"max_file_bytes": MAX_FILE_BYTES, "max_total_bytes": 2 * MAX_FILE_BYTES}
+    if len(image.blobs) > 2:
+        files = image_files.read_files(store, repo, replace(image, blobs=image.blobs[:1] + image.blobs[-1:]), want,
+                                       **limits)
+        if len(files) == 2:
+            return files
+    return image_files.read_files(store, repo, image, want, **limits)
 
 
 def components(data: bytes, where: str) -> tuple[Component, ...]:
