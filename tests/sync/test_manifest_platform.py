@@ -78,9 +78,12 @@ def test_a_manifest_without_platform_keeps_loading_as_before():
     ("platform:\n  releases: ['Not A Ref']\n", ":5: platform.releases[0]:", "invalid"),
     ("platform:\n  releases: [quay.io/a/b:1]\n  signatures: ftp://x/y\n", ":6: platform.signatures:",
      "only http://, https:// or a local path"),
+    ("platform:\n  releases: [quay.io/a/b:1]\n  updateService: https://me:s3cret@graph.example.com/g\n",
+     ":6: platform.updateService:", "must not carry credentials"),
 ])
 def test_mistakes_are_one_line_naming_file_line_and_field(body, where, message):
     with pytest.raises(InputError) as err:
         parse(body, "m.yaml")
     text = str(err.value)
     assert text.startswith("m.yaml" + where) and message in text and "\n" not in text
+    assert "s3cret" not in text

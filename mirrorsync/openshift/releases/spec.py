@@ -5,6 +5,7 @@ ImageSetConfiguration, which users know). Parsed with the manifest's own reader,
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,8 @@ def _location(r: _Reader, value: Any, path: tuple, base: str) -> str:
     """A URL as it is, or a path relative to the manifest's directory, as the user reads it."""
     text = r.string(value, path)
     if text.startswith(("http://", "https://")):
+        if "@" in urlsplit(text).netloc:  # it would be in every message and report that names the URL
+            raise r.fail(path, "must not carry credentials (user:password@): a manifest is no place for secrets")
         return text
     if "://" in text:
         raise r.fail(path, f"{text!r}: only http://, https:// or a local path")
