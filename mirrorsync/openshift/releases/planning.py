@@ -1,5 +1,6 @@
-"""The releases' part of a run: add their copy jobs to the plan, and after the copies say per release what
-happened (``report.releases``). The runner calls these two functions and nothing else of this package.
+"""The releases' part of a run: add their copy jobs to the plan (``add_from_registries`` for a run or an export,
+``add_to_plan`` with the export's releases for an import), and after the copies say per release what happened
+(``records``, the report's ``releases``).
 """
 
 from __future__ import annotations
@@ -48,26 +49,32 @@ def add_to_plan(the_plan: Plan, manifest: SyncManifest, source_for: SourceFor, g
     if previous is not None:
         rplan.releases += from_previous(rplan.failures, previous, {p.release.digest for p in rplan.releases})
     assign_jobs(manifest, rplan)
+    _attach_signatures(rplan, signatures_for, carried)
+    seen = {(j.source, j.ref, j.push_tag) for j in the_plan.jobs}
+    the_plan.jobs += [j for j in rplan.jobs if (j.source, j.ref, j.push_tag) not in seen]
+    the_plan.releases = rplan
+
+
+def _attach_signatures(rplan: ReleasePlan, signatures_for: SignaturesFor | None,
+                       carried: list[ReleaseRecord] | None) -> None:
+    """Each release's signature files: those an export's report carries, else the store's (a release planned from
+    the previous report keeps those it had). A release without any is a warning, not a failure."""
     kept = {r.digest: r.signatures for r in carried or []}
     for p in rplan.releases:
         digest = p.release.digest
         if carried is not None:
             p.signatures = {k: base64.b64decode(v) for k, v in (kept.get(digest) or {}).items()}
-        elif p.signatures:
-            continue  # planned from the previous report, with the signatures it kept
-        elif signatures_for is not None:
+        elif signatures_for is not None and not p.signatures:
             try:
                 p.signatures = signatures_for(digest)
-            except Exception as exc:  # noqa: BLE001 - a release without signatures is a warning, not a failure
+            except Exception as exc:  # noqa: BLE001
                 log.warning("no signatures for release %s (%s): %s", p.release.version, digest, describe(exc))
                 continue
-        if signatures_for is not None or carried is not None:
-            if not p.signatures:
-                log.warning("the signature store has no signature for release %s (%s): no ConfigMap for it",
-                            p.release.version, digest)
-    seen = {(j.source, j.ref, j.push_tag) for j in the_plan.jobs}
-    the_plan.jobs += [j for j in rplan.jobs if (j.source, j.ref, j.push_tag) not in seen]
-    the_plan.releases = rplan
+        else:
+            continue
+        if not p.signatures:
+            log.warning("the signature store has no signature for release %s (%s): no ConfigMap for it",
+                        p.release.version, digest)
 
 
 def from_previous(failures: list[WantedFailure], previous: Report, planned: set[str]) -> list[PlannedRelease]:
