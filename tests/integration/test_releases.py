@@ -53,7 +53,8 @@ def release_manifest(tmp_path, source, mirror_location, mirror_registry, **platf
 
 
 def run(manifest, out, *extra):
-    proc = mirrorsync("run", str(manifest), "--output-dir", str(out), *extra)
+    # short backoffs: the tests that stop the update service or the source would otherwise wait out the retries
+    proc = mirrorsync("run", str(manifest), "--output-dir", str(out), *extra, env={"MIRRORSYNC_RETRY_WAIT": "0.01"})
     report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else None
     return proc, report
 
