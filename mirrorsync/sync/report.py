@@ -229,7 +229,9 @@ def mirrored_sources(reports: list[Report]):
             g = groups.setdefault(img.source, {"mirrors": {}, "digest": False, "tag": False,
                                                "policy": img.mirrorSourcePolicy, "scope": img.scope})
             for d in good:
-                g["mirrors"][d.mirror] = d.repository
+                # a set: one source lands in one repository per mirror, except a release whose image and
+                # components share a repository (they land in openshift/release-images and openshift/release)
+                g["mirrors"].setdefault(d.mirror, set()).add(d.repository)
             if "digest" in img.mirrorSets:
                 g["digest"] = True
             if "tag" in img.mirrorSets and img.tag:
@@ -239,7 +241,7 @@ def mirrored_sources(reports: list[Report]):
         g = groups[source]
         if not (g["digest"] or g["tag"]):
             continue
-        mirrors = tuple(g["mirrors"][m] for m in order if m in g["mirrors"])
+        mirrors = tuple(r for m in order if m in g["mirrors"] for r in sorted(g["mirrors"][m]))
         out.append(MirroredSource(source=source, mirrors=mirrors, by_digest=g["digest"], by_tag=g["tag"],
                                   policy=g["policy"], scope=g["scope"]))
     return out

@@ -18,7 +18,7 @@ from mirrorsync.registry.retry import RetryPolicy
 from mirrorsync.registry.settings import RegistrySettings
 from support import crds
 from support.cli import mirrorsync, registry_settings
-from support.releases import GraphServer, build_channel, build_multi_release
+from support.releases import GraphServer, build_channel, build_multi_release, push_component, push_release
 
 pytestmark = pytest.mark.integration
 
@@ -366,3 +366,24 @@ def test_a_missing_graph_file_or_signature_directory_is_bad_input(tmp_path, regi
         proc, _ = run(manifest, out)
         assert proc.returncode == 2 and where in proc.stderr and proc.stderr.startswith(f"error: {manifest}:")
         assert not out.exists()
+
+
+def test_a_release_whose_components_share_its_repository_maps_it_to_both_mirror_repositories(
+        tmp_path, registry, mirror_registry, pusher_for, mirror, unique_repo):
+    # as `oc adm release new --to-image` leaves a release built into one repository
+    pusher = pusher_for(registry)
+    repo = unique_repo("one")
+    comps = {"cli": push_component(pusher, repo, "cli", 0), "etcd": push_component(pusher, repo, "etcd", 0)}
+    digest = push_release(pusher, repo, "4.15.0-x86_64", "4.15.0", comps, [])
+    ns = unique_repo("m")
+    manifest = release_manifest(tmp_path, registry, f"{mirror_registry.host}/{ns}", mirror_registry,
+                                releases=[f"{registry.host}/{repo}@{digest}"])
+    out = tmp_path / "out"
+    proc, _ = run(manifest, out)
+    assert proc.returncode == 0, proc.stderr
+    [idms] = yaml.safe_load_all((out / "cluster-resources" / "imagedigestmirrorset.yaml").read_text())
+    crds.validate(idms)
+    assert idms["spec"]["imageDigestMirrors"] == [{
+        "source": f"{registry.host}/{repo}",
+        "mirrors": [f"{mirror_registry.host}/{ns}/openshift/release",
+                    f"{mirror_registry.host}/{ns}/openshift/release-images"]}]
