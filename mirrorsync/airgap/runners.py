@@ -8,6 +8,7 @@ from ..sync import plan as plan_mod
 from ..sync.copy import Target
 from ..sync.engines import Clients, Engine, NativeEngine
 from ..sync.plan import Destination, Plan
+from ..sync.report import ReleaseRecord
 from ..sync.runner import Runner
 from .chain import WithEarlierExports
 from .layout import OCILayout
@@ -36,7 +37,13 @@ class ExportRunner(Runner):
     def plan(self, clients: Clients) -> Plan:
         the_plan = super().plan(clients)
         mirror = self.manifest.mirrors[0]
-        the_plan.jobs = [replace(j, destinations=(LayoutDestination(mirror, j.source.name),)) for j in the_plan.jobs]
+        # A release component's mirror tag is for the mirrors: the layout keeps it by digest (once, however many
+        # releases name it), the import tags it.
+        jobs = {}
+        for j in the_plan.jobs:
+            j = replace(j, destinations=(LayoutDestination(mirror, j.source.name),), target_tag=None)
+            jobs.setdefault((j.source, j.ref), j)
+        the_plan.jobs = list(jobs.values())
         return the_plan
 
 
@@ -45,6 +52,7 @@ class ImportRunner(Runner):
     """The runner reading every job from an OCI layout instead of its source registry."""
 
     source: OCILayout | WithEarlierExports | None = None
+    releases: list[ReleaseRecord] | None = None  # the releases the export's report lists
 
     def make_engine(self, clients: Clients) -> Engine:
         return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"),
@@ -52,7 +60,19 @@ class ImportRunner(Runner):
 
     def plan(self, clients: Clients) -> Plan:
         # Tags come from the layout: the sources are on the other side of the gap.
-        return plan_mod.build(self.manifest, lambda ref: self.source.list_tags(ref.name), shard=self.options.shard)
+        the_plan = plan_mod.build(self.manifest, lambda ref: self.source.list_tags(ref.name), shard=self.options.shard)
+        if self.manifest.platform is not None:
+            # and so do the releases: which ones, from the export's report (no update service here), what they
+            # name, from the release images in the layout
+            from ..openshift.releases.planning import add_to_plan  # noqa: PLC0415
+
+            add_to_plan(the_plan, self.manifest, lambda ref: (self.source, ref.name), _no_graph,
+                        carried=self.releases or [], shard=self.options.shard)
+        return the_plan
+
+
+def _no_graph(channel: str, arch: str):
+    raise AssertionError("an import plans the releases its export lists, never from the graph")
 
 
 def runner_kwargs(options, stop, abandon) -> dict:

@@ -27,7 +27,7 @@ from ..atomicfile import write_atomic
 from ..errors import InputError
 from ..sync import manifest as manifest_mod
 from ..sync.manifest import Mirror, SyncManifest
-from ..sync.report import Report
+from ..sync.report import Report, load as load_report
 from ..sync.runner import REPORT_FILE
 from .archives import MIN_ARCHIVE_SIZE, PART_RE, pack, parts_in, unpack
 from .chain import EXPORT_KEY, WithEarlierExports, earlier_blobs
@@ -125,13 +125,17 @@ def import_export(directory: str | os.PathLike[str], *, manifest_path: str | Non
     verify_checksums(directory, {n: h for n, h in sums.items() if not PART_RE.match(n)})
 
     earlier: set[str] = set()
+    releases = []
     with contextlib.suppress(FileNotFoundError, ValueError, AttributeError):
         section = json.loads((directory / REPORT_FILE).read_text()).get(EXPORT_KEY) or {}
         earlier = set(section.get("since") or [])
+    if (directory / REPORT_FILE).is_file():
+        releases = [r for r in load_report(str(directory / REPORT_FILE)).releases if r.source and r.digest]
     m = manifest_mod.load(str(manifest_path) if manifest_path else str(directory / MANIFEST_COPY))
     if icsp:
         m.check_icsp()
     layout = OCILayout(directory, create=False)
     kwargs = runner_kwargs(options, stop, abandon)
-    runner = ImportRunner(m, on_event=on_event, source=WithEarlierExports(layout, earlier), **kwargs)
+    runner = ImportRunner(m, on_event=on_event, source=WithEarlierExports(layout, earlier), releases=releases,
+                          **kwargs)
     return runner.run()

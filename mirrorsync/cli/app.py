@@ -215,7 +215,8 @@ def plan(
         sys.stdout.write(the_plan.to_json())
     else:
         for job in the_plan.jobs:
-            typer.echo(f"{job} -> {', '.join(d.name for d in job.destinations)}")
+            tag = f":{job.target_tag}" if job.target_tag else ""  # a release's image: tagged on the mirrors
+            typer.echo(f"{job} -> {', '.join(d.name + tag for d in job.destinations)}")
         for selection in the_plan.selections:  # why each listed tag was taken or left
             taken = sum(d.taken for d in selection.decisions)
             typer.echo(f"tags of {selection.spec.source.name} (images[{selection.spec.index}]): "
@@ -581,6 +582,33 @@ def prune(
     summary = ", ".join(f"{n} {'to delete' if a == 'delete' else a}" for a, n in counts.items() if n) or "nothing"
     note(f"{'pruned' if apply else 'dry run (--apply to delete)'}: {summary}")
     raise typer.Exit(0 if result.ok else 1)
+
+
+release_app = typer.Typer(cls=_OneLineErrors, no_args_is_help=True, help="Inspect OpenShift release images.")
+app.add_typer(release_app, name="release")
+
+
+@release_app.command("info")
+def release_info(
+    reference: str = typer.Argument(..., metavar="REF", help="A release image, by tag or digest."),
+    manifest: Optional[Path] = typer.Option(None, "--manifest", dir_okay=False,
+                                            help="Registry settings (TLS, certificates, auth) from this manifest."),
+    authfile: Optional[str] = AuthFileOpt,
+    output: OutputFormat = typer.Option(OutputFormat.text, "--output", help="text or json."),
+) -> None:
+    """Print a release image's version, upgrades and components, like `oc adm release info`.
+
+    Reads release-manifests/ from the image's layers, streamed; nothing is pulled or written.
+    """
+    from ..openshift.releases.info import describe_release
+
+    try:
+        m = manifest_mod.load(str(manifest)) if manifest else None
+        text = describe_release(reference, m, auth_file=authfile, as_json=output == OutputFormat.json)
+    except MirrorsyncError as exc:
+        fail(exc)
+        return
+    sys.stdout.write(text)
 
 
 def main() -> None:

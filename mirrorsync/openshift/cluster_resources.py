@@ -20,13 +20,14 @@ from pathlib import Path
 
 from ..atomicfile import write_atomic
 from .mirrorsets import FILENAMES, MirrorSetFile
+from .releases.signatures import FILENAME as RELEASE_SIGNATURES
 
 DIRECTORY = "cluster-resources"
 KUSTOMIZATION = "Kustomization"
 # Every file mirrorsync may write into the directory, besides the kustomization; names never change between runs,
 # so that a Git diff of the directory shows only what changed. The earlier layout had the same names directly in
 # the output directory.
-OWNED_FILES = tuple(FILENAMES.values())
+OWNED_FILES = tuple(FILENAMES.values()) + (RELEASE_SIGNATURES,)
 # The files ``oc apply -f DIR`` sends to the API server.
 KUBECTL_EXTENSIONS = (".yaml", ".yml", ".json")
 
@@ -69,7 +70,7 @@ def write(output_dir: str | Path, files: Iterable[MirrorSetFile], *,
         if stale not in names:
             with contextlib.suppress(FileNotFoundError):
                 (target / stale).unlink()
-    for legacy in OWNED_FILES:
+    for legacy in FILENAMES.values():  # what the earlier layout wrote
         old = out / legacy
         if old.is_file():
             old.unlink()

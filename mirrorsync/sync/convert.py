@@ -33,6 +33,7 @@ class Conversion:
     mirrors: list[str]
     registries: dict[str, dict[str, Any]] = field(default_factory=dict)
     images: list[dict[str, Any]] = field(default_factory=list)
+    platform: dict[str, Any] | None = None  # an ImageSetConfiguration's releases
     notes: list[tuple[int, str]] = field(default_factory=list)  # (input line, text)
 
     def render(self, input_file: str) -> str:
@@ -44,7 +45,10 @@ class Conversion:
                                "mirrors": self.mirrors}
         if self.registries:
             doc["registries"] = self.registries
-        doc["images"] = self.images
+        if self.images or self.platform is None:
+            doc["images"] = self.images
+        if self.platform is not None:
+            doc["platform"] = self.platform
         return "\n".join(lines) + "\n" + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False,
                                                         allow_unicode=True, width=120)
 
@@ -237,7 +241,9 @@ class _Converter:
                 self.note((key,), "no equivalent in a sync manifest")
         mirror = self.mapping(top.get("mirror"), ("mirror",))
         for key in mirror:
-            if key in ("platform", "operators", "helm", "samples"):
+            if key == "platform":
+                self.out.platform = self._platform(mirror[key], ("mirror", key))
+            elif key in ("operators", "helm", "samples"):
                 self.note(("mirror", key), "not supported by mirrorsync yet: mirror these with oc-mirror")
             elif key not in ("additionalImages", "blockedImages"):
                 self.note(("mirror", key), "no equivalent in a sync manifest")
@@ -268,10 +274,47 @@ class _Converter:
                                                                 "images are not mirrored by this manifest")
         self.out.images = [{k: (list(dict.fromkeys(v)) if isinstance(v, list) else v) for k, v in e.items()}
                            for e in by_source.values()]
-        if not self.out.images:
-            raise self.fail(("mirror",), "no mirror.additionalImages to mirror (the only section convert carries "
-                                         "over)")
+        if not self.out.images and self.out.platform is None:
+            raise self.fail(("mirror",), "no mirror.additionalImages or mirror.platform to mirror (the sections "
+                                         "convert carries over)")
         return self.out
+
+    def _platform(self, value: Any, path: tuple) -> dict[str, Any] | None:
+        """oc-mirror's ``platform`` as the manifest's (the same names); what has no equivalent is a note."""
+        out: dict[str, Any] = {}
+        for key, item in self.mapping(value, path).items():
+            where = path + (key,)
+            if key == "architectures":
+                out[key] = item
+            elif key == "channels":
+                out[key] = [c for i, ch in enumerate(item if isinstance(item, list) else [])
+                            if (c := self._channel(ch, where + (i,))) is not None]
+            elif key == "release":  # v2alpha1: one release image named directly
+                out.setdefault("releases", []).append(item)
+            elif key == "graph":
+                self.note(where, "mirrorsync builds no graph-data image: run an update service from the "
+                                 "mirrored releases, or point clusters at the public one")
+            else:
+                self.note(where, "no equivalent in a sync manifest")
+        if not out.get("channels"):
+            out.pop("channels", None)
+        return out if out.get("channels") or out.get("releases") else None
+
+    def _channel(self, value: Any, path: tuple) -> dict[str, Any] | None:
+        channel = self.mapping(value, path)
+        if channel.get("type", "ocp") != "ocp":
+            self.note(path + ("type",), f"{channel.get('type')} releases are not supported: only ocp")
+            return None
+        out: dict[str, Any] = {}
+        for key, item in channel.items():
+            if key in ("name", "minVersion", "maxVersion", "shortestPath"):
+                out[key] = item
+            elif key == "full" and item:
+                self.note(path + (key,), "every release of the channel: give minVersion and maxVersion instead "
+                                         "(without them mirrorsync takes the channel head, as oc-mirror does)")
+            elif key not in ("type", "full"):
+                self.note(path + (key,), "no equivalent in a sync manifest")
+        return out
 
     def _blocked(self, value: Any, api: str) -> list[tuple[int, Any]]:
         """(index, predicate) per blockedImages entry. v1alpha2 blocks by image name (``alpine`` blocks

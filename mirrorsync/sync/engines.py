@@ -105,7 +105,7 @@ class NativeEngine:
 
     def copy(self, job: CopyJob) -> CopyResult:
         source, source_repo = self.source_for(job)
-        return self.copier.copy(source, source_repo, job.ref, self.targets_for(job), tag=job.tag)
+        return self.copier.copy(source, source_repo, job.ref, self.targets_for(job), tag=job.push_tag)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

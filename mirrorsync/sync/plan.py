@@ -33,6 +33,14 @@ class CopyJob:
     spec: ImageSpec
     ref: str  # the tag or digest to read from the source
     destinations: tuple[Destination, ...]
+    # the tag to push on the mirrors when it is not the source's (a release component, read by digest, is
+    # tagged <version>-<arch>-<component> there); None: the source's tag, or by digest only
+    target_tag: str | None = None
+
+    @property
+    def push_tag(self) -> str | None:
+        """The tag the mirrors get: the target tag, else the source's tag (None: by digest only)."""
+        return self.target_tag or self.tag
 
     @property
     def source(self) -> Reference:
@@ -75,11 +83,13 @@ class Plan:
     jobs: list[CopyJob] = field(default_factory=list)
     failures: list[PlanFailure] = field(default_factory=list)
     selections: list[TagSelection] = field(default_factory=list)
+    releases: object = None  # the platform section's ReleasePlan (openshift.releases.select), when it has one
 
     def to_dict(self) -> dict:
         return {
             "jobs": [{"source": j.source.name, "tag": j.tag, "digest": j.digest,
-                      "destinations": [d.name for d in j.destinations]} for j in self.jobs],
+                      "destinations": [d.name for d in j.destinations],
+                      **({"mirrorTag": j.target_tag} if j.target_tag else {})} for j in self.jobs],
             "failures": [{"source": f.spec.source.name, "error": f.error} for f in self.failures],
             "selections": [s.to_dict() for s in self.selections],
         }

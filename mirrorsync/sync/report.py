@@ -65,6 +65,8 @@ class ImageRecord:
     # The digest kept on the destinations this run did not reach, when an earlier run put it there; None when
     # nothing was kept (those destinations then hold ``digest``, if anything).
     mirroredDigest: str | None = None
+    # The tag pushed on the mirrors when it is not the source's (a release component: <version>-<arch>-<name>).
+    mirrorTag: str | None = None
 
     def __post_init__(self) -> None:
         if self.onMirror is None:
@@ -82,6 +84,26 @@ class ImageRecord:
 
 
 @dataclass
+class ReleaseRecord:
+    """One OpenShift release of the manifest's ``platform`` section; its images are in ``images`` like any other
+    (the release image from ``source``, its components from their own repositories)."""
+
+    source: str | None  # the release repository (host/path); None for a channel whose graph could not be read
+    version: str | None
+    digest: str | None
+    status: str  # copied | up-to-date | partial | failed: the worst of its images
+    channel: str | None = None  # the channel that selected it; None for a release named directly
+    architecture: str | None = None  # amd64 | arm64 | ppc64le | s390x | multi
+    mirrorTag: str | None = None  # <version>-<arch>, its tag in <mirror>/openshift/release-images
+    components: int = 0
+    componentSources: list[str] = field(default_factory=list)  # the repositories its components come from
+    # The release's signature files from the manifest's signature store, base64, keyed as the ConfigMap's
+    # binaryData (sha256-<hex>-<n>): the report stays the one seam, so generate and import write the ConfigMap too.
+    signatures: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
 class Report:
     manifest: str | None
     engine: str
@@ -94,12 +116,17 @@ class Report:
     # Mirror-set entries the previous report in the output directory had and this one no longer gives, each
     # {"source", "mirror", "mirrorSets", "reason"}: what a cluster applying the new files stops using.
     removedEntries: list[dict[str, Any]] = field(default_factory=list)
+    releases: list[ReleaseRecord] = field(default_factory=list)  # the platform section's releases, if any
     apiVersion: str = API_VERSION
     kind: str = KIND
 
     @property
     def failed(self) -> list[ImageRecord]:
         return [i for i in self.images if i.status not in OK_STATUSES]
+
+    @property
+    def failed_releases(self) -> list[ReleaseRecord]:
+        return [r for r in self.releases if r.status not in OK_STATUSES]
 
     def totals(self) -> dict[str, int]:
         t = {"images": len(self.images), "copied": 0, "upToDate": 0, "failed": 0, "bytesSent": 0,
@@ -120,6 +147,9 @@ class Report:
              "images": (_LazyRecords(self.images) if _lazy_images
                         else [_image_dict(i) for i in sorted(self.images, key=_image_key)]),
              "removedEntries": [dict(e) for e in self.removedEntries]}
+        if self.releases:  # only where a platform section asked for releases: other reports stay as they were
+            d["releases"] = [dict(vars(r), componentSources=list(r.componentSources), signatures=dict(r.signatures))
+                             for r in self.releases]
         return d
 
     def to_json(self) -> str:
@@ -151,11 +181,13 @@ def _image_dict(i: ImageRecord) -> dict[str, Any]:
     d["children"] = list(i.children)
     d["mirrorSets"] = list(i.mirrorSets)
     d["destinations"] = [dict(vars(x)) for x in i.destinations]
+    if d["mirrorTag"] is None:  # an image's own: reports without releases keep their bytes
+        del d["mirrorTag"]
     return d
 
 
 def _image_key(i: ImageRecord) -> tuple:
-    return (i.source, i.tag or "", i.digest or "")
+    return (i.source, i.tag or "", i.digest or "", i.mirrorTag or "")
 
 
 class _LazyRecords:
@@ -226,7 +258,8 @@ def loads(text: str, file: str = "<report>") -> Report:
                       mirrors=list(data.get("mirrors") or []), startedAt=data.get("startedAt", ""),
                       finishedAt=data.get("finishedAt"), status=data.get("status", ""), images=images,
                       retries=int((data.get("totals") or {}).get("retries", 0)),
-                      removedEntries=[dict(e) for e in data.get("removedEntries") or []])
+                      removedEntries=[dict(e) for e in data.get("removedEntries") or []],
+                      releases=[ReleaseRecord(**r) for r in data.get("releases") or []])
     except (TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"malformed report: {exc}", file=file, field=f"images[{i}]" if data.get("images") else None) from None
 
@@ -259,7 +292,9 @@ def mirrored_sources(reports: list[Report]):
             g = groups.setdefault(img.source, {"mirrors": {}, "digest": False, "tag": False,
                                                "policy": img.mirrorSourcePolicy, "scope": img.scope})
             for d in good:
-                g["mirrors"][d.mirror] = d.repository
+                # a set: one source lands in one repository per mirror, except a release whose image and
+                # components share a repository (they land in openshift/release-images and openshift/release)
+                g["mirrors"].setdefault(d.mirror, set()).add(d.repository)
             if "digest" in img.mirrorSets:
                 g["digest"] = True
             if "tag" in img.mirrorSets and img.tag:
@@ -269,7 +304,7 @@ def mirrored_sources(reports: list[Report]):
         g = groups[source]
         if not (g["digest"] or g["tag"]):
             continue
-        mirrors = tuple(g["mirrors"][m] for m in order if m in g["mirrors"])
+        mirrors = tuple(r for m in order if m in g["mirrors"] for r in sorted(g["mirrors"][m]))
         out.append(MirroredSource(source=source, mirrors=mirrors, by_digest=g["digest"], by_tag=g["tag"],
                                   policy=g["policy"], scope=g["scope"]))
     return out

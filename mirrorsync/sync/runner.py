@@ -67,6 +67,9 @@ class Runner:
     # set after ``stop`` (a second Ctrl-C): images in flight are reported failed and not waited for
     abandon: threading.Event = field(default_factory=threading.Event)
     _listener_failed: bool = field(default=False, init=False, repr=False)
+    # read once: the releases' planning and the carry-over both use it
+    _previous_read: bool = field(default=False, init=False, repr=False)
+    _previous_report: Report | None = field(default=None, init=False, repr=False)
 
     def _value(self, name: str):
         v = getattr(self.options, name)
@@ -89,13 +92,24 @@ class Runner:
         raise InputError(f"unknown engine {name!r}", field="engine")
 
     def plan(self, clients: Clients) -> Plan:
-        return plan_mod.build(self.manifest, clients.list_tags, shard=self.options.shard,
-                              workers=self._value("concurrency"))
+        the_plan = plan_mod.build(self.manifest, clients.list_tags, shard=self.options.shard,
+                                  workers=self._value("concurrency"))
+        if self.manifest.platform is not None:
+            from ..openshift.releases.planning import add_from_registries  # noqa: PLC0415 - only with releases
+
+            add_from_registries(the_plan, self.manifest, clients, shard=self.options.shard,
+                                previous=self._previous())
+        return the_plan
 
     def check_credentials(self) -> None:
         """Read every auth file the run will use, now: a broken or missing one is bad input (``InputError``,
         exit 2) before anything is copied, not a failure of each image."""
         hosts = {spec.source.registry for spec in self.manifest.images} | {m.registry for m in self.manifest.mirrors}
+        if self.manifest.platform is not None:  # (the hosts a graph names are known only once it is read)
+            from ..openshift.releases.spec import check_paths  # noqa: PLC0415
+
+            check_paths(self.manifest)
+            hosts |= {ref.registry for ref in self.manifest.platform.releases}
         for host in sorted(hosts):
             auth.lookup(host, auth_file=self.manifest.settings_for(host).auth_file or self.options.auth_file)
         self.check_cert_dirs()
@@ -138,6 +152,10 @@ class Runner:
                 report.images.append(_failed_record(failure.spec, None, failure.error, self.manifest))
             self._notify(Event("planned", total=len(the_plan.jobs)))
             report.images.extend(self._execute(engine, the_plan.jobs, self._image_workers(engine, the_plan.jobs)))
+            if the_plan.releases is not None:
+                from ..openshift.releases.planning import records  # noqa: PLC0415
+
+                report.releases = records(the_plan.releases, report.images)
             reconcile(report, self._previous(), self.manifest, the_plan.failures,
                       _not_asked if self.abandon.is_set() else clients.get, workers=self._value("concurrency"))
         finally:
@@ -164,15 +182,18 @@ class Runner:
                 log.warning("progress listener failed (%s: %s); ignored", type(exc).__name__, exc)
 
     def _previous(self) -> Report | None:
+        if self._previous_read:
+            return self._previous_report
+        self._previous_read = True
         path = self.options.previous_report
         if path is None or not os.path.exists(path):
             return None
         try:
-            return load_report(str(path))
+            self._previous_report = load_report(str(path))
         except (MirrorsyncError, OSError) as exc:
             # Only costs what a failure this run would have kept; the run itself is not at fault.
             log.warning("cannot read the previous report (%s): no mirror entries are kept from it", exc)
-            return None
+        return self._previous_report
 
     def _image_workers(self, engine: Engine, jobs: list[CopyJob]) -> int:
         """The run's concurrency, or more where the native engine reads from far-away registries (``pacing``)."""
@@ -294,7 +315,7 @@ def to_record(job: CopyJob, result: CopyResult) -> ImageRecord:
                        mediaType=result.media_type, children=list(result.children),
                        mirrorSets=list(spec.mirror_sets), mirrorSourcePolicy=spec.mirror_source_policy,
                        scope=spec.scope, destinations=dests, bytesRead=result.bytes_read, retries=result.retries,
-                       error=result.error or (errors[0] if errors else None))
+                       error=result.error or (errors[0] if errors else None), mirrorTag=job.target_tag)
 
 
 def _failed_record(spec, job: CopyJob | None, error: str, manifest: SyncManifest, status: str = "failed") -> ImageRecord:
@@ -302,13 +323,13 @@ def _failed_record(spec, job: CopyJob | None, error: str, manifest: SyncManifest
              for m in manifest.mirrors]
     return ImageRecord(source=spec.source.name, tag=job.tag if job else None, digest=job.digest if job else None,
                        status=status, mirrorSets=list(spec.mirror_sets), mirrorSourcePolicy=spec.mirror_source_policy,
-                       scope=spec.scope, destinations=dests, error=error)
+                       scope=spec.scope, destinations=dests, error=error, mirrorTag=job.target_tag if job else None)
 
 
 def _overall(report: Report, *, interrupted: bool) -> str:
     if interrupted:
         return "Interrupted"
-    if not report.failed:
+    if not report.failed and not report.failed_releases:
         return "Succeeded"
     if len(report.failed) == len(report.images):
         return "Failed"
@@ -346,8 +367,10 @@ def write_mirror_sets(reports: list[Report], output_dir: str | Path, *, icsp: bo
     """Write the CR files for what the reports say reached the mirrors into the output directory's
     cluster-resources/ (see :mod:`cluster_resources`); remove ours that no longer apply."""
     from ..openshift import cluster_resources
+    from ..openshift.releases import outputs
 
-    return cluster_resources.write(output_dir, render_crs(reports, icsp=icsp, name=name), notify=notify)
+    files = render_crs(reports, icsp=icsp, name=name) + outputs.cluster_files(reports)
+    return cluster_resources.write(output_dir, files, notify=notify) + outputs.write_beside(reports, output_dir)
 
 
 @contextlib.contextmanager

@@ -508,7 +508,7 @@ class SkopeoEngine:
         source = self.clients.get(job.source.registry)
         repo = job.source.repository
         targets = [(self.clients.get(d.mirror.registry), d.repository) for d in job.destinations]
-        prepared = prepare(source, repo, job.ref, targets, job.tag, result)
+        prepared = prepare(source, repo, job.ref, targets, job.push_tag, result)
         if prepared is None:
             return
         top, manifests, pending = prepared
@@ -534,7 +534,7 @@ class SkopeoEngine:
                      ((job.source.registry, job.source.repository), (dest.mirror.registry, dest.repository))}
             secrets = tuple(s for c in creds.values() if c for s in (c.password, c.identity_token) if s)
             fd = auth_memfd(creds)
-            ref = job.tag or digest
+            ref = job.push_tag or digest
             dst_ref = docker_ref(dest.mirror.registry, dest.repository, ref)
             argv = copy_argv(self.binary, src_ref, dst_ref,
                              source_settings=self.clients.manifest.settings_for(job.source.registry),

@@ -120,7 +120,8 @@ def test_image_set_configuration(tmp_path):
         assert m.settings_for("mirror.local:5000").tls_verify is False
         assert m.settings_for("backup.local").tls_verify is False
         comments = "\n".join(line for line in text.splitlines() if line.startswith("#"))
-        for where in (":3: archiveSize:", ":4: storageConfig:", ":7: mirror.platform: not supported",
+        assert [c.name for c in m.platform.channels] == ["stable-4.16"]  # the manifest's platform section
+        for where in (":3: archiveSize:", ":4: storageConfig:",
                       ":10: mirror.operators: not supported", ":12: mirror.helm: not supported",
                       ":17: mirror.additionalImages[3].name: docker.io/library/alpine:3.19 left out: blocked by "
                       "mirror.blockedImages[0]",
@@ -205,3 +206,35 @@ def test_cli_writes_atomically_and_nothing_on_bad_input(tmp_path):
     assert missing.returncode == 2 and "--mirror" in missing.stderr
     stdout = cli(src, "--mirror", "m.io", cwd=tmp_path)
     assert stdout.returncode == 0 and yaml.safe_load(stdout.stdout)["mirrors"] == ["m.io"]
+
+
+def test_an_image_set_configuration_platform_becomes_the_platform_section(tmp_path):
+    src = write(tmp_path, """\
+kind: ImageSetConfiguration
+apiVersion: mirror.openshift.io/v2alpha1
+mirror:
+  platform:
+    architectures: [amd64, arm64]
+    graph: true
+    channels:
+    - name: stable-4.15
+      minVersion: 4.15.1
+      maxVersion: 4.15.10
+      shortestPath: true
+      type: ocp
+    - name: okd-scos-4.15
+      type: okd
+    - name: fast-4.16
+      full: true
+""")
+    text = convert.convert(src, ["m.io"])
+    p = loaded(text).platform
+    assert p.architectures == ("amd64", "arm64")
+    assert [(c.name, str(c.max_version.release) if c.max_version else None, c.shortest_path) for c in p.channels] == [
+        ("stable-4.15", "(4, 15, 10)", True), ("fast-4.16", None, False)]
+    assert "maxVersion: 4.15.10" in text  # the version as written, not the number 4.151
+    comments = "\n".join(line for line in text.splitlines() if line.startswith("#"))
+    for where in (":6: mirror.platform.graph: mirrorsync builds no graph-data image",
+                  ":14: mirror.platform.channels[1].type: okd releases are not supported",
+                  ":16: mirror.platform.channels[2].full: every release of the channel"):
+        assert f"{src}{where}" in comments, where

@@ -27,6 +27,7 @@ def test_images_serialise_as_their_fields_in_order_sorted_by_source():
     assert [i["source"] for i in images] == ["registry.example.com/a", "registry.example.com/b"]
     for got, record in zip(images, sorted(r.images, key=lambda i: i.source)):
         expected = dataclasses.asdict(record)
+        del expected["mirrorTag"]  # written only for a release's images (a tag on the mirrors of its own)
         assert got == expected and list(got) == list(expected)
         assert list(got["destinations"][0]) == [f.name for f in dataclasses.fields(DestinationRecord)]
 

@@ -1,0 +1,171 @@
+"""The update service's graph of a channel, and which of its releases a channel entry selects.
+
+``GET <url>?channel=<c>&arch=<a>`` (``Accept: application/json``) answers ``{"nodes": [{"version", "payload",
+"metadata"}], "edges": [[from, to], ...], "conditionalEdges": [...]}``; edges index into nodes. The selection is
+oc-mirror's: neither bound → the channel head only; only ``minVersion`` → min to the head; both → every release in
+range, or with ``shortestPath`` only those on the shortest upgrade path from min to max (breadth-first over the
+unconditional edges, as oc-mirror walks them). A local JSON file of the same shape stands in for the service.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+
+from ...errors import MirrorsyncError, describe
+from ...registry import limits
+from ...registry.http_errors import raise_for_status
+from ...registry.tls import ssl_context_for
+from ...registry.proxies import ProxySettings
+from ...registry.reference import Reference, parse as parse_reference
+from ...registry.retry import RetryPolicy, call
+from ...registry.settings import RegistrySettings
+from ...registry.transport import HTTPClientTransport
+from ...sync.semver import Version
+from .spec import ChannelSpec
+
+MAX_GRAPH_BYTES = 64 << 20  # the real graph of a channel is a few MiB
+CHANNELS_KEY = "io.openshift.upgrades.graph.release.channels"
+
+
+class GraphError(MirrorsyncError):
+    """The graph could not be read, or does not hold what a channel entry asks for."""
+
+
+@dataclass(frozen=True)
+class Node:
+    version: Version
+    payload: Reference  # the release image, by digest
+    text: str  # the version as the graph spells it
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class Graph:
+    channel: str
+    arch: str
+    nodes: tuple[Node, ...]
+    edges: tuple[tuple[int, int], ...]
+
+    def find(self, version: Version) -> int | None:
+        return next((i for i, n in enumerate(self.nodes) if n.version == version), None)
+
+
+def parse(data: bytes, channel: str, arch: str, where: str) -> Graph:
+    """A graph document, checked: every node a version and a payload by digest, every edge two node indexes."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        raise GraphError(f"{where}: not JSON") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("nodes"), list):
+        raise GraphError(f"{where}: not an update graph (no nodes list)")
+    nodes = []
+    for i, node in enumerate(doc["nodes"]):
+        text = node.get("version") if isinstance(node, dict) else None
+        version = Version.parse(text) if isinstance(text, str) else None
+        if version is None:
+            raise GraphError(f"{where}: nodes[{i}]: version {text!r} is not a release version")
+        try:
+            payload = parse_reference(node.get("payload") or "")
+        except MirrorsyncError as exc:
+            raise GraphError(f"{where}: nodes[{i}] ({text}): payload: {exc}") from None
+        if not payload.digest:
+            raise GraphError(f"{where}: nodes[{i}] ({text}): payload {payload} is not by digest")
+        nodes.append(Node(version, payload, text))
+    edges = []
+    for i, edge in enumerate(doc.get("edges") or []):
+        if (not isinstance(edge, list) or len(edge) != 2
+                or not all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < len(nodes) for x in edge)):
+            raise GraphError(f"{where}: edges[{i}]: {edge!r} is not a pair of node indexes")
+        edges.append((edge[0], edge[1]))
+    return Graph(channel, arch, tuple(nodes), tuple(edges))
+
+
+def select(graph: Graph, channel: ChannelSpec) -> list[Node]:
+    """The releases ``channel`` takes from ``graph``, lowest version first."""
+    if not graph.nodes:
+        raise GraphError(f"channel {graph.channel} ({graph.arch}) has no releases")
+    ordered = sorted(graph.nodes, key=lambda n: n.version)
+    head = ordered[-1]
+    low, high = channel.min_version, channel.max_version
+    for bound, name in ((low, "minVersion"), (high, "maxVersion")):
+        if bound is not None and graph.find(bound) is None:
+            raise GraphError(f"channel {graph.channel} ({graph.arch}) has no release {_text(bound)} ({name}); "
+                             f"it has {ordered[0]} to {head}")
+    if low is None and high is None:
+        return [head]
+    if channel.shortest_path:
+        return _shortest_path(graph, graph.find(low), graph.find(high))
+    low = low or ordered[0].version
+    high = high or head.version
+    return [n for n in ordered if low <= n.version <= high]
+
+
+def _shortest_path(graph: Graph, start: int, goal: int) -> list[Node]:
+    """The releases on the shortest upgrade path ``start`` → ``goal``; ties go to the lower version, so the same
+    graph always gives the same path."""
+    nexts: dict[int, list[int]] = {}
+    for a, b in graph.edges:
+        nexts.setdefault(a, []).append(b)
+    came_from = {start: start}
+    todo = deque([start])
+    while todo:
+        at = todo.popleft()
+        if at == goal:
+            break
+        for b in sorted(nexts.get(at, []), key=lambda i: graph.nodes[i].version):
+            if b not in came_from:
+                came_from[b] = at
+                todo.append(b)
+    if goal not in came_from:
+        raise GraphError(f"channel {graph.channel} ({graph.arch}) has no upgrade path from "
+                         f"{graph.nodes[start]} to {graph.nodes[goal]}")
+    path = [goal]
+    while path[-1] != start:
+        path.append(came_from[path[-1]])
+    return [graph.nodes[i] for i in reversed(path)]
+
+
+def _text(v: Version) -> str:
+    return ".".join(map(str, v.release)) + ("-" + ".".join(map(str, v.prerelease)) if v.prerelease else "")
+
+
+def fetch(location: str, channel: str, arch: str, *, settings_for=lambda host: RegistrySettings(),
+          policy: RetryPolicy | None = None, timeout: float = 60.0) -> Graph:
+    """The graph of ``channel`` for ``arch`` from an update service URL, or from a local JSON file.
+
+    Over HTTP(S) the request goes as registry requests do: the host's ``registries`` TLS settings (``certDir``,
+    ``tlsVerify``), the proxy environment, retries of transient failures, and a bounded answer.
+    """
+    if not location.startswith(("http://", "https://")):
+        try:
+            with open(location, "rb") as f:
+                data = f.read(MAX_GRAPH_BYTES + 1)
+        except OSError as exc:
+            raise GraphError(f"cannot read the update graph {location}: {exc.strerror or exc}") from None
+        if len(data) > MAX_GRAPH_BYTES:
+            raise GraphError(f"{location}: more than {MAX_GRAPH_BYTES >> 20} MiB, the most mirrorsync reads")
+        return parse(data, channel, arch, location)
+    host = urlsplit(location).netloc
+    url = location + ("&" if "?" in location else "?") + urlencode({"channel": channel, "arch": arch})
+    ctx = ssl_context_for(host, settings_for(host))
+    transport = HTTPClientTransport(ssl_context=ctx, max_connections=2, proxies=ProxySettings.from_environ())
+    with httpx.Client(transport=transport, verify=ctx, timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
+                      headers={"Accept": "application/json", "User-Agent": "mirrorsync"},
+                      follow_redirects=True) as client:
+        def get() -> bytes:
+            with client.stream("GET", url) as response:
+                raise_for_status(response, f"reading the update graph {url}")
+                return limits.read_at_most(response, MAX_GRAPH_BYTES, "an update graph", url)
+
+        try:
+            data = call(policy or RetryPolicy(), get, f"reading the update graph {url}")
+        except httpx.TransportError as exc:
+            raise GraphError(f"reading the update graph {url}: {describe(exc)}") from None
+    return parse(data, channel, arch, url)

@@ -1,0 +1,167 @@
+"""The releases' part of a run: add their copy jobs to the plan (``add_from_registries`` for a run or an export,
+``add_to_plan`` with the export's releases for an import), and after the copies say per release what happened
+(``records``, the report's ``releases``).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable
+
+from ...errors import describe
+from ...registry.reference import parse_repository
+from ...sync.manifest import SyncManifest
+from ...sync.plan import Plan, Shard
+from ...sync.report import ImageRecord, ReleaseRecord, Report
+from . import signatures as signatures_mod
+from .payload import Component, Release
+from .select import (GraphFor, PlannedRelease, ReleasePlan, SourceFor, Wanted, WantedFailure, assign_jobs,
+                     read as read_releases, wanted)
+
+log = logging.getLogger(__name__)
+
+SignaturesFor = Callable[[str], dict[str, bytes]]  # release digest -> its signature files
+# worst first: a release is as good as the worst of its images
+_STATUS_ORDER = ("failed", "skipped", "partial", "copied", "up-to-date")
+
+
+def add_to_plan(the_plan: Plan, manifest: SyncManifest, source_for: SourceFor, graph_for: GraphFor, *,
+                signatures_for: SignaturesFor | None = None, carried: list[ReleaseRecord] | None = None,
+                shard: Shard | None = None, previous: Report | None = None) -> None:
+    """Plan the releases of ``manifest.platform`` into ``the_plan`` (jobs appended, ``the_plan.releases`` set).
+
+    ``carried``: the releases an export's report lists, planned instead of asking the graph (the import side of an
+    air gap has no update service), with the signatures that report carries. ``previous``: the previous report in
+    the output directory; a channel or release this run cannot read is planned again from it (see
+    :func:`from_previous`).
+    """
+    if manifest.platform is None:
+        return
+    if carried is not None:
+        wants = [Wanted(parse_repository(r.source).with_digest(r.digest), r.channel, r.architecture)
+                 for r in carried if r.source and r.digest]
+        failures = []
+    else:
+        wants, failures = wanted(manifest.platform, graph_for)
+    rplan = read_releases(wants, source_for, shard=shard)
+    rplan.failures[:0] = failures
+    if previous is not None:
+        rplan.releases += from_previous(rplan.failures, previous, {p.release.digest for p in rplan.releases})
+    assign_jobs(manifest, rplan)
+    _attach_signatures(rplan, signatures_for, carried)
+    seen = {(j.source, j.ref, j.push_tag) for j in the_plan.jobs}
+    the_plan.jobs += [j for j in rplan.jobs if (j.source, j.ref, j.push_tag) not in seen]
+    the_plan.releases = rplan
+
+
+def _attach_signatures(rplan: ReleasePlan, signatures_for: SignaturesFor | None,
+                       carried: list[ReleaseRecord] | None) -> None:
+    """Each release's signature files: those an export's report carries, else the store's (a release planned from
+    the previous report keeps those it had). A release without any is a warning, not a failure."""
+    kept = {r.digest: r.signatures for r in carried or []}
+    for p in rplan.releases:
+        digest = p.release.digest
+        if carried is not None:
+            p.signatures = {k: base64.b64decode(v) for k, v in (kept.get(digest) or {}).items()}
+        elif signatures_for is not None and not p.signatures:
+            try:
+                p.signatures = signatures_for(digest)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("no signatures for release %s (%s): %s", p.release.version, digest, describe(exc))
+                continue
+        else:
+            continue
+        if not p.signatures:
+            log.warning("the signature store has no signature for release %s (%s): no ConfigMap for it",
+                        p.release.version, digest)
+
+
+def from_previous(failures: list[WantedFailure], previous: Report, planned: set[str]) -> list[PlannedRelease]:
+    """The releases an earlier run mirrored that this run's failures leave unplanned: those of a channel whose graph
+    could not be read, and a release image (by digest) that could not be read. Their images are planned again from
+    the previous report, so a failed run never takes their mirror entries away: if their sources are down too, the
+    copies fail and carry-over keeps what the mirrors are confirmed to hold, as for any image."""
+    out = []
+    for prev in previous.releases:
+        if not (prev.source and prev.digest and prev.mirrorTag) or prev.digest in planned:
+            continue
+        if not any(_covers(f, prev) for f in failures):
+            continue
+        images = [i for i in previous.images if i.mirrorTag and i.digest]
+        top = next((i for i in images if i.source == prev.source and i.mirrorTag == prev.mirrorTag), None)
+        parts = [i for i in images if i.source in prev.componentSources and i.mirrorTag.startswith(prev.mirrorTag + "-")]
+        if top is None or len(parts) != prev.components:
+            continue  # the earlier run did not record the whole release: nothing to stand on
+        components = tuple(Component(i.mirrorTag[len(prev.mirrorTag) + 1:],
+                                     parse_repository(i.source).with_digest(i.digest)) for i in parts)
+        release = Release(prev.digest, prev.version or "", (), components, prev.architecture == "multi",
+                          prev.architecture or "")
+        want = Wanted(parse_repository(prev.source).with_digest(prev.digest), prev.channel, prev.architecture)
+        planned.add(prev.digest)
+        out.append(PlannedRelease(want, release, prev.mirrorTag, arch=prev.architecture or "amd64",
+                                  signatures={k: base64.b64decode(v) for k, v in prev.signatures.items()}))
+        log.warning("release %s (%s) planned from the previous report: %s", prev.version, prev.digest,
+                    next(f.what for f in failures if _covers(f, prev)))
+    return out
+
+
+def _covers(failure: WantedFailure, prev: ReleaseRecord) -> bool:
+    if failure.channel is not None:
+        return prev.channel == failure.channel and (prev.architecture == failure.arch or failure.arch == "multi")
+    return failure.source is not None and failure.source.digest == prev.digest
+
+
+def records(rplan: ReleasePlan | None, images: list[ImageRecord]) -> list[ReleaseRecord]:
+    """One record per release planned (status: the worst of its images) and per release or channel that could
+    not be planned (failed, with why)."""
+    if rplan is None:
+        return []
+    by_key = {(i.source, i.digest, i.mirrorTag): i for i in images}
+    # an export's layout keeps images by digest alone, so there the mirror tag is not part of the key
+    by_digest = {(i.source, i.digest): i for i in images}
+    out = []
+    for p in rplan.releases:
+        got = [by_key.get((j.source.name, j.digest, j.target_tag)) or by_digest.get((j.source.name, j.digest))
+               for j in p.jobs]
+        statuses = [g.status if g is not None else "failed" for g in got]
+        status = min(statuses, key=_STATUS_ORDER.index) if statuses else "failed"
+        errors = [g.error for g in got if g is not None and g.error]
+        out.append(ReleaseRecord(
+            source=p.source.name, version=p.release.version, digest=p.release.digest, status=status,
+            channel=p.wanted.channel, architecture=p.arch, mirrorTag=p.tag, components=len(p.release.components),
+            componentSources=sorted({c.image.repo_only().name for c in p.release.components}),
+            signatures={k: base64.b64encode(v).decode() for k, v in sorted(p.signatures.items())},
+            error=errors[0] if status not in ("copied", "up-to-date") and errors else None))
+    for f in rplan.failures:
+        out.append(ReleaseRecord(source=f.source.repo_only().name if f.source else None, version=None,
+                                 digest=f.source.digest if f.source else None, status="failed",
+                                 error=f"{f.what}: {f.error}"))
+    return out
+
+
+def signature_configmaps(records: list[ReleaseRecord]) -> str:
+    """The signature ConfigMaps (one per release with signatures), as YAML documents; empty when there are none."""
+    return signatures_mod.config_maps_yaml(
+        {r.digest: {k: base64.b64decode(v) for k, v in r.signatures.items()} for r in records if r.digest})
+
+
+def add_from_registries(the_plan: Plan, manifest: SyncManifest, clients, *, shard: Shard | None = None,
+                        previous: Report | None = None) -> None:
+    """``add_to_plan`` for a run against registries: the graph from the update service (or its file), the releases
+    and signatures read with the run's registry settings, proxies, retries and timeout."""
+    from . import graph  # noqa: PLC0415
+
+    platform = manifest.platform
+    if platform is None:
+        return
+    opts = {"settings_for": manifest.settings_for, "policy": clients.policy, "timeout": clients.timeout}
+
+    def graph_for(channel: str, arch: str):
+        return graph.fetch(platform.update_service, channel, arch, **opts)
+
+    def signatures_for(digest: str) -> dict[str, bytes]:
+        return signatures_mod.read(platform.signatures, digest, **opts)
+
+    add_to_plan(the_plan, manifest, lambda ref: (clients.get(ref.registry), ref.repository), graph_for,
+                signatures_for=signatures_for if platform.signatures else None, shard=shard, previous=previous)

@@ -1,0 +1,99 @@
+"""Release signatures for disconnected clusters: read from a signature store (``<store>/sha256=<hex>/signature-<n>``,
+n from 1, as mirror.openshift.com serves them) or a local directory laid out like one, and written as the ConfigMap
+``oc adm release mirror`` writes: one per release, named ``sha256-<hex>`` in ``openshift-config-managed``, labelled
+``release.openshift.io/verification-signatures``, ``binaryData`` keys ``sha256-<hex>-<n>``.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from urllib.parse import urlsplit
+
+import httpx
+
+from ...errors import MirrorsyncError, NotFound, describe
+from ...registry import limits
+from ...registry.http_errors import raise_for_status
+from ...registry.tls import ssl_context_for
+from ...registry.proxies import ProxySettings
+from ...registry.retry import RetryPolicy, call
+from ...registry.settings import RegistrySettings
+from ...registry.transport import HTTPClientTransport
+from ..goyaml import dump_yaml_documents
+
+FILENAME = "release-signatures.yaml"  # in cluster-resources/
+NAMESPACE = "openshift-config-managed"
+LABEL = "release.openshift.io/verification-signatures"
+MAX_SIGNATURES = 16  # a release has one or two; a store that never ends is not followed further
+MAX_SIGNATURE_BYTES = 64 << 10
+
+
+class SignatureError(MirrorsyncError):
+    """The signature store could not be read (not: it has no signature for a release)."""
+
+
+def key_prefix(digest: str) -> str:
+    algorithm, _, hexpart = digest.partition(":")
+    return f"{algorithm}-{hexpart}"
+
+
+def read(location: str, digest: str, *, settings_for=lambda host: RegistrySettings(),
+         policy: RetryPolicy | None = None, timeout: float = 60.0) -> dict[str, bytes]:
+    """The signature files of ``digest`` in the store, keyed ``sha256-<hex>-<n>``; empty when it has none."""
+    algorithm, _, hexpart = digest.partition(":")
+    out: dict[str, bytes] = {}
+    if not location.startswith(("http://", "https://")):
+        if not os.path.isdir(location):
+            raise SignatureError(f"signature store {location} is not a directory")
+        for n in range(1, MAX_SIGNATURES + 1):
+            path = os.path.join(location, f"{algorithm}={hexpart}", f"signature-{n}")
+            try:
+                with open(path, "rb") as f:
+                    data = f.read(MAX_SIGNATURE_BYTES + 1)
+            except FileNotFoundError:
+                break
+            except OSError as exc:
+                raise SignatureError(f"cannot read {path}: {exc.strerror or exc}") from None
+            if len(data) > MAX_SIGNATURE_BYTES:
+                raise SignatureError(f"{path} is more than {MAX_SIGNATURE_BYTES >> 10} KiB, not a signature")
+            out[f"{key_prefix(digest)}-{n}"] = data
+        return out
+    host = urlsplit(location).netloc
+    ctx = ssl_context_for(host, settings_for(host))
+    transport = HTTPClientTransport(ssl_context=ctx, max_connections=2, proxies=ProxySettings.from_environ())
+    base = location.rstrip("/")
+    with httpx.Client(transport=transport, verify=ctx, timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
+                      headers={"User-Agent": "mirrorsync"}, follow_redirects=True) as client:
+        for n in range(1, MAX_SIGNATURES + 1):
+            url = f"{base}/{algorithm}={hexpart}/signature-{n}"
+
+            def get(url: str = url) -> bytes:
+                with client.stream("GET", url) as response:
+                    raise_for_status(response, f"reading signature {url}")
+                    return limits.read_at_most(response, MAX_SIGNATURE_BYTES, "a signature", url)
+
+            try:
+                out[f"{key_prefix(digest)}-{n}"] = call(policy or RetryPolicy(), get, f"reading signature {url}")
+            except NotFound:
+                break
+            except (MirrorsyncError, httpx.HTTPError) as exc:
+                raise SignatureError(describe(exc)) from None
+    return out
+
+
+def config_map(digest: str, signatures: dict[str, bytes]) -> dict:
+    """The ConfigMap a cluster reads this release's signatures from."""
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": key_prefix(digest), "namespace": NAMESPACE, "labels": {LABEL: ""}},
+            "binaryData": {k: base64.b64encode(v).decode() for k, v in sorted(signatures.items(), key=_n)}}
+
+
+def config_maps_yaml(releases: dict[str, dict[str, bytes]]) -> str:
+    """One ConfigMap per release digest that has signatures, sorted by digest; empty text when none has."""
+    return dump_yaml_documents(config_map(d, s) for d, s in sorted(releases.items()) if s)
+
+
+def _n(item: tuple[str, bytes]) -> tuple[int, str]:
+    tail = item[0].rsplit("-", 1)[-1]
+    return (int(tail) if tail.isdigit() else 1 << 30, item[0])

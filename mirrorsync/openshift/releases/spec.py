@@ -1,0 +1,126 @@
+"""The manifest's ``platform`` section: which OpenShift releases to mirror (names follow oc-mirror's
+ImageSetConfiguration, which users know). Parsed with the manifest's own reader, so errors name file, line and field.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ...registry import reference
+from ...registry.reference import Reference
+from ...sync.semver import Version
+
+if TYPE_CHECKING:
+    from ...sync.manifest import _Reader
+
+DEFAULT_UPDATE_SERVICE = "https://api.openshift.com/api/upgrades_info/v1/graph"
+ARCHITECTURES = ("amd64", "arm64", "ppc64le", "s390x", "multi")
+# The architecture as release tags spell it (``4.15.3-x86_64``), as ``oc adm release mirror`` does.
+TAG_ARCH = {"amd64": "x86_64", "arm64": "aarch64", "ppc64le": "ppc64le", "s390x": "s390x", "multi": "multi"}
+
+_KEYS = {"architectures", "channels", "releases", "updateService", "signatures"}
+_CHANNEL_KEYS = {"name", "minVersion", "maxVersion", "shortestPath"}
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    name: str
+    min_version: Version | None = None
+    max_version: Version | None = None
+    shortest_path: bool = False
+    index: int = 0  # position in platform.channels, for messages
+
+
+@dataclass(frozen=True)
+class PlatformSpec:
+    architectures: tuple[str, ...] = ("amd64",)
+    channels: tuple[ChannelSpec, ...] = ()
+    releases: tuple[Reference, ...] = ()
+    update_service: str = DEFAULT_UPDATE_SERVICE  # an http(s) URL, or a local JSON file (made absolute)
+    signatures: str | None = None  # a store URL, or a local directory laid out like one (made absolute)
+
+
+def _version(r: _Reader, value: Any, path: tuple) -> Version:
+    text = r.string(value, path)
+    version = Version.parse(text)
+    if version is None or text.startswith("v"):
+        raise r.fail(path, f"{text!r} is not a release version (MAJOR.MINOR.PATCH, such as 4.15.3)")
+    return version
+
+
+def _location(r: _Reader, value: Any, path: tuple, base: str) -> str:
+    """A URL as it is, or a path relative to the manifest's directory, as the user reads it."""
+    text = r.string(value, path)
+    if text.startswith(("http://", "https://")):
+        if "@" in urlsplit(text).netloc:  # it would be in every message and report that names the URL
+            raise r.fail(path, "must not carry credentials (user:password@): a manifest is no place for secrets")
+        return text
+    if "://" in text:
+        raise r.fail(path, f"{text!r}: only http://, https:// or a local path")
+    return os.path.normpath(os.path.join(base, os.path.expanduser(text)))
+
+
+def parse(r: _Reader, value: Any, manifest_file: str) -> PlatformSpec:
+    """The ``platform`` mapping, validated (``InputError`` at the offending line)."""
+    top = r.mapping(value, ("platform",), _KEYS)
+    base = os.path.dirname(os.path.abspath(manifest_file)) if manifest_file and not manifest_file.startswith("<") \
+        else os.getcwd()
+    arches: tuple[str, ...] = ("amd64",)
+    if "architectures" in top:
+        names = r.string_list(top["architectures"], ("platform", "architectures"))
+        if not names:
+            raise r.fail(("platform", "architectures"), f"must name at least one of {', '.join(ARCHITECTURES)}")
+        arches = tuple(dict.fromkeys(r.choice(a, ("platform", "architectures", i), ARCHITECTURES)
+                                     for i, a in enumerate(names)))
+    channels = []
+    raw_channels = top.get("channels", [])
+    if not isinstance(raw_channels, list):
+        raise r.fail(("platform", "channels"), "must be a list")
+    seen: set[str] = set()
+    for i, item in enumerate(raw_channels):
+        path = ("platform", "channels", i)
+        item = r.mapping(item, path, _CHANNEL_KEYS)
+        if "name" not in item:
+            raise r.fail(path, "name: missing (the channel, such as stable-4.15)")
+        name = r.string(item["name"], path + ("name",))
+        if name in seen:
+            raise r.fail(path + ("name",), f"channel {name!r} is listed twice")
+        seen.add(name)
+        low = _version(r, item["minVersion"], path + ("minVersion",)) if "minVersion" in item else None
+        high = _version(r, item["maxVersion"], path + ("maxVersion",)) if "maxVersion" in item else None
+        if low and high and high < low:
+            raise r.fail(path + ("maxVersion",), "is lower than minVersion")
+        shortest = r.boolean(item["shortestPath"], path + ("shortestPath",)) if "shortestPath" in item else False
+        if shortest and not (low and high):
+            raise r.fail(path + ("shortestPath",), "needs both minVersion and maxVersion (the path's two ends)")
+        channels.append(ChannelSpec(name, low, high, shortest, i))
+    releases = tuple(
+        r.checked(("platform", "releases", i), reference.parse, text)
+        for i, text in enumerate(r.string_list(top.get("releases", []), ("platform", "releases"))))
+    for i, ref in enumerate(releases):
+        if not ref.identifier:
+            raise r.fail(("platform", "releases", i), f"{ref.name}: name the release by :tag or @digest")
+    if not channels and not releases:
+        raise r.fail(("platform",), "nothing selected: give channels or releases")
+    update_service = DEFAULT_UPDATE_SERVICE
+    if "updateService" in top:
+        update_service = _location(r, top["updateService"], ("platform", "updateService"), base)
+    signatures = _location(r, top["signatures"], ("platform", "signatures"), base) if "signatures" in top else None
+    return PlatformSpec(arches, tuple(channels), releases, update_service, signatures)
+
+
+def check_paths(manifest) -> None:
+    """Local files the section names must be there before a run starts: a missing graph file or signature
+    directory is a mistake in the manifest (exit 2, nothing written), not a failure of each release."""
+    platform = manifest.platform
+    if platform is None:
+        return
+    local = not platform.update_service.startswith(("http://", "https://"))
+    if platform.channels and local and not os.path.isfile(platform.update_service):
+        raise manifest.error(("platform", "updateService"), f"{platform.update_service} is not a file")
+    if platform.signatures and not platform.signatures.startswith(("http://", "https://")) \
+            and not os.path.isdir(platform.signatures):
+        raise manifest.error(("platform", "signatures"), f"{platform.signatures} is not a directory")

@@ -1,0 +1,91 @@
+"""Release signatures from a store served over HTTP and from a directory, and the ConfigMap bytes they become."""
+
+from __future__ import annotations
+
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+
+from mirrorsync.openshift.releases import signatures
+from mirrorsync.openshift.releases.signatures import SignatureError
+from support.loopback_http import LoopbackHTTPServer
+
+DIGEST = "sha256:" + "ab" * 32
+HEX = "ab" * 32
+
+
+class Store(LoopbackHTTPServer):
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+        self.paths: list[str] = []
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/pub/signatures/"
+
+    def _handler(self):
+        store = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                store.paths.append(self.path)
+                body = store.files.get(self.path.removeprefix("/pub/signatures/"))
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Length", str(len(body or b"")))
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+            def log_message(self, *args) -> None:
+                pass
+
+        return Handler
+
+
+def test_a_store_url_gives_every_signature_until_the_first_missing_one():
+    with Store({f"sha256={HEX}/signature-1": b"one", f"sha256={HEX}/signature-2": b"two"}) as store:
+        got = signatures.read(store.url, DIGEST)
+    assert got == {f"sha256-{HEX}-1": b"one", f"sha256-{HEX}-2": b"two"}
+    assert store.paths[-1] == f"/pub/signatures/sha256={HEX}/signature-3"
+
+
+def test_a_store_failing_is_an_error_not_an_empty_answer():
+    class Failing(Store):
+        def _handler(self):
+            class Handler(BaseHTTPRequestHandler):
+                def do_GET(self) -> None:  # noqa: N802
+                    self.send_response(403)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+
+                def log_message(self, *args) -> None:
+                    pass
+
+            return Handler
+
+    from mirrorsync.registry.retry import RetryPolicy
+
+    with Failing({}) as store, pytest.raises(SignatureError, match="HTTP 403"):
+        signatures.read(store.url, DIGEST, policy=RetryPolicy(attempts=1))
+
+
+def test_a_directory_store_and_the_configmap_bytes(tmp_path):
+    (tmp_path / f"sha256={HEX}").mkdir()
+    for n in (1, 2, 10):
+        (tmp_path / f"sha256={HEX}" / f"signature-{n}").write_bytes(f"sig{n}".encode())
+    got = signatures.read(str(tmp_path), DIGEST)
+    # numbered from 1 without gaps, as stores serve them: signature-10 after a gap is not read
+    assert got == {f"sha256-{HEX}-1": b"sig1", f"sha256-{HEX}-2": b"sig2"}
+    assert signatures.config_maps_yaml({DIGEST: got, "sha256:" + "0" * 64: {}}) == (
+        "apiVersion: v1\n"
+        "binaryData:\n"
+        f"    sha256-{HEX}-1: c2lnMQ==\n"
+        f"    sha256-{HEX}-2: c2lnMg==\n"
+        "kind: ConfigMap\n"
+        "metadata:\n"
+        "    labels:\n"
+        "        release.openshift.io/verification-signatures: \"\"\n"
+        f"    name: sha256-{HEX}\n"
+        "    namespace: openshift-config-managed\n")
+    with pytest.raises(SignatureError, match="is not a directory"):
+        signatures.read(str(tmp_path / "nope"), DIGEST)
