@@ -15,6 +15,7 @@ from ..registry import reference
 from ..registry.reference import Reference
 from ..registry.settings import RegistrySettings  # noqa: F401 - part of the manifest model, re-exported
 from ..yamlsource import LocatedDocument, field_name, load_documents, read_text
+from .operators import parse_operators
 from .semver import Range
 
 API_VERSION = "mirrorsync.dev/v1alpha1"
@@ -93,6 +94,7 @@ class SyncManifest:
     images: tuple[ImageSpec, ...]
     registries: dict[str, RegistrySettings] = field(default_factory=dict)
     options: Options = Options()
+    operators: tuple = ()  # operators.OperatorCatalogSpec, one per catalog
     # where each value came from, for errors found after parsing (None for a manifest built in code)
     source_doc: LocatedDocument | None = field(default=None, compare=False, repr=False)
 
@@ -120,7 +122,7 @@ class SyncManifest:
                                        "--icsp or the policy")
 
 
-_TOP_KEYS = {"apiVersion", "kind", "mirrors", "registries", "defaults", "images", "options"}
+_TOP_KEYS = {"apiVersion", "kind", "mirrors", "registries", "defaults", "images", "options", "operators"}
 _REGISTRY_KEYS = {"tlsVerify": "tls_verify", "certDir": "cert_dir", "authFile": "auth_file"}
 _DEFAULT_KEYS = {"mirrorSourcePolicy", "mirrorSets", "scope"}
 _IMAGE_KEYS = ({"source", "tags", "digests", "allTags", "include", "exclude", "destination", "semver", "latest"}
@@ -251,10 +253,11 @@ def parse(text: str, file: str = "<manifest>") -> SyncManifest:
     options = _parse_options(r, top.get("options"))
     defaults = _parse_per_image(r, r.mapping(top.get("defaults") or {}, ("defaults",), _DEFAULT_KEYS), ("defaults",))
 
-    if "images" not in top:
+    operators = parse_operators(r, top["operators"]) if "operators" in top else ()
+    if "images" not in top and not operators:
         raise r.fail((), "images: missing (list the source repositories to mirror)")
-    image_list = top["images"]
-    if not isinstance(image_list, list) or not image_list:
+    image_list = top.get("images", [])
+    if not isinstance(image_list, list) or (not image_list and not operators):
         raise r.fail(("images",), "must be a non-empty list")
     images = tuple(_parse_image(r, item, i, defaults) for i, item in enumerate(image_list))
 
@@ -276,7 +279,7 @@ def parse(text: str, file: str = "<manifest>") -> SyncManifest:
                              f"{spec.source.name} is also images[{first.index}] with {key} "
                              f"{getattr(first, attr)!r}; entries for one source must agree")
     return SyncManifest(file=file, mirrors=mirrors, images=images, registries=registries, options=options,
-                        source_doc=doc)
+                        operators=operators, source_doc=doc)
 
 
 def _parse_options(r: _Reader, value: Any) -> Options:
