@@ -33,8 +33,15 @@ class ExportRunner(Runner):
         return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"),
                             targets_for=lambda job: [Target(self.target, job.source.name, label)])
 
+    def finish_catalogs(self, the_plan: Plan, report, clients: Clients) -> None:
+        # the catalog, its bundles and related images go into the layout; the import filters and rebuilds it
+        from ..openshift.catalogs.planning import finish
+
+        report.catalogs = finish(the_plan.catalogs, report, self.catalog_store(clients), None)
+
     def plan(self, clients: Clients) -> Plan:
-        the_plan = super().plan(clients)
+        the_plan = self.add_catalogs(plan_mod.build(self.manifest, clients.list_tags, shard=self.options.shard),
+                                     clients, by_tag=True)
         mirror = self.manifest.mirrors[0]
         the_plan.jobs = [replace(j, destinations=(LayoutDestination(mirror, j.source.name),)) for j in the_plan.jobs]
         return the_plan
@@ -52,7 +59,12 @@ class ImportRunner(Runner):
 
     def plan(self, clients: Clients) -> Plan:
         # Tags come from the layout: the sources are on the other side of the gap.
-        return plan_mod.build(self.manifest, lambda ref: self.source.list_tags(ref.name), shard=self.options.shard)
+        return self.add_catalogs(plan_mod.build(self.manifest, lambda ref: self.source.list_tags(ref.name),
+                                                shard=self.options.shard), clients)
+
+    def catalog_store(self, clients: Clients):
+        # catalogs are read from the export too: the import rebuilds them for its mirrors
+        return lambda ref: (self.source, ref.name)
 
 
 def runner_kwargs(options, stop, abandon) -> dict:

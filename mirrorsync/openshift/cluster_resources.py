@@ -26,7 +26,8 @@ KUSTOMIZATION = "Kustomization"
 # Every file mirrorsync may write into the directory, besides the kustomization; names never change between runs,
 # so that a Git diff of the directory shows only what changed. The earlier layout had the same names directly in
 # the output directory.
-OWNED_FILES = tuple(FILENAMES.values())
+LEGACY_FILES = tuple(FILENAMES.values())
+OWNED_FILES = LEGACY_FILES + ("catalogsource.yaml", "clustercatalog.yaml")  # catalogs.resources.FILES
 # The files ``oc apply -f DIR`` sends to the API server.
 KUBECTL_EXTENSIONS = (".yaml", ".yml", ".json")
 
@@ -69,7 +70,7 @@ def write(output_dir: str | Path, files: Iterable[MirrorSetFile], *,
         if stale not in names:
             with contextlib.suppress(FileNotFoundError):
                 (target / stale).unlink()
-    for legacy in OWNED_FILES:
+    for legacy in LEGACY_FILES:
         old = out / legacy
         if old.is_file():
             old.unlink()

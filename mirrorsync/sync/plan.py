@@ -74,6 +74,7 @@ class Plan:
     jobs: list[CopyJob] = field(default_factory=list)
     failures: list[PlanFailure] = field(default_factory=list)
     selections: list[TagSelection] = field(default_factory=list)
+    catalogs: list = field(default_factory=list)  # openshift.catalogs.planning.CatalogPlan, one per catalog
 
     def to_dict(self) -> dict:
         return {
@@ -81,6 +82,7 @@ class Plan:
                       "destinations": [d.name for d in j.destinations]} for j in self.jobs],
             "failures": [{"source": f.spec.source.name, "error": f.error} for f in self.failures],
             "selections": [s.to_dict() for s in self.selections],
+            **({"catalogs": [c.to_dict() for c in self.catalogs]} if self.catalogs else {}),
         }
 
     def to_json(self) -> str:

@@ -94,6 +94,9 @@ class Report:
     # Mirror-set entries the previous report in the output directory had and this one no longer gives, each
     # {"source", "mirror", "mirrorSets", "reason"}: what a cluster applying the new files stops using.
     removedEntries: list[dict[str, Any]] = field(default_factory=list)
+    # One entry per operator catalog: its source digest, the rebuilt catalog per mirror, the bundles kept and left
+    # out and why, the dependencies added (openshift.catalogs.planning.finish)
+    catalogs: list[dict[str, Any]] = field(default_factory=list)
     apiVersion: str = API_VERSION
     kind: str = KIND
 
@@ -119,6 +122,8 @@ class Report:
              "status": self.status, "totals": self.totals(),
              "images": [_image_dict(i) for i in sorted(self.images, key=_image_key)],
              "removedEntries": [dict(e) for e in self.removedEntries]}
+        if self.catalogs:
+            d["catalogs"] = self.catalogs
         return d
 
     def to_json(self) -> str:
@@ -163,7 +168,8 @@ def loads(text: str, file: str = "<report>") -> Report:
                       mirrors=list(data.get("mirrors") or []), startedAt=data.get("startedAt", ""),
                       finishedAt=data.get("finishedAt"), status=data.get("status", ""), images=images,
                       retries=int((data.get("totals") or {}).get("retries", 0)),
-                      removedEntries=[dict(e) for e in data.get("removedEntries") or []])
+                      removedEntries=[dict(e) for e in data.get("removedEntries") or []],
+                      catalogs=[dict(c) for c in data.get("catalogs") or []])
     except (TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"malformed report: {exc}", file=file, field=f"images[{i}]" if data.get("images") else None) from None
 

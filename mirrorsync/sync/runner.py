@@ -86,7 +86,27 @@ class Runner:
         raise InputError(f"unknown engine {name!r}", field="engine")
 
     def plan(self, clients: Clients) -> Plan:
-        return plan_mod.build(self.manifest, clients.list_tags, shard=self.options.shard)
+        return self.add_catalogs(plan_mod.build(self.manifest, clients.list_tags, shard=self.options.shard),
+                                 clients)
+
+    def catalog_store(self, clients: Clients):
+        """Where catalogs are read from: ``ref -> (store, repository)``."""
+        return lambda ref: (clients.get(ref.registry), ref.repository)
+
+    def add_catalogs(self, the_plan: Plan, clients: Clients, *, by_tag: bool = False) -> Plan:
+        """The operator catalogs' jobs (bundles, related images, the catalog itself) added to ``the_plan``."""
+        # a sharded sync reads and rebuilds each catalog once, in shard 0
+        if self.manifest.operators and (self.options.shard is None or self.options.shard.index == 0):
+            from ..openshift.catalogs.planning import add_to_plan
+
+            add_to_plan(the_plan, self.manifest, self.catalog_store(clients), by_tag=by_tag)
+        return the_plan
+
+    def finish_catalogs(self, the_plan: Plan, report: Report, clients: Clients) -> None:
+        """After the copies: the filtered catalogs rebuilt and pushed to the mirrors, into ``report.catalogs``."""
+        from ..openshift.catalogs.planning import finish
+
+        report.catalogs = finish(the_plan.catalogs, report, self.catalog_store(clients), clients.get)
 
     def check_credentials(self) -> None:
         """Read every auth file the run will use, now: a broken or missing one is bad input (``InputError``,
@@ -133,6 +153,8 @@ class Runner:
                 report.images.append(_failed_record(failure.spec, None, failure.error, self.manifest))
             self._notify(Event("planned", total=len(the_plan.jobs)))
             report.images.extend(self._execute(engine, the_plan.jobs))
+            if the_plan.catalogs and not self.stop.is_set():
+                self.finish_catalogs(the_plan, report, clients)
             reconcile(report, self._previous(), self.manifest, the_plan.failures,
                       _not_asked if self.abandon.is_set() else clients.get, workers=self._value("concurrency"))
         finally:
@@ -320,8 +342,11 @@ def write_mirror_sets(reports: list[Report], output_dir: str | Path, *, icsp: bo
     """Write the CR files for what the reports say reached the mirrors into the output directory's
     cluster-resources/ (see :mod:`cluster_resources`); remove ours that no longer apply."""
     from ..openshift import cluster_resources
+    from ..openshift.catalogs import resources as catalog_resources
 
-    return cluster_resources.write(output_dir, render_crs(reports, icsp=icsp, name=name), notify=notify)
+    catalogs = [c for r in reports for c in r.catalogs]
+    return cluster_resources.write(output_dir, render_crs(reports, icsp=icsp, name=name)
+                                   + catalog_resources.render(catalogs), notify=notify)
 
 
 @contextlib.contextmanager

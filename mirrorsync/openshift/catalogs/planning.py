@@ -1,0 +1,219 @@
+"""A catalog in a run: pin it, read its FBC, filter it, plan its bundle and related images as ordinary copy jobs;
+after the copies, leave out the bundles whose images did not reach every mirror, rebuild the catalog and push it.
+
+The copy jobs are the plan's like any image's (same engine, retries, fan-out, no-op path); their images feed the
+mirror sets by digest. The catalog image itself is a job too (by digest, to the target repository), so that its
+layers are on each mirror before the rebuilt image that reuses them is pushed; it feeds no mirror set, since the
+CatalogSource names the mirror directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ...errors import InputError, MirrorsyncError, UnsupportedContent, describe
+from ...oci.image_files import image_config, platform_manifest, read_files
+from ...oci.store import ContentStore
+from ...registry import reference
+from ...registry.reference import Reference
+from ...sync.manifest import ImageSpec, SyncManifest
+from ...sync.operators import OperatorCatalogSpec
+from ...sync.plan import CopyJob, Plan, PlanFailure, destinations
+from ...sync.report import ImageRecord, Report
+from . import fbc, rebuild
+from .filter import FilterInputError, Selection, apply, images_of, select, without
+
+log = logging.getLogger(__name__)
+
+StoreFor = Callable[[Reference], tuple[ContentStore, str]]
+
+
+@dataclass
+class CatalogPlan:
+    spec: OperatorCatalogSpec
+    job: CopyJob  # the original catalog image, to the target repository of every mirror
+    digest: str | None = None
+    catalog: fbc.Catalog | None = None
+    selection: Selection | None = None
+    images: dict[str, Reference] = field(default_factory=dict)  # every image the kept bundles name
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        """What ``plan`` shows: the bundles the filter keeps and why, and what it leaves out."""
+        out: dict = {"catalog": str(self.spec.catalog), "digest": self.digest, "error": self.error}
+        if self.selection is not None:
+            out.update(_selection_dict(self.catalog, self.selection))
+        return out
+
+
+def catalog_image_spec(spec: OperatorCatalogSpec) -> ImageSpec:
+    """The catalog as an image entry: to its target repository, in no mirror set."""
+    return ImageSpec(source=spec.catalog.repo_only(), destination=spec.target_repository, mirror_sets=(),
+                     index=-1)
+
+
+def image_spec(ref: Reference) -> ImageSpec:
+    """A bundle or related image: to its own path on every mirror, in the IDMS (and the ITMS when by tag)."""
+    return ImageSpec(source=ref.repo_only(), destination=ref.repository,
+                     mirror_sets=("digest",) if ref.digest else ("digest", "tag"), index=-1)
+
+
+def add_to_plan(the_plan: Plan, manifest: SyncManifest, store_for: StoreFor, *, by_tag: bool = False) -> None:
+    """Read and filter every catalog of the manifest; add its jobs (once each) to ``the_plan``.
+
+    A filter the catalog cannot satisfy (an unknown package, a filtered-out default channel) raises
+    ``InputError`` at the manifest's line, before anything is copied. A catalog that cannot be read is a planning
+    failure of that catalog alone. ``by_tag`` copies the catalog by its tag (into an export, so that the import
+    finds it by the name the manifest gives).
+    """
+    seen = {(j.source, j.ref) for j in the_plan.jobs}
+    for spec in manifest.operators:
+        cp = plan_catalog(spec, manifest, store_for)
+        the_plan.catalogs.append(cp)
+        if cp.error is not None:
+            the_plan.failures.append(PlanFailure(cp.job.spec, cp.error))
+            continue
+        if by_tag and spec.catalog.tag:
+            cp.job = CopyJob(cp.job.spec, spec.catalog.tag, cp.job.destinations)
+        jobs = [cp.job] + [CopyJob(image_spec(ref), ref.digest or ref.tag, destinations(manifest, image_spec(ref)))
+                           for ref in cp.images.values()]
+        for job in jobs:
+            if (job.source, job.ref) not in seen:
+                seen.add((job.source, job.ref))
+                the_plan.jobs.append(job)
+
+
+def plan_catalog(spec: OperatorCatalogSpec, manifest: SyncManifest, store_for: StoreFor) -> CatalogPlan:
+    job_spec = catalog_image_spec(spec)
+    cp = CatalogPlan(spec, CopyJob(job_spec, spec.catalog.digest or spec.catalog.tag or "latest",
+                                   destinations(manifest, job_spec)))
+    try:
+        store, repo = store_for(spec.catalog)
+        cp.digest, cp.catalog = read_catalog(store, repo, spec.catalog.digest or spec.catalog.tag)
+        cp.selection = select(cp.catalog, spec.filter)
+    except FilterInputError as exc:
+        raise manifest.error(spec.path + exc.path, f"{exc.message} (catalog {spec.catalog})") from None
+    except InputError:
+        raise
+    except MirrorsyncError as exc:
+        cp.error = f"catalog {spec.catalog}: {describe(exc)}"
+        return cp
+    except Exception as exc:  # noqa: BLE001 - a network failure is this catalog's, the run goes on
+        cp.error = f"catalog {spec.catalog}: {describe(exc)}"
+        return cp
+    cp.job = CopyJob(job_spec, cp.digest, cp.job.destinations)
+    bad: dict[tuple[str, str], str] = {}
+    for key, images in images_of(cp.catalog, cp.selection).items():
+        for text in images:
+            try:
+                cp.images.setdefault(text, reference.parse(text))
+            except InputError as exc:
+                bad[key] = f"names an image that is not a valid reference ({exc.message})"
+    if bad:
+        cp.selection = without(cp.catalog, cp.selection, bad)
+        cp.images = {t: r for t, r in cp.images.items()
+                     if any(t in imgs for imgs in images_of(cp.catalog, cp.selection).values())}
+    return cp
+
+
+def read_catalog(store: ContentStore, repo: str, ref: str) -> tuple[str, fbc.Catalog]:
+    """(digest, FBC) of the catalog at ``ref``: pinned first, then read from the linux/amd64 image (or the first
+    platform of an index without one); every platform of a catalog carries the same FBC."""
+    desc = store.manifest_descriptor(repo, ref)
+    if desc is None:
+        raise UnsupportedContent(f"{store.describe()}/{repo}:{ref} not found")
+    try:
+        _, image = platform_manifest(store, repo, desc.digest)
+    except UnsupportedContent:
+        top = store.get_manifest(repo, desc.digest)
+        first = next((c for c in top.children if c.platform), None)
+        if first is None:
+            raise
+        _, image = platform_manifest(store, repo, desc.digest, first.platform)
+    root = rebuild.configs_root(image_config(store, repo, image))
+    files = read_files(store, repo, image, lambda p: fbc.is_fbc_file(p, root))
+    return desc.digest, fbc.load(files, root)
+
+
+def _record_key(rec: ImageRecord) -> tuple[str, str]:
+    return (rec.source, rec.tag or rec.digest or "")
+
+
+def finish(plans: list[CatalogPlan], report: Report, store_for: StoreFor,
+           target_for: Callable[[str], ContentStore] | None) -> list[dict]:
+    """After the copies: per catalog, the bundles whose images are not on every mirror left out, the filtered
+    catalog rebuilt and pushed by tag to every mirror holding the original (``target_for(registry)``: that mirror's
+    store; None when the run has no mirrors to push to, as in an export). Returns the report's ``catalogs``."""
+    records = {_record_key(r): r for r in report.images}
+    out = []
+    for cp in plans:
+        entry: dict = {"catalog": str(cp.spec.catalog), "sourceDigest": cp.digest, "mirrors": [],
+                       "error": cp.error}
+        out.append(entry)
+        if cp.error is not None or cp.selection is None:
+            continue
+        missing: dict[tuple[str, str], str] = {}
+        for key, images in images_of(cp.catalog, cp.selection).items():
+            for text in images:
+                ref = cp.images.get(text)
+                rec = records.get((ref.repo_only().name, ref.digest or ref.tag)) if ref else None
+                if rec is None or not rec.onMirror:
+                    why = rec.error if rec is not None and rec.error else "not copied"
+                    missing[key] = f"{text} is not on every mirror: {why}"
+                    break
+        selection = without(cp.catalog, cp.selection, missing)
+        entry.update(_selection_dict(cp.catalog, selection))
+        catalog_record = records.get(_record_key_of_job(cp))
+        if target_for is None or catalog_record is None:
+            continue
+        filtered = apply(cp.catalog, selection)
+        rebuilt = None
+        for dest, rec_dest in zip(cp.job.destinations, catalog_record.destinations):
+            target_ref = f"{dest.mirror.registry}/{dest.repository}:{cp.spec.target_tag}"
+            mirror = {"mirror": dest.mirror.location, "reference": target_ref, "digest": None, "status": "failed",
+                      "error": None}
+            entry["mirrors"].append(mirror)
+            if not rec_dest.ok:
+                mirror["error"] = f"the original catalog is not on this mirror: {rec_dest.error}"
+                continue
+            try:
+                if rebuilt is None:
+                    store, repo = store_for(cp.spec.catalog)
+                    if selection.unchanged:
+                        rebuilt = rebuild.Rebuilt(store.get_manifest(repo, cp.digest))
+                    else:
+                        rebuilt = rebuild.build(store, repo, cp.digest, lambda root: fbc.render(filtered, root))
+                mirror["status"] = rebuild.push(target_for(dest.mirror.registry), dest.repository, rebuilt,
+                                                cp.spec.target_tag)
+                mirror["digest"] = rebuilt.digest
+            except Exception as exc:  # noqa: BLE001 - this mirror's catalog fails, the rest of the run stands
+                mirror["error"] = f"rebuilding the filtered catalog: {describe(exc)}"
+                _fail_destination(catalog_record, rec_dest, mirror["error"])
+    return out
+
+
+def _record_key_of_job(cp: CatalogPlan) -> tuple[str, str]:
+    return (cp.job.source.name, cp.job.ref)
+
+
+def _fail_destination(record: ImageRecord, dest, error: str) -> None:
+    """The catalog's record says the mirror lacks the catalog the cluster would use (so the run exits 1)."""
+    dest.status, dest.error, dest.onMirror = "failed", error, False
+    record.onMirror = False
+    ok = [d for d in record.destinations if d.ok]
+    record.status = "partial" if ok else "failed"
+    record.error = record.error or error
+
+
+def _selection_dict(catalog: fbc.Catalog, sel: Selection) -> dict:
+    bundles = []
+    for package, name in sel.bundles():
+        b = catalog.packages[package].bundles[name]
+        bundles.append({"package": package, "name": name, "version": b.version_text, "image": b.image,
+                        "reason": sel.reasons[(package, name)]})
+    return {"full": sel.unchanged,
+            "packages": {p: {"defaultChannel": sel.defaults.get(p), "channels": sel.channels[p]}
+                         for p in sorted(sel.channels)},
+            "bundles": bundles, "leftOut": list(sel.left_out), "dependenciesAdded": list(sel.added)}
