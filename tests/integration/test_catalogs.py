@@ -51,6 +51,9 @@ def fbc_of(rootfs: Path) -> dict[str, list[dict]]:
     """package -> documents, read from an unpacked image's /configs with plain json (not mirrorsync's parser)."""
     out = {}
     for path in sorted((rootfs / "configs").glob("*/*")):
+        if path.suffix == ".yaml":
+            out[path.parent.name] = list(yaml.safe_load_all(path.read_text()))
+            continue
         text, docs, decoder, pos = path.read_text(), [], json.JSONDecoder(), 0
         while pos < len(text.rstrip()):
             doc, pos = decoder.raw_decode(text, pos)
