@@ -200,3 +200,57 @@ def test_a_bundle_whose_image_fails_is_left_out_of_the_catalog(tmp_path, make_re
     assert left["bundle"] == "alpha.v1.2.0" and left["reason"].startswith(f"{gone} is not on every mirror")
     rootfs = unpack(skopeo, entry["mirrors"][0]["reference"], tmp_path) / "rootfs"
     assert heads(fbc_of(rootfs)["alpha"]) == {"stable": ["alpha.v1.1.1"]}
+
+
+def test_catalog_list_and_plan_say_what_a_filter_keeps(tmp_path, source, make_registry):
+    mirror = make_registry("catalog-plan-mirror")
+    ref = f"{source.host}/olm/index:v4.15"
+    listed = mirrorsync("catalog", "list", ref, "--insecure")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0] == f"{source.host}/olm/index@{source.catalog['digest']}"
+    assert "alpha (default channel stable)" in lines
+    assert "  stable (default): head alpha.v1.2.0; 4 bundles, versions 1.0.0 .. 1.2.0" in lines
+    assert "  fast: head alpha.v1.3.0; 2 bundles, versions 1.2.0 .. 1.3.0" in lines
+    one = mirrorsync("catalog", "list", ref, "--insecure", "--package", "alpha").stdout.splitlines()
+    assert "    alpha.v1.2.0 1.2.0  (replaces alpha.v1.1.0; skips alpha.v1.1.1; skipRange >=1.0.0 <1.2.0)" in one
+    assert not any(line.startswith("beta") for line in one)
+    missing = mirrorsync("catalog", "list", ref, "--insecure", "--package", "nope")
+    assert missing.returncode == 2 and missing.stderr.strip() == \
+        "error: --package: package 'nope' is not in the catalog"
+
+    manifest = manifest_for(tmp_path, source, mirror, resolveDependencies=True)
+    planned = mirrorsync("plan", str(manifest))
+    assert planned.returncode == 0, planned.stderr
+    out = planned.stdout.splitlines()
+    assert f"catalog {ref}@{source.catalog['digest']}: 7 bundles kept" in out
+    assert ("  keep alpha alpha.v1.1.1 (1.1.1): in 1.1.0..1.2.0, skipped or replaced by alpha.v1.2.0 in channel "
+            "stable") in out
+    assert "  add package gamma: olm.package.required >=0.1.0 of bundle beta.v2.1.0" in out
+    # a plan copies nothing
+    assert httpx.get(f"{mirror.url}/v2/_catalog").json()["repositories"] == []
+
+
+def test_export_and_import_carry_the_catalog_its_bundles_and_related_images(tmp_path, source, make_registry):
+    mirror = make_registry("catalog-airgap-mirror")
+    manifest = manifest_for(tmp_path, source, mirror, packages=FILTER[:1])
+    export_dir = tmp_path / "export"
+    exported = mirrorsync("export", str(manifest), "--to", str(export_dir))
+    assert exported.returncode == 0, exported.stderr
+    source.stop()  # the disconnected side never reaches the source
+    out = tmp_path / "out"
+    imported = mirrorsync("import", str(export_dir), "--output-dir", str(out))
+    assert imported.returncode == 0, imported.stderr
+    [entry] = json.loads((out / "report.json").read_text())["catalogs"]
+    assert {b["name"] for b in entry["bundles"]} == {"alpha.v1.1.0", "alpha.v1.1.1", "alpha.v1.2.0"}
+    [m] = entry["mirrors"]
+    assert m["status"] == "pushed"
+    for b in entry["bundles"]:
+        repo, digest = b["image"].split("/", 1)[1].split("@")
+        assert on_mirror(mirror, f"mirror/{repo}", digest)
+    agent = source.catalog["images"]["tools/alpha-agent:1.1.1"]
+    repo, digest = agent.split("/", 1)[1].split("@")
+    assert on_mirror(mirror, f"mirror/{repo}", digest)
+    assert on_mirror(mirror, f"mirror/{TARGET}", m["digest"])
+    [cs] = yaml.safe_load_all((out / "cluster-resources" / "catalogsource.yaml").read_text())
+    assert cs["spec"]["image"] == f"{mirror.host}/mirror/{TARGET}@{m['digest']}"
