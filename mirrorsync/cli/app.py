@@ -140,6 +140,11 @@ def _finish(rep, output_dir: Path, written: list[Path], metrics_file: Optional[P
     note(f"{rep.status}: {totals['copied']} copied, {totals['upToDate']} up to date, {totals['failed']} failed"
           + (f" ({kept} of them kept on the mirrors from earlier runs)" if kept else "")
           + f"; report {output_dir / REPORT_FILE}")
+    for c in rep.catalogs:
+        pushed = [f"{m['reference']}@{m['digest']}" for m in c["mirrors"] if m.get("digest")]
+        note(f"catalog {c['catalog']}: " + (c["error"] if c.get("error") else
+             f"{len(c['bundles'])} bundles kept, {len(c['leftOut'])} left out (see the report)"
+             + (f"; {', '.join(pushed)}" if pushed else "")))
     for path in written:
         typer.echo(str(path))
     raise typer.Exit(0 if rep.status == "Succeeded" else 1)

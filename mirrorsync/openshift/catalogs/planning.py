@@ -27,6 +27,11 @@ from .filter import FilterInputError, Selection, apply, images_of, select, witho
 
 log = logging.getLogger(__name__)
 
+# Red Hat's catalogs carry every bundle's CSV in their FBC: a few hundred MiB in all, tens of MiB in one package's
+# file. Past these a catalog is refused rather than read into memory.
+MAX_FBC_FILE_BYTES = 256 << 20
+MAX_FBC_BYTES = 1 << 30
+
 StoreFor = Callable[[Reference], tuple[ContentStore, str]]
 
 
@@ -133,7 +138,8 @@ def read_catalog(store: ContentStore, repo: str, ref: str) -> tuple[str, fbc.Cat
             raise
         _, image = platform_manifest(store, repo, desc.digest, first.platform)
     root = rebuild.configs_root(image_config(store, repo, image))
-    files = read_files(store, repo, image, lambda p: fbc.is_fbc_file(p, root))
+    files = read_files(store, repo, image, lambda p: fbc.is_fbc_file(p, root), max_file_bytes=MAX_FBC_FILE_BYTES,
+                       max_total_bytes=MAX_FBC_BYTES)
     return desc.digest, fbc.load(files, root)
 
 
