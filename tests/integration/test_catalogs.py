@@ -169,6 +169,16 @@ def test_filtered_catalog_rebuilt_bundles_mirrored_pull_through_mirror_sets(tmp_
     raw = skopeo.run("--registries-conf", str(conf), "inspect", "--raw", f"docker://{agent}").stdout
     assert "sha256:" + hashlib.sha256(raw).hexdigest() == agent.split("@")[1]
 
+    # a run that cannot read the catalog (source down) takes nothing away: the same CR bytes, exit 1
+    before = {p.name: p.read_bytes() for p in crs.iterdir()}
+    down = mirrorsync("run", str(manifest), "--output-dir", str(out))
+    assert down.returncode == 1, down.stderr
+    assert {p.name: p.read_bytes() for p in crs.iterdir()} == before
+    [kept_entry] = json.loads((out / "report.json").read_text())["catalogs"]
+    assert kept_entry["error"].startswith(f"catalog {source.host}/olm/index:v4.15: ")
+    assert kept_entry["mirrors"][0]["digest"] == catalog_digest
+    assert "kept from the previous report" in kept_entry["mirrors"][0]["error"]
+
 
 def test_filtered_out_default_channel_is_one_line_exit_2_nothing_written(tmp_path, source, mirror_registry):
     manifest = manifest_for(tmp_path, source, mirror_registry,

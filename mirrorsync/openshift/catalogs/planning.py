@@ -21,7 +21,7 @@ from ...registry.reference import Reference
 from ...sync.manifest import ImageSpec, SyncManifest
 from ...sync.operators import OperatorCatalogSpec
 from ...sync.plan import CopyJob, Plan, PlanFailure, destinations
-from ...sync.report import ImageRecord, Report
+from ...sync.report import DestinationRecord, ImageRecord, Report
 from . import fbc, rebuild
 from .filter import FilterInputError, Selection, apply, images_of, select, without
 
@@ -171,6 +171,7 @@ def finish(plans: list[CatalogPlan], report: Report, store_for: StoreFor,
                     break
         selection = without(cp.catalog, cp.selection, missing)
         entry.update(_selection_dict(cp.catalog, selection))
+        entry["images"] = sorted({i for imgs in images_of(cp.catalog, selection).values() for i in imgs})
         catalog_record = records.get(_record_key_of_job(cp))
         if target_for is None or catalog_record is None:
             continue
@@ -198,6 +199,33 @@ def finish(plans: list[CatalogPlan], report: Report, store_for: StoreFor,
                 mirror["error"] = f"rebuilding the filtered catalog: {describe(exc)}"
                 _fail_destination(catalog_record, rec_dest, mirror["error"])
     return out
+
+
+def keep_unread(report: Report, previous: Report | None, manifest: SyncManifest) -> None:
+    """A catalog this run could not read (its source down, say) keeps what the previous report gave: its entry
+    (so the CatalogSource stays, naming the catalog rebuilt then) and a failed record for each image its bundles
+    need, which the carry-over then confirms on the mirrors like any failed image's. A failed run never takes a
+    catalog or its images away from a cluster."""
+    before = {c.get("catalog"): c for c in previous.catalogs} if previous is not None else {}
+    for entry in report.catalogs:
+        old = before.get(entry["catalog"])
+        error = entry.get("error")
+        if error is None or not old or not old.get("mirrors"):
+            continue
+        entry.update({k: v for k, v in old.items() if k != "error"})
+        entry["mirrors"] = [{**m, "error": f"not rebuilt this run; kept from the previous report ({error})"}
+                            for m in old["mirrors"]]
+        for text in old.get("images") or []:
+            try:
+                ref = reference.parse(text)
+            except InputError:
+                continue
+            spec = image_spec(ref)
+            report.images.append(ImageRecord(
+                source=spec.source.name, tag=None if ref.digest else ref.tag, digest=ref.digest, status="failed",
+                mirrorSets=list(spec.mirror_sets), error=error,
+                destinations=[DestinationRecord(d.mirror.location, d.name, "failed", error=error)
+                              for d in destinations(manifest, spec)]))
 
 
 def _record_key_of_job(cp: CatalogPlan) -> tuple[str, str]:
