@@ -46,6 +46,12 @@ def test_broken_documents_are_catalog_errors_naming_the_file():
         fbc.load({"configs/x/c.yaml": b"name: x\n"}, "configs")
     with pytest.raises(fbc.CatalogError, match="names package 'nope'"):
         fbc.load({"configs/x/c.json": b'{"schema": "olm.channel", "package": "nope", "name": "a"}'}, "configs")
+    # aliases would expand when the documents are written back: a small file could become gigabytes
+    laughs = b"schema: x\na: &a [1, 1]\nb: &b [*a, *a]\nc: [*b, *b]\n"
+    with pytest.raises(fbc.CatalogError, match="aliases"):
+        fbc.load({"configs/x/c.yaml": laughs}, "configs")
+    with pytest.raises(fbc.CatalogError, match="nested too deeply"):
+        fbc.load({"configs/x/c.json": b"{\"a\": " + b"[" * 100000}, "configs")
     # files outside the root, hidden files and other suffixes are not documents
     assert fbc.load({"other/c.json": b"{", "configs/.hidden/c.json": b"{", "configs/x/README": b"{"},
                     "configs").packages == {}

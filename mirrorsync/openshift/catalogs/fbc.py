@@ -95,6 +95,16 @@ class Catalog:
         return pkg.bundles.get(name) if pkg else None
 
 
+class _NoAliasLoader(yaml.SafeLoader):  # the pure-Python loader: libyaml composes nodes in C
+    """YAML without aliases: opm never writes them, and a few nested aliases expand into gigabytes when the
+    documents are written back as JSON (a "billion laughs" catalog)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("aliases (*name) are not allowed in a catalog")
+        return super().compose_node(parent, index)
+
+
 def parse_documents(data: bytes, where: str) -> list[dict]:
     """The documents of one FBC file: a stream of JSON objects, or YAML documents."""
     try:
@@ -116,11 +126,15 @@ def parse_documents(data: bytes, where: str) -> list[dict]:
                     pos += 1
         except ValueError as exc:
             raise CatalogError(f"{where}: invalid JSON ({exc})") from None
+        except RecursionError:
+            raise CatalogError(f"{where}: invalid JSON (nested too deeply)") from None
     else:
         try:
-            docs = [d for d in yaml.safe_load_all(text) if d is not None]
+            docs = [d for d in yaml.load_all(text, Loader=_NoAliasLoader) if d is not None]
         except yaml.YAMLError as exc:
             raise CatalogError(f"{where}: invalid YAML ({' '.join(str(exc).split())})") from None
+        except RecursionError:
+            raise CatalogError(f"{where}: invalid YAML (nested too deeply)") from None
     for doc in docs:
         if not isinstance(doc, dict) or not isinstance(doc.get("schema"), str):
             raise CatalogError(f"{where}: a document without a schema")

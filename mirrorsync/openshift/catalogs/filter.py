@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ...errors import MirrorsyncError
 from ...sync.semver import Version
-from .fbc import BUNDLE, CHANNEL, DEPRECATIONS, Bundle, Catalog, CatalogError, Channel, Package
+from .fbc import BUNDLE, CHANNEL, DEPRECATIONS, Catalog, CatalogError, Channel, Package
 
 
 @dataclass(frozen=True)
@@ -348,6 +348,3 @@ def images_of(catalog: Catalog, sel: Selection) -> dict[tuple[str, str], list[st
     """(package, bundle) -> the images it needs on the mirror: the bundle image and its related images."""
     return {(p, b): catalog.packages[p].bundles[b].images for p, b in sel.bundles()}
 
-
-def describe_bundle(b: Bundle) -> str:
-    return f"{b.name} ({b.version_text or 'no version'})"

@@ -16,8 +16,8 @@ NAMESPACE = "openshift-marketplace"
 
 
 def object_name(prefix: str, target: str) -> str:
-    """``cs-<last path component>-<tag>`` as a DNS-1123 label (at most 63 characters)."""
-    repo, _, tag = target.rpartition("@")[0].rpartition(":") if "@" in target else target.rpartition(":")
+    """``cs-<last path component>-<tag>`` of ``host/path:tag``, as a DNS-1123 label (at most 63 characters)."""
+    repo, _, tag = target.rpartition(":")
     base = f"{prefix}-{repo.rsplit('/', 1)[-1]}-{tag}".lower()
     return re.sub(r"[^a-z0-9-]+", "-", base)[:63].strip("-")
 

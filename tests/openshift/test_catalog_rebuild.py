@@ -1,0 +1,113 @@
+"""The rebuilt catalog image (in memory: the end-to-end test unpacks a real one with umoci) and the catalog CRs."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tarfile
+
+import pytest
+
+from devtools.samples import make_files_layer
+from mirrorsync.oci.content import OCI_INDEX, OCI_MANIFEST, parse_manifest, sha256_digest
+from mirrorsync.oci.image_files import image_config, platform_manifest, read_files
+from mirrorsync.openshift.catalogs import fbc, rebuild, resources
+from mirrorsync.openshift.catalogs.filter import CatalogFilter, PackageFilter, apply, select
+from support.catalogs import catalog_files
+from support.memstore import MemoryStore
+
+REPO = "olm/index"
+
+
+def put_catalog(store: MemoryStore, cmd: list[str], arches=("amd64", "arm64")) -> str:
+    children = []
+    for arch in arches:
+        layers = [make_files_layer({"bin/opm": arch.encode()}), make_files_layer(catalog_files()),
+                  make_files_layer({"var/cache/opm/x": b"stale"})]
+        config = {"architecture": arch, "os": "linux",
+                  "config": {"Entrypoint": ["/bin/opm"], "Cmd": cmd,
+                             "Labels": {fbc.CONFIGS_LABEL: "/configs"}},
+                  "rootfs": {"type": "layers", "diff_ids": [d for _, d in layers]}}
+        cfg = store.add_blob(REPO, json.dumps(config).encode())
+        for blob, _ in layers:
+            store.add_blob(REPO, blob.data)
+        body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                      "digest": cfg.digest, "size": cfg.size},
+                           "layers": [b.descriptor() for b, _ in layers]}).encode()
+        m = parse_manifest(body, OCI_MANIFEST, sha256_digest(body))
+        store.add_manifest(REPO, m)
+        children.append({"mediaType": OCI_MANIFEST, "digest": m.digest, "size": len(body),
+                         "platform": {"os": "linux", "architecture": arch}})
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}).encode()
+    index = parse_manifest(body, OCI_INDEX, sha256_digest(body))
+    store.add_manifest(REPO, index, "v1")
+    return index.digest
+
+
+@pytest.mark.parametrize("cmd, cache, new", [
+    (["serve", "/configs", "--cache-dir=/tmp/cache"], "/tmp/cache",
+     ["serve", "/configs", "--cache-dir=/tmp/cache", "--cache-enforce-integrity=false"]),
+    (["serve", "/configs", "--cache-dir", "/var/cache/opm", "--cache-enforce-integrity", "true"], "/var/cache/opm",
+     ["serve", "/configs", "--cache-dir", "/var/cache/opm", "--cache-enforce-integrity=false"]),
+    (["serve", "/configs", "--cache-only", "--cache-dir=/c"], "/c",
+     ["serve", "/configs", "--cache-dir=/c", "--cache-enforce-integrity=false"]),
+    (["serve", "/configs"], "/tmp/cache", ["serve", "/configs"]),
+    ([], "/tmp/cache", ["serve", "/configs", "--cache-dir=/tmp/cache", "--cache-enforce-integrity=false"]),
+])
+def test_cache_dir_and_the_new_command(cmd, cache, new):
+    config = {"config": {"Entrypoint": ["/bin/opm"] if cmd else [], "Cmd": cmd}}
+    assert rebuild.cache_dir(config) == cache
+    assert rebuild.new_cmd(config, "configs") == new
+
+
+def test_the_layer_whites_out_before_it_adds():
+    layer, diff_id = rebuild.filtered_layer({"configs/a/catalog.json": b"{}"}, "configs", "/tmp/cache")
+    names = [m.name for m in tarfile.open(fileobj=io.BytesIO(gzip.decompress(layer)))]
+    assert names == ["configs", "configs/.wh..wh..opq", "tmp", "tmp/.wh.cache", "configs/a",
+                     "configs/a/catalog.json"]
+    assert (layer, diff_id) == rebuild.filtered_layer({"configs/a/catalog.json": b"{}"}, "configs", "/tmp/cache")
+
+
+def test_every_platform_is_rebuilt_deterministically_and_pushed_once():
+    store = MemoryStore()
+    digest = put_catalog(store, ["serve", "/configs", "--cache-dir=/var/cache/opm"])
+    cat = fbc.load(catalog_files(), "configs")
+    filtered = apply(cat, select(cat, CatalogFilter(packages=(PackageFilter("gamma"),))))
+    rebuilt = rebuild.build(store, REPO, digest, lambda root: fbc.render(filtered, root))
+    again = rebuild.build(store, REPO, digest, lambda root: fbc.render(filtered, root))
+    assert rebuilt.digest == again.digest != digest
+    assert len(rebuilt.children) == 2
+    assert rebuild.push(store, REPO, rebuilt, "v1-filtered") == "pushed"
+    assert rebuild.push(store, REPO, rebuilt, "v1-filtered") == "up-to-date"
+    for arch in ("amd64", "arm64"):
+        _, image = platform_manifest(store, "olm/index", "v1-filtered", f"linux/{arch}")
+        files = read_files(store, REPO, image, lambda p: True)
+        assert sorted(files) == ["bin/opm", "configs/gamma/catalog.json"]  # the old FBC and cache are gone
+        assert files["bin/opm"] == arch.encode()
+        config = image_config(store, REPO, image)
+        assert config["config"]["Cmd"][-1] == "--cache-enforce-integrity=false"
+        assert len(config["rootfs"]["diff_ids"]) == 4 and config["architecture"] == arch
+
+
+def test_catalog_source_and_cluster_catalog_bytes():
+    entry = {"catalog": "registry.example.com/redhat/redhat-operator-index:v4.15", "mirrors": [
+        {"mirror": "m1.example.com/ocp", "reference": "m1.example.com/ocp/redhat/redhat-operator-index:v4.15",
+         "digest": None, "status": "failed"},
+        {"mirror": "m2.example.com", "reference": "m2.example.com/redhat/redhat-operator-index:v4.15",
+         "digest": "sha256:" + "a" * 64, "status": "pushed"}]}
+    files = {f.filename: f.text for f in resources.render([entry])}
+    image = "m2.example.com/redhat/redhat-operator-index@sha256:" + "a" * 64
+    # indented as oc (Go's yaml.v3) writes objects, like the mirror sets beside them
+    assert files["catalogsource.yaml"] == (
+        "apiVersion: operators.coreos.com/v1alpha1\nkind: CatalogSource\nmetadata:\n"
+        "    name: cs-redhat-operator-index-v4-15\n    namespace: openshift-marketplace\nspec:\n"
+        "    displayName: registry.example.com/redhat/redhat-operator-index:v4.15\n"
+        f"    image: {image}\n    publisher: mirrorsync\n    sourceType: grpc\n")
+    assert files["clustercatalog.yaml"] == (
+        "apiVersion: olm.operatorframework.io/v1\nkind: ClusterCatalog\nmetadata:\n"
+        "    name: cc-redhat-operator-index-v4-15\nspec:\n    source:\n        image:\n"
+        f"            ref: {image}\n        type: Image\n")
+    entry["mirrors"][1]["status"] = "failed"
+    assert resources.render([entry]) == []
