@@ -152,6 +152,14 @@ def test_filtered_catalog_rebuilt_bundles_mirrored_pull_through_mirror_sets(tmp_
     assert f"{source.host}/ops/alpha-operand" in idms_sources
     assert not any("olm/index" in s for s in idms_sources)  # the CatalogSource names the mirror itself
 
+    # generate gives the same catalog objects from the report alone; verify finds everything it promises
+    regenerated = mirrorsync("generate", str(out / "report.json"), "-o", str(tmp_path / "again"))
+    assert regenerated.returncode == 0, regenerated.stderr
+    for name in ("catalogsource.yaml", "clustercatalog.yaml", "Kustomization", "imagedigestmirrorset.yaml"):
+        assert (tmp_path / "again" / "cluster-resources" / name).read_bytes() == (crs / name).read_bytes()
+    verified = mirrorsync("verify", str(out))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
     # a second run copies nothing and pushes no new catalog
     again = mirrorsync("run", str(manifest), "--output-dir", str(out))
     assert again.returncode == 0, again.stderr

@@ -111,3 +111,17 @@ def test_catalog_source_and_cluster_catalog_bytes():
         f"            ref: {image}\n        type: Image\n")
     entry["mirrors"][1]["status"] = "failed"
     assert resources.render([entry]) == []
+
+
+def test_a_filter_naming_packages_reads_only_their_folders():
+    from mirrorsync.openshift.catalogs.planning import read_catalog
+
+    store = MemoryStore()
+    digest = put_catalog(store, ["serve", "/configs"], arches=("amd64",))
+    assert read_catalog(store, REPO, "v1") == (digest, fbc.load(catalog_files(), "configs"))
+    _, only = read_catalog(store, REPO, "v1", packages={"gamma", "beta"})
+    assert sorted(only.packages) == ["beta", "gamma"]
+    # delta's documents live in configs/delta/index.json, alpha's in configs/alpha/: a package not found in a
+    # folder of its name makes the whole catalog read
+    _, whole = read_catalog(store, REPO, "v1", packages={"no-such-folder"})
+    assert sorted(whole.packages) == ["alpha", "beta", "delta", "gamma"]

@@ -96,7 +96,9 @@ def plan_catalog(spec: OperatorCatalogSpec, manifest: SyncManifest, store_for: S
                                    destinations(manifest, job_spec)))
     try:
         store, repo = store_for(spec.catalog)
-        cp.digest, cp.catalog = read_catalog(store, repo, spec.catalog.digest or spec.catalog.tag)
+        flt = spec.filter
+        only = {p.name for p in flt.packages} if flt.packages and not flt.resolve_dependencies else None
+        cp.digest, cp.catalog = read_catalog(store, repo, spec.catalog.digest or spec.catalog.tag, packages=only)
         cp.selection = select(cp.catalog, spec.filter)
     except FilterInputError as exc:
         raise manifest.error(spec.path + exc.path, f"{exc.message} (catalog {spec.catalog})") from None
@@ -123,9 +125,14 @@ def plan_catalog(spec: OperatorCatalogSpec, manifest: SyncManifest, store_for: S
     return cp
 
 
-def read_catalog(store: ContentStore, repo: str, ref: str) -> tuple[str, fbc.Catalog]:
+def read_catalog(store: ContentStore, repo: str, ref: str, *,
+                 packages: set[str] | None = None) -> tuple[str, fbc.Catalog]:
     """(digest, FBC) of the catalog at ``ref``: pinned first, then read from the linux/amd64 image (or the first
-    platform of an index without one); every platform of a catalog carries the same FBC."""
+    platform of an index without one); every platform of a catalog carries the same FBC.
+
+    With ``packages``, only their folders (``<root>/<package>/``, opm's layout) and the files directly in the root
+    are kept: a filter naming a few packages of Red Hat's catalogs then holds megabytes, not the whole FBC. A
+    catalog laid out otherwise (a named package not found that way) is read whole."""
     desc = store.manifest_descriptor(repo, ref)
     if desc is None:
         raise UnsupportedContent(f"{store.describe()}/{repo}:{ref} not found")
@@ -138,9 +145,18 @@ def read_catalog(store: ContentStore, repo: str, ref: str) -> tuple[str, fbc.Cat
             raise
         _, image = platform_manifest(store, repo, desc.digest, first.platform)
     root = rebuild.configs_root(image_config(store, repo, image))
-    files = read_files(store, repo, image, lambda p: fbc.is_fbc_file(p, root), max_file_bytes=MAX_FBC_FILE_BYTES,
-                       max_total_bytes=MAX_FBC_BYTES)
-    return desc.digest, fbc.load(files, root)
+
+    def wanted(path: str) -> bool:
+        if not fbc.is_fbc_file(path, root):
+            return False
+        below = path[len(root) + 1:].split("/")
+        return packages is None or len(below) == 1 or below[0] in packages
+
+    files = read_files(store, repo, image, wanted, max_file_bytes=MAX_FBC_FILE_BYTES, max_total_bytes=MAX_FBC_BYTES)
+    catalog = fbc.load(files, root)
+    if packages is not None and not packages <= set(catalog.packages):
+        return read_catalog(store, repo, desc.digest)
+    return desc.digest, catalog
 
 
 def _record_key(rec: ImageRecord) -> tuple[str, str]:
