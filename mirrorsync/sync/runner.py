@@ -104,10 +104,10 @@ class Runner:
 
     def finish_catalogs(self, the_plan: Plan, report: Report, clients: Clients) -> None:
         """After the copies: the filtered catalogs rebuilt and pushed to the mirrors, into ``report.catalogs``."""
-        from ..openshift.catalogs.planning import finish, keep_unread
+        from ..openshift.catalogs.planning import finish, keep_previous
 
         report.catalogs = finish(the_plan.catalogs, report, self.catalog_store(clients), clients.get)
-        keep_unread(report, self._previous(), self.manifest)
+        keep_previous(report, self._previous(), self.manifest)
 
     def check_credentials(self) -> None:
         """Read every auth file the run will use, now: a broken or missing one is bad input (``InputError``,

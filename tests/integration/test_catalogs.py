@@ -272,3 +272,19 @@ def test_export_and_import_carry_the_catalog_its_bundles_and_related_images(tmp_
     assert on_mirror(mirror, f"mirror/{TARGET}", m["digest"])
     [cs] = yaml.safe_load_all((out / "cluster-resources" / "catalogsource.yaml").read_text())
     assert cs["spec"]["image"] == f"{mirror.host}/mirror/{TARGET}@{m['digest']}"
+
+
+def test_the_skopeo_engine_copies_bundles_and_the_native_client_rebuilds(tmp_path, source, make_registry):
+    mirror = make_registry("catalog-skopeo-mirror")
+    manifest = manifest_for(tmp_path, source, mirror, packages=[{"name": "gamma"}])
+    out = tmp_path / "out"
+    proc = mirrorsync("run", str(manifest), "--output-dir", str(out), "--engine", "skopeo")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["engine"] == "skopeo"
+    [entry] = report["catalogs"]
+    assert [b["name"] for b in entry["bundles"]] == ["gamma.v0.1.0"]
+    assert entry["mirrors"][0]["status"] == "pushed"
+    repo, digest = entry["bundles"][0]["image"].split("/", 1)[1].split("@")
+    assert on_mirror(mirror, f"mirror/{repo}", digest)
+    assert on_mirror(mirror, f"mirror/{TARGET}", entry["mirrors"][0]["digest"])

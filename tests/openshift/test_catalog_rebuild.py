@@ -125,3 +125,41 @@ def test_a_filter_naming_packages_reads_only_their_folders():
     # folder of its name makes the whole catalog read
     _, whole = read_catalog(store, REPO, "v1", packages={"no-such-folder"})
     assert sorted(whole.packages) == ["alpha", "beta", "delta", "gamma"]
+
+
+def test_a_failed_run_keeps_the_previous_catalog_and_its_images():
+    from mirrorsync.openshift.catalogs.planning import keep_previous
+    from mirrorsync.sync import manifest as manifest_mod
+    from mirrorsync.sync.report import Report
+
+    m = manifest_mod.parse("apiVersion: mirrorsync.dev/v1alpha1\nkind: SyncManifest\nmirrors: [m1.example.com]\n"
+                           "operators: [{catalog: 'r.example.com/olm/index:v1'}]\n", "m.yaml")
+    good = {"mirror": "m1.example.com", "reference": "m1.example.com/olm/index:v1", "digest": "sha256:" + "a" * 64,
+            "status": "pushed", "error": None}
+    image = "r.example.com/ops/x@sha256:" + "b" * 64
+    previous = Report(None, "native", ["m1.example.com"], "", catalogs=[
+        {"catalog": "r.example.com/olm/index:v1", "mirrors": [good], "bundles": [], "images": [image],
+         "error": None}])
+    # the rebuilt catalog did not reach the mirror: the one there before stays, saying why
+    failed_push = {**good, "digest": None, "status": "failed", "error": "rebuilding the filtered catalog: 503"}
+    now = Report(None, "native", ["m1.example.com"], "", catalogs=[
+        {"catalog": "r.example.com/olm/index:v1", "mirrors": [failed_push], "error": None}])
+    keep_previous(now, previous, m)
+    [kept] = now.catalogs[0]["mirrors"]
+    assert kept["digest"] == good["digest"] and kept["status"] == "pushed"
+    assert kept["error"] == "rebuilding the filtered catalog: 503; the catalog of the previous report is kept"
+    assert now.images == []
+    # the catalog could not be read: its entry stays, and its images become failed records for the carry-over
+    unread = Report(None, "native", ["m1.example.com"], "", catalogs=[
+        {"catalog": "r.example.com/olm/index:v1", "mirrors": [], "error": "catalog ...: connection refused"}])
+    keep_previous(unread, previous, m)
+    assert unread.catalogs[0]["mirrors"][0]["digest"] == good["digest"]
+    assert unread.catalogs[0]["error"] == "catalog ...: connection refused"
+    [record] = unread.images
+    assert (record.source, record.digest, record.status) == ("r.example.com/ops/x", "sha256:" + "b" * 64, "failed")
+    assert record.destinations[0].repository == "m1.example.com/ops/x"
+    # nothing to keep without a previous report
+    fresh = Report(None, "native", ["m1.example.com"], "", catalogs=[
+        {"catalog": "r.example.com/olm/index:v1", "mirrors": [failed_push], "error": None}])
+    keep_previous(fresh, None, m)
+    assert fresh.catalogs[0]["mirrors"] == [failed_push] and fresh.images == []

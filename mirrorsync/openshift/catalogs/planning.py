@@ -217,16 +217,24 @@ def finish(plans: list[CatalogPlan], report: Report, store_for: StoreFor,
     return out
 
 
-def keep_unread(report: Report, previous: Report | None, manifest: SyncManifest) -> None:
-    """A catalog this run could not read (its source down, say) keeps what the previous report gave: its entry
-    (so the CatalogSource stays, naming the catalog rebuilt then) and a failed record for each image its bundles
-    need, which the carry-over then confirms on the mirrors like any failed image's. A failed run never takes a
-    catalog or its images away from a cluster."""
+def keep_previous(report: Report, previous: Report | None, manifest: SyncManifest) -> None:
+    """A failed run never takes a catalog or its images away from a cluster. A catalog this run could not read
+    (its source down, say) keeps what the previous report gave: its entry (so the CatalogSource stays, naming the
+    catalog rebuilt then) and a failed record for each image its bundles need, which the carry-over then confirms
+    on the mirrors like any failed image's. A mirror the rebuilt catalog did not reach keeps the catalog the
+    previous report had there."""
     before = {c.get("catalog"): c for c in previous.catalogs} if previous is not None else {}
     for entry in report.catalogs:
         old = before.get(entry["catalog"])
         error = entry.get("error")
-        if error is None or not old or not old.get("mirrors"):
+        if not old or not old.get("mirrors"):
+            continue
+        if error is None:  # read and filtered: a mirror the new catalog did not reach keeps the one it had
+            had = {m["mirror"]: m for m in old["mirrors"] if m.get("digest")}
+            entry["mirrors"] = [m if m.get("digest") or m["mirror"] not in had else
+                                {**had[m["mirror"]], "error": f"{m.get('error')}; the catalog of the previous "
+                                                              f"report is kept"}
+                                for m in entry["mirrors"]]
             continue
         entry.update({k: v for k, v in old.items() if k != "error"})
         entry["mirrors"] = [{**m, "error": f"not rebuilt this run; kept from the previous report ({error})"}
