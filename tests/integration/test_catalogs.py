@@ -116,6 +116,7 @@ def test_filtered_catalog_rebuilt_bundles_mirrored_pull_through_mirror_sets(tmp_
     assert heads(catalog["alpha"]) == {"stable": ["alpha.v1.2.0"]}
     assert [d for d in catalog["alpha"] if d["schema"] == "example.com.custom"]  # unknown schema kept
     assert not (rootfs / "tmp" / "cache").exists()
+    assert (rootfs / "tmp").stat().st_mode & 0o7777 == 0o1777  # opm, not root, must write its cache there
     original = unpack(skopeo, f"{source.host}/olm/index:v4.15", tmp_path, name="original") / "rootfs"
     assert (original / "tmp" / "cache" / "digest").exists() and len(fbc_of(original)) == 4
     assert (rootfs / "bin" / "opm").read_text() == "opm for linux/amd64"

@@ -16,14 +16,17 @@ references (table tests) or the digests of tiny images pushed to a registry.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
+import tarfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import yaml
 
-from devtools.samples import (OCI_CONFIG, Blob, Platform, SamplePusher, make_files_layer, make_index,
+from devtools.samples import (OCI_CONFIG, OCI_LAYER_GZIP, Blob, Platform, SamplePusher, make_files_layer, make_index,
                               make_manifest, push_image)
 
 ALPHA_VERSIONS = ("1.0.0", "1.1.0", "1.1.1", "1.2.0", "1.3.0")
@@ -153,6 +156,22 @@ def hash_seed(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
 
 
+def base_layer(opm: bytes) -> tuple[Blob, str]:
+    """The catalog image's base: a stand-in ``bin/opm`` and a world-writable, sticky ``tmp`` (where opm, running
+    as an arbitrary user, writes its cache), as opm's base image has them."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, mode in (("bin", 0o755), ("tmp", 0o1777)):
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, mode, 0
+            tar.addfile(info)
+        info = tarfile.TarInfo("bin/opm")
+        info.size, info.mode, info.mtime = len(opm), 0o755, 0
+        tar.addfile(info, io.BytesIO(opm))
+    tar_bytes = raw.getvalue()
+    return Blob(OCI_LAYER_GZIP, gzip.compress(tar_bytes, mtime=0)), "sha256:" + hashlib.sha256(tar_bytes).hexdigest()
+
+
 def push_catalog(pusher: SamplePusher, repository: str, tag: str, files: dict[str, bytes], *,
                  arches: tuple[str, ...] = ("amd64",), cmd: list[str] | None = None,
                  cache: bool = True) -> tuple[str, tuple[str, ...]]:
@@ -162,7 +181,7 @@ def push_catalog(pusher: SamplePusher, repository: str, tag: str, files: dict[st
     children = []
     for arch in arches:
         platform = Platform.parse(arch)
-        layers = [make_files_layer({"bin/opm": f"opm for {platform}".encode()})]
+        layers = [base_layer(f"opm for {platform}".encode())]
         layers.append(make_files_layer(files))
         if cache:
             layers.append(make_files_layer({"tmp/cache/digest": b"stale", "tmp/cache/pogreb.v1/db": b"old cache"}))

@@ -78,10 +78,13 @@ def new_cmd(config: dict, root: str) -> list[str]:
 
 def filtered_layer(files: dict[str, bytes], root: str, cache: str) -> tuple[bytes, str]:
     """The gzip'd layer (bytes, diff_id): the configs directory made opaque, the filtered FBC, the cache
-    whited out. Whiteouts come before the files, for unpackers that apply entries in order."""
+    whited out. Whiteouts come before the files, for unpackers that apply entries in order. Directories that
+    exist below (the configs root, the cache's parent such as ``/tmp``) get no entry of their own: one would
+    replace their owner and mode, and a root-owned 0755 ``/tmp`` keeps opm, running as another user, from
+    writing its cache."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        dirs_done: set[str] = set()
+        dirs_done: set[str] = {root}
 
         def add_dir(path: str) -> None:
             parts = path.split("/")
@@ -96,13 +99,10 @@ def filtered_layer(files: dict[str, bytes], root: str, cache: str) -> tuple[byte
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
 
-        add_dir(root)
         add_file(posixpath.join(root, OPAQUE), b"")
         cache = posixpath.normpath("/" + cache).lstrip("/")
         if cache and not (cache + "/").startswith(root + "/"):
             parent, name = posixpath.split(cache)
-            if parent:
-                add_dir(parent)
             add_file(posixpath.join(parent, ".wh." + name), b"")
         for path in sorted(files):
             add_dir(posixpath.dirname(path))
