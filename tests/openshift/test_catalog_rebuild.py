@@ -163,3 +163,27 @@ def test_a_failed_run_keeps_the_previous_catalog_and_its_images():
         {"catalog": "r.example.com/olm/index:v1", "mirrors": [failed_push], "error": None}])
     keep_previous(fresh, None, m)
     assert fresh.catalogs[0]["mirrors"] == [failed_push] and fresh.images == []
+
+
+def test_planned_jobs_and_an_image_the_manifest_also_lists():
+    from mirrorsync.openshift.catalogs.planning import add_to_plan
+    from mirrorsync.sync import manifest as manifest_mod
+    from mirrorsync.sync.plan import Plan
+
+    store = MemoryStore()
+    digest = put_catalog(store, ["serve", "/configs"], arches=("amd64",))
+    m = manifest_mod.parse(
+        "apiVersion: mirrorsync.dev/v1alpha1\nkind: SyncManifest\nmirrors: [m1.example.com/ocp]\n"
+        "images: [{source: registry.example.com/ops/bundles/gamma-bundle, tags: [x], destination: custom/gamma}]\n"
+        "operators: [{catalog: 'r.example.com/olm/index:v1', packages: [{name: gamma}], targetCatalog: my/index}]\n",
+        "m.yaml")
+    plan = Plan()
+    add_to_plan(plan, m, lambda ref: (store, REPO))
+    [catalog_job, bundle_job] = plan.jobs
+    assert (catalog_job.source.name, catalog_job.ref) == ("r.example.com/olm/index", digest)
+    assert [d.name for d in catalog_job.destinations] == ["m1.example.com/ocp/my/index"]
+    assert catalog_job.spec.mirror_sets == ()  # the CatalogSource names the mirror; no mirror-set entry
+    # gamma's bundle image is also an images entry: it lands where that entry says
+    assert bundle_job.source.name == "registry.example.com/ops/bundles/gamma-bundle"
+    assert bundle_job.digest and [d.name for d in bundle_job.destinations] == ["m1.example.com/ocp/custom/gamma"]
+    assert plan.catalogs[0].to_dict()["bundles"][0]["reason"] == "head of channel stable"

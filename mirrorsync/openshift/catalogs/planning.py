@@ -65,6 +65,13 @@ def image_spec(ref: Reference) -> ImageSpec:
                      mirror_sets=("digest",) if ref.digest else ("digest", "tag"), index=-1)
 
 
+def spec_for(listed: dict[Reference, ImageSpec], ref: Reference) -> ImageSpec:
+    """The entry a bundle or related image is copied under: the manifest's own entry for its repository where it
+    lists one (``listed``: source -> entry; one source, one destination, one mirror-set entry), else
+    :func:`image_spec`."""
+    return listed.get(ref.repo_only()) or image_spec(ref)
+
+
 def add_to_plan(the_plan: Plan, manifest: SyncManifest, store_for: StoreFor, *, by_tag: bool = False) -> None:
     """Read and filter every catalog of the manifest; add its jobs (once each) to ``the_plan``.
 
@@ -74,6 +81,7 @@ def add_to_plan(the_plan: Plan, manifest: SyncManifest, store_for: StoreFor, *, 
     finds it by the name the manifest gives).
     """
     seen = {(j.source, j.ref) for j in the_plan.jobs}
+    listed = {s.source: s for s in manifest.images}
     for spec in manifest.operators:
         cp = plan_catalog(spec, manifest, store_for)
         the_plan.catalogs.append(cp)
@@ -82,8 +90,9 @@ def add_to_plan(the_plan: Plan, manifest: SyncManifest, store_for: StoreFor, *, 
             continue
         if by_tag and spec.catalog.tag:
             cp.job = CopyJob(cp.job.spec, spec.catalog.tag, cp.job.destinations)
-        jobs = [cp.job] + [CopyJob(image_spec(ref), ref.digest or ref.tag, destinations(manifest, image_spec(ref)))
-                           for ref in cp.images.values()]
+        specs = [spec_for(listed, ref) for ref in cp.images.values()]
+        jobs = [cp.job] + [CopyJob(s, ref.digest or ref.tag, destinations(manifest, s))
+                           for s, ref in zip(specs, cp.images.values())]
         for job in jobs:
             if (job.source, job.ref) not in seen:
                 seen.add((job.source, job.ref))
@@ -224,6 +233,7 @@ def keep_previous(report: Report, previous: Report | None, manifest: SyncManifes
     on the mirrors like any failed image's. A mirror the rebuilt catalog did not reach keeps the catalog the
     previous report had there."""
     before = {c.get("catalog"): c for c in previous.catalogs} if previous is not None else {}
+    listed = {s.source: s for s in manifest.images}
     for entry in report.catalogs:
         old = before.get(entry["catalog"])
         error = entry.get("error")
@@ -244,7 +254,7 @@ def keep_previous(report: Report, previous: Report | None, manifest: SyncManifes
                 ref = reference.parse(text)
             except InputError:
                 continue
-            spec = image_spec(ref)
+            spec = spec_for(listed, ref)
             report.images.append(ImageRecord(
                 source=spec.source.name, tag=None if ref.digest else ref.tag, digest=ref.digest, status="failed",
                 mirrorSets=list(spec.mirror_sets), error=error,
