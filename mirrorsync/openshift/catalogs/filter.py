@@ -312,9 +312,10 @@ def apply(catalog: Catalog, sel: Selection) -> Catalog:
         kept_bundles = {n for names in sel.channels[package].values() for n in names}
         for cname, names in sel.channels[package].items():
             ch = pkg.channels[cname]
+            keep = set(names)
             cdoc = dict(ch.doc)
-            cdoc["entries"] = [e for e in ch.doc.get("entries") or [] if e.get("name") in set(names)]
-            new.channels[cname] = Channel(package, cname, [e for e in ch.entries if e.name in set(names)], cdoc)
+            cdoc["entries"] = [e for e in ch.doc.get("entries") or [] if e.get("name") in keep]
+            new.channels[cname] = Channel(package, cname, [e for e in ch.entries if e.name in keep], cdoc)
         for name in sorted(kept_bundles):
             new.bundles[name] = pkg.bundles[name]
         for other in pkg.others:
