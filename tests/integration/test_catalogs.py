@@ -103,6 +103,8 @@ def test_filtered_catalog_rebuilt_bundles_mirrored_pull_through_mirror_sets(tmp_
     assert kept == {"alpha.v1.1.0", "alpha.v1.1.1", "alpha.v1.2.0", "beta.v1.0.0", "beta.v2.1.0"}
     [m] = entry["mirrors"]
     assert m["status"] == "pushed" and m["reference"] == f"{mirror.host}/mirror/{TARGET}:v1"
+    assert (f"catalog {source.host}/olm/index:v4.15: 5 bundles kept, 0 left out (see the report); "
+            f"{m['reference']}@{m['digest']}") in proc.stderr.splitlines()
 
     # the rebuilt catalog, as umoci unpacks it: only what the filter keeps, one head per channel, no old cache
     tag_ref = f"{mirror.host}/mirror/{TARGET}:v1"
