@@ -248,6 +248,13 @@ def test_catalog_list_and_plan_say_what_a_filter_keeps(tmp_path, source, make_re
     assert ("  keep alpha alpha.v1.1.1 (1.1.1): in 1.1.0..1.2.0, skipped or replaced by alpha.v1.2.0 in channel "
             "stable") in out
     assert "  add package gamma: olm.package.required >=0.1.0 of bundle beta.v2.1.0" in out
+    as_json = json.loads(mirrorsync("plan", str(manifest), "--output", "json").stdout)
+    [cat] = as_json["catalogs"]
+    assert cat["digest"] == source.catalog["digest"] and len(cat["bundles"]) == 7
+    assert cat["dependenciesAdded"][1] == {"package": "delta", "reason": "olm.gvk.required delta.example.com/v1 "
+                                                                         "Delta of bundle beta.v2.1.0"}
+    assert {j["source"] for j in as_json["jobs"]} >= {f"{source.host}/ops/bundles/gamma-bundle",
+                                                      f"{source.host}/other/tools/alpha-agent"}
     # a plan copies nothing
     assert httpx.get(f"{mirror.url}/v2/_catalog").json()["repositories"] == []
 
