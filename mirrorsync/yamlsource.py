@@ -71,6 +71,29 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, lines: dic
 
 T = TypeVar("T")
 
+# Values a document may expand to beyond one per character of its text: aliases repeat a node without repeating
+# its text, so a few lines can stand for billions of values ("billion laughs"). Every reader of ours walks the
+# expanded tree, so it is measured, without expanding it, before any of them starts.
+_EXPANSION_ALLOWANCE = 100_000
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_: set[int], file: str) -> int:
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_:
+        raise InputError("invalid YAML: an alias refers to a node that contains it", file=file,
+                         line=node.start_mark.line + 1)
+    open_.add(key)
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, sizes, open_, file) + _expanded_size(v, sizes, open_, file) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(item, sizes, open_, file) for item in node.value)
+    open_.discard(key)
+    sizes[key] = size
+    return size
+
 
 def parse_documents(text: str, file: str, convert: Callable[[Any, yaml.Node, int], T]) -> list[T]:
     """Parse every YAML document in ``text`` with ``convert(loader, node, index)``; empty documents are skipped.
@@ -88,6 +111,10 @@ def parse_documents(text: str, file: str, convert: Callable[[Any, yaml.Node, int
         while loader.check_node():
             node = loader.get_node()
             if node is not None:
+                limit = len(text) + _EXPANSION_ALLOWANCE
+                if _expanded_size(node, {}, set(), file) > limit:
+                    raise InputError(f"invalid YAML: its aliases expand to more than {limit} values", file=file,
+                                     line=node.start_mark.line + 1)
                 out.append(convert(loader, node, len(out)))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

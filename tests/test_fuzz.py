@@ -406,3 +406,38 @@ DEEP_JSON = "[" * 100_000 + "]" * 100_000
 def test_deeply_nested_json_is_an_input_error(command, name, tmp_path):
     path = write(str(tmp_path), name, DEEP_JSON)
     assert_exit_2_one_line(cli(*[a.format(path=path, dir=tmp_path) for a in command]))
+
+
+def laughs(depth: int = 9) -> str:
+    """"Billion laughs": each level repeats the one below ten times, so a few lines stand for 10**depth values."""
+    lines = ['a0: &a0 "lol"']
+    lines += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]" for n in range(1, depth + 1)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("command, name", [
+    (["registries-conf", "{path}"], "crs.yaml"),
+    (["migrate-icsp", "{path}", "--dest-dir", "{dir}/out"], "icsp.yaml"),
+    (["run", "{path}", "-o", "{dir}/out"], "manifest.yaml"),
+    (["plan", "{path}"], "manifest.yaml"),
+    (["convert", "{path}", "--mirror", "mirror.example.com"], "skopeo-sync.yaml"),
+])
+def test_aliases_that_expand_past_the_text_are_refused_before_anything_walks_them(command, name, tmp_path):
+    path = write(str(tmp_path), name, laughs())
+    result = cli(*[a.format(path=path, dir=tmp_path) for a in command])
+    assert_exit_2_one_line(result)
+    assert "aliases expand to more than" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_recursive_alias_is_refused_and_modest_aliases_still_load(tmp_path):
+    from mirrorsync.sync import manifest
+
+    recursive = write(str(tmp_path), "r.yaml", "apiVersion: mirrorsync.dev/v1alpha1\nkind: SyncManifest\n"
+                                               "mirrors: &m [m.example.com, *m]\nimages: []\n")
+    result = cli("plan", recursive)
+    assert_exit_2_one_line(result)
+    assert "r.yaml:3: invalid YAML: an alias refers to a node that contains it" in result.output
+    loaded = manifest.parse("apiVersion: mirrorsync.dev/v1alpha1\nkind: SyncManifest\nmirrors: [m.example.com]\n"
+                            "images:\n- {source: quay.io/a/b, tags: &t [v1, v2]}\n- {source: quay.io/a/c, tags: *t}\n")
+    assert [i.tags for i in loaded.images] == [("v1", "v2"), ("v1", "v2")]

@@ -256,13 +256,13 @@ def generate(
     icsp: bool = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy."),
 ) -> None:
     """Build the IDMS/ITMS (and ICSP) from earlier reports, for the content on the mirrors (kept entries too)."""
-    from ..sync.runner import write_mirror_sets
+    from ..sync.runner import output_lock, write_mirror_sets
 
     try:
         loaded = [report_mod.load(str(p)) for p in reports]
-        output_dir.mkdir(parents=True, exist_ok=True)
-        written = write_mirror_sets(loaded, output_dir, icsp=icsp,
-                                    notify=lambda message: typer.echo(f"note: {message}", err=True))
+        with output_lock(output_dir):  # a run writing the same files at once would leave a mix of both
+            written = write_mirror_sets(loaded, output_dir, icsp=icsp,
+                                        notify=lambda message: typer.echo(f"note: {message}", err=True))
     except MirrorsyncError as exc:
         fail(exc)
         return
