@@ -68,8 +68,9 @@ class Bundle:
 
     @property
     def images(self) -> list[str]:
-        """The bundle image and every related image, each once, bundle first."""
-        return list(dict.fromkeys([self.image] + [image for _, image in self.related_images if image]))
+        """The bundle image and every related image, each once, bundle first (a bundle whose manifests are in
+        its ``olm.bundle.object`` properties may have no image)."""
+        return list(dict.fromkeys(i for i in [self.image, *(image for _, image in self.related_images)] if i))
 
 
 @dataclass

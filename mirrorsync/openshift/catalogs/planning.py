@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ...errors import InputError, MirrorsyncError, UnsupportedContent, describe
+from ...errors import InputError, UnsupportedContent, describe
 from ...oci.image_files import image_config, platform_manifest, read_files
 from ...oci.store import ContentStore
 from ...registry import reference
@@ -113,10 +113,7 @@ def plan_catalog(spec: OperatorCatalogSpec, manifest: SyncManifest, store_for: S
         raise manifest.error(spec.path + exc.path, f"{exc.message} (catalog {spec.catalog})") from None
     except InputError:
         raise
-    except MirrorsyncError as exc:
-        cp.error = f"catalog {spec.catalog}: {describe(exc)}"
-        return cp
-    except Exception as exc:  # noqa: BLE001 - a network failure is this catalog's, the run goes on
+    except Exception as exc:  # noqa: BLE001 - a catalog that cannot be read fails alone; the run goes on
         cp.error = f"catalog {spec.catalog}: {describe(exc)}"
         return cp
     cp.job = CopyJob(job_spec, cp.digest, cp.job.destinations)
@@ -129,8 +126,8 @@ def plan_catalog(spec: OperatorCatalogSpec, manifest: SyncManifest, store_for: S
                 bad[key] = f"names an image that is not a valid reference ({exc.message})"
     if bad:
         cp.selection = without(cp.catalog, cp.selection, bad)
-        cp.images = {t: r for t, r in cp.images.items()
-                     if any(t in imgs for imgs in images_of(cp.catalog, cp.selection).values())}
+        needed = {i for imgs in images_of(cp.catalog, cp.selection).values() for i in imgs}
+        cp.images = {t: r for t, r in cp.images.items() if t in needed}
     return cp
 
 
