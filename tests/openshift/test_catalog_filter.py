@@ -222,3 +222,14 @@ def test_unknown_schema_and_kept_deprecations_survive(catalog):
 def test_yaml_catalog_documents_keep_their_content(catalog):
     beta_yaml = yaml.safe_load_all(catalog_files()["configs/beta/catalog.yaml"])
     assert [d["name"] for d in beta_yaml if d["schema"] == "olm.bundle"] == sorted(catalog.packages["beta"].bundles)
+
+
+def test_a_bundle_without_an_image_needs_only_its_related_images():
+    docs = [{"schema": "olm.package", "name": "p", "defaultChannel": "c"},
+            {"schema": "olm.channel", "package": "p", "name": "c", "entries": [{"name": "p.v1"}]},
+            {"schema": "olm.bundle", "package": "p", "name": "p.v1",
+             "properties": [{"type": "olm.bundle.object", "value": {"data": "e30="}}],
+             "relatedImages": [{"name": "op", "image": "r.example.com/op@sha256:" + "1" * 64}, {"name": "x"}]}]
+    cat = fbc.from_documents([(d, "x") for d in docs])
+    from mirrorsync.openshift.catalogs.filter import images_of
+    assert images_of(cat, select(cat, CatalogFilter())) == {("p", "p.v1"): ["r.example.com/op@sha256:" + "1" * 64]}
