@@ -85,6 +85,10 @@ def checks_from_manifest(manifest: SyncManifest, store_for: StoreFor) -> tuple[l
         return store_for(ref.registry).list_tags(ref.repository)
 
     the_plan = build_plan(manifest, list_tags)
+    if manifest.operators:  # every bundle and related image the catalog filters keep, and each catalog image
+        from ..openshift.catalogs.planning import add_to_plan
+
+        add_to_plan(the_plan, manifest, lambda ref: (store_for(ref.registry), ref.repository))
     problems += [f"error: {f.error}" for f in the_plan.failures]
     out = []
     for job in the_plan.jobs:

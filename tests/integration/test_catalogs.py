@@ -162,6 +162,9 @@ def test_filtered_catalog_rebuilt_bundles_mirrored_pull_through_mirror_sets(tmp_
         assert (tmp_path / "again" / "cluster-resources" / name).read_bytes() == (crs / name).read_bytes()
     verified = mirrorsync("verify", str(out))
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    from_manifest = mirrorsync("verify", str(manifest))  # digests from the source, catalogs read and filtered
+    assert from_manifest.returncode == 0, from_manifest.stdout + from_manifest.stderr
+    assert "OK: 12 image(s) on mirrors checked" in from_manifest.stderr  # the catalog, 5 bundles, 6 operands
 
     # a second run copies nothing and pushes no new catalog
     again = mirrorsync("run", str(manifest), "--output-dir", str(out))
