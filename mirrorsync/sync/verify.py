@@ -74,6 +74,11 @@ def checks_from_reports(reports: list[Report]) -> list[Check]:
                 digest = img.held_digest(d)
                 if digest:
                     out.append(Check(d.repository, digest, img.tag, img.source))
+        for catalog in rep.catalogs:  # each rebuilt catalog, under its tag on every mirror that has it
+            for m in catalog.get("mirrors") or []:
+                if m.get("digest"):
+                    repository, _, tag = m["reference"].rpartition(":")
+                    out.append(Check(repository, m["digest"], tag, catalog.get("catalog") or ""))
     return sorted(set(out), key=lambda c: (c.repository, c.tag or "", c.digest or ""))
 
 

@@ -162,6 +162,7 @@ def test_filtered_catalog_rebuilt_bundles_mirrored_pull_through_mirror_sets(tmp_
         assert (tmp_path / "again" / "cluster-resources" / name).read_bytes() == (crs / name).read_bytes()
     verified = mirrorsync("verify", str(out))
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "OK: 13 image(s) on mirrors checked" in verified.stderr  # and the rebuilt catalog
     from_manifest = mirrorsync("verify", str(manifest))  # digests from the source, catalogs read and filtered
     assert from_manifest.returncode == 0, from_manifest.stdout + from_manifest.stderr
     assert "OK: 12 image(s) on mirrors checked" in from_manifest.stderr  # the catalog, 5 bundles, 6 operands
