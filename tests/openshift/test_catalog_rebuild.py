@@ -10,7 +10,8 @@ import tarfile
 import pytest
 
 from devtools.samples import make_files_layer
-from mirrorsync.oci.content import OCI_INDEX, OCI_MANIFEST, parse_manifest, sha256_digest
+from mirrorsync.oci.content import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, parse_manifest, \
+    sha256_digest
 from mirrorsync.oci.image_files import image_config, platform_manifest, read_files
 from mirrorsync.openshift.catalogs import fbc, rebuild, resources
 from mirrorsync.openshift.catalogs.filter import CatalogFilter, PackageFilter, apply, select
@@ -20,11 +21,15 @@ from support.memstore import MemoryStore
 REPO = "olm/index"
 
 
-def put_catalog(store: MemoryStore, cmd: list[str], arches=("amd64", "arm64")) -> str:
+def put_catalog(store: MemoryStore, cmd: list[str], arches=("amd64", "arm64"), docker: bool = False) -> str:
+    """A catalog image in ``store`` (Docker schema 2 types with ``docker``, as Red Hat's catalogs are)."""
+    manifest_type, index_type = (DOCKER_MANIFEST, DOCKER_LIST) if docker else (OCI_MANIFEST, OCI_INDEX)
+    config_type = "application/vnd.docker.container.image.v1+json" if docker else \
+        "application/vnd.oci.image.config.v1+json"
     children = []
     for arch in arches:
-        layers = [make_files_layer({"bin/opm": arch.encode()}), make_files_layer(catalog_files()),
-                  make_files_layer({"var/cache/opm/x": b"stale"})]
+        layers = [make_files_layer(files, docker=docker) for files in
+                  ({"bin/opm": arch.encode()}, catalog_files(), {"var/cache/opm/x": b"stale"})]
         config = {"architecture": arch, "os": "linux",
                   "config": {"Entrypoint": ["/bin/opm"], "Cmd": cmd,
                              "Labels": {fbc.CONFIGS_LABEL: "/configs"}},
@@ -32,16 +37,15 @@ def put_catalog(store: MemoryStore, cmd: list[str], arches=("amd64", "arm64")) -
         cfg = store.add_blob(REPO, json.dumps(config).encode())
         for blob, _ in layers:
             store.add_blob(REPO, blob.data)
-        body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                      "digest": cfg.digest, "size": cfg.size},
+        body = json.dumps({"schemaVersion": 2, "mediaType": manifest_type,
+                           "config": {"mediaType": config_type, "digest": cfg.digest, "size": cfg.size},
                            "layers": [b.descriptor() for b, _ in layers]}).encode()
-        m = parse_manifest(body, OCI_MANIFEST, sha256_digest(body))
+        m = parse_manifest(body, manifest_type, sha256_digest(body))
         store.add_manifest(REPO, m)
-        children.append({"mediaType": OCI_MANIFEST, "digest": m.digest, "size": len(body),
+        children.append({"mediaType": manifest_type, "digest": m.digest, "size": len(body),
                          "platform": {"os": "linux", "architecture": arch}})
-    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}).encode()
-    index = parse_manifest(body, OCI_INDEX, sha256_digest(body))
+    body = json.dumps({"schemaVersion": 2, "mediaType": index_type, "manifests": children}).encode()
+    index = parse_manifest(body, index_type, sha256_digest(body))
     store.add_manifest(REPO, index, "v1")
     return index.digest
 
@@ -70,15 +74,23 @@ def test_the_layer_whites_out_before_it_adds():
     assert (layer, diff_id) == rebuild.filtered_layer({"configs/a/catalog.json": b"{}"}, "configs", "/tmp/cache")
 
 
-def test_every_platform_is_rebuilt_deterministically_and_pushed_once():
+@pytest.mark.parametrize("docker", [False, True])
+def test_every_platform_is_rebuilt_deterministically_and_pushed_once(docker):
     store = MemoryStore()
-    digest = put_catalog(store, ["serve", "/configs", "--cache-dir=/var/cache/opm"])
+    digest = put_catalog(store, ["serve", "/configs", "--cache-dir=/var/cache/opm"], docker=docker)
     cat = fbc.load(catalog_files(), "configs")
     filtered = apply(cat, select(cat, CatalogFilter(packages=(PackageFilter("gamma"),))))
     rebuilt = rebuild.build(store, REPO, digest, lambda root: fbc.render(filtered, root))
     again = rebuild.build(store, REPO, digest, lambda root: fbc.render(filtered, root))
     assert rebuilt.digest == again.digest != digest
     assert len(rebuilt.children) == 2
+    # the types stay what they were: a Docker list of Docker manifests with Docker layers, or all OCI
+    assert rebuilt.top.media_type == (DOCKER_LIST if docker else OCI_INDEX)
+    for child in rebuilt.children:
+        assert child.media_type == (DOCKER_MANIFEST if docker else OCI_MANIFEST)
+        assert json.loads(child.data)["layers"][-1]["mediaType"] == \
+            ("application/vnd.docker.image.rootfs.diff.tar.gzip" if docker else
+             "application/vnd.oci.image.layer.v1.tar+gzip")
     assert rebuild.push(store, REPO, rebuilt, "v1-filtered") == "pushed"
     assert rebuild.push(store, REPO, rebuilt, "v1-filtered") == "up-to-date"
     for arch in ("amd64", "arm64"):
