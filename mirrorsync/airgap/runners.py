@@ -37,7 +37,8 @@ class ExportRunner(Runner):
         # the catalog, its bundles and related images go into the layout; the import filters and rebuilds it
         from ..openshift.catalogs.planning import finish
 
-        report.catalogs = finish(the_plan.catalogs, report, self.catalog_store(clients), None)
+        report.catalogs = finish(the_plan.catalogs, report, self.catalog_store(clients), None,
+                                 interrupted=self.stop.is_set())
 
     def plan(self, clients: Clients) -> Plan:
         the_plan = self.add_catalogs(plan_mod.build(self.manifest, clients.list_tags, shard=self.options.shard),

@@ -106,7 +106,8 @@ class Runner:
         """After the copies: the filtered catalogs rebuilt and pushed to the mirrors, into ``report.catalogs``."""
         from ..openshift.catalogs.planning import finish, keep_previous
 
-        report.catalogs = finish(the_plan.catalogs, report, self.catalog_store(clients), clients.get)
+        report.catalogs = finish(the_plan.catalogs, report, self.catalog_store(clients), clients.get,
+                                 interrupted=self.stop.is_set())
         keep_previous(report, self._previous(), self.manifest)
 
     def check_credentials(self) -> None:
@@ -154,7 +155,7 @@ class Runner:
                 report.images.append(_failed_record(failure.spec, None, failure.error, self.manifest))
             self._notify(Event("planned", total=len(the_plan.jobs)))
             report.images.extend(self._execute(engine, the_plan.jobs))
-            if the_plan.catalogs and not self.stop.is_set():
+            if the_plan.catalogs:
                 self.finish_catalogs(the_plan, report, clients)
             reconcile(report, self._previous(), self.manifest, the_plan.failures,
                       _not_asked if self.abandon.is_set() else clients.get, workers=self._value("concurrency"))

@@ -199,3 +199,32 @@ def test_planned_jobs_and_an_image_the_manifest_also_lists():
     assert bundle_job.source.name == "registry.example.com/ops/bundles/gamma-bundle"
     assert bundle_job.digest and [d.name for d in bundle_job.destinations] == ["m1.example.com/ocp/custom/gamma"]
     assert plan.catalogs[0].to_dict()["bundles"][0]["reason"] == "head of channel stable"
+
+
+def test_an_interrupted_run_rebuilds_nothing_and_keeps_the_previous_catalog():
+    from mirrorsync.openshift.catalogs.planning import INTERRUPTED, add_to_plan, finish, keep_previous
+    from mirrorsync.sync import manifest as manifest_mod
+    from mirrorsync.sync.plan import Plan
+    from mirrorsync.sync.report import ImageRecord, Report
+
+    store = MemoryStore()
+    put_catalog(store, ["serve", "/configs"], arches=("amd64",))
+    m = manifest_mod.parse("apiVersion: mirrorsync.dev/v1alpha1\nkind: SyncManifest\nmirrors: [m1.example.com]\n"
+                           "operators: [{catalog: 'r.example.com/olm/index:v1', packages: [{name: gamma}]}]\n",
+                           "m.yaml")
+    plan = Plan()
+    add_to_plan(plan, m, lambda ref: (store, REPO))
+    bundle_job = plan.jobs[1]
+    # the bundle was skipped by the interrupt: its record is there, the catalog job never started
+    report = Report(None, "native", ["m1.example.com"], "", images=[
+        ImageRecord(bundle_job.source.name, None, bundle_job.digest, "skipped", mirrorSets=["digest"])])
+    report.catalogs = finish(plan.catalogs, report, lambda ref: (store, REPO), lambda host: store, interrupted=True)
+    assert report.catalogs[0]["error"] == INTERRUPTED and report.catalogs[0]["mirrors"] == []
+    assert store.tags.get((REPO, "v1")) and not [t for t in store.tags if t[1] != "v1"]  # nothing pushed
+    held = {"mirror": "m1.example.com", "reference": "m1.example.com/olm/index:v1",
+            "digest": "sha256:" + "c" * 64, "status": "pushed"}
+    previous = Report(None, "native", ["m1.example.com"], "", catalogs=[
+        {"catalog": "r.example.com/olm/index:v1", "mirrors": [held], "images": [str(bundle_job)]}])
+    keep_previous(report, previous, m)
+    assert report.catalogs[0]["mirrors"][0]["digest"] == held["digest"]
+    assert len(report.images) == 1  # the skipped record stands; no second record for the same image

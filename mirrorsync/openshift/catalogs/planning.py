@@ -169,17 +169,24 @@ def _record_key(rec: ImageRecord) -> tuple[str, str]:
     return (rec.source, rec.tag or rec.digest or "")
 
 
+INTERRUPTED = "the run was interrupted before the catalog was rebuilt"
+
+
 def finish(plans: list[CatalogPlan], report: Report, store_for: StoreFor,
-           target_for: Callable[[str], ContentStore] | None) -> list[dict]:
+           target_for: Callable[[str], ContentStore] | None, *, interrupted: bool = False) -> list[dict]:
     """After the copies: per catalog, the bundles whose images are not on every mirror left out, the filtered
     catalog rebuilt and pushed by tag to every mirror holding the original (``target_for(registry)``: that mirror's
-    store; None when the run has no mirrors to push to, as in an export). Returns the report's ``catalogs``."""
+    store; None when the run has no mirrors to push to, as in an export). Returns the report's ``catalogs``.
+    An ``interrupted`` run rebuilds nothing: each catalog's entry says so (and keeps the previous one, see
+    :func:`keep_previous`)."""
     records = {_record_key(r): r for r in report.images}
     out = []
     for cp in plans:
         entry: dict = {"catalog": str(cp.spec.catalog), "sourceDigest": cp.digest, "mirrors": [],
-                       "error": cp.error}
+                       "error": cp.error or (INTERRUPTED if interrupted else None)}
         out.append(entry)
+        if interrupted:
+            continue
         if cp.error is not None or cp.selection is None:
             continue
         missing: dict[tuple[str, str], str] = {}
@@ -231,6 +238,7 @@ def keep_previous(report: Report, previous: Report | None, manifest: SyncManifes
     previous report had there."""
     before = {c.get("catalog"): c for c in previous.catalogs} if previous is not None else {}
     listed = {s.source: s for s in manifest.images}
+    recorded = {_record_key(r) for r in report.images}
     for entry in report.catalogs:
         old = before.get(entry["catalog"])
         error = entry.get("error")
@@ -252,6 +260,8 @@ def keep_previous(report: Report, previous: Report | None, manifest: SyncManifes
             except InputError:
                 continue
             spec = spec_for(listed, ref)
+            if (spec.source.name, ref.digest or ref.tag) in recorded:
+                continue  # this run planned it (and its record says what happened to it)
             report.images.append(ImageRecord(
                 source=spec.source.name, tag=None if ref.digest else ref.tag, digest=ref.digest, status="failed",
                 mirrorSets=list(spec.mirror_sets), error=error,
