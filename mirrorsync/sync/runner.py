@@ -114,6 +114,7 @@ class Runner:
         """Read every auth file the run will use, now: a broken or missing one is bad input (``InputError``,
         exit 2) before anything is copied, not a failure of each image."""
         hosts = {spec.source.registry for spec in self.manifest.images} | {m.registry for m in self.manifest.mirrors}
+        hosts |= {op.catalog.registry for op in self.manifest.operators}
         for host in sorted(hosts):
             auth.lookup(host, auth_file=self.manifest.settings_for(host).auth_file or self.options.auth_file)
         self.check_cert_dirs()
