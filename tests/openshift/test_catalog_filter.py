@@ -46,6 +46,8 @@ def test_broken_documents_are_catalog_errors_naming_the_file():
         fbc.load({"configs/x/c.yaml": b"name: x\n"}, "configs")
     with pytest.raises(fbc.CatalogError, match="names package 'nope'"):
         fbc.load({"configs/x/c.json": b'{"schema": "olm.channel", "package": "nope", "name": "a"}'}, "configs")
+    with pytest.raises(fbc.CatalogError, match="package name '../bin' is not a name"):
+        fbc.load({"configs/x/c.json": b'{"schema": "olm.package", "name": "../bin"}'}, "configs")
     # aliases would expand when the documents are written back: a small file could become gigabytes
     laughs = b"schema: x\na: &a [1, 1]\nb: &b [*a, *a]\nc: [*b, *b]\n"
     with pytest.raises(fbc.CatalogError, match="aliases"):

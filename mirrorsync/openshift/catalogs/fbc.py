@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 from dataclasses import dataclass, field
 
 import yaml
@@ -24,6 +25,7 @@ CONFIGS_LABEL = "operators.operatorframework.io.index.configs.v1"
 DEFAULT_CONFIGS = "/configs"
 FBC_SUFFIXES = (".json", ".yaml", ".yml")
 CATALOG_FILE = "catalog.json"
+_PACKAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class CatalogError(MirrorsyncError):
@@ -163,6 +165,9 @@ def from_documents(docs: list[tuple[dict, str]]) -> Catalog:
     for doc, where in docs:
         if doc["schema"] == PACKAGE:
             name = _text(doc, "name", where)
+            if not _PACKAGE_NAME.fullmatch(name):
+                # it becomes a folder of the rebuilt image: "../bin" would write outside the configs directory
+                raise CatalogError(f"{where}: package name {name!r} is not a name (letters, digits, '.', '_', '-')")
             if name in catalog.packages:
                 raise CatalogError(f"{where}: package {name!r} is declared twice")
             catalog.packages[name] = Package(name, doc)
