@@ -66,6 +66,13 @@ def test_cache_dir_and_the_new_command(cmd, cache, new):
     assert rebuild.new_cmd(config, "configs") == new
 
 
+def test_configs_root_from_the_label():
+    assert rebuild.configs_root({}) == "configs"
+    assert rebuild.configs_root({"config": {"Labels": {fbc.CONFIGS_LABEL: "/opt/../srv/catalog/"}}}) == "srv/catalog"
+    with pytest.raises(fbc.CatalogError, match="names the root directory"):
+        rebuild.configs_root({"config": {"Labels": {fbc.CONFIGS_LABEL: "/.."}}})
+
+
 def test_the_layer_whites_out_before_it_adds():
     layer, diff_id = rebuild.filtered_layer({"configs/a/catalog.json": b"{}"}, "configs", "/tmp/cache")
     names = [m.name for m in tarfile.open(fileobj=io.BytesIO(gzip.decompress(layer)))]

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from ...oci.content import (DOCKER_MANIFEST, Descriptor, Manifest, parse_manifest)
 from ...oci.image_files import image_config
 from ...oci.store import ContentStore
-from .fbc import CONFIGS_LABEL, DEFAULT_CONFIGS
+from .fbc import CONFIGS_LABEL, DEFAULT_CONFIGS, CatalogError
 
 DEFAULT_CACHE = "/tmp/cache"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -37,7 +37,10 @@ HISTORY = "mirrorsync: the filtered catalog replaces the configs directory; the 
 def configs_root(config: dict) -> str:
     """The configs directory an image's label names, without the leading ``/``."""
     labels = (config.get("config") or {}).get("Labels") or {}
-    return posixpath.normpath("/" + str(labels.get(CONFIGS_LABEL) or DEFAULT_CONFIGS)).lstrip("/")
+    root = posixpath.normpath("/" + str(labels.get(CONFIGS_LABEL) or DEFAULT_CONFIGS)).lstrip("/")
+    if not root:  # replacing it would wipe the whole image
+        raise CatalogError(f"the image's {CONFIGS_LABEL} label names the root directory, not a configs directory")
+    return root
 
 
 def command(config: dict) -> list[str]:
