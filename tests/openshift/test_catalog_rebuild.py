@@ -235,3 +235,23 @@ def test_an_interrupted_run_rebuilds_nothing_and_keeps_the_previous_catalog():
     keep_previous(report, previous, m)
     assert report.catalogs[0]["mirrors"][0]["digest"] == held["digest"]
     assert len(report.images) == 1  # the skipped record stands; no second record for the same image
+
+
+def test_a_sharded_sync_plans_each_catalog_in_shard_0_only():
+    from mirrorsync.sync import manifest as manifest_mod
+    from mirrorsync.sync.plan import Plan, Shard
+    from mirrorsync.sync.runner import RunOptions, Runner
+
+    store = MemoryStore()
+    put_catalog(store, ["serve", "/configs"], arches=("amd64",))
+    m = manifest_mod.parse("apiVersion: mirrorsync.dev/v1alpha1\nkind: SyncManifest\nmirrors: [m1.example.com]\n"
+                           "operators: [{catalog: 'r.example.com/olm/index:v1', packages: [{name: gamma}]}]\n",
+                           "m.yaml")
+
+    class FromMemory(Runner):
+        def catalog_store(self, clients):
+            return lambda ref: (store, REPO)
+
+    planned = {i: FromMemory(m, RunOptions(shard=Shard(i, 2))).add_catalogs(Plan(), None) for i in (0, 1)}
+    assert [len(planned[0].catalogs), len(planned[0].jobs)] == [1, 2]
+    assert [len(planned[1].catalogs), len(planned[1].jobs)] == [0, 0]
