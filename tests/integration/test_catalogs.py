@@ -40,10 +40,10 @@ def source(make_registry, pusher_for):
     return registry
 
 
-def manifest_for(tmp_path: Path, source, mirror, packages=FILTER, **extra) -> Path:
+def manifest_for(tmp_path: Path, source, mirror, packages=FILTER, namespaces=("mirror",), **extra) -> Path:
     operators = [{"catalog": f"{source.host}/olm/index:v4.15", "packages": packages, "targetCatalog": TARGET,
                   "targetTag": "v1", **extra}]
-    return write_manifest(tmp_path / "m.yaml", mirrors=[f"{mirror.host}/mirror"], images=[],
+    return write_manifest(tmp_path / "m.yaml", mirrors=[f"{mirror.host}/{n}" for n in namespaces], images=[],
                           registries={r.host: registry_settings(r) for r in (source, mirror)}, operators=operators)
 
 
@@ -288,9 +288,10 @@ def test_export_and_import_carry_the_catalog_its_bundles_and_related_images(tmp_
     assert cs["spec"]["image"] == f"{mirror.host}/mirror/{TARGET}@{m['digest']}"
 
 
-def test_the_skopeo_engine_copies_bundles_and_the_native_client_rebuilds(tmp_path, source, make_registry):
+def test_the_skopeo_engine_copies_bundles_and_the_native_client_rebuilds_for_every_mirror(tmp_path, source,
+                                                                                         make_registry):
     mirror = make_registry("catalog-skopeo-mirror")
-    manifest = manifest_for(tmp_path, source, mirror, packages=[{"name": "gamma"}])
+    manifest = manifest_for(tmp_path, source, mirror, packages=[{"name": "gamma"}], namespaces=("mirror", "second"))
     out = tmp_path / "out"
     proc = mirrorsync("run", str(manifest), "--output-dir", str(out), "--engine", "skopeo")
     assert proc.returncode == 0, proc.stderr
@@ -298,7 +299,12 @@ def test_the_skopeo_engine_copies_bundles_and_the_native_client_rebuilds(tmp_pat
     assert report["engine"] == "skopeo"
     [entry] = report["catalogs"]
     assert [b["name"] for b in entry["bundles"]] == ["gamma.v0.1.0"]
-    assert entry["mirrors"][0]["status"] == "pushed"
+    first, second = entry["mirrors"]
+    assert first["status"] == second["status"] == "pushed" and first["digest"] == second["digest"]
     repo, digest = entry["bundles"][0]["image"].split("/", 1)[1].split("@")
-    assert on_mirror(mirror, f"mirror/{repo}", digest)
-    assert on_mirror(mirror, f"mirror/{TARGET}", entry["mirrors"][0]["digest"])
+    for namespace in ("mirror", "second"):
+        assert on_mirror(mirror, f"{namespace}/{repo}", digest)
+        assert on_mirror(mirror, f"{namespace}/{TARGET}", first["digest"])
+    # the CatalogSource names the first mirror, the one nodes try first
+    [cs] = yaml.safe_load_all((out / "cluster-resources" / "catalogsource.yaml").read_text())
+    assert cs["spec"]["image"] == f"{mirror.host}/mirror/{TARGET}@{first['digest']}"
