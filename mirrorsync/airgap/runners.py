@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from ..sync import plan as plan_mod
 from ..sync.copy import Target
@@ -28,11 +29,19 @@ class ExportRunner(Runner):
     """The runner with an OCI layout as the single target of every job."""
 
     target: OCILayout | WithEarlierExports | None = None
+    catalogs_by_tag: ClassVar[bool] = True  # the import reads each catalog by its tag from the layout
 
     def make_engine(self, clients: Clients) -> Engine:
         label = self.manifest.mirrors[0].location
         return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"),
                             targets_for=lambda job: [Target(self.target, job.source.name, label)])
+
+    def finish_catalogs(self, the_plan: Plan, report, clients: Clients) -> None:
+        # the catalog, its bundles and related images go into the layout; the import filters and rebuilds it
+        from ..openshift.catalogs.planning import finish
+
+        report.catalogs = finish(the_plan.catalogs, report, self.catalog_store(clients), None,
+                                 interrupted=self.stop.is_set())
 
     def plan(self, clients: Clients) -> Plan:
         the_plan = super().plan(clients)
@@ -68,7 +77,11 @@ class ImportRunner(Runner):
 
             add_to_plan(the_plan, self.manifest, lambda ref: (self.source, ref.name), _no_graph,
                         carried=self.releases or [], shard=self.options.shard)
-        return the_plan
+        return self.add_catalogs(the_plan, clients)
+
+    def catalog_store(self, clients: Clients):
+        # catalogs are read from the export too: the import rebuilds them for its mirrors
+        return lambda ref: (self.source, ref.name)
 
 
 def _no_graph(channel: str, arch: str):

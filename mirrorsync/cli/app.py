@@ -140,6 +140,11 @@ def _finish(rep, output_dir: Path, written: list[Path], metrics_file: Optional[P
     note(f"{rep.status}: {totals['copied']} copied, {totals['upToDate']} up to date, {totals['failed']} failed"
           + (f" ({kept} of them kept on the mirrors from earlier runs)" if kept else "")
           + f"; report {output_dir / REPORT_FILE}")
+    for c in rep.catalogs:
+        pushed = [f"{m['reference']}@{m['digest']}" for m in c["mirrors"] if m.get("digest")]
+        note(f"catalog {c['catalog']}: " + (c["error"] if c.get("error") else
+             f"{len(c['bundles'])} bundles kept, {len(c['leftOut'])} left out (see the report)"
+             + (f"; {', '.join(pushed)}" if pushed else "")))
     for path in written:
         typer.echo(str(path))
     raise typer.Exit(0 if rep.status == "Succeeded" else 1)
@@ -223,9 +228,24 @@ def plan(
                        f"{len(selection.decisions)} listed, {taken} taken")
             for decision in selection.decisions:
                 typer.echo(f"  {decision}")
+        for cp in the_plan.catalogs:  # which bundles each catalog filter keeps, and why
+            _echo_catalog_plan(cp.to_dict())
         for f in the_plan.failures:
             typer.echo(f"cannot plan {f.spec.source.name}: {f.error}", err=True)
     raise typer.Exit(1 if the_plan.failures else 0)
+
+
+def _echo_catalog_plan(plan: dict) -> None:
+    if plan.get("error"):
+        return  # said with the planning failures
+    typer.echo(f"catalog {plan['catalog']}@{plan['digest']}: {len(plan['bundles'])} bundles kept"
+               + (" (the whole catalog, unchanged)" if plan["full"] else ""))
+    for b in plan["bundles"]:
+        typer.echo(f"  keep {b['package']} {b['name']} ({b['version']}): {b['reason']}")
+    for b in plan["leftOut"]:
+        typer.echo(f"  leave out {b['package']} {b['bundle']}: {b['reason']}")
+    for d in plan["dependenciesAdded"]:
+        typer.echo(f"  add package {d['package']}: {d['reason']}")
 
 
 @app.command()
@@ -609,6 +629,39 @@ def release_info(
         fail(exc)
         return
     sys.stdout.write(text)
+
+
+catalog_app = typer.Typer(cls=_OneLineErrors, no_args_is_help=True, help="Look into operator catalogs (file-based "
+                                                                          "catalogs).")
+app.add_typer(catalog_app, name="catalog")
+
+
+@catalog_app.command("list")
+def catalog_list(
+    catalog: str = typer.Argument(..., metavar="CATALOG",
+                                  help="The catalog image, e.g. registry.redhat.io/redhat/redhat-operator-index:v4.15."),
+    package: Optional[str] = typer.Option(None, "--package", metavar="P",
+                                          help="Show this package's every bundle with its upgrade edges."),
+    manifest: Optional[Path] = typer.Option(None, "--manifest", dir_okay=False,
+                                            help="Take registry settings (TLS, certificates, auth) from this "
+                                                 "manifest."),
+    insecure: bool = typer.Option(False, "--insecure",
+                                  help="Do not verify the catalog registry's TLS; allow plain HTTP."),
+    authfile: Optional[str] = AuthFileOpt,
+) -> None:
+    """Print a catalog's packages, channels, heads and versions: what an operators filter is written from."""
+    from ..openshift.catalogs import listing
+
+    try:
+        m = manifest_mod.load(str(manifest)) if manifest else None
+        ref, digest, cat = listing.read(catalog, manifest=m, insecure=insecure, auth_file=authfile)
+        text = listing.lines(cat, package)
+    except MirrorsyncError as exc:
+        fail(exc)
+        return
+    typer.echo(f"{ref.name}@{digest}")
+    for line in text:
+        typer.echo(line)
 
 
 def main() -> None:

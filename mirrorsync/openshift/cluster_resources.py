@@ -27,7 +27,8 @@ KUSTOMIZATION = "Kustomization"
 # Every file mirrorsync may write into the directory, besides the kustomization; names never change between runs,
 # so that a Git diff of the directory shows only what changed. The earlier layout had the same names directly in
 # the output directory.
-OWNED_FILES = tuple(FILENAMES.values()) + (RELEASE_SIGNATURES,)
+LEGACY_FILES = tuple(FILENAMES.values())  # what the earlier layout wrote
+OWNED_FILES = LEGACY_FILES + (RELEASE_SIGNATURES, "catalogsource.yaml", "clustercatalog.yaml")  # catalogs.resources.FILES
 # The files ``oc apply -f DIR`` sends to the API server.
 KUBECTL_EXTENSIONS = (".yaml", ".yml", ".json")
 
@@ -70,7 +71,7 @@ def write(output_dir: str | Path, files: Iterable[MirrorSetFile], *,
         if stale not in names:
             with contextlib.suppress(FileNotFoundError):
                 (target / stale).unlink()
-    for legacy in FILENAMES.values():  # what the earlier layout wrote
+    for legacy in LEGACY_FILES:
         old = out / legacy
         if old.is_file():
             old.unlink()

@@ -34,6 +34,7 @@ class Conversion:
     registries: dict[str, dict[str, Any]] = field(default_factory=dict)
     images: list[dict[str, Any]] = field(default_factory=list)
     platform: dict[str, Any] | None = None  # an ImageSetConfiguration's releases
+    operators: list[dict[str, Any]] = field(default_factory=list)
     notes: list[tuple[int, str]] = field(default_factory=list)  # (input line, text)
 
     def render(self, input_file: str) -> str:
@@ -45,10 +46,12 @@ class Conversion:
                                "mirrors": self.mirrors}
         if self.registries:
             doc["registries"] = self.registries
-        if self.images or self.platform is None:
+        if self.images or (self.platform is None and not self.operators):
             doc["images"] = self.images
         if self.platform is not None:
             doc["platform"] = self.platform
+        if self.operators:
+            doc["operators"] = self.operators
         return "\n".join(lines) + "\n" + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False,
                                                         allow_unicode=True, width=120)
 
@@ -243,7 +246,9 @@ class _Converter:
         for key in mirror:
             if key == "platform":
                 self.out.platform = self._platform(mirror[key], ("mirror", key))
-            elif key in ("operators", "helm", "samples"):
+            elif key == "operators":
+                self.out.operators = self._operators(mirror[key], api)
+            elif key in ("helm", "samples"):
                 self.note(("mirror", key), "not supported by mirrorsync yet: mirror these with oc-mirror")
             elif key not in ("additionalImages", "blockedImages"):
                 self.note(("mirror", key), "no equivalent in a sync manifest")
@@ -270,13 +275,13 @@ class _Converter:
                 entry.setdefault("tags", []).append(ref.tag or "latest")
         for index, _ in blocked:
             if not any(n.endswith(f"blocked by mirror.blockedImages[{index}]") for _, n in self.out.notes):
-                self.note(("mirror", "blockedImages", index), "blocks no additional image; platform and operator "
-                                                                "images are not mirrored by this manifest")
+                self.note(("mirror", "blockedImages", index), "blocks no additional image; mirrorsync does not "
+                                                                "apply it to platform or operator images")
         self.out.images = [{k: (list(dict.fromkeys(v)) if isinstance(v, list) else v) for k, v in e.items()}
                            for e in by_source.values()]
-        if not self.out.images and self.out.platform is None:
-            raise self.fail(("mirror",), "no mirror.additionalImages or mirror.platform to mirror (the sections "
-                                         "convert carries over)")
+        if not self.out.images and self.out.platform is None and not self.out.operators:
+            raise self.fail(("mirror",), "no mirror.additionalImages, mirror.platform or mirror.operators to mirror "
+                                         "(the sections convert carries over)")
         return self.out
 
     def _platform(self, value: Any, path: tuple) -> dict[str, Any] | None:
@@ -315,6 +320,41 @@ class _Converter:
             elif key not in ("type", "full"):
                 self.note(path + (key,), "no equivalent in a sync manifest")
         return out
+
+
+    def _operators(self, value: Any, api: str) -> list[dict[str, Any]]:
+        """``mirror.operators`` as the manifest's ``operators``: the same names and meaning (oc-mirror v2's);
+        keys with no equivalent are comments."""
+        if not isinstance(value, list):
+            raise self.fail(("mirror", "operators"), "must be a list of catalogs")
+        out = []
+        for i, item in enumerate(value):
+            path = ("mirror", "operators", i)
+            entry = self._keep(self.mapping(item, path), path, ("catalog", "full", "targetCatalog", "targetTag"))
+            packages = []
+            for j, pkg in enumerate(item.get("packages") or []):
+                ppath = path + ("packages", j)
+                kept = self._keep(self.mapping(pkg, ppath), ppath,
+                                  ("name", "defaultChannel", "minVersion", "maxVersion"))
+                channels = [self._keep(self.mapping(ch, ppath + ("channels", k)), ppath + ("channels", k),
+                                       ("name", "minVersion", "maxVersion"))
+                            for k, ch in enumerate(pkg.get("channels") or [])]
+                packages.append({**kept, **({"channels": channels} if channels else {})})
+            if packages:
+                entry["packages"] = packages
+            if api.endswith("v1alpha2"):
+                self.note(path, "dependencies of kept bundles are added only with resolveDependencies: true "
+                                "(oc-mirror v2's behaviour)")
+            out.append(entry)
+        return out
+
+    def _keep(self, item: dict, path: tuple, keys: tuple[str, ...]) -> dict[str, Any]:
+        nested = {"packages", "channels"}
+        for key in item:
+            if key not in keys and key not in nested:
+                self.note(path + (key,), "no equivalent in a sync manifest")
+        return {k: str(item[k]) if isinstance(item[k], (int, float)) and not isinstance(item[k], bool) else item[k]
+                for k in keys if k in item}
 
     def _blocked(self, value: Any, api: str) -> list[tuple[int, Any]]:
         """(index, predicate) per blockedImages entry. v1alpha2 blocks by image name (``alpine`` blocks

@@ -15,6 +15,7 @@ from ..registry import reference
 from ..registry.reference import Reference
 from ..registry.settings import RegistrySettings  # noqa: F401 - part of the manifest model, re-exported
 from ..yamlsource import LocatedDocument, field_name, load_documents, read_text
+from .operators import parse_operators
 from .semver import Range
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ class SyncManifest:
     registries: dict[str, RegistrySettings] = field(default_factory=dict)
     options: Options = Options()
     platform: PlatformSpec | None = None  # OpenShift releases to mirror (the ``platform`` section)
+    operators: tuple = ()  # operators.OperatorCatalogSpec, one per catalog
     # where each value came from, for errors found after parsing (None for a manifest built in code)
     source_doc: LocatedDocument | None = field(default=None, compare=False, repr=False)
 
@@ -124,7 +126,7 @@ class SyncManifest:
                                        "--icsp or the policy")
 
 
-_TOP_KEYS = {"apiVersion", "kind", "mirrors", "registries", "defaults", "images", "options", "platform"}
+_TOP_KEYS = {"apiVersion", "kind", "mirrors", "registries", "defaults", "images", "options", "platform", "operators"}
 _REGISTRY_KEYS = {"tlsVerify": "tls_verify", "certDir": "cert_dir", "authFile": "auth_file"}
 _DEFAULT_KEYS = {"mirrorSourcePolicy", "mirrorSets", "scope"}
 _IMAGE_KEYS = ({"source", "tags", "digests", "allTags", "include", "exclude", "destination", "semver", "latest"}
@@ -260,10 +262,12 @@ def parse(text: str, file: str = "<manifest>") -> SyncManifest:
         from ..openshift.releases import spec as platform_spec  # noqa: PLC0415 - the section's own module
 
         platform = platform_spec.parse(r, top["platform"], file)
-    if "images" not in top and platform is None:
-        raise r.fail((), "images: missing (list the source repositories to mirror, or give a platform section)")
+    operators = parse_operators(r, top["operators"]) if "operators" in top else ()
+    if "images" not in top and platform is None and not operators:
+        raise r.fail((), "images: missing (list the source repositories to mirror, or give a platform or "
+                         "operators section)")
     image_list = top.get("images", [])
-    if not isinstance(image_list, list) or (not image_list and platform is None):
+    if not isinstance(image_list, list) or (not image_list and platform is None and not operators):
         raise r.fail(("images",), "must be a non-empty list")
     images = tuple(_parse_image(r, item, i, defaults) for i, item in enumerate(image_list))
 
@@ -285,7 +289,7 @@ def parse(text: str, file: str = "<manifest>") -> SyncManifest:
                              f"{spec.source.name} is also images[{first.index}] with {key} "
                              f"{getattr(first, attr)!r}; entries for one source must agree")
     return SyncManifest(file=file, mirrors=mirrors, images=images, registries=registries, options=options,
-                        platform=platform, source_doc=doc)
+                        platform=platform, operators=operators, source_doc=doc)
 
 
 def _parse_options(r: _Reader, value: Any) -> Options:

@@ -84,6 +84,7 @@ class Plan:
     failures: list[PlanFailure] = field(default_factory=list)
     selections: list[TagSelection] = field(default_factory=list)
     releases: object = None  # the platform section's ReleasePlan (openshift.releases.select), when it has one
+    catalogs: list = field(default_factory=list)  # openshift.catalogs.planning.CatalogPlan, one per catalog
 
     def to_dict(self) -> dict:
         return {
@@ -92,6 +93,7 @@ class Plan:
                       **({"mirrorTag": j.target_tag} if j.target_tag else {})} for j in self.jobs],
             "failures": [{"source": f.spec.source.name, "error": f.error} for f in self.failures],
             "selections": [s.to_dict() for s in self.selections],
+            **({"catalogs": [c.to_dict() for c in self.catalogs]} if self.catalogs else {}),
         }
 
     def to_json(self) -> str:

@@ -117,6 +117,9 @@ class Report:
     # {"source", "mirror", "mirrorSets", "reason"}: what a cluster applying the new files stops using.
     removedEntries: list[dict[str, Any]] = field(default_factory=list)
     releases: list[ReleaseRecord] = field(default_factory=list)  # the platform section's releases, if any
+    # One entry per operator catalog: its source digest, the rebuilt catalog per mirror, the bundles kept and left
+    # out and why, the dependencies added (openshift.catalogs.planning.finish)
+    catalogs: list[dict[str, Any]] = field(default_factory=list)
     apiVersion: str = API_VERSION
     kind: str = KIND
 
@@ -150,6 +153,8 @@ class Report:
         if self.releases:  # only where a platform section asked for releases: other reports stay as they were
             d["releases"] = [dict(vars(r), componentSources=list(r.componentSources), signatures=dict(r.signatures))
                              for r in self.releases]
+        if self.catalogs:
+            d["catalogs"] = self.catalogs
         return d
 
     def to_json(self) -> str:
@@ -259,7 +264,8 @@ def loads(text: str, file: str = "<report>") -> Report:
                       finishedAt=data.get("finishedAt"), status=data.get("status", ""), images=images,
                       retries=int((data.get("totals") or {}).get("retries", 0)),
                       removedEntries=[dict(e) for e in data.get("removedEntries") or []],
-                      releases=[ReleaseRecord(**r) for r in data.get("releases") or []])
+                      releases=[ReleaseRecord(**r) for r in data.get("releases") or []],
+                      catalogs=[dict(c) for c in data.get("catalogs") or []])
     except (TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"malformed report: {exc}", file=file, field=f"images[{i}]" if data.get("images") else None) from None
 

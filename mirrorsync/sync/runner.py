@@ -11,7 +11,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, ClassVar, Iterable, Iterator
 
 from ..errors import InputError, MirrorsyncError
 from ..registry import auth
@@ -70,6 +70,7 @@ class Runner:
     # read once: the releases' planning and the carry-over both use it
     _previous_read: bool = field(default=False, init=False, repr=False)
     _previous_report: Report | None = field(default=None, init=False, repr=False)
+    catalogs_by_tag: ClassVar[bool] = False  # plan catalogs' images by tag (an export), not by digest
 
     def _value(self, name: str):
         v = getattr(self.options, name)
@@ -99,7 +100,28 @@ class Runner:
 
             add_from_registries(the_plan, self.manifest, clients, shard=self.options.shard,
                                 previous=self._previous())
+        return self.add_catalogs(the_plan, clients, by_tag=self.catalogs_by_tag)
+
+    def catalog_store(self, clients: Clients):
+        """Where catalogs are read from: ``ref -> (store, repository)``."""
+        return lambda ref: (clients.get(ref.registry), ref.repository)
+
+    def add_catalogs(self, the_plan: Plan, clients: Clients, *, by_tag: bool = False) -> Plan:
+        """The operator catalogs' jobs (bundles, related images, the catalog itself) added to ``the_plan``."""
+        # a sharded sync reads and rebuilds each catalog once, in shard 0
+        if self.manifest.operators and (self.options.shard is None or self.options.shard.index == 0):
+            from ..openshift.catalogs.planning import add_to_plan
+
+            add_to_plan(the_plan, self.manifest, self.catalog_store(clients), by_tag=by_tag)
         return the_plan
+
+    def finish_catalogs(self, the_plan: Plan, report: Report, clients: Clients) -> None:
+        """After the copies: the filtered catalogs rebuilt and pushed to the mirrors, into ``report.catalogs``."""
+        from ..openshift.catalogs.planning import finish, keep_previous
+
+        report.catalogs = finish(the_plan.catalogs, report, self.catalog_store(clients), clients.get,
+                                 interrupted=self.stop.is_set())
+        keep_previous(report, self._previous(), self.manifest)
 
     def check_credentials(self) -> None:
         """Read every auth file the run will use, now: a broken or missing one is bad input (``InputError``,
@@ -110,6 +132,7 @@ class Runner:
 
             check_paths(self.manifest)
             hosts |= {ref.registry for ref in self.manifest.platform.releases}
+        hosts |= {op.catalog.registry for op in self.manifest.operators}
         for host in sorted(hosts):
             auth.lookup(host, auth_file=self.manifest.settings_for(host).auth_file or self.options.auth_file)
         self.check_cert_dirs()
@@ -156,6 +179,8 @@ class Runner:
                 from ..openshift.releases.planning import records  # noqa: PLC0415
 
                 report.releases = records(the_plan.releases, report.images)
+            if the_plan.catalogs:
+                self.finish_catalogs(the_plan, report, clients)
             reconcile(report, self._previous(), self.manifest, the_plan.failures,
                       _not_asked if self.abandon.is_set() else clients.get, workers=self._value("concurrency"))
         finally:
@@ -367,9 +392,11 @@ def write_mirror_sets(reports: list[Report], output_dir: str | Path, *, icsp: bo
     """Write the CR files for what the reports say reached the mirrors into the output directory's
     cluster-resources/ (see :mod:`cluster_resources`); remove ours that no longer apply."""
     from ..openshift import cluster_resources
+    from ..openshift.catalogs import resources as catalog_resources
     from ..openshift.releases import outputs
 
-    files = render_crs(reports, icsp=icsp, name=name) + outputs.cluster_files(reports)
+    catalogs = [c for r in reports for c in r.catalogs]
+    files = render_crs(reports, icsp=icsp, name=name) + outputs.cluster_files(reports) + catalog_resources.render(catalogs)
     return cluster_resources.write(output_dir, files, notify=notify) + outputs.write_beside(reports, output_dir)
 
 

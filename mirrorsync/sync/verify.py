@@ -74,6 +74,11 @@ def checks_from_reports(reports: list[Report]) -> list[Check]:
                 digest = img.held_digest(d)
                 if digest:
                     out.append(Check(d.repository, digest, img.tag, img.source))
+        for catalog in rep.catalogs:  # each rebuilt catalog, under its tag on every mirror that has it
+            for m in catalog.get("mirrors") or []:
+                if m.get("digest"):
+                    repository, _, tag = m["reference"].rpartition(":")
+                    out.append(Check(repository, m["digest"], tag, catalog.get("catalog") or ""))
     return sorted(set(out), key=lambda c: (c.repository, c.tag or "", c.digest or ""))
 
 
@@ -85,6 +90,10 @@ def checks_from_manifest(manifest: SyncManifest, store_for: StoreFor) -> tuple[l
         return store_for(ref.registry).list_tags(ref.repository)
 
     the_plan = build_plan(manifest, list_tags)
+    if manifest.operators:  # every bundle and related image the catalog filters keep, and each catalog image
+        from ..openshift.catalogs.planning import add_to_plan
+
+        add_to_plan(the_plan, manifest, lambda ref: (store_for(ref.registry), ref.repository))
     problems += [f"error: {f.error}" for f in the_plan.failures]
     out = []
     for job in the_plan.jobs:

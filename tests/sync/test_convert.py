@@ -119,10 +119,13 @@ def test_image_set_configuration(tmp_path):
         ]
         assert m.settings_for("mirror.local:5000").tls_verify is False
         assert m.settings_for("backup.local").tls_verify is False
+        [catalog] = m.operators
+        assert str(catalog.catalog) == "registry.redhat.io/redhat/redhat-operator-index:v4.16"
         comments = "\n".join(line for line in text.splitlines() if line.startswith("#"))
         assert [c.name for c in m.platform.channels] == ["stable-4.16"]  # the manifest's platform section
-        for where in (":3: archiveSize:", ":4: storageConfig:",
-                      ":10: mirror.operators: not supported", ":12: mirror.helm: not supported",
+        dependencies = ":11: mirror.operators[0]: dependencies of kept bundles are added only with"
+        assert (f"{src}{dependencies}" in comments) == (version == "v1alpha2")
+        for where in (":3: archiveSize:", ":4: storageConfig:", ":12: mirror.helm: not supported",
                       ":17: mirror.additionalImages[3].name: docker.io/library/alpine:3.19 left out: blocked by "
                       "mirror.blockedImages[0]",
                       ":21: mirror.blockedImages[1]: blocks no additional image"):
@@ -238,3 +241,21 @@ mirror:
                   ":14: mirror.platform.channels[1].type: okd releases are not supported",
                   ":16: mirror.platform.channels[2].full: every release of the channel"):
         assert f"{src}{where}" in comments, where
+
+
+def test_operators_carry_over_with_oc_mirror_names(tmp_path):
+    src = write(tmp_path, "kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n"
+                          "  operators:\n  - catalog: registry.redhat.io/redhat/redhat-operator-index:v4.15\n"
+                          "    targetCatalog: my/index\n    targetTag: 4.15\n    packages:\n"
+                          "    - name: advanced-cluster-management\n      defaultChannel: release-2.10\n"
+                          "      bundles: [{name: acm.v2.10.1}]\n      channels:\n      - name: release-2.10\n"
+                          "        minVersion: 2.10.1\n        maxVersion: 2.10.4\n")
+    text = convert.convert(src, ["m.io"])
+    [catalog] = loaded(text).operators
+    assert (catalog.target_repository, catalog.target_tag) == ("my/index", "4.15")
+    [acm] = catalog.filter.packages
+    assert (acm.name, acm.default_channel) == ("advanced-cluster-management", "release-2.10")
+    assert [(c.name, str(c.min_version), str(c.max_version)) for c in acm.channels] == \
+        [("release-2.10", "2.10.1", "2.10.4")]
+    assert f"{src}:11: mirror.operators[0].packages[0].bundles: no equivalent" in text
+    assert "images:" not in text

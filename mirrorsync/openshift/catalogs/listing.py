@@ -1,0 +1,72 @@
+"""``mirrorsync catalog list``: what a catalog offers, as a user needs it to write the ``operators`` filter."""
+
+from __future__ import annotations
+
+from ...errors import InputError
+from ...registry import reference
+from ...registry.settings import RegistrySettings
+from ...sync.manifest import SyncManifest
+from ...sync.semver import Version
+from . import fbc
+from .planning import read_catalog
+
+
+def read(text: str, *, manifest: SyncManifest | None = None, insecure: bool = False,
+         auth_file: str | None = None) -> tuple[reference.Reference, str, fbc.Catalog]:
+    """(reference, digest, FBC) of the catalog ``text`` names, with the registry settings of ``manifest`` (or,
+    with ``insecure``, TLS unverified and plain HTTP allowed for the catalog's host)."""
+    from ...sync.runner import RunOptions, Runner
+
+    ref = reference.parse(text)
+    if ref.tag is None and ref.digest is None:
+        ref = ref.with_tag("latest")
+    if manifest is None:
+        manifest = SyncManifest(file="", mirrors=(), images=())
+    if insecure:
+        registries = dict(manifest.registries)
+        registries[ref.registry] = RegistrySettings(tls_verify=False)
+        manifest = SyncManifest(file=manifest.file, mirrors=manifest.mirrors, images=manifest.images,
+                                registries=registries)
+    clients = Runner(manifest, RunOptions(auth_file=auth_file)).clients()
+    try:
+        digest, catalog = read_catalog(clients.get(ref.registry), ref.repository, ref.digest or ref.tag)
+    finally:
+        clients.close()
+    return ref, digest, catalog
+
+
+def lines(catalog: fbc.Catalog, package: str | None = None) -> list[str]:
+    """Packages with their default channel, channels with their head and versions; with ``package``, that
+    package's every entry and its upgrade edges."""
+    if package is not None and package not in catalog.packages:
+        raise InputError(f"package {package!r} is not in the catalog", field="--package")
+    out = []
+    for name in sorted(catalog.packages) if package is None else [package]:
+        pkg = catalog.packages[name]
+        out.append(f"{name} (default channel {pkg.default_channel})")
+        for cname in sorted(pkg.channels):
+            ch = pkg.channels[cname]
+            head = ", ".join(ch.heads()) or "none"
+            versions = [_version(pkg, e.name) for e in ch.entries]
+            out.append(f"  {cname}{' (default)' if cname == pkg.default_channel else ''}: head {head}; "
+                       f"{len(ch.entries)} bundles, versions {_span(versions)}")
+            if package is None:
+                continue
+            for e in ch.entries:
+                edges = ([f"replaces {e.replaces}"] if e.replaces else []) + \
+                        ([f"skips {', '.join(e.skips)}"] if e.skips else []) + \
+                        ([f"skipRange {e.skip_range}"] if e.skip_range else [])
+                out.append(f"    {e.name} {_version(pkg, e.name)}" + (f"  ({'; '.join(edges)})" if edges else ""))
+    return out
+
+
+def _version(pkg: fbc.Package, name: str) -> str:
+    b = pkg.bundles.get(name)
+    return b.version_text if b and b.version_text else "?"
+
+
+def _span(versions: list[str]) -> str:
+    known = sorted({v for v in versions if v != "?"}, key=lambda v: Version.parse(v) or Version(0, 0, 0))
+    if not known:
+        return "unknown"
+    return known[0] if len(known) == 1 else f"{known[0]} .. {known[-1]}"
