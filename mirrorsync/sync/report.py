@@ -65,6 +65,14 @@ class ImageRecord:
     # The digest kept on the destinations this run did not reach, when an earlier run put it there; None when
     # nothing was kept (those destinations then hold ``digest``, if anything).
     mirroredDigest: str | None = None
+    # With ``platforms``: the platforms copied, and those listed that the source does not have. None: all of them.
+    platforms: list[str] | None = None
+    missingPlatforms: list[str] = field(default_factory=list)
+    # platformMode rewrite: the digest of the index the mirrors hold under the tag instead of ``digest``.
+    rewrittenDigest: str | None = None
+    # The signatures, attestations, SBOMs and referrers copied with the image: {"kind", "digest", "subject",
+    # "tag" (cosign's), "artifactType" (a referrer's)}.
+    companions: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.onMirror is None:
@@ -77,8 +85,8 @@ class ImageRecord:
     def held_digest(self, dest: DestinationRecord) -> str | None:
         """The digest ``dest`` holds: this run's when it reached it, else the one kept from an earlier run."""
         if dest.ok:
-            return self.digest
-        return (self.mirroredDigest or self.digest) if dest.onMirror else None
+            return self.rewrittenDigest or self.digest
+        return (self.mirroredDigest or self.rewrittenDigest or self.digest) if dest.onMirror else None
 
 
 @dataclass
@@ -134,6 +142,7 @@ def _image_dict(i: ImageRecord) -> dict[str, Any]:
     d["children"] = list(i.children)
     d["mirrorSets"] = list(i.mirrorSets)
     d["destinations"] = [dict(vars(x)) for x in i.destinations]
+    d["companions"] = [dict(c) for c in i.companions]
     return d
 
 
