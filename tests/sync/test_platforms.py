@@ -235,3 +235,25 @@ def test_manifest_errors_name_file_line_and_field(body, where, text):
     assert info.value.exit_code == 2
     assert str(info.value).startswith(where), str(info.value)
     assert text in str(info.value)
+
+
+def test_report_fields_round_trip_and_older_reports_load_without_them():
+    from mirrorsync.sync.report import DestinationRecord, ImageRecord, Report, loads
+
+    rec = ImageRecord(source="a.io/b", tag="v1", digest="sha256:" + "1" * 64, status="copied", mirrorSets=["tag"],
+                      destinations=[DestinationRecord("m.io", "m.io/b", "copied")], platforms=["linux/amd64"],
+                      missingPlatforms=["linux/s390x"], rewrittenDigest="sha256:" + "2" * 64,
+                      companions=[{"kind": "signature", "digest": "sha256:" + "3" * 64,
+                                   "subject": "sha256:" + "1" * 64, "tag": "sha256-" + "1" * 64 + ".sig"}])
+    text = Report(manifest="m.yaml", engine="native", mirrors=["m.io"], startedAt="t", images=[rec]).to_json()
+    back = loads(text).images[0]
+    assert (back.platforms, back.missingPlatforms, back.rewrittenDigest, back.companions) == (
+        rec.platforms, rec.missingPlatforms, rec.rewrittenDigest, rec.companions)
+    # the mirror holds the rewritten index: that is what carry-over and verify look for there
+    assert back.held_digest(back.destinations[0]) == "sha256:" + "2" * 64
+    old = json.loads(text)
+    for key in ("platforms", "missingPlatforms", "rewrittenDigest", "companions"):
+        del old["images"][0][key]
+    older = loads(json.dumps(old)).images[0]
+    assert older.platforms is None and older.companions == [] and older.rewrittenDigest is None
+    assert older.held_digest(older.destinations[0]) == "sha256:" + "1" * 64
