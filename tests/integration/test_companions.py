@@ -149,3 +149,30 @@ def test_the_skopeo_engine_refuses_companions_as_bad_input(sync, registry, seed)
     assert run.returncode == 2
     assert "images[0].signatures: signatures need engine native" in run.stderr
     assert not (run.output_dir / "report.json").exists()
+
+
+def test_companions_cross_the_air_gap(make_registry, seed, pusher_for, signer, skopeo, tmp_path):
+    source, far = make_registry("source"), make_registry("far")
+    img = seed(source)
+    pusher = pusher_for(source)
+    sig = sign(pusher, signer, img.repository, img.digest)
+    child_sig = sign(pusher, signer, img.repository, img.children["linux/amd64"])
+    sbom = push_referrer(pusher, img.repository, {"mediaType": img.media_type, "digest": img.digest,
+                                                  "size": img.size}, SBOM_TYPE)
+    manifest = write_manifest(tmp_path / "m.yaml", mirrors=[f"{far.host}/gap"],
+                              registries={r.host: registry_settings(r) for r in (source, far)},
+                              images=[{"source": f"{source.host}/{img.repository}:latest", "signatures": True,
+                                       "referrers": True}], options={"retries": 1})
+    exported = mirrorsync("export", str(manifest), "--to", str(tmp_path / "export"))
+    assert exported.returncode == 0, exported.stderr
+    source.stop()
+    imported = mirrorsync("import", str(tmp_path / "export"), "--output-dir", str(tmp_path / "out"))
+    assert imported.returncode == 0, imported.stderr
+    rec = json.loads((tmp_path / "out" / "report.json").read_text())["images"][0]
+    assert sorted(c["digest"] for c in rec["companions"]) == sorted([sig.digest, child_sig.digest, sbom.digest])
+    mirror = f"{far.host}/gap/{img.repository}"
+    assert raw(skopeo, f"{mirror}:{sig.tag}") == sig.data
+    assert raw(skopeo, f"{mirror}:{child_sig.tag}") == child_sig.data
+    assert raw(skopeo, f"{mirror}@{sbom.digest}") == sbom.data
+    assert [d["digest"] for d in fallback_entries(pusher_for(far), f"gap/{img.repository}", img.digest)] == [
+        sbom.digest]
