@@ -107,7 +107,8 @@ def test_rewrite_pushes_the_listed_platforms_reports_both_digests_and_feeds_itms
     rec = down.image(img.repository)
     assert rec["status"] == "failed" and rec["destinations"][0]["onMirror"] is True
     assert rec["mirroredDigest"] == digest(pushed)
-    assert (down.crs_dir / "imagetagmirrorset.yaml").read_bytes() == (run.crs_dir / "imagetagmirrorset.yaml").read_bytes()
+    itms_file = "imagetagmirrorset.yaml"
+    assert (down.crs_dir / itms_file).read_bytes() == (run.crs_dir / itms_file).read_bytes()
 
 
 def test_single_platform_images_are_taken_when_they_match(sync, registry, mirror_registry, seed, skopeo):

@@ -87,7 +87,8 @@ def sign(pusher: SamplePusher, signer: Signer, repository: str, digest: str) -> 
 
 def attest(pusher: SamplePusher, signer: Signer, repository: str, digest: str) -> Pushed:
     """cosign attest: ``sha256-<hex>.att``, a DSSE envelope of an in-toto statement."""
-    statement = _json({"_type": "https://in-toto.io/Statement/v0.1", "predicateType": "https://slsa.dev/provenance/v0.2",
+    statement = _json({"_type": "https://in-toto.io/Statement/v0.1",
+                       "predicateType": "https://slsa.dev/provenance/v0.2",
                        "subject": [{"name": f"{pusher.host}/{repository}", "digest": {"sha256": digest[7:]}}],
                        "predicate": {"builder": {"id": "mirrorsync-tests"}}})
     pae = b"DSSEv1 28 application/vnd.in-toto+json %d %s" % (len(statement), statement)
