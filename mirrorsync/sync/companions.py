@@ -137,6 +137,7 @@ def carry(copier: Copier, source: ContentStore, source_repo: str, targets: list[
             copier.push(source, source_repo, c.manifest, c.manifests, [(i, targets[i]) for i in lacking], c.tag,
                         scratch)
             result.bytes_read += scratch.bytes_read
+            result.retries += scratch.retries
             for i in lacking:
                 got, tr = scratch.targets[i], result.targets[i]
                 for name in ("bytes_sent", "bytes_skipped", "blobs_sent", "blobs_skipped", "blobs_mounted",

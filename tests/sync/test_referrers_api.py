@@ -186,3 +186,26 @@ def test_an_api_answer_that_is_not_an_index_fails_the_image_with_a_clear_error(s
     assert f"reading the signatures and referrers of {image.digest}" in tr.error and "is not an image index" in tr.error
     with pytest.raises(UnsupportedContent):
         list_referrers(client, "app", image.digest)
+
+
+def test_a_source_listing_more_referrers_than_the_bound_fails_the_image_not_the_run():
+    from mirrorsync.sync.companions import MAX_COMPANIONS
+
+    src = MemoryStore("src")
+    image = _manifest({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": []})
+    src.add_manifest("app", image, "v1")
+    listed = []
+    for n in range(MAX_COMPANIONS + 1):
+        m = _manifest({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": "x/y", "layers": [],
+                       "annotations": {"n": str(n)},
+                       "subject": {"mediaType": OCI_MANIFEST, "digest": image.digest, "size": len(image.data)}})
+        src.add_manifest("app", m)
+        listed.append({"mediaType": OCI_MANIFEST, "digest": m.digest, "size": len(m.data)})
+    add_to_fallback(src, "app", image.digest, listed)
+    mirror = MemoryStore("mirror")
+    with ThreadPoolExecutor(2) as pool:
+        result = Copier(pool).copy(src, "app", "v1", [Target(mirror, "app", "mirror")], tag="v1",
+                                   companions=CompanionSpec(referrers=True))
+    tr = result.targets[0]
+    assert tr.status == "failed" and f"more than {MAX_COMPANIONS} signatures and referrers" in tr.error
+    assert mirror.tags == {("app", "v1"): image.digest}  # the image itself is there; nothing of its referrers
