@@ -65,14 +65,16 @@ class ImageRecord:
     # The digest kept on the destinations this run did not reach, when an earlier run put it there; None when
     # nothing was kept (those destinations then hold ``digest``, if anything).
     mirroredDigest: str | None = None
-    # With ``platforms``: the platforms copied, and those listed that the source does not have. None: all of them.
+    # The fields below are written only for images that use the feature (None: not used), so that other reports
+    # keep their bytes.
+    # With ``platforms``: the platforms copied, and those listed that the source does not have.
     platforms: list[str] | None = None
-    missingPlatforms: list[str] = field(default_factory=list)
+    missingPlatforms: list[str] | None = None
     # platformMode rewrite: the digest of the index the mirrors hold under the tag instead of ``digest``.
     rewrittenDigest: str | None = None
-    # The signatures, attestations, SBOMs and referrers copied with the image: {"kind", "digest", "subject",
+    # With ``signatures``/``referrers``: what was copied with the image: {"kind", "digest", "subject",
     # "tag" (cosign's), "artifactType" (a referrer's)}.
-    companions: list[dict[str, Any]] = field(default_factory=list)
+    companions: list[dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if self.onMirror is None:
@@ -136,13 +138,20 @@ class Report:
         write_atomic(path, self.to_json())
 
 
+_OPTIONAL_IMAGE_FIELDS = ("platforms", "missingPlatforms", "rewrittenDigest", "companions")
+
+
 def _image_dict(i: ImageRecord) -> dict[str, Any]:
     """``dataclasses.asdict`` for a record, in field order, without its deep copies (a tenth of the time)."""
     d = dict(vars(i))
     d["children"] = list(i.children)
     d["mirrorSets"] = list(i.mirrorSets)
     d["destinations"] = [dict(vars(x)) for x in i.destinations]
-    d["companions"] = [dict(c) for c in i.companions]
+    for key in _OPTIONAL_IMAGE_FIELDS:
+        if d[key] is None:
+            del d[key]
+    if i.companions is not None:
+        d["companions"] = [dict(c) for c in i.companions]
     return d
 
 

@@ -288,8 +288,9 @@ def to_record(job: CopyJob, result: CopyResult) -> ImageRecord:
                        mirrorSets=_mirror_sets(spec), mirrorSourcePolicy=spec.mirror_source_policy,
                        scope=spec.scope, destinations=dests, bytesRead=result.bytes_read, retries=result.retries,
                        error=result.error or (errors[0] if errors else None), platforms=result.platforms,
-                       missingPlatforms=list(result.missing_platforms), rewrittenDigest=result.rewritten_digest,
-                       companions=list(result.companions))
+                       missingPlatforms=list(result.missing_platforms) if spec.platforms else None,
+                       rewrittenDigest=result.rewritten_digest,
+                       companions=list(result.companions) if spec.signatures or spec.referrers else None)
 
 
 def _mirror_sets(spec) -> list[str]:

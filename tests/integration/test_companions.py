@@ -125,7 +125,7 @@ def test_referrers_filtered_by_artifact_type_and_nothing_without_the_keys(sync, 
 
     plain = sync([{"source": f"{registry.host}/{img.repository}:latest"}], out=tmp_path / "plain")
     assert plain.returncode == 0, plain.stderr
-    assert plain.image(img.repository)["companions"] == []
+    assert "companions" not in plain.image(img.repository)  # not asked for: the report is as it was
     with pytest.raises(AssertionError):
         raw(skopeo, f"{mirror}:{sig.tag}")
 

@@ -255,5 +255,6 @@ def test_report_fields_round_trip_and_older_reports_load_without_them():
     for key in ("platforms", "missingPlatforms", "rewrittenDigest", "companions"):
         del old["images"][0][key]
     older = loads(json.dumps(old)).images[0]
-    assert older.platforms is None and older.companions == [] and older.rewrittenDigest is None
+    assert older.platforms is None and older.companions is None and older.rewrittenDigest is None
+    assert "companions" not in loads(json.dumps(old)).to_dict()["images"][0]  # written only when used
     assert older.held_digest(older.destinations[0]) == "sha256:" + "1" * 64
