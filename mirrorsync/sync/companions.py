@@ -10,6 +10,7 @@ already in it.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -59,6 +60,18 @@ class Companion:
 
 def cosign_tag(digest: str, suffix: str) -> str:
     return digest.replace(":", "-", 1) + suffix
+
+
+_COMPANION_TAG = re.compile(r"^(?:sha256-[0-9a-f]{64}|sha384-[0-9a-f]{96}|sha512-[0-9a-f]{128})(\.sig|\.att|\.sbom)?$")
+
+
+def travels_with_its_image(spec, tag: str) -> bool:
+    """Whether ``tag`` is a companion that ``spec`` (an image entry) copies with its image (a cosign tag with
+    ``signatures``, a referrers fallback tag with ``referrers``), so that selecting tags from a list leaves it out."""
+    m = _COMPANION_TAG.match(tag)
+    if m is None:
+        return False
+    return spec.signatures if m.group(1) else spec.referrers
 
 
 def discover(source: ContentStore, repo: str, subjects: list[str], spec: CompanionSpec) -> list[Companion]:

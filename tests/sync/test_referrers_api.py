@@ -209,3 +209,25 @@ def test_a_source_listing_more_referrers_than_the_bound_fails_the_image_not_the_
     tr = result.targets[0]
     assert tr.status == "failed" and f"more than {MAX_COMPANIONS} signatures and referrers" in tr.error
     assert mirror.tags == {("app", "v1"): image.digest}  # the image itself is there; nothing of its referrers
+
+
+def test_companion_tags_are_left_out_of_tag_selection_when_they_travel_with_their_image():
+    from mirrorsync.sync import manifest
+    from mirrorsync.sync.tag_selection import select
+
+    head = "apiVersion: mirrorsync.dev/v1alpha1\nkind: SyncManifest\nmirrors: [m.example]\nimages:\n"
+    hexd = "a" * 64
+    tags = ["v1", f"sha256-{hexd}.sig", f"sha256-{hexd}.att", f"sha256-{hexd}", f"sha256-{hexd}.other"]
+
+    def taken(entry: str) -> list[str]:
+        spec = manifest.parse(head + entry, "m.yaml").images[0]
+        return [d.tag for d in select(spec, tags) if d.taken]
+
+    assert taken("- {source: a.io/b, allTags: true}") == tags  # as before: nothing travels with the images
+    assert taken("- {source: a.io/b, allTags: true, signatures: true}") == ["v1", f"sha256-{hexd}",
+                                                                             f"sha256-{hexd}.other"]
+    assert taken("- {source: a.io/b, allTags: true, referrers: true}") == [
+        "v1", f"sha256-{hexd}.sig", f"sha256-{hexd}.att", f"sha256-{hexd}.other"]
+    spec = manifest.parse(head + "- {source: a.io/b, allTags: true, signatures: true}", "m.yaml").images[0]
+    assert [d.reason for d in select(spec, tags) if d.tag.endswith(".sig")] == [
+        "a signature or referrers tag: copied with the image it belongs to"]
