@@ -8,6 +8,8 @@ read and written through the fallback tag alone.
 from __future__ import annotations
 
 import json
+import threading
+import weakref
 from dataclasses import dataclass
 
 from ..errors import UnsupportedContent
@@ -48,11 +50,22 @@ def _entries(data: bytes, where: str) -> tuple[dict, ...]:
     return tuple(out)
 
 
+# Stores that answered a referrers request with 404: asked no more this run (a registry with the API never answers
+# so), which saves a request per manifest on every no-op re-run against docker-registry 2.8.
+_WITHOUT_API: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
 def api_listing(store: ContentStore, repo: str, digest: str) -> tuple[dict, ...] | None:
     """The referrers the store's referrers API lists, or None when it has none (or is not a registry)."""
     get = getattr(store, "get_referrers", None)
-    data = get(repo, digest) if get is not None else None
+    with _lock:
+        if get is None or store in _WITHOUT_API:
+            return None
+    data = get(repo, digest)
     if data is None:
+        with _lock:
+            _WITHOUT_API[store] = True
         return None
     return _entries(data, f"the referrers of {store.describe()}/{repo}@{digest}")
 
