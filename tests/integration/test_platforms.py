@@ -132,3 +132,28 @@ def test_the_skopeo_engine_refuses_platforms_at_their_line(sync, registry, seed)
     line = [ln for ln in run.stderr.splitlines() if "platforms need engine native" in ln]
     assert line and ": images[0].platforms:" in line[0] and ".yaml:" in line[0]
     assert not (run.output_dir / "report.json").exists()
+
+
+def test_rewritten_platforms_cross_the_air_gap(make_registry, seed, skopeo, tmp_path):
+    source, far = make_registry("source"), make_registry("far")
+    img = seed(source, arches=ARCHES)
+    manifest = write_manifest(tmp_path / "m.yaml", mirrors=[f"{far.host}/gap"],
+                              registries={r.host: registry_settings(r) for r in (source, far)},
+                              images=[{"source": f"{source.host}/{img.repository}:latest",
+                                       "platforms": ["linux/arm64"], "platformMode": "rewrite"}],
+                              options={"retries": 1})
+    exported = mirrorsync("export", str(manifest), "--to", str(tmp_path / "export"))
+    assert exported.returncode == 0, exported.stderr
+    export_rec = json.loads((tmp_path / "export" / "report.json").read_text())["images"][0]
+    assert export_rec["digest"] == img.digest and export_rec["rewrittenDigest"] != img.digest
+    source.stop()
+    imported = mirrorsync("import", str(tmp_path / "export"), "--output-dir", str(tmp_path / "out"))
+    assert imported.returncode == 0, imported.stderr
+    pushed = raw(skopeo, f"{far.host}/gap/{img.repository}:latest")
+    assert digest(pushed) == export_rec["rewrittenDigest"]
+    assert [e["digest"] for e in json.loads(pushed)["manifests"]] == [img.children["linux/arm64"]]
+    rec = json.loads((tmp_path / "out" / "report.json").read_text())["images"][0]
+    # the import reads the rewritten index from the layout: it is the digest the import knows
+    assert rec["digest"] == export_rec["rewrittenDigest"] and rec["mirrorSets"] == ["tag"]
+    assert not (tmp_path / "out" / "cluster-resources" / "imagedigestmirrorset.yaml").exists()
+    assert (tmp_path / "out" / "cluster-resources" / "imagetagmirrorset.yaml").exists()
