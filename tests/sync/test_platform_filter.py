@@ -258,3 +258,16 @@ def test_report_fields_round_trip_and_older_reports_load_without_them():
     assert older.platforms is None and older.companions is None and older.rewrittenDigest is None
     assert "companions" not in loads(json.dumps(old)).to_dict()["images"][0]  # written only when used
     assert older.held_digest(older.destinations[0]) == "sha256:" + "1" * 64
+
+
+def test_verify_walks_only_the_copied_platforms_of_a_sparse_index(copier):
+    from mirrorsync.sync.verify import Check, verify
+
+    src, dst = MemoryStore("src"), SparseStore("dst")
+    index = make_image(src, "app", "v1", arches=("amd64", "arm64"))
+    result = copier.copy(src, "app", "v1", [Target(dst, "m/app", "dst")], tag="v1", platforms=filt("linux/amd64"))
+    assert result.targets[0].status == "copied"
+    sparse = verify([Check("dst/m/app", index.digest, "v1", children=tuple(result.children))], lambda host: dst)
+    assert sparse.ok, sparse.problems
+    whole = verify([Check("dst/m/app", index.digest, "v1")], lambda host: dst)
+    assert whole.problems == [f"missing: dst/m/app@{index.children[1].digest} (manifest of {index.digest})"]
