@@ -466,6 +466,21 @@ class RegistryClient:
         with contextlib.suppress(Exception):
             self._client.delete(location, **kw)
 
+    def get_referrers(self, repo: str, digest: str) -> bytes | None:
+        """The OCI 1.1 referrers index of ``digest`` (its bytes, an answer of at most 1 MiB), or None where the
+        registry has no referrers API (it answers 404; one that has it never does)."""
+        what = f"listing referrers of {self.host}/{repo}@{digest}"
+
+        def go() -> bytes | None:
+            response = self._client.get(self._url(f"/v2/{repo}/referrers/{digest}"),
+                                        headers={"Accept": "application/vnd.oci.image.index.v1+json"})
+            if response.status_code == 404:
+                return None
+            raise_for_status(response, what)
+            return response.content
+
+        return self._retrying(go, what)
+
 
 def _no_query(url: str) -> str:
     return url.split("?", 1)[0]

@@ -12,6 +12,7 @@ Guarantees, whatever the stores:
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import queue
 import threading
@@ -24,10 +25,13 @@ from ..oci.content import Descriptor, Manifest
 from ..oci.store import ContentStore
 from ..registry import retry
 from ..registry.retry import RetryPolicy
+from .companions import CompanionSpec, carry as carry_companions
+from .platforms import PlatformFilter, select as select_platforms
 
 log = logging.getLogger(__name__)
 
 MAX_INDEX_DEPTH = 4
+MAX_CONFIG_SIZE = 4 << 20
 
 
 @dataclass
@@ -60,6 +64,10 @@ class CopyResult:
     bytes_read: int = 0
     retries: int = 0
     error: str | None = None  # a failure before any target could be written (the source side)
+    platforms: list[str] | None = None  # with a platform filter: the platforms copied
+    missing_platforms: list[str] = field(default_factory=list)  # listed platforms the source does not have
+    rewritten_digest: str | None = None  # platformMode rewrite: the digest of the index pushed instead of ``digest``
+    companions: list[dict] = field(default_factory=list)  # what travelled with the image (companions.py)
 
 
 class BlobLedger:
@@ -111,13 +119,16 @@ def guarded(result: CopyResult, copy: Callable[[], None]) -> CopyResult:
 
 
 def prepare(source: ContentStore, source_repo: str, ref: str, targets: Sequence[tuple[ContentStore, str]],
-            tag: str | None, result: CopyResult) -> tuple[Manifest, list[Manifest], list[int]] | None:
+            tag: str | None, result: CopyResult,
+            platforms: PlatformFilter | None = None) -> tuple[Manifest, list[Manifest], list[int]] | None:
     """The decisions every engine shares, so that a report means the same whichever engine copied.
 
     Marks the targets that already hold the image ``up-to-date`` (and those that cannot be asked ``failed``) in
-    ``result``; for the others returns the source's top manifest, every manifest under it (children first, top
+    ``result``; for the others returns the top manifest to push, every manifest under it (children first, top
     last) and their indexes. None when no target needs anything.
     """
+    if platforms is not None:
+        return _prepare_platforms(source, source_repo, ref, targets, tag, result, platforms)
     by_digest = ":" in ref
     known = ref if by_digest else None
     probe = tag or known
@@ -154,15 +165,71 @@ def prepare(source: ContentStore, source_repo: str, ref: str, targets: Sequence[
     return top, manifests, pending
 
 
-def walk(source: ContentStore, repo: str, top: Manifest) -> list[Manifest]:
-    """Every manifest under ``top``, deepest first and ``top`` last (the order they must be pushed in)."""
+def _prepare_platforms(source: ContentStore, source_repo: str, ref: str, targets: Sequence[tuple[ContentStore, str]],
+                       tag: str | None, result: CopyResult,
+                       platforms: PlatformFilter) -> tuple[Manifest, list[Manifest], list[int]] | None:
+    """``prepare`` for an image of which only some platforms go: the source index is read (GET, not HEAD) since
+    what a target must hold — the index pushed and the listed platforms' manifests under it — follows from it.
+
+    A target is up to date when its tag (or digest) is that index and every listed platform's manifest is there,
+    so that adding a platform to the list copies it on the next run.
+    """
+    top = source.get_manifest(source_repo, ref)
+    result.digest, result.media_type = top.digest, top.media_type
+    chosen = select_platforms(top, platforms, lambda: config_platform(source, source_repo, top))
+    result.platforms, result.missing_platforms = list(chosen.taken), list(chosen.missing)
+    if chosen.missing:
+        log.warning("%s@%s has no %s: copying %s", source_repo, top.digest, ", ".join(chosen.missing),
+                    ", ".join(chosen.taken))
+    pushed = chosen.top
+    if chosen.rewritten:
+        result.rewritten_digest = pushed.digest
+    probe = tag or pushed.digest
+    result.children = [c.digest for c in chosen.children]  # what verify walks, also when nothing is copied
+    pending: list[int] = []
+    for i, (store, repo) in enumerate(targets):
+        try:
+            have = store.manifest_descriptor(repo, probe)
+            if (have is not None and have.digest == pushed.digest
+                    and all(store.manifest_descriptor(repo, c.digest) for c in chosen.children)):
+                result.targets[i].status = "up-to-date"
+            else:
+                pending.append(i)
+        except Exception as exc:  # noqa: BLE001 - this target fails, the others go on
+            result.targets[i].status, result.targets[i].error = "failed", describe(exc)
+    if not pending:
+        return None
+    manifests = walk(source, source_repo, top, chosen.children)[:-1] + [pushed]
+    result.children = [m.digest for m in manifests if m is not pushed]
+    return pushed, manifests, pending
+
+
+def config_platform(source: ContentStore, repo: str, image: Manifest) -> tuple[str, str, str | None]:
+    """The os, architecture and variant a single image's config says (read whole: a config is small)."""
+    config = image.blobs[0] if image.blobs else None
+    if config is None or config.size > MAX_CONFIG_SIZE:
+        raise UnsupportedContent(f"image {image.digest} has no config of at most {MAX_CONFIG_SIZE} bytes to tell "
+                                 "its platform")
+    with source.read_blob(repo, config) as chunks:
+        data = b"".join(chunks)
+    try:
+        doc = json.loads(data)
+        return str(doc["os"]), str(doc["architecture"]), (str(doc["variant"]) if doc.get("variant") else None)
+    except (ValueError, KeyError, TypeError):
+        raise UnsupportedContent(f"image {image.digest}: its config does not say its os and architecture") from None
+
+
+def walk(source: ContentStore, repo: str, top: Manifest,
+         only: Sequence[Descriptor] | None = None) -> list[Manifest]:
+    """Every manifest under ``top`` (of its entries, ``only`` these when given), deepest first and ``top`` last
+    (the order they must be pushed in)."""
     out: list[Manifest] = []
     seen: set[str] = set()
 
     def visit(m: Manifest, depth: int) -> None:
         if depth > MAX_INDEX_DEPTH:
             raise UnsupportedContent(f"index {top.digest} nests deeper than {MAX_INDEX_DEPTH} levels")
-        for child in m.children:
+        for child in (only if m is top and only is not None else m.children):
             if child.digest in seen:
                 continue
             seen.add(child.digest)
@@ -192,17 +259,34 @@ class Copier:
     # --- the whole image ------------------------------------------------------------------------------------------
 
     def copy(self, source: ContentStore, source_repo: str, ref: str, targets: list[Target], *,
-             tag: str | None = None) -> CopyResult:
-        """Copy ``source_repo`` at ``ref`` (tag or digest) to every target, tagging it ``tag`` when given."""
+             tag: str | None = None, platforms: PlatformFilter | None = None,
+             companions: CompanionSpec | None = None) -> CopyResult:
+        """Copy ``source_repo`` at ``ref`` (tag or digest) to every target, tagging it ``tag`` when given; with
+        ``platforms`` only those platforms, with ``companions`` the signatures and referrers that go with it."""
         result = CopyResult(targets=[TargetResult() for _ in targets])
-        return guarded(result, lambda: self._copy(source, source_repo, ref, targets, tag, result))
+
+        def run() -> None:
+            self._copy(source, source_repo, ref, targets, tag, result, platforms)
+            if companions is not None and companions.wanted and result.digest:
+                carry_companions(self, source, source_repo, targets, result, companions)
+
+        return guarded(result, run)
 
     def _copy(self, source: ContentStore, source_repo: str, ref: str, targets: list[Target], tag: str | None,
-              result: CopyResult) -> None:
-        prepared = prepare(source, source_repo, ref, [(t.store, t.repo) for t in targets], tag, result)
+              result: CopyResult, platforms: PlatformFilter | None = None) -> None:
+        prepared = prepare(source, source_repo, ref, [(t.store, t.repo) for t in targets], tag, result, platforms)
         if prepared is None:
             return
         top, manifests, pending = prepared
+        self.push(source, source_repo, top, manifests, [(i, targets[i]) for i in pending], tag, result,
+                  sparse=platforms is not None and not platforms.rewrite)
+
+    def push(self, source: ContentStore, source_repo: str, top: Manifest, manifests: list[Manifest],
+             work: list[tuple[int, Target]], tag: str | None, result: CopyResult, *, sparse: bool = False) -> None:
+        """Put ``manifests`` (``top`` last) and their blobs on each target of ``work`` that lacks them; ``top``
+        under ``tag`` (or its digest). Each target's outcome lands in its ``result.targets`` entry."""
+        targets = dict(work)
+        pending = list(targets)
 
         # Which manifests each target lacks (children first); the top one is always pushed.
         need: dict[int, list[Manifest]] = {}
@@ -231,6 +315,11 @@ class Copier:
                 tr.status = "copied"
             except Exception as exc:  # noqa: BLE001
                 tr.status, tr.error = "failed", describe(exc)
+                if sparse and getattr(exc, "code", None) == "MANIFEST_BLOB_UNKNOWN":
+                    tr.error = (f"{t.label} refuses an index whose platforms are not all there (a sparse index), "
+                                f"as docker-registry 2.8 does: {tr.error}; mirror every platform, or set "
+                                "platformMode: rewrite to push an index of the listed platforms only (its own "
+                                "digest, served by tag mirror entries)")
 
     # --- blobs ----------------------------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from ..registry.client import RegistryClient
 from ..registry.proxies import ProxySettings
 from ..registry.reference import DEFAULT_REGISTRY, DOCKER_HUB_API_HOST, Reference
 from ..registry.retry import RetryPolicy
+from .companions import CompanionSpec
 from .copy import Copier, CopyResult, Target
 from .manifest import SyncManifest
 from .plan import CopyJob
@@ -105,7 +106,10 @@ class NativeEngine:
 
     def copy(self, job: CopyJob) -> CopyResult:
         source, source_repo = self.source_for(job)
-        return self.copier.copy(source, source_repo, job.ref, self.targets_for(job), tag=job.push_tag)
+        spec = job.spec
+        return self.copier.copy(source, source_repo, job.ref, self.targets_for(job), tag=job.push_tag,
+                                platforms=spec.platform_filter,
+                                companions=CompanionSpec(spec.signatures, spec.referrers, spec.referrer_types))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

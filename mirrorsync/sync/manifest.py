@@ -16,6 +16,7 @@ from ..registry.reference import Reference
 from ..registry.settings import RegistrySettings  # noqa: F401 - part of the manifest model, re-exported
 from ..yamlsource import LocatedDocument, field_name, load_documents, read_text
 from .operators import parse_operators
+from .platforms import MODES as PLATFORM_MODES, Platform, PlatformFilter
 from .semver import Range
 
 if TYPE_CHECKING:
@@ -67,6 +68,20 @@ class ImageSpec:
     index: int = 0  # position in the manifest, for messages
     semver: Range | None = None
     latest: int | None = None
+    platforms: tuple[Platform, ...] = ()  # empty: every platform
+    platform_mode: str = "sparse"
+    signatures: bool = False  # cosign's sha256-<hex>.sig/.att/.sbom tags travel with the image
+    referrers: bool = False  # OCI 1.1 referrers travel with the image...
+    referrer_types: tuple[str, ...] = ()  # ...only those of these artifact types (empty: all)
+
+    @property
+    def platform_filter(self) -> PlatformFilter | None:
+        return PlatformFilter(self.platforms, self.platform_mode) if self.platforms else None
+
+    @property
+    def rewrites_index(self) -> bool:
+        """Whether a mirrored index may differ from the source's, so only tag mirror entries can serve it."""
+        return bool(self.platforms) and self.platform_mode == "rewrite"
 
     @property
     def lists_tags(self) -> bool:
@@ -128,7 +143,7 @@ class SyncManifest:
 
 _TOP_KEYS = {"apiVersion", "kind", "mirrors", "registries", "defaults", "images", "options", "platform", "operators"}
 _REGISTRY_KEYS = {"tlsVerify": "tls_verify", "certDir": "cert_dir", "authFile": "auth_file"}
-_DEFAULT_KEYS = {"mirrorSourcePolicy", "mirrorSets", "scope"}
+_DEFAULT_KEYS = {"mirrorSourcePolicy", "mirrorSets", "scope", "platforms", "platformMode", "signatures", "referrers"}
 _IMAGE_KEYS = ({"source", "tags", "digests", "allTags", "include", "exclude", "destination", "semver", "latest"}
                | _DEFAULT_KEYS)
 _OPTION_KEYS = {"engine": str, "concurrency": int, "blobConcurrency": int, "retries": int, "timeout": (int, float)}
@@ -327,7 +342,32 @@ def _parse_per_image(r: _Reader, value: dict, path: tuple) -> dict[str, Any]:
         out["mirror_sets"] = tuple(sorted(set(sets)))
     if "scope" in value:
         out["scope"] = r.choice(value["scope"], path + ("scope",), SCOPES)
+    if "platforms" in value:
+        texts = r.string_list(value["platforms"], path + ("platforms",))
+        if not texts:
+            raise r.fail(path + ("platforms",), "must list at least one platform (leave it out for all of them)")
+        out["platforms"] = tuple(dict.fromkeys(r.checked(path + ("platforms", i), Platform.parse, t)
+                                               for i, t in enumerate(texts)))
+    if "platformMode" in value:
+        out["platform_mode"] = r.choice(value["platformMode"], path + ("platformMode",), PLATFORM_MODES)
+    if "signatures" in value:
+        out["signatures"] = r.boolean(value["signatures"], path + ("signatures",))
+    if "referrers" in value:
+        out.update(_parse_referrers(r, value["referrers"], path + ("referrers",)))
     return out
+
+
+def _parse_referrers(r: _Reader, value: Any, path: tuple) -> dict[str, Any]:
+    """``true``/``false``, or ``{artifactTypes: [...]}`` for only those."""
+    if isinstance(value, dict):
+        r.mapping(value, path, {"artifactTypes"})
+        if "artifactTypes" not in value:
+            raise r.fail(path, "artifactTypes: missing (or write referrers: true for every artifact type)")
+        types = r.string_list(value["artifactTypes"], path + ("artifactTypes",))
+        if not types:
+            raise r.fail(path + ("artifactTypes",), "must list at least one artifact type")
+        return {"referrers": True, "referrer_types": tuple(dict.fromkeys(types))}
+    return {"referrers": r.boolean(value, path), "referrer_types": ()}
 
 
 def _parse_image(r: _Reader, item: Any, index: int, defaults: dict[str, Any]) -> ImageSpec:
@@ -368,6 +408,16 @@ def _parse_image(r: _Reader, item: Any, index: int, defaults: dict[str, Any]) ->
                                                   "lowercase components separated by '/'")
     per_image = dict(defaults)
     per_image.update(_parse_per_image(r, item, path))
+    if per_image.get("platform_mode") == "rewrite" and per_image.get("platforms"):
+        # A rewritten index has a digest of its own: only a pull by tag can be sent to it.
+        where = path + ("platformMode",) if "platformMode" in item else ("defaults", "platformMode")
+        if digests:
+            raise r.fail(where, "rewrite pushes a new index under the image's tag, so a pull by "
+                                "the source digest cannot be served from the mirror: select tags, not digests, "
+                                "or use platformMode: sparse")
+        if "tag" not in per_image.get("mirror_sets", MIRROR_SETS):
+            raise r.fail(where, "rewrite is served by tag mirror entries only: mirrorSets must "
+                                "include tag")
     return ImageSpec(source=src.repo_only(), tags=tuple(dict.fromkeys(tags)), digests=tuple(dict.fromkeys(digests)),
                      all_tags=all_tags, include=tuple(include), exclude=tuple(exclude), destination=destination,
                      index=index, semver=semver, latest=latest, **per_image)

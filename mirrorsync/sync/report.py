@@ -67,6 +67,16 @@ class ImageRecord:
     mirroredDigest: str | None = None
     # The tag pushed on the mirrors when it is not the source's (a release component: <version>-<arch>-<name>).
     mirrorTag: str | None = None
+    # The fields below are written only for images that use the feature (None: not used), so that other reports
+    # keep their bytes.
+    # With ``platforms``: the platforms copied, and those listed that the source does not have.
+    platforms: list[str] | None = None
+    missingPlatforms: list[str] | None = None
+    # platformMode rewrite: the digest of the index the mirrors hold under the tag instead of ``digest``.
+    rewrittenDigest: str | None = None
+    # With ``signatures``/``referrers``: what was copied with the image: {"kind", "digest", "subject",
+    # "tag" (cosign's), "artifactType" (a referrer's)}.
+    companions: list[dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if self.onMirror is None:
@@ -79,8 +89,8 @@ class ImageRecord:
     def held_digest(self, dest: DestinationRecord) -> str | None:
         """The digest ``dest`` holds: this run's when it reached it, else the one kept from an earlier run."""
         if dest.ok:
-            return self.digest
-        return (self.mirroredDigest or self.digest) if dest.onMirror else None
+            return self.rewrittenDigest or self.digest
+        return (self.mirroredDigest or self.rewrittenDigest or self.digest) if dest.onMirror else None
 
 
 @dataclass
@@ -180,14 +190,20 @@ class Report:
                 f.write(piece.encode("utf-8"))
 
 
+_OPTIONAL_IMAGE_FIELDS = ("mirrorTag", "platforms", "missingPlatforms", "rewrittenDigest", "companions")
+
+
 def _image_dict(i: ImageRecord) -> dict[str, Any]:
     """``dataclasses.asdict`` for a record, in field order, without its deep copies (a tenth of the time)."""
     d = dict(vars(i))
     d["children"] = list(i.children)
     d["mirrorSets"] = list(i.mirrorSets)
     d["destinations"] = [dict(vars(x)) for x in i.destinations]
-    if d["mirrorTag"] is None:  # an image's own: reports without releases keep their bytes
-        del d["mirrorTag"]
+    for key in _OPTIONAL_IMAGE_FIELDS:
+        if d[key] is None:
+            del d[key]
+    if i.companions is not None:
+        d["companions"] = [dict(c) for c in i.companions]
     return d
 
 

@@ -87,10 +87,29 @@ class Runner:
         if name == "native":
             return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"))
         if name == "skopeo":
+            self.refuse_for_skopeo()
             from .skopeo import SkopeoEngine  # noqa: PLC0415 - only loaded when chosen
             return SkopeoEngine(clients, retries=self._value("retries"), timeout=self._value("timeout"),
                                 processes=self._value("concurrency"))
         raise InputError(f"unknown engine {name!r}", field="engine")
+
+    def refuse_for_skopeo(self) -> None:
+        """What the skopeo engine cannot do is bad input at its manifest line, before anything is copied: skopeo
+        copies a whole index or one platform of it (``--multi-arch``), never a list of platforms, and carries
+        neither cosign tags nor OCI referrers without per-registry configuration mirrorsync does not write."""
+        why = {"platforms": "skopeo copies a whole index or one platform of it, not a list of platforms",
+               "signatures": "skopeo does not copy cosign's signature tags with an image",
+               "referrers": "skopeo does not copy OCI referrers"}
+        doc = self.manifest.source_doc
+        for spec in self.manifest.images:
+            for key, used in (("platforms", bool(spec.platforms)), ("signatures", spec.signatures),
+                              ("referrers", spec.referrers)):
+                if used:
+                    path = ("images", spec.index, key)
+                    if doc is not None and path not in doc.lines:
+                        path = ("defaults", key)
+                    raise self.manifest.error(path, f"{key} need engine native ({why[key]}); drop --engine skopeo "
+                                                    "or options.engine: skopeo")
 
     def plan(self, clients: Clients) -> Plan:
         the_plan = plan_mod.build(self.manifest, clients.list_tags, shard=self.options.shard,
@@ -338,17 +357,28 @@ def to_record(job: CopyJob, result: CopyResult) -> ImageRecord:
     spec = job.spec
     return ImageRecord(source=job.source.name, tag=job.tag, digest=result.digest or job.digest, status=status,
                        mediaType=result.media_type, children=list(result.children),
-                       mirrorSets=list(spec.mirror_sets), mirrorSourcePolicy=spec.mirror_source_policy,
+                       mirrorSets=_mirror_sets(spec), mirrorSourcePolicy=spec.mirror_source_policy,
                        scope=spec.scope, destinations=dests, bytesRead=result.bytes_read, retries=result.retries,
-                       error=result.error or (errors[0] if errors else None), mirrorTag=job.target_tag)
+                       error=result.error or (errors[0] if errors else None), platforms=result.platforms,
+                       missingPlatforms=list(result.missing_platforms) if spec.platforms else None,
+                       rewrittenDigest=result.rewritten_digest,
+                       companions=list(result.companions) if spec.signatures or spec.referrers else None,
+                       mirrorTag=job.target_tag)
+
+
+def _mirror_sets(spec) -> list[str]:
+    """The mirror sets an image of ``spec`` feeds: a rewritten index is not the source's digest, so a pull by
+    digest cannot be sent to it; only tag mirror entries."""
+    return ["tag"] if spec.rewrites_index else list(spec.mirror_sets)
 
 
 def _failed_record(spec, job: CopyJob | None, error: str, manifest: SyncManifest, status: str = "failed") -> ImageRecord:
     dests = [DestinationRecord(m.location, f"{m.registry}/{m.repository(spec.destination)}", status, error=error)
              for m in manifest.mirrors]
     return ImageRecord(source=spec.source.name, tag=job.tag if job else None, digest=job.digest if job else None,
-                       status=status, mirrorSets=list(spec.mirror_sets), mirrorSourcePolicy=spec.mirror_source_policy,
-                       scope=spec.scope, destinations=dests, error=error, mirrorTag=job.target_tag if job else None)
+                       status=status, mirrorSets=_mirror_sets(spec), mirrorSourcePolicy=spec.mirror_source_policy,
+                       scope=spec.scope, destinations=dests, error=error,
+                       mirrorTag=job.target_tag if job else None)
 
 
 def _overall(report: Report, *, interrupted: bool) -> str:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..registry import reference
+from .companions import travels_with_its_image
 from .semver import Range, Version
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ class TagDecision:
 
 def filter_reason(spec: ImageSpec, tag: str) -> tuple[bool, str]:
     """(passes, why) for ``tag`` under the entry's per-tag filters: allTags, include, exclude, semver."""
+    if travels_with_its_image(spec, tag):
+        return False, "a signature or referrers tag: copied with the image it belongs to"
     why = []
     if spec.include and not spec.all_tags:
         pattern = next((p for p in spec.include if re.search(p, tag)), None)

@@ -22,10 +22,11 @@ from ..registry.retry import RetryPolicy
 from ..yamlsource import read_text
 from . import manifest as manifest_mod
 from . import report as report_mod
-from .copy import MAX_INDEX_DEPTH
+from .copy import MAX_INDEX_DEPTH, config_platform
 from .engines import Clients
 from .manifest import SyncManifest
 from .plan import build as build_plan
+from .platforms import select as select_platforms
 from .report import Report
 
 StoreFor = Callable[[str], ContentStore]  # registry host[:port] -> its store
@@ -39,6 +40,8 @@ class Check:
     digest: str | None  # None: take what the tag names (the source could not say)
     tag: str | None = None
     source: str = ""
+    # With platforms in sparse mode: the index's entries that were copied (the others are not on the mirror)
+    children: tuple[str, ...] | None = None
 
     @property
     def name(self) -> str:
@@ -73,7 +76,9 @@ def checks_from_reports(reports: list[Report]) -> list[Check]:
             for d in img.destinations:
                 digest = img.held_digest(d)
                 if digest:
-                    out.append(Check(d.repository, digest, img.tag, img.source))
+                    sparse = img.platforms is not None and not img.rewrittenDigest and img.children
+                    out.append(Check(d.repository, digest, img.tag, img.source,
+                                     tuple(img.children) if sparse else None))
         for catalog in rep.catalogs:  # each rebuilt catalog, under its tag on every mirror that has it
             for m in catalog.get("mirrors") or []:
                 if m.get("digest"):
@@ -108,9 +113,25 @@ def checks_from_manifest(manifest: SyncManifest, store_for: StoreFor) -> tuple[l
                 problems.append(f"error: {job} is not in the source")
                 continue
             digest = desc.digest
+        children = None
+        if job.spec.platform_filter is not None:
+            try:
+                digest, children = _selected(store_for(job.source.registry), job)
+            except Exception as exc:  # noqa: BLE001
+                problems.append(f"error: reading {job}: {describe(exc)}")
+                continue
         for d in job.destinations:
-            out.append(Check(d.name, digest, job.tag, job.source.name))
+            out.append(Check(d.name, digest, job.tag, job.source.name, children))
     return out, problems
+
+
+def _selected(source: ContentStore, job) -> tuple[str, tuple[str, ...] | None]:
+    """What a platform-filtered image must be on the mirror: the index pushed and, for a sparse one, its entries
+    that were copied."""
+    repo = job.source.repository
+    top = source.get_manifest(repo, job.ref)
+    chosen = select_platforms(top, job.spec.platform_filter, lambda: config_platform(source, repo, top))
+    return chosen.top.digest, None if chosen.rewritten else tuple(c.digest for c in chosen.children)
 
 
 class _Verifier:
@@ -144,7 +165,7 @@ class _Verifier:
                     digest = have.digest
                 ok = have is not None and have.digest == digest
             if digest:
-                ok = self._walk(store, c.repository, repo, digest, 0, None) and (ok or not c.tag)
+                ok = self._walk(store, c.repository, repo, digest, 0, None, c.children) and (ok or not c.tag)
         except Exception as exc:  # noqa: BLE001 - one unreadable mirror does not stop the others
             self.problem(f"error: {c.name}: {describe(exc)}")
             ok = False
@@ -153,9 +174,11 @@ class _Verifier:
             if not ok:
                 self.outcome.failed.add(c)
 
-    def _walk(self, store: ContentStore, full: str, repo: str, digest: str, depth: int, parent: str | None) -> bool:
-        """Whether everything under ``digest`` is there (each problem is reported once, by the first walk)."""
-        key = (full, digest)
+    def _walk(self, store: ContentStore, full: str, repo: str, digest: str, depth: int, parent: str | None,
+              only: tuple[str, ...] | None = None) -> bool:
+        """Whether everything under ``digest`` is there (each problem is reported once, by the first walk); of its
+        entries, ``only`` these when given (a sparse index)."""
+        key = (full, digest) if only is None else (full, digest, only)
         with self._lock:
             walked = self._walked.get(key)
             first = walked is None
@@ -165,7 +188,7 @@ class _Verifier:
             walked.wait()  # until the first walk of it has looked at everything below it, not just at it
             return key not in self._bad
         try:
-            return self._walk_first(store, full, repo, digest, depth, parent, key)
+            return self._walk_first(store, full, repo, digest, depth, parent, key, only)
         except BaseException:
             self._mark_bad(key)  # unknown is not whole
             raise
@@ -173,7 +196,7 @@ class _Verifier:
             walked.set()
 
     def _walk_first(self, store: ContentStore, full: str, repo: str, digest: str, depth: int, parent: str | None,
-                    key: tuple[str, str]) -> bool:
+                    key: tuple, only: tuple[str, ...] | None = None) -> bool:
         try:
             m: Manifest | None = store.get_manifest(repo, digest)
         except NotFound:
@@ -188,6 +211,8 @@ class _Verifier:
         whole = True
         if depth < MAX_INDEX_DEPTH:
             for child in m.children:
+                if only is not None and child.digest not in only:
+                    continue
                 whole = self._walk(store, full, repo, child.digest, depth + 1, digest) and whole
         for blob in m.blobs:
             if blob.foreign:
