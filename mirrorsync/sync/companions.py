@@ -33,6 +33,8 @@ class CompanionSpec:
     signatures: bool = False
     referrers: bool = False
     artifact_types: tuple[str, ...] = ()  # referrers of these artifact types only; empty: all
+    # a source that cannot list them leaves the image's status alone (logged); one found and not copied still fails
+    best_effort: bool = False
 
     @property
     def wanted(self) -> bool:
@@ -122,13 +124,17 @@ def carry(copier: Copier, source: ContentStore, source_repo: str, targets: list[
     from .copy import CopyResult as Scratch, TargetResult
 
     subjects = [result.digest, *result.children]
-    if not result.children and (result.media_type or "").split(";")[0] in INDEX_TYPES:
-        # up to date, so never walked: the children's own signatures and referrers go too
-        subjects += [c.digest for c in source.get_manifest(source_repo, result.digest).children]
     holding = [i for i, tr in enumerate(result.targets) if tr.status in ("copied", "up-to-date")]
     try:
+        if not result.children and (result.media_type or "").split(";")[0] in INDEX_TYPES:
+            # up to date, so never walked: the children's own signatures and referrers go too
+            subjects += [c.digest for c in source.get_manifest(source_repo, result.digest).children]
         found = discover(source, source_repo, subjects, spec)
     except Exception as exc:  # noqa: BLE001 - the image is there, what must travel with it is not
+        if spec.best_effort:
+            log.warning("%s@%s: signatures not copied, the source could not list them: %s", source_repo,
+                        result.digest, describe(exc))
+            return
         for i in holding:
             result.targets[i].status = "failed"
             result.targets[i].error = f"reading the signatures and referrers of {result.digest}: {describe(exc)}"

@@ -109,7 +109,8 @@ class NativeEngine:
         spec = job.spec
         return self.copier.copy(source, source_repo, job.ref, self.targets_for(job), tag=job.push_tag,
                                 platforms=spec.platform_filter,
-                                companions=CompanionSpec(spec.signatures, spec.referrers, spec.referrer_types))
+                                companions=CompanionSpec(spec.signatures, spec.referrers, spec.referrer_types,
+                                                         best_effort=spec.companions_best_effort))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -73,6 +73,9 @@ class ImageSpec:
     signatures: bool = False  # cosign's sha256-<hex>.sig/.att/.sbom tags travel with the image
     referrers: bool = False  # OCI 1.1 referrers travel with the image...
     referrer_types: tuple[str, ...] = ()  # ...only those of these artifact types (empty: all)
+    # a source that cannot be asked for them (down, say) leaves the image as the mirror holds it, with a warning,
+    # instead of failing it: for companions mirrorsync adds on its own (a release image's signatures)
+    companions_best_effort: bool = False
 
     @property
     def platform_filter(self) -> PlatformFilter | None:

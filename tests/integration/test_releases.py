@@ -18,6 +18,7 @@ from mirrorsync.registry.retry import RetryPolicy
 from mirrorsync.registry.settings import RegistrySettings
 from support import crds
 from support.cli import mirrorsync, registry_settings
+from support.cosign import Signer, sign
 from support.releases import GraphServer, build_channel, build_multi_release, push_component, push_release
 
 pytestmark = pytest.mark.integration
@@ -193,6 +194,28 @@ def test_a_release_named_directly_needs_no_graph_and_brings_its_signatures(tmp_p
     for name in ("cluster-resources/release-signatures.yaml", "cluster-resources/imagedigestmirrorset.yaml",
                  "cluster-resources/Kustomization", "install-config-imagedigestsources.yaml"):
         assert (gen / name).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_a_release_images_cosign_signature_travels_with_it(tmp_path, registry, mirror_registry, pusher_for,
+                                                           mirror, unique_repo):
+    multi = build_multi_release(pusher_for(registry), unique_repo("rel"))
+    repo = multi.repository.split("/", 1)[1]
+    signer = Signer(tmp_path / "key")
+    sig = sign(pusher_for(registry), signer, repo, multi.digest)
+    ns = unique_repo("m")
+    manifest = release_manifest(tmp_path, registry, f"{mirror_registry.host}/{ns}", mirror_registry,
+                                releases=[f"{multi.repository}:{multi.tag}"])
+    proc, report = run(manifest, tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    # beside the release image on the mirror, under cosign's tag, byte for byte (so it still verifies)
+    held = mirror.manifest_descriptor(f"{ns}/openshift/release-images", sig.tag)
+    assert held is not None and held.digest == sig.digest
+    [top] = [i for i in report["images"] if i["digest"] == multi.digest]
+    assert [(c["kind"], c["digest"], c.get("tag")) for c in top["companions"]] == [("signature", sig.digest, sig.tag)]
+    # components are not signed one by one: nothing is looked for beside them
+    assert all("companions" not in i for i in report["images"] if i["digest"] != multi.digest)
+    again, report = run(manifest, tmp_path / "out")
+    assert again.returncode == 0 and {i["status"] for i in report["images"]} == {"up-to-date"}
 
 
 def test_a_release_without_signatures_is_a_warning_not_a_failure(tmp_path, registry, mirror_registry, channel,

@@ -124,8 +124,12 @@ def assign_jobs(manifest: SyncManifest, out: ReleasePlan) -> None:
     def job(source: Reference, destination: str, digest: str, tag: str) -> CopyJob:
         spec = specs.get((source, destination))
         if spec is None:
+            # a release image's cosign signatures (sha256-<hex>.sig beside it) travel with it, as for images with
+            # signatures: true; its components are verified through the release, not signed one by one
             spec = specs[(source, destination)] = ImageSpec(source=source, destination=destination,
-                                                            mirror_sets=("digest",))
+                                                            mirror_sets=("digest",),
+                                                            signatures=destination == RELEASE_IMAGES,
+                                                            companions_best_effort=True)
         return CopyJob(spec, digest, destinations(manifest, spec), target_tag=tag)
 
     components: list[CopyJob] = []
