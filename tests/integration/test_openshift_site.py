@@ -12,6 +12,7 @@ one reads what the earlier ones left; the last ones change the mirror (a deleted
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from mirrorsync.registry.settings import RegistrySettings
 from support import crds
 from support.catalogs import catalog_files, push_catalog, push_related_images
 from support.cli import mirrorsync, registry_settings, write_manifest
-from support.cosign import Pushed, Signer, sign
+from support.cosign import Pushed, Signer, push_referrer, sign
 from support.releases import BuiltRelease, GraphServer, assert_on_mirror, build_channel
 
 pytestmark = pytest.mark.integration
@@ -40,6 +41,7 @@ TARGET = "olm/site-index"
 PACKAGES = [{"name": "alpha", "channels": [{"name": "stable", "minVersion": "1.1.0", "maxVersion": "1.2.0"}]},
             {"name": "gamma"}]
 KEPT_BUNDLES = {"alpha.v1.1.0", "alpha.v1.1.1", "alpha.v1.2.0", "gamma.v0.1.0"}
+SBOM_TYPE = "application/spdx+json"
 CLUSTER_FILES = {"imagedigestmirrorset.yaml", "imagetagmirrorset.yaml", "release-signatures.yaml",
                  "catalogsource.yaml", "clustercatalog.yaml"}
 
@@ -57,7 +59,9 @@ class Site:
     related: dict[str, str]  # the catalog's image names -> source "host/repo@digest"
     app: PushedImage  # three platforms; two are mirrored, rewritten
     signed: PushedImage
-    sig: Pushed
+    sig: Pushed  # the cosign signature of ``signed``
+    sbom: Pushed  # an OCI referrer of ``signed``
+    release_sig: Pushed  # the cosign signature of the newest release image
     first: object  # the first run's CompletedProcess
 
     @property
@@ -76,7 +80,7 @@ def site_manifest(path: Path, source: LocalRegistry, mirror: LocalRegistry, grap
         registries={r.host: registry_settings(r) for r in (source, mirror)},
         images=[{"source": f"{host}/team/app", "tags": ["1.0"], "platforms": ["linux/amd64", "linux/arm64"],
                  "platformMode": "rewrite"},
-                {"source": f"{host}/team/signed", "tags": ["1.0"], "signatures": True}],
+                {"source": f"{host}/team/signed", "tags": ["1.0"], "signatures": True, "referrers": True}],
         platform={"channels": [{"name": "stable-4.15", "minVersion": "4.15.2"}], "updateService": graph_url,
                   "signatures": str(store)},
         operators=[{"catalog": f"{host}/{CATALOG}", "packages": PACKAGES, "targetCatalog": TARGET,
@@ -95,8 +99,12 @@ def site(_session_registries, tmp_path_factory):
                                          arches=("amd64", "arm64"))
         app = push_image(pusher, "team/app", "1.0", arches=("amd64", "arm64", "s390x"), seed=11)
         signed = push_image(pusher, "team/signed", "1.0", seed=12)
-        sig = sign(pusher, Signer(tmp / "key"), "team/signed", signed.digest)
-    releases = [channel.by_version(v) for v in ("4.15.2", "4.15.3")]
+        signer = Signer(tmp / "key")
+        sig = sign(pusher, signer, "team/signed", signed.digest)
+        sbom = push_referrer(pusher, "team/signed", {"mediaType": signed.media_type, "digest": signed.digest,
+                                                     "size": signed.size}, SBOM_TYPE)
+        releases = [channel.by_version(v) for v in ("4.15.2", "4.15.3")]
+        release_sig = sign(pusher, signer, channel.release_repo, releases[-1].digest)
     store, signatures = tmp / "signatures", {}
     for rel in releases:
         signatures[rel.digest] = f"signature of {rel.version}".encode()
@@ -107,7 +115,7 @@ def site(_session_registries, tmp_path_factory):
     out = tmp / "out"
     first = mirrorsync("run", str(manifest), "--output-dir", str(out))
     yield Site(source, mirror, graph, manifest, out, releases, signatures, catalog_digest, related, app, signed,
-               sig, first)
+               sig, sbom, release_sig, first)
     graph.stop()
     source.stop()
     mirror.stop()
@@ -164,6 +172,8 @@ def assert_site_on_mirror(site: Site, mirror: RegistryClient, report: dict) -> N
         assert (digest_at(mirror, "team/app", child) == child) == (platform != "linux/s390x"), platform
     assert digest_at(mirror, "team/signed", "1.0") == site.signed.digest
     assert digest_at(mirror, "team/signed", site.sig.tag) == site.sig.digest
+    assert digest_at(mirror, "team/signed", site.sbom.digest) == site.sbom.digest
+    assert digest_at(mirror, "openshift/release-images", site.release_sig.tag) == site.release_sig.digest
 
 
 def test_one_run_mirrors_releases_catalog_and_images_and_writes_one_cluster_resources(site, client):
@@ -179,8 +189,11 @@ def test_one_run_mirrors_releases_catalog_and_images_and_writes_one_cluster_reso
     app, signed = site.image("team/app"), site.image("team/signed")
     assert app["digest"] == site.app.digest and app["mirrorSets"] == ["tag"]
     assert app["platforms"] == ["linux/amd64", "linux/arm64"]
-    assert [(c["kind"], c["digest"], c["tag"]) for c in signed["companions"]] == [
-        ("signature", site.sig.digest, site.sig.tag)]
+    assert sorted((c["kind"], c["digest"]) for c in signed["companions"]) == [
+        ("referrer", site.sbom.digest), ("signature", site.sig.digest)]
+    [head] = [i for i in report["images"] if i["digest"] == site.releases[-1].digest]
+    assert [(c["kind"], c["digest"], c["tag"]) for c in head["companions"]] == [
+        ("signature", site.release_sig.digest, site.release_sig.tag)]
     assert_site_on_mirror(site, client(site.mirror), report)
 
     crs = site.out / "cluster-resources"
@@ -347,3 +360,39 @@ def test_export_and_import_into_a_fresh_mirror_carry_the_whole_site(site, _sessi
     finally:
         far.stop()
         shutil.rmtree(tmp_path / "export", ignore_errors=True)
+
+
+def test_with_source_and_update_service_gone_a_run_takes_nothing_away_and_nodes_pull_from_the_mirror(
+        site, skopeo, tmp_path):
+    site.graph.stop()
+    site.source.stop()
+    before, rewritten = files(site.out), site.image("team/app")["rewrittenDigest"]
+    # short backoffs: every request to the stopped source would otherwise wait out the retries
+    proc = mirrorsync("run", str(site.manifest), "--output-dir", str(site.out), env={"MIRRORSYNC_RETRY_WAIT": "0.01"})
+    assert proc.returncode == 1, proc.stderr
+    report = site.report
+    # every image an earlier run mirrored is confirmed there and kept; the catalog that could not be read is a
+    # record of its own, failed
+    unread = f"{site.source.host}/olm/index"
+    assert [i["source"] for i in report["images"] if not i["onMirror"]] == [unread]
+    assert sum(i["onMirror"] for i in report["images"]) == len(report["images"]) - 1 == 24
+    assert [(r["version"], r["status"]) for r in report["releases"]] == [
+        ("4.15.2", "up-to-date"), ("4.15.3", "up-to-date"), (None, "failed")]
+    assert report["catalogs"][0]["error"] and report["catalogs"][0]["mirrors"][0]["digest"]
+    assert site.image("team/app")["mirroredDigest"] == rewritten
+    assert files(site.out) == before
+
+    # a node pulls by the original names through the mirror sets, the source gone
+    conf = tmp_path / "registries.conf"
+    rendered = mirrorsync("registries-conf", str(site.out), "--insecure", site.mirror.host, "-o", str(conf))
+    assert rendered.returncode == 0, rendered.stderr
+    head, src = site.releases[-1], site.source.host
+    pulls = {head.pull_spec: head.digest, head.components["machine-os"].digest_reference:
+             head.components["machine-os"].digest,
+             f"{src}/team/signed@{site.signed.digest}": site.signed.digest,
+             f"{src}/team/app:1.0": rewritten}
+    agent = site.related["tools/alpha-agent:1.2.0"]
+    pulls[agent] = agent.split("@")[1]
+    for ref, digest in pulls.items():
+        raw = skopeo.run("--registries-conf", str(conf), "inspect", "--raw", f"docker://{ref}").stdout
+        assert "sha256:" + hashlib.sha256(raw).hexdigest() == digest, ref
