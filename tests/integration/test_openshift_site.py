@@ -155,6 +155,28 @@ def files(out: Path) -> dict[str, bytes]:
     return found | ({block.name: block.read_bytes()} if block.exists() else {})
 
 
+def releases(report: dict) -> list[tuple]:
+    return [(r["version"], r["digest"], r["mirrorTag"], r["components"], r["signatures"]) for r in report["releases"]]
+
+
+def catalogs(report: dict) -> list[tuple]:
+    return [(c["sourceDigest"], [b["name"] for b in c["bundles"]], c["images"], c["mirrors"][0]["digest"])
+            for c in report["catalogs"]]
+
+
+def companions(report: dict) -> dict[tuple, list]:
+    return {(i["source"], i.get("tag")): i["companions"] for i in report["images"] if "companions" in i}
+
+
+def far_side(site: Site, far: LocalRegistry, path: Path) -> Path:
+    """The site's manifest as the disconnected side has it: the same content, its own mirror."""
+    doc = yaml.safe_load(site.manifest.read_text())
+    doc["mirrors"] = [f"{far.host}/{NAMESPACE}"]
+    doc["registries"] = {far.host: registry_settings(far)}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
 def assert_site_on_mirror(site: Site, mirror: RegistryClient, report: dict) -> None:
     """Everything the manifest selects, at the digests the source has, on ``mirror`` under ``NAMESPACE``."""
     assert_on_mirror(mirror, NAMESPACE, site.releases)
@@ -253,6 +275,22 @@ def test_generate_writes_the_same_files_from_the_report_alone(site, tmp_path):
     assert (gen / name).read_bytes() == (site.out / name).read_bytes()
 
 
+def test_shards_merged_by_generate_write_what_one_run_writes(site, tmp_path):
+    count = 3
+    for i in range(count):
+        proc = mirrorsync("run", str(site.manifest), "--shard", f"{i}/{count}", "--output-dir",
+                          str(tmp_path / f"shard-{i}"))
+        assert proc.returncode == 0, (i, proc.stderr)
+    reports = [json.loads((tmp_path / f"shard-{i}" / "report.json").read_text()) for i in range(count)]
+    assert sorted((i["source"], i["tag"], i["digest"]) for r in reports for i in r["images"]) == sorted(
+        (i["source"], i["tag"], i["digest"]) for i in site.report["images"])
+    merged = tmp_path / "merged"
+    proc = mirrorsync("generate", *[str(tmp_path / f"shard-{i}" / "report.json") for i in range(count)],
+                      "-o", str(merged))
+    assert proc.returncode == 0, proc.stderr
+    assert files(merged) == files(site.out)
+
+
 def test_plan_lists_the_releases_and_the_catalogs_kept_bundles(site):
     proc = mirrorsync("plan", str(site.manifest))
     assert proc.returncode == 0, proc.stderr
@@ -318,27 +356,11 @@ def test_export_and_import_into_a_fresh_mirror_carry_the_whole_site(site, _sessi
         # the disconnected side: no update service, no source; the manifest names its own mirror
         site.graph.stop()
         site.source.stop()
-        doc = yaml.safe_load(site.manifest.read_text())
-        doc["mirrors"] = [f"{far.host}/{NAMESPACE}"]
-        doc["registries"] = {far.host: registry_settings(far)}
-        far_manifest = tmp_path / "far.yaml"
-        far_manifest.write_text(yaml.safe_dump(doc, sort_keys=False))
+        far_manifest = far_side(site, far, tmp_path / "far.yaml")
         out = tmp_path / "out"
         proc = mirrorsync("import", str(export), "--manifest", str(far_manifest), "--output-dir", str(out))
         assert proc.returncode == 0, proc.stderr
         imported, ran = json.loads((out / "report.json").read_text()), site.report
-
-        def releases(report):
-            return [(r["version"], r["digest"], r["mirrorTag"], r["components"], r["signatures"])
-                    for r in report["releases"]]
-
-        def catalogs(report):
-            return [(c["sourceDigest"], [b["name"] for b in c["bundles"]], c["images"], c["mirrors"][0]["digest"])
-                    for c in report["catalogs"]]
-
-        def companions(report):
-            return {(i["source"], i.get("tag")): i["companions"] for i in report["images"] if "companions" in i}
-
         assert releases(imported) == releases(ran)
         assert catalogs(imported) == catalogs(ran)
         assert companions(imported) == companions(ran)
@@ -348,6 +370,9 @@ def test_export_and_import_into_a_fresh_mirror_carry_the_whole_site(site, _sessi
         # the same objects for the cluster, naming the far mirror
         assert files(out) == {name: data.replace(site.mirror.host.encode(), far.host.encode())
                               for name, data in files(site.out).items()}
+
+        verified = mirrorsync("verify", str(out))
+        assert verified.returncode == 0, verified.stdout + verified.stderr
 
         # an import run again finds everything there and writes the same files
         again = mirrorsync("import", str(export), "--manifest", str(far_manifest), "--output-dir", str(out))
