@@ -347,6 +347,32 @@ def test_a_run_puts_a_deleted_release_component_back(site, deleted_component, cl
     assert mirrorsync("verify", str(site.out / "report.json")).returncode == 0
 
 
+def test_an_export_since_an_earlier_one_imports_releases_and_catalog_on_the_mirror_the_earlier_filled(
+        site, _session_registries, tmp_path):
+    far = _session_registries.start("site-far-since")
+    try:
+        first, later = tmp_path / "export-1", tmp_path / "export-2"
+        assert mirrorsync("export", str(site.manifest), "--to", str(first)).returncode == 0
+        proc = mirrorsync("export", str(site.manifest), "--to", str(later), "--since", str(first))
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads((later / "report.json").read_text())["export"]["since"]  # it did leave blobs out
+        far_manifest, out = far_side(site, far, tmp_path / "far.yaml"), tmp_path / "out"
+        proc = mirrorsync("import", str(first), "--manifest", str(far_manifest), "--output-dir", str(out))
+        assert proc.returncode == 0, proc.stderr
+        before = files(out)
+
+        # the release images and the catalog must be read again to be planned and rebuilt
+        proc = mirrorsync("import", str(later), "--manifest", str(far_manifest), "--output-dir", str(out))
+        assert proc.returncode == 0, proc.stderr
+        report = json.loads((out / "report.json").read_text())
+        assert report["totals"]["copied"] == 0 and report["totals"]["bytesSent"] == 0
+        assert releases(report) == releases(site.report) and catalogs(report) == catalogs(site.report)
+        assert report["catalogs"][0]["mirrors"][0]["status"] == "up-to-date"
+        assert files(out) == before
+    finally:
+        far.stop()
+
+
 def test_export_and_import_into_a_fresh_mirror_carry_the_whole_site(site, _session_registries, client, tmp_path):
     far = _session_registries.start("site-far")
     try:
