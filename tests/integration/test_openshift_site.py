@@ -31,7 +31,7 @@ from support import crds
 from support.catalogs import catalog_files, push_catalog, push_related_images
 from support.cli import mirrorsync, registry_settings, write_manifest
 from support.cosign import Pushed, Signer, push_referrer, sign
-from support.releases import BuiltRelease, GraphServer, assert_on_mirror, build_channel
+from support.releases import BuiltRelease, GraphServer, assert_on_mirror, build_channel, build_multi_release
 
 pytestmark = pytest.mark.integration
 
@@ -447,3 +447,28 @@ def test_with_source_and_update_service_gone_a_run_takes_nothing_away_and_nodes_
     for ref, digest in pulls.items():
         raw = skopeo.run("--registries-conf", str(conf), "inspect", "--raw", f"docker://{ref}").stdout
         assert "sha256:" + hashlib.sha256(raw).hexdigest() == digest, ref
+
+
+def test_a_release_named_by_digest_that_cannot_be_read_keeps_its_signatures(tmp_path, make_registry,
+                                                                            mirror_registry, pusher_for,
+                                                                            unique_repo):
+    # a run, as an import that cannot read a release: the release's failure record (same digest, no signatures)
+    # replaced the signatures of the release planned again from the previous report, and its ConfigMap was dropped
+    source = make_registry("release-source")
+    rel = build_multi_release(pusher_for(source), "ocp")
+    store = tmp_path / "signatures"
+    (store / f"sha256={rel.digest[7:]}").mkdir(parents=True)
+    (store / f"sha256={rel.digest[7:]}" / "signature-1").write_bytes(b"signature")
+    manifest = write_manifest(tmp_path / "m.yaml", mirrors=[f"{mirror_registry.host}/{unique_repo('m')}"],
+                              registries={r.host: registry_settings(r) for r in (source, mirror_registry)},
+                              images=[], platform={"releases": [rel.pull_spec], "signatures": str(store)})
+    out = tmp_path / "out"
+    proc = mirrorsync("run", str(manifest), "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    before = files(out)
+    assert "cluster-resources/release-signatures.yaml" in before
+    source.stop()
+    proc = mirrorsync("run", str(manifest), "--output-dir", str(out), env={"MIRRORSYNC_RETRY_WAIT": "0.01"})
+    assert proc.returncode == 1, proc.stderr
+    assert "planned from the previous report" in proc.stderr
+    assert files(out) == before
