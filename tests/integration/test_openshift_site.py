@@ -369,6 +369,23 @@ def test_an_export_since_an_earlier_one_imports_releases_and_catalog_on_the_mirr
         assert releases(report) == releases(site.report) and catalogs(report) == catalogs(site.report)
         assert report["catalogs"][0]["mirrors"][0]["status"] == "up-to-date"
         assert files(out) == before
+
+        # an export without the release images' layers (as --since made them before it carried them whole): the
+        # import cannot read the releases, and keeps what the earlier import mirrored for them, as a run does
+        blobs = later / "blobs" / "sha256"
+        for rel in site.releases:
+            for layer in json.loads((blobs / rel.digest[7:]).read_bytes())["layers"]:
+                (blobs / layer["digest"][7:]).unlink(missing_ok=True)
+        sums = later / "SHA256SUMS"
+        sums.write_text("".join(line for line in sums.read_text().splitlines(keepends=True)
+                                if (later / line.split(maxsplit=1)[1].strip()).exists()))
+        proc = mirrorsync("import", str(later), "--manifest", str(far_manifest), "--output-dir", str(out))
+        assert proc.returncode == 1, proc.stderr
+        report = json.loads((out / "report.json").read_text())
+        assert [(r["version"], r["status"]) for r in report["releases"]] == [
+            ("4.15.2", "up-to-date"), ("4.15.3", "up-to-date"), (None, "failed"), (None, "failed")]
+        assert report["removedEntries"] == []
+        assert files(out) == before
     finally:
         far.stop()
 
