@@ -74,6 +74,7 @@ class ImportRunner(Runner):
 
     source: OCILayout | WithEarlierExports | None = None
     releases: list[ReleaseRecord] | None = None  # the releases the export's report lists
+    reads_platform_files: ClassVar[bool] = False
 
     def make_engine(self, clients: Clients) -> Engine:
         return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"),

@@ -170,10 +170,12 @@ def companions(report: dict) -> dict[tuple, list]:
 
 
 def far_side(site: Site, far: LocalRegistry, path: Path) -> Path:
-    """The site's manifest as the disconnected side has it: the same content, its own mirror."""
+    """The site's manifest as the disconnected side has it: the same content, its own mirror, and the signature
+    store named as on the connected side, where it is (the import takes the signatures from the export)."""
     doc = yaml.safe_load(site.manifest.read_text())
     doc["mirrors"] = [f"{far.host}/{NAMESPACE}"]
     doc["registries"] = {far.host: registry_settings(far)}
+    doc["platform"]["signatures"] = str(path.parent / "connected-side" / "signatures")
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
