@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from support.cli import Run, mirrorsync, registry_settings, write_manifest
+from support.cli import Run, mirrorsync, registry_settings, run_images, write_manifest
 from support.skopeo import SkopeoError
 
 pytestmark = pytest.mark.integration
@@ -18,15 +18,9 @@ ARCHES = ("amd64", "arm64", "s390x")
 
 @pytest.fixture
 def sync(tmp_path, mirror_registry):
-    counter = iter(range(1000))
-
     def go(source, images, *, args=(), out=None) -> Run:
-        path = write_manifest(tmp_path / f"m-{next(counter)}.yaml", mirrors=[f"{mirror_registry.host}/p"],
-                              registries={r.host: registry_settings(r) for r in (source, mirror_registry)},
-                              images=images, options={"retries": 1})
-        out = out or tmp_path / "out"
-        proc = mirrorsync("run", str(path), "--output-dir", str(out), *args)
-        return Run(proc.returncode, proc.stdout, proc.stderr, out)
+        return run_images(tmp_path, [source, mirror_registry], f"{mirror_registry.host}/p", images, args=args,
+                          out=out)
 
     return go
 

@@ -32,6 +32,21 @@ def release_manifest(path, source_registry, mirror, update_service, min_version)
     return path
 
 
+def assert_nothing_to_prune(manifest, out) -> dict:
+    """Prune with the manifest the run used deletes nothing; returns the run's report."""
+    same = mirrorsync("prune", str(manifest), "--output-dir", str(out), "--output", "json", env=FAST)
+    assert same.returncode == 0, same.stderr
+    assert json.loads(same.stdout)["removals"] == []
+    return json.loads((out / "report.json").read_text())
+
+
+def snapshot(mirror, out, report) -> tuple[dict[str, bool], bytes]:
+    """What the mirror holds of the report's images (all of them), and the report's bytes."""
+    held = on_mirror(oracle_client(mirror), report)
+    assert all(held.values())
+    return held, (out / "report.json").read_bytes()
+
+
 def on_mirror(client, report) -> dict[str, bool]:
     """Each image record's mirror repository@digest -> whether the mirror holds it."""
     return {f"{d['repository']}@{img['digest']}": present(client, d["repository"].split("/", 1)[1], img["digest"])
@@ -47,29 +62,25 @@ def test_releases_count_as_selected_and_an_unreadable_graph_takes_nothing_away(t
         wide = release_manifest(tmp_path / "wide.yaml", src, mirror, graph.url, "4.15.2")
         run = mirrorsync("run", str(wide), "--output-dir", str(out), env=FAST)
         assert run.returncode == 0, run.stderr
-        report = json.loads((out / "report.json").read_text())
-        assert [r["version"] for r in report["releases"]] == ["4.15.2", "4.15.3"]
         # the same manifest: every release image and component is still selected
-        same = mirrorsync("prune", str(wide), "--output-dir", str(out), "--output", "json", env=FAST)
-        assert same.returncode == 0, same.stderr
-        assert json.loads(same.stdout)["removals"] == []
+        report = assert_nothing_to_prune(wide, out)
+        assert [r["version"] for r in report["releases"]] == ["4.15.2", "4.15.3"]
 
     # the update service is down: which releases the channel selects is unknown, so nothing goes
-    mir = oracle_client(mirror)
-    before, files = on_mirror(mir, report), (out / "report.json").read_bytes()
-    assert all(before.values())
+    before, files = snapshot(mirror, out, report)
     down = release_manifest(tmp_path / "down.yaml", src, mirror, f"http://127.0.0.1:{closed_port}/graph", "4.15.3")
     proc = mirrorsync("prune", str(down), "--output-dir", str(out), "--apply", env=FAST)
     assert proc.returncode == 1, proc.stderr
     assert "kept every release image and component: channel stable-4.15 (amd64) could not be read" in proc.stderr
     assert json.loads((out / "prune-report.json").read_text())["keptWhole"]
-    assert on_mirror(mir, report) == before and (out / "report.json").read_bytes() == files
+    assert on_mirror(oracle_client(mirror), report) == before and (out / "report.json").read_bytes() == files
 
     # a narrower channel range: the release it leaves goes, with the components only it ran
     with GraphServer({("stable-4.15", "amd64"): channel.graph()}) as graph:
         narrow = release_manifest(tmp_path / "narrow.yaml", src, mirror, graph.url, "4.15.3")
         proc = mirrorsync("prune", str(narrow), "--output-dir", str(out), "--apply", env=FAST)
     assert proc.returncode == 0, proc.stderr
+    mir = oracle_client(mirror)
     old, new = channel.by_version("4.15.2"), channel.by_version("4.15.3")
     assert not present(mir, "p/openshift/release-images", old.digest)
     assert present(mir, "p/openshift/release-images", new.digest)
@@ -88,17 +99,11 @@ def test_catalog_images_count_as_selected_and_an_unreadable_catalog_takes_nothin
     out = tmp_path / "out"
     run = mirrorsync("run", str(manifest), "--output-dir", str(out), env=FAST)
     assert run.returncode == 0, run.stderr
-    report = json.loads((out / "report.json").read_text())
+    report = assert_nothing_to_prune(manifest, out)
     assert len(report["images"]) > 5  # the catalog image, its bundles and their related images
-    same = mirrorsync("prune", str(manifest), "--output-dir", str(out), "--output", "json", env=FAST)
-    assert same.returncode == 0, same.stderr
-    assert json.loads(same.stdout)["removals"] == []
-
-    mir = oracle_client(mirror)
-    before, files = on_mirror(mir, report), (out / "report.json").read_bytes()
-    assert all(before.values())
+    before, files = snapshot(mirror, out, report)
     source.stop()  # the catalog cannot be read: what its filter keeps is unknown
     proc = mirrorsync("prune", str(manifest), "--output-dir", str(out), "--apply", env=FAST)
     assert proc.returncode == 1, proc.stderr
     assert f"kept every image of catalog {source.host}/olm/index:v4.15: " in proc.stderr
-    assert on_mirror(mir, report) == before and (out / "report.json").read_bytes() == files
+    assert on_mirror(oracle_client(mirror), report) == before and (out / "report.json").read_bytes() == files
