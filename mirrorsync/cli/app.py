@@ -597,6 +597,8 @@ def prune(
                 typer.echo(line)
     for source in result.unlisted:
         note(f"kept everything of {source}: its tags could not be listed, so what the manifest selects is unknown")
+    for what in result.keptWhole:
+        note(f"kept {what}, so what the manifest selects is unknown")
     counts = {a: sum(r.action == a for r in result.removals) for a in
               ("delete", "deleted", "kept", "moved", "gone", "failed")}
     summary = ", ".join(f"{n} {'to delete' if a == 'delete' else a}" for a, n in counts.items() if n) or "nothing"

@@ -36,6 +36,7 @@ from typing import Any
 from ..atomicfile import write_atomic
 from ..errors import InputError, MirrorsyncError, NotFound, RegistryError, describe
 from ..oci.content import INDEX_TYPES
+from ..registry import reference
 from ..registry.client import RegistryClient
 from .carryover import removed_entries
 from .copy import walk
@@ -115,13 +116,15 @@ class PruneResult:
     finishedAt: str | None = None
     removals: list[Removal] = field(default_factory=list)
     unlisted: list[str] = field(default_factory=list)
+    # what else was kept whole because the section selecting it could not be read (a release graph, a catalog)
+    keptWhole: list[str] = field(default_factory=list)
     removedEntries: list[dict[str, Any]] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
     interrupted: bool = False
 
     @property
     def ok(self) -> bool:
-        return not self.unlisted and not self.interrupted and not any(
+        return not self.unlisted and not self.keptWhole and not self.interrupted and not any(
             r.action == "failed" or (self.applied and r.action == "delete") for r in self.removals)
 
     @property
@@ -135,6 +138,7 @@ class PruneResult:
                 "startedAt": self.startedAt, "finishedAt": self.finishedAt,
                 "status": self.status,
                 "removals": [r.to_dict() for r in self.removals], "unlisted": list(self.unlisted),
+                "keptWhole": list(self.keptWhole),
                 "removedEntries": [dict(e) for e in self.removedEntries]}
 
     def to_json(self) -> str:
@@ -189,17 +193,49 @@ def _why_not(manifest: SyncManifest, the_plan: Plan, source: str, tag: str | Non
     return f"the manifest no longer names tag {tag} of {source}"
 
 
+def unknown_selections(report: Report, the_plan: Plan) -> tuple[set[tuple[str, str]], list[str]]:
+    """The report's images (source, tag or digest) that a section of the manifest may still select but this plan
+    could not tell, and why: every release image and component when a channel's graph or a release image could
+    not be read; every image a catalog that could not be read kept in the previous run (``report.catalogs``).
+    The ``images`` entries whose tags could not be listed are ``decide``'s own ``unlisted``."""
+    keep: set[tuple[str, str]] = set()
+    why: list[str] = []
+    releases = the_plan.releases
+    if releases is not None and releases.failures:
+        keep |= {(i.source, i.tag or i.digest) for i in report.images if i.mirrorTag and (i.tag or i.digest)}
+        why += [f"every release image and component: {f.what} could not be read ({f.error})"
+                for f in releases.failures]
+    previous = {c.get("catalog"): c for c in report.catalogs}
+    for cp in the_plan.catalogs:
+        if cp.error is None:
+            continue
+        why.append(f"every image of catalog {cp.spec.catalog}: {cp.error}")
+        entry = previous.get(str(cp.spec.catalog)) or {}
+        if entry.get("sourceDigest"):
+            keep.add((cp.job.source.name, entry["sourceDigest"]))
+        for text in entry.get("images") or []:
+            try:
+                ref = reference.parse(text)
+            except InputError:
+                continue
+            keep.add((ref.repo_only().name, ref.digest or ref.tag or "latest"))
+    return keep, why
+
+
 def decide(report: Report, manifest: SyncManifest, the_plan: Plan,
-           unfinished: Iterable[Removal] = ()) -> tuple[list[Removal], list[str], Report | None]:
+           unfinished: Iterable[Removal] = (), *,
+           protected: set[tuple[str, str]] = frozenset()) -> tuple[list[Removal], list[str], Report | None]:
     """The removals (from the report's images on mirrors, and an earlier prune's unfinished ones), the sources
     kept whole because their tags could not be listed, and the report without the images the manifest no longer
-    selects (None when that is the report as it is)."""
+    selects (None when that is the report as it is). ``protected``: (source, tag or digest) kept wherever they are
+    (``unknown_selections``)."""
     selected = _selected(manifest, the_plan)
-    unlisted_specs = [f.spec for f in the_plan.failures]
+    catalogs = {id(cp.job.spec) for cp in the_plan.catalogs}  # a catalog that could not be read: ``protected``
+    unlisted_specs = [f.spec for f in the_plan.failures if id(f.spec) not in catalogs]
     unlisted: set[str] = set()
 
     def still_selected(source: str, ref: str, repository: str) -> bool:
-        if repository in selected.get((source, ref), ()):
+        if repository in selected.get((source, ref), ()) or (source, ref) in protected:
             return True
         for spec in unlisted_specs:  # cannot tell what it selects: keep what it may select there
             if spec.source.name == source and repository in {d.name for d in destinations(manifest, spec)}:
@@ -219,8 +255,10 @@ def decide(report: Report, manifest: SyncManifest, the_plan: Plan,
                 continue
             held = img.held_digest(d)
             if held:
-                r = Removal(img.source, d.mirror, d.repository, img.tag, held,
-                            _why_not(manifest, the_plan, img.source, img.tag, held, d.repository))
+                # a release's images are selected by digest and carry a tag of their own on the mirror
+                why = ("the platform section no longer selects the release it belongs to" if img.mirrorTag
+                       else _why_not(manifest, the_plan, img.source, img.tag, held, d.repository))
+                r = Removal(img.source, d.mirror, d.repository, img.mirrorTag or img.tag, held, why)
                 removals.setdefault(r.key, r)
         if len(dests) == len(img.destinations):
             kept_images.append(img)
@@ -229,7 +267,9 @@ def decide(report: Report, manifest: SyncManifest, the_plan: Plan,
                                                    onMirror=all(d.onMirror for d in dests)))
         changed = changed or len(dests) < len(img.destinations)
     for r in unfinished:
-        if r.key in removals or still_selected(r.source, r.tag or r.digest, r.repository):
+        # r.tag is the mirror's tag: a release image, selected by digest, has one of its own
+        if r.key in removals or any(still_selected(r.source, ref, r.repository) for ref in {r.tag or r.digest,
+                                                                                            r.digest}):
             continue
         # what it had still to delete: once its index is gone, nothing on the mirror names those any more
         removals[r.key] = Removal(r.source, r.mirror, r.repository, r.tag, r.digest,
@@ -448,7 +488,9 @@ class Pruner:
         clients = runner.clients()
         try:
             the_plan = runner.plan(clients)
-            result.removals, result.unlisted, pruned = decide(report, self.manifest, the_plan, unfinished)
+            protected, result.keptWhole = unknown_selections(report, the_plan)
+            result.removals, result.unlisted, pruned = decide(report, self.manifest, the_plan, unfinished,
+                                                              protected=protected)
             if pruned is not None:
                 result.removedEntries = removed_entries(pruned, report, self.manifest)
                 pruned.removedEntries = result.removedEntries

@@ -77,7 +77,8 @@ def checks_from_reports(reports: list[Report]) -> list[Check]:
                 digest = img.held_digest(d)
                 if digest:
                     sparse = img.platforms is not None and not img.rewrittenDigest and img.children
-                    out.append(Check(d.repository, digest, img.tag, img.source,
+                    # a release's images: their own tag on the mirror, which keeps them from garbage collection
+                    out.append(Check(d.repository, digest, img.mirrorTag or img.tag, img.source,
                                      tuple(img.children) if sparse else None))
         for catalog in rep.catalogs:  # each rebuilt catalog, under its tag on every mirror that has it
             for m in catalog.get("mirrors") or []:
@@ -95,6 +96,15 @@ def checks_from_manifest(manifest: SyncManifest, store_for: StoreFor) -> tuple[l
         return store_for(ref.registry).list_tags(ref.repository)
 
     the_plan = build_plan(manifest, list_tags)
+    if manifest.platform is not None:  # the releases the section selects now, each with its components
+        from ..openshift.releases import graph
+        from ..openshift.releases.planning import add_to_plan as add_releases
+
+        platform = manifest.platform
+        add_releases(the_plan, manifest, lambda ref: (store_for(ref.registry), ref.repository),
+                     lambda channel, arch: graph.fetch(platform.update_service, channel, arch,
+                                                       settings_for=manifest.settings_for))
+        problems += [f"error: {f.what}: {f.error}" for f in the_plan.releases.failures]
     if manifest.operators:  # every bundle and related image the catalog filters keep, and each catalog image
         from ..openshift.catalogs.planning import add_to_plan
 
@@ -121,7 +131,7 @@ def checks_from_manifest(manifest: SyncManifest, store_for: StoreFor) -> tuple[l
                 problems.append(f"error: reading {job}: {describe(exc)}")
                 continue
         for d in job.destinations:
-            out.append(Check(d.name, digest, job.tag, job.source.name, children))
+            out.append(Check(d.name, digest, job.push_tag, job.source.name, children))
     return out, problems
 
 

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from support.cli import Run, mirrorsync, registry_settings, write_manifest
+from support.cli import Run, mirrorsync, registry_settings, run_images, write_manifest
 from support.cosign import Signer, attach_sbom, attest, fallback_entries, push_referrer, sign
 
 from mirrorsync.registry.client import RegistryClient
@@ -25,15 +25,9 @@ VULN_TYPE = "application/vnd.example.vulnerability-report+json"
 
 @pytest.fixture
 def sync(tmp_path, registry, mirror_registry):
-    counter = iter(range(1000))
-
     def go(images, *, args=(), out=None) -> Run:
-        path = write_manifest(tmp_path / f"m-{next(counter)}.yaml", mirrors=[f"{mirror_registry.host}/c"],
-                              registries={r.host: registry_settings(r) for r in (registry, mirror_registry)},
-                              images=images, options={"retries": 1})
-        out = out or tmp_path / "out"
-        proc = mirrorsync("run", str(path), "--output-dir", str(out), *args)
-        return Run(proc.returncode, proc.stdout, proc.stderr, out)
+        return run_images(tmp_path, [registry, mirror_registry], f"{mirror_registry.host}/c", images, args=args,
+                          out=out)
 
     return go
 

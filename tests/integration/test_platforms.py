@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from support.cli import Run, mirrorsync, registry_settings, write_manifest
+from support.cli import Run, mirrorsync, registry_settings, run_images, write_manifest
 from support.skopeo import SkopeoError
 
 pytestmark = pytest.mark.integration
@@ -18,15 +18,9 @@ ARCHES = ("amd64", "arm64", "s390x")
 
 @pytest.fixture
 def sync(tmp_path, mirror_registry):
-    counter = iter(range(1000))
-
     def go(source, images, *, args=(), out=None) -> Run:
-        path = write_manifest(tmp_path / f"m-{next(counter)}.yaml", mirrors=[f"{mirror_registry.host}/p"],
-                              registries={r.host: registry_settings(r) for r in (source, mirror_registry)},
-                              images=images, options={"retries": 1})
-        out = out or tmp_path / "out"
-        proc = mirrorsync("run", str(path), "--output-dir", str(out), *args)
-        return Run(proc.returncode, proc.stdout, proc.stderr, out)
+        return run_images(tmp_path, [source, mirror_registry], f"{mirror_registry.host}/p", images, args=args,
+                          out=out)
 
     return go
 
@@ -157,3 +151,29 @@ def test_rewritten_platforms_cross_the_air_gap(make_registry, seed, skopeo, tmp_
     assert rec["digest"] == export_rec["rewrittenDigest"] and rec["mirrorSets"] == ["tag"]
     assert not (tmp_path / "out" / "cluster-resources" / "imagedigestmirrorset.yaml").exists()
     assert (tmp_path / "out" / "cluster-resources" / "imagetagmirrorset.yaml").exists()
+
+
+def test_sparse_succeeds_into_a_layout_with_the_original_index_and_only_the_listed_platforms(
+        make_registry, seed, skopeo, tmp_path):
+    """An OCI layout takes an index whose platforms are not all there: the export keeps the source's index digest,
+    and skopeo reads and copies the listed platform from it."""
+    source = make_registry("source")
+    img = seed(source, arches=ARCHES)
+    manifest = write_manifest(tmp_path / "m.yaml", mirrors=["unused.invalid/gap"],
+                              registries={source.host: registry_settings(source)},
+                              images=[{"source": f"{source.host}/{img.repository}:latest",
+                                       "platforms": ["linux/arm64"]}], options={"retries": 1})
+    layout = tmp_path / "export"
+    exported = mirrorsync("export", str(manifest), "--to", str(layout))
+    assert exported.returncode == 0, exported.stderr
+    rec = json.loads((layout / "report.json").read_text())["images"][0]
+    assert rec["digest"] == img.digest and rec.get("rewrittenDigest") is None
+    assert rec["platforms"] == ["linux/arm64"]
+    ref = f"oci:{layout}:{source.host}/{img.repository}:latest"
+    assert digest(skopeo.run("inspect", "--raw", ref).stdout) == img.digest  # the source's index, unchanged
+    blobs = {p.name for p in (layout / "blobs" / "sha256").iterdir()}
+    assert img.children["linux/arm64"].split(":")[1] in blobs
+    assert not {img.children[p].split(":")[1] for p in ("linux/amd64", "linux/s390x")} & blobs
+    # a client that picks the listed platform finds all of it
+    skopeo.run("copy", "--override-arch", "arm64", ref, f"dir:{tmp_path / 'arm64'}")
+    assert digest((tmp_path / "arm64" / "manifest.json").read_bytes()) == img.children["linux/arm64"]

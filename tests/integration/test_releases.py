@@ -10,6 +10,7 @@ import hashlib
 import json
 from collections import Counter
 
+import httpx
 import pytest
 import yaml
 
@@ -111,6 +112,33 @@ def test_a_channel_range_mirrors_every_release_and_component_once(tmp_path, regi
     assert again["totals"]["copied"] == 0 and again["totals"]["bytesSent"] == 0
     assert {i["status"] for i in again["images"]} == {"up-to-date"}
     assert [r["status"] for r in again["releases"]] == ["up-to-date"] * 3
+
+
+def test_verify_checks_every_release_image_and_component_from_the_manifest_and_the_report(
+        tmp_path, registry, mirror_registry, channel, graph_server, unique_repo, closed_port):
+    ns = unique_repo("m")
+    manifest = release_manifest(tmp_path, registry, f"{mirror_registry.host}/{ns}", mirror_registry,
+                                channels=[{"name": "stable-4.15", "minVersion": "4.15.2"}],
+                                updateService=graph_server.url)
+    out = tmp_path / "out"
+    proc, _ = run(manifest, out)
+    assert proc.returncode == 0, proc.stderr
+    for target in (manifest, out):
+        checked = mirrorsync("verify", str(target))
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    # a component the newest release runs goes missing from the mirror: both ways of verifying name it
+    cli = channel.by_version("4.15.3").components["cli"]
+    deleted = httpx.delete(f"http://{mirror_registry.host}/v2/{ns}/openshift/release/manifests/{cli.digest}")
+    assert deleted.status_code == 202, deleted.text
+    for target in (manifest, out):
+        checked = mirrorsync("verify", str(target))
+        assert checked.returncode == 1, checked.stdout + checked.stderr
+        assert f"{ns}/openshift/release:4.15.3-x86_64-cli" in checked.stdout, checked.stdout
+    # with the update service down, what the manifest selects is unknown: that is a problem, not a pass
+    down = release_manifest(tmp_path, registry, f"{mirror_registry.host}/{ns}", mirror_registry,
+                            channels=[{"name": "stable-4.15"}], updateService=f"http://127.0.0.1:{closed_port}/g")
+    checked = mirrorsync("verify", str(down), env={"MIRRORSYNC_RETRY_WAIT": "0.01"})
+    assert checked.returncode == 1 and "channel stable-4.15 (amd64)" in checked.stdout + checked.stderr
 
 
 def test_shortest_path_takes_only_the_releases_on_it(tmp_path, registry, mirror_registry, channel, graph_server,

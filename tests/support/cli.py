@@ -75,6 +75,18 @@ def write_auth_file(path: Path, *registries: LocalRegistry) -> Path:
     return path
 
 
+def run_images(tmp_path: Path, registries: list[LocalRegistry], mirror: str, images: list[dict[str, Any]], *,
+               args: tuple[str, ...] = (), out: Path | None = None) -> Run:
+    """``mirrorsync run`` of a manifest of ``images`` to ``mirror`` (``host/namespace``), one retry, each call with
+    a manifest file of its own; the output directory is ``tmp_path/out`` unless given."""
+    path = write_manifest(tmp_path / f"m-{len(list(tmp_path.glob('m-*.yaml')))}.yaml", mirrors=[mirror],
+                          registries={r.host: registry_settings(r) for r in registries}, images=images,
+                          options={"retries": 1})
+    out = out or tmp_path / "out"
+    proc = mirrorsync("run", str(path), "--output-dir", str(out), *args)
+    return Run(proc.returncode, proc.stdout, proc.stderr, out)
+
+
 def write_manifest(path: Path, *, mirrors: list[str], images: list[dict[str, Any]],
                    registries: dict[str, dict[str, Any]] | None = None, **extra: Any) -> Path:
     doc = {"apiVersion": "mirrorsync.dev/v1alpha1", "kind": "SyncManifest", "mirrors": mirrors,

@@ -53,6 +53,10 @@ class MemoryStore:
             assert child.digest in self.repo_manifests.get(repo, ()), "child pushed after its parent"
         for blob in manifest.blobs:
             assert blob.digest in self.repo_blobs.get(repo, ()), "manifest pushed before its blobs"
+        self.record_manifest(repo, ref, manifest)
+
+    def record_manifest(self, repo, ref, manifest):
+        """Hold ``manifest`` under ``ref`` (a tag, or its digest), as a registry does once it accepted it."""
         with self._lock:
             self.manifests[manifest.digest] = manifest
             self.repo_manifests.setdefault(repo, set()).add(manifest.digest)

@@ -22,12 +22,7 @@ class SparseStore(MemoryStore):
     """A registry that accepts an index whose children are not all there (distribution v3 can be set up so)."""
 
     def put_manifest(self, repo, ref, manifest):
-        with self._lock:
-            self.manifests[manifest.digest] = manifest
-            self.repo_manifests.setdefault(repo, set()).add(manifest.digest)
-            if ":" not in ref:
-                self.tags[(repo, ref)] = manifest.digest
-            self.log.append(("manifest", repo, ref))
+        self.record_manifest(repo, ref, manifest)  # no check that the children are there
 
 
 class StrictStore(MemoryStore):
