@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from ..sync import plan as plan_mod
@@ -30,11 +30,19 @@ class ExportRunner(Runner):
 
     target: OCILayout | WithEarlierExports | None = None
     catalogs_by_tag: ClassVar[bool] = True  # the import reads each catalog by its tag from the layout
+    # (source, ref) of the release images and catalog images: the import reads their layers and config to plan
+    # the releases and to filter and rebuild the catalogs, before it knows where on a mirror they would be, so an
+    # export carries them whole even where an earlier export (--since) did
+    read_by_import: set[tuple[str, str]] = field(default_factory=set)
 
     def make_engine(self, clients: Clients) -> Engine:
         label = self.manifest.mirrors[0].location
-        return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"),
-                            targets_for=lambda job: [Target(self.target, job.source.name, label)])
+
+        def targets_for(job):
+            whole = isinstance(self.target, WithEarlierExports) and (job.source.name, job.ref) in self.read_by_import
+            return [Target(self.target.layout if whole else self.target, job.source.name, label)]
+
+        return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"), targets_for=targets_for)
 
     def finish_catalogs(self, the_plan: Plan, report, clients: Clients) -> None:
         # the catalog, its bundles and related images go into the layout; the import filters and rebuilds it
@@ -46,6 +54,10 @@ class ExportRunner(Runner):
     def plan(self, clients: Clients) -> Plan:
         the_plan = super().plan(clients)
         mirror = self.manifest.mirrors[0]
+        if the_plan.releases is not None:
+            self.read_by_import |= {(p.jobs[-1].source.name, p.jobs[-1].ref) for p in the_plan.releases.releases
+                                    if p.jobs}
+        self.read_by_import |= {(c.job.source.name, c.job.ref) for c in the_plan.catalogs if c.error is None}
         # A release component's mirror tag is for the mirrors: the layout keeps it by digest (once, however many
         # releases name it), the import tags it.
         jobs = {}
@@ -62,6 +74,7 @@ class ImportRunner(Runner):
 
     source: OCILayout | WithEarlierExports | None = None
     releases: list[ReleaseRecord] | None = None  # the releases the export's report lists
+    reads_platform_files: ClassVar[bool] = False
 
     def make_engine(self, clients: Clients) -> Engine:
         return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"),
@@ -75,8 +88,10 @@ class ImportRunner(Runner):
             # name, from the release images in the layout
             from ..openshift.releases.planning import add_to_plan  # noqa: PLC0415
 
+            # (a release the layout cannot give is planned from the previous report, as a run does, so an import
+            # that fails it does not take away what an earlier import mirrored)
             add_to_plan(the_plan, self.manifest, lambda ref: (self.source, ref.name), _no_graph,
-                        carried=self.releases or [], shard=self.options.shard)
+                        carried=self.releases or [], shard=self.options.shard, previous=self._previous())
         return self.add_catalogs(the_plan, clients)
 
     def catalog_store(self, clients: Clients):

@@ -71,6 +71,9 @@ class Runner:
     _previous_read: bool = field(default=False, init=False, repr=False)
     _previous_report: Report | None = field(default=None, init=False, repr=False)
     catalogs_by_tag: ClassVar[bool] = False  # plan catalogs' images by tag (an export), not by digest
+    # whether the platform section's local graph file and signature store are read (an import takes the releases
+    # and their signatures from its export's report: those files are on the other side of the gap)
+    reads_platform_files: ClassVar[bool] = True
 
     def _value(self, name: str):
         v = getattr(self.options, name)
@@ -149,7 +152,8 @@ class Runner:
         if self.manifest.platform is not None:  # (the hosts a graph names are known only once it is read)
             from ..openshift.releases.spec import check_paths  # noqa: PLC0415
 
-            check_paths(self.manifest)
+            if self.reads_platform_files:
+                check_paths(self.manifest)
             hosts |= {ref.registry for ref in self.manifest.platform.releases}
         hosts |= {op.catalog.registry for op in self.manifest.operators}
         for host in sorted(hosts):

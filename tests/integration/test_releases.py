@@ -20,7 +20,8 @@ from mirrorsync.registry.settings import RegistrySettings
 from support import crds
 from support.cli import mirrorsync, registry_settings
 from support.cosign import Signer, sign
-from support.releases import GraphServer, build_channel, build_multi_release, push_component, push_release
+from support.releases import (GraphServer, assert_on_mirror, build_channel, build_multi_release, push_component,
+                              push_release)
 
 pytestmark = pytest.mark.integration
 
@@ -59,16 +60,6 @@ def run(manifest, out, *extra):
     proc = mirrorsync("run", str(manifest), "--output-dir", str(out), *extra, env={"MIRRORSYNC_RETRY_WAIT": "0.01"})
     report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else None
     return proc, report
-
-
-def assert_on_mirror(mirror, namespace, releases):
-    """Every release image and component at its digest, under oc-mirror v2's tags."""
-    for rel in releases:
-        have = mirror.manifest_descriptor(f"{namespace}/openshift/release-images", f"{rel.version}-{rel.arch}")
-        assert have is not None and have.digest == rel.digest, rel.version
-        for name, img in rel.components.items():
-            tagged = mirror.manifest_descriptor(f"{namespace}/openshift/release", f"{rel.version}-{rel.arch}-{name}")
-            assert tagged is not None and tagged.digest == img.digest, (rel.version, name)
 
 
 def test_a_channel_range_mirrors_every_release_and_component_once(tmp_path, registry, mirror_registry, channel,

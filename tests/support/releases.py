@@ -147,6 +147,17 @@ def build_multi_release(pusher: SamplePusher, prefix: str, version: str = "4.16.
     return BuiltRelease(version, f"{pusher.host}/{repo}", tag, digest, components, multi=True)
 
 
+def assert_on_mirror(mirror, namespace: str, releases: list[BuiltRelease]) -> None:
+    """Every release image and component at its digest on ``mirror`` (a RegistryClient), under oc-mirror v2's
+    tags below ``namespace``."""
+    for rel in releases:
+        have = mirror.manifest_descriptor(f"{namespace}/openshift/release-images", f"{rel.version}-{rel.arch}")
+        assert have is not None and have.digest == rel.digest, rel.version
+        for name, img in rel.components.items():
+            tagged = mirror.manifest_descriptor(f"{namespace}/openshift/release", f"{rel.version}-{rel.arch}-{name}")
+            assert tagged is not None and tagged.digest == img.digest, (rel.version, name)
+
+
 class GraphServer(LoopbackHTTPServer):
     """An update service on 127.0.0.1: ``GET /graph?channel=C&arch=A`` answers ``graphs[(C, A)]`` as JSON, 404
     for a channel it does not know; ``requests`` records each query."""

@@ -142,8 +142,11 @@ def records(rplan: ReleasePlan | None, images: list[ImageRecord]) -> list[Releas
 
 def signature_configmaps(records: list[ReleaseRecord]) -> str:
     """The signature ConfigMaps (one per release with signatures), as YAML documents; empty when there are none."""
+    # only records with signatures: a release that could not be read this run is also a failed record of the same
+    # digest (without them) beside the one planned from the previous report, and must not replace its signatures
     return signatures_mod.config_maps_yaml(
-        {r.digest: {k: base64.b64decode(v) for k, v in r.signatures.items()} for r in records if r.digest})
+        {r.digest: {k: base64.b64decode(v) for k, v in r.signatures.items()} for r in records
+         if r.digest and r.signatures})
 
 
 def add_from_registries(the_plan: Plan, manifest: SyncManifest, clients, *, shard: Shard | None = None,
