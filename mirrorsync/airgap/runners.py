@@ -34,6 +34,11 @@ class ExportRunner(Runner):
     # the releases and to filter and rebuild the catalogs, before it knows where on a mirror they would be, so an
     # export carries them whole even where an earlier export (--since) did
     read_by_import: set[tuple[str, str]] = field(default_factory=set)
+    # the hosts of the manifest's mirrors (its ``mirrors`` are the layout here): reached by the import, not by us
+    mirror_hosts: frozenset[str] = frozenset()
+
+    def other_side(self) -> set[str]:
+        return set(self.mirror_hosts) - _source_hosts(self.manifest)
 
     def make_engine(self, clients: Clients) -> Engine:
         label = self.manifest.mirrors[0].location
@@ -76,6 +81,9 @@ class ImportRunner(Runner):
     releases: list[ReleaseRecord] | None = None  # the releases the export's report lists
     reads_platform_files: ClassVar[bool] = False
 
+    def other_side(self) -> set[str]:
+        return _source_hosts(self.manifest) - {m.registry for m in self.manifest.mirrors}
+
     def make_engine(self, clients: Clients) -> Engine:
         return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"),
                             source_for=lambda job: (self.source, job.source.name))
@@ -101,6 +109,14 @@ class ImportRunner(Runner):
 
 def _no_graph(channel: str, arch: str):
     raise AssertionError("an import plans the releases its export lists, never from the graph")
+
+
+def _source_hosts(manifest) -> set[str]:
+    hosts = {spec.source.registry for spec in manifest.images}
+    hosts |= {op.catalog.registry for op in manifest.operators}
+    if manifest.platform is not None:
+        hosts |= {ref.registry for ref in manifest.platform.releases}
+    return hosts
 
 
 def runner_kwargs(options, stop, abandon) -> dict:

@@ -71,7 +71,8 @@ def export(manifest: SyncManifest, directory: str | os.PathLike[str], *, options
     target = WithEarlierExports(layout, earlier) if earlier else layout
     label = f"oci:{directory}"
     kwargs = runner_kwargs(options, stop, abandon)
-    runner = ExportRunner(replace(manifest, mirrors=(Mirror(label),)), on_event=on_event, target=target, **kwargs)
+    runner = ExportRunner(replace(manifest, mirrors=(Mirror(label),)), on_event=on_event, target=target,
+                          mirror_hosts=frozenset(m.registry for m in manifest.mirrors), **kwargs)
     try:
         report = runner.run()
     finally:
