@@ -14,13 +14,18 @@ import gzip
 import hashlib
 import io
 import json
+import random
 import tarfile
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 from devtools.loopback_http import LoopbackHTTPServer
 from devtools.samples import (OCI_CONFIG, OCI_LAYER_GZIP, Blob, Platform, PushedImage, SamplePusher, make_config,
-                              make_files_layer, make_index, make_layer, make_manifest)
+                              make_files_layer, make_index, make_layer, make_manifest, push_image)
 
 OPM_CMD = ["serve", "/configs", "--cache-dir=/tmp/cache"]
 
@@ -154,3 +159,117 @@ def push_catalog(pusher: SamplePusher, repository: str, tag: str, files: dict[st
         top = make_index(children)
     pusher.push_manifest(repository, tag, top)
     return top.digest, tuple(str(p) for _, p in children)
+
+
+# ---- content at a real site's size (scripts/bench --profile openshift) ----------------------------------------
+
+@dataclass
+class SizedRelease:
+    version: str
+    digest: str
+    components: dict[str, PushedImage]  # component name -> its image
+
+
+def push_sized_channel(registry: str, prefix: str, versions: Sequence[str], *, components: int,
+                       unchanged: float, workers: int = 8) -> list[SizedRelease]:
+    """Releases of ``components`` components each below ``prefix/`` (``ocp-release``, ``ocp-v4.0-art-dev``), as
+    a z-stream channel has them: from one release to the next a share ``unchanged`` of the components keeps its
+    image, the others get a new one. Components are tiny images (a base layer shared by all of them, a layer and
+    a config of their own), pushed by digest from ``workers`` threads."""
+    generation: dict[tuple[int, int], int] = {}  # (component, release) -> the component's image generation
+    for c in range(components):
+        gen = 0
+        for r in range(len(versions)):
+            if r and hash_seed(f"component-{c}/{r}") % 1000 >= unchanged * 1000:
+                gen += 1
+            generation[(c, r)] = gen
+    wanted = sorted(set((c, g) for (c, _), g in generation.items()))
+    local = threading.local()
+    pushers: list[SamplePusher] = []
+
+    def push(key: tuple[int, int]) -> tuple[tuple[int, int], PushedImage]:
+        if not hasattr(local, "pusher"):
+            local.pusher = SamplePusher(registry, insecure=True)
+            pushers.append(local.pusher)
+        c, g = key
+        return key, push_image(local.pusher, f"{prefix}/ocp-v4.0-art-dev", None, kind="oci", arches=("amd64",),
+                               layers=2, layer_size=1024, seed=hash_seed(f"component-{c}/generation-{g}"))
+
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            images = dict(pool.map(push, wanted))
+    finally:
+        for p in pushers:
+            p.close()
+    out = []
+    with SamplePusher(registry, insecure=True) as pusher:
+        for r, version in enumerate(versions):
+            comps = {f"component-{c:03d}": images[(c, generation[(c, r)])] for c in range(components)}
+            previous = list(versions[max(0, r - 2):r])  # an edge from each of the two releases before it
+            digest = push_release(pusher, f"{prefix}/ocp-release", f"{version}-x86_64", version, comps, previous)
+            out.append(SizedRelease(version, digest, comps))
+    return out
+
+
+_WORDS = ("operator cluster install upgrade channel storage network console monitoring logging policy secret "
+          "certificate node workload namespace resource controller reconcile custom definition service mesh "
+          "pipeline registry deployment replica status condition version managed automated backup restore "
+          "the a of to and for with on in is that by this from which are be can as it at").split()
+
+
+def synthetic_catalog(image_for: Callable[[str, str, str, bool], str], *, packages: int, bundles: int,
+                      seed: int = 1) -> dict[str, bytes]:
+    """An FBC of ``packages`` packages and about ``bundles`` bundles in all, shaped like Red Hat's catalogs:
+    package sizes skewed (a few with hundreds of bundles, many with a handful), versions ``1.MINOR.PATCH`` on a
+    ``stable`` channel (a replaces chain over every bundle, the default) and one ``stable-1.MINOR`` channel for
+    each of the last three minors; every bundle with its GVKs, an ``olm.csv.metadata`` carrying the package's
+    description (a few KB, the same in every bundle of a package, as real CSVs repeat it) and four images
+    (bundle, operator, operand, kube-rbac-proxy). ``image_for(package, role, version, is_head)`` names each image.
+    Files: ``configs/<package>/catalog.json``, indented JSON documents as ``opm render`` writes them."""
+    rng = random.Random(seed)
+    weights = [rng.paretovariate(1.2) for _ in range(packages)]
+    scale = bundles / sum(weights)
+    files = {}
+    for p, weight in enumerate(weights):
+        name = f"operator-{p:03d}"
+        count = max(1, round(weight * scale))
+        versions = [f"1.{i // 8}.{i % 8}" for i in range(count)]
+        minors = sorted({v.rsplit(".", 1)[0] for v in versions}, key=lambda m: int(m.split(".")[1]))
+        heads = {[v for v in versions if v.rsplit(".", 1)[0] == m][-1] for m in minors[-3:]}
+        description = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(300, 700)))
+        docs: list[dict] = [{"schema": "olm.package", "name": name, "defaultChannel": "stable",
+                             "description": description[:400],
+                             "icon": {"base64data": hashlib.sha256(name.encode()).hexdigest() * 40,
+                                      "mediatype": "image/svg+xml"}}]
+        chain = [{"name": f"{name}.v{v}", **({"replaces": f"{name}.v{versions[i - 1]}"} if i else {})}
+                 for i, v in enumerate(versions)]
+        docs.append({"schema": "olm.channel", "package": name, "name": "stable", "entries": chain})
+        for m in minors[-3:]:
+            entries = [e for e, v in zip(chain, versions) if v.rsplit(".", 1)[0] == m]
+            docs.append({"schema": "olm.channel", "package": name, "name": f"stable-{m}",
+                         "entries": [{"name": entries[0]["name"]}] + entries[1:]})
+        for v in versions:
+            head = v in heads
+            images = {role: image_for(name, role, v, head) for role in ("bundle", "operator", "operand",
+                                                                          "kube-rbac-proxy")}
+            gvks = [{"group": f"{name}.example.com", "kind": kind, "version": "v1"} for kind in ("Widget", "Gadget")]
+            docs.append({
+                "schema": "olm.bundle", "name": f"{name}.v{v}", "package": name, "image": images["bundle"],
+                "properties": [
+                    *({"type": "olm.gvk", "value": g} for g in gvks),
+                    {"type": "olm.package", "value": {"packageName": name, "version": v}},
+                    {"type": "olm.csv.metadata", "value": {
+                        "annotations": {"alm-examples": json.dumps([{"apiVersion": f"{g['group']}/v1",
+                                                                      "kind": g["kind"], "metadata": {"name": "x"},
+                                                                      "spec": {"size": 3}} for g in gvks]),
+                                        "capabilities": "Seamless Upgrades", "containerImage": images["operator"],
+                                        "createdAt": "2024-03-01T00:00:00Z", "support": "Red Hat"},
+                        "crdDescriptions": {"owned": [{"name": f"{g['kind'].lower()}s.{g['group']}", **g,
+                                                        "displayName": g["kind"]} for g in gvks]},
+                        "description": description, "displayName": name.replace("-", " ").title(),
+                        "installModes": [{"type": t, "supported": True} for t in ("OwnNamespace", "AllNamespaces")],
+                        "keywords": ["bench", name], "maturity": "stable", "provider": {"name": "Red Hat"}}}],
+                "relatedImages": [{"name": "" if role == "bundle" else role, "image": image}
+                                  for role, image in images.items()]})
+        files[f"configs/{name}/catalog.json"] = "".join(json.dumps(d, indent=4) + "\n" for d in docs).encode()
+    return files
