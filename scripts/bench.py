@@ -892,7 +892,9 @@ def main() -> int:
                   "mirror local")
             wan(bench, wanted, engines)
         elif args.profile == "openshift":
+            print("load average at the start: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()), flush=True)
             openshift_profile(bench, wanted)
+            print("load average at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
         elif args.profile == "scale":
             sizes = [(n // 5, 5) for n in (1000, 10000) if f"scale-{n}" in wanted]
             bench.scale(sizes, cold="scale-cold" in wanted)
