@@ -30,7 +30,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools/ is not installed
 
-from devtools import samples, storage_seed  # noqa: E402
+from devtools import openshift, samples, storage_seed  # noqa: E402
 from devtools.devregistry import LocalRegistry, start_registry  # noqa: E402
 from mirrorsync.oci.content import ACCEPT  # noqa: E402
 
@@ -82,9 +82,7 @@ class WanRelay:
         cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         with socket.create_connection(("127.0.0.1", self.control)) as sock:
             counters = json.loads(sock.makefile().readline())
-        with self.target.access_log_path.open("rb") as log:
-            requests = sum(chunk.count(b"\n") for chunk in iter(lambda: log.read(1 << 20), b""))
-        return {"relay_cpu_s": cpu, **counters, "source_requests": requests}
+        return {"relay_cpu_s": cpu, **counters, "source_requests": logged_requests(self.target)}
 
     def stop(self) -> None:
         self.process.terminate()
@@ -413,6 +411,266 @@ class Bench:
             self.drop(corpus.registry)
         self.results["scale"] = out
 
+    # --- OpenShift content at a real site's size (profile openshift) ---------------------------------------------
+
+    def run_manifest(self, manifest: Path, out: Path, source: LocalRegistry, *, fresh: bool) -> dict:
+        """One timed ``mirrorsync run`` (``fresh``: no previous report in ``out``): wall time, peak RSS, the
+        requests the source registry answered during it, and its report."""
+        if fresh:
+            shutil.rmtree(out, ignore_errors=True)
+        before = logged_requests(source)
+        seconds, rss = self.timed([*MIRRORSYNC, "run", str(manifest), "--output-dir", str(out)])
+        report = json.loads((out / "report.json").read_text())
+        if report["status"] != "Succeeded":
+            raise SystemExit(f"mirrorsync run of {manifest.name} did not succeed: {report['status']}")
+        return {"seconds": seconds, "rss_mb": rss / 1024, "source_requests": logged_requests(source) - before,
+                "report": report}
+
+    def releases(self, *, components: int, unchanged: float, skopeo: bool) -> None:
+        """A channel of four releases of ``components`` components each, served by a loopback update graph:
+        mirrorsync's cold run and no-op re-run, and the same release images and components copied by a script of
+        sequential ``skopeo copy --all --preserve-digests`` (to the same tags), cold and again."""
+        src = self.registry("source")
+        start = time.monotonic()
+        rels = openshift.push_sized_channel(src.host, "ocp", OCP_VERSIONS, components=components, unchanged=unchanged)
+        unique = {img.digest for r in rels for img in r.components.values()}
+        blob_bytes = storage_seed.blob_bytes(src.root)
+        print(f"  releases: {len(rels)} x {components} components, {len(unique)} distinct component images, "
+              f"{blob_bytes / 1e6:.1f} MB of blobs and manifests on the source, pushed in "
+              f"{time.monotonic() - start:.1f} s", flush=True)
+        graph = {"version": 1,
+                 "nodes": [{"version": r.version, "payload": f"{src.host}/ocp/ocp-release@{r.digest}",
+                            "metadata": {"io.openshift.upgrades.graph.release.channels": "stable-4.15"}}
+                           for r in rels],
+                 "edges": [[a, b] for b in range(len(rels)) for a in range(max(0, b - 2), b)], "conditionalEdges": []}
+        server = openshift.GraphServer({("stable-4.15", "amd64"): graph}).start()
+        out: dict = {"releases": len(rels), "components_per_release": components, "source_blob_bytes": blob_bytes,
+                     "distinct_component_images": len(unique), "cold": [], "noop": [], "skopeo_cold": [],
+                     "skopeo_again": []}
+        try:
+            mirror = None
+            for n in range(self.runs):
+                if mirror is not None:
+                    self.drop(mirror)
+                mirror = self.registry("mirror")
+                manifest = self.work / "releases.yaml"
+                manifest.write_text(yaml.safe_dump({
+                    "apiVersion": "mirrorsync.dev/v1alpha1", "kind": "SyncManifest",
+                    "mirrors": [f"{mirror.host}/bench-mirror"],
+                    "registries": {h: {"tlsVerify": False} for h in (src.host, mirror.host)},
+                    "platform": {"channels": [{"name": "stable-4.15", "minVersion": OCP_VERSIONS[0],
+                                               "maxVersion": OCP_VERSIONS[-1]}], "updateService": server.url}}))
+                cold = self.run_manifest(manifest, self.work / "out-releases", src, fresh=True)
+                totals = cold.pop("report")["totals"]
+                out["cold"].append({**cold, "copied": totals["copied"]})
+                print(f"  mirrorsync cold run {n + 1}: {cold['seconds']:.2f} s, peak RSS {cold['rss_mb']:.1f} MB, "
+                      f"{cold['source_requests']} source requests, totals {totals}", flush=True)
+                if skopeo:
+                    script = self.skopeo_release_script(src, rels, self.registry("mirror"))
+                    for key in ("skopeo_cold", "skopeo_again"):
+                        before = logged_requests(src)
+                        seconds, _ = self.timed(["bash", str(script)])
+                        out[key].append({"seconds": seconds, "source_requests": logged_requests(src) - before})
+                        print(f"  {key} run {n + 1}: {seconds:.2f} s, "
+                              f"{out[key][-1]['source_requests']} source requests", flush=True)
+                    self.drop(self.registries[-1])
+            for n in range(self.runs):
+                noop = self.run_manifest(manifest, self.work / "out-releases", src, fresh=False)
+                totals = noop.pop("report")["totals"]
+                if totals["bytesSent"]:
+                    raise SystemExit(f"no-op release run sent {totals['bytesSent']} bytes")
+                out["noop"].append(noop)
+                print(f"  mirrorsync no-op run {n + 1}: {noop['seconds']:.2f} s, peak RSS {noop['rss_mb']:.1f} MB, "
+                      f"{noop['source_requests']} source requests", flush=True)
+            out["graph_requests"] = len(server.requests)
+            self.drop(mirror)
+        finally:
+            server.stop()
+        self.drop(src)
+        print(f"\n== releases: {len(rels)} releases x {components} components ({len(unique)} distinct), "
+              f"{self.runs} run(s)")
+        for key in ("cold", "noop", "skopeo_cold", "skopeo_again"):
+            if out[key]:
+                out[key + "_median"] = statistics.median(r["seconds"] for r in out[key])
+                print(f"  {key:<13} median {out[key + '_median']:7.2f} s  runs "
+                      + ", ".join(f"{r['seconds']:.2f}" for r in out[key])
+                      + (f"  peak RSS {max(r['rss_mb'] for r in out[key]):.1f} MB" if "rss_mb" in out[key][0] else "")
+                      + f"  source requests {statistics.median(r['source_requests'] for r in out[key]):.0f}")
+        if out["skopeo_cold"]:
+            print(f"  ratio cold mirrorsync/skopeo {out['cold_median'] / out['skopeo_cold_median']:.3f}, "
+                  f"no-op mirrorsync / skopeo again {out['noop_median'] / out['skopeo_again_median']:.3f}")
+        self.results["releases"] = out
+
+    def skopeo_release_script(self, src: LocalRegistry, rels: list, mirror: LocalRegistry) -> Path:
+        """What a script around skopeo does for the same content: one ``skopeo copy`` per component of every
+        release (by digest, to the tag mirrorsync gives it), components first, then each release image."""
+        lines = ["set -e"]
+        copy = "skopeo copy -q --all --preserve-digests --src-tls-verify=false --dest-tls-verify=false"
+        for r in rels:
+            for name, img in sorted(r.components.items()):
+                lines.append(f"{copy} docker://{img.digest_reference} "
+                             f"docker://{mirror.host}/bench-mirror/openshift/release:{r.version}-x86_64-{name}")
+        for r in rels:
+            lines.append(f"{copy} docker://{src.host}/ocp/ocp-release@{r.digest} "
+                         f"docker://{mirror.host}/bench-mirror/openshift/release-images:{r.version}-x86_64")
+        path = self.work / "skopeo-releases.sh"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def catalogs(self, *, packages: int, bundles: int, kept: tuple[str, ...]) -> None:
+        """A catalog the size of Red Hat's operator index: time to plan with a filter naming ``kept`` (only their
+        folders read) and with no package list (the whole FBC read), a cold run and no-op re-runs of the
+        ``kept`` filter, and in this process the steps of reading, filtering, rebuilding and pushing."""
+        src = self.registry("source")
+        start = time.monotonic()
+        pusher = samples.SamplePusher(src.host, insecure=True)
+        pushed: list[str] = []
+
+        def image_for(package: str, role: str, version: str, head: bool) -> str:
+            repo = f"ocp/{package}-{role}"
+            if head and package in kept:  # what the kept filter copies exists; nothing else need
+                img = samples.push_image(pusher, repo, None, kind="oci", arches=("amd64",), layers=1,
+                                         layer_size=1024, seed=openshift.hash_seed(f"{repo}/{version}"),
+                                         shared_base=False)
+                pushed.append(img.digest_reference)
+                return img.digest_reference
+            return f"{src.host}/{repo}@sha256:" + hashlib.sha256(f"{repo}/{version}".encode()).hexdigest()
+
+        files = openshift.synthetic_catalog(image_for, packages=packages, bundles=bundles)
+        fbc_bytes = sum(len(b) for b in files.values())
+        count = sum(b.count(b'"schema": "olm.bundle"') for b in files.values())
+        kept_bytes = sum(len(files[f"configs/{k}/catalog.json"]) for k in kept)
+        digest, platforms = openshift.push_catalog(pusher, CATALOG_REPO, "v4.15", files, arches=CATALOG_ARCHES)
+        pusher.close()
+        layer = max(self.blob_path(src, d).stat().st_size for d in self.catalog_blobs(src, digest))
+        print(f"  catalog: {len(files)} packages, {count} bundles, FBC {fbc_bytes / 1e6:.1f} MB of JSON "
+              f"(configs layer {layer / 1e6:.1f} MB gzipped), {len(platforms)} platforms; kept packages "
+              f"{', '.join(kept)}: {kept_bytes / 1e6:.2f} MB, {len(pushed)} images; built and pushed in "
+              f"{time.monotonic() - start:.1f} s", flush=True)
+        out: dict = {"packages": len(files), "bundles": count, "fbc_bytes": fbc_bytes, "configs_layer_bytes": layer,
+                     "platforms": len(platforms), "kept": list(kept), "kept_bytes": kept_bytes,
+                     "kept_images": len(pushed)}
+        catalog = f"{src.host}/{CATALOG_REPO}:v4.15"
+        mirror = self.registry("mirror")
+
+        def manifest(name: str, entry: dict) -> Path:
+            path = self.work / f"{name}.yaml"
+            path.write_text(yaml.safe_dump({
+                "apiVersion": "mirrorsync.dev/v1alpha1", "kind": "SyncManifest",
+                "mirrors": [f"{mirror.host}/bench-mirror"],
+                "registries": {h: {"tlsVerify": False} for h in (src.host, mirror.host)},
+                "operators": [{"catalog": catalog, **entry}]}))
+            return path
+
+        two = manifest("catalog-two", {"packages": [{"name": k} for k in kept]})
+        whole = manifest("catalog-whole", {})
+        for name, path in (("plan_two_packages", two), ("plan_whole_catalog", whole)):
+            runs = []
+            for _ in range(self.runs):
+                before = logged_requests(src)
+                seconds, rss = self.timed([*MIRRORSYNC, "plan", str(path), "--output", "json"])
+                runs.append({"seconds": seconds, "rss_mb": rss / 1024,
+                             "source_requests": logged_requests(src) - before})
+            out[name] = runs
+            print(f"  {name}: " + ", ".join(f"{r['seconds']:.2f} s ({r['rss_mb']:.1f} MB)" for r in runs),
+                  flush=True)
+        out["cold"], out["noop"] = [], []
+        for n in range(self.runs):
+            if n:
+                self.drop(mirror)
+                mirror = self.registry("mirror")
+                two = manifest("catalog-two", {"packages": [{"name": k} for k in kept]})
+            cold = self.run_manifest(two, self.work / "out-catalog", src, fresh=True)
+            report = cold.pop("report")
+            status = [m["status"] for m in report["catalogs"][0]["mirrors"]]
+            if status != ["pushed"]:
+                raise SystemExit(f"cold catalog run: the rebuilt catalog was not pushed: {report['catalogs'][0]}")
+            out["cold"].append({**cold, "copied": report["totals"]["copied"]})
+            print(f"  catalog cold run {n + 1}: {cold['seconds']:.2f} s, peak RSS {cold['rss_mb']:.1f} MB, "
+                  f"{cold['source_requests']} source requests, totals {report['totals']}", flush=True)
+        for n in range(self.runs):
+            noop = self.run_manifest(two, self.work / "out-catalog", src, fresh=False)
+            report = noop.pop("report")
+            if [m["status"] for m in report["catalogs"][0]["mirrors"]] != ["up-to-date"] or report["totals"]["bytesSent"]:
+                raise SystemExit(f"no-op catalog run changed the mirror: {report['catalogs'][0]} {report['totals']}")
+            out["noop"].append(noop)
+            print(f"  catalog no-op run {n + 1}: {noop['seconds']:.2f} s, peak RSS {noop['rss_mb']:.1f} MB, "
+                  f"{noop['source_requests']} source requests", flush=True)
+        self.drop(mirror)
+        out["steps_two_packages"] = self.catalog_steps(src, kept)
+        out["steps_whole_catalog_heads"] = self.catalog_steps(src, ())
+        self.drop(src)
+        print(f"\n== catalog: {out['packages']} packages, {out['bundles']} bundles, {fbc_bytes / 1e6:.1f} MB FBC, "
+              f"{self.runs} run(s)")
+        for key in ("plan_two_packages", "plan_whole_catalog", "cold", "noop"):
+            runs = out[key]
+            out[key + "_median"] = statistics.median(r["seconds"] for r in runs)
+            print(f"  {key:<19} median {out[key + '_median']:7.2f} s  runs "
+                  + ", ".join(f"{r['seconds']:.2f}" for r in runs)
+                  + f"  peak RSS {max(r['rss_mb'] for r in runs):.1f} MB  source requests "
+                  + f"{statistics.median(r['source_requests'] for r in runs):.0f}")
+        for key in ("steps_two_packages", "steps_whole_catalog_heads"):
+            print(f"  {key:<26} " + "  ".join(f"{k} {v:.3f} s" if isinstance(v, float) else f"{k} {v}"
+                                               for k, v in out[key].items()))
+        self.results["catalogs"] = out
+
+    def catalog_blobs(self, r: LocalRegistry, digest: str) -> list[str]:
+        """The layer digests of the catalog's first platform image."""
+        with httpx.Client(base_url=r.url, headers={"Accept": ACCEPT}) as client:
+            top = client.get(f"/v2/{CATALOG_REPO}/manifests/{digest}").json()
+            if "manifests" in top:
+                top = client.get(f"/v2/{CATALOG_REPO}/manifests/{top['manifests'][0]['digest']}").json()
+        return [layer["digest"] for layer in top["layers"]]
+
+    def catalog_steps(self, src: LocalRegistry, kept: tuple[str, ...]) -> dict:
+        """What a run does with the catalog, step by step in this process (no process start, no other copies):
+        read the FBC (only ``kept``'s folders, or all of it), filter (``kept``, or no package list: every
+        channel head), rebuild for every platform, push to a mirror that holds the original (copied there first,
+        not timed), and push again (found up to date)."""
+        from mirrorsync.openshift.catalogs import fbc, rebuild  # noqa: PLC0415 - only this step timing uses them
+        from mirrorsync.openshift.catalogs.filter import CatalogFilter, PackageFilter, apply, select  # noqa: PLC0415
+        from mirrorsync.openshift.catalogs.planning import read_catalog  # noqa: PLC0415
+        from mirrorsync.registry.client import RegistryClient  # noqa: PLC0415
+        from mirrorsync.registry.settings import RegistrySettings  # noqa: PLC0415
+
+        mirror = self.registry("mirror")
+        target_repo = f"bench-mirror/{CATALOG_REPO}"
+        subprocess.run(["skopeo", "copy", "-q", "--all", "--preserve-digests", "--src-tls-verify=false",
+                        "--dest-tls-verify=false", f"docker://{src.host}/{CATALOG_REPO}:v4.15",
+                        f"docker://{mirror.host}/{target_repo}:original"], check=True)
+        source = RegistryClient(src.host, settings=RegistrySettings(tls_verify=False))
+        target = RegistryClient(mirror.host, settings=RegistrySettings(tls_verify=False))
+        steps: dict = {}
+        clock = time.monotonic()
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            now = time.monotonic()
+            steps[name] = now - clock
+            clock = now
+
+        digest, catalog = read_catalog(source, CATALOG_REPO, "v4.15", packages=set(kept) if kept else None)
+        lap("read")
+        flt = CatalogFilter(packages=tuple(PackageFilter(k) for k in kept))
+        filtered = apply(catalog, select(catalog, flt))
+        lap("filter")
+        rebuilt = rebuild.build(source, CATALOG_REPO, digest, lambda root: fbc.render(filtered, root))
+        lap("rebuild")
+        first = rebuild.push(target, target_repo, rebuilt, "v4.15-mirror")
+        lap("push")
+        again = rebuild.push(target, target_repo, rebuilt, "v4.15-mirror")
+        lap("push_again")
+        if (first, again) != ("pushed", "up-to-date"):
+            raise SystemExit(f"rebuilt catalog pushes: {first}, {again}")
+        layer = max(len(data) for _, data in rebuilt.blobs.values())
+        steps.update(packages_kept=len(filtered.packages),
+                     bundles_kept=sum(len(p.bundles) for p in filtered.packages.values()),
+                     filtered_layer_bytes=layer)
+        source.close()
+        target.close()
+        self.drop(mirror)
+        return steps
+
     def write_outputs_seconds(self, out: Path) -> dict[str, float]:
         """Writing the last run's report.json and its CRs again, in this process: what ``run`` spends on them."""
         from mirrorsync.sync.report import load  # noqa: PLC0415
@@ -456,6 +714,12 @@ class Bench:
                   + (f"  skopeo-sync/floor {base / floor:.2f}" if self._relay else ""))
             out["floor_seconds"] = floor
         self.results[name] = out
+
+
+def logged_requests(r: LocalRegistry) -> int:
+    """How many requests the registry has answered so far (one access-log line each)."""
+    with r.access_log_path.open("rb") as log:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: log.read(1 << 20), b""))
 
 
 def timed(argv: list[str]) -> tuple[float, int]:
@@ -570,6 +834,19 @@ def wan(bench: Bench, wanted: list[str], engines: list[str]) -> None:
         bench.drop(corpus.registry)
 
 
+OCP_VERSIONS = ("4.15.0", "4.15.1", "4.15.2", "4.15.3")
+CATALOG_REPO = "redhat/redhat-operator-index"
+CATALOG_ARCHES = ("amd64", "arm64", "ppc64le", "s390x")  # Red Hat's catalogs are built for these four
+
+
+def openshift_profile(bench: Bench, wanted: list[str]) -> None:
+    """A release channel and an operator catalog of a real OpenShift site's size (see BENCHMARKS.md)."""
+    if "releases" in wanted:
+        bench.releases(components=190, unchanged=0.3, skopeo="releases-skopeo" in wanted)
+    if "catalog" in wanted:
+        bench.catalogs(packages=220, bundles=8000, kept=("operator-010", "operator-100"))
+
+
 PROFILES = {
     # loopback: every registry answers in a millisecond, CPU is the floor
     "lan": ("cold", "cold-2-mirrors", "noop-1000", "cold-1000-small", "big-1g", "big-2g"),
@@ -577,6 +854,8 @@ PROFILES = {
     "wan": ("wan-cold-small", "wan-noop", "wan-cold-300mb"),
     # thousands of tiny images (mirrorsync alone): plan, cold, no-op, RSS, report and CR writing
     "scale": ("scale-1000", "scale-10000", "scale-cold"),
+    # OpenShift content at a real site's size (mirrorsync's native engine; releases also by skopeo copy)
+    "openshift": ("releases", "releases-skopeo", "catalog"),
 }
 
 
@@ -584,8 +863,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profile", choices=sorted(PROFILES), default="lan",
-                        help="lan (default), wan (the source behind a latency and bandwidth shaping relay) or "
-                             "scale (1,000 and 10,000 tiny images)")
+                        help="lan (default), wan (the source behind a latency and bandwidth shaping relay), "
+                             "scale (1,000 and 10,000 tiny images) or openshift (a release channel and an "
+                             "operator catalog of a real site's size)")
     parser.add_argument("--only", help="comma-separated subset of the profile's scenarios: "
                         + "; ".join(f"{k}: {', '.join(v)}" for k, v in PROFILES.items()))
     parser.add_argument("--engines", default="native,skopeo", help="mirrorsync engines to time")
@@ -611,6 +891,10 @@ def main() -> int:
             print(f"wan: source behind a relay, round trip {args.rtt_ms:g} ms, {args.mbit:g} Mbit/s shared; "
                   "mirror local")
             wan(bench, wanted, engines)
+        elif args.profile == "openshift":
+            print("load average at the start: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()), flush=True)
+            openshift_profile(bench, wanted)
+            print("load average at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
         elif args.profile == "scale":
             sizes = [(n // 5, 5) for n in (1000, 10000) if f"scale-{n}" in wanted]
             bench.scale(sizes, cold="scale-cold" in wanted)

@@ -14,7 +14,8 @@ import httpx
 import pytest
 import yaml
 
-from support.catalogs import catalog_files, push_catalog, push_related_images
+from devtools.openshift import push_catalog
+from support.catalogs import catalog_files, push_related_images
 from support.cli import mirrorsync, registry_settings, write_manifest
 
 pytestmark = pytest.mark.integration

@@ -29,10 +29,12 @@ from mirrorsync.registry.client import RegistryClient
 from mirrorsync.registry.retry import RetryPolicy
 from mirrorsync.registry.settings import RegistrySettings
 from support import crds
-from support.catalogs import catalog_files, push_catalog, push_related_images
+from devtools.openshift import push_catalog
+from support.catalogs import catalog_files, push_related_images
 from support.cli import mirrorsync, registry_settings, write_manifest
 from support.cosign import Pushed, Signer, push_referrer, sign
-from support.releases import BuiltRelease, GraphServer, assert_on_mirror, build_channel, build_multi_release
+from devtools.openshift import GraphServer
+from support.releases import BuiltRelease, assert_on_mirror, build_channel, build_multi_release
 
 pytestmark = pytest.mark.integration
 

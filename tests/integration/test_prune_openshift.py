@@ -14,7 +14,8 @@ import yaml
 
 from support.cli import mirrorsync, registry_settings
 from support.fault_proxy import oracle_client
-from support.releases import GraphServer, build_channel
+from devtools.openshift import GraphServer
+from support.releases import build_channel
 from test_catalogs import manifest_for, source  # noqa: F401 - the catalog source fixture
 from test_prune import present
 

@@ -20,8 +20,8 @@ from mirrorsync.registry.settings import RegistrySettings
 from support import crds
 from support.cli import mirrorsync, registry_settings
 from support.cosign import Signer, sign
-from support.releases import (GraphServer, assert_on_mirror, build_channel, build_multi_release, push_component,
-                              push_release)
+from devtools.openshift import GraphServer, push_release
+from support.releases import assert_on_mirror, build_channel, build_multi_release, push_component
 
 pytestmark = pytest.mark.integration
 

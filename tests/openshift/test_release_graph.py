@@ -11,7 +11,7 @@ from mirrorsync.openshift.releases import graph
 from mirrorsync.openshift.releases.graph import GraphError
 from mirrorsync.openshift.releases.spec import ChannelSpec
 from mirrorsync.sync.semver import Version
-from support.releases import GraphServer
+from devtools.openshift import GraphServer
 
 D = "sha256:" + "a" * 64
 VERSIONS = ["4.15.0", "4.15.1", "4.15.2", "4.15.3", "4.15.4"]

@@ -11,7 +11,8 @@ from mirrorsync.openshift.releases.payload import PayloadError
 from mirrorsync.registry.client import RegistryClient
 from mirrorsync.registry.retry import RetryPolicy
 from mirrorsync.registry.settings import RegistrySettings
-from support.releases import GraphServer, image_references, push_component, push_release, release_metadata
+from devtools.openshift import GraphServer, image_references, push_release, release_metadata
+from support.releases import push_component
 
 
 @pytest.fixture

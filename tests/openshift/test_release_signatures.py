@@ -8,7 +8,7 @@ import pytest
 
 from mirrorsync.openshift.releases import signatures
 from mirrorsync.openshift.releases.signatures import SignatureError
-from support.loopback_http import LoopbackHTTPServer
+from devtools.loopback_http import LoopbackHTTPServer
 
 DIGEST = "sha256:" + "ab" * 32
 HEX = "ab" * 32

@@ -16,18 +16,15 @@ references (table tests) or the digests of tiny images pushed to a registry.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import json
-import tarfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import yaml
 
-from devtools.samples import (OCI_CONFIG, OCI_LAYER_GZIP, Blob, Platform, SamplePusher, make_files_layer, make_index,
-                              make_manifest, push_image)
+from devtools.openshift import hash_seed
+from devtools.samples import SamplePusher, push_image
 
 ALPHA_VERSIONS = ("1.0.0", "1.1.0", "1.1.1", "1.2.0", "1.3.0")
 # related images of alpha, per bundle: an operand in one repository, an agent in another
@@ -115,8 +112,6 @@ def image_names() -> list[str]:
 
 # ---- real images ----------------------------------------------------------------------------------------------
 
-OPM_CMD = ["serve", "/configs", "--cache-dir=/tmp/cache"]
-
 
 @dataclass
 class PushedCatalog:
@@ -152,54 +147,3 @@ def push_related_images(pusher: SamplePusher, prefix: str, other_prefix: str) ->
     return out
 
 
-def hash_seed(name: str) -> int:
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
-
-
-def base_layer(opm: bytes) -> tuple[Blob, str]:
-    """The catalog image's base: a stand-in ``bin/opm`` and a world-writable, sticky ``tmp`` (where opm, running
-    as an arbitrary user, writes its cache), as opm's base image has them."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, mode in (("bin", 0o755), ("tmp", 0o1777)):
-            info = tarfile.TarInfo(name)
-            info.type, info.mode, info.mtime = tarfile.DIRTYPE, mode, 0
-            tar.addfile(info)
-        info = tarfile.TarInfo("bin/opm")
-        info.size, info.mode, info.mtime = len(opm), 0o755, 0
-        tar.addfile(info, io.BytesIO(opm))
-    tar_bytes = raw.getvalue()
-    return Blob(OCI_LAYER_GZIP, gzip.compress(tar_bytes, mtime=0)), "sha256:" + hashlib.sha256(tar_bytes).hexdigest()
-
-
-def push_catalog(pusher: SamplePusher, repository: str, tag: str, files: dict[str, bytes], *,
-                 arches: tuple[str, ...] = ("amd64",), cmd: list[str] | None = None,
-                 cache: bool = True) -> tuple[str, tuple[str, ...]]:
-    """Push a catalog image: a base layer (a stand-in ``bin/opm``), the configs layer, and (``cache``) a
-    pre-built cache layer under ``tmp/cache``, as ``opm serve --cache-only`` leaves it in real catalog images;
-    an index over ``arches`` when there are several. Returns (digest, platforms)."""
-    children = []
-    for arch in arches:
-        platform = Platform.parse(arch)
-        layers = [base_layer(f"opm for {platform}".encode())]
-        layers.append(make_files_layer(files))
-        if cache:
-            layers.append(make_files_layer({"tmp/cache/digest": b"stale", "tmp/cache/pogreb.v1/db": b"old cache"}))
-        config = {"architecture": platform.architecture, "os": platform.os,
-                  "config": {"Entrypoint": ["/bin/opm"], "Cmd": list(cmd or OPM_CMD),
-                             "Labels": {"operators.operatorframework.io.index.configs.v1": "/configs"}},
-                  "rootfs": {"type": "layers", "diff_ids": [d for _, d in layers]},
-                  "history": [{"created_by": f"layer {n}"} for n in range(len(layers))]}
-        config_blob = Blob(OCI_CONFIG, json.dumps(config, indent=2).encode())
-        for blob, _ in layers:
-            pusher.push_blob(repository, blob)
-        pusher.push_blob(repository, config_blob)
-        children.append((make_manifest(config_blob, [b for b, _ in layers]), platform))
-    if len(children) == 1:
-        top = children[0][0]
-    else:
-        for child, _ in children:
-            pusher.push_manifest(repository, child.digest, child)
-        top = make_index(children)
-    pusher.push_manifest(repository, tag, top)
-    return top.digest, tuple(str(p) for _, p in children)

@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from support.loopback_http import LoopbackHTTPServer
+from devtools.loopback_http import LoopbackHTTPServer
 
 _CHUNK = b"x" * 65536
 _GIVE_UP = 256 << 20  # a client that reads this much has no limit: stop, so that the test fails instead of hanging

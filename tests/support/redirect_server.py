@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from support.loopback_http import LoopbackHTTPServer
+from devtools.loopback_http import LoopbackHTTPServer
 
 
 @dataclass(frozen=True)

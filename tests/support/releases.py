@@ -1,8 +1,5 @@
-"""OpenShift release payloads built for real in a test registry, and a loopback update service serving their graph.
-
-A release image is a small image whose top layer holds ``release-manifests/image-references`` (an ImageStream
-naming its components by digest) and ``release-manifests/release-metadata`` (cincinnati-metadata-v0), below a base
-layer, as ``oc adm release new`` lays it out. Components are tiny images pushed by digest only.
+"""OpenShift release payloads built for real in a test registry (release images and the update graph server come
+from devtools/openshift.py). Components are tiny images pushed by digest only.
 
 ``build_channel`` makes the channel the tests use: four releases 4.15.0 .. 4.15.3 with eleven distinct components
 (``etcd`` the same image in every release, ``installer`` changing once, ``console`` every two releases, ``cli``
@@ -12,16 +9,10 @@ every release, and ``machine-os`` in a second component repository, changing onc
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
-from urllib.parse import parse_qs, urlsplit
 
-from devtools.samples import (Platform, PushedImage, SamplePusher, make_config, make_files_layer, make_index,
-                              make_layer, make_manifest, push_image)
-
-from .loopback_http import LoopbackHTTPServer
+from devtools.openshift import hash_seed, push_release
+from devtools.samples import PushedImage, SamplePusher, push_image
 
 VERSIONS = ("4.15.0", "4.15.1", "4.15.2", "4.15.3")
 EDGES = ((0, 1), (1, 2), (2, 3), (0, 2), (1, 3))
@@ -67,53 +58,11 @@ class ReleaseChannel:
         return next(r for r in self.releases if r.version == version)
 
 
-def image_references(components: dict[str, PushedImage]) -> bytes:
-    return json.dumps({"kind": "ImageStream", "apiVersion": "image.openshift.io/v1",
-                       "metadata": {"name": "release"},
-                       "spec": {"tags": [{"name": name, "from": {"kind": "DockerImage", "name": img.digest_reference}}
-                                         for name, img in sorted(components.items())]}}, indent=2).encode()
-
-
-def release_metadata(version: str, previous: list[str], *, multi: bool = False) -> bytes:
-    meta = {"release.openshift.io/architecture": "multi"} if multi else {}
-    return json.dumps({"kind": "cincinnati-metadata-v0", "version": version, "previous": previous,
-                       "metadata": meta}).encode()
-
-
-def push_release(pusher: SamplePusher, repository: str, tag: str, version: str,
-                 components: dict[str, PushedImage], previous: list[str], *, multi: bool = False,
-                 files: dict[str, bytes] | None = None) -> str:
-    """Push a release image (an index over amd64 and arm64 with ``multi``) and return its digest."""
-    files = files if files is not None else {
-        "release-manifests/image-references": image_references(components),
-        "release-manifests/release-metadata": release_metadata(version, previous, multi=multi)}
-    children = []
-    for platform in ([Platform.parse("amd64"), Platform.parse("arm64")] if multi else [Platform.parse("amd64")]):
-        base, base_diff = make_layer(f"release-base/{platform}", 256)
-        top, top_diff = make_files_layer(files)
-        config = make_config(platform, [base_diff, top_diff], label=f"release {version}")
-        for blob in (base, top, config):
-            pusher.push_blob(repository, blob)
-        manifest = make_manifest(config, [base, top])
-        children.append((manifest, platform))
-    if not multi:
-        return pusher.push_manifest(repository, tag, children[0][0])
-    for manifest, _ in children:
-        pusher.push_manifest(repository, manifest.digest, manifest)
-    index = make_index(children)
-    pusher.push_manifest(repository, tag, index)
-    return index.digest
-
-
 def push_component(pusher: SamplePusher, repository: str, name: str, generation: int, *,
                    multi: bool = False) -> PushedImage:
     return push_image(pusher, repository, None, kind="oci-index" if multi else "oci",
                       arches=("amd64", "arm64") if multi else ("amd64",), layers=1, layer_size=64,
                       seed=hash_seed(f"{repository}/{name}/{generation}"))
-
-
-def hash_seed(text: str) -> int:
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
 
 
 def build_channel(pusher: SamplePusher, prefix: str) -> ReleaseChannel:
@@ -158,38 +107,3 @@ def assert_on_mirror(mirror, namespace: str, releases: list[BuiltRelease]) -> No
             assert tagged is not None and tagged.digest == img.digest, (rel.version, name)
 
 
-class GraphServer(LoopbackHTTPServer):
-    """An update service on 127.0.0.1: ``GET /graph?channel=C&arch=A`` answers ``graphs[(C, A)]`` as JSON, 404
-    for a channel it does not know; ``requests`` records each query."""
-
-    thread_name = "graph-server"
-
-    def __init__(self, graphs: dict[tuple[str, str], dict]) -> None:
-        self.graphs = graphs
-        self.requests: list[dict[str, str]] = []
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/graph"
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                url = urlsplit(self.path)
-                query = {k: v[0] for k, v in parse_qs(url.query).items()}
-                server.requests.append({**query, "accept": self.headers.get("Accept", "")})
-                graph = server.graphs.get((query.get("channel", ""), query.get("arch", "")))
-                body = json.dumps(graph).encode() if graph is not None and url.path == "/graph" else b"{}"
-                self.send_response(200 if graph is not None else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        return Handler

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from devtools.devregistry import TokenAuthConfig, self_signed_rsa_cert
-from support.loopback_http import LoopbackHTTPServer
+from devtools.loopback_http import LoopbackHTTPServer
 
 # docker-registry accepts a token until 60 s after its ``exp`` (and 60 s before its ``nbf``): token.Leeway.
 REGISTRY_LEEWAY = 60

@@ -20,7 +20,7 @@ from mirrorsync.registry.settings import RegistrySettings
 from mirrorsync.sync.companions import CompanionSpec
 from mirrorsync.sync.copy import Copier, Target
 
-from support.loopback_http import LoopbackHTTPServer
+from devtools.loopback_http import LoopbackHTTPServer
 from support.memstore import MemoryStore
 
 SBOM = "application/spdx+json"

@@ -150,13 +150,16 @@ def is_fbc_file(path: str, root: str) -> bool:
             and not any(part.startswith(".") for part in path[len(root) + 1:].split("/")))
 
 
-def load(files: dict[str, bytes], root: str) -> Catalog:
+def load(files: dict[str, bytes], root: str, *, consume: bool = False) -> Catalog:
     """The catalog in ``files`` (path -> bytes, as read from an image) below ``root``; files are read in path
-    order so that a catalog split over several files loads the same way every time."""
+    order so that a catalog split over several files loads the same way every time. ``consume`` takes each file
+    out of ``files`` as it is parsed, so that a whole catalog's bytes (tens of MB for Red Hat's) are not held
+    beside its documents."""
     docs: list[tuple[dict, str]] = []
     for path in sorted(files):
+        data = files.pop(path) if consume else files[path]
         if is_fbc_file(path, root):
-            docs += [(d, path) for d in parse_documents(files[path], path)]
+            docs += [(d, path) for d in parse_documents(data, path)]
     return from_documents(docs)
 
 

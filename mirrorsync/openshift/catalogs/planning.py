@@ -159,7 +159,7 @@ def read_catalog(store: ContentStore, repo: str, ref: str, *,
         return packages is None or len(below) == 1 or below[0] in packages
 
     files = read_files(store, repo, image, wanted, max_file_bytes=MAX_FBC_FILE_BYTES, max_total_bytes=MAX_FBC_BYTES)
-    catalog = fbc.load(files, root)
+    catalog = fbc.load(files, root, consume=True)
     if packages is not None and not packages <= set(catalog.packages):
         return read_catalog(store, repo, desc.digest)
     return desc.digest, catalog

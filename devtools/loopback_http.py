@@ -1,5 +1,5 @@
-"""An ``http.server`` of the tests' own on an ephemeral 127.0.0.1 port, in a daemon thread: the start/stop that the
-token server, the recording (redirect target) server and the hostile server share."""
+"""An ``http.server`` of our own on an ephemeral 127.0.0.1 port, in a daemon thread: the start/stop that the
+test token server, the recording (redirect target) server, the hostile server and the update graph server share."""
 
 from __future__ import annotations
 
