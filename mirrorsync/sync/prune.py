@@ -70,6 +70,8 @@ class Removal:
     detail: str | None = None  # for kept, moved, gone, failed: why; for delete: what under it stays, and why
     manifests: list[str] = field(default_factory=list)  # what to delete, the top one first
     deleted: list[str] = field(default_factory=list)
+    # what travelled with the image (report ``companions``: cosign tags, referrers): they go after it
+    companions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str | None, str]:
@@ -82,14 +84,16 @@ class Removal:
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "mirror": self.mirror, "repository": self.repository, "tag": self.tag,
                 "digest": self.digest, "reason": self.reason, "action": self.action, "detail": self.detail,
-                "manifests": list(self.manifests), "deleted": list(self.deleted)}
+                "manifests": list(self.manifests), "deleted": list(self.deleted),
+                **({"companions": [dict(c) for c in self.companions]} if self.companions else {})}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Removal:
         return cls(source=d["source"], mirror=d["mirror"], repository=d["repository"], tag=d.get("tag"),
                    digest=d["digest"], reason=d.get("reason") or "", action=d.get("action") or "delete",
                    detail=d.get("detail"), manifests=list(d.get("manifests") or []),
-                   deleted=list(d.get("deleted") or []))
+                   deleted=list(d.get("deleted") or []),
+                   companions=[dict(c) for c in d.get("companions") or []])
 
     def lines(self, applied: bool) -> list[str]:
         """One line for the image, one for each further manifest it takes with it."""
@@ -101,7 +105,9 @@ class Removal:
             why += "; run prune --apply again to finish"
         out = [f"{verb}: {self.reference} ({self.digest}): {why}"]
         under = [d for d in (self.deleted if self.action == "deleted" else self.manifests) if d != self.digest]
-        out += [f"{verb}: {self.repository}@{d} (a manifest under {self.digest})" for d in under]
+        travelled = {c["digest"]: f"{c.get('kind', 'companion')} of {c.get('subject')}" for c in self.companions}
+        out += [f"{verb}: {self.repository}@{d} ({travelled.get(d) or f'a manifest under {self.digest}'})"
+                for d in under]
         return out
 
 
@@ -258,7 +264,8 @@ def decide(report: Report, manifest: SyncManifest, the_plan: Plan,
                 # a release's images are selected by digest and carry a tag of their own on the mirror
                 why = ("the platform section no longer selects the release it belongs to" if img.mirrorTag
                        else _why_not(manifest, the_plan, img.source, img.tag, held, d.repository))
-                r = Removal(img.source, d.mirror, d.repository, img.mirrorTag or img.tag, held, why)
+                r = Removal(img.source, d.mirror, d.repository, img.mirrorTag or img.tag, held, why,
+                            companions=[dict(c) for c in img.companions or []])
                 removals.setdefault(r.key, r)
         if len(dests) == len(img.destinations):
             kept_images.append(img)
@@ -274,7 +281,8 @@ def decide(report: Report, manifest: SyncManifest, the_plan: Plan,
         # what it had still to delete: once its index is gone, nothing on the mirror names those any more
         removals[r.key] = Removal(r.source, r.mirror, r.repository, r.tag, r.digest,
                                   _why_not(manifest, the_plan, r.source, r.tag, r.digest, r.repository),
-                                  manifests=[d for d in r.manifests if d not in r.deleted])
+                                  manifests=[d for d in r.manifests if d not in r.deleted],
+                                  companions=r.companions)
     # replace(), not a new Report: whatever else the report carries stays as it was
     pruned = dataclasses.replace(report, images=kept_images) if changed else None
     return sorted(removals.values(), key=lambda r: (r.repository, r.tag or "", r.digest)), sorted(unlisted), pruned
@@ -340,6 +348,8 @@ def _inspect_repository(client: RegistryClient, repo: str, removals: list[Remova
             r.action, r.detail = "moved", f"the tag names {now} now, not what mirrorsync put there: left alone"
         elif r.tag and now == r.digest:
             removable_tags.add(r.tag)
+        # the tags its companions live under: cosign's, and the referrers' fallback tag of each subject
+        removable_tags |= {t for t, d in _companion_tags(r).items() if tag_digest.get(t) == d or d is None}
     kept_roots = {tag_digest[t]: f"tag {t} names it and stays" for t in sorted(tag_digest, reverse=True)
                   if t not in removable_tags}  # reversed: the first tag in order names it
     for digest, why in roots.items():
@@ -366,8 +376,25 @@ def _inspect_repository(client: RegistryClient, repo: str, removals: list[Remova
             continue
         under = [m.digest for m in reversed(walk(client, repo, client.get_manifest(repo, r.digest)))]
         r.action, r.manifests = "delete", [d for d in dict.fromkeys(under) if d not in protected]
+        r.manifests += _companions_going(r, set(r.manifests), tag_digest, protected)
         skipped = [d for d in under if d in protected]
         r.detail = f"{len(skipped)} manifest(s) under it stay: {protected[skipped[0]]}" if skipped else None
+
+
+def _companion_tags(r: Removal) -> dict[str, str | None]:
+    """tag -> the digest it should name (None: whatever it names, a fallback index) for ``r``'s companions."""
+    out: dict[str, str | None] = {c["tag"]: c["digest"] for c in r.companions if c.get("tag")}
+    out.update({c["subject"].replace(":", "-"): None for c in r.companions if c.get("kind") == "referrer"})
+    return out
+
+
+def _companions_going(r: Removal, going: set[str], tag_digest: dict[str, str], protected: dict[str, str]) -> list[str]:
+    """The companions of what ``r`` deletes (their subject goes), and each such subject's referrers fallback index:
+    deleted after the image, so an interrupted prune never leaves an image on the mirror without its signatures."""
+    out = [c["digest"] for c in r.companions if c.get("subject") in going and c["digest"] not in protected]
+    out += [tag_digest[t] for t, d in _companion_tags(r).items()
+            if d is None and t.replace("-", ":", 1) in going and t in tag_digest and tag_digest[t] not in protected]
+    return [d for d in dict.fromkeys(out) if d not in going]
 
 
 def _closure(client: RegistryClient, repo: str, roots: dict[str, str], media_types: dict[str, str]) -> dict[str, str]:

@@ -376,3 +376,49 @@ def test_apply_refuses_while_a_run_holds_the_output_directory(tmp_path, registry
     assert held.returncode == 1
     assert "another mirrorsync run is using" in held.stderr and held.stdout == ""
     assert sorted(p.name for p in d.out.iterdir()) == [".mirrorsync.lock", "report.json"]
+
+
+def test_an_images_signatures_and_referrers_go_with_it_and_stay_with_what_stays(tmp_path, registry, make_registry,
+                                                                             seed, pusher_for, unique_repo):
+    from support.cosign import Signer, push_referrer, sign
+
+    mirror = make_registry("prune-companions")
+    repo = unique_repo("signed")
+    going = seed(registry, repo, "1.0", kind="oci-index", seed=1801)
+    staying = seed(registry, repo, "2.0", kind="oci-index", seed=1802)
+    pusher, signer = pusher_for(registry), Signer(tmp_path / "key")
+    arm64 = going.children["linux/arm64"]
+    made = {"going": [sign(pusher, signer, repo, going.digest), sign(pusher, signer, repo, arm64),
+                      push_referrer(pusher, repo, {"mediaType": going.media_type, "digest": going.digest,
+                                                   "size": going.size}, "application/spdx+json")],
+            "staying": [sign(pusher, signer, repo, staying.digest),
+                        push_referrer(pusher, repo, {"mediaType": staying.media_type, "digest": staying.digest,
+                                                     "size": staying.size}, "application/spdx+json")]}
+    d = Dir(tmp_path, [registry.host, mirror.host], f"{mirror.host}/p")
+    entry = {"source": f"{registry.host}/{repo}", "signatures": True, "referrers": True}
+    first = d.run(d.manifest([{**entry, "tags": ["1.0", "2.0"]}]))
+    assert first.returncode == 0, first.stderr
+    mir, mirrored = oracle_client(mirror), f"p/{repo}"
+    fallbacks = {name: mir.head(f"/v2/{mirrored}/manifests/{img.digest.replace(':', '-')}",
+                                headers={"Accept": ACCEPT}).headers["Docker-Content-Digest"]
+                 for name, img in (("going", going), ("staying", staying))}
+    assert all(present(mir, mirrored, p.digest) for ps in made.values() for p in ps)
+
+    narrow = d.manifest([{**entry, "tags": ["2.0"]}])
+    dry = d.prune(narrow)
+    assert dry.returncode == 0, dry.stderr
+    for p in made["going"]:
+        assert f"{mirrored}@{p.digest}" in dry.stdout  # listed, still there
+        assert present(mir, mirrored, p.digest)
+    assert f"{mirrored}@{made['going'][0].digest} (signature of {going.digest})" in dry.stdout
+    applied = d.prune(narrow, "--apply")
+    assert applied.returncode == 0, applied.stderr
+    assert not present(mir, mirrored, going.digest)
+    for p in made["going"]:
+        assert not present(mir, mirrored, p.digest), p
+    assert not present(mir, mirrored, fallbacks["going"])
+    # what stays keeps its signature, its referrer and its fallback index
+    for p in made["staying"]:
+        assert present(mir, mirrored, p.digest), p
+    assert present(mir, mirrored, fallbacks["staying"]) and present(mir, mirrored, staying.digest)
+    assert set(tags_of(mir, mirrored)) == {"2.0", made["staying"][0].tag, staying.digest.replace(":", "-")}
