@@ -5,6 +5,7 @@ basename)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 
@@ -269,3 +270,15 @@ def test_unfinished_removals_round_trip_through_the_prune_report(tmp_path, actio
     path = tmp_path / PRUNE_REPORT_FILE
     path.write_text(PruneResult(manifest="m.yaml", applied=True, startedAt="", removals=[r, done]).to_json())
     assert [x.to_dict() for x in load_unfinished(path)] == [r.to_dict()]
+
+
+def test_a_removal_with_companions_round_trips_through_the_prune_report_and_one_without_keeps_its_bytes():
+    plain = Removal("src/a", "m", "m/a", "1.0", "sha256:" + "1" * 64, "gone from the manifest")
+    signed = dataclasses.replace(plain, companions=[{"kind": "signature", "digest": "sha256:" + "2" * 64,
+                                                     "subject": plain.digest, "tag": "sha256-" + "1" * 64 + ".sig"}])
+    assert "companions" not in plain.to_dict()  # prune reports written before the key read as before
+    for r in (plain, signed):
+        assert Removal.from_dict(json.loads(json.dumps(r.to_dict()))) == r
+    assert f"m/a@{'2' * 64}" not in "\n".join(signed.lines(False))
+    signed.manifests = [signed.digest, "sha256:" + "2" * 64]
+    assert signed.lines(False)[-1] == f"would delete: m/a@sha256:{'2' * 64} (signature of {plain.digest})"
