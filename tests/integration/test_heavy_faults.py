@@ -51,11 +51,14 @@ def test_thirty_percent_faults_on_every_request_end_with_every_digest_exact(prox
     kinds = ["oci-index", "docker-list", "oci", "docker"]
     images = [seed(registry, f"heavy/img{i}", "v1", kind=kinds[i % 4], layers=2, layer_size=60_000 + 5_000 * i,
                    seed=70 + i) for i in range(11)]
-    # 30% of all requests fail, on both sides, in every way; no request identity fails more than 5 times in a
-    # row, so the outcome cannot depend on luck: the default budget (5 retries) covers each request. A budget
-    # spent per blob copy (its GET, POST and PUT together) runs out at this rate: 2 of these 11 images failed so.
-    source = proxies(registry, *heavy_rules(0.30), seed=101, max_in_a_row=5)
-    mirror = proxies(mirror_registry, *heavy_rules(0.30), seed=102, max_in_a_row=5)
+    # 30% of all requests fail, on both sides, in every way; no request identity fails more than 4 times in a
+    # row, so the outcome cannot depend on luck: the default budget (5 retries) covers each request, with one
+    # retry to spare for a failure the proxy never sees (a kept-alive connection it closed after a reset, found
+    # dead on the next request: "Server disconnected"; a cap of 5 left no margin and failed once in a full run).
+    # A budget spent per blob copy (its GET, POST and PUT together) runs out at this rate: 2 of these 11 images
+    # failed so.
+    source = proxies(registry, *heavy_rules(0.30), seed=101, max_in_a_row=4)
+    mirror = proxies(mirror_registry, *heavy_rules(0.30), seed=102, max_in_a_row=4)
     run = run_sync(tmp_path, "heavy", mirrors=[f"{mirror.host}/heavy"], hosts=[source.host, mirror.host],
                    images=[{"source": f"{source.host}/{img.repository}:v1"} for img in images])
 
