@@ -80,6 +80,9 @@ def checks_from_reports(reports: list[Report]) -> list[Check]:
                     # a release's images: their own tag on the mirror, which keeps them from garbage collection
                     out.append(Check(d.repository, digest, img.mirrorTag or img.tag, img.source,
                                      tuple(img.children) if sparse else None))
+                    # and what travelled with it (signatures, referrers): a node with a signature policy needs them
+                    out += [Check(d.repository, c["digest"], c.get("tag"), img.source)
+                            for c in img.companions or [] if c.get("digest")]
         for catalog in rep.catalogs:  # each rebuilt catalog, under its tag on every mirror that has it
             for m in catalog.get("mirrors") or []:
                 if m.get("digest"):

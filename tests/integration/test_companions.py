@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 
+import httpx
 import pytest
 
 from support.cli import Run, mirrorsync, registry_settings, run_images, write_manifest
@@ -104,6 +105,15 @@ def test_signatures_attestations_sboms_and_referrers_travel_unchanged(sync, regi
     assert rec["status"] == "up-to-date"
     assert rec["destinations"][0]["manifestsPushed"] == 0 and again.report["totals"]["bytesSent"] == 0
     assert len(rec["companions"]) == 8
+
+    # verify checks what travelled too: every companion, then one deleted from the mirror is named
+    checked = mirrorsync("verify", str(again.output_dir))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    deleted = httpx.delete(f"{mirror_registry.url}/v2/{mirrored_repo}/manifests/{made[0].digest}")
+    assert deleted.status_code == 202, deleted.text
+    checked = mirrorsync("verify", str(again.output_dir))
+    assert checked.returncode == 1
+    assert f"{mirrored_repo}:{made[0].tag}" in checked.stdout + checked.stderr
 
 
 def test_referrers_filtered_by_artifact_type_and_nothing_without_the_keys(sync, registry, mirror_registry, seed,
