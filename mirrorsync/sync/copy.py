@@ -12,7 +12,6 @@ Guarantees, whatever the stores:
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import queue
 import threading
@@ -22,6 +21,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from ..errors import DigestMismatch, UnsupportedContent, describe
 from ..oci.content import Descriptor, Manifest
+from ..oci.image_files import image_config
 from ..oci.store import ContentStore
 from ..registry import retry
 from ..registry.retry import RetryPolicy
@@ -31,7 +31,6 @@ from .platforms import PlatformFilter, select as select_platforms
 log = logging.getLogger(__name__)
 
 MAX_INDEX_DEPTH = 4
-MAX_CONFIG_SIZE = 4 << 20
 
 
 @dataclass
@@ -205,17 +204,11 @@ def _prepare_platforms(source: ContentStore, source_repo: str, ref: str, targets
 
 
 def config_platform(source: ContentStore, repo: str, image: Manifest) -> tuple[str, str, str | None]:
-    """The os, architecture and variant a single image's config says (read whole: a config is small)."""
-    config = image.blobs[0] if image.blobs else None
-    if config is None or config.size > MAX_CONFIG_SIZE:
-        raise UnsupportedContent(f"image {image.digest} has no config of at most {MAX_CONFIG_SIZE} bytes to tell "
-                                 "its platform")
-    with source.read_blob(repo, config) as chunks:
-        data = b"".join(chunks)
+    """The os, architecture and variant a single image's config says."""
+    doc = image_config(source, repo, image)
     try:
-        doc = json.loads(data)
         return str(doc["os"]), str(doc["architecture"]), (str(doc["variant"]) if doc.get("variant") else None)
-    except (ValueError, KeyError, TypeError):
+    except KeyError:
         raise UnsupportedContent(f"image {image.digest}: its config does not say its os and architecture") from None
 
 
