@@ -38,7 +38,7 @@ class ExportRunner(Runner):
     mirror_hosts: frozenset[str] = frozenset()
 
     def other_side(self) -> set[str]:
-        return set(self.mirror_hosts) - _source_hosts(self.manifest)
+        return set(self.mirror_hosts) - self.manifest.source_hosts()
 
     def make_engine(self, clients: Clients) -> Engine:
         label = self.manifest.mirrors[0].location
@@ -82,7 +82,7 @@ class ImportRunner(Runner):
     reads_platform_files: ClassVar[bool] = False
 
     def other_side(self) -> set[str]:
-        return _source_hosts(self.manifest) - {m.registry for m in self.manifest.mirrors}
+        return self.manifest.source_hosts() - {m.registry for m in self.manifest.mirrors}
 
     def make_engine(self, clients: Clients) -> Engine:
         return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"),
@@ -109,14 +109,6 @@ class ImportRunner(Runner):
 
 def _no_graph(channel: str, arch: str):
     raise AssertionError("an import plans the releases its export lists, never from the graph")
-
-
-def _source_hosts(manifest) -> set[str]:
-    hosts = {spec.source.registry for spec in manifest.images}
-    hosts |= {op.catalog.registry for op in manifest.operators}
-    if manifest.platform is not None:
-        hosts |= {ref.registry for ref in manifest.platform.releases}
-    return hosts
 
 
 def runner_kwargs(options, stop, abandon) -> dict:

@@ -80,7 +80,7 @@ def _unlisted(failure: PlanFailure, manifest: SyncManifest, held: dict[tuple[str
         known.add(key)
         out.append(ImageRecord(
             source=source, tag=tag, digest=None, status="failed", mediaType=earlier.mediaType,
-            children=list(earlier.children), mirrorSets=["tag"] if spec.rewrites_index else list(spec.mirror_sets),
+            children=list(earlier.children), mirrorSets=spec.fed_mirror_sets,
             mirrorSourcePolicy=spec.mirror_source_policy, scope=spec.scope, error=failure.error,
             destinations=[DestinationRecord(d.mirror.location, d.name, "failed", error=failure.error)
                           for d in destinations(manifest, spec)]))

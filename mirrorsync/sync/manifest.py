@@ -87,6 +87,12 @@ class ImageSpec:
         return bool(self.platforms) and self.platform_mode == "rewrite"
 
     @property
+    def fed_mirror_sets(self) -> list[str]:
+        """The mirror sets its images feed: a rewritten index is not the source's digest, so a pull by digest
+        cannot be sent to it; only tag mirror entries."""
+        return ["tag"] if self.rewrites_index else list(self.mirror_sets)
+
+    @property
     def lists_tags(self) -> bool:
         """Whether the source's tag list must be read to know which tags to take."""
         return self.all_tags or bool(self.include) or self.semver is not None or self.latest is not None
@@ -119,6 +125,14 @@ class SyncManifest:
     operators: tuple = ()  # operators.OperatorCatalogSpec, one per catalog
     # where each value came from, for errors found after parsing (None for a manifest built in code)
     source_doc: LocatedDocument | None = field(default=None, compare=False, repr=False)
+
+    def source_hosts(self) -> set[str]:
+        """The registries content is read from: the images' sources, the releases named directly and the
+        catalogs (the hosts an update graph names are known only once it is read)."""
+        hosts = {spec.source.registry for spec in self.images} | {op.catalog.registry for op in self.operators}
+        if self.platform is not None:
+            hosts |= {ref.registry for ref in self.platform.releases}
+        return hosts
 
     def settings_for(self, host: str) -> RegistrySettings:
         """The settings of ``host``, also where one of them is written with the default port (``h`` vs ``h:443``)."""

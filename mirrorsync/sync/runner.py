@@ -148,14 +148,11 @@ class Runner:
     def check_credentials(self) -> None:
         """Read every auth file the run will use, now: a broken or missing one is bad input (``InputError``,
         exit 2) before anything is copied, not a failure of each image."""
-        hosts = {spec.source.registry for spec in self.manifest.images} | {m.registry for m in self.manifest.mirrors}
-        if self.manifest.platform is not None:  # (the hosts a graph names are known only once it is read)
+        if self.manifest.platform is not None and self.reads_platform_files:
             from ..openshift.releases.spec import check_paths  # noqa: PLC0415
 
-            if self.reads_platform_files:
-                check_paths(self.manifest)
-            hosts |= {ref.registry for ref in self.manifest.platform.releases}
-        hosts |= {op.catalog.registry for op in self.manifest.operators}
+            check_paths(self.manifest)
+        hosts = self.manifest.source_hosts() | {m.registry for m in self.manifest.mirrors}
         for host in sorted(hosts - self.other_side()):
             auth.lookup(host, auth_file=self.manifest.settings_for(host).auth_file or self.options.auth_file)
         self.check_cert_dirs()
@@ -367,7 +364,7 @@ def to_record(job: CopyJob, result: CopyResult) -> ImageRecord:
     spec = job.spec
     return ImageRecord(source=job.source.name, tag=job.tag, digest=result.digest or job.digest, status=status,
                        mediaType=result.media_type, children=list(result.children),
-                       mirrorSets=_mirror_sets(spec), mirrorSourcePolicy=spec.mirror_source_policy,
+                       mirrorSets=spec.fed_mirror_sets, mirrorSourcePolicy=spec.mirror_source_policy,
                        scope=spec.scope, destinations=dests, bytesRead=result.bytes_read, retries=result.retries,
                        error=result.error or (errors[0] if errors else None), platforms=result.platforms,
                        missingPlatforms=list(result.missing_platforms) if spec.platforms else None,
@@ -376,17 +373,11 @@ def to_record(job: CopyJob, result: CopyResult) -> ImageRecord:
                        mirrorTag=job.target_tag)
 
 
-def _mirror_sets(spec) -> list[str]:
-    """The mirror sets an image of ``spec`` feeds: a rewritten index is not the source's digest, so a pull by
-    digest cannot be sent to it; only tag mirror entries."""
-    return ["tag"] if spec.rewrites_index else list(spec.mirror_sets)
-
-
 def _failed_record(spec, job: CopyJob | None, error: str, manifest: SyncManifest, status: str = "failed") -> ImageRecord:
     dests = [DestinationRecord(m.location, f"{m.registry}/{m.repository(spec.destination)}", status, error=error)
              for m in manifest.mirrors]
     return ImageRecord(source=spec.source.name, tag=job.tag if job else None, digest=job.digest if job else None,
-                       status=status, mirrorSets=_mirror_sets(spec), mirrorSourcePolicy=spec.mirror_source_policy,
+                       status=status, mirrorSets=spec.fed_mirror_sets, mirrorSourcePolicy=spec.mirror_source_policy,
                        scope=spec.scope, destinations=dests, error=error,
                        mirrorTag=job.target_tag if job else None)
 
@@ -436,7 +427,8 @@ def write_mirror_sets(reports: list[Report], output_dir: str | Path, *, icsp: bo
     from ..openshift.releases import outputs
 
     catalogs = [c for r in reports for c in r.catalogs]
-    files = render_crs(reports, icsp=icsp, name=name) + outputs.cluster_files(reports) + catalog_resources.render(catalogs)
+    files = (render_crs(reports, icsp=icsp, name=name) + outputs.cluster_files(reports)
+             + catalog_resources.render(catalogs))
     return cluster_resources.write(output_dir, files, notify=notify) + outputs.write_beside(reports, output_dir)
 
 
