@@ -91,22 +91,19 @@ def checks_from_reports(reports: list[Report]) -> list[Check]:
     return sorted(set(out), key=lambda c: (c.repository, c.tag or "", c.digest or ""))
 
 
-def checks_from_manifest(manifest: SyncManifest, store_for: StoreFor) -> tuple[list[Check], list[str]]:
+def checks_from_manifest(manifest: SyncManifest, clients: Clients) -> tuple[list[Check], list[str]]:
     """Everything the manifest selects on every mirror, with digests from the sources; and what could not be read."""
     problems: list[str] = []
+    store_for = clients.get
 
     def list_tags(ref):
         return store_for(ref.registry).list_tags(ref.repository)
 
     the_plan = build_plan(manifest, list_tags)
     if manifest.platform is not None:  # the releases the section selects now, each with its components
-        from ..openshift.releases import graph
-        from ..openshift.releases.planning import add_to_plan as add_releases
+        from ..openshift.releases.planning import add_from_registries
 
-        platform = manifest.platform
-        add_releases(the_plan, manifest, lambda ref: (store_for(ref.registry), ref.repository),
-                     lambda channel, arch: graph.fetch(platform.update_service, channel, arch,
-                                                       settings_for=manifest.settings_for))
+        add_from_registries(the_plan, manifest, clients, signatures=False)  # signatures are no mirror content
         problems += [f"error: {f.what}: {f.error}" for f in the_plan.releases.failures]
     if manifest.operators:  # every bundle and related image the catalog filters keep, and each catalog image
         from ..openshift.catalogs.planning import add_to_plan
@@ -287,7 +284,7 @@ def verify_target(target: str, *, manifest: str | None = None, auth_file: str | 
         if is_report:
             checks, problems = checks_from_reports([rep]), []
         else:
-            checks, problems = checks_from_manifest(m, clients.get)
+            checks, problems = checks_from_manifest(m, clients)
         outcome = verify(checks, clients.get, workers=workers)
     finally:
         clients.close()

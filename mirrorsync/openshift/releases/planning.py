@@ -150,9 +150,9 @@ def signature_configmaps(records: list[ReleaseRecord]) -> str:
 
 
 def add_from_registries(the_plan: Plan, manifest: SyncManifest, clients, *, shard: Shard | None = None,
-                        previous: Report | None = None) -> None:
+                        previous: Report | None = None, signatures: bool = True) -> None:
     """``add_to_plan`` for a run against registries: the graph from the update service (or its file), the releases
-    and signatures read with the run's registry settings, proxies, retries and timeout."""
+    and (``signatures``) their signatures read with the run's registry settings, proxies, retries and timeout."""
     from . import graph  # noqa: PLC0415
 
     platform = manifest.platform
@@ -167,4 +167,5 @@ def add_from_registries(the_plan: Plan, manifest: SyncManifest, clients, *, shar
         return signatures_mod.read(platform.signatures, digest, **opts)
 
     add_to_plan(the_plan, manifest, lambda ref: (clients.get(ref.registry), ref.repository), graph_for,
-                signatures_for=signatures_for if platform.signatures else None, shard=shard, previous=previous)
+                signatures_for=signatures_for if signatures and platform.signatures else None, shard=shard,
+                previous=previous)
