@@ -36,7 +36,6 @@ from typing import Any
 from ..atomicfile import write_atomic
 from ..errors import InputError, MirrorsyncError, NotFound, RegistryError, describe
 from ..oci.content import INDEX_TYPES
-from ..registry import reference
 from ..registry.client import RegistryClient
 from .carryover import removed_entries
 from .copy import walk
@@ -215,16 +214,13 @@ def unknown_selections(report: Report, the_plan: Plan) -> tuple[set[tuple[str, s
     for cp in the_plan.catalogs:
         if cp.error is None:
             continue
+        from ..openshift.catalogs.planning import recorded_images  # noqa: PLC0415 - only with a catalog down
+
         why.append(f"every image of catalog {cp.spec.catalog}: {cp.error}")
         entry = previous.get(str(cp.spec.catalog)) or {}
         if entry.get("sourceDigest"):
             keep.add((cp.job.source.name, entry["sourceDigest"]))
-        for text in entry.get("images") or []:
-            try:
-                ref = reference.parse(text)
-            except InputError:
-                continue
-            keep.add((ref.repo_only().name, ref.digest or ref.tag or "latest"))
+        keep |= {(ref.repo_only().name, ref.digest or ref.tag or "latest") for ref in recorded_images(entry)}
     return keep, why
 
 

@@ -254,11 +254,7 @@ def keep_previous(report: Report, previous: Report | None, manifest: SyncManifes
         entry.update({k: v for k, v in old.items() if k != "error"})
         entry["mirrors"] = [{**m, "error": f"not rebuilt this run; kept from the previous report ({error})"}
                             for m in old["mirrors"]]
-        for text in old.get("images") or []:
-            try:
-                ref = reference.parse(text)
-            except InputError:
-                continue
+        for ref in recorded_images(old):
             spec = spec_for(listed, ref)
             if (spec.source.name, ref.digest or ref.tag) in recorded:
                 continue  # this run planned it (and its record says what happened to it)
@@ -267,6 +263,18 @@ def keep_previous(report: Report, previous: Report | None, manifest: SyncManifes
                 mirrorSets=list(spec.mirror_sets), error=error,
                 destinations=[DestinationRecord(d.mirror.location, d.name, "failed", error=error)
                               for d in destinations(manifest, spec)]))
+
+
+def recorded_images(entry: dict) -> list[Reference]:
+    """The images a report's catalog entry says its kept bundles need (an entry a user edited into something that
+    is no reference is skipped)."""
+    out = []
+    for text in entry.get("images") or []:
+        try:
+            out.append(reference.parse(text))
+        except InputError:
+            continue
+    return out
 
 
 def _record_key_of_job(cp: CatalogPlan) -> tuple[str, str]:
