@@ -99,7 +99,7 @@ class ImportRunner(Runner):
             # (a release the layout cannot give is planned from the previous report, as a run does, so an import
             # that fails it does not take away what an earlier import mirrored)
             add_to_plan(the_plan, self.manifest, lambda ref: (self.source, ref.name), _no_graph,
-                        carried=self.releases or [], shard=self.options.shard, previous=self._previous())
+                        carried=self.releases or [], shard=self.options.shard, previous=self._previous)
         return self.add_catalogs(the_plan, clients)
 
     def catalog_store(self, clients: Clients):

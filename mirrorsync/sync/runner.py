@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import logging
 import os
 import threading
@@ -67,9 +68,6 @@ class Runner:
     # set after ``stop`` (a second Ctrl-C): images in flight are reported failed and not waited for
     abandon: threading.Event = field(default_factory=threading.Event)
     _listener_failed: bool = field(default=False, init=False, repr=False)
-    # read once: the releases' planning and the carry-over both use it
-    _previous_read: bool = field(default=False, init=False, repr=False)
-    _previous_report: Report | None = field(default=None, init=False, repr=False)
     catalogs_by_tag: ClassVar[bool] = False  # plan catalogs' images by tag (an export), not by digest
     # whether the platform section's local graph file and signature store are read (an import takes the releases
     # and their signatures from its export's report: those files are on the other side of the gap)
@@ -121,7 +119,7 @@ class Runner:
             from ..openshift.releases.planning import add_from_registries  # noqa: PLC0415 - only with releases
 
             add_from_registries(the_plan, self.manifest, clients, shard=self.options.shard,
-                                previous=self._previous())
+                                previous=self._previous)
         return self.add_catalogs(the_plan, clients, by_tag=self.catalogs_by_tag)
 
     def catalog_store(self, clients: Clients):
@@ -143,7 +141,7 @@ class Runner:
 
         report.catalogs = finish(the_plan.catalogs, report, self.catalog_store(clients), clients.get,
                                  interrupted=self.stop.is_set())
-        keep_previous(report, self._previous(), self.manifest)
+        keep_previous(report, self._previous, self.manifest)
 
     def check_credentials(self) -> None:
         """Read every auth file the run will use, now: a broken or missing one is bad input (``InputError``,
@@ -207,7 +205,7 @@ class Runner:
                 report.releases = records(the_plan.releases, report.images)
             if the_plan.catalogs:
                 self.finish_catalogs(the_plan, report, clients)
-            reconcile(report, self._previous(), self.manifest, the_plan.failures,
+            reconcile(report, self._previous, self.manifest, the_plan.failures,
                       _not_asked if self.abandon.is_set() else clients.get, workers=self._value("concurrency"))
         finally:
             if self.abandon.is_set():
@@ -232,9 +230,19 @@ class Runner:
                 self._listener_failed = True
                 log.warning("progress listener failed (%s: %s); ignored", type(exc).__name__, exc)
 
+    @functools.cached_property
     def _previous(self) -> Report | None:
-        if self._previous_read:
-            return self._previous_report
+        """The previous report in the output directory, read once: the releases' planning, the catalogs and the
+        carry-over all use it."""
+        path = self.options.previous_report
+        if path is None or not os.path.exists(path):
+            return None
+        try:
+            return load_report(str(path))
+        except (MirrorsyncError, OSError) as exc:
+            # Only costs what a failure this run would have kept; the run itself is not at fault.
+            log.warning("cannot read the previous report (%s): no mirror entries are kept from it", exc)
+            return None
         self._previous_read = True
         path = self.options.previous_report
         if path is None or not os.path.exists(path):

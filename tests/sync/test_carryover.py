@@ -186,9 +186,9 @@ def test_a_previous_report_that_cannot_be_read_is_a_warning_and_keeps_nothing(tm
     path = tmp_path / "report.json"
     path.write_text('{"kind": "SyncReport", "apiVersion": "mirrorsync.dev/v9"}')
     runner = Runner(manifest(f"  - source: {SRC}/a:v1"), RunOptions(previous_report=path))
-    assert runner._previous() is None
+    assert runner._previous is None
     assert "cannot read the previous report" in caplog.text and "unsupported report version" in caplog.text
-    assert Runner(runner.manifest, RunOptions(previous_report=tmp_path / "none.json"))._previous() is None
+    assert Runner(runner.manifest, RunOptions(previous_report=tmp_path / "none.json"))._previous is None
 
 
 def test_after_a_second_signal_no_mirror_is_asked_and_the_entries_stay_unconfirmed():
