@@ -37,6 +37,7 @@ from ..atomicfile import write_atomic
 from ..errors import InputError, MirrorsyncError, NotFound, RegistryError, describe
 from ..oci.content import INDEX_TYPES
 from ..registry.client import RegistryClient
+from ..registry.referrers import fallback_tag
 from .carryover import removed_entries
 from .copy import walk
 from .manifest import SyncManifest
@@ -380,16 +381,21 @@ def _inspect_repository(client: RegistryClient, repo: str, removals: list[Remova
 def _companion_tags(r: Removal) -> dict[str, str | None]:
     """tag -> the digest it should name (None: whatever it names, a fallback index) for ``r``'s companions."""
     out: dict[str, str | None] = {c["tag"]: c["digest"] for c in r.companions if c.get("tag")}
-    out.update({c["subject"].replace(":", "-"): None for c in r.companions if c.get("kind") == "referrer"})
+    out.update({fallback_tag(s): None for s in _referred(r)})
     return out
+
+
+def _referred(r: Removal) -> set[str]:
+    """The subjects of ``r``'s referrers (each has a fallback index where the mirror has no referrers API)."""
+    return {c["subject"] for c in r.companions if c.get("kind") == "referrer"}
 
 
 def _companions_going(r: Removal, going: set[str], tag_digest: dict[str, str], protected: dict[str, str]) -> list[str]:
     """The companions of what ``r`` deletes (their subject goes), and each such subject's referrers fallback index:
     deleted after the image, so an interrupted prune never leaves an image on the mirror without its signatures."""
     out = [c["digest"] for c in r.companions if c.get("subject") in going and c["digest"] not in protected]
-    out += [tag_digest[t] for t, d in _companion_tags(r).items()
-            if d is None and t.replace("-", ":", 1) in going and t in tag_digest and tag_digest[t] not in protected]
+    indexes = (tag_digest.get(fallback_tag(s)) for s in _referred(r) if s in going)
+    out += [d for d in indexes if d is not None and d not in protected]
     return [d for d in dict.fromkeys(out) if d not in going]
 
 
