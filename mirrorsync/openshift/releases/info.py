@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ...registry import auth, reference
-from ...registry.client import RegistryClient
-from ...registry.proxies import ProxySettings
-from ...registry.reference import DEFAULT_REGISTRY, DOCKER_HUB_API_HOST
+from ...registry import reference
 from ...sync.manifest import SyncManifest
 from .payload import read
 
@@ -17,16 +14,14 @@ def describe_release(ref_text: str, manifest: SyncManifest | None = None, *, aut
     ref = reference.parse(ref_text)
     if not ref.identifier:
         ref = ref.with_tag("latest")
-    settings_for = manifest.settings_for if manifest else None
-    settings = settings_for(ref.registry) if settings_for else None
-    creds = auth.credentials_for(ref.registry, (settings.auth_file if settings else None) or auth_file)
-    host = DOCKER_HUB_API_HOST if ref.registry == DEFAULT_REGISTRY else ref.registry
-    client = RegistryClient(host, settings=settings, credentials=creds, settings_for=settings_for,
-                            proxies=ProxySettings.from_environ())
+    from ...sync.runner import RunOptions, Runner  # noqa: PLC0415 - the run's clients, as catalog list uses them
+
+    settings = manifest or SyncManifest(file="", mirrors=(), images=())
+    clients = Runner(settings, RunOptions(auth_file=auth_file)).clients()
     try:
-        release = read(client, ref.repository, ref.identifier or "", where=str(ref))
+        release = read(clients.get(ref.registry), ref.repository, ref.identifier or "", where=str(ref))
     finally:
-        client.close()
+        clients.close()
     if as_json:
         return json.dumps({"image": str(ref), "digest": release.digest, "version": release.version,
                            "previous": list(release.previous),
