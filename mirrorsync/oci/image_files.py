@@ -33,13 +33,34 @@ def platform_manifest(store: ContentStore, repo: str, ref: str,
     top = store.get_manifest(repo, ref)
     if not top.is_index:
         return top, top
-    want = platform.split("/")
-    for child in top.children:
-        have = (child.platform or "").split("/")
-        if have[:2] == want[:2] and (len(want) < 3 or have[2:3] == want[2:3]):
-            return top, store.get_manifest(repo, child.digest)
+    child = next((c for c in top.children if _matches(c.platform, platform)), None)
+    if child is None:
+        raise _no_image(store, repo, top, platform)
+    return top, store.get_manifest(repo, child.digest)
+
+
+def any_platform_manifest(store: ContentStore, repo: str, ref: str) -> tuple[Manifest, Manifest]:
+    """``platform_manifest`` for content every platform of which carries the same files (a release's
+    release-manifests/, a catalog's FBC): linux/amd64 where an index has it, else its first image with a platform."""
+    top = store.get_manifest(repo, ref)
+    if not top.is_index:
+        return top, top
+    children = [c for c in top.children if c.platform]
+    child = next((c for c in children if _matches(c.platform, "linux/amd64")), children[0] if children else None)
+    if child is None:
+        raise _no_image(store, repo, top, "linux/amd64")
+    return top, store.get_manifest(repo, child.digest)
+
+
+def _matches(have: str | None, want: str) -> bool:
+    """Whether an index entry of platform ``have`` serves ``want`` (``os/arch[/variant]``; without a variant, any)."""
+    h, w = (have or "").split("/"), want.split("/")
+    return h[:2] == w[:2] and (len(w) < 3 or h[2:3] == w[2:3])
+
+
+def _no_image(store: ContentStore, repo: str, top: Manifest, platform: str) -> UnsupportedContent:
     offered = ", ".join(c.platform or "unknown" for c in top.children) or "none"
-    raise UnsupportedContent(f"{store.describe()}/{repo}@{top.digest} has no {platform} image (it has: {offered})")
+    return UnsupportedContent(f"{store.describe()}/{repo}@{top.digest} has no {platform} image (it has: {offered})")
 
 
 def image_config(store: ContentStore, repo: str, image: Manifest) -> dict:

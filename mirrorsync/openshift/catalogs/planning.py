@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ...errors import InputError, UnsupportedContent, describe
-from ...oci.image_files import image_config, platform_manifest, read_files
+from ...oci.image_files import any_platform_manifest, image_config, read_files
 from ...oci.store import ContentStore
 from ...registry import reference
 from ...registry.reference import Reference
@@ -142,14 +142,7 @@ def read_catalog(store: ContentStore, repo: str, ref: str, *,
     desc = store.manifest_descriptor(repo, ref)
     if desc is None:
         raise UnsupportedContent(f"{store.describe()}/{repo}:{ref} not found")
-    try:
-        _, image = platform_manifest(store, repo, desc.digest)
-    except UnsupportedContent:
-        top = store.get_manifest(repo, desc.digest)
-        first = next((c for c in top.children if c.platform), None)
-        if first is None:
-            raise
-        _, image = platform_manifest(store, repo, desc.digest, first.platform)
+    _, image = any_platform_manifest(store, repo, desc.digest)
     root = rebuild.configs_root(image_config(store, repo, image))
 
     def wanted(path: str) -> bool:

@@ -46,10 +46,9 @@ def read(store: ContentStore, repo: str, ref: str, *, platform: str | None = Non
     linux/amd64 where it has one, else its first: every image of a release carries the same files)."""
     where = where or (f"{store.describe()}/{repo}@{ref}" if ":" in ref else f"{store.describe()}/{repo}:{ref}")
     if platform is None:
-        top = store.get_manifest(repo, ref)
-        offered = [c.platform for c in top.children if c.platform]
-        platform = "linux/amd64" if not offered or "linux/amd64" in offered else offered[0]
-    top, image = image_files.platform_manifest(store, repo, ref, platform)
+        top, image = image_files.any_platform_manifest(store, repo, ref)
+    else:
+        top, image = image_files.platform_manifest(store, repo, ref, platform)
     files = _release_files(store, repo, image)
     for name in (IMAGE_REFERENCES, RELEASE_METADATA):
         if name not in files:
