@@ -282,3 +282,31 @@ def test_a_removal_with_companions_round_trips_through_the_prune_report_and_one_
     assert f"m/a@{'2' * 64}" not in "\n".join(signed.lines(False))
     signed.manifests = [signed.digest, "sha256:" + "2" * 64]
     assert signed.lines(False)[-1] == f"would delete: m/a@sha256:{'2' * 64} (signature of {plain.digest})"
+
+
+def test_signatures_go_after_their_image_and_a_prune_stopped_in_between_finishes_them_next_time():
+    stop = threading.Event()
+
+    class StoppingStore(DeletingStore):
+        def delete_manifest(self, repo, digest):
+            super().delete_manifest(repo, digest)
+            stop.set()  # as a SIGTERM during the first DELETE: it finishes, nothing more starts
+
+    store = StoppingStore()
+    keep = make_image(store, "m/a", "1.0", arches=("amd64",))
+    gone = make_image(store, "m/a", "2.0", arches=("amd64",))
+    sig_tag = gone.digest.replace(":", "-") + ".sig"
+    sig = make_image(store, "m/a", None, arches=("amd64",)).children[0]  # a plain manifest, as cosign's are
+    store.tags[("m/a", sig_tag)] = sig.digest
+    gone_rec = record("a", "2.0", gone.digest)
+    gone_rec.companions = [{"kind": "signature", "digest": sig.digest, "subject": gone.digest, "tag": sig_tag}]
+    m = manifest(f"  - source: {SRC}/a:1.0")
+    removals, pruned, finished = prune(rep(record("a", "1.0", keep.digest), gone_rec), m, {MIRROR: store},
+                                       stop=stop)
+    assert not finished and store.deleted == [("m/a", gone.digest)]  # the image first: never a signature alone
+    assert store.manifest_descriptor("m/a", sig_tag).digest == sig.digest
+    stop.clear()
+    removals, _, finished = prune(pruned, m, {MIRROR: store}, unfinished=removals)
+    assert finished and actions(removals) == {"2.0": "deleted"}
+    assert store.deleted[1:] == [("m/a", gone.children[0].digest), ("m/a", sig.digest)]
+    assert store.list_tags("m/a") == ["1.0"]
