@@ -25,14 +25,14 @@ __version__ = "0.1.0"
 # name -> (module, attribute). Loaded on first use, so that the command line starts without the whole library.
 _API: dict[str, tuple[str, str]] = {
     "SyncManifest": ("sync.manifest", "SyncManifest"),
-    "load_manifest": ("sync.manifest", "load"),
-    "RunOptions": ("sync.runner", "RunOptions"),
-    "run": ("sync.runner", "run"),
+    "load_manifest": ("pipeline.sections", "load_manifest"),
+    "RunOptions": ("pipeline.runner", "RunOptions"),
+    "run": ("pipeline.runner", "run"),
     "Report": ("sync.report", "Report"),
     "load_report": ("sync.report", "load"),
-    "render_crs": ("sync.runner", "render_crs"),
-    "prune": ("sync.prune", "prune"),
-    "PruneResult": ("sync.prune", "PruneResult"),
+    "render_crs": ("pipeline.outputs", "render_crs"),
+    "prune": ("pipeline.prune", "prune"),
+    "PruneResult": ("pipeline.prune", "PruneResult"),
     "MirrorSetFile": ("openshift.mirrorsets", "MirrorSetFile"),
     "MirrorSet": ("openshift.crs", "MirrorSet"),
     "load_mirror_sets": ("openshift.crs", "load_mirror_sets"),
@@ -53,10 +53,12 @@ if TYPE_CHECKING:
     from .openshift.mirrorsets import MirrorSetFile
     from .openshift.registries_conf import render_registries_conf
     from .openshift.resolve import PullSource, Resolution, config_from_mirror_sets, resolve
-    from .sync.manifest import SyncManifest, load as load_manifest
-    from .sync.prune import PruneResult, prune
+    from .pipeline.outputs import render_crs
+    from .pipeline.prune import PruneResult, prune
+    from .pipeline.runner import RunOptions, run
+    from .pipeline.sections import load_manifest
+    from .sync.manifest import SyncManifest
     from .sync.report import Report, load as load_report
-    from .sync.runner import RunOptions, render_crs, run
 
 
 def __getattr__(name: str) -> Any:

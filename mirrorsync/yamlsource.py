@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
@@ -155,3 +156,65 @@ def read_text(path: str) -> str:
         raise InputError(f"not UTF-8 text (byte {exc.start})", file=path) from None
     except OSError as exc:
         raise InputError(exc.strerror or str(exc), file=path) from None
+
+
+class Reader:
+    """Typed access to a located document that raises ``InputError`` at the offending node."""
+
+    def __init__(self, doc: LocatedDocument) -> None:
+        self.doc = doc
+
+    def fail(self, path: tuple, message: str) -> InputError:
+        return self.doc.error(path, message)
+
+    def mapping(self, value: Any, path: tuple, allowed: set[str]) -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"must be a mapping, got {type_name(value)}")
+        for key in value:
+            if key not in allowed:
+                raise self.fail(path + (key,), f"unknown field (allowed: {', '.join(sorted(allowed))})")
+        return value
+
+    def string(self, value: Any, path: tuple) -> str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            # YAML reads 4.10 as the number 4.1: never guess, ask for quotes
+            raise self.fail(path, f"must be a string, got the number {value!r} (quote it: '{value}')")
+        if not isinstance(value, str) or not value:
+            raise self.fail(path, f"must be a non-empty string, got {type_name(value)}")
+        return value
+
+    def boolean(self, value: Any, path: tuple) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(path, f"must be true or false, got {type_name(value)}")
+        return value
+
+    def string_list(self, value: Any, path: tuple) -> list[str]:
+        if not isinstance(value, list):
+            raise self.fail(path, f"must be a list, got {type_name(value)}")
+        return [self.string(item, path + (i,)) for i, item in enumerate(value)]
+
+    def choice(self, value: Any, path: tuple, choices: tuple[str, ...]) -> str:
+        value = self.string(value, path)
+        if value not in choices:
+            raise self.fail(path, f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def regex(self, value: Any, path: tuple) -> str:
+        value = self.string(value, path)
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise self.fail(path, f"invalid regular expression {value!r}: {exc}") from None
+        return value
+
+    def checked(self, path: tuple, fn, *args):
+        """Run a validator that raises ``InputError`` without location, and locate its error here."""
+        try:
+            return fn(*args)
+        except InputError as exc:
+            raise self.fail(path, exc.message) from None
+
+
+def type_name(value: Any) -> str:
+    return {type(None): "null", dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)

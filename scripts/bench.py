@@ -674,7 +674,7 @@ class Bench:
     def write_outputs_seconds(self, out: Path) -> dict[str, float]:
         """Writing the last run's report.json and its CRs again, in this process: what ``run`` spends on them."""
         from mirrorsync.sync.report import load  # noqa: PLC0415
-        from mirrorsync.sync.runner import write_mirror_sets  # noqa: PLC0415
+        from mirrorsync.pipeline.outputs import write_mirror_sets  # noqa: PLC0415
 
         rep = load(str(out / "report.json"))
         target = self.work / "rewrite"

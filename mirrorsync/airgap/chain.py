@@ -17,7 +17,7 @@ from ..errors import InputError, NotFound
 from ..oci.content import Descriptor
 from ..oci.store import ABSENT, PRESENT, BlobReuse
 from ..sync import report as report_mod
-from ..sync.runner import REPORT_FILE
+from ..sync.report import REPORT_FILE
 from .layout import OCILayout
 
 EXPORT_KEY = "export"

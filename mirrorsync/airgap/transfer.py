@@ -25,15 +25,15 @@ from typing import Callable, Iterable
 
 from ..atomicfile import write_atomic
 from ..errors import InputError
-from ..sync import manifest as manifest_mod
 from ..sync.manifest import Mirror, SyncManifest
-from ..sync.report import Report, load as load_report
-from ..sync.runner import REPORT_FILE
+from ..pipeline.route import Route
+from ..pipeline.runner import Runner
+from ..pipeline.sections import load_manifest
+from ..sync.report import REPORT_FILE, Report, load as load_report
 from .archives import MIN_ARCHIVE_SIZE, PART_RE, pack, parts_in, unpack
 from .chain import EXPORT_KEY, WithEarlierExports, earlier_blobs
 from .checksums import read_checksums, sums_of, verify_checksums, write_checksums
 from .layout import INDEX_FILE, LAYOUT_FILE, OCILayout
-from .runners import ExportRunner, ImportRunner, runner_kwargs
 
 MANIFEST_COPY = "manifest.yaml"
 
@@ -70,9 +70,11 @@ def export(manifest: SyncManifest, directory: str | os.PathLike[str], *, options
     layout = OCILayout(directory)
     target = WithEarlierExports(layout, earlier) if earlier else layout
     label = f"oci:{directory}"
-    kwargs = runner_kwargs(options, stop, abandon)
-    runner = ExportRunner(replace(manifest, mirrors=(Mirror(label),)), on_event=on_event, target=target,
-                          mirror_hosts=frozenset(m.registry for m in manifest.mirrors), **kwargs)
+    # the manifest's mirrors are the layout here; their hosts are reached by the import, not by us
+    route = Route(target=target, target_whole=layout if earlier else None,
+                  unreached=frozenset(m.registry for m in manifest.mirrors) - manifest.source_hosts())
+    runner = Runner(replace(manifest, mirrors=(Mirror(label),)), on_event=on_event, route=route,
+                    **_runner_kwargs(options, stop, abandon))
     try:
         report = runner.run()
     finally:
@@ -126,17 +128,24 @@ def import_export(directory: str | os.PathLike[str], *, manifest_path: str | Non
     verify_checksums(directory, {n: h for n, h in sums.items() if not PART_RE.match(n)})
 
     earlier: set[str] = set()
-    releases = []
+    carried = None  # the export's report: what the other side selected (its releases)
     with contextlib.suppress(FileNotFoundError, ValueError, AttributeError):
         section = json.loads((directory / REPORT_FILE).read_text()).get(EXPORT_KEY) or {}
         earlier = set(section.get("since") or [])
     if (directory / REPORT_FILE).is_file():
-        releases = [r for r in load_report(str(directory / REPORT_FILE)).releases if r.source and r.digest]
-    m = manifest_mod.load(str(manifest_path) if manifest_path else str(directory / MANIFEST_COPY))
+        carried = load_report(str(directory / REPORT_FILE))
+    m = load_manifest(str(manifest_path) if manifest_path else str(directory / MANIFEST_COPY))
     if icsp:
         m.check_icsp()
     layout = OCILayout(directory, create=False)
-    kwargs = runner_kwargs(options, stop, abandon)
-    runner = ImportRunner(m, on_event=on_event, source=WithEarlierExports(layout, earlier), releases=releases,
-                          **kwargs)
-    return runner.run()
+    # the sources are on the other side of the gap: tags, releases and catalogs come from the layout
+    route = Route(source=WithEarlierExports(layout, earlier), carried=carried,
+                  unreached=frozenset(m.source_hosts() - {mirror.registry for mirror in m.mirrors}))
+    return Runner(m, on_event=on_event, route=route, **_runner_kwargs(options, stop, abandon)).run()
+
+
+def _runner_kwargs(options, stop, abandon) -> dict:
+    """The runner's optional arguments that were given (``abandon``: set after ``stop``, report images in flight
+    as failed and do not wait for them)."""
+    given = {"options": options, "stop": stop, "abandon": abandon}
+    return {k: v for k, v in given.items() if v is not None}

@@ -17,7 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import InputError, MirrorsyncError
-from ..sync import manifest as manifest_mod
+from ..pipeline import sections as manifest_mod
 from ..sync import report as report_mod
 from .session import Session, note
 
@@ -123,7 +123,7 @@ def _metrics(rep, metrics_file: Optional[Path], pushgateway: Optional[str], shar
 
 def _write_outputs(rep, output_dir: Path, icsp: bool) -> list[Path]:
     """report.json, then the mirror sets built from it."""
-    from ..sync.runner import REPORT_FILE, write_mirror_sets
+    from ..pipeline.outputs import REPORT_FILE, write_mirror_sets
 
     rep.save(str(output_dir / REPORT_FILE))
     return write_mirror_sets([rep], output_dir, icsp=icsp)
@@ -132,7 +132,7 @@ def _write_outputs(rep, output_dir: Path, icsp: bool) -> list[Path]:
 def _finish(rep, output_dir: Path, written: list[Path], metrics_file: Optional[Path], pushgateway: Optional[str],
             shard=None) -> None:
     """Metrics, the one-line summary, the files written, and the exit code of a sync."""
-    from ..sync.runner import REPORT_FILE
+    from ..sync.report import REPORT_FILE
 
     _metrics(rep, metrics_file, pushgateway, shard)
     totals = rep.totals()
@@ -140,7 +140,7 @@ def _finish(rep, output_dir: Path, written: list[Path], metrics_file: Optional[P
     note(f"{rep.status}: {totals['copied']} copied, {totals['upToDate']} up to date, {totals['failed']} failed"
           + (f" ({kept} of them kept on the mirrors from earlier runs)" if kept else "")
           + f"; report {output_dir / REPORT_FILE}")
-    for c in rep.catalogs:
+    for c in rep.sections.get("catalogs") or []:
         pushed = [f"{m['reference']}@{m['digest']}" for m in c["mirrors"] if m.get("digest")]
         note(f"catalog {c['catalog']}: " + (c["error"] if c.get("error") else
              f"{len(c['bundles'])} bundles kept, {len(c['leftOut'])} left out (see the report)"
@@ -171,11 +171,12 @@ def run(
 
     Every entry a run removes is logged and listed in the report (removedEntries).
     """
-    from ..sync.runner import REPORT_FILE, RunOptions, Runner
+    from ..pipeline.outputs import REPORT_FILE
+    from ..pipeline.runner import RunOptions, Runner
 
     session = Session(log_format.value, verbose)
     try:
-        m = manifest_mod.load(str(manifest))
+        m = manifest_mod.load_manifest(str(manifest))
         if icsp:
             m.check_icsp()
         the_shard = _shard(shard)
@@ -203,10 +204,11 @@ def plan(
 ) -> None:
     """Show what a run would copy, and why each listed tag was taken or left (reads source tag lists; writes
     nothing)."""
-    from ..sync.runner import RunOptions, Runner
+    from ..pipeline.runner import RunOptions, Runner
+    from ..pipeline.sections import PLUGGED
 
     try:
-        m = manifest_mod.load(str(manifest))
+        m = manifest_mod.load_manifest(str(manifest))
         runner = Runner(m, RunOptions(auth_file=authfile))
         clients = runner.clients()
         try:
@@ -217,7 +219,7 @@ def plan(
         fail(exc)
         return
     if output == OutputFormat.json:
-        sys.stdout.write(the_plan.to_json())
+        sys.stdout.write(the_plan.to_json(PLUGGED))
     else:
         for job in the_plan.jobs:
             tag = f":{job.target_tag}" if job.target_tag else ""  # a release's image: tagged on the mirrors
@@ -228,8 +230,8 @@ def plan(
                        f"{len(selection.decisions)} listed, {taken} taken")
             for decision in selection.decisions:
                 typer.echo(f"  {decision}")
-        for cp in the_plan.catalogs:  # which bundles each catalog filter keeps, and why
-            _echo_catalog_plan(cp.to_dict())
+        for cp in the_plan.to_dict(PLUGGED).get("catalogs", []):  # which bundles each catalog filter keeps
+            _echo_catalog_plan(cp)
         for f in the_plan.failures:
             typer.echo(f"cannot plan {f.spec.source.name}: {f.error}", err=True)
     raise typer.Exit(1 if the_plan.failures else 0)
@@ -257,7 +259,7 @@ def generate(
     icsp: bool = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy."),
 ) -> None:
     """Build the IDMS/ITMS (and ICSP) from earlier reports, for the content on the mirrors (kept entries too)."""
-    from ..sync.runner import output_lock, write_mirror_sets
+    from ..pipeline.outputs import output_lock, write_mirror_sets
 
     try:
         loaded = [report_mod.load(str(p)) for p in reports]
@@ -451,11 +453,11 @@ def export(
     """Copy the manifest's images into an OCI layout to carry across an air gap, with report and SHA256SUMS."""
     from ..airgap import transfer as airgap
     from ..airgap.archives import parse_size
-    from ..sync.runner import RunOptions
+    from ..pipeline.runner import RunOptions
 
     session = Session(log_format.value, verbose)
     try:
-        m = manifest_mod.load(str(manifest))
+        m = manifest_mod.load_manifest(str(manifest))
         size = parse_size(archive_size) if archive_size is not None else None
         with session.locked(to):
             result = airgap.export(m, to, options=RunOptions(concurrency=concurrency, retries=retries,
@@ -496,7 +498,8 @@ def import_(
 ) -> None:
     """Verify an export's checksums, push it to the mirrors, then write report.json and the CRs (naming the sources)."""
     from ..airgap import transfer as airgap
-    from ..sync.runner import REPORT_FILE, RunOptions
+    from ..pipeline.outputs import REPORT_FILE
+    from ..pipeline.runner import RunOptions
 
     session = Session(log_format.value, verbose)
     try:
@@ -533,8 +536,8 @@ def verify(
 
     With a report, also says (on stderr) which CR entries (source -> mirror) have all their images on the mirrors.
     """
-    from ..sync.runner import REPORT_FILE
-    from ..sync.verify import verify_target
+    from ..sync.report import REPORT_FILE
+    from ..pipeline.verify import verify_target
 
     try:
         report_or_manifest = target / REPORT_FILE if target.is_dir() else target
@@ -573,11 +576,11 @@ def prune(
 
     With --apply the CRs lose the entries before anything is deleted. Exit 1 if something could not be deleted.
     """
-    from ..sync.prune import Pruner
+    from ..pipeline.prune import Pruner
 
     session = Session(log_format.value, verbose)
     try:
-        m = manifest_mod.load(str(manifest))
+        m = manifest_mod.load_manifest(str(manifest))
         pruner = Pruner(m, output_dir, apply=apply, auth_file=authfile, stop=session.stop,
                         notify=lambda message: note(f"note: {message}"))
         pruner.check()  # before the output directory is touched
@@ -625,7 +628,7 @@ def release_info(
     from ..openshift.releases.info import describe_release
 
     try:
-        m = manifest_mod.load(str(manifest)) if manifest else None
+        m = manifest_mod.load_manifest(str(manifest)) if manifest else None
         text = describe_release(reference, m, auth_file=authfile, as_json=output == OutputFormat.json)
     except MirrorsyncError as exc:
         fail(exc)
@@ -655,7 +658,7 @@ def catalog_list(
     from ..openshift.catalogs import listing
 
     try:
-        m = manifest_mod.load(str(manifest)) if manifest else None
+        m = manifest_mod.load_manifest(str(manifest)) if manifest else None
         ref, digest, cat = listing.read(catalog, manifest=m, insecure=insecure, auth_file=authfile)
         text = listing.lines(cat, package)
     except MirrorsyncError as exc:

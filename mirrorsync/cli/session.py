@@ -29,7 +29,7 @@ class Session:
     @contextlib.contextmanager
     def locked(self, output_dir: Path) -> Iterator[None]:
         """Hold ``output_dir``'s lock, and from now on take signals as stop, then abandon."""
-        from ..sync.runner import output_lock
+        from ..pipeline.outputs import output_lock
 
         with output_lock(output_dir):
             signal.signal(signal.SIGTERM, self._on_signal)

@@ -20,22 +20,15 @@ from pathlib import Path
 
 from ..atomicfile import write_atomic
 from .mirrorsets import FILENAMES, MirrorSetFile
-from .releases.signatures import FILENAME as RELEASE_SIGNATURES
+from .object_dirs import DIRECTORY, directory, object_dir  # noqa: F401 - part of this module's interface
 
-DIRECTORY = "cluster-resources"
 KUSTOMIZATION = "Kustomization"
 # Every file mirrorsync may write into the directory, besides the kustomization; names never change between runs,
 # so that a Git diff of the directory shows only what changed. The earlier layout had the same names directly in
 # the output directory.
-LEGACY_FILES = tuple(FILENAMES.values())  # what the earlier layout wrote
-OWNED_FILES = LEGACY_FILES + (RELEASE_SIGNATURES, "catalogsource.yaml", "clustercatalog.yaml")  # catalogs.resources.FILES
+LEGACY_FILES = tuple(FILENAMES.values())  # what the earlier layout wrote; the sections add theirs (``owned``)
 # The files ``oc apply -f DIR`` sends to the API server.
 KUBECTL_EXTENSIONS = (".yaml", ".yml", ".json")
-
-
-def directory(output_dir: str | Path) -> Path:
-    """The cluster-resources directory of an output directory."""
-    return Path(output_dir) / DIRECTORY
 
 
 def kustomization(filenames: Iterable[str]) -> str:
@@ -47,13 +40,14 @@ def kustomization(filenames: Iterable[str]) -> str:
             "kind: Kustomization\n" + resources)
 
 
-def write(output_dir: str | Path, files: Iterable[MirrorSetFile], *,
+def write(output_dir: str | Path, files: Iterable[MirrorSetFile], *, owned: Iterable[str] = (),
           notify: Callable[[str], None] = lambda message: None) -> list[Path]:
     """Replace the cluster resources of ``output_dir`` with ``files``; returns the paths written.
 
     Each file is replaced atomically. The order keeps every intermediate state applicable: the new object files
     first, then the kustomization naming them, then the removal of ours that this run does not write (such as an
-    ImageContentSourcePolicy of an earlier run with ``--icsp``), and last the files of the earlier layout.
+    ImageContentSourcePolicy of an earlier run with ``--icsp``; ``owned``: the file names besides the mirror sets'
+    that mirrorsync may write here), and last the files of the earlier layout.
     ``notify`` gets one line for each file of the earlier layout removed, and for each file in the directory that
     ``oc apply -f`` would send but mirrorsync did not write.
     """
@@ -67,7 +61,7 @@ def write(output_dir: str | Path, files: Iterable[MirrorSetFile], *,
     names = {p.name for p in written}
     write_atomic(target / KUSTOMIZATION, kustomization(names))
     written.append(target / KUSTOMIZATION)
-    for stale in OWNED_FILES:
+    for stale in dict.fromkeys(LEGACY_FILES + tuple(owned)):
         if stale not in names:
             with contextlib.suppress(FileNotFoundError):
                 (target / stale).unlink()
@@ -82,10 +76,3 @@ def write(output_dir: str | Path, files: Iterable[MirrorSetFile], *,
             notify(f"{other} is not mirrorsync's: `oc apply -f` would apply it but the {KUSTOMIZATION} does not "
                    f"list it; keep other files out of {target}/")
     return written
-
-
-def object_dir(path: Path) -> Path:
-    """Where to read cluster objects when given the directory ``path``: the cluster-resources directory of an
-    output directory of the current layout, else ``path`` itself (an earlier layout, or any directory of CRs)."""
-    inner = directory(path)
-    return inner if inner.is_dir() else path

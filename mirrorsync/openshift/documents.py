@@ -13,6 +13,7 @@ import yaml
 
 from ..errors import InputError
 from ..yamlsource import parse_documents, read_text
+from .object_dirs import object_dir
 
 LIST_KIND_SUFFIX = "List"
 _YAML_SUFFIXES = (".yaml", ".yml", ".json")
@@ -128,8 +129,6 @@ def iter_input_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, bool]]
     A directory contributes its ``.yaml``/``.yml``/``.json`` files (not recursively), sorted by name; a mirrorsync
     output directory those of its ``cluster-resources/``.
     """
-    from .cluster_resources import object_dir  # noqa: PLC0415 - it imports this module
-
     for raw in paths:
         path = Path(raw)
         if path.is_dir():

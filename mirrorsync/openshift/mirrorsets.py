@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import InputError
+from ..sync.report import MirroredSource  # noqa: F401 - the report's summary this module renders; re-exported
 from .crs import ALLOW_CONTACTING_SOURCE, ICSP, IDMS, ITMS, NEVER_CONTACT_SOURCE, POLICIES, MirrorEntry, MirrorSet, \
     is_valid_mirror
 from .goyaml import dump_yaml, dump_yaml_documents
@@ -35,16 +36,6 @@ MAX_OBJECT_BYTES = 256 * 1024
 
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*")
 _MAX_NAME = 253
-
-
-@dataclass(frozen=True)
-class MirroredSource:
-    source: str                 # source repository, e.g. "quay.io/ocp/release" (registry/path, no tag)
-    mirrors: tuple[str, ...]    # mirror repositories in the order nodes try them, e.g. ("m1.example.com:5000/ocp/release", ...)
-    by_digest: bool             # feeds the IDMS
-    by_tag: bool                # feeds the ITMS
-    policy: str | None = None   # "NeverContactSource" | "AllowContactingSource" | None (omitted)
-    scope: str = "repository"   # "repository" | "namespace" | "registry" | "wildcard": how wide the CR entry may be
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from ..oci.store import ContentStore
 from .manifest import ImageSpec, SyncManifest
 from .plan import PlanFailure, destinations
 from .report import DestinationRecord, ImageRecord, Report, mirrored_sources
+from .tag_selection import selects_tag
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def _unlisted(failure: PlanFailure, manifest: SyncManifest, held: dict[tuple[str
     out = []
     for key, earlier in held.items():
         source, kind, tag = key
-        if source != spec.source.name or kind != "tag" or key in known or not spec.selects_tag(tag):
+        if source != spec.source.name or kind != "tag" or key in known or not selects_tag(spec, tag):
             continue
         known.add(key)
         out.append(ImageRecord(

@@ -403,7 +403,9 @@ def convert(path: str, mirrors: list[str], *, insecure_mirror: bool = False, sco
         conversion = _Converter(doc, list(mirrors), insecure_mirror, "skopeo sync YAML", scoped).skopeo()
     text = conversion.render(path)
     try:
-        manifest_mod.parse(text, "<converted>")
+        from ..pipeline.sections import parse_manifest  # noqa: PLC0415 - until convert moves above the pipeline
+
+        parse_manifest(text, "<converted>")
     except InputError as exc:  # e.g. two repositories landing on one destination
         hint = "" if scoped or doc.data.get("kind") == ISC_KIND else \
             " (skopeo sync puts each repository at its last path component; --scoped keeps the whole name)"

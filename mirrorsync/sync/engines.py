@@ -16,6 +16,7 @@ from ..registry.client import RegistryClient
 from ..registry.proxies import ProxySettings
 from ..registry.reference import DEFAULT_REGISTRY, DOCKER_HUB_API_HOST, Reference
 from ..registry.retry import RetryPolicy
+from . import pacing
 from .companions import CompanionSpec
 from .copy import Copier, CopyResult, Target
 from .manifest import SyncManifest
@@ -44,6 +45,20 @@ class Clients:
         self.proxies = ProxySettings.from_environ()  # once for the run: an unusable proxy fails it here
         self._clients: dict[str, RegistryClient] = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def for_run(cls, manifest: SyncManifest, *, auth_file: str | None = None, retries: int | None = None,
+                timeout: float | None = None, concurrency: int | None = None,
+                blob_concurrency: int | None = None) -> Clients:
+        """The clients of a run of ``manifest``: its options, where the arguments do not override them; enough
+        pooled connections for every image and blob in flight."""
+        opts = manifest.options
+        retries = opts.retries if retries is None else retries
+        concurrency = opts.concurrency if concurrency is None else concurrency
+        blob_concurrency = opts.blob_concurrency if blob_concurrency is None else blob_concurrency
+        return cls(manifest, auth_file=auth_file, policy=RetryPolicy.from_retries(retries),
+                   timeout=opts.timeout if timeout is None else timeout,
+                   max_connections=max(8, 2 * (pacing.most_workers(concurrency) + blob_concurrency)))
 
     def get(self, registry: str) -> RegistryClient:
         with self._lock:

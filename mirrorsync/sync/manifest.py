@@ -6,21 +6,27 @@ README. Loading validates everything up front so that a bad file is one clear li
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, Sequence
 
 from ..errors import InputError
 from ..registry import reference
 from ..registry.reference import Reference
 from ..registry.settings import RegistrySettings  # noqa: F401 - part of the manifest model, re-exported
-from ..yamlsource import LocatedDocument, field_name, load_documents, read_text
-from .operators import parse_operators
+from ..yamlsource import LocatedDocument, Reader, field_name, load_documents, read_text, type_name as _type_name
 from .platforms import MODES as PLATFORM_MODES, Platform, PlatformFilter
 from .semver import Range
 
-if TYPE_CHECKING:
-    from ..openshift.releases.spec import PlatformSpec
+
+class Section(Protocol):
+    """What the manifest needs of a section (:class:`mirrorsync.sync.section.Section`): its key, how to read its
+    part, and the registries that part names."""
+
+    key: str
+
+    def parse(self, reader: Reader, value: Any, manifest_file: str) -> Any: ...
+
+    def source_hosts(self, spec: Any) -> set[str]: ...
 
 API_VERSION = "mirrorsync.dev/v1alpha1"
 KIND = "SyncManifest"
@@ -97,13 +103,6 @@ class ImageSpec:
         """Whether the source's tag list must be read to know which tags to take."""
         return self.all_tags or bool(self.include) or self.semver is not None or self.latest is not None
 
-    def selects_tag(self, tag: str) -> bool:
-        """Whether ``tag`` (from the source's tag list) passes allTags/include/exclude/semver; ``latest``, which
-        needs the whole list, is applied by ``tag_selection.select``."""
-        from .tag_selection import filter_reason
-
-        return filter_reason(self, tag)[0]
-
 
 @dataclass(frozen=True)
 class Options:
@@ -121,17 +120,23 @@ class SyncManifest:
     images: tuple[ImageSpec, ...]
     registries: dict[str, RegistrySettings] = field(default_factory=dict)
     options: Options = Options()
-    platform: PlatformSpec | None = None  # OpenShift releases to mirror (the ``platform`` section)
-    operators: tuple = ()  # operators.OperatorCatalogSpec, one per catalog
+    # the other sections the manifest gives, by key (``platform``: the releases' spec), as their ``parse`` read them
+    sections: dict[str, Any] = field(default_factory=dict)
+    # the sections it was read with (see :mod:`.section`), given or not
+    section_types: tuple[Section, ...] = field(default=(), compare=False, repr=False)
     # where each value came from, for errors found after parsing (None for a manifest built in code)
     source_doc: LocatedDocument | None = field(default=None, compare=False, repr=False)
 
+    def present_sections(self) -> list[tuple[Section, Any]]:
+        """The sections this manifest gives, with their specs, in the order they were plugged in."""
+        return [(s, self.sections[s.key]) for s in self.section_types if s.key in self.sections]
+
     def source_hosts(self) -> set[str]:
-        """The registries content is read from: the images' sources, the releases named directly and the
-        catalogs (the hosts an update graph names are known only once it is read)."""
-        hosts = {spec.source.registry for spec in self.images} | {op.catalog.registry for op in self.operators}
-        if self.platform is not None:
-            hosts |= {ref.registry for ref in self.platform.releases}
+        """The registries content is read from: the images' sources and what the sections name (the releases
+        named directly, the catalogs; the hosts an update graph names are known only once it is read)."""
+        hosts = {spec.source.registry for spec in self.images}
+        for section, spec in self.present_sections():
+            hosts |= section.source_hosts(spec)
         return hosts
 
     def settings_for(self, host: str) -> RegistrySettings:
@@ -158,74 +163,12 @@ class SyncManifest:
                                        "--icsp or the policy")
 
 
-_TOP_KEYS = {"apiVersion", "kind", "mirrors", "registries", "defaults", "images", "options", "platform", "operators"}
+_TOP_KEYS = {"apiVersion", "kind", "mirrors", "registries", "defaults", "images", "options"}
 _REGISTRY_KEYS = {"tlsVerify": "tls_verify", "certDir": "cert_dir", "authFile": "auth_file"}
 _DEFAULT_KEYS = {"mirrorSourcePolicy", "mirrorSets", "scope", "platforms", "platformMode", "signatures", "referrers"}
 _IMAGE_KEYS = ({"source", "tags", "digests", "allTags", "include", "exclude", "destination", "semver", "latest"}
                | _DEFAULT_KEYS)
 _OPTION_KEYS = {"engine": str, "concurrency": int, "blobConcurrency": int, "retries": int, "timeout": (int, float)}
-
-
-class _Reader:
-    """Typed access to a located document that raises ``InputError`` at the offending node."""
-
-    def __init__(self, doc: LocatedDocument) -> None:
-        self.doc = doc
-
-    def fail(self, path: tuple, message: str) -> InputError:
-        return self.doc.error(path, message)
-
-    def mapping(self, value: Any, path: tuple, allowed: set[str]) -> dict:
-        if not isinstance(value, dict):
-            raise self.fail(path, f"must be a mapping, got {_type_name(value)}")
-        for key in value:
-            if key not in allowed:
-                raise self.fail(path + (key,), f"unknown field (allowed: {', '.join(sorted(allowed))})")
-        return value
-
-    def string(self, value: Any, path: tuple) -> str:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            # YAML reads 4.10 as the number 4.1: never guess, ask for quotes
-            raise self.fail(path, f"must be a string, got the number {value!r} (quote it: '{value}')")
-        if not isinstance(value, str) or not value:
-            raise self.fail(path, f"must be a non-empty string, got {_type_name(value)}")
-        return value
-
-    def boolean(self, value: Any, path: tuple) -> bool:
-        if not isinstance(value, bool):
-            raise self.fail(path, f"must be true or false, got {_type_name(value)}")
-        return value
-
-    def string_list(self, value: Any, path: tuple) -> list[str]:
-        if not isinstance(value, list):
-            raise self.fail(path, f"must be a list, got {_type_name(value)}")
-        return [self.string(item, path + (i,)) for i, item in enumerate(value)]
-
-    def choice(self, value: Any, path: tuple, choices: tuple[str, ...]) -> str:
-        value = self.string(value, path)
-        if value not in choices:
-            raise self.fail(path, f"must be one of {', '.join(choices)}, got {value!r}")
-        return value
-
-    def regex(self, value: Any, path: tuple) -> str:
-        value = self.string(value, path)
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise self.fail(path, f"invalid regular expression {value!r}: {exc}") from None
-        return value
-
-    def checked(self, path: tuple, fn, *args):
-        """Run a validator that raises ``InputError`` without location, and locate its error here."""
-        try:
-            return fn(*args)
-        except InputError as exc:
-            raise self.fail(path, exc.message) from None
-
-
-def _type_name(value: Any) -> str:
-    return {type(None): "null", dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
-            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
 def _parse_mirror(text: str) -> Mirror:
@@ -235,19 +178,19 @@ def _parse_mirror(text: str) -> Mirror:
     return Mirror(registry, namespace)
 
 
-def load(path: str) -> SyncManifest:
-    """Load and validate a sync manifest file."""
-    return parse(read_text(path), path)
+def load(path: str, sections: Sequence[Section] = ()) -> SyncManifest:
+    """Load and validate a sync manifest file, with the ``sections`` it may give besides its images."""
+    return parse(read_text(path), path, sections)
 
 
-def parse(text: str, file: str = "<manifest>") -> SyncManifest:
-    """Validate a sync manifest given as YAML text."""
+def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = ()) -> SyncManifest:
+    """Validate a sync manifest given as YAML text, with the ``sections`` it may give besides its images."""
     docs = load_documents(text, file)
     if len(docs) != 1:
         raise InputError(f"expected exactly one YAML document, found {len(docs)}", file=file)
     doc = docs[0]
-    r = _Reader(doc)
-    top = r.mapping(doc.data, (), _TOP_KEYS)
+    r = Reader(doc)
+    top = r.mapping(doc.data, (), _TOP_KEYS | {s.key for s in sections})
 
     api_version = top.get("apiVersion")
     if api_version is None:
@@ -289,17 +232,12 @@ def parse(text: str, file: str = "<manifest>") -> SyncManifest:
     options = _parse_options(r, top.get("options"))
     defaults = _parse_per_image(r, r.mapping(top.get("defaults") or {}, ("defaults",), _DEFAULT_KEYS), ("defaults",))
 
-    platform = None
-    if "platform" in top:
-        from ..openshift.releases import spec as platform_spec  # noqa: PLC0415 - the section's own module
-
-        platform = platform_spec.parse(r, top["platform"], file)
-    operators = parse_operators(r, top["operators"]) if "operators" in top else ()
-    if "images" not in top and platform is None and not operators:
-        raise r.fail((), "images: missing (list the source repositories to mirror, or give a platform or "
-                         "operators section)")
+    given = {s.key: s.parse(r, top[s.key], file) for s in sections if s.key in top}
+    if "images" not in top and not given:
+        others = f", or give a {' or '.join(s.key for s in sections)} section" if sections else ""
+        raise r.fail((), f"images: missing (list the source repositories to mirror{others})")
     image_list = top.get("images", [])
-    if not isinstance(image_list, list) or (not image_list and platform is None and not operators):
+    if not isinstance(image_list, list) or (not image_list and not given):
         raise r.fail(("images",), "must be a non-empty list")
     images = tuple(_parse_image(r, item, i, defaults) for i, item in enumerate(image_list))
 
@@ -321,10 +259,10 @@ def parse(text: str, file: str = "<manifest>") -> SyncManifest:
                              f"{spec.source.name} is also images[{first.index}] with {key} "
                              f"{getattr(first, attr)!r}; entries for one source must agree")
     return SyncManifest(file=file, mirrors=mirrors, images=images, registries=registries, options=options,
-                        platform=platform, operators=operators, source_doc=doc)
+                        sections=given, section_types=tuple(sections), source_doc=doc)
 
 
-def _parse_options(r: _Reader, value: Any) -> Options:
+def _parse_options(r: Reader, value: Any) -> Options:
     if value is None:
         return Options()
     r.mapping(value, ("options",), set(_OPTION_KEYS))
@@ -346,7 +284,7 @@ def _parse_options(r: _Reader, value: Any) -> Options:
     return Options(**kwargs)
 
 
-def _parse_per_image(r: _Reader, value: dict, path: tuple) -> dict[str, Any]:
+def _parse_per_image(r: Reader, value: dict, path: tuple) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "mirrorSourcePolicy" in value:
         out["mirror_source_policy"] = r.choice(value["mirrorSourcePolicy"], path + ("mirrorSourcePolicy",), POLICIES)
@@ -374,7 +312,7 @@ def _parse_per_image(r: _Reader, value: dict, path: tuple) -> dict[str, Any]:
     return out
 
 
-def _parse_referrers(r: _Reader, value: Any, path: tuple) -> dict[str, Any]:
+def _parse_referrers(r: Reader, value: Any, path: tuple) -> dict[str, Any]:
     """``true``/``false``, or ``{artifactTypes: [...]}`` for only those."""
     if isinstance(value, dict):
         r.mapping(value, path, {"artifactTypes"})
@@ -387,7 +325,7 @@ def _parse_referrers(r: _Reader, value: Any, path: tuple) -> dict[str, Any]:
     return {"referrers": r.boolean(value, path), "referrer_types": ()}
 
 
-def _parse_image(r: _Reader, item: Any, index: int, defaults: dict[str, Any]) -> ImageSpec:
+def _parse_image(r: Reader, item: Any, index: int, defaults: dict[str, Any]) -> ImageSpec:
     path = ("images", index)
     item = r.mapping(item, path, _IMAGE_KEYS)
     if "source" not in item:

@@ -8,7 +8,7 @@ import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from ..errors import InputError, describe
 from ..registry.reference import Reference
@@ -64,6 +64,7 @@ class PlanFailure:
 
     spec: ImageSpec
     error: str
+    section: str = ""  # the key of the section that planned the entry ("": an ``images`` entry)
 
 
 @dataclass(frozen=True)
@@ -83,21 +84,22 @@ class Plan:
     jobs: list[CopyJob] = field(default_factory=list)
     failures: list[PlanFailure] = field(default_factory=list)
     selections: list[TagSelection] = field(default_factory=list)
-    releases: object = None  # the platform section's ReleasePlan (openshift.releases.select), when it has one
-    catalogs: list = field(default_factory=list)  # openshift.catalogs.planning.CatalogPlan, one per catalog
+    # what each section of the manifest (mirrorsync.sync.section) planned besides its jobs, by its key
+    sections: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
+    def to_dict(self, sections: Iterable[Any] = ()) -> dict:
+        """What ``plan --output json`` shows; ``sections`` add what they planned (``Section.plan_dict``)."""
         return {
             "jobs": [{"source": j.source.name, "tag": j.tag, "digest": j.digest,
                       "destinations": [d.name for d in j.destinations],
                       **({"mirrorTag": j.target_tag} if j.target_tag else {})} for j in self.jobs],
             "failures": [{"source": f.spec.source.name, "error": f.error} for f in self.failures],
             "selections": [s.to_dict() for s in self.selections],
-            **({"catalogs": [c.to_dict() for c in self.catalogs]} if self.catalogs else {}),
+            **{k: v for s in sections for k, v in s.plan_dict(self).items()},
         }
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+    def to_json(self, sections: Iterable[Any] = ()) -> str:
+        return json.dumps(self.to_dict(sections), indent=2, sort_keys=True) + "\n"
 
 
 SHARD_INDEX_ENV = "JOB_COMPLETION_INDEX"  # set by Kubernetes in every pod of an Indexed Job

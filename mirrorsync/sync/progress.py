@@ -12,7 +12,7 @@ import time
 from typing import TextIO
 
 from .report import ImageRecord
-from .runner import Event
+from .job_runner import Event
 
 log = logging.getLogger(__name__)
 

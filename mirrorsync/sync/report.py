@@ -18,6 +18,7 @@ KIND = "SyncReport"
 SUPPORTED_API_VERSIONS = (API_VERSION,)
 
 OK_STATUSES = ("copied", "up-to-date")
+REPORT_FILE = "report.json"  # its name in an output directory (and in an export)
 
 
 @dataclass
@@ -93,24 +94,16 @@ class ImageRecord:
         return (self.mirroredDigest or self.rewrittenDigest or self.digest) if dest.onMirror else None
 
 
-@dataclass
-class ReleaseRecord:
-    """One OpenShift release of the manifest's ``platform`` section; its images are in ``images`` like any other
-    (the release image from ``source``, its components from their own repositories)."""
+@dataclass(frozen=True)
+class MirroredSource:
+    """What the mirrors hold for one source repository, as the mirror sets are built from it."""
 
-    source: str | None  # the release repository (host/path); None for a channel whose graph could not be read
-    version: str | None
-    digest: str | None
-    status: str  # copied | up-to-date | partial | failed: the worst of its images
-    channel: str | None = None  # the channel that selected it; None for a release named directly
-    architecture: str | None = None  # amd64 | arm64 | ppc64le | s390x | multi
-    mirrorTag: str | None = None  # <version>-<arch>, its tag in <mirror>/openshift/release-images
-    components: int = 0
-    componentSources: list[str] = field(default_factory=list)  # the repositories its components come from
-    # The release's signature files from the manifest's signature store, base64, keyed as the ConfigMap's
-    # binaryData (sha256-<hex>-<n>): the report stays the one seam, so generate and import write the ConfigMap too.
-    signatures: dict[str, str] = field(default_factory=dict)
-    error: str | None = None
+    source: str                 # source repository, e.g. "quay.io/ocp/release" (registry/path, no tag)
+    mirrors: tuple[str, ...]    # mirror repositories in the order nodes try them, e.g. ("m1.example.com:5000/ocp/release", ...)
+    by_digest: bool             # feeds the IDMS
+    by_tag: bool                # feeds the ITMS
+    policy: str | None = None   # "NeverContactSource" | "AllowContactingSource" | None (omitted)
+    scope: str = "repository"   # "repository" | "namespace" | "registry" | "wildcard": how wide the CR entry may be
 
 
 @dataclass
@@ -126,20 +119,17 @@ class Report:
     # Mirror-set entries the previous report in the output directory had and this one no longer gives, each
     # {"source", "mirror", "mirrorSets", "reason"}: what a cluster applying the new files stops using.
     removedEntries: list[dict[str, Any]] = field(default_factory=list)
-    releases: list[ReleaseRecord] = field(default_factory=list)  # the platform section's releases, if any
-    # One entry per operator catalog: its source digest, the rebuilt catalog per mirror, the bundles kept and left
-    # out and why, the dependencies added (openshift.catalogs.planning.finish)
-    catalogs: list[dict[str, Any]] = field(default_factory=list)
+    # What the manifest's other sections (mirrorsync.sync.section) recorded, by their report key, in the order
+    # they finished: ``releases`` (openshift.releases), ``catalogs`` (openshift.catalogs). Each value is a list of
+    # JSON objects, or of records with ``to_dict()``; a key with an empty list is not written, so that reports
+    # without the section keep their bytes. A report read from a file holds the JSON objects as they were.
+    sections: dict[str, list[Any]] = field(default_factory=dict)
     apiVersion: str = API_VERSION
     kind: str = KIND
 
     @property
     def failed(self) -> list[ImageRecord]:
         return [i for i in self.images if i.status not in OK_STATUSES]
-
-    @property
-    def failed_releases(self) -> list[ReleaseRecord]:
-        return [r for r in self.releases if r.status not in OK_STATUSES]
 
     def totals(self) -> dict[str, int]:
         t = {"images": len(self.images), "copied": 0, "upToDate": 0, "failed": 0, "bytesSent": 0,
@@ -160,11 +150,9 @@ class Report:
              "images": (_LazyRecords(self.images) if _lazy_images
                         else [_image_dict(i) for i in sorted(self.images, key=_image_key)]),
              "removedEntries": [dict(e) for e in self.removedEntries]}
-        if self.releases:  # only where a platform section asked for releases: other reports stay as they were
-            d["releases"] = [dict(vars(r), componentSources=list(r.componentSources), signatures=dict(r.signatures))
-                             for r in self.releases]
-        if self.catalogs:
-            d["catalogs"] = self.catalogs
+        for key, records in self.sections.items():
+            if records and key not in _ENGINE_KEYS:
+                d[key] = [r.to_dict() if hasattr(r, "to_dict") else r for r in records]
         return d
 
     def to_json(self) -> str:
@@ -190,6 +178,9 @@ class Report:
                 f.write(piece.encode("utf-8"))
 
 
+# the report's own keys; every other top-level list is a section's (``Report.sections``)
+_ENGINE_KEYS = ("apiVersion", "kind", "manifest", "engine", "mirrors", "startedAt", "finishedAt", "status", "totals",
+                "images", "removedEntries")
 _OPTIONAL_IMAGE_FIELDS = ("mirrorTag", "platforms", "missingPlatforms", "rewrittenDigest", "companions")
 
 
@@ -280,8 +271,8 @@ def loads(text: str, file: str = "<report>") -> Report:
                       finishedAt=data.get("finishedAt"), status=data.get("status", ""), images=images,
                       retries=int((data.get("totals") or {}).get("retries", 0)),
                       removedEntries=[dict(e) for e in data.get("removedEntries") or []],
-                      releases=[ReleaseRecord(**r) for r in data.get("releases") or []],
-                      catalogs=[dict(c) for c in data.get("catalogs") or []])
+                      sections={k: [dict(x) for x in v] for k, v in data.items()
+                                if k not in _ENGINE_KEYS and isinstance(v, list)})
     except (TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"malformed report: {exc}", file=file, field=f"images[{i}]" if data.get("images") else None) from None
 
@@ -291,15 +282,13 @@ def load(path: str) -> Report:
     return loads(read_text(path), path)
 
 
-def mirrored_sources(reports: list[Report]):
+def mirrored_sources(reports: list[Report]) -> list[MirroredSource]:
     """What the mirrors hold, per source repository, as mirror-set input: content this run copied or found up to
     date, and content an earlier run put there that this run confirmed (``onMirror``) although it failed.
 
     A mirror is listed for a source only if at least one image of that source is on it; mirrors keep the order
     of the manifest (the order nodes try them). Several reports (shards of one sync) merge into one set.
     """
-    from ..openshift.mirrorsets import MirroredSource
-
     order: list[str] = []
     for rep in reports:
         for m in rep.mirrors:

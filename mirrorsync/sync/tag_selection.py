@@ -65,6 +65,12 @@ def filter_reason(spec: ImageSpec, tag: str) -> tuple[bool, str]:
     return True, ", ".join(why)
 
 
+def selects_tag(spec: ImageSpec, tag: str) -> bool:
+    """Whether ``tag`` (from the source's tag list) passes allTags/include/exclude/semver; ``latest``, which needs
+    the whole list, is applied by :func:`select`."""
+    return filter_reason(spec, tag)[0]
+
+
 def select(spec: ImageSpec, available: list[str]) -> list[TagDecision]:
     """A decision for every tag in ``available`` (the source's tag list, in its order)."""
     passed: dict[str, str] = {}

@@ -69,7 +69,7 @@ def test_progress_that_fails_is_logged_once_and_given_up(caplog):
     """The same, for the progress writer itself: one warning, then no more writes."""
     from mirrorsync.sync.progress import Progress
     from mirrorsync.sync.report import ImageRecord
-    from mirrorsync.sync.runner import Event
+    from mirrorsync.sync.job_runner import Event
 
     class Gone:
         writes = 0
@@ -98,7 +98,7 @@ def test_progress_that_fails_is_logged_once_and_given_up(caplog):
 def test_a_failing_progress_listener_costs_no_image(registry, mirror_registry, seed, unique_repo, tmp_path):
     """The runner's own guard: whatever a listener raises, every image is copied and reported."""
     from mirrorsync.sync.manifest import load
-    from mirrorsync.sync.runner import Runner
+    from mirrorsync.pipeline.runner import Runner
 
     images = [seed(registry, unique_repo(f"l{i}"), "v1", kind="oci", arches=("amd64",), seed=520 + i)
               for i in range(4)]

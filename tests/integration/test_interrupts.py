@@ -384,7 +384,7 @@ def _write_report(out: Path) -> None:
 
 
 def _write_crs(out: Path) -> None:
-    from mirrorsync.sync.runner import write_mirror_sets
+    from mirrorsync.pipeline.outputs import write_mirror_sets
 
     write_mirror_sets([_report()], out)
 

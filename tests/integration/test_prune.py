@@ -23,7 +23,7 @@ import pytest
 
 import mirrorsync as mirrorsync_api
 from mirrorsync.sync.report import Report
-from mirrorsync.sync.runner import output_lock
+from mirrorsync.pipeline.outputs import output_lock
 from support.cli import Run, mirrorsync, realm_settings, write_auth_file, write_manifest
 from support.fault_proxy import Rule, image_problems, oracle_client, tags_of
 from test_interrupts import crs_sources

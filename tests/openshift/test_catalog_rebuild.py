@@ -148,56 +148,56 @@ def test_a_filter_naming_packages_reads_only_their_folders():
 
 def test_a_failed_run_keeps_the_previous_catalog_and_its_images():
     from mirrorsync.openshift.catalogs.planning import keep_previous
-    from mirrorsync.sync import manifest as manifest_mod
+    from mirrorsync.pipeline import sections as manifest_mod
     from mirrorsync.sync.report import Report
 
-    m = manifest_mod.parse("apiVersion: mirrorsync.dev/v1alpha1\nkind: SyncManifest\nmirrors: [m1.example.com]\n"
+    m = manifest_mod.parse_manifest("apiVersion: mirrorsync.dev/v1alpha1\nkind: SyncManifest\nmirrors: [m1.example.com]\n"
                            "operators: [{catalog: 'r.example.com/olm/index:v1'}]\n", "m.yaml")
     good = {"mirror": "m1.example.com", "reference": "m1.example.com/olm/index:v1", "digest": "sha256:" + "a" * 64,
             "status": "pushed", "error": None}
     image = "r.example.com/ops/x@sha256:" + "b" * 64
-    previous = Report(None, "native", ["m1.example.com"], "", catalogs=[
+    previous = Report(None, "native", ["m1.example.com"], "", sections={"catalogs": [
         {"catalog": "r.example.com/olm/index:v1", "mirrors": [good], "bundles": [], "images": [image],
-         "error": None}])
+         "error": None}]})
     # the rebuilt catalog did not reach the mirror: the one there before stays, saying why
     failed_push = {**good, "digest": None, "status": "failed", "error": "rebuilding the filtered catalog: 503"}
-    now = Report(None, "native", ["m1.example.com"], "", catalogs=[
-        {"catalog": "r.example.com/olm/index:v1", "mirrors": [failed_push], "error": None}])
+    now = Report(None, "native", ["m1.example.com"], "", sections={"catalogs": [
+        {"catalog": "r.example.com/olm/index:v1", "mirrors": [failed_push], "error": None}]})
     keep_previous(now, previous, m)
-    [kept] = now.catalogs[0]["mirrors"]
+    [kept] = now.sections["catalogs"][0]["mirrors"]
     assert kept["digest"] == good["digest"] and kept["status"] == "pushed"
     assert kept["error"] == "rebuilding the filtered catalog: 503; the catalog of the previous report is kept"
     assert now.images == []
     # the catalog could not be read: its entry stays, and its images become failed records for the carry-over
-    unread = Report(None, "native", ["m1.example.com"], "", catalogs=[
-        {"catalog": "r.example.com/olm/index:v1", "mirrors": [], "error": "catalog ...: connection refused"}])
+    unread = Report(None, "native", ["m1.example.com"], "", sections={"catalogs": [
+        {"catalog": "r.example.com/olm/index:v1", "mirrors": [], "error": "catalog ...: connection refused"}]})
     keep_previous(unread, previous, m)
-    assert unread.catalogs[0]["mirrors"][0]["digest"] == good["digest"]
-    assert unread.catalogs[0]["error"] == "catalog ...: connection refused"
+    assert unread.sections["catalogs"][0]["mirrors"][0]["digest"] == good["digest"]
+    assert unread.sections["catalogs"][0]["error"] == "catalog ...: connection refused"
     [record] = unread.images
     assert (record.source, record.digest, record.status) == ("r.example.com/ops/x", "sha256:" + "b" * 64, "failed")
     assert record.destinations[0].repository == "m1.example.com/ops/x"
     # nothing to keep without a previous report
-    fresh = Report(None, "native", ["m1.example.com"], "", catalogs=[
-        {"catalog": "r.example.com/olm/index:v1", "mirrors": [failed_push], "error": None}])
+    fresh = Report(None, "native", ["m1.example.com"], "", sections={"catalogs": [
+        {"catalog": "r.example.com/olm/index:v1", "mirrors": [failed_push], "error": None}]})
     keep_previous(fresh, None, m)
-    assert fresh.catalogs[0]["mirrors"] == [failed_push] and fresh.images == []
+    assert fresh.sections["catalogs"][0]["mirrors"] == [failed_push] and fresh.images == []
 
 
 def test_planned_jobs_and_an_image_the_manifest_also_lists():
     from mirrorsync.openshift.catalogs.planning import add_to_plan
-    from mirrorsync.sync import manifest as manifest_mod
+    from mirrorsync.pipeline import sections as manifest_mod
     from mirrorsync.sync.plan import Plan
 
     store = MemoryStore()
     digest = put_catalog(store, ["serve", "/configs"], arches=("amd64",))
-    m = manifest_mod.parse(
+    m = manifest_mod.parse_manifest(
         "apiVersion: mirrorsync.dev/v1alpha1\nkind: SyncManifest\nmirrors: [m1.example.com/ocp]\n"
         "images: [{source: registry.example.com/ops/bundles/gamma-bundle, tags: [x], destination: custom/gamma}]\n"
         "operators: [{catalog: 'r.example.com/olm/index:v1', packages: [{name: gamma}], targetCatalog: my/index}]\n",
         "m.yaml")
     plan = Plan()
-    add_to_plan(plan, m, lambda ref: (store, REPO))
+    add_to_plan(plan, m, m.sections["operators"], lambda ref: (store, REPO))
     [catalog_job, bundle_job] = plan.jobs
     assert (catalog_job.source.name, catalog_job.ref) == ("r.example.com/olm/index", digest)
     assert [d.name for d in catalog_job.destinations] == ["m1.example.com/ocp/my/index"]
@@ -205,53 +205,54 @@ def test_planned_jobs_and_an_image_the_manifest_also_lists():
     # gamma's bundle image is also an images entry: it lands where that entry says
     assert bundle_job.source.name == "registry.example.com/ops/bundles/gamma-bundle"
     assert bundle_job.digest and [d.name for d in bundle_job.destinations] == ["m1.example.com/ocp/custom/gamma"]
-    assert plan.catalogs[0].to_dict()["bundles"][0]["reason"] == "head of channel stable"
+    assert plan.sections["operators"][0].to_dict()["bundles"][0]["reason"] == "head of channel stable"
 
 
 def test_an_interrupted_run_rebuilds_nothing_and_keeps_the_previous_catalog():
     from mirrorsync.openshift.catalogs.planning import INTERRUPTED, add_to_plan, finish, keep_previous
-    from mirrorsync.sync import manifest as manifest_mod
+    from mirrorsync.pipeline import sections as manifest_mod
     from mirrorsync.sync.plan import Plan
     from mirrorsync.sync.report import ImageRecord, Report
 
     store = MemoryStore()
     put_catalog(store, ["serve", "/configs"], arches=("amd64",))
-    m = manifest_mod.parse("apiVersion: mirrorsync.dev/v1alpha1\nkind: SyncManifest\nmirrors: [m1.example.com]\n"
+    m = manifest_mod.parse_manifest("apiVersion: mirrorsync.dev/v1alpha1\nkind: SyncManifest\nmirrors: [m1.example.com]\n"
                            "operators: [{catalog: 'r.example.com/olm/index:v1', packages: [{name: gamma}]}]\n",
                            "m.yaml")
     plan = Plan()
-    add_to_plan(plan, m, lambda ref: (store, REPO))
+    add_to_plan(plan, m, m.sections["operators"], lambda ref: (store, REPO))
     bundle_job = plan.jobs[1]
     # the bundle was skipped by the interrupt: its record is there, the catalog job never started
     report = Report(None, "native", ["m1.example.com"], "", images=[
         ImageRecord(bundle_job.source.name, None, bundle_job.digest, "skipped", mirrorSets=["digest"])])
-    report.catalogs = finish(plan.catalogs, report, lambda ref: (store, REPO), lambda host: store, interrupted=True)
-    assert report.catalogs[0]["error"] == INTERRUPTED and report.catalogs[0]["mirrors"] == []
+    report.sections["catalogs"] = finish(plan.sections["operators"], report, lambda ref: (store, REPO), lambda host: store, interrupted=True)
+    assert report.sections["catalogs"][0]["error"] == INTERRUPTED and report.sections["catalogs"][0]["mirrors"] == []
     assert store.tags.get((REPO, "v1")) and not [t for t in store.tags if t[1] != "v1"]  # nothing pushed
     held = {"mirror": "m1.example.com", "reference": "m1.example.com/olm/index:v1",
             "digest": "sha256:" + "c" * 64, "status": "pushed"}
-    previous = Report(None, "native", ["m1.example.com"], "", catalogs=[
-        {"catalog": "r.example.com/olm/index:v1", "mirrors": [held], "images": [str(bundle_job)]}])
+    previous = Report(None, "native", ["m1.example.com"], "", sections={"catalogs": [
+        {"catalog": "r.example.com/olm/index:v1", "mirrors": [held], "images": [str(bundle_job)]}]})
     keep_previous(report, previous, m)
-    assert report.catalogs[0]["mirrors"][0]["digest"] == held["digest"]
+    assert report.sections["catalogs"][0]["mirrors"][0]["digest"] == held["digest"]
     assert len(report.images) == 1  # the skipped record stands; no second record for the same image
 
 
 def test_a_sharded_sync_plans_each_catalog_in_shard_0_only():
-    from mirrorsync.sync import manifest as manifest_mod
+    from mirrorsync.pipeline import sections as manifest_mod
     from mirrorsync.sync.plan import Plan, Shard
-    from mirrorsync.sync.runner import RunOptions, Runner
+    from mirrorsync.openshift.catalogs.section import CatalogsSection
+    from mirrorsync.sync.section import PlanContext
 
     store = MemoryStore()
     put_catalog(store, ["serve", "/configs"], arches=("amd64",))
-    m = manifest_mod.parse("apiVersion: mirrorsync.dev/v1alpha1\nkind: SyncManifest\nmirrors: [m1.example.com]\n"
+    m = manifest_mod.parse_manifest("apiVersion: mirrorsync.dev/v1alpha1\nkind: SyncManifest\nmirrors: [m1.example.com]\n"
                            "operators: [{catalog: 'r.example.com/olm/index:v1', packages: [{name: gamma}]}]\n",
                            "m.yaml")
 
-    class FromMemory(Runner):
-        def catalog_store(self, clients):
-            return lambda ref: (store, REPO)
-
-    planned = {i: FromMemory(m, RunOptions(shard=Shard(i, 2))).add_catalogs(Plan(), None) for i in (0, 1)}
-    assert [len(planned[0].catalogs), len(planned[0].jobs)] == [1, 2]
-    assert [len(planned[1].catalogs), len(planned[1].jobs)] == [0, 0]
+    planned = {}
+    for i in (0, 1):
+        planned[i] = Plan()
+        ctx = PlanContext(m, lambda ref: (store, REPO), lambda ref: [], shard=Shard(i, 2))
+        CatalogsSection().plan(m.sections["operators"], ctx, planned[i])
+    assert [len(planned[0].sections.get("operators", [])), len(planned[0].jobs)] == [1, 2]
+    assert [len(planned[1].sections.get("operators", [])), len(planned[1].jobs)] == [0, 0]

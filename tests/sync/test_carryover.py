@@ -181,7 +181,7 @@ def test_reports_written_before_on_mirror_existed_load_with_it_derived(status, o
 
 
 def test_a_previous_report_that_cannot_be_read_is_a_warning_and_keeps_nothing(tmp_path, caplog):
-    from mirrorsync.sync.runner import RunOptions, Runner
+    from mirrorsync.pipeline.runner import RunOptions, Runner
 
     path = tmp_path / "report.json"
     path.write_text('{"kind": "SyncReport", "apiVersion": "mirrorsync.dev/v9"}')
@@ -192,7 +192,7 @@ def test_a_previous_report_that_cannot_be_read_is_a_warning_and_keeps_nothing(tm
 
 
 def test_after_a_second_signal_no_mirror_is_asked_and_the_entries_stay_unconfirmed():
-    from mirrorsync.sync.runner import _not_asked
+    from mirrorsync.sync.job_runner import not_asked as _not_asked
 
     m = manifest(f"  - source: {SRC}/a:v1")
     new = rep(record("a", "v1", None, "failed"))

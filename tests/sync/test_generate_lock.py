@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 from mirrorsync.cli.app import app
 from mirrorsync.openshift import cluster_resources
 from mirrorsync.sync.report import DestinationRecord, ImageRecord, Report
-from mirrorsync.sync.runner import output_lock
+from mirrorsync.pipeline.outputs import output_lock
 
 
 def _report(path) -> None:

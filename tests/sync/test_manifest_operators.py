@@ -5,7 +5,7 @@ import textwrap
 import pytest
 
 from mirrorsync.errors import InputError
-from mirrorsync.sync import manifest
+from mirrorsync.pipeline import sections
 
 HEAD = """\
 apiVersion: mirrorsync.dev/v1alpha1
@@ -15,7 +15,7 @@ mirrors: [mirror.example.com:5000/ocp]
 
 
 def load(body: str):
-    return manifest.parse(HEAD + textwrap.dedent(body), "m.yaml")
+    return sections.parse_manifest(HEAD + textwrap.dedent(body), "m.yaml")
 
 
 def error(body: str) -> str:
@@ -45,7 +45,7 @@ def test_operators_without_images_loads_with_the_issue_example():
             resolveDependencies: true
     """)
     assert m.images == ()
-    first, second = m.operators
+    first, second = m.sections["operators"]
     assert first.catalog.name == "registry.redhat.io/redhat/redhat-operator-index" and first.catalog.tag == "v4.15"
     assert (first.target_repository, first.target_tag) == ("my/operator-index", "v4.15-mirror")
     acm = first.filter.packages[1]
@@ -58,7 +58,7 @@ def test_operators_without_images_loads_with_the_issue_example():
 
 def test_old_manifests_still_need_images():
     assert "m.yaml:1: images: missing" in error("")
-    assert load("images: [{source: quay.io/a/b:1}]").operators == ()
+    assert load("images: [{source: quay.io/a/b:1}]").sections.get("operators", ()) == ()
 
 
 @pytest.mark.parametrize("body, expect", [

@@ -9,7 +9,7 @@ import pytest
 
 from mirrorsync.errors import InputError
 from mirrorsync.openshift.releases.spec import DEFAULT_UPDATE_SERVICE
-from mirrorsync.sync import manifest
+from mirrorsync.pipeline import sections
 
 HEAD = """\
 apiVersion: mirrorsync.dev/v1alpha1
@@ -19,7 +19,7 @@ mirrors: [mirror.example.com/ocp]
 
 
 def parse(body: str, file: str = "/srv/sync/m.yaml"):
-    return manifest.parse(HEAD + textwrap.dedent(body), file)
+    return sections.parse_manifest(HEAD + textwrap.dedent(body), file)
 
 
 def test_a_platform_section_without_images_loads_with_oc_mirror_names():
@@ -38,7 +38,7 @@ def test_a_platform_section_without_images_loads_with_oc_mirror_names():
           signatures: sigs/
         """)
     assert m.images == ()
-    p = m.platform
+    p = m.sections["platform"]
     assert p.architectures == ("amd64", "multi")
     assert [(c.name, str(c.min_version and c.min_version.release), c.shortest_path) for c in p.channels] == [
         ("stable-4.15", "(4, 15, 1)", True), ("fast-4.16", "None", False)]
@@ -49,13 +49,13 @@ def test_a_platform_section_without_images_loads_with_oc_mirror_names():
 
 
 def test_defaults_are_amd64_and_the_public_update_service():
-    p = parse("platform:\n  channels: [{name: stable-4.15}]\n").platform
+    p = parse("platform:\n  channels: [{name: stable-4.15}]\n").sections["platform"]
     assert p.architectures == ("amd64",) and p.update_service == DEFAULT_UPDATE_SERVICE and p.signatures is None
 
 
 def test_a_manifest_without_platform_keeps_loading_as_before():
     m = parse("images:\n  - source: quay.io/a/b:1\n")
-    assert m.platform is None and len(m.images) == 1
+    assert "platform" not in m.sections and len(m.images) == 1
 
 
 @pytest.mark.parametrize("body, where, message", [

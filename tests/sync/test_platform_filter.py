@@ -256,7 +256,7 @@ def test_report_fields_round_trip_and_older_reports_load_without_them():
 
 
 def test_verify_walks_only_the_copied_platforms_of_a_sparse_index(copier):
-    from mirrorsync.sync.verify import Check, verify
+    from mirrorsync.pipeline.verify import Check, verify
 
     src, dst = MemoryStore("src"), SparseStore("dst")
     index = make_image(src, "app", "v1", arches=("amd64", "arm64"))

@@ -16,7 +16,7 @@ from mirrorsync.oci.content import OCI_INDEX, parse_manifest, sha256_digest
 from mirrorsync.sync import plan as plan_mod
 from mirrorsync.sync import report as report_mod
 from mirrorsync.sync.manifest import parse
-from mirrorsync.sync.prune import Removal, decide, delete, inspect
+from mirrorsync.pipeline.prune import Removal, decide, delete, inspect
 from mirrorsync.sync.report import DestinationRecord, ImageRecord, Report, mirrored_sources
 from support.memstore import MemoryStore, make_image
 
@@ -262,7 +262,7 @@ def test_a_pruned_report_loads_back_as_the_same_report():
 
 @pytest.mark.parametrize("action", ["delete", "kept", "failed"])
 def test_unfinished_removals_round_trip_through_the_prune_report(tmp_path, action):
-    from mirrorsync.sync.prune import PRUNE_REPORT_FILE, PruneResult, load_unfinished
+    from mirrorsync.pipeline.prune import PRUNE_REPORT_FILE, PruneResult, load_unfinished
 
     r = Removal(f"{SRC}/a", f"{MIRROR}/m", f"{MIRROR}/m/a", "v0", "sha256:" + "2" * 64, "why", action=action,
                 manifests=["sha256:" + "2" * 64])

@@ -8,7 +8,7 @@ import json
 import time
 
 from mirrorsync.oci.content import Descriptor, parse_manifest
-from mirrorsync.sync.verify import Check, verify
+from mirrorsync.pipeline.verify import Check, verify
 
 OCI = "application/vnd.oci.image.manifest.v1+json"
 LAYER = "sha256:" + "11" * 32

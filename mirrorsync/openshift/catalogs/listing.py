@@ -15,7 +15,7 @@ def read(text: str, *, manifest: SyncManifest | None = None, insecure: bool = Fa
          auth_file: str | None = None) -> tuple[reference.Reference, str, fbc.Catalog]:
     """(reference, digest, FBC) of the catalog ``text`` names, with the registry settings of ``manifest`` (or,
     with ``insecure``, TLS unverified and plain HTTP allowed for the catalog's host)."""
-    from ...sync.runner import RunOptions, Runner
+    from ...sync.engines import Clients
 
     ref = reference.parse(text)
     if ref.tag is None and ref.digest is None:
@@ -27,7 +27,7 @@ def read(text: str, *, manifest: SyncManifest | None = None, insecure: bool = Fa
         registries[ref.registry] = RegistrySettings(tls_verify=False)
         manifest = SyncManifest(file=manifest.file, mirrors=manifest.mirrors, images=manifest.images,
                                 registries=registries)
-    clients = Runner(manifest, RunOptions(auth_file=auth_file)).clients()
+    clients = Clients.for_run(manifest, auth_file=auth_file)
     try:
         digest, catalog = read_catalog(clients.get(ref.registry), ref.repository, ref.digest or ref.tag)
     finally:

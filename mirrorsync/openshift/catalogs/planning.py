@@ -19,7 +19,7 @@ from ...oci.store import ContentStore
 from ...registry import reference
 from ...registry.reference import Reference
 from ...sync.manifest import ImageSpec, SyncManifest
-from ...sync.operators import OperatorCatalogSpec
+from .spec import OperatorCatalogSpec
 from ...sync.plan import CopyJob, Plan, PlanFailure, destinations
 from ...sync.report import DestinationRecord, ImageRecord, Report
 from . import fbc, rebuild
@@ -72,7 +72,20 @@ def spec_for(listed: dict[Reference, ImageSpec], ref: Reference) -> ImageSpec:
     return listed.get(ref.repo_only()) or image_spec(ref)
 
 
-def add_to_plan(the_plan: Plan, manifest: SyncManifest, store_for: StoreFor, *, by_tag: bool = False) -> None:
+PLAN_KEY = "operators"  # the catalogs' place in ``Plan.sections``: their CatalogPlans
+REPORT_KEY = "catalogs"  # and in ``Report.sections``: one entry per catalog
+
+
+def catalog_plans(the_plan: Plan) -> list[CatalogPlan]:
+    return the_plan.sections.get(PLAN_KEY) or []
+
+
+def catalog_entries(report: Report | None) -> list[dict]:
+    return report.sections.get(REPORT_KEY) or [] if report is not None else []
+
+
+def add_to_plan(the_plan: Plan, manifest: SyncManifest, catalogs: tuple[OperatorCatalogSpec, ...],
+                store_for: StoreFor, *, by_tag: bool = False) -> None:
     """Read and filter every catalog of the manifest; add its jobs (once each) to ``the_plan``.
 
     A filter the catalog cannot satisfy (an unknown package, a filtered-out default channel) raises
@@ -82,11 +95,12 @@ def add_to_plan(the_plan: Plan, manifest: SyncManifest, store_for: StoreFor, *, 
     """
     seen = {(j.source, j.ref) for j in the_plan.jobs}
     listed = {s.source: s for s in manifest.images}
-    for spec in manifest.operators:
+    plans = the_plan.sections.setdefault(PLAN_KEY, [])
+    for spec in catalogs:
         cp = plan_catalog(spec, manifest, store_for)
-        the_plan.catalogs.append(cp)
+        plans.append(cp)
         if cp.error is not None:
-            the_plan.failures.append(PlanFailure(cp.job.spec, cp.error))
+            the_plan.failures.append(PlanFailure(cp.job.spec, cp.error, section=PLAN_KEY))
             continue
         if by_tag and spec.catalog.tag:
             cp.job = CopyJob(cp.job.spec, spec.catalog.tag, cp.job.destinations)
@@ -229,10 +243,10 @@ def keep_previous(report: Report, previous: Report | None, manifest: SyncManifes
     catalog rebuilt then) and a failed record for each image its bundles need, which the carry-over then confirms
     on the mirrors like any failed image's. A mirror the rebuilt catalog did not reach keeps the catalog the
     previous report had there."""
-    before = {c.get("catalog"): c for c in previous.catalogs} if previous is not None else {}
+    before = {c.get("catalog"): c for c in catalog_entries(previous)}
     listed = {s.source: s for s in manifest.images}
     recorded = {_record_key(r) for r in report.images}
-    for entry in report.catalogs:
+    for entry in catalog_entries(report):
         old = before.get(entry["catalog"])
         error = entry.get("error")
         if not old or not old.get("mirrors"):

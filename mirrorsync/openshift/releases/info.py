@@ -14,10 +14,10 @@ def describe_release(ref_text: str, manifest: SyncManifest | None = None, *, aut
     ref = reference.parse(ref_text)
     if not ref.identifier:
         ref = ref.with_tag("latest")
-    from ...sync.runner import RunOptions, Runner  # noqa: PLC0415 - the run's clients, as catalog list uses them
+    from ...sync.engines import Clients  # noqa: PLC0415 - the run's clients, as catalog list uses them
 
     settings = manifest or SyncManifest(file="", mirrors=(), images=())
-    clients = Runner(settings, RunOptions(auth_file=auth_file)).clients()
+    clients = Clients.for_run(settings, auth_file=auth_file)
     try:
         release = read(clients.get(ref.registry), ref.repository, ref.identifier or "", where=str(ref))
     finally:

@@ -13,11 +13,12 @@ from ...sync.report import Report
 from ..mirrorsets import MirrorSetFile
 from . import install_config
 from .planning import signature_configmaps
+from .records import release_records
 from .signatures import FILENAME as SIGNATURES_FILENAME
 
 
 def cluster_files(reports: list[Report]) -> list[MirrorSetFile]:
-    text = signature_configmaps([r for rep in reports for r in rep.releases])
+    text = signature_configmaps([r for rep in reports for r in release_records(rep)])
     return [MirrorSetFile(SIGNATURES_FILENAME, text)] if text else []
 
 

@@ -13,9 +13,11 @@ from ...errors import describe
 from ...registry.reference import parse_repository
 from ...sync.manifest import SyncManifest
 from ...sync.plan import Plan, Shard
-from ...sync.report import ImageRecord, ReleaseRecord, Report
+from ...sync.report import ImageRecord, Report
 from . import signatures as signatures_mod
 from .payload import Component, Release
+from .records import ReleaseRecord, release_records
+from .spec import PlatformSpec
 from .select import (GraphFor, PlannedRelease, ReleasePlan, SourceFor, Wanted, WantedFailure, assign_jobs,
                      read as read_releases, wanted)
 
@@ -26,24 +28,26 @@ SignaturesFor = Callable[[str], dict[str, bytes]]  # release digest -> its signa
 _STATUS_ORDER = ("failed", "skipped", "partial", "copied", "up-to-date")
 
 
-def add_to_plan(the_plan: Plan, manifest: SyncManifest, source_for: SourceFor, graph_for: GraphFor, *,
+PLAN_KEY = "platform"  # the releases' place in ``Plan.sections``: their ReleasePlan
+
+
+def add_to_plan(the_plan: Plan, manifest: SyncManifest, platform: PlatformSpec, source_for: SourceFor,
+                graph_for: GraphFor, *,
                 signatures_for: SignaturesFor | None = None, carried: list[ReleaseRecord] | None = None,
                 shard: Shard | None = None, previous: Report | None = None) -> None:
-    """Plan the releases of ``manifest.platform`` into ``the_plan`` (jobs appended, ``the_plan.releases`` set).
+    """Plan the releases of ``platform`` into ``the_plan`` (jobs appended, its ReleasePlan in ``the_plan.sections``).
 
     ``carried``: the releases an export's report lists, planned instead of asking the graph (the import side of an
     air gap has no update service), with the signatures that report carries. ``previous``: the previous report in
     the output directory; a channel or release this run cannot read is planned again from it (see
     :func:`from_previous`).
     """
-    if manifest.platform is None:
-        return
     if carried is not None:
         wants = [Wanted(parse_repository(r.source).with_digest(r.digest), r.channel, r.architecture)
                  for r in carried if r.source and r.digest]
         failures = []
     else:
-        wants, failures = wanted(manifest.platform, graph_for)
+        wants, failures = wanted(platform, graph_for)
     rplan = read_releases(wants, source_for, shard=shard)
     rplan.failures[:0] = failures
     if previous is not None:
@@ -52,7 +56,7 @@ def add_to_plan(the_plan: Plan, manifest: SyncManifest, source_for: SourceFor, g
     _attach_signatures(rplan, signatures_for, carried)
     seen = {(j.source, j.ref, j.push_tag) for j in the_plan.jobs}
     the_plan.jobs += [j for j in rplan.jobs if (j.source, j.ref, j.push_tag) not in seen]
-    the_plan.releases = rplan
+    the_plan.sections[PLAN_KEY] = rplan
 
 
 def _attach_signatures(rplan: ReleasePlan, signatures_for: SignaturesFor | None,
@@ -83,7 +87,7 @@ def from_previous(failures: list[WantedFailure], previous: Report, planned: set[
     the previous report, so a failed run never takes their mirror entries away: if their sources are down too, the
     copies fail and carry-over keeps what the mirrors are confirmed to hold, as for any image."""
     out = []
-    for prev in previous.releases:
+    for prev in release_records(previous):
         if not (prev.source and prev.digest and prev.mirrorTag) or prev.digest in planned:
             continue
         if not any(_covers(f, prev) for f in failures):
@@ -149,15 +153,13 @@ def signature_configmaps(records: list[ReleaseRecord]) -> str:
          if r.digest and r.signatures})
 
 
-def add_from_registries(the_plan: Plan, manifest: SyncManifest, clients, *, shard: Shard | None = None,
-                        previous: Report | None = None, signatures: bool = True) -> None:
+def add_from_registries(the_plan: Plan, manifest: SyncManifest, platform: PlatformSpec, source_for: SourceFor,
+                        clients, *, shard: Shard | None = None, previous: Report | None = None,
+                        signatures: bool = True) -> None:
     """``add_to_plan`` for a run against registries: the graph from the update service (or its file), the releases
     and (``signatures``) their signatures read with the run's registry settings, proxies, retries and timeout."""
     from . import graph  # noqa: PLC0415
 
-    platform = manifest.platform
-    if platform is None:
-        return
     opts = {"settings_for": manifest.settings_for, "policy": clients.policy, "timeout": clients.timeout}
 
     def graph_for(channel: str, arch: str):
@@ -166,6 +168,6 @@ def add_from_registries(the_plan: Plan, manifest: SyncManifest, clients, *, shar
     def signatures_for(digest: str) -> dict[str, bytes]:
         return signatures_mod.read(platform.signatures, digest, **opts)
 
-    add_to_plan(the_plan, manifest, lambda ref: (clients.get(ref.registry), ref.repository), graph_for,
+    add_to_plan(the_plan, manifest, platform, source_for, graph_for,
                 signatures_for=signatures_for if signatures and platform.signatures else None, shard=shard,
                 previous=previous)

@@ -7,14 +7,12 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ...registry import reference
 from ...registry.reference import Reference
 from ...sync.semver import Version
-
-if TYPE_CHECKING:
-    from ...sync.manifest import _Reader
+from ...yamlsource import Reader
 
 DEFAULT_UPDATE_SERVICE = "https://api.openshift.com/api/upgrades_info/v1/graph"
 ARCHITECTURES = ("amd64", "arm64", "ppc64le", "s390x", "multi")
@@ -43,7 +41,7 @@ class PlatformSpec:
     signatures: str | None = None  # a store URL, or a local directory laid out like one (made absolute)
 
 
-def _version(r: _Reader, value: Any, path: tuple) -> Version:
+def _version(r: Reader, value: Any, path: tuple) -> Version:
     text = r.string(value, path)
     version = Version.parse(text)
     if version is None or text.startswith("v"):
@@ -51,7 +49,7 @@ def _version(r: _Reader, value: Any, path: tuple) -> Version:
     return version
 
 
-def _location(r: _Reader, value: Any, path: tuple, base: str) -> str:
+def _location(r: Reader, value: Any, path: tuple, base: str) -> str:
     """A URL as it is, or a path relative to the manifest's directory, as the user reads it."""
     text = r.string(value, path)
     if text.startswith(("http://", "https://")):
@@ -63,7 +61,7 @@ def _location(r: _Reader, value: Any, path: tuple, base: str) -> str:
     return os.path.normpath(os.path.join(base, os.path.expanduser(text)))
 
 
-def parse(r: _Reader, value: Any, manifest_file: str) -> PlatformSpec:
+def parse(r: Reader, value: Any, manifest_file: str) -> PlatformSpec:
     """The ``platform`` mapping, validated (``InputError`` at the offending line)."""
     top = r.mapping(value, ("platform",), _KEYS)
     base = os.path.dirname(os.path.abspath(manifest_file)) if manifest_file and not manifest_file.startswith("<") \
@@ -112,12 +110,9 @@ def parse(r: _Reader, value: Any, manifest_file: str) -> PlatformSpec:
     return PlatformSpec(arches, tuple(channels), releases, update_service, signatures)
 
 
-def check_paths(manifest) -> None:
+def check_paths(manifest, platform: PlatformSpec) -> None:
     """Local files the section names must be there before a run starts: a missing graph file or signature
     directory is a mistake in the manifest (exit 2, nothing written), not a failure of each release."""
-    platform = manifest.platform
-    if platform is None:
-        return
     local = not platform.update_service.startswith(("http://", "https://"))
     if platform.channels and local and not os.path.isfile(platform.update_service):
         raise manifest.error(("platform", "updateService"), f"{platform.update_service} is not a file")

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..registry import reference
-from ..registry.reference import Reference
-from .semver import Version
+from ...registry import reference
+from ...registry.reference import Reference
+from ...sync.semver import Version
+from .filter import CatalogFilter, ChannelFilter, PackageFilter
 
 _CATALOG_KEYS = {"catalog", "full", "packages", "targetCatalog", "targetTag", "resolveDependencies"}
 _PACKAGE_KEYS = {"name", "defaultChannel", "channels", "minVersion", "maxVersion"}
@@ -23,7 +24,7 @@ class OperatorCatalogSpec:
     """One ``operators[]`` entry."""
 
     catalog: Reference  # with its tag or digest
-    filter: Any  # catalogs.filter.CatalogFilter
+    filter: CatalogFilter
     target_repository: str  # path below each mirror
     target_tag: str
     index: int = 0
@@ -34,9 +35,7 @@ class OperatorCatalogSpec:
 
 
 def parse_operators(r, value: Any) -> tuple[OperatorCatalogSpec, ...]:
-    """The ``operators`` list, read through the manifest's ``_Reader`` (errors at file:line: field)."""
-    from ..openshift.catalogs.filter import CatalogFilter
-
+    """The ``operators`` list, read through the manifest's ``Reader`` (errors at file:line: field)."""
     if not isinstance(value, list) or not value:
         raise r.fail(("operators",), "must be a non-empty list of catalogs")
     specs = []
@@ -104,8 +103,6 @@ def _range(r, item: dict, path: tuple) -> tuple[Version | None, Version | None]:
 
 
 def _package(r, item: Any, path: tuple, full: bool):
-    from ..openshift.catalogs.filter import ChannelFilter, PackageFilter
-
     item = r.mapping(item, path, _PACKAGE_KEYS)
     if "name" not in item:
         raise r.fail(path, "name: missing (the package name, as `mirrorsync catalog list` shows it)")

@@ -20,14 +20,14 @@ from ..oci.content import Manifest
 from ..oci.store import ContentStore
 from ..registry.retry import RetryPolicy
 from ..yamlsource import read_text
-from . import manifest as manifest_mod
-from . import report as report_mod
-from .copy import MAX_INDEX_DEPTH, config_platform
-from .engines import Clients
-from .manifest import SyncManifest
-from .plan import build as build_plan
-from .platforms import select as select_platforms
-from .report import Report
+from ..sync import report as report_mod
+from ..sync.copy import MAX_INDEX_DEPTH, config_platform
+from ..sync.engines import Clients
+from ..sync.manifest import SyncManifest
+from ..sync.platforms import select as select_platforms
+from ..sync.report import Report
+from .planning import plan_from_registries, sections_of
+from .sections import ALL, load_manifest
 
 StoreFor = Callable[[str], ContentStore]  # registry host[:port] -> its store
 
@@ -83,11 +83,8 @@ def checks_from_reports(reports: list[Report]) -> list[Check]:
                     # and what travelled with it (signatures, referrers): a node with a signature policy needs them
                     out += [Check(d.repository, c["digest"], c.get("tag"), img.source)
                             for c in img.companions or [] if c.get("digest")]
-        for catalog in rep.catalogs:  # each rebuilt catalog, under its tag on every mirror that has it
-            for m in catalog.get("mirrors") or []:
-                if m.get("digest"):
-                    repository, _, tag = m["reference"].rpartition(":")
-                    out.append(Check(repository, m["digest"], tag, catalog.get("catalog") or ""))
+        for section in ALL:  # what the sections put there besides their images (each rebuilt catalog)
+            out += [Check(repository, digest, tag, source) for repository, digest, tag, source in section.held(rep)]
     return sorted(set(out), key=lambda c: (c.repository, c.tag or "", c.digest or ""))
 
 
@@ -95,20 +92,10 @@ def checks_from_manifest(manifest: SyncManifest, clients: Clients) -> tuple[list
     """Everything the manifest selects on every mirror, with digests from the sources; and what could not be read."""
     problems: list[str] = []
     store_for = clients.get
-
-    def list_tags(ref):
-        return store_for(ref.registry).list_tags(ref.repository)
-
-    the_plan = build_plan(manifest, list_tags)
-    if manifest.platform is not None:  # the releases the section selects now, each with its components
-        from ..openshift.releases.planning import add_from_registries
-
-        add_from_registries(the_plan, manifest, clients, signatures=False)  # signatures are no mirror content
-        problems += [f"error: {f.what}: {f.error}" for f in the_plan.releases.failures]
-    if manifest.operators:  # every bundle and related image the catalog filters keep, and each catalog image
-        from ..openshift.catalogs.planning import add_to_plan
-
-        add_to_plan(the_plan, manifest, lambda ref: (store_for(ref.registry), ref.repository))
+    # every section's images (the releases each with its components, every bundle and related image the catalog
+    # filters keep, each catalog image); signatures are no mirror content
+    the_plan = plan_from_registries(manifest, clients, signatures=False)
+    problems += [p for section, _ in sections_of(manifest) for p in section.problems(the_plan)]
     problems += [f"error: {f.error}" for f in the_plan.failures]
     out = []
     for job in the_plan.jobs:
@@ -275,9 +262,9 @@ def verify_target(target: str, *, manifest: str | None = None, auth_file: str | 
         if settings_from is None and rep.manifest:
             named = [Path(rep.manifest), Path(target).parent / rep.manifest]
             settings_from = next((str(p) for p in named if p.is_file()), None)
-        m = manifest_mod.load(settings_from) if settings_from else SyncManifest("", (), ())
+        m = load_manifest(settings_from) if settings_from else SyncManifest("", (), ())
     else:
-        m = manifest_mod.load(target)
+        m = load_manifest(target)
     clients = Clients(m, auth_file=auth_file, policy=RetryPolicy.from_retries(m.options.retries),
                       timeout=m.options.timeout)
     try:

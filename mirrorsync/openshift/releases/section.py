@@ -1,0 +1,84 @@
+"""The ``platform`` section: OpenShift releases, planned from the update graph (or named directly), copied as
+ordinary jobs, recorded in the report's ``releases``, with their signature ConfigMaps and install-config block."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ...sync.plan import Plan
+from ...sync.report import OK_STATUSES, Report
+from ...sync.section import FinishContext, PlanContext, Section
+from . import outputs, spec as spec_mod
+from .planning import PLAN_KEY, add_from_registries, add_to_plan, records
+from .records import REPORT_KEY, release_records
+from .signatures import FILENAME as SIGNATURES_FILENAME
+from .spec import PlatformSpec
+
+
+class ReleasesSection(Section):
+    key = PLAN_KEY
+    owned_files = (SIGNATURES_FILENAME,)
+
+    def parse(self, reader, value: Any, manifest_file: str) -> PlatformSpec:
+        return spec_mod.parse(reader, value, manifest_file)
+
+    def source_hosts(self, spec: PlatformSpec) -> set[str]:
+        return {ref.registry for ref in spec.releases}
+
+    def check_files(self, manifest, spec: PlatformSpec, *, from_layout: bool) -> None:
+        # an import takes the releases and their signatures from its export's report: the graph file and the
+        # signature store are on the other side of the gap
+        if not from_layout:
+            spec_mod.check_paths(manifest, spec)
+
+    def plan(self, spec: PlatformSpec, ctx: PlanContext, the_plan: Plan) -> None:
+        if ctx.from_layout:
+            # which releases, from the export's report (no update service here); what they name, from the
+            # release images in the layout. A release the layout cannot give is planned from the previous report,
+            # as a run does, so an import that fails it does not take away what an earlier import mirrored.
+            carried = ([r for r in release_records(ctx.carried) if r.source and r.digest]
+                       if ctx.carried is not None else [])
+            add_to_plan(the_plan, ctx.manifest, spec, ctx.source_for, _no_graph, carried=carried, shard=ctx.shard,
+                        previous=ctx.previous)
+        else:
+            add_from_registries(the_plan, ctx.manifest, spec, ctx.source_for, ctx.clients, shard=ctx.shard,
+                                previous=ctx.previous, signatures=ctx.signatures)
+
+    def finish(self, spec: PlatformSpec, ctx: FinishContext, the_plan: Plan, report: Report) -> None:
+        rplan = the_plan.sections.get(PLAN_KEY)
+        if rplan is not None:
+            report.sections[REPORT_KEY] = records(rplan, report.images)
+
+    def failed(self, report: Report) -> bool:
+        return any(r.status not in OK_STATUSES for r in release_records(report))
+
+    def read_whole(self, the_plan: Plan) -> set[tuple[str, str]]:
+        # the import reads each release image's layers and config to plan the release
+        rplan = the_plan.sections.get(PLAN_KEY)
+        if rplan is None:
+            return set()
+        return {(p.jobs[-1].source.name, p.jobs[-1].ref) for p in rplan.releases if p.jobs}
+
+    def problems(self, the_plan: Plan) -> list[str]:
+        rplan = the_plan.sections.get(PLAN_KEY)
+        return [f"error: {f.what}: {f.error}" for f in rplan.failures] if rplan is not None else []
+
+    def protected(self, report: Report, the_plan: Plan) -> tuple[set[tuple[str, str]], list[str]]:
+        # every release image and component, when a channel's graph or a release image could not be read
+        rplan = the_plan.sections.get(PLAN_KEY)
+        if rplan is None or not rplan.failures:
+            return set(), []
+        keep = {(i.source, i.tag or i.digest) for i in report.images if i.mirrorTag and (i.tag or i.digest)}
+        return keep, [f"every release image and component: {f.what} could not be read ({f.error})"
+                      for f in rplan.failures]
+
+    def cluster_files(self, reports: list[Report]) -> list:
+        return outputs.cluster_files(reports)
+
+    def side_files(self, reports: list[Report], output_dir: str | Path) -> list[Path]:
+        return outputs.write_beside(reports, output_dir)
+
+
+def _no_graph(channel: str, arch: str):
+    raise AssertionError("an import plans the releases its export lists, never from the graph")

@@ -1,0 +1,56 @@
+"""What a run leaves in its output directory besides report.json: the cluster resources built from reports
+alone (the mirror sets of every image, and each section's own objects), the sections' side files, and the lock
+that keeps two runs from interleaving them."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from ..errors import MirrorsyncError
+from ..openshift import cluster_resources
+from ..openshift.mirrorsets import MirrorSetFile, build_mirror_sets
+from ..sync.report import REPORT_FILE, Report, mirrored_sources  # noqa: F401 - REPORT_FILE: part of this interface
+from .sections import ALL, owned_files
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE = ".mirrorsync.lock"
+
+
+def render_crs(reports: Iterable[Report], *, icsp: bool = False, name: str = "mirrorsync") -> list[MirrorSetFile]:
+    """The IDMS/ITMS (and with ``icsp`` ICSP) files, as ``mirrorsync run`` writes them, for what the reports say
+    reached the mirrors (shards of one sync merge)."""
+    return build_mirror_sets(mirrored_sources(list(reports)), name=name, icsp=icsp)
+
+
+def write_mirror_sets(reports: list[Report], output_dir: str | Path, *, icsp: bool = False,
+                      name: str = "mirrorsync", notify: Callable[[str], None] = log.warning) -> list[Path]:
+    """Write the CR files for what the reports say reached the mirrors into the output directory's
+    cluster-resources/ (see :mod:`mirrorsync.openshift.cluster_resources`), with every section's objects and side
+    files; remove ours that no longer apply. Every section is asked, given in a manifest or not: a report alone
+    says what to write."""
+    files = render_crs(reports, icsp=icsp, name=name) + [f for s in ALL for f in s.cluster_files(reports)]
+    written = cluster_resources.write(output_dir, files, owned=owned_files(), notify=notify)
+    return written + [p for s in ALL for p in s.side_files(reports, output_dir)]
+
+
+@contextlib.contextmanager
+def output_lock(output_dir: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on the output directory so two scheduled runs never interleave their files."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MirrorsyncError(f"another mirrorsync run is using {out} (lock {out / LOCK_FILE}); "
+                                  "wait for it to finish") from None
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,242 @@
+"""A sync run: manifest -> plan (every section) -> engine -> report. The library behind ``mirrorsync run``,
+``export`` and ``import``: the air-gap runs are this run with another route (:class:`Route`)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import InputError, MirrorsyncError
+from ..registry import auth, retry
+from ..registry.proxies import ProxySettings
+from ..registry.retry import RETRIES, RetryPolicy
+from ..registry.tls import ssl_context_for
+from ..sync import pacing
+from ..sync import plan as plan_mod
+from ..sync.carryover import reconcile
+from ..sync.copy import Target
+from ..sync.engines import Clients, Engine, NativeEngine
+from ..sync.job_runner import Event, JobRunner, failed_record, not_asked, now, overall_status
+from ..sync.manifest import SyncManifest
+from ..sync.plan import CopyJob, Plan
+from ..sync.report import Report, load as load_report
+from ..sync.section import FinishContext
+from . import planning
+from .route import Route
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOptions:
+    engine: str | None = None  # None: the manifest's choice
+    concurrency: int | None = None
+    blob_concurrency: int | None = None
+    retries: int | None = None
+    timeout: float | None = None
+    auth_file: str | None = None
+    shard: plan_mod.Shard | None = None  # copy only this shard's source repositories
+    # the report of the previous run into the same output directory: what the mirrors may still hold
+    previous_report: str | Path | None = None
+
+
+@dataclass
+class Runner:
+    manifest: SyncManifest
+    options: RunOptions = field(default_factory=RunOptions)
+    on_event: Callable[[Event], None] = lambda e: None
+    stop: threading.Event = field(default_factory=threading.Event)
+    # set after ``stop`` (a second Ctrl-C): images in flight are reported failed and not waited for
+    abandon: threading.Event = field(default_factory=threading.Event)
+    route: Route = field(default_factory=Route)
+
+    def _value(self, name: str):
+        v = getattr(self.options, name)
+        return v if v is not None else getattr(self.manifest.options, name)
+
+    def clients(self) -> Clients:
+        o = self.options
+        return Clients.for_run(self.manifest, auth_file=o.auth_file, retries=o.retries, timeout=o.timeout,
+                               concurrency=o.concurrency, blob_concurrency=o.blob_concurrency)
+
+    def make_engine(self, clients: Clients) -> Engine:
+        name = self._value("engine")
+        route = self.route
+        if route.from_layout or route.to_layout:  # the native engine alone reads and writes layouts
+            source_for = (lambda job: (route.source, job.source.name)) if route.from_layout else None
+            targets_for = self._layout_targets if route.to_layout else None
+            return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"), source_for=source_for,
+                                targets_for=targets_for)
+        if name == "native":
+            return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"))
+        if name == "skopeo":
+            self.refuse_for_skopeo()
+            from ..sync.skopeo import SkopeoEngine  # noqa: PLC0415 - only loaded when chosen
+            return SkopeoEngine(clients, retries=self._value("retries"), timeout=self._value("timeout"),
+                                processes=self._value("concurrency"))
+        raise InputError(f"unknown engine {name!r}", field="engine")
+
+    def _layout_targets(self, job: CopyJob) -> list[Target]:
+        route = self.route
+        whole = route.target_whole is not None and (job.source.name, job.ref) in self._read_whole
+        return [Target(route.target_whole if whole else route.target, job.source.name,
+                       self.manifest.mirrors[0].location)]
+
+    def refuse_for_skopeo(self) -> None:
+        """What the skopeo engine cannot do is bad input at its manifest line, before anything is copied: skopeo
+        copies a whole index or one platform of it (``--multi-arch``), never a list of platforms, and carries
+        neither cosign tags nor OCI referrers without per-registry configuration mirrorsync does not write."""
+        why = {"platforms": "skopeo copies a whole index or one platform of it, not a list of platforms",
+               "signatures": "skopeo does not copy cosign's signature tags with an image",
+               "referrers": "skopeo does not copy OCI referrers"}
+        doc = self.manifest.source_doc
+        for spec in self.manifest.images:
+            for key, used in (("platforms", bool(spec.platforms)), ("signatures", spec.signatures),
+                              ("referrers", spec.referrers)):
+                if used:
+                    path = ("images", spec.index, key)
+                    if doc is not None and path not in doc.lines:
+                        path = ("defaults", key)
+                    raise self.manifest.error(path, f"{key} need engine native ({why[key]}); drop --engine skopeo "
+                                                    "or options.engine: skopeo")
+
+    def plan(self, clients: Clients) -> Plan:
+        """Every section's jobs, as this run's route reads and writes them."""
+        ctx = planning.context(self.manifest, clients, self.route, shard=self.options.shard,
+                               previous=self._previous, workers=self._value("concurrency"))
+        the_plan = planning.plan(self.manifest, ctx)
+        # (source, ref) of the release and catalog images: the import reads their layers and config to plan the
+        # releases and to filter and rebuild the catalogs, so an export carries them whole
+        self._read_whole = {key for section, _ in planning.sections_of(self.manifest)
+                            for key in section.read_whole(the_plan)}
+        return the_plan
+
+    _read_whole: set[tuple[str, str]] = field(default_factory=set, init=False, repr=False)
+
+    def check_credentials(self) -> None:
+        """Read every auth file and local file the run will use, now: a broken or missing one is bad input
+        (``InputError``, exit 2) before anything is copied, not a failure of each image."""
+        for section, spec in self.manifest.present_sections():
+            section.check_files(self.manifest, spec, from_layout=self.route.from_layout)
+        hosts = self.manifest.source_hosts() | {m.registry for m in self.manifest.mirrors}
+        for host in sorted(hosts - self.route.unreached):
+            auth.lookup(host, auth_file=self.manifest.settings_for(host).auth_file or self.options.auth_file)
+        self.check_cert_dirs()
+        ProxySettings.from_environ()  # and a proxy variable that cannot be used (it may carry credentials too)
+
+    def check_cert_dirs(self) -> None:
+        """Read every ``certDir`` the manifest names, now: one that is missing or holds a file that cannot be read
+        or used is bad input at its manifest line, not a TLS failure of every image that goes through it."""
+        for host, settings in sorted(self.manifest.registries.items()):
+            if settings.cert_dir is None or host in self.route.unreached:
+                continue
+            try:
+                if os.path.isdir(settings.cert_dir):
+                    for f in Path(settings.cert_dir).iterdir():
+                        if f.suffix in (".crt", ".cert", ".key"):
+                            f.open("rb").close()  # names the file: the TLS loader's errors do not
+                ssl_context_for(host, settings)
+            except InputError as exc:
+                raise self.manifest.error(("registries", host, "certDir"), exc.message) from None
+            except OSError as exc:  # a file listed there that cannot be opened (permissions, dangling link)
+                raise self.manifest.error(("registries", host, "certDir"),
+                                          f"cannot read {exc.filename or settings.cert_dir}: "
+                                          f"{exc.strerror or exc}") from None
+
+    def run(self) -> Report:
+        """Copy everything the manifest selects; never raises for a failed image (it is in the report).
+
+        Raises ``InputError`` for an auth file that cannot be used, before anything is copied.
+        """
+        self.check_credentials()
+        clients = self.clients()
+        engine = self.make_engine(clients)
+        RETRIES.total = 0
+        retry.THROTTLED.clear()
+        jobs = JobRunner(self.manifest, self._value("concurrency"), self.on_event, self.stop, self.abandon)
+        report = Report(manifest=self.manifest.file, engine=engine.name,
+                        mirrors=[m.location for m in self.manifest.mirrors], startedAt=now())
+        try:
+            the_plan = self.plan(clients)
+            for failure in the_plan.failures:
+                report.images.append(failed_record(failure.spec, None, failure.error, self.manifest))
+            jobs.notify(Event("planned", total=len(the_plan.jobs)))
+            report.images.extend(jobs.execute(engine, the_plan.jobs, self._image_workers(engine, the_plan.jobs)))
+            ctx = planning.context(self.manifest, clients, self.route)
+            finish = FinishContext(self.manifest, ctx.source_for, None if self.route.to_layout else clients.get,
+                                   previous=self._previous, interrupted=self.stop.is_set())
+            for section, spec in self.manifest.present_sections():
+                section.finish(spec, finish, the_plan, report)
+            reconcile(report, self._previous, self.manifest, the_plan.failures,
+                      not_asked if self.abandon.is_set() else clients.get, workers=self._value("concurrency"))
+        finally:
+            if self.abandon.is_set():
+                # Closing waits for transfers in flight; give it a moment (skopeo processes get killed), no more.
+                closer = threading.Thread(target=_close_all, args=(engine, clients), daemon=True)
+                closer.start()
+                closer.join(2.0)
+            else:
+                _close_all(engine, clients)
+        report.retries = RETRIES.total
+        report.finishedAt = now()
+        sections_failed = any(s.failed(report) for s, _ in self.manifest.present_sections())
+        report.status = overall_status(report, interrupted=self.stop.is_set(), sections_failed=sections_failed)
+        return report
+
+    @functools.cached_property
+    def _previous(self) -> Report | None:
+        """The previous report in the output directory, read once: the sections' planning, their finishing and
+        the carry-over all use it."""
+        path = self.options.previous_report
+        if path is None or not os.path.exists(path):
+            return None
+        try:
+            return load_report(str(path))
+        except (MirrorsyncError, OSError) as exc:
+            # Only costs what a failure this run would have kept; the run itself is not at fault.
+            log.warning("cannot read the previous report (%s): no mirror entries are kept from it", exc)
+            return None
+
+    def _image_workers(self, engine: Engine, jobs: list[CopyJob]) -> int:
+        """The run's concurrency, or more where the native engine reads from far-away registries (``pacing``)."""
+        concurrency = self._value("concurrency")
+        sources = engine.source_registries(jobs) if isinstance(engine, NativeEngine) else []
+        if len(jobs) <= pacing.most_workers(concurrency) or not sources:
+            return concurrency  # a handful of images gains less than measuring takes
+        # Measured on clients of their own that never retry: a ping that fails says nothing worth waiting for,
+        # and the report's retries are the copies' own.
+        probe = Clients(self.manifest, auth_file=self.options.auth_file, policy=RetryPolicy(attempts=1),
+                        timeout=self._value("timeout"), max_connections=1)
+        try:
+            round_trip = pacing.round_trip(sources, lambda host: probe.get(host).ping())
+        finally:
+            probe.close()
+        workers = pacing.workers_for(concurrency, round_trip)
+        if workers > concurrency:
+            log.info("source round trip %.0f ms: %d images in flight instead of %d", round_trip * 1000, workers,
+                     concurrency)
+        return workers
+
+
+def _close_all(engine: Engine, clients: Clients) -> None:
+    engine.close()
+    clients.close()
+
+
+def run(manifest: SyncManifest | str | os.PathLike[str], options: RunOptions | None = None) -> Report:
+    """Copy what the manifest (a loaded one, or its path) selects to its mirrors; the report says what happened.
+
+    Raises ``InputError`` for bad input (manifest, auth file, certDir) before anything is copied; a failed
+    image does not raise, it is in the report (``status``). Writes nothing: see :meth:`Report.save` and
+    :func:`mirrorsync.pipeline.outputs.write_mirror_sets`.
+    """
+    if not isinstance(manifest, SyncManifest):
+        from .sections import load_manifest
+
+        manifest = load_manifest(os.fspath(manifest))
+    return Runner(manifest, options or RunOptions()).run()

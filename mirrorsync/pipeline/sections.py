@@ -1,0 +1,33 @@
+"""Every section of a manifest, listed once. A new section is one folder and one line here."""
+
+from __future__ import annotations
+
+from ..openshift.catalogs.section import CatalogsSection
+from ..openshift.releases.section import ReleasesSection
+from ..sync import manifest as manifest_mod
+from ..sync.images import ImagesSection
+from ..sync.manifest import SyncManifest
+from ..sync.section import Section
+
+IMAGES = ImagesSection()
+# the sections besides the images, in the order they are planned, finished and written into the report
+PLUGGED: tuple[Section, ...] = (
+    ReleasesSection(),  # platform: OpenShift releases
+    CatalogsSection(),  # operators: operator catalogs
+)
+ALL: tuple[Section, ...] = (IMAGES, *PLUGGED)
+
+
+def load_manifest(path: str) -> SyncManifest:
+    """Load and validate a sync manifest file with every section."""
+    return manifest_mod.load(path, PLUGGED)
+
+
+def parse_manifest(text: str, file: str = "<manifest>") -> SyncManifest:
+    """Validate a sync manifest given as YAML text, with every section."""
+    return manifest_mod.parse(text, file, PLUGGED)
+
+
+def owned_files() -> tuple[str, ...]:
+    """The cluster-resources files the sections may write, besides the mirror sets."""
+    return tuple(name for section in ALL for name in section.owned_files)

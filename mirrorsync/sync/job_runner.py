@@ -1,0 +1,177 @@
+"""Running planned copy jobs: each worker takes the next job as soon as it is free, the records they give, and the
+status of a run from them. The engine's part of a run; :mod:`mirrorsync.pipeline.runner` wires the rest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..errors import MirrorsyncError
+from . import pacing
+from .copy import CopyResult
+from .engines import Engine
+from .manifest import SyncManifest
+from .plan import CopyJob
+from .report import DestinationRecord, ImageRecord, Report
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Event:
+    kind: str  # "planned" | "start" | "done"
+    job: CopyJob | None = None
+    record: ImageRecord | None = None
+    total: int = 0
+
+
+@dataclass
+class JobRunner:
+    """Copies jobs through an engine, ``concurrency`` at a time, telling ``on_event`` as it goes; ``stop`` takes no
+    new job, ``abandon`` (after ``stop``, a second Ctrl-C) reports the jobs in flight as failed and waits no more."""
+
+    manifest: SyncManifest
+    concurrency: int
+    on_event: Callable[[Event], None] = lambda e: None
+    stop: threading.Event = field(default_factory=threading.Event)
+    abandon: threading.Event = field(default_factory=threading.Event)
+    _listener_failed: bool = field(default=False, init=False, repr=False)
+
+    def notify(self, event: Event) -> None:
+        """Tell ``on_event``; a listener that fails (progress on a broken stderr) must not cost a worker or an
+        image, so it is logged once and ignored."""
+        try:
+            self.on_event(event)
+        except Exception as exc:  # noqa: BLE001 - whatever the listener does wrong, the copies go on
+            if not self._listener_failed:
+                self._listener_failed = True
+                log.warning("progress listener failed (%s: %s); ignored", type(exc).__name__, exc)
+
+    def execute(self, engine: Engine, jobs: list[CopyJob], workers: int | None = None) -> list[ImageRecord]:
+        """Copy the jobs, ``concurrency`` at a time; each worker takes the next job itself as soon as it is free.
+
+        The main thread only waits (and stays responsive to signals): with thousands of quick jobs, as in a no-op
+        re-sync, handing each job over through it would leave workers idle while it is descheduled.
+        """
+        records: list[ImageRecord] = []
+        queue = deque(jobs)
+        in_flight: dict[int, CopyJob] = {}
+        lock = threading.Lock()
+        concurrency = self.concurrency
+        workers_left = min(workers or concurrency, len(jobs))
+        all_done = threading.Event()
+
+        def next_job(worker: int) -> CopyJob | None:
+            with lock:
+                if not queue or self.stop.is_set() or not pacing.may_continue(worker, concurrency):
+                    return None
+                job = queue.popleft()
+                in_flight[id(job)] = job
+                return job
+
+        def work(worker: int) -> None:
+            nonlocal workers_left
+            try:
+                while (job := next_job(worker)) is not None:
+                    self.notify(Event("start", job=job))
+                    try:
+                        result = engine.copy(job)
+                    except Exception as exc:  # noqa: BLE001 - an engine bug must not lose the other images
+                        result = CopyResult(error=f"{type(exc).__name__}: {exc}")
+                    record = to_record(job, result)
+                    with lock:
+                        if self.abandon.is_set():
+                            return  # the main thread has reported it as abandoned
+                        del in_flight[id(job)]
+                        records.append(record)
+                    self.notify(Event("done", job=job, record=record))
+            finally:
+                with lock:
+                    workers_left -= 1
+                    if workers_left == 0:
+                        all_done.set()
+
+        if not jobs:
+            return records
+        for i in range(workers_left):
+            threading.Thread(target=work, args=(i,), name=f"image-{i}", daemon=True).start()
+        while not all_done.wait(0.5):
+            if self.abandon.is_set():
+                break
+        with lock:
+            if self.abandon.is_set():
+                for job in in_flight.values():
+                    records.append(failed_record(job.spec, job, "interrupted: abandoned while in flight",
+                                                  self.manifest))
+                in_flight.clear()
+            for job in queue:
+                records.append(failed_record(job.spec, job, "interrupted before it started", self.manifest,
+                                              status="skipped"))
+            queue.clear()
+            return list(records)
+
+
+
+def not_asked(host: str):
+    """The mirrors' stores after a second signal: none is asked whether it still holds what an earlier run put
+    there (the user said not to wait), so carry-over keeps those entries unconfirmed."""
+    raise MirrorsyncError(f"{host} not asked: the run was abandoned by a second signal")
+
+
+def to_record(job: CopyJob, result: CopyResult) -> ImageRecord:
+    """An engine's ``CopyResult`` for one job as a report record."""
+    dests = []
+    for d, tr in zip(job.destinations, result.targets or [None] * len(job.destinations)):
+        if tr is None:
+            dests.append(DestinationRecord(d.mirror.location, d.name, "failed", error=result.error))
+            continue
+        dests.append(DestinationRecord(
+            mirror=d.mirror.location, repository=d.name, status=tr.status if tr.status != "pending" else "failed",
+            bytesSent=tr.bytes_sent, bytesSkipped=tr.bytes_skipped, blobsSent=tr.blobs_sent,
+            blobsSkipped=tr.blobs_skipped, blobsMounted=tr.blobs_mounted, manifestsPushed=tr.manifests_pushed,
+            error=tr.error))
+    ok = [d for d in dests if d.ok]
+    if ok and len(ok) == len(dests):
+        status = "copied" if any(d.status == "copied" for d in dests) else "up-to-date"
+    elif ok:
+        status = "partial"
+    else:
+        status = "failed"
+    errors = [d.error for d in dests if d.error]
+    spec = job.spec
+    return ImageRecord(source=job.source.name, tag=job.tag, digest=result.digest or job.digest, status=status,
+                       mediaType=result.media_type, children=list(result.children),
+                       mirrorSets=spec.fed_mirror_sets, mirrorSourcePolicy=spec.mirror_source_policy,
+                       scope=spec.scope, destinations=dests, bytesRead=result.bytes_read, retries=result.retries,
+                       error=result.error or (errors[0] if errors else None), platforms=result.platforms,
+                       missingPlatforms=list(result.missing_platforms) if spec.platforms else None,
+                       rewrittenDigest=result.rewritten_digest,
+                       companions=list(result.companions) if spec.signatures or spec.referrers else None,
+                       mirrorTag=job.target_tag)
+
+
+def failed_record(spec, job: CopyJob | None, error: str, manifest: SyncManifest, status: str = "failed") -> ImageRecord:
+    dests = [DestinationRecord(m.location, f"{m.registry}/{m.repository(spec.destination)}", status, error=error)
+             for m in manifest.mirrors]
+    return ImageRecord(source=spec.source.name, tag=job.tag if job else None, digest=job.digest if job else None,
+                       status=status, mirrorSets=spec.fed_mirror_sets, mirrorSourcePolicy=spec.mirror_source_policy,
+                       scope=spec.scope, destinations=dests, error=error,
+                       mirrorTag=job.target_tag if job else None)
+
+
+def overall_status(report: Report, *, interrupted: bool, sections_failed: bool = False) -> str:
+    if interrupted:
+        return "Interrupted"
+    if not report.failed and not sections_failed:
+        return "Succeeded"
+    if len(report.failed) == len(report.images):
+        return "Failed"
+    return "PartiallyFailed"
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
