@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mirrorsync.pipeline import sections
 from mirrorsync.sync import convert, manifest
 from mirrorsync.errors import InputError
 
@@ -69,7 +70,7 @@ def write(tmp_path: Path, text: str, name: str = "in.yaml") -> str:
 
 
 def loaded(text: str):
-    return manifest.parse(text, "out.yaml")
+    return sections.parse_manifest(text, "out.yaml")
 
 
 def test_skopeo_sync_file_becomes_an_equivalent_manifest(tmp_path):
@@ -119,10 +120,10 @@ def test_image_set_configuration(tmp_path):
         ]
         assert m.settings_for("mirror.local:5000").tls_verify is False
         assert m.settings_for("backup.local").tls_verify is False
-        [catalog] = m.operators
+        [catalog] = m.sections["operators"]
         assert str(catalog.catalog) == "registry.redhat.io/redhat/redhat-operator-index:v4.16"
         comments = "\n".join(line for line in text.splitlines() if line.startswith("#"))
-        assert [c.name for c in m.platform.channels] == ["stable-4.16"]  # the manifest's platform section
+        assert [c.name for c in m.sections["platform"].channels] == ["stable-4.16"]  # the manifest's platform section
         dependencies = ":11: mirror.operators[0]: dependencies of kept bundles are added only with"
         assert (f"{src}{dependencies}" in comments) == (version == "v1alpha2")
         for where in (":3: archiveSize:", ":4: storageConfig:", ":12: mirror.helm: not supported",
@@ -231,7 +232,7 @@ mirror:
       full: true
 """)
     text = convert.convert(src, ["m.io"])
-    p = loaded(text).platform
+    p = loaded(text).sections["platform"]
     assert p.architectures == ("amd64", "arm64")
     assert [(c.name, str(c.max_version.release) if c.max_version else None, c.shortest_path) for c in p.channels] == [
         ("stable-4.15", "(4, 15, 10)", True), ("fast-4.16", None, False)]
@@ -251,7 +252,7 @@ def test_operators_carry_over_with_oc_mirror_names(tmp_path):
                           "      bundles: [{name: acm.v2.10.1}]\n      channels:\n      - name: release-2.10\n"
                           "        minVersion: 2.10.1\n        maxVersion: 2.10.4\n")
     text = convert.convert(src, ["m.io"])
-    [catalog] = loaded(text).operators
+    [catalog] = loaded(text).sections["operators"]
     assert (catalog.target_repository, catalog.target_tag) == ("my/index", "4.15")
     [acm] = catalog.filter.packages
     assert (acm.name, acm.default_channel) == ("advanced-cluster-management", "release-2.10")
