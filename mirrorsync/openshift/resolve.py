@@ -10,102 +10,26 @@ for it is ``blocked``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError
-from ..registry.reference import DIGEST, DIGEST_HEX_LENGTHS, DOMAIN, NAME_TOTAL_LENGTH_MAX, PATH_COMPONENT, TAG, \
-    split_domain
+from ..registry.reference import Reference, parse_named, parse_normalized_named
 from .crs import MirrorSet
 from .registries_conf import DIGEST_ONLY, TAG_ONLY, Endpoint, RegistriesConf, Registry, as_loaded, \
     build_registries_conf
 
 NODE_CONFIG_PATH = "/etc/containers/registries.conf"
 
-# The grammar of containers/image docker/reference; Go's \w is ASCII-only, hence re.ASCII.
-_NAME = rf"(?:{DOMAIN}/)?{PATH_COMPONENT}(?:/{PATH_COMPONENT})*"
-_REFERENCE_RE = re.compile(rf"({_NAME})(?::({TAG}))?(?:@({DIGEST}))?", re.ASCII)
-_ANCHORED_NAME_RE = re.compile(rf"(?:({DOMAIN})/)?({PATH_COMPONENT}(?:/{PATH_COMPONENT})*)", re.ASCII)
-_IDENTIFIER_RE = re.compile(r"[a-f0-9]{64}")
-
-
-@dataclass(frozen=True)
-class _Named:
-    domain: str
-    path: str
-    tag: str | None = None
-    digest: str | None = None
-
-    @property
-    def name(self) -> str:
-        return f"{self.domain}/{self.path}" if self.domain else self.path
-
-    def __str__(self) -> str:
-        return self.name + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
-
-
-def _validate_digest(digest: str) -> None:
-    algorithm, _, encoded = digest.partition(":")
-    want = DIGEST_HEX_LENGTHS.get(algorithm)
-    if want is None:
-        raise ValueError("unsupported digest algorithm")
-    if len(encoded) != want:
-        raise ValueError("invalid checksum digest length")
-    if not re.fullmatch(r"[a-f0-9]+", encoded):
-        raise ValueError("invalid checksum digest format")
-
-
-def _parse(text: str) -> _Named:
-    """docker/reference Parse, with its error messages (raised as ValueError)."""
-    match = _REFERENCE_RE.fullmatch(text)
-    if not match:
-        if text == "":
-            raise ValueError("repository name must have at least one component")
-        if _REFERENCE_RE.fullmatch(text.lower()):
-            raise ValueError("repository name must be lowercase")
-        raise ValueError("invalid reference format")
-    name, tag, digest = match.groups()
-    if len(name) > NAME_TOTAL_LENGTH_MAX:
-        raise ValueError(f"repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters")
-    name_match = _ANCHORED_NAME_RE.fullmatch(name)
-    domain, path = (name_match.group(1) or "", name_match.group(2)) if name_match else ("", name)
-    if digest:
-        _validate_digest(digest)
-    return _Named(domain, path, tag, digest)
-
-
-def _parse_normalized_named(text: str) -> _Named:
-    """docker/reference ParseNormalizedNamed: short names get docker.io (and library/) added."""
-    if _IDENTIFIER_RE.fullmatch(text):
-        raise ValueError(f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings")
-    domain, remainder = split_domain(text)  # the tag and digest ride along in the remainder
-    remote = remainder.split(":", 1)[0]
-    if remote.lower() != remote:
-        raise ValueError("invalid reference format: repository name must be lowercase")
-    named = _parse(f"{domain}/{remainder}")
-    if not named.domain:
-        raise ValueError(f"reference {text} has no name")
-    return named
-
-
-def _parse_named(text: str) -> _Named:
-    """docker/reference ParseNamed: like ParseNormalizedNamed, but only canonical (fully spelled-out) names."""
-    named = _parse_normalized_named(text)
-    if str(named) != text:
-        raise ValueError("repository name must be canonical")
-    return named
-
-
 def normalize_reference(text: str) -> str:
     """The fully qualified form a node uses: ``busybox`` -> ``docker.io/library/busybox:latest``."""
     try:
-        named = _parse_normalized_named(text)
+        named = parse_normalized_named(text)
     except ValueError as exc:
         raise InputError(str(exc), field=f"reference {text!r}") from None
     if named.tag is None and named.digest is None:
-        named = _Named(named.domain, named.path, "latest", None)
+        named = named.with_tag("latest")
     return str(named)
 
 
@@ -211,7 +135,7 @@ class Resolution:
                 "sources": [s.to_json() for s in self.sources]}
 
 
-def _rewrite(ref: _Named, prefix: str, endpoint: Endpoint) -> _Named:
+def _rewrite(ref: Reference, prefix: str, endpoint: Endpoint) -> Reference:
     ref_string = str(ref)
     prefix_len = ref_matching_prefix(ref_string, prefix)
     if prefix_len == -1:
@@ -221,7 +145,7 @@ def _rewrite(ref: _Named, prefix: str, endpoint: Endpoint) -> _Named:
             raise InputError(f"invalid prefix '{prefix}' for empty location, should be in the format: *.example.com")
         return ref
     try:
-        return _parse_named(endpoint.location + ref_string[prefix_len:])
+        return parse_named(endpoint.location + ref_string[prefix_len:])
     except ValueError as exc:
         raise InputError(f"rewriting reference: {exc}", field=f"location {endpoint.location!r}") from None
 
@@ -237,11 +161,11 @@ def resolve(reference: str, config: RegistriesConf) -> Resolution:
 
 def _resolve(reference: str, find: Callable[[str], Registry | None]) -> Resolution:
     try:
-        named = _parse_normalized_named(reference)
+        named = parse_normalized_named(reference)
     except ValueError as exc:
         raise InputError(str(exc), field=f"reference {reference!r}") from None
     if named.tag is None and named.digest is None:
-        named = _Named(named.domain, named.path, "latest", None)
+        named = named.with_tag("latest")
     registry = find(named.name)
     if registry is None:
         return Resolution(str(named), (PullSource(str(named), mirror=False),), blocked=False)

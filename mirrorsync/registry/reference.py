@@ -77,6 +77,17 @@ class Reference:
         return s
 
 
+def is_digest(ref: str) -> bool:
+    """Whether ``ref``, the tag-or-digest part of a reference (what a registry is asked for), is a digest: a tag
+    has no colon, a digest always one (``sha256:...``)."""
+    return ":" in ref
+
+
+def at(repository: str, ref: str) -> str:
+    """``repository@digest`` or ``repository:tag``: a repository and the tag or digest asked of it, as text."""
+    return f"{repository}@{ref}" if is_digest(ref) else f"{repository}:{ref}"
+
+
 def split_domain(name: str) -> tuple[str, str]:
     """Split a name into (domain, path) as distribution/reference does, normalising Docker Hub."""
     first, sep, rest = name.partition("/")
@@ -130,6 +141,68 @@ def parse(text: str) -> Reference:
     if digest:
         validate_digest(digest)
     return Reference(domain, path, m.group("tag"), digest)
+
+
+# containers/image's docker/reference, as nodes parse what they pull (``resolve``): the same grammar as
+# :func:`parse`, but its own normalisation steps and error messages (raised as ValueError), which the test
+# vectors from containers/image compare. Go's \w is ASCII-only, hence re.ASCII.
+_NAME = rf"(?:{DOMAIN}/)?{PATH_COMPONENT}(?:/{PATH_COMPONENT})*"
+_REFERENCE_RE = re.compile(rf"({_NAME})(?::({TAG}))?(?:@({DIGEST}))?", re.ASCII)
+_ANCHORED_NAME_RE = re.compile(rf"(?:({DOMAIN})/)?({PATH_COMPONENT}(?:/{PATH_COMPONENT})*)", re.ASCII)
+_IDENTIFIER_RE = re.compile(r"[a-f0-9]{64}")
+
+
+def _validate_docker_digest(digest: str) -> None:
+    algorithm, _, encoded = digest.partition(":")
+    want = DIGEST_HEX_LENGTHS.get(algorithm)
+    if want is None:
+        raise ValueError("unsupported digest algorithm")
+    if len(encoded) != want:
+        raise ValueError("invalid checksum digest length")
+    if not re.fullmatch(r"[a-f0-9]+", encoded):
+        raise ValueError("invalid checksum digest format")
+
+
+def _parse_docker(text: str) -> tuple[str, str, str | None, str | None]:
+    """docker/reference Parse, with its error messages (raised as ValueError): (domain, path, tag, digest)."""
+    match = _REFERENCE_RE.fullmatch(text)
+    if not match:
+        if text == "":
+            raise ValueError("repository name must have at least one component")
+        if _REFERENCE_RE.fullmatch(text.lower()):
+            raise ValueError("repository name must be lowercase")
+        raise ValueError("invalid reference format")
+    name, tag, digest = match.groups()
+    if len(name) > NAME_TOTAL_LENGTH_MAX:
+        raise ValueError(f"repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters")
+    name_match = _ANCHORED_NAME_RE.fullmatch(name)
+    domain, path = (name_match.group(1) or "", name_match.group(2)) if name_match else ("", name)
+    if digest:
+        _validate_docker_digest(digest)
+    return domain, path, tag, digest
+
+
+def parse_normalized_named(text: str) -> Reference:
+    """docker/reference ParseNormalizedNamed: short names get docker.io (and library/) added."""
+    if _IDENTIFIER_RE.fullmatch(text):
+        raise ValueError(f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings")
+    domain, remainder = split_domain(text)  # the tag and digest ride along in the remainder
+    remote = remainder.split(":", 1)[0]
+    if remote.lower() != remote:
+        raise ValueError("invalid reference format: repository name must be lowercase")
+    domain, path, tag, digest = _parse_docker(f"{domain}/{remainder}")
+    if not domain:
+        raise ValueError(f"reference {text} has no name")
+    return Reference(domain, path, tag, digest)
+
+
+def parse_named(text: str) -> Reference:
+    """docker/reference ParseNamed: like ParseNormalizedNamed, but only canonical (fully spelled-out) names."""
+    named = parse_normalized_named(text)
+    if str(named) != text:
+        raise ValueError("repository name must be canonical")
+    return named
+
 
 
 def parse_repository(text: str) -> Reference:

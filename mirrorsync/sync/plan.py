@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from ..errors import InputError, describe
+from ..registry import reference
 from ..registry.reference import Reference
 from .manifest import ImageSpec, Mirror, SyncManifest
 from .tag_selection import TagDecision, select
@@ -48,14 +49,14 @@ class CopyJob:
 
     @property
     def tag(self) -> str | None:
-        return None if ":" in self.ref else self.ref
+        return None if reference.is_digest(self.ref) else self.ref
 
     @property
     def digest(self) -> str | None:
-        return self.ref if ":" in self.ref else None
+        return self.ref if reference.is_digest(self.ref) else None
 
     def __str__(self) -> str:
-        return f"{self.source.name}@{self.ref}" if self.digest else f"{self.source.name}:{self.ref}"
+        return reference.at(self.source.name, self.ref)
 
 
 @dataclass(frozen=True)

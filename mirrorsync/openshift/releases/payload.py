@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from ...errors import MirrorsyncError, UnsupportedContent
 from ...oci import image_files
 from ...oci.store import ContentStore
-from ...registry.reference import Reference, parse as parse_reference
+from ...registry.reference import Reference, at, parse as parse_reference
 
 IMAGE_REFERENCES = "release-manifests/image-references"
 RELEASE_METADATA = "release-manifests/release-metadata"
@@ -44,7 +44,7 @@ class Release:
 def read(store: ContentStore, repo: str, ref: str, *, platform: str | None = None, where: str = "") -> Release:
     """The release at ``repo``:``ref`` of ``store``; an index is read through its ``platform`` image (None:
     linux/amd64 where it has one, else its first: every image of a release carries the same files)."""
-    where = where or (f"{store.describe()}/{repo}@{ref}" if ":" in ref else f"{store.describe()}/{repo}:{ref}")
+    where = where or at(f"{store.describe()}/{repo}", ref)
     if platform is None:
         top, image = image_files.any_platform_manifest(store, repo, ref)
     else:
