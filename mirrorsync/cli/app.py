@@ -565,6 +565,15 @@ def prune(
                                          "on the mirrors; its CRs are rewritten first with --apply."),
     apply: bool = typer.Option(False, "--apply", help="Delete (default: only list what would go, and why)."),
     output: OutputFormat = typer.Option(OutputFormat.text, "--output", help="text or json."),
+    protect: List[Path] = typer.Option([], "--protect", metavar="REPORT",
+                                       help="The report.json (or output directory) of another sync sharing these "
+                                            "mirrors: what it holds stays (repeatable)."),
+    allow_large_prune: bool = typer.Option(False, "--allow-large-prune",
+                                           help="Delete even when a whole mirror or source left the manifest, or "
+                                                "more than --max-share of the mirrored images would go."),
+    max_share: float = typer.Option(50.0, "--max-share", min=0.0, max=100.0, metavar="PERCENT",
+                                    help="The share of the mirrored images --apply deletes without "
+                                         "--allow-large-prune."),
     authfile: Optional[str] = AuthFileOpt,
     log_format: LogFormat = LogFormatOpt,
     verbose: bool = VerboseOpt,
@@ -582,7 +591,8 @@ def prune(
     try:
         m = manifest_mod.load_manifest(str(manifest))
         pruner = Pruner(m, output_dir, apply=apply, auth_file=authfile, stop=session.stop,
-                        notify=lambda message: note(f"note: {message}"))
+                        notify=lambda message: note(f"note: {message}"), protect=tuple(protect),
+                        allow_large=allow_large_prune, max_share=max_share)
         pruner.check()  # before the output directory is touched
         if apply:
             with session.locked(output_dir):
@@ -602,6 +612,8 @@ def prune(
         note(f"kept everything of {source}: its tags could not be listed, so what the manifest selects is unknown")
     for what in result.keptWhole:
         note(f"kept {what}, so what the manifest selects is unknown")
+    for guard in result.guards:
+        note(f"{'deleting anyway (--allow-large-prune)' if apply else '--apply would refuse'}: {guard}")
     counts = {a: sum(r.action == a for r in result.removals) for a in
               ("delete", "deleted", "kept", "moved", "gone", "failed")}
     summary = ", ".join(f"{n} {'to delete' if a == 'delete' else a}" for a, n in counts.items() if n) or "nothing"

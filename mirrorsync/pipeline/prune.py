@@ -65,6 +65,9 @@ class PruneResult:
     # what else was kept whole because the section selecting it could not be read (a release graph, a catalog)
     keptWhole: list[str] = field(default_factory=list)
     removedEntries: list[dict[str, Any]] = field(default_factory=list)
+    # why this prune is larger than a prune should be (a mirror or source gone from the manifest, a large share):
+    # --apply refuses it unless told --allow-large-prune (see ``guards``)
+    guards: list[str] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
     interrupted: bool = False
 
@@ -85,7 +88,7 @@ class PruneResult:
                 "status": self.status,
                 "removals": [r.to_dict() for r in self.removals], "unlisted": list(self.unlisted),
                 "keptWhole": list(self.keptWhole),
-                "removedEntries": [dict(e) for e in self.removedEntries]}
+                "removedEntries": [dict(e) for e in self.removedEntries], "guards": list(self.guards)}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
@@ -214,6 +217,36 @@ def decide(report: Report, manifest: SyncManifest, the_plan: Plan,
     return sorted(removals.values(), key=lambda r: (r.repository, r.tag or "", r.digest)), sorted(unlisted), pruned
 
 
+# --- guarding against a typo ------------------------------------------------------------------------------------
+
+DEFAULT_MAX_SHARE = 50  # percent of the images on the mirrors a prune may delete without --allow-large-prune
+
+
+def guards(report: Report, manifest: SyncManifest, the_plan: Plan, removals: list[Removal], *,
+           max_share: float = DEFAULT_MAX_SHARE) -> list[str]:
+    """Why deleting ``removals`` looks like a mistake rather than a choice: a mirror the report has that the
+    manifest no longer names (a typo in a mirror's name would delete everything on the real one), a source
+    repository the manifest no longer names anywhere, or more than ``max_share`` percent of what the report holds
+    on the mirrors."""
+    going = [r for r in removals if r.action == "delete"]
+    if not going:
+        return []
+    out = []
+    locations = {m.location for m in manifest.mirrors}
+    for mirror in sorted({r.mirror for r in going} - locations):
+        n = sum(r.mirror == mirror for r in going)
+        out.append(f"mirror {mirror} is no longer in the manifest: {n} image(s) on it would be deleted")
+    named = {spec.source.name for spec in manifest.images} | {j.source.name for j in the_plan.jobs}
+    for source in sorted({r.source for r in going if r.mirror in locations} - named):
+        n = sum(r.source == source for r in going)
+        out.append(f"source {source} is no longer in the manifest: {n} image(s) of it would be deleted")
+    held = sum(1 for img in report.images for d in img.destinations if d.onMirror)
+    if held and 100 * len(going) > max_share * held:
+        out.append(f"{len(going)} of the {held} images on the mirrors would be deleted, more than "
+                   f"{max_share:g}% (--max-share)")
+    return out
+
+
 # --- end to end -------------------------------------------------------------------------------------------------------
 
 def _now() -> str:
@@ -232,6 +265,10 @@ class Pruner:
     auth_file: str | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     notify: Callable[[str], None] = log.warning
+    # report.json files (or output directories) of other syncs sharing the mirrors: what they hold stays
+    protect: tuple[Path, ...] = ()
+    allow_large: bool = False  # --allow-large-prune: delete even what ``guards`` says looks like a mistake
+    max_share: float = DEFAULT_MAX_SHARE
 
     def _inputs(self) -> tuple[Path, Report, list[Removal]]:
         report_path = Path(self.output_dir) / REPORT_FILE
@@ -244,13 +281,22 @@ class Pruner:
         """Read the reports and every auth file now: bad input (``InputError``) before the output directory is
         locked or anything is asked of a registry."""
         self._inputs()
+        self._protected()
         Runner(self.manifest, RunOptions(auth_file=self.auth_file)).check_credentials()
+
+    def _protected(self) -> list[tuple[str, Report]]:
+        out = []
+        for path in self.protect:
+            path = Path(path) / REPORT_FILE if Path(path).is_dir() else Path(path)
+            out.append((str(path), load_report(str(path))))
+        return out
 
     def run(self) -> PruneResult:
         """Decide (and with ``apply`` do) the prune. Raises ``InputError`` when the output directory holds no
         report or an unreadable one; never raises for a mirror that fails (it is in the result)."""
         out = Path(self.output_dir)
         report_path, report, unfinished = self._inputs()  # again: a run may have rewritten them before the lock
+        others = self._protected()
         result = PruneResult(manifest=self.manifest.file, applied=self.apply, startedAt=_now())
         runner = Runner(self.manifest, RunOptions(auth_file=self.auth_file))
         runner.check_credentials()
@@ -264,7 +310,12 @@ class Pruner:
                 result.removedEntries = removed_entries(pruned, report, self.manifest)
                 pruned.removedEntries = result.removedEntries
             inspect(result.removals, pruned or report, self.manifest, clients.get,
-                    workers=self.manifest.options.concurrency)
+                    workers=self.manifest.options.concurrency, others=others)
+            result.guards = guards(report, self.manifest, the_plan, result.removals, max_share=self.max_share)
+            if self.apply and result.guards and not self.allow_large:
+                # nothing written, nothing deleted: the CRs and the mirrors stay as they are
+                raise InputError("refusing to delete: " + "; ".join(result.guards)
+                                 + " (check the manifest; --allow-large-prune if this is meant)", field="--apply")
             if self.apply:
                 # Recorded first: whatever happens from here on, the next prune knows what is left to delete.
                 write_atomic(out / PRUNE_REPORT_FILE, result.to_json())
@@ -287,7 +338,8 @@ class Pruner:
 
 
 def prune(manifest: SyncManifest | str | os.PathLike[str], output_dir: str | os.PathLike[str], *,
-          apply: bool = False, auth_file: str | None = None) -> PruneResult:
+          apply: bool = False, auth_file: str | None = None, protect: tuple[str | os.PathLike[str], ...] = (),
+          allow_large: bool = False) -> PruneResult:
     """Remove from the mirrors what runs into ``output_dir`` put there and the manifest no longer selects.
 
     A dry run unless ``apply``: then the mirror sets in ``output_dir`` lose the pruned images before anything is
@@ -295,7 +347,8 @@ def prune(manifest: SyncManifest | str | os.PathLike[str], output_dir: str | os.
     """
     if not isinstance(manifest, SyncManifest):
         manifest = load_manifest(os.fspath(manifest))
-    pruner = Pruner(manifest, Path(output_dir), apply=apply, auth_file=auth_file)
+    pruner = Pruner(manifest, Path(output_dir), apply=apply, auth_file=auth_file,
+                    protect=tuple(Path(p) for p in protect), allow_large=allow_large)
     if not apply:
         return pruner.run()
     with output_lock(output_dir):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,8 +93,9 @@ def _split(repository: str) -> tuple[str, str]:
 
 
 def inspect(removals: list[Removal], kept: Report, manifest: SyncManifest, store_for: Callable[[str], Any], *,
-            workers: int = 8) -> None:
-    """Decide each removal's ``action`` from what its mirror repository holds now (read only)."""
+            workers: int = 8, others: Sequence[tuple[str, Report]] = ()) -> None:
+    """Decide each removal's ``action`` from what its mirror repository holds now (read only). ``others``: (name,
+    report) of other output directories sharing the mirrors (``prune --protect``): what they hold stays too."""
     by_repo: dict[str, list[Removal]] = {}
     for r in removals:
         by_repo.setdefault(r.repository, []).append(r)
@@ -105,6 +106,13 @@ def inspect(removals: list[Removal], kept: Report, manifest: SyncManifest, store
             if held and d.repository in by_repo:
                 roots_from_report.setdefault(d.repository, {}).setdefault(
                     held, f"the manifest still selects {img.reference}, which names it")
+    for name, other in others:
+        for img in other.images:
+            for d in img.destinations:
+                held = img.held_digest(d)
+                if held and d.repository in by_repo:
+                    roots_from_report.setdefault(d.repository, {}).setdefault(
+                        held, f"{name} (--protect) holds {img.reference} there, which names it")
     for spec in manifest.images:
         for dest in destinations(manifest, spec):
             for digest in spec.digests:

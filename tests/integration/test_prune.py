@@ -73,7 +73,11 @@ class Dir:
         proc = mirrorsync("run", str(manifest), "--output-dir", str(self.out), *args, env=FAST)
         return Run(proc.returncode, proc.stdout, proc.stderr, self.out)
 
-    def prune(self, manifest: Path, *args: str) -> subprocess.CompletedProcess:
+    def prune(self, manifest: Path, *args: str, guarded: bool = False) -> subprocess.CompletedProcess:
+        """``guarded``: as a user types it; else the prune is meant (most tests drop a whole source on purpose,
+        which ``--apply`` refuses without ``--allow-large-prune``)."""
+        if "--apply" in args and not guarded:
+            args += ("--allow-large-prune",)
         return mirrorsync("prune", str(manifest), "--output-dir", str(self.out), *args, env=FAST)
 
     def files(self) -> dict[str, bytes]:
@@ -262,7 +266,7 @@ def test_killed_inside_a_deletion_the_crs_already_lack_the_entries(tmp_path, reg
     mirror.rules = [Rule("stall", kinds={"manifest-delete"}, seconds=30)]
 
     proc = subprocess.Popen([sys.executable, "-m", "mirrorsync", "prune", str(narrow), "--output-dir", str(d.out),
-                             "--apply"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             "--apply", "--allow-large-prune"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
@@ -303,7 +307,7 @@ def test_sigterm_stops_after_the_deletion_in_flight_and_a_rerun_finishes(tmp_pat
     mirror.rules = [Rule("delay", kinds={"manifest-delete"}, seconds=2)]
 
     proc = subprocess.Popen([sys.executable, "-m", "mirrorsync", "prune", str(narrow), "--output-dir", str(d.out),
-                             "--apply"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             "--apply", "--allow-large-prune"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, **FAST})
     try:
         deadline = time.monotonic() + 60
@@ -348,7 +352,7 @@ def test_a_token_auth_mirror_is_pruned_with_a_delete_token_and_no_secret_is_writ
     narrow = d.manifest([{"source": f"{registry.host}/{a}:1.0"}])
     seen = len(token_server.requests)
 
-    applied = mirrorsync("prune", str(narrow), "--output-dir", str(d.out), "--apply", env=env)
+    applied = mirrorsync("prune", str(narrow), "--output-dir", str(d.out), "--apply", "--allow-large-prune", env=env)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     granted = [a for r in token_server.requests[seen:] for a in r.access if a["name"] == b]
     assert any("delete" in a["actions"] for a in granted), granted
@@ -422,3 +426,94 @@ def test_an_images_signatures_and_referrers_go_with_it_and_stay_with_what_stays(
         assert present(mir, mirrored, p.digest), p
     assert present(mir, mirrored, fallbacks["staying"]) and present(mir, mirrored, staying.digest)
     assert set(tags_of(mir, mirrored)) == {"2.0", made["staying"][0].tag, staying.digest.replace(":", "-")}
+
+
+def test_a_mirror_typo_makes_apply_refuse_and_touch_nothing(tmp_path, registry, make_registry, seed, unique_repo):
+    """A mirror renamed by a typo (``/p`` -> ``/pp``) would plan the deletion of everything on the real one and
+    empty the CRs first: ``--apply`` refuses (exit 2), naming the mirror, with the mirror and the output
+    directory unchanged; ``--allow-large-prune`` says it is meant."""
+    mirror = make_registry("prune-typo")
+    mir = oracle_client(mirror)
+    a = unique_repo("a")
+    one = seed(registry, a, "1.0", kind="oci", arches=("amd64",), seed=1811)
+    d = Dir(tmp_path, [registry.host, mirror.host], f"{mirror.host}/p")
+    first = d.run(d.manifest([{"source": f"{registry.host}/{a}", "tags": ["1.0"]}]))
+    assert first.returncode == 0, first.stderr
+    typo = write_manifest(tmp_path / "typo.yaml", mirrors=[f"{mirror.host}/pp"],
+                          images=[{"source": f"{registry.host}/{a}", "tags": ["1.0"]}],
+                          registries={h: {"tlsVerify": False} for h in (registry.host, mirror.host)})
+    before = d.files()
+    dry = d.prune(typo)
+    assert dry.returncode == 0, dry.stderr
+    assert f"mirror {mirror.host}/p is no longer in the manifest: 1 image(s) on it would be deleted" in dry.stderr
+    refused = d.prune(typo, "--apply", guarded=True)
+    assert refused.returncode == 2, refused.stderr
+    assert "refusing to delete: mirror" in refused.stderr and "--allow-large-prune" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert d.files() == before and present(mir, f"p/{a}", one.digest)
+    meant = d.prune(typo, "--apply", "--allow-large-prune", guarded=True)
+    assert meant.returncode == 0, meant.stderr
+    assert not present(mir, f"p/{a}", one.digest)
+
+
+def test_a_dropped_source_or_a_large_share_is_refused_without_the_flag(tmp_path, registry, make_registry, seed,
+                                                                       unique_repo):
+    mirror = make_registry("prune-share")
+    mir = oracle_client(mirror)
+    a, b = unique_repo("a"), unique_repo("b")
+    for i, tag in enumerate(("1", "2", "3")):
+        seed(registry, a, tag, kind="oci", arches=("amd64",), seed=1820 + i)
+    kept_b = seed(registry, b, "v1", kind="oci", arches=("amd64",), seed=1830)
+    d = Dir(tmp_path, [registry.host, mirror.host], f"{mirror.host}/p")
+    assert d.run(d.manifest([{"source": f"{registry.host}/{a}", "tags": ["1", "2", "3"]},
+                             {"source": f"{registry.host}/{b}:v1"}])).returncode == 0
+    # b dropped from the manifest altogether
+    no_b = d.manifest([{"source": f"{registry.host}/{a}", "tags": ["1", "2", "3"]}])
+    refused = d.prune(no_b, "--apply", guarded=True)
+    assert refused.returncode == 2 and f"source {registry.host}/{b} is no longer in the manifest" in refused.stderr
+    assert present(mir, f"p/{b}", kept_b.digest)
+    # two of four images going is not more than the default share (50%): no guard
+    one_tag = d.manifest([{"source": f"{registry.host}/{a}", "tags": ["1"]}, {"source": f"{registry.host}/{b}:v1"}])
+    as_json = json.loads(d.prune(one_tag, "--output", "json").stdout)
+    assert as_json["guards"] == [] and [r["action"] for r in as_json["removals"]] == ["delete", "delete"]
+    # three of four is
+    three = d.manifest([{"source": f"{registry.host}/{b}:v1"}, {"source": f"{registry.host}/{a}", "tags": ["9"]}])
+    as_json = json.loads(d.prune(three, "--output", "json").stdout)
+    assert as_json["guards"] == ["3 of the 4 images on the mirrors would be deleted, more than 50% (--max-share)"]
+    assert d.prune(three, "--apply", guarded=True).returncode == 2
+    assert d.prune(three, "--apply", "--max-share", "80", guarded=True).returncode == 0
+    assert tags_of(mir, f"p/{a}") == [] and present(mir, f"p/{b}", kept_b.digest)
+
+
+def test_protect_keeps_what_another_output_directory_on_the_same_mirror_still_needs(
+        tmp_path, registry, make_registry, seed, unique_repo):
+    """Two syncs mirror one digest-only image into the same mirror repository; the first stops selecting it. A
+    prune of the first would delete it while the second's IDMS still sends pulls there: ``--protect`` with the
+    second's report keeps it, and the dry run says why."""
+    mirror = make_registry("prune-protect")
+    mir = oracle_client(mirror)
+    a, other = unique_repo("a"), unique_repo("other")
+    shared = seed(registry, a, "1.0", kind="oci", arches=("amd64",), seed=1840)
+    seed(registry, other, "x", kind="oci", arches=("amd64",), seed=1841)
+    hosts = [registry.host, mirror.host]
+    first, second = Dir(tmp_path / "one", hosts, f"{mirror.host}/p"), Dir(tmp_path / "two", hosts, f"{mirror.host}/p")
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    by_digest = {"source": f"{registry.host}/{a}", "digests": [shared.digest]}
+    keep_other = {"source": f"{registry.host}/{other}:x"}
+    assert first.run(first.manifest([by_digest, keep_other])).returncode == 0
+    assert second.run(second.manifest([by_digest])).returncode == 0
+    # the first now takes another image of the repository, not the shared digest
+    newer = seed(registry, a, "2.0", kind="oci", arches=("amd64",), seed=1842)
+    narrowed = first.manifest([keep_other, {"source": f"{registry.host}/{a}", "tags": ["2.0"]}])
+    unprotected = json.loads(first.prune(narrowed, "--output", "json").stdout)
+    assert [(r["digest"], r["action"]) for r in unprotected["removals"]] == [(shared.digest, "delete")]
+    protected = first.prune(narrowed, "--protect", str(second.out / "report.json"))
+    assert protected.returncode == 0, protected.stderr
+    assert f"(--protect) holds {registry.host}/{a}@{shared.digest} there" in protected.stdout
+    applied = first.prune(narrowed, "--apply", "--protect", str(second.out), guarded=True)
+    assert applied.returncode == 0, applied.stderr
+    assert present(mir, f"p/{a}", shared.digest)
+    # a --protect that is no report is bad input, before anything is asked of a registry
+    bad = first.prune(narrowed, "--protect", str(tmp_path / "nothing.json"))
+    assert bad.returncode == 2 and "nothing.json" in bad.stderr
