@@ -30,6 +30,7 @@ from ..pipeline.route import Route
 from ..pipeline.runner import Runner
 from ..pipeline.sections import load_manifest
 from ..sync.report import REPORT_FILE, Report, load as load_report
+from ..sync.status import RunStatus
 from .archives import MIN_ARCHIVE_SIZE, PART_RE, pack, parts_in, unpack
 from .chain import EXPORT_KEY, WithEarlierExports, earlier_blobs
 from .checksums import read_checksums, sums_of, verify_checksums, write_checksums
@@ -87,7 +88,7 @@ def export(manifest: SyncManifest, directory: str | os.PathLike[str], *, options
     _save_export_report(report, directory / REPORT_FILE, blobs, earlier)
     payload = _payload_files(directory)
     result = ExportResult(report, directory, blobs, earlier)
-    if archive_size is not None and report.status != "Interrupted":
+    if archive_size is not None and report.status != RunStatus.INTERRUPTED:
         payload_sums = sums_of(directory, payload)  # before packing removes the files
         result.archives = pack(directory, payload, archive_size)
         write_checksums(directory, [REPORT_FILE] + [p.name for p in result.archives], extra=payload_sums)

@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 from ..errors import InputError, MirrorsyncError
 from ..pipeline import sections as manifest_mod
 from ..sync import report as report_mod
+from ..sync.status import RunStatus
 from .session import Session, note
 
 try:  # typer >= 0.2x carries its own copy of click
@@ -147,7 +148,7 @@ def _finish(rep, output_dir: Path, written: list[Path], metrics_file: Optional[P
              + (f"; {', '.join(pushed)}" if pushed else "")))
     for path in written:
         typer.echo(str(path))
-    raise typer.Exit(0 if rep.status == "Succeeded" else 1)
+    raise typer.Exit(0 if rep.status == RunStatus.SUCCEEDED else 1)
 
 
 @app.command()
@@ -477,7 +478,7 @@ def export(
                    f"exports, {result.bytes} bytes in {to}", err=True)
         for part in result.archives:
             typer.echo(str(part))
-        raise typer.Exit(0 if rep.status == "Succeeded" else 1)
+        raise typer.Exit(0 if rep.status == RunStatus.SUCCEEDED else 1)
 
 
 @app.command(name="import")

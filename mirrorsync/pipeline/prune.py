@@ -40,6 +40,7 @@ from ..sync.carryover import removed_entries
 from ..sync.manifest import SyncManifest
 from ..sync.plan import Plan, destinations
 from ..sync.report import API_VERSION, REPORT_FILE, ImageRecord, Report, load as load_report
+from ..sync.status import RunStatus
 from .outputs import output_lock, write_mirror_sets
 from .removals import UNFINISHED, Removal, delete, inspect  # noqa: F401 - part of this interface
 from .planning import sections_of
@@ -79,8 +80,10 @@ class PruneResult:
     @property
     def status(self) -> str:
         if self.finishedAt is None:
-            return "Running"  # as recorded before the first deletion
-        return "Succeeded" if self.ok else ("Interrupted" if self.interrupted else "PartiallyFailed")
+            return RunStatus.RUNNING  # as recorded before the first deletion
+        if self.ok:
+            return RunStatus.SUCCEEDED
+        return RunStatus.INTERRUPTED if self.interrupted else RunStatus.PARTIALLY_FAILED
 
     def to_dict(self) -> dict[str, Any]:
         return {"apiVersion": API_VERSION, "kind": PRUNE_KIND, "manifest": self.manifest, "applied": self.applied,

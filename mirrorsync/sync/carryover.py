@@ -25,6 +25,7 @@ from ..oci.store import ContentStore
 from .manifest import ImageSpec, SyncManifest
 from .plan import PlanFailure, destinations
 from .report import DestinationRecord, ImageRecord, Report, mirrored_sources
+from .status import Status
 from .tag_selection import selects_tag
 
 log = logging.getLogger(__name__)
@@ -80,10 +81,10 @@ def _unlisted(failure: PlanFailure, manifest: SyncManifest, held: dict[tuple[str
             continue
         known.add(key)
         out.append(ImageRecord(
-            source=source, tag=tag, digest=None, status="failed", mediaType=earlier.mediaType,
+            source=source, tag=tag, digest=None, status=Status.FAILED, mediaType=earlier.mediaType,
             children=list(earlier.children), mirrorSets=spec.fed_mirror_sets,
             mirrorSourcePolicy=spec.mirror_source_policy, scope=spec.scope, error=failure.error,
-            destinations=[DestinationRecord(d.mirror.location, d.name, "failed", error=failure.error)
+            destinations=[DestinationRecord(d.mirror.location, d.name, Status.FAILED, error=failure.error)
                           for d in destinations(manifest, spec)]))
     return out
 

@@ -17,6 +17,7 @@ from .engines import Engine
 from .manifest import SyncManifest
 from .plan import CopyJob
 from .report import DestinationRecord, ImageRecord, Report
+from .status import RunStatus, Status
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class JobRunner:
                 in_flight.clear()
             for job in queue:
                 records.append(failed_record(job.spec, job, "interrupted before it started", self.manifest,
-                                              status="skipped"))
+                                              status=Status.SKIPPED))
             queue.clear()
             return list(records)
 
@@ -127,20 +128,20 @@ def to_record(job: CopyJob, result: CopyResult) -> ImageRecord:
     dests = []
     for d, tr in zip(job.destinations, result.targets or [None] * len(job.destinations)):
         if tr is None:
-            dests.append(DestinationRecord(d.mirror.location, d.name, "failed", error=result.error))
+            dests.append(DestinationRecord(d.mirror.location, d.name, Status.FAILED, error=result.error))
             continue
         dests.append(DestinationRecord(
-            mirror=d.mirror.location, repository=d.name, status=tr.status if tr.status != "pending" else "failed",
+            mirror=d.mirror.location, repository=d.name, status=Status.FAILED if tr.status == Status.PENDING else Status(tr.status),
             bytesSent=tr.bytes_sent, bytesSkipped=tr.bytes_skipped, blobsSent=tr.blobs_sent,
             blobsSkipped=tr.blobs_skipped, blobsMounted=tr.blobs_mounted, manifestsPushed=tr.manifests_pushed,
             error=tr.error))
     ok = [d for d in dests if d.ok]
     if ok and len(ok) == len(dests):
-        status = "copied" if any(d.status == "copied" for d in dests) else "up-to-date"
+        status = Status.COPIED if any(d.status == Status.COPIED for d in dests) else Status.UP_TO_DATE
     elif ok:
-        status = "partial"
+        status = Status.PARTIAL
     else:
-        status = "failed"
+        status = Status.FAILED
     errors = [d.error for d in dests if d.error]
     spec = job.spec
     return ImageRecord(source=job.source.name, tag=job.tag, digest=result.digest or job.digest, status=status,
@@ -154,7 +155,8 @@ def to_record(job: CopyJob, result: CopyResult) -> ImageRecord:
                        mirrorTag=job.target_tag)
 
 
-def failed_record(spec, job: CopyJob | None, error: str, manifest: SyncManifest, status: str = "failed") -> ImageRecord:
+def failed_record(spec, job: CopyJob | None, error: str, manifest: SyncManifest,
+                  status: Status = Status.FAILED) -> ImageRecord:
     dests = [DestinationRecord(m.location, f"{m.registry}/{m.repository(spec.destination)}", status, error=error)
              for m in manifest.mirrors]
     return ImageRecord(source=spec.source.name, tag=job.tag if job else None, digest=job.digest if job else None,
@@ -165,12 +167,12 @@ def failed_record(spec, job: CopyJob | None, error: str, manifest: SyncManifest,
 
 def overall_status(report: Report, *, interrupted: bool, sections_failed: bool = False) -> str:
     if interrupted:
-        return "Interrupted"
+        return RunStatus.INTERRUPTED
     if not report.failed and not sections_failed:
-        return "Succeeded"
+        return RunStatus.SUCCEEDED
     if len(report.failed) == len(report.images):
-        return "Failed"
-    return "PartiallyFailed"
+        return RunStatus.FAILED
+    return RunStatus.PARTIALLY_FAILED
 
 
 def now() -> str:

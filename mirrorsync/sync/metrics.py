@@ -18,6 +18,7 @@ import httpx
 
 from ..atomicfile import write_atomic
 from ..errors import MirrorsyncError
+from .status import RunStatus
 from .report import Report
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -55,7 +56,7 @@ def samples(report: Report, *, last_success: float | None = None) -> list[tuple[
     skipped = totals["upToDate"]
     failed = totals["images"] - totals["copied"] - skipped
     started, finished = _timestamp(report.startedAt), _timestamp(report.finishedAt)
-    ok = report.status == "Succeeded"
+    ok = report.status == RunStatus.SUCCEEDED
     out: list[tuple[str, dict[str, str], float]] = [
         ("mirrorsync_last_run_images", {"result": "copied"}, totals["copied"]),
         ("mirrorsync_last_run_images", {"result": "skipped"}, skipped),
@@ -139,7 +140,7 @@ def push(report: Report, gateway: str, *, job: str = "mirrorsync", grouping: dic
             url += f"/{quote(key, safe='')}@base64/{base64.urlsafe_b64encode(value.encode()).decode() or '='}"
         else:
             url += f"/{quote(key, safe='')}/{quote(value, safe='')}"
-    body = render(report, omit_last_success=report.status != "Succeeded")
+    body = render(report, omit_last_success=report.status != RunStatus.SUCCEEDED)
     # the URL may carry Basic credentials (https://user:password@host/): messages show it without them
     shown = re.sub(r"(?<=//)[^/@]*@", "***@", gateway)
     try:

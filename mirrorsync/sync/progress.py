@@ -13,6 +13,7 @@ from typing import TextIO
 
 from .report import ImageRecord
 from .job_runner import Event
+from .status import OK_STATUSES, Status
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def describe(record: ImageRecord) -> str:
     line = f"{record.status:<10} {record.reference}"
     if record.digest and record.tag:
         line += f" ({record.digest[:19]})"
-    if record.status in ("copied", "partial"):
+    if record.status in (Status.COPIED, Status.PARTIAL):
         line += f" sent {_human(sent)}, skipped {_human(skipped)}"
     if record.error:
         line += f": {record.error}"
@@ -62,7 +63,7 @@ class Progress:
             elif event.kind == "done" and event.record is not None:
                 self.done += 1
                 rec = event.record
-                if rec.status not in ("copied", "up-to-date"):
+                if rec.status not in OK_STATUSES:
                     self.failed += 1
                 self._emit({"event": "image", "reference": rec.reference, "status": rec.status,
                             "digest": rec.digest, "error": rec.error,

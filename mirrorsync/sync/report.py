@@ -12,12 +12,12 @@ from typing import Any, Iterator
 
 from ..atomicfile import atomic_writer
 from ..errors import InputError
+from .status import OK_STATUSES, RunStatus, Status  # noqa: F401 - OK_STATUSES: part of this interface
 
 API_VERSION = "mirrorsync.dev/v1alpha1"
 KIND = "SyncReport"
 SUPPORTED_API_VERSIONS = (API_VERSION,)
 
-OK_STATUSES = ("copied", "up-to-date")
 REPORT_FILE = "report.json"  # its name in an output directory (and in an export)
 
 
@@ -25,7 +25,7 @@ REPORT_FILE = "report.json"  # its name in an output directory (and in an export
 class DestinationRecord:
     mirror: str  # the mirror location as listed in the manifest (host[:port][/namespace])
     repository: str  # the full repository name on the mirror (host[:port]/path)
-    status: str  # copied | up-to-date | failed | skipped
+    status: str  # a Status: copied | up-to-date | failed | skipped
     bytesSent: int = 0
     bytesSkipped: int = 0
     blobsSent: int = 0
@@ -51,7 +51,7 @@ class ImageRecord:
     source: str  # source repository (host/path)
     tag: str | None
     digest: str | None  # the digest copied (resolved from the tag), None if it never resolved
-    status: str  # copied | up-to-date | partial | failed
+    status: str  # a Status: copied | up-to-date | partial | failed | skipped
     mediaType: str | None = None
     children: list[str] = field(default_factory=list)
     mirrorSets: list[str] = field(default_factory=lambda: ["digest", "tag"])
@@ -113,7 +113,7 @@ class Report:
     mirrors: list[str]
     startedAt: str
     finishedAt: str | None = None
-    status: str = "Running"  # Succeeded | PartiallyFailed | Failed | Interrupted
+    status: str = RunStatus.RUNNING
     images: list[ImageRecord] = field(default_factory=list)
     retries: int = 0
     # Mirror-set entries the previous report in the output directory had and this one no longer gives, each
@@ -135,7 +135,7 @@ class Report:
         t = {"images": len(self.images), "copied": 0, "upToDate": 0, "failed": 0, "bytesSent": 0,
              "bytesSkipped": 0, "bytesRead": 0, "retries": self.retries}
         for img in self.images:
-            key = {"copied": "copied", "up-to-date": "upToDate"}.get(img.status, "failed")
+            key = {Status.COPIED: "copied", Status.UP_TO_DATE: "upToDate"}.get(img.status, "failed")
             t[key] += 1
             t["bytesRead"] += img.bytesRead
             for d in img.destinations:

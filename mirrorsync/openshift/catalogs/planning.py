@@ -22,6 +22,7 @@ from ...sync.manifest import ImageSpec, SyncManifest
 from .spec import OperatorCatalogSpec
 from ...sync.plan import CopyJob, Plan, PlanFailure, destinations
 from ...sync.report import DestinationRecord, ImageRecord, Report
+from ...sync.status import Status
 from . import fbc, rebuild
 from .filter import FilterInputError, Selection, apply, images_of, select, without
 
@@ -266,9 +267,9 @@ def keep_previous(report: Report, previous: Report | None, manifest: SyncManifes
             if (spec.source.name, ref.digest or ref.tag) in recorded:
                 continue  # this run planned it (and its record says what happened to it)
             report.images.append(ImageRecord(
-                source=spec.source.name, tag=None if ref.digest else ref.tag, digest=ref.digest, status="failed",
+                source=spec.source.name, tag=None if ref.digest else ref.tag, digest=ref.digest, status=Status.FAILED,
                 mirrorSets=list(spec.mirror_sets), error=error,
-                destinations=[DestinationRecord(d.mirror.location, d.name, "failed", error=error)
+                destinations=[DestinationRecord(d.mirror.location, d.name, Status.FAILED, error=error)
                               for d in destinations(manifest, spec)]))
 
 
@@ -290,10 +291,10 @@ def _record_key_of_job(cp: CatalogPlan) -> tuple[str, str]:
 
 def _fail_destination(record: ImageRecord, dest, error: str) -> None:
     """The catalog's record says the mirror lacks the catalog the cluster would use (so the run exits 1)."""
-    dest.status, dest.error, dest.onMirror = "failed", error, False
+    dest.status, dest.error, dest.onMirror = Status.FAILED, error, False
     record.onMirror = False
     ok = [d for d in record.destinations if d.ok]
-    record.status = "partial" if ok else "failed"
+    record.status = Status.PARTIAL if ok else Status.FAILED
     record.error = record.error or error
 
 

@@ -14,6 +14,7 @@ from ...registry.reference import parse_repository
 from ...sync.manifest import SyncManifest
 from ...sync.plan import Plan, Shard
 from ...sync.report import ImageRecord, Report
+from ...sync.status import Status
 from . import signatures as signatures_mod
 from .payload import Component, Release
 from .records import ReleaseRecord, release_records
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 SignaturesFor = Callable[[str], dict[str, bytes]]  # release digest -> its signature files
 # worst first: a release is as good as the worst of its images
-_STATUS_ORDER = ("failed", "skipped", "partial", "copied", "up-to-date")
+_STATUS_ORDER = (Status.FAILED, Status.SKIPPED, Status.PARTIAL, Status.COPIED, Status.UP_TO_DATE)
 
 
 PLAN_KEY = "platform"  # the releases' place in ``Plan.sections``: their ReleasePlan
@@ -128,18 +129,18 @@ def records(rplan: ReleasePlan | None, images: list[ImageRecord]) -> list[Releas
     for p in rplan.releases:
         got = [by_key.get((j.source.name, j.digest, j.target_tag)) or by_digest.get((j.source.name, j.digest))
                for j in p.jobs]
-        statuses = [g.status if g is not None else "failed" for g in got]
-        status = min(statuses, key=_STATUS_ORDER.index) if statuses else "failed"
+        statuses = [Status(g.status) if g is not None else Status.FAILED for g in got]
+        status = min(statuses, key=_STATUS_ORDER.index) if statuses else Status.FAILED
         errors = [g.error for g in got if g is not None and g.error]
         out.append(ReleaseRecord(
             source=p.source.name, version=p.release.version, digest=p.release.digest, status=status,
             channel=p.wanted.channel, architecture=p.arch, mirrorTag=p.tag, components=len(p.release.components),
             componentSources=sorted({c.image.repo_only().name for c in p.release.components}),
             signatures={k: base64.b64encode(v).decode() for k, v in sorted(p.signatures.items())},
-            error=errors[0] if status not in ("copied", "up-to-date") and errors else None))
+            error=errors[0] if not status.ok and errors else None))
     for f in rplan.failures:
         out.append(ReleaseRecord(source=f.source.repo_only().name if f.source else None, version=None,
-                                 digest=f.source.digest if f.source else None, status="failed",
+                                 digest=f.source.digest if f.source else None, status=Status.FAILED,
                                  error=f"{f.what}: {f.error}"))
     return out
 

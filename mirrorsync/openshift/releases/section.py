@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from ...sync.plan import Plan
-from ...sync.report import OK_STATUSES, Report
+from ...sync.report import Report
+from ...sync.status import OK_STATUSES
 from ...sync.section import FinishContext, PlanContext, Section
 from . import outputs, spec as spec_mod
 from .planning import PLAN_KEY, add_from_registries, add_to_plan, records
