@@ -22,7 +22,7 @@ from typing import Callable, Generator, Iterable, Iterator
 
 import httpx
 
-from . import limits
+from . import credential_helpers, limits
 from ..errors import AuthError, InputError
 from .settings import RegistrySettings
 from .reference import same_host_spellings
@@ -105,7 +105,10 @@ def _load_auths(file: Path, *, required: bool = False) -> dict[str, dict]:
     auths = data.get("auths", {})
     if not isinstance(auths, dict):
         raise InputError("'auths' must be an object", file=str(file), field="auths")
-    return {_normalise_key(k): v for k, v in auths.items()}
+    out = {_normalise_key(k): v for k, v in auths.items()}
+    # a registry's credHelpers entry decides for it, before its auths entry, as in containers/image
+    out.update({_normalise_key(k): v for k, v in credential_helpers.entries(data, file).items()})
+    return out
 
 
 _warned: set[str] = set()
@@ -148,10 +151,24 @@ def _search(keys: list[str], files: Iterable[tuple[Path, dict]]) -> Credentials 
     for file, auths in files:
         for key in keys:
             if key in auths:
-                creds = _decode_entry(auths[key], file, key)
+                creds = _entry_credentials(auths[key], file, key)
+                if creds:
+                    return creds
+        store = auths.get(credential_helpers.STORE_KEY)
+        if store and keys:  # the file's credsStore, for a registry it has no entry of its own for
+            host = keys[0].split("/", 1)[0]
+            if not any(k in auths for k in same_host_spellings(host)):
+                creds = _entry_credentials(store, file, host)
                 if creds:
                     return creds
     return None
+
+
+def _entry_credentials(entry: dict, file: Path, key: str) -> Credentials | None:
+    if isinstance(entry, dict) and credential_helpers.HELPER_KEY in entry:
+        got = credential_helpers.get(entry[credential_helpers.HELPER_KEY], key.split("/", 1)[0], file)
+        return Credentials(got[0], got[1], got[2]) if got else None
+    return _decode_entry(entry, file, key)
 
 
 CredentialsFor = Callable[[str | None], Credentials | None]  # repository (None: the registry itself) -> creds
