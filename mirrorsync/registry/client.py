@@ -41,15 +41,7 @@ class _NoCookies(httpx.Cookies):
 
 
 class _Client(httpx.Client):
-    """httpx's client without cookies, and with the transport for another host's URL chosen by ``elsewhere``."""
-
-    def __init__(self, *, elsewhere: Callable[[httpx.URL], httpx.BaseTransport | None] | None = None,
-                 **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._elsewhere = elsewhere
-
-    def _transport_for_url(self, url: httpx.URL) -> httpx.BaseTransport:
-        return (self._elsewhere and self._elsewhere(url)) or super()._transport_for_url(url)
+    """httpx's client without cookies."""
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -94,11 +86,10 @@ class RegistryClient:
                                         end_session=self._end_session)
         self._origin: tuple[str, str, int] | None = None  # (scheme, host, port) once base_url is known
         self._client = _Client(
-            elsewhere=self._transports.elsewhere,
             event_hooks={"response": [limits.bound_body]},
             auth=self.auth,
             verify=self._transports.ssl_context,
-            transport=self._transport,
+            transport=self._transports,  # each host's TLS settings: its own transport (tls.py)
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,

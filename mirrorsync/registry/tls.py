@@ -48,9 +48,11 @@ def ssl_context_for(host: str, settings: RegistrySettings) -> ssl.SSLContext:
     return ctx
 
 
-class HostTransports:
+class HostTransports(httpx.BaseTransport):
     """The transports of one registry client: ``own`` for the registry host, and one per other host it sends us
-    to (its token realm, a redirect's target), made on first use.
+    to (its token realm, a redirect's target), made on first use. As an httpx transport it sends each request on
+    its host's transport (httpx's public API: a client's ``mounts`` are fixed URL patterns, and these hosts are
+    known only when a registry names them).
 
     TLS settings belong to a host, so ``tlsVerify: false`` or a client certificate given for the registry never
     reach its token realm or a redirect's target, which get their own (``settings_for``: verified, their own
@@ -84,6 +86,9 @@ class HostTransports:
                                             max_connections=self._max_connections, proxies=self._proxies)
                 self._elsewhere[netloc] = other
         return other
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return (self.elsewhere(request.url) or self.own).handle_request(request)
 
     def close(self) -> None:
         with self._lock:

@@ -24,6 +24,7 @@ def test_cookies_are_neither_kept_nor_sent():
 def test_one_transport_serves_proxied_and_direct_hosts_alike(monkeypatch):
     from mirrorsync.registry.proxies import Proxy
     from mirrorsync.registry.client import RegistryClient
+    from mirrorsync.registry.tls import HostTransports
     from mirrorsync.registry.transport import HTTPClientTransport
 
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD"):
@@ -34,7 +35,8 @@ def test_one_transport_serves_proxied_and_direct_hosts_alike(monkeypatch):
     proxied = RegistryClient("registry.example.com")
     direct = RegistryClient("mirror.internal.example.com")
     for client in (proxied, direct):
-        assert isinstance(client._client._transport, HTTPClientTransport)
+        assert isinstance(client._client._transport, HostTransports)
+        assert isinstance(client._transport, HTTPClientTransport)
         assert not client._client._mounts  # httpx routes nothing itself
     assert proxied._transport.route(("https", "registry.example.com", 443)) == Proxy("proxy.example.com", 3128)
     assert direct._transport.route(("https", "mirror.internal.example.com", 443)) is None
