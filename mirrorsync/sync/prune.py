@@ -421,10 +421,6 @@ def _closure(client: RegistryClient, repo: str, roots: dict[str, str], media_typ
 
 # --- deleting -------------------------------------------------------------------------------------------------------
 
-class DeleteRefused(MirrorsyncError):
-    """The registry does not delete manifests (docker-registry without ``storage.delete.enabled``)."""
-
-
 def delete(removals: list[Removal], store_for: Callable[[str], Any], stop: threading.Event | None = None) -> bool:
     """Delete what ``inspect`` marked ``delete``, each top manifest before those under it; False if stopped."""
     done: dict[str, set[str]] = {}
