@@ -12,15 +12,14 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..errors import UnsupportedContent, describe
 from ..oci.content import INDEX_TYPES, Manifest
 from ..oci.store import ContentStore
 from ..registry import referrers
-
-if TYPE_CHECKING:
-    from .copy import Copier, CopyResult, Target
+from .copy_results import CopyResult, Target, TargetResult
+from .prepare import walk
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +59,14 @@ class Companion:
         return d
 
 
+class Pusher(Protocol):
+    """What ``carry`` needs of the copier (``copy.Copier``, which calls it): pushing manifests and their blobs."""
+
+    def push(self, source: ContentStore, source_repo: str, top: Manifest, manifests: list[Manifest],
+             work: list[tuple[int, Target]], tag: str | None, result: CopyResult, *, sparse: bool = False) -> None:
+        ...
+
+
 def cosign_tag(digest: str, suffix: str) -> str:
     return digest.replace(":", "-", 1) + suffix
 
@@ -78,8 +85,6 @@ def travels_with_its_image(spec, tag: str) -> bool:
 
 def discover(source: ContentStore, repo: str, subjects: list[str], spec: CompanionSpec) -> list[Companion]:
     """The companions of ``subjects`` in ``repo`` of the source (and the referrers of those referrers)."""
-    from .copy import walk
-
     found: list[Companion] = []
 
     def add(c: Companion) -> None:
@@ -114,15 +119,13 @@ def discover(source: ContentStore, repo: str, subjects: list[str], spec: Compani
     return found
 
 
-def carry(copier: Copier, source: ContentStore, source_repo: str, targets: list[Target], result: CopyResult,
+def carry(copier: Pusher, source: ContentStore, source_repo: str, targets: list[Target], result: CopyResult,
           spec: CompanionSpec) -> None:
     """Copy the companions of the image just copied (``result``) to every target that holds it now.
 
     A companion a target already holds is left alone; one that cannot be copied fails that target (its image is
     there, but not what the manifest said must travel with it).
     """
-    from .copy import CopyResult as Scratch, TargetResult
-
     subjects = [result.digest, *result.children]
     holding = [i for i, tr in enumerate(result.targets) if tr.status in ("copied", "up-to-date")]
     try:
@@ -152,7 +155,7 @@ def carry(copier: Copier, source: ContentStore, source_repo: str, targets: list[
             if have is None or have.digest != c.manifest.digest:
                 lacking.append(i)
         if lacking:
-            scratch = Scratch(targets=[TargetResult() for _ in targets])
+            scratch = CopyResult(targets=[TargetResult() for _ in targets])
             copier.push(source, source_repo, c.manifest, c.manifests, [(i, targets[i]) for i in lacking], c.tag,
                         scratch)
             result.bytes_read += scratch.bytes_read

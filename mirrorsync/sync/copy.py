@@ -7,66 +7,28 @@ Guarantees, whatever the stores:
   digest while streaming; blobs a target already has are not sent, and blobs it holds in another repository are
   mounted where the store supports it;
 - a failing target does not stop the others.
+
+What to copy is decided in ``prepare.py`` (shared with the skopeo engine), and one read reaches several uploads
+through ``tee.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import queue
 import threading
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterator
 
-from ..errors import DigestMismatch, UnsupportedContent, describe
+from ..errors import DigestMismatch, describe
 from ..oci.content import Descriptor, Manifest
-from ..oci.image_files import image_config
 from ..oci.store import ContentStore
 from ..registry import retry
 from ..registry.retry import RetryPolicy
 from .companions import CompanionSpec, carry as carry_companions
-from .platforms import PlatformFilter, select as select_platforms
-
-log = logging.getLogger(__name__)
-
-MAX_INDEX_DEPTH = 4
-
-
-@dataclass
-class Target:
-    """Where one image goes: a repository in a store, labelled for the report (the mirror location)."""
-
-    store: ContentStore
-    repo: str
-    label: str
-
-
-@dataclass
-class TargetResult:
-    status: str = "pending"  # "copied" | "up-to-date" | "failed"
-    bytes_sent: int = 0
-    bytes_skipped: int = 0
-    blobs_sent: int = 0
-    blobs_skipped: int = 0
-    blobs_mounted: int = 0
-    manifests_pushed: int = 0
-    error: str | None = None
-
-
-@dataclass
-class CopyResult:
-    digest: str | None = None
-    media_type: str | None = None
-    children: list[str] = field(default_factory=list)
-    targets: list[TargetResult] = field(default_factory=list)
-    bytes_read: int = 0
-    retries: int = 0
-    error: str | None = None  # a failure before any target could be written (the source side)
-    platforms: list[str] | None = None  # with a platform filter: the platforms copied
-    missing_platforms: list[str] = field(default_factory=list)  # listed platforms the source does not have
-    rewritten_digest: str | None = None  # platformMode rewrite: the digest of the index pushed instead of ``digest``
-    companions: list[dict] = field(default_factory=list)  # what travelled with the image (companions.py)
+from .copy_results import CopyResult, Target, TargetResult
+from .platforms import PlatformFilter
+from .prepare import MAX_INDEX_DEPTH, config_platform, prepare, walk  # noqa: F401 - also imported from here
+from .tee import _Counter, _skip, _tee
 
 
 class BlobLedger:
@@ -116,125 +78,6 @@ def guarded(result: CopyResult, copy: Callable[[], None]) -> CopyResult:
                 tr.status, tr.error = "failed", result.error
     return result
 
-
-def prepare(source: ContentStore, source_repo: str, ref: str, targets: Sequence[tuple[ContentStore, str]],
-            tag: str | None, result: CopyResult,
-            platforms: PlatformFilter | None = None) -> tuple[Manifest, list[Manifest], list[int]] | None:
-    """The decisions every engine shares, so that a report means the same whichever engine copied.
-
-    Marks the targets that already hold the image ``up-to-date`` (and those that cannot be asked ``failed``) in
-    ``result``; for the others returns the top manifest to push, every manifest under it (children first, top
-    last) and their indexes. None when no target needs anything.
-    """
-    if platforms is not None:
-        return _prepare_platforms(source, source_repo, ref, targets, tag, result, platforms)
-    by_digest = ":" in ref
-    known = ref if by_digest else None
-    probe = tag or known
-    present: dict[int, str | None] = {}
-    for i, (store, repo) in enumerate(targets):
-        try:
-            have = store.manifest_descriptor(repo, probe) if probe else None
-        except Exception as exc:  # noqa: BLE001 - this target fails, the others go on
-            result.targets[i].status, result.targets[i].error = "failed", describe(exc)
-            continue
-        present[i] = have.digest if have else None
-    if not by_digest and any(present.values()):
-        # Some target has the tag: HEAD (not GET) the source to compare, since registries rate-limit GETs
-        # and a no-op re-sync needs only the digest. When no target has it, the GET below is enough.
-        desc = source.manifest_descriptor(source_repo, ref)
-        known = desc.digest if desc else None
-        result.media_type = desc.media_type.split(";")[0] or None if desc else None
-    pending: list[int] = []
-    for i, digest in present.items():
-        if known and digest == known:
-            result.targets[i].status = "up-to-date"
-        else:
-            pending.append(i)
-    if not pending:
-        result.digest = known
-        return None
-    top = source.get_manifest(source_repo, ref)
-    result.digest, result.media_type = top.digest, top.media_type
-    if known and known != top.digest:
-        # the tag moved between HEAD and GET: copy what GET returned, consistently
-        log.info("%s:%s moved to %s while being read", source_repo, ref, top.digest)
-    manifests = walk(source, source_repo, top)
-    result.children = [m.digest for m in manifests if m is not top]
-    return top, manifests, pending
-
-
-def _prepare_platforms(source: ContentStore, source_repo: str, ref: str, targets: Sequence[tuple[ContentStore, str]],
-                       tag: str | None, result: CopyResult,
-                       platforms: PlatformFilter) -> tuple[Manifest, list[Manifest], list[int]] | None:
-    """``prepare`` for an image of which only some platforms go: the source index is read (GET, not HEAD) since
-    what a target must hold — the index pushed and the listed platforms' manifests under it — follows from it.
-
-    A target is up to date when its tag (or digest) is that index and every listed platform's manifest is there,
-    so that adding a platform to the list copies it on the next run.
-    """
-    top = source.get_manifest(source_repo, ref)
-    result.digest, result.media_type = top.digest, top.media_type
-    chosen = select_platforms(top, platforms, lambda: config_platform(source, source_repo, top))
-    result.platforms, result.missing_platforms = list(chosen.taken), list(chosen.missing)
-    if chosen.missing:
-        log.warning("%s@%s has no %s: copying %s", source_repo, top.digest, ", ".join(chosen.missing),
-                    ", ".join(chosen.taken))
-    pushed = chosen.top
-    if chosen.rewritten:
-        result.rewritten_digest = pushed.digest
-    probe = tag or pushed.digest
-    result.children = [c.digest for c in chosen.children]  # what verify walks, also when nothing is copied
-    pending: list[int] = []
-    for i, (store, repo) in enumerate(targets):
-        try:
-            have = store.manifest_descriptor(repo, probe)
-            if (have is not None and have.digest == pushed.digest
-                    and all(store.manifest_descriptor(repo, c.digest) for c in chosen.children)):
-                result.targets[i].status = "up-to-date"
-            else:
-                pending.append(i)
-        except Exception as exc:  # noqa: BLE001 - this target fails, the others go on
-            result.targets[i].status, result.targets[i].error = "failed", describe(exc)
-    if not pending:
-        return None
-    manifests = walk(source, source_repo, top, chosen.children)[:-1] + [pushed]
-    result.children = [m.digest for m in manifests if m is not pushed]
-    return pushed, manifests, pending
-
-
-def config_platform(source: ContentStore, repo: str, image: Manifest) -> tuple[str, str, str | None]:
-    """The os, architecture and variant a single image's config says."""
-    doc = image_config(source, repo, image)
-    try:
-        return str(doc["os"]), str(doc["architecture"]), (str(doc["variant"]) if doc.get("variant") else None)
-    except KeyError:
-        raise UnsupportedContent(f"image {image.digest}: its config does not say its os and architecture") from None
-
-
-def walk(source: ContentStore, repo: str, top: Manifest,
-         only: Sequence[Descriptor] | None = None) -> list[Manifest]:
-    """Every manifest under ``top`` (of its entries, ``only`` these when given), deepest first and ``top`` last
-    (the order they must be pushed in)."""
-    out: list[Manifest] = []
-    seen: set[str] = set()
-
-    def visit(m: Manifest, depth: int) -> None:
-        if depth > MAX_INDEX_DEPTH:
-            raise UnsupportedContent(f"index {top.digest} nests deeper than {MAX_INDEX_DEPTH} levels")
-        for child in (only if m is top and only is not None else m.children):
-            if child.digest in seen:
-                continue
-            seen.add(child.digest)
-            visit(source.get_manifest(repo, child.digest), depth + 1)
-        out.append(m)
-
-    visit(top, 0)
-    return out
-
-
-class _Failed(Exception):
-    pass
 
 
 class Copier:
@@ -456,118 +299,3 @@ class Copier:
             with self._counts:
                 result.bytes_read += counted.n
         return errors
-
-
-class _Counter:
-    """Counts bytes pulled through an iterator and remembers an error the source raised (vs. the sink)."""
-
-    def __init__(self) -> None:
-        self.n = 0
-        self.source_error: BaseException | None = None
-
-    def wrap(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
-        try:
-            for chunk in chunks:
-                self.n += len(chunk)
-                yield chunk
-        except GeneratorExit:  # closed by its consumer (an upload going on from a read of its own)
-            raise
-        except BaseException as exc:
-            self.source_error = exc
-            raise
-
-
-def _skip(chunks: Iterable[bytes], n: int) -> Iterator[bytes]:
-    """``chunks`` without their first ``n`` bytes."""
-    for chunk in chunks:
-        if n >= len(chunk):
-            n -= len(chunk)
-            continue
-        yield chunk[n:] if n else chunk
-        n = 0
-
-
-_END = object()
-
-
-class _Abort:
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
-class _Feed:
-    """One consumer's stream of a ``_tee``. Closing it — done, or by a consumer that goes on from a read of its
-    own, even before its first chunk (a generator closed before it started would not say so) — tells the producer
-    to feed it no more, so the other consumers are never held up waiting for it."""
-
-    def __init__(self, source: queue.Queue, on_close: Callable[[], None]) -> None:
-        self._source = source
-        self._on_close = on_close
-        self._closed = False
-
-    def __iter__(self) -> _Feed:
-        return self
-
-    def __next__(self) -> bytes:
-        if self._closed:
-            raise StopIteration
-        item = self._source.get()
-        if item is _END:
-            self.close()
-            raise StopIteration
-        if isinstance(item, _Abort):
-            self.close()
-            raise item.exc
-        return item
-
-    def close(self) -> None:
-        self._closed = True
-        self._on_close()
-
-
-def _tee(chunks: Iterable[bytes], sinks: list[Callable[[Iterator[bytes]], None]]) -> list[BaseException | None]:
-    """Feed one stream to several consumers running in their own threads, with bounded buffering.
-
-    A consumer that fails is dropped (the others go on); a source error aborts every consumer.
-    """
-    queues: list[queue.Queue] = [queue.Queue(maxsize=4) for _ in sinks]
-    errors: list[BaseException | None] = [None] * len(sinks)
-    alive = [True] * len(sinks)
-    owner = retry.RETRIES.owner  # the image the consumers' retries are counted for
-
-    def run(i: int) -> None:
-        retry.RETRIES.bind(owner)
-        try:
-            sinks[i](_Feed(queues[i], lambda: alive.__setitem__(i, False)))
-        except BaseException as exc:  # noqa: BLE001
-            errors[i] = exc
-        finally:
-            alive[i] = False
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(sinks))]
-    for th in threads:
-        th.start()
-
-    def put(i: int, item: object) -> None:
-        while alive[i]:
-            try:
-                queues[i].put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-
-    try:
-        for chunk in chunks:
-            for i in range(len(sinks)):
-                put(i, chunk)
-    except BaseException as exc:
-        for i in range(len(sinks)):
-            put(i, _Abort(exc))
-        for th in threads:
-            th.join()
-        raise
-    for i in range(len(sinks)):
-        put(i, _END)
-    for th in threads:
-        th.join()
-    return [e if e is not None else None for e in errors]

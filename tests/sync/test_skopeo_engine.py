@@ -20,6 +20,7 @@ import yaml
 
 from mirrorsync.sync import plan as plan_mod
 from mirrorsync.sync import skopeo as skopeo_mod
+from mirrorsync.sync.skopeo import engine as skopeo_engine  # where SkopeoEngine looks run_skopeo up
 from mirrorsync.registry.auth import Credentials
 from mirrorsync.sync.copy import CopyResult
 from devtools.devregistry import LocalRegistry
@@ -339,7 +340,7 @@ def test_engine_matches_the_native_counters_and_skips_up_to_date_mirrors(registr
 
     # up to date: decided by mirrorsync's own HEAD, skopeo is not started
     calls: list[list[str]] = []
-    monkeypatch.setattr(skopeo_mod, "run_skopeo", lambda argv, **kw: calls.append(argv) or pytest.fail("ran skopeo"))
+    monkeypatch.setattr(skopeo_engine, "run_skopeo", lambda argv, **kw: calls.append(argv) or pytest.fail("ran skopeo"))
     again = engine.copy(job)
     assert [t.status for t in again.targets] == ["up-to-date"] and again.digest == img.digest and not calls
 
@@ -369,7 +370,7 @@ def test_credentials_reach_skopeo_only_through_a_private_auth_file(htpasswd_regi
                     hosts=set(json.loads(Path(path).read_text())["auths"]))
         return real_run(argv, **kw)
 
-    monkeypatch.setattr(skopeo_mod, "run_skopeo", observe)
+    monkeypatch.setattr(skopeo_engine, "run_skopeo", observe)
     with caplog.at_level(logging.DEBUG, logger="mirrorsync"):
         result = engine.copy(jobs_of(m)[0])
     assert result.targets[0].status == "copied", result.targets[0].error

@@ -1,0 +1,47 @@
+"""What a copy is given and what it gives back: where an image goes (``Target``) and what came of it, for the image
+(``CopyResult``) and on each target (``TargetResult``). Every engine fills the same ones, so that a report means the
+same whichever engine copied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..oci.store import ContentStore
+
+
+@dataclass
+class Target:
+    """Where one image goes: a repository in a store, labelled for the report (the mirror location)."""
+
+    store: ContentStore
+    repo: str
+    label: str
+
+
+@dataclass
+class TargetResult:
+    status: str = "pending"  # "copied" | "up-to-date" | "failed"
+    bytes_sent: int = 0
+    bytes_skipped: int = 0
+    blobs_sent: int = 0
+    blobs_skipped: int = 0
+    blobs_mounted: int = 0
+    manifests_pushed: int = 0
+    error: str | None = None
+
+
+@dataclass
+class CopyResult:
+    digest: str | None = None
+    media_type: str | None = None
+    children: list[str] = field(default_factory=list)
+    targets: list[TargetResult] = field(default_factory=list)
+    bytes_read: int = 0
+    retries: int = 0
+    error: str | None = None  # a failure before any target could be written (the source side)
+    platforms: list[str] | None = None  # with a platform filter: the platforms copied
+    missing_platforms: list[str] = field(default_factory=list)  # listed platforms the source does not have
+    rewritten_digest: str | None = None  # platformMode rewrite: the digest of the index pushed instead of ``digest``
+    companions: list[dict] = field(default_factory=list)  # what travelled with the image (companions.py)
+
