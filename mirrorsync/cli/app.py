@@ -320,7 +320,7 @@ def convert(
     What has no equivalent becomes a comment at the top naming the input's line; credentials are never copied.
     """
     from ..atomicfile import write_atomic
-    from ..sync.convert import convert as convert_file
+    from ..convert import convert as convert_file
 
     try:
         text = convert_file(file, mirrors, insecure_mirror=insecure_mirror, scoped=scoped)

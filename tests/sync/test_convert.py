@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from mirrorsync.pipeline import sections
-from mirrorsync.sync import convert, manifest
+from mirrorsync import convert
+from mirrorsync.sync import manifest
 from mirrorsync.errors import InputError
 
 # The example of skopeo-sync(1), with one unquoted tag that YAML would read as a number

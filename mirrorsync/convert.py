@@ -14,11 +14,12 @@ from typing import Any
 
 import yaml
 
-from ..errors import InputError
-from ..registry import reference
-from ..yamlsource import LocatedDocument, field_name, parse_documents, read_text
-from . import manifest as manifest_mod
-from .semver import Range
+from .errors import InputError
+from .registry import reference
+from .yamlsource import LocatedDocument, field_name, parse_documents, read_text
+from .pipeline.sections import parse_manifest
+from .sync import manifest as manifest_mod
+from .sync.semver import Range
 
 ISC_KIND = "ImageSetConfiguration"
 ISC_API_VERSIONS = ("mirror.openshift.io/v1alpha2", "mirror.openshift.io/v2alpha1")
@@ -403,8 +404,6 @@ def convert(path: str, mirrors: list[str], *, insecure_mirror: bool = False, sco
         conversion = _Converter(doc, list(mirrors), insecure_mirror, "skopeo sync YAML", scoped).skopeo()
     text = conversion.render(path)
     try:
-        from ..pipeline.sections import parse_manifest  # noqa: PLC0415 - until convert moves above the pipeline
-
         parse_manifest(text, "<converted>")
     except InputError as exc:  # e.g. two repositories landing on one destination
         hint = "" if scoped or doc.data.get("kind") == ISC_KIND else \
