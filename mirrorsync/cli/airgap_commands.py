@@ -1,0 +1,102 @@
+"""The two sides of an air gap: ``export`` copies the manifest's images into a directory to carry across,
+``import`` pushes such a directory to the mirrors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..errors import MirrorsyncError
+from ..sync.status import RunStatus
+from ..pipeline import sections as manifest_mod
+from .options import (AuthFileOpt, ConcurrencyOpt, IcspOpt, LogFormat, LogFormatOpt, MetricsFileOpt, OutputDirOpt,
+                      PushgatewayOpt, RetriesOpt, VerboseOpt)
+from .outputs import finish_sync, write_metrics, write_outputs, fail
+from .session import Session
+
+
+def export(
+    manifest: Path = typer.Argument(..., help="The sync manifest (YAML).", dir_okay=False),
+    to: Path = typer.Option(..., "--to", help="The export directory (an OCI image layout; created if missing)."),
+    since: List[Path] = typer.Option([], "--since", metavar="REPORT",
+                                     help="An earlier export's report.json (or its directory): leave out every blob "
+                                          "that export and those before it carried. Repeatable."),
+    archive_size: Optional[str] = typer.Option(None, "--archive-size", metavar="SIZE",
+                                               help="Pack the export into tar files of at most SIZE (4G, 700M, "
+                                                    "25GB) each."),
+    concurrency: Optional[int] = ConcurrencyOpt,
+    retries: Optional[int] = RetriesOpt,
+    authfile: Optional[str] = AuthFileOpt,
+    log_format: LogFormat = LogFormatOpt,
+    verbose: bool = VerboseOpt,
+    metrics_file: Optional[Path] = MetricsFileOpt,
+    pushgateway: Optional[str] = PushgatewayOpt,
+) -> None:
+    """Copy the manifest's images into an OCI layout to carry across an air gap, with report and SHA256SUMS."""
+    from ..airgap import transfer as airgap
+    from ..airgap.archives import parse_size
+    from ..pipeline.runner import RunOptions
+
+    session = Session(log_format.value, verbose)
+    try:
+        m = manifest_mod.load_manifest(str(manifest))
+        size = parse_size(archive_size) if archive_size is not None else None
+        with session.locked(to):
+            result = airgap.export(m, to, options=RunOptions(concurrency=concurrency, retries=retries,
+                                                             auth_file=authfile),
+                                   since=[str(p) for p in since], archive_size=size, on_event=session.progress,
+                                   stop=session.stop, abandon=session.abandon)
+            session.progress.finish()
+    except MirrorsyncError as exc:
+        fail(exc)
+        return
+    with session.reporting():
+        rep = result.report
+        write_metrics(rep, metrics_file, pushgateway)
+        totals = rep.totals()
+        typer.echo(f"{rep.status}: {totals['copied']} exported, {totals['upToDate']} already there, "
+                   f"{totals['failed']} failed; {len(result.blobs)} blobs, {len(result.since)} left to earlier "
+                   f"exports, {result.bytes} bytes in {to}", err=True)
+        for part in result.archives:
+            typer.echo(str(part))
+        raise typer.Exit(0 if rep.status == RunStatus.SUCCEEDED else 1)
+
+
+def import_(
+    directory: Path = typer.Argument(..., help="An export directory (layout or archive parts).", file_okay=False),
+    manifest: Optional[Path] = typer.Option(None, "--manifest",
+                                            help="Mirrors and settings to use (default: the manifest the export "
+                                                 "carries).", dir_okay=False),
+    output_dir: Path = OutputDirOpt,
+    icsp: bool = IcspOpt,
+    concurrency: Optional[int] = ConcurrencyOpt,
+    retries: Optional[int] = RetriesOpt,
+    authfile: Optional[str] = AuthFileOpt,
+    log_format: LogFormat = LogFormatOpt,
+    verbose: bool = VerboseOpt,
+    metrics_file: Optional[Path] = MetricsFileOpt,
+    pushgateway: Optional[str] = PushgatewayOpt,
+) -> None:
+    """Verify an export's checksums, push it to the mirrors, then write report.json and the CRs (naming the sources)."""
+    from ..airgap import transfer as airgap
+    from ..pipeline.outputs import REPORT_FILE
+    from ..pipeline.runner import RunOptions
+
+    session = Session(log_format.value, verbose)
+    try:
+        with session.locked(output_dir):
+            rep = airgap.import_export(directory, manifest_path=str(manifest) if manifest else None,
+                                       options=RunOptions(concurrency=concurrency, retries=retries,
+                                                          auth_file=authfile,
+                                                          previous_report=output_dir / REPORT_FILE),
+                                       on_event=session.progress, stop=session.stop, abandon=session.abandon,
+                                       icsp=icsp)
+            session.progress.finish()
+            written = write_outputs(rep, output_dir, icsp)
+    except MirrorsyncError as exc:
+        fail(exc)
+        return
+    with session.reporting():
+        finish_sync(rep, output_dir, written, metrics_file, pushgateway)

@@ -1,0 +1,252 @@
+"""The commands around a sync manifest and its mirrors: ``run`` (copy), ``plan`` (what a run would copy),
+``generate`` (the CRs from reports), ``verify`` (the mirrors hold what the CRs promise) and ``prune`` (delete what is no
+longer selected)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..errors import MirrorsyncError
+from ..pipeline import sections as manifest_mod
+from ..sync import report as report_mod
+from .options import (AuthFileOpt, ConcurrencyOpt, EngineName, IcspOpt, LogFormat, LogFormatOpt, MetricsFileOpt,
+                      OutputDirOpt, OutputFormat, PushgatewayOpt, RetriesOpt, ShardOpt, VerboseOpt)
+from .outputs import finish_sync, write_outputs, fail
+from .session import Session, note
+
+
+def _shard(text: Optional[str]):
+    import os
+
+    from ..sync.plan import SHARD_COUNT_ENV, SHARD_INDEX_ENV, Shard
+
+    if text is not None:
+        return Shard.parse(text)
+    if SHARD_INDEX_ENV in os.environ and SHARD_COUNT_ENV not in os.environ:
+        # every pod of the Indexed Job would copy everything: say so rather than silently not sharding
+        typer.echo(f"warning: {SHARD_INDEX_ENV} is set but {SHARD_COUNT_ENV} is not: copying every shard", err=True)
+    return Shard.from_env()
+
+
+def run(
+    manifest: Path = typer.Argument(..., help="The sync manifest (YAML).", dir_okay=False),
+    output_dir: Path = OutputDirOpt,
+    engine: Optional[EngineName] = typer.Option(None, help="Copy engine (default: the manifest's, else native)."),
+    icsp: bool = IcspOpt,
+    concurrency: Optional[int] = ConcurrencyOpt,
+    retries: Optional[int] = RetriesOpt,
+    authfile: Optional[str] = AuthFileOpt,
+    log_format: LogFormat = LogFormatOpt,
+    verbose: bool = VerboseOpt,
+    shard: Optional[str] = ShardOpt,
+    metrics_file: Optional[Path] = MetricsFileOpt,
+    pushgateway: Optional[str] = PushgatewayOpt,
+) -> None:
+    """Copy the manifest's images to every mirror, then write report.json and the IDMS/ITMS for what the mirrors hold.
+
+    A failed image keeps the entries an earlier run's report.json gave, where each mirror still holds it.
+
+    Every entry a run removes is logged and listed in the report (removedEntries).
+    """
+    from ..pipeline.outputs import REPORT_FILE
+    from ..pipeline.runner import RunOptions, Runner
+
+    session = Session(log_format.value, verbose)
+    try:
+        m = manifest_mod.load_manifest(str(manifest))
+        if icsp:
+            m.check_icsp()
+        the_shard = _shard(shard)
+        runner = Runner(m, RunOptions(engine=engine.value if engine else None, concurrency=concurrency,
+                                      retries=retries, auth_file=authfile, shard=the_shard,
+                                      previous_report=output_dir / REPORT_FILE),
+                        on_event=session.progress, stop=session.stop, abandon=session.abandon)
+        runner.check_credentials()  # before the output directory is touched
+        with session.locked(output_dir):
+            rep = runner.run()
+            session.progress.finish()
+            written = write_outputs(rep, output_dir, icsp)
+    except MirrorsyncError as exc:
+        fail(exc)
+        return
+    with session.reporting():
+        finish_sync(rep, output_dir, written, metrics_file, pushgateway, the_shard)
+
+
+def plan(
+    manifest: Path = typer.Argument(..., help="The sync manifest (YAML).", dir_okay=False),
+    output: OutputFormat = typer.Option(OutputFormat.text, "--output", help="text or json."),
+    authfile: Optional[str] = AuthFileOpt,
+) -> None:
+    """Show what a run would copy, and why each listed tag was taken or left (reads source tag lists; writes
+    nothing)."""
+    from ..pipeline.runner import RunOptions, Runner
+    from ..pipeline.sections import PLUGGED
+
+    try:
+        m = manifest_mod.load_manifest(str(manifest))
+        runner = Runner(m, RunOptions(auth_file=authfile))
+        clients = runner.clients()
+        try:
+            the_plan = runner.plan(clients)
+        finally:
+            clients.close()
+    except MirrorsyncError as exc:
+        fail(exc)
+        return
+    if output == OutputFormat.json:
+        sys.stdout.write(the_plan.to_json(PLUGGED))
+    else:
+        for job in the_plan.jobs:
+            tag = f":{job.target_tag}" if job.target_tag else ""  # a release's image: tagged on the mirrors
+            typer.echo(f"{job} -> {', '.join(d.name + tag for d in job.destinations)}")
+        for selection in the_plan.selections:  # why each listed tag was taken or left
+            taken = sum(d.taken for d in selection.decisions)
+            typer.echo(f"tags of {selection.spec.source.name} (images[{selection.spec.index}]): "
+                       f"{len(selection.decisions)} listed, {taken} taken")
+            for decision in selection.decisions:
+                typer.echo(f"  {decision}")
+        for cp in the_plan.to_dict(PLUGGED).get("catalogs", []):  # which bundles each catalog filter keeps
+            _echo_catalog_plan(cp)
+        for f in the_plan.failures:
+            typer.echo(f"cannot plan {f.spec.source.name}: {f.error}", err=True)
+    raise typer.Exit(1 if the_plan.failures else 0)
+
+
+def _echo_catalog_plan(plan: dict) -> None:
+    if plan.get("error"):
+        return  # said with the planning failures
+    typer.echo(f"catalog {plan['catalog']}@{plan['digest']}: {len(plan['bundles'])} bundles kept"
+               + (" (the whole catalog, unchanged)" if plan["full"] else ""))
+    for b in plan["bundles"]:
+        typer.echo(f"  keep {b['package']} {b['name']} ({b['version']}): {b['reason']}")
+    for b in plan["leftOut"]:
+        typer.echo(f"  leave out {b['package']} {b['bundle']}: {b['reason']}")
+    for d in plan["dependenciesAdded"]:
+        typer.echo(f"  add package {d['package']}: {d['reason']}")
+
+
+def generate(
+    reports: List[Path] = typer.Argument(..., help="One or more report.json files (shards of one sync merge).",
+                                          dir_okay=False),
+    output_dir: Path = typer.Option(Path("."), "--output-dir", "-o",
+                                    help="The output directory: the CR files go in its cluster-resources/."),
+    icsp: bool = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy."),
+) -> None:
+    """Build the IDMS/ITMS (and ICSP) from earlier reports, for the content on the mirrors (kept entries too)."""
+    from ..pipeline.outputs import output_lock, write_mirror_sets
+
+    try:
+        loaded = [report_mod.load(str(p)) for p in reports]
+        with output_lock(output_dir):  # a run writing the same files at once would leave a mix of both
+            written = write_mirror_sets(loaded, output_dir, icsp=icsp,
+                                        notify=lambda message: typer.echo(f"note: {message}", err=True))
+    except MirrorsyncError as exc:
+        fail(exc)
+        return
+    for path in written:
+        typer.echo(str(path))
+
+
+def verify(
+    target: Path = typer.Argument(..., metavar="REPORT|OUTPUT_DIR|MANIFEST",
+                                  help="A report.json or the output directory holding it (checks what it says "
+                                       "reached the mirrors), or a manifest (checks everything it selects, digests "
+                                       "from the sources)."),
+    manifest: Optional[Path] = typer.Option(None, "--manifest",
+                                            help="With a report: registry settings (TLS, certificates, auth) from "
+                                                 "this manifest (default: the one the report names, if present).",
+                                            dir_okay=False),
+    authfile: Optional[str] = AuthFileOpt,
+    concurrency: int = typer.Option(8, min=1, max=256, help="Images checked at once."),
+) -> None:
+    """Check that every mirror holds every manifest and blob the CRs promise (blobs by HEAD); exit 1 listing gaps.
+
+    With a report, also says (on stderr) which CR entries (source -> mirror) have all their images on the mirrors.
+    """
+    from ..sync.report import REPORT_FILE
+    from ..pipeline.verify import verify_target
+
+    try:
+        report_or_manifest = target / REPORT_FILE if target.is_dir() else target
+        outcome, problems = verify_target(str(report_or_manifest), manifest=str(manifest) if manifest else None,
+                                          auth_file=authfile, workers=concurrency)
+    except MirrorsyncError as exc:
+        fail(exc)
+        return
+    for line in problems:
+        typer.echo(line)
+    for line in outcome.entry_gaps:
+        typer.echo(line, err=True)
+    typer.echo(f"{'OK' if not problems else 'FAILED'}: {outcome.images} image(s) on mirrors checked, "
+               f"{outcome.manifests} manifest(s), {outcome.blobs} blob(s); {len(problems)} problem(s)"
+               + (f"; {outcome.entries_ok} of {outcome.entries} CR entries have all their images on the mirrors"
+                  if outcome.entries else ""), err=True)
+    raise typer.Exit(1 if problems else 0)
+
+
+def prune(
+    manifest: Path = typer.Argument(..., help="The sync manifest (YAML): what stays selected.", dir_okay=False),
+    output_dir: Path = typer.Option(Path("out"), "--output-dir", "-o",
+                                    help="The output directory of the runs whose report.json says what they put "
+                                         "on the mirrors; its CRs are rewritten first with --apply."),
+    apply: bool = typer.Option(False, "--apply", help="Delete (default: only list what would go, and why)."),
+    output: OutputFormat = typer.Option(OutputFormat.text, "--output", help="text or json."),
+    protect: List[Path] = typer.Option([], "--protect", metavar="REPORT",
+                                       help="The report.json (or output directory) of another sync sharing these "
+                                            "mirrors: what it holds stays (repeatable)."),
+    allow_large_prune: bool = typer.Option(False, "--allow-large-prune",
+                                           help="Delete even when a whole mirror or source left the manifest, or "
+                                                "more than --max-share of the mirrored images would go."),
+    max_share: float = typer.Option(50.0, "--max-share", min=0.0, max=100.0, metavar="PERCENT",
+                                    help="The share of the mirrored images --apply deletes without "
+                                         "--allow-large-prune."),
+    authfile: Optional[str] = AuthFileOpt,
+    log_format: LogFormat = LogFormatOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Delete from the mirrors what earlier runs put there and the manifest no longer selects.
+
+    A dry run unless --apply. Touches only what report.json records, and never a manifest that a tag or index that
+    stays still names.
+
+    With --apply the CRs lose the entries before anything is deleted. Exit 1 if something could not be deleted.
+    """
+    from ..pipeline.prune import Pruner
+
+    session = Session(log_format.value, verbose)
+    try:
+        m = manifest_mod.load_manifest(str(manifest))
+        pruner = Pruner(m, output_dir, apply=apply, auth_file=authfile, stop=session.stop,
+                        notify=lambda message: note(f"note: {message}"), protect=tuple(protect),
+                        allow_large=allow_large_prune, max_share=max_share)
+        pruner.check()  # before the output directory is touched
+        if apply:
+            with session.locked(output_dir):
+                result = pruner.run()
+        else:
+            result = pruner.run()
+    except MirrorsyncError as exc:
+        fail(exc)
+        return
+    if output == OutputFormat.json:
+        sys.stdout.write(result.to_json())
+    else:
+        for removal in result.removals:
+            for line in removal.lines(apply):
+                typer.echo(line)
+    for source in result.unlisted:
+        note(f"kept everything of {source}: its tags could not be listed, so what the manifest selects is unknown")
+    for what in result.keptWhole:
+        note(f"kept {what}, so what the manifest selects is unknown")
+    for guard in result.guards:
+        note(f"{'deleting anyway (--allow-large-prune)' if apply else '--apply would refuse'}: {guard}")
+    counts = {a: sum(r.action == a for r in result.removals) for a in
+              ("delete", "deleted", "kept", "moved", "gone", "failed")}
+    summary = ", ".join(f"{n} {'to delete' if a == 'delete' else a}" for a, n in counts.items() if n) or "nothing"
+    note(f"{'pruned' if apply else 'dry run (--apply to delete)'}: {summary}")
+    raise typer.Exit(0 if result.ok else 1)
