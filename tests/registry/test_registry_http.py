@@ -2,7 +2,7 @@
 
 import httpx
 
-from mirrorsync.registry.client import _Client
+from mirrorsync.registry.connection import _Client
 
 
 def test_cookies_are_neither_kept_nor_sent():

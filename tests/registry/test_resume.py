@@ -5,7 +5,7 @@ import pytest
 
 from mirrorsync.registry import retry
 from mirrorsync.errors import DigestMismatch, NotFound
-from mirrorsync.registry.client import _Pieces
+from mirrorsync.registry.uploads import _Pieces
 from mirrorsync.registry.retry import ResumeBudget, RetryPolicy, TransientError
 
 POLICY = RetryPolicy(attempts=3, initial_wait=0.0, max_wait=0.0)

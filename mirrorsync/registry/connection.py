@@ -1,0 +1,156 @@
+"""One registry host's HTTP plumbing: TLS per host (``tls.py``), the scheme (``scheme.py``), auth (``auth.py``),
+pooled connections, what answers mean (``http_errors.py``) and retries (``retry.py``).
+
+``RegistryClient`` (``client.py``) speaks the distribution API over it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from typing import Callable
+
+import httpx
+
+from . import auth as auth_mod
+from . import limits, retry
+from ..oci.content import ACCEPT
+from ..errors import Unreachable
+from .http_errors import raise_for_status, unreachable
+from .scheme import detect_scheme
+from .settings import RegistrySettings
+from .retry import RetryPolicy
+from .proxies import ProxySettings
+from .tls import HostTransports
+
+USER_AGENT = "mirrorsync"
+
+
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing: registries do not use cookies (containers/image sends none either), and
+    httpx's per-response cookie extraction costs as much CPU as the rest of a small request's handling."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+
+class _Client(httpx.Client):
+    """httpx's client without cookies."""
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, value) -> None:
+        pass
+
+
+_NO_COOKIES = _NoCookies()
+
+
+class RegistryConnection:
+    """The requests to one registry host: its scheme found once, its auth flow, its pooled transports, and a retried
+    call that turns a transport failure into one line naming the host."""
+
+    def __init__(self, host: str, *, settings: RegistrySettings | None = None,
+                 credentials: auth_mod.Credentials | auth_mod.CredentialsFor | None = None,
+                 policy: RetryPolicy | None = None, timeout: float = 60.0, max_connections: int = 32,
+                 settings_for: Callable[[str], RegistrySettings] | None = None,
+                 proxies: ProxySettings | None = None) -> None:
+        """``settings`` are this registry's; ``settings_for(host)`` those of any other host it sends us to (its
+        token realm, a redirect's target), verified TLS without a client certificate when not given.
+        ``credentials`` may be a function of the repository (``auth.credentials_for``)."""
+        self.host = host
+        self.settings = settings or RegistrySettings()
+        self.policy = policy or RetryPolicy()
+        settings_for = settings_for or (lambda _host: RegistrySettings())
+        self.auth = auth_mod.RegistryAuth(host, credentials, settings_for=settings_for,
+                                          plain_http=not self.settings.tls_verify)
+        self._scheme: str | None = None
+        self._scheme_lock = threading.Lock()
+        self._transports = HostTransports(host, self.settings, owns=self.auth.owns, settings_for=settings_for,
+                                          max_connections=max_connections, proxies=proxies)
+        self._transport = self._transports.own  # the lean HEAD's, beside httpx's use of it
+        self._origin: tuple[str, str, int] | None = None  # (scheme, host, port) once base_url is known
+        self._client = _Client(
+            event_hooks={"response": [limits.bound_body]},
+            auth=self.auth,
+            verify=self._transports.ssl_context,
+            transport=self._transports,  # each host's TLS settings: its own transport (tls.py)
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
+            headers={"User-Agent": USER_AGENT},
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.host!r})"
+
+    def describe(self) -> str:
+        return self.host
+
+    def close(self) -> None:
+        self._client.close()
+        self._transports.close()
+
+    @property
+    def base_url(self) -> str:
+        if self._scheme is None:
+            with self._scheme_lock:
+                if self._scheme is None:
+                    try:
+                        self._scheme = detect_scheme(self.host, self.settings, self._client.get, self.policy)
+                    except httpx.TransportError as exc:
+                        raise self.unreachable(exc) from None
+        return f"{self._scheme}://{self.host}"
+
+    def url_of(self, path: str) -> str:
+        return self.base_url + path
+
+    def request(self, method: str, url: str, **kw) -> httpx.Response:
+        """One request through the auth flow, its answer as it is (no status check, no retry)."""
+        return self._client.request(method, url, **kw)
+
+    def send(self, method: str, url: str, what: str, **kw) -> httpx.Response:
+        response = self._client.request(method, url, **kw)
+        raise_for_status(response, what)
+        return response
+
+    def retrying(self, fn, what: str):
+        try:
+            return retry.call(self.policy, fn, what)
+        except httpx.TransportError as exc:
+            raise self.unreachable(exc) from None
+
+    def unreachable(self, exc: httpx.TransportError) -> Unreachable:
+        """A transport failure as one line naming this registry (or the host it sent us to)."""
+        return unreachable(self.host, exc, self.auth.owns)
+
+    def ping(self) -> None:
+        """Check that the registry answers (and that credentials, if any, are accepted)."""
+        def go() -> None:
+            response = self._client.get(self.url_of("/v2/"))
+            if response.status_code != 401:
+                raise_for_status(response, f"{self.host}")
+        self.retrying(go, f"ping {self.host}")
+
+    # --- manifests ------------------------------------------------------------------------------------------------
+
+    def _lean_head(self, path: str) -> http.client.HTTPResponse | None:
+        """HEAD ``path`` on our own transport without httpx's client around it, which costs more CPU than the
+        request does on a no-op re-sync's thousands of HEADs. It carries what the auth flow says a request
+        carries (``RegistryAuth.authorization``). None where the full path must do it: where the flow has more to
+        do first (a Bearer token for the scope to fetch), or when the answer is 401 (a challenge)."""
+        if self._origin is None:  # first, as finding the scheme may be what shows how the registry authenticates
+            url = httpx.URL(self.base_url)
+            self._origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        ready, authorization = self.auth.authorization("HEAD", path)
+        if not ready:
+            return None
+        headers = [("User-Agent", USER_AGENT), ("Accept", ACCEPT)]
+        if authorization:
+            headers.append(("Authorization", authorization))
+        timeout = self._client.timeout
+        answer = self._transport.head(self._origin, path, headers, connect_timeout=timeout.connect,
+                                      timeout=timeout.read)
+        return None if answer.status == 401 else answer
