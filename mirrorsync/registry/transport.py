@@ -239,11 +239,11 @@ class HTTPClientTransport(httpx.BaseTransport):
             try:
                 conn.sock.settimeout(write_timeout)
                 try:
-                    self._send(conn, request, target, extra)
+                    _send_request(conn, request, target, extra)
                 except _WriteFailed:
                     # The server may have answered and closed before taking the whole body (a 401 or 413 to an
                     # upload): that answer says more than the broken pipe does.
-                    response = self._early_answer(conn, read_timeout)
+                    response = _early_answer(conn, read_timeout)
                     if response is None:
                         raise
                 else:
@@ -308,52 +308,6 @@ class HTTPClientTransport(httpx.BaseTransport):
                 self._release(key, conn)
             return response
 
-    @staticmethod
-    def _early_answer(conn: http.client.HTTPConnection, read_timeout: float | None) -> http.client.HTTPResponse | None:
-        try:
-            if conn.sock is None:
-                return None
-            conn.sock.settimeout(min(read_timeout or 5.0, 5.0))
-            response = conn.getresponse()
-        except (OSError, http.client.HTTPException):
-            return None
-        response.will_close = True  # the connection is broken: never reuse it
-        return response
-
-    @staticmethod
-    def _send(conn: http.client.HTTPConnection, request: httpx.Request, target: str,
-              extra: list[tuple[str, str]]) -> None:
-        """Headers, then the body as the stream gives it. Only the socket's failures become ``_Write*``: a failure
-        of the body's own iterator propagates as it is."""
-        chunked = request.headers.get("Transfer-Encoding", "").lower() == "chunked"
-        try:
-            conn.putrequest(request.method, target, skip_host=True, skip_accept_encoding=True)
-            for name, value in extra:
-                conn.putheader(name, value)
-            for name, value in request.headers.raw:
-                conn.putheader(name.decode("latin-1"), value.decode("latin-1"))
-            conn.endheaders()
-        except socket.timeout as exc:
-            raise _WriteTimedOut() from exc
-        except OSError as exc:
-            raise _WriteFailed(headers_sent=False) from exc
-        for chunk in request.stream:
-            if not chunk:
-                continue
-            try:
-                conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
-            except socket.timeout as exc:
-                raise _WriteTimedOut() from exc
-            except OSError as exc:
-                raise _WriteFailed() from exc
-        if chunked:
-            try:
-                conn.send(b"0\r\n\r\n")
-            except socket.timeout as exc:
-                raise _WriteTimedOut() from exc
-            except OSError as exc:
-                raise _WriteFailed() from exc
-
     def close(self) -> None:
         with self._cond:
             self._closed = True
@@ -364,6 +318,53 @@ class HTTPClientTransport(httpx.BaseTransport):
         for conns in idle.values():
             for conn, _ in conns:
                 conn.close()
+
+
+def _early_answer(conn: http.client.HTTPConnection, read_timeout: float | None) -> http.client.HTTPResponse | None:
+    """The answer a server sent before it closed on a body it did not take, if there is one to read."""
+    try:
+        if conn.sock is None:
+            return None
+        conn.sock.settimeout(min(read_timeout or 5.0, 5.0))
+        response = conn.getresponse()
+    except (OSError, http.client.HTTPException):
+        return None
+    response.will_close = True  # the connection is broken: never reuse it
+    return response
+
+
+def _send_request(conn: http.client.HTTPConnection, request: httpx.Request, target: str,
+                  extra: list[tuple[str, str]]) -> None:
+    """Headers, then the body as the stream gives it. Only the socket's failures become ``_Write*``: a failure
+    of the body's own iterator propagates as it is."""
+    chunked = request.headers.get("Transfer-Encoding", "").lower() == "chunked"
+    try:
+        conn.putrequest(request.method, target, skip_host=True, skip_accept_encoding=True)
+        for name, value in extra:
+            conn.putheader(name, value)
+        for name, value in request.headers.raw:
+            conn.putheader(name.decode("latin-1"), value.decode("latin-1"))
+        conn.endheaders()
+    except socket.timeout as exc:
+        raise _WriteTimedOut() from exc
+    except OSError as exc:
+        raise _WriteFailed(headers_sent=False) from exc
+    for chunk in request.stream:
+        if not chunk:
+            continue
+        try:
+            conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+        except socket.timeout as exc:
+            raise _WriteTimedOut() from exc
+        except OSError as exc:
+            raise _WriteFailed() from exc
+    if chunked:
+        try:
+            conn.send(b"0\r\n\r\n")
+        except socket.timeout as exc:
+            raise _WriteTimedOut() from exc
+        except OSError as exc:
+            raise _WriteFailed() from exc
 
 
 # What a server that closed a kept-alive connection as we reused it looks like: EOF or a reset before the status
