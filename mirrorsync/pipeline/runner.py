@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import InputError, MirrorsyncError
-from ..registry import auth, retry
+from ..registry import auth
 from ..registry.proxies import ProxySettings
-from ..registry.retry import RETRIES, RetryPolicy
+from ..registry.retry import RetryPolicy
 from ..registry.tls import ssl_context_for
 from ..sync import pacing
 from ..sync import plan as plan_mod
@@ -156,9 +156,8 @@ class Runner:
         self.check_credentials()
         clients = self.clients()
         engine = self.make_engine(clients)
-        RETRIES.total = 0
-        retry.THROTTLED.clear()
-        jobs = JobRunner(self.manifest, self._value("concurrency"), self.on_event, self.stop, self.abandon)
+        jobs = JobRunner(self.manifest, self._value("concurrency"), self.on_event, self.stop, self.abandon,
+                         throttled=clients.policy.ledger.throttled)
         report = Report(manifest=self.manifest.file, engine=engine.name,
                         mirrors=[m.location for m in self.manifest.mirrors], startedAt=now())
         try:
@@ -182,7 +181,7 @@ class Runner:
                 closer.join(2.0)
             else:
                 _close_all(engine, clients)
-        report.retries = RETRIES.total
+        report.retries = clients.policy.ledger.total
         report.finishedAt = now()
         sections_failed = any(s.failed(report) for s, _ in self.manifest.present_sections())
         report.status = overall_status(report, interrupted=self.stop.is_set(), sections_failed=sections_failed)

@@ -70,7 +70,8 @@ class RegistryConnection:
         self._scheme: str | None = None
         self._scheme_lock = threading.Lock()
         self._transports = HostTransports(host, self.settings, owns=self.auth.owns, settings_for=settings_for,
-                                          max_connections=max_connections, proxies=proxies)
+                                          max_connections=max_connections, proxies=proxies,
+                                          ledger=self.policy.ledger)
         self._transport = self._transports.own  # the lean HEAD's, beside httpx's use of it
         self._origin: tuple[str, str, int] | None = None  # (scheme, host, port) once base_url is known
         self._client = _Client(

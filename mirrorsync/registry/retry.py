@@ -37,6 +37,8 @@ class RetryPolicy:
     # milliseconds, and a site whose registry recovers slowly may want more; Retry-After still wins.
     initial_wait: float = field(default_factory=lambda: _env_seconds("MIRRORSYNC_RETRY_WAIT", 0.5))
     max_wait: float = 30.0
+    # what the retries of this policy's run come to; shared by every copy of the policy (dataclasses.replace)
+    ledger: RetryLedger = field(default_factory=lambda: RetryLedger(), compare=False, repr=False)
 
     @classmethod
     def from_retries(cls, retries: int, **kw: float) -> RetryPolicy:
@@ -77,40 +79,43 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, httpx.StreamConsumed)  # an auth retry wanted a body we had already streamed
 
 
-class RetryCounter:
-    """Counts retries per thread-bound owner (an image being copied) and in total."""
+class RetryLedger:
+    """A run's retries and whether a registry throttled it: one per run's ``RetryPolicy``, so that two runs in one
+    process (the Python API, tests) never mix counts.
+
+    Each retry is also counted against the image the current thread copies (``bind_owner``)."""
 
     def __init__(self) -> None:
-        self._local = threading.local()
         self._lock = threading.Lock()
         self.total = 0
-
-    def bind(self, owner: object | None) -> None:
-        self._local.owner = owner
+        # Set when a registry answers 429 Too Many Requests: a run that added image workers for a far registry
+        # stops them (``sync/pacing.py``), back to the concurrency it was given.
+        self.throttled = threading.Event()
 
     def record(self) -> None:
+        owner = current_owner()
         with self._lock:
             self.total += 1
-        owner = getattr(self._local, "owner", None)
-        if owner is not None and hasattr(owner, "retries"):
-            with self._lock:
+            if owner is not None and hasattr(owner, "retries"):
                 owner.retries += 1
 
-    @property
-    def owner(self) -> object | None:
-        return getattr(self._local, "owner", None)
+    def note(self, exc: BaseException) -> None:
+        """Remember a 429 among the answers."""
+        if isinstance(exc, TransientError) and exc.status == 429:
+            self.throttled.set()
 
 
-RETRIES = RetryCounter()
-
-# Set when a registry answers 429 Too Many Requests: a run that added image workers for a far registry stops
-# them (``sync/pacing.py``), back to the concurrency it was given. The runner clears it when a run starts.
-THROTTLED = threading.Event()
+# Which image the current thread's requests are for: a thread copies one image at a time, for one run.
+_owner = threading.local()
 
 
-def _note_throttling(exc: BaseException) -> None:
-    if isinstance(exc, TransientError) and exc.status == 429:
-        THROTTLED.set()
+def bind_owner(owner: object | None) -> None:
+    """Count this thread's retries from now on against ``owner`` (a result with a ``retries`` field), or none."""
+    _owner.value = owner
+
+
+def current_owner() -> object | None:
+    return getattr(_owner, "value", None)
 
 
 def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
@@ -134,7 +139,7 @@ def call(policy: RetryPolicy, fn: Callable[[], T], what: str, *,
         # re-sync's small HEAD, and most calls succeed at once.
         return fn()
     except Exception as exc:  # noqa: BLE001 - sorted below, as tenacity would
-        _note_throttling(exc)
+        policy.ledger.note(exc)
         if policy.attempts <= 1 or not worth_retrying(exc):
             raise
         failed_first: list[BaseException] = [exc]
@@ -145,10 +150,10 @@ def call(policy: RetryPolicy, fn: Callable[[], T], what: str, *,
         return fn()
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
-        RETRIES.record()
+        policy.ledger.record()
         exc = state.outcome.exception() if state.outcome else None
         if exc is not None:
-            _note_throttling(exc)
+            policy.ledger.note(exc)
         log.info("retrying %s after %s (attempt %d of %d)", what, _describe(exc), state.attempt_number,
                  policy.attempts)
 
@@ -190,11 +195,11 @@ class ResumeBudget:
     def failed(self, exc: BaseException) -> None:
         """Count ``exc`` and wait before the next try; re-raise it when it is not worth retrying or the
         attempts are spent."""
-        _note_throttling(exc)
+        self.policy.ledger.note(exc)
         if not is_transient(exc) or self.failures + 1 >= max(self.policy.attempts, 1):
             raise exc
         self.failures += 1
-        RETRIES.record()
+        self.policy.ledger.record()
         log.info("retrying %s after %s (attempt %d of %d)", self.what, _describe(exc), self.failures,
                  self.policy.attempts)
         time.sleep(backoff(self.policy, self.failures, exc))

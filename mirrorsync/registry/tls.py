@@ -14,6 +14,7 @@ import httpx
 from ..errors import InputError
 from .proxies import ProxySettings
 from .settings import RegistrySettings
+from .retry import RetryLedger
 from .transport import HTTPClientTransport
 
 CERT_DIRS = ("/etc/containers/certs.d", "/etc/docker/certs.d")
@@ -61,16 +62,18 @@ class HostTransports(httpx.BaseTransport):
 
     def __init__(self, host: str, settings: RegistrySettings, *, owns: Callable[[httpx.URL], bool],
                  settings_for: Callable[[str], RegistrySettings], max_connections: int,
-                 proxies: ProxySettings | None) -> None:
-        """``owns(url)``: whether a URL is on the registry host itself."""
+                 proxies: ProxySettings | None, ledger: RetryLedger | None = None) -> None:
+        """``owns(url)``: whether a URL is on the registry host itself; ``ledger``: where the requests sent again
+        on a fresh connection are counted (the run's retries)."""
         self._owns = owns
         self._settings_for = settings_for
         self._max_connections = max_connections
         # proxies from the environment are the transport's to apply, per host (see proxies.py)
         self._proxies = proxies
+        self._ledger = ledger
         self.ssl_context = ssl_context_for(host, settings)
         self.own = HTTPClientTransport(ssl_context=self.ssl_context, max_connections=max_connections,
-                                       proxies=proxies)
+                                       proxies=proxies, ledger=ledger)
         self._elsewhere: dict[str, HTTPClientTransport] = {}  # netloc -> a transport with that host's settings
         self._lock = threading.Lock()
 
@@ -83,7 +86,8 @@ class HostTransports(httpx.BaseTransport):
             other = self._elsewhere.get(netloc)
             if other is None:
                 other = HTTPClientTransport(ssl_context=ssl_context_for(netloc, self._settings_for(netloc)),
-                                            max_connections=self._max_connections, proxies=self._proxies)
+                                            max_connections=self._max_connections, proxies=self._proxies,
+                                            ledger=self._ledger)
                 self._elsewhere[netloc] = other
         return other
 

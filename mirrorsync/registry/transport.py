@@ -31,7 +31,7 @@ from typing import Iterable, Iterator
 import httpx
 
 from .proxies import Proxy, ProxySettings
-from .retry import RETRIES
+from .retry import RetryLedger
 
 _READ_SIZE = 1 << 17
 
@@ -103,7 +103,8 @@ class _Body(httpx.SyncByteStream):
 
 class HTTPClientTransport(httpx.BaseTransport):
     def __init__(self, *, ssl_context: ssl.SSLContext | None = None, max_connections: int = 32,
-                 keepalive_expiry: float = KEEPALIVE_EXPIRY, proxies: ProxySettings | None = None) -> None:
+                 keepalive_expiry: float = KEEPALIVE_EXPIRY, proxies: ProxySettings | None = None,
+                 ledger: RetryLedger | None = None) -> None:
         self._ssl_context = ssl_context or ssl.create_default_context()
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
@@ -113,6 +114,7 @@ class HTTPClientTransport(httpx.BaseTransport):
         self._routes: dict[_Key, Proxy | None] = {}
         self._cond = threading.Condition()
         self._closed = False
+        self._ledger = ledger or RetryLedger()  # a request sent again counts as a retry of the run
 
     def route(self, key: _Key) -> Proxy | None:
         """The proxy requests to ``key`` go through, or None: direct."""
@@ -253,7 +255,7 @@ class HTTPClientTransport(httpx.BaseTransport):
                 self._discard(key, conn)
                 if reused and not fresh and _stale(exc) and _replayable(request, exc):
                     fresh = True
-                    RETRIES.record()  # a request sent again: the report counts it like any other retry
+                    self._ledger.record()  # a request sent again: the report counts it like any other retry
                     continue
                 _raise_as_httpx(exc)
                 raise  # the request body's own failure (a source that broke mid-upload), or ours
@@ -298,7 +300,7 @@ class HTTPClientTransport(httpx.BaseTransport):
                 self._discard(key, conn)
                 if reused and not fresh and _stale(exc):
                     fresh = True
-                    RETRIES.record()
+                    self._ledger.record()
                     continue
                 _raise_as_httpx(exc)
                 raise

@@ -64,14 +64,14 @@ class BlobLedger:
 
 def guarded(result: CopyResult, copy: Callable[[], None]) -> CopyResult:
     """Run one image's copy with its retries counted against it; an error lands in ``result``, never raised."""
-    owner = retry.RETRIES.owner
-    retry.RETRIES.bind(result)
+    owner = retry.current_owner()
+    retry.bind_owner(result)
     try:
         copy()
     except Exception as exc:  # noqa: BLE001 - this image fails, the run goes on
         result.error = describe(exc)
     finally:
-        retry.RETRIES.bind(owner)
+        retry.bind_owner(owner)
     if result.error:
         for tr in result.targets:
             if tr.status == "pending":
@@ -182,7 +182,7 @@ class Copier:
 
     def _blob_task(self, owner: CopyResult, source: ContentStore, source_repo: str, desc: Descriptor,
                    targets: list[tuple[int, Target]], result: CopyResult) -> None:
-        retry.RETRIES.bind(owner)
+        retry.bind_owner(owner)
         try:
             with self.ledger.digest_lock(desc.digest):
                 self._blob(source, source_repo, desc, targets, result)
@@ -193,7 +193,7 @@ class Copier:
                 if tr.status != "failed":
                     tr.status, tr.error = "failed", message
         finally:
-            retry.RETRIES.bind(None)
+            retry.bind_owner(None)
 
     def _blob(self, source: ContentStore, source_repo: str, desc: Descriptor, targets: list[tuple[int, Target]],
               result: CopyResult) -> None:

@@ -16,6 +16,7 @@ from ..registry.client import RegistryClient
 from ..registry.proxies import ProxySettings
 from ..registry.reference import DEFAULT_REGISTRY, DOCKER_HUB_API_HOST, Reference
 from ..registry.retry import RetryPolicy
+from ..registry.web import WebReader
 from . import pacing
 from .companions import CompanionSpec
 from .copy import Copier, CopyResult, Target
@@ -44,6 +45,7 @@ class Clients:
         self.max_connections = max_connections
         self.proxies = ProxySettings.from_environ()  # once for the run: an unusable proxy fails it here
         self._clients: dict[str, RegistryClient] = {}
+        self._web: WebReader | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -78,11 +80,24 @@ class Clients:
     def list_tags(self, source: Reference) -> list[str]:
         return self.get(source.registry).list_tags(source.repository)
 
+    @property
+    def web(self) -> WebReader:
+        """The run's reads beside the registries (an update graph, a signature store): the same registry
+        settings per host, proxies, retries and timeout."""
+        with self._lock:
+            if self._web is None:
+                self._web = WebReader(settings_for=self.manifest.settings_for, policy=self.policy,
+                                      timeout=self.timeout, proxies=self.proxies)
+            return self._web
+
     def close(self) -> None:
         with self._lock:
             for c in self._clients.values():
                 c.close()
             self._clients.clear()
+            web, self._web = self._web, None
+        if web is not None:
+            web.close()
 
 
 SourceFor = Callable[[CopyJob], tuple[ContentStore, str]]

@@ -33,13 +33,15 @@ class Event:
 @dataclass
 class JobRunner:
     """Copies jobs through an engine, ``concurrency`` at a time, telling ``on_event`` as it goes; ``stop`` takes no
-    new job, ``abandon`` (after ``stop``, a second Ctrl-C) reports the jobs in flight as failed and waits no more."""
+    new job, ``abandon`` (after ``stop``, a second Ctrl-C) reports the jobs in flight as failed and waits no more;
+    ``throttled`` (the run's ``RetryLedger.throttled``) stops the workers added beyond ``concurrency``."""
 
     manifest: SyncManifest
     concurrency: int
     on_event: Callable[[Event], None] = lambda e: None
     stop: threading.Event = field(default_factory=threading.Event)
     abandon: threading.Event = field(default_factory=threading.Event)
+    throttled: threading.Event = field(default_factory=threading.Event)
     _listener_failed: bool = field(default=False, init=False, repr=False)
 
     def notify(self, event: Event) -> None:
@@ -68,7 +70,7 @@ class JobRunner:
 
         def next_job(worker: int) -> CopyJob | None:
             with lock:
-                if not queue or self.stop.is_set() or not pacing.may_continue(worker, concurrency):
+                if not queue or self.stop.is_set() or not pacing.may_continue(worker, concurrency, self.throttled):
                     return None
                 job = queue.popleft()
                 in_flight[id(job)] = job

@@ -8,16 +8,15 @@ Where requests take a millisecond the bottleneck is CPU, and more threads would 
 no more images than it could have workers is not measured (the pings cost more round trips than they save).
 
 A registry that answers 429 (Too Many Requests) has said how much it takes: the added workers stop after their
-current image (``retry.THROTTLED``), and each throttled request waits as the registry's ``Retry-After`` says.
+current image (the run's ``RetryLedger.throttled``), and each throttled request waits as the registry's ``Retry-After`` says.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Callable, Iterable
-
-from ..registry import retry
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +57,6 @@ def round_trip(hosts: Iterable[str], ping: Callable[[str], None]) -> float:
     return longest
 
 
-def may_continue(worker: int, concurrency: int) -> bool:
+def may_continue(worker: int, concurrency: int, throttled: threading.Event) -> bool:
     """Whether worker number ``worker`` takes another image: the added ones stop once a registry throttled us."""
-    return worker < concurrency or not retry.THROTTLED.is_set()
+    return worker < concurrency or not throttled.is_set()

@@ -86,10 +86,10 @@ def _tee(chunks: Iterable[bytes], sinks: list[Callable[[Iterator[bytes]], None]]
     queues: list[queue.Queue] = [queue.Queue(maxsize=4) for _ in sinks]
     errors: list[BaseException | None] = [None] * len(sinks)
     alive = [True] * len(sinks)
-    owner = retry.RETRIES.owner  # the image the consumers' retries are counted for
+    owner = retry.current_owner()  # the image the consumers' retries are counted for
 
     def run(i: int) -> None:
-        retry.RETRIES.bind(owner)
+        retry.bind_owner(owner)
         try:
             sinks[i](_Feed(queues[i], lambda: alive.__setitem__(i, False)))
         except BaseException as exc:  # noqa: BLE001

@@ -89,3 +89,43 @@ def test_a_directory_store_and_the_configmap_bytes(tmp_path):
         "    namespace: openshift-config-managed\n")
     with pytest.raises(SignatureError, match="is not a directory"):
         signatures.read(str(tmp_path / "nope"), DIGEST)
+
+
+def test_a_run_reads_every_signature_through_its_own_reader_pooled_and_counted():
+    """Through the run's ``WebReader`` (``Clients.web``): one kept-alive connection for all of a store's reads,
+    and a retried 503 counted in the run's ledger, as a registry request's would be."""
+    from mirrorsync.registry.retry import RetryPolicy
+    from mirrorsync.registry.web import WebReader
+
+    other = "cd" * 32
+
+    class KeptAlive(Store):
+        def _handler(self):
+            store = self
+
+            class Handler(BaseHTTPRequestHandler):
+                protocol_version = "HTTP/1.1"
+
+                def do_GET(self) -> None:  # noqa: N802
+                    store.paths.append(self.path)
+                    store.ports.add(self.client_address[1])
+                    first = len(store.paths) == 1
+                    body = None if first else store.files.get(self.path.removeprefix("/pub/signatures/"))
+                    self.send_response(503 if first else 200 if body is not None else 404)
+                    self.send_header("Content-Length", str(len(body or b"")))
+                    self.end_headers()
+                    self.wfile.write(body or b"")
+
+                def log_message(self, *args) -> None:
+                    pass
+
+            return Handler
+
+    files = {f"sha256={HEX}/signature-1": b"one", f"sha256={other}/signature-1": b"two"}
+    policy = RetryPolicy(attempts=3, initial_wait=0.0, max_wait=0.0)
+    with KeptAlive(files) as store, WebReader(policy=policy) as web:
+        store.ports = set()
+        assert signatures.read(store.url, DIGEST, web=web) == {f"sha256-{HEX}-1": b"one"}
+        assert signatures.read(store.url, "sha256:" + other, web=web) == {f"sha256-{other}-1": b"two"}
+    assert len(store.paths) == 5 and len(store.ports) == 1  # 503, then 2 reads per digest, one connection
+    assert policy.ledger.total == 1

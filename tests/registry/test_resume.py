@@ -13,12 +13,12 @@ POLICY = RetryPolicy(attempts=3, initial_wait=0.0, max_wait=0.0)
 
 def test_the_budget_counts_failures_in_a_row_and_progress_starts_it_again():
     budget = ResumeBudget(POLICY, "x")
-    before = retry.RETRIES.total
+    before = POLICY.ledger.total
     for _ in range(5):  # far more failures than attempts, but never more than 2 in a row
         budget.failed(httpx.ReadError("cut"))
         budget.failed(TransientError("503", status=503))
         budget.progressed()
-    assert retry.RETRIES.total - before == 10
+    assert POLICY.ledger.total - before == 10
     budget.failed(httpx.ReadError("cut"))
     budget.failed(httpx.ReadError("cut"))
     with pytest.raises(httpx.ReadError):  # the third in a row: the attempts are spent

@@ -1,3 +1,4 @@
+import dataclasses
 import time
 
 import httpx
@@ -50,7 +51,7 @@ def test_retry_after_is_honoured_and_counted():
         retries = 0
 
     owner = Owner()
-    retry.RETRIES.bind(owner)
+    retry.bind_owner(owner)
 
     def limited():
         calls.append(time.monotonic())
@@ -58,12 +59,31 @@ def test_retry_after_is_honoured_and_counted():
             raise TransientError("429", status=429, retry_after=0.3)
         return "ok"
 
+    policy = RetryPolicy(attempts=3, initial_wait=0.001, max_wait=0.001)
     try:
-        assert retry.call(RetryPolicy(attempts=3, initial_wait=0.001, max_wait=0.001), limited, "x") == "ok"
+        assert retry.call(policy, limited, "x") == "ok"
     finally:
-        retry.RETRIES.bind(None)
+        retry.bind_owner(None)
     assert calls[1] - calls[0] >= 0.29
     assert owner.retries == 1
+    assert policy.ledger.total == 1 and policy.ledger.throttled.is_set()
+
+
+def test_two_runs_in_one_process_keep_their_own_counts():
+    """The retry count and the throttle flag belong to a run's policy (its ledger), not to the process."""
+    first, second = RetryPolicy(attempts=3, initial_wait=0.0), RetryPolicy(attempts=3, initial_wait=0.0)
+    failures = iter([TransientError("429", status=429, retry_after=0.0)])
+
+    def once():
+        for exc in failures:
+            raise exc
+        return "ok"
+
+    assert retry.call(first, once, "x") == "ok"
+    assert first.ledger.total == 1 and first.ledger.throttled.is_set()
+    assert second.ledger.total == 0 and not second.ledger.throttled.is_set()
+    # a copy of a policy (dataclasses.replace, for one request's other attempts) still counts for its run
+    assert dataclasses.replace(first, attempts=1).ledger is first.ledger
 
 
 def test_attempts_are_numbered_from_the_first_and_one_attempt_means_no_retry(caplog):

@@ -33,10 +33,7 @@ def test_round_trip_is_timed_on_a_kept_connection_and_a_failing_host_counts_as_n
 
 
 def test_added_workers_stop_after_a_429():
-    retry.THROTTLED.clear()
-    try:
-        assert pacing.may_continue(7, 2)
-        retry._note_throttling(retry.TransientError("slow down", status=429))
-        assert pacing.may_continue(1, 2) and not pacing.may_continue(2, 2)
-    finally:
-        retry.THROTTLED.clear()
+    ledger = retry.RetryLedger()
+    assert pacing.may_continue(7, 2, ledger.throttled)
+    ledger.note(retry.TransientError("slow down", status=429))
+    assert pacing.may_continue(1, 2, ledger.throttled) and not pacing.may_continue(2, 2, ledger.throttled)

@@ -9,22 +9,19 @@ unconditional edges, as oc-mirror walks them). A local JSON file of the same sha
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import deque
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 
 from ...errors import MirrorsyncError, describe
-from ...registry import limits
-from ...registry.http_errors import raise_for_status
-from ...registry.tls import ssl_context_for
-from ...registry.proxies import ProxySettings
 from ...registry.reference import Reference, parse as parse_reference
-from ...registry.retry import RetryPolicy, call
+from ...registry.retry import RetryPolicy
 from ...registry.settings import RegistrySettings
-from ...registry.transport import HTTPClientTransport
+from ...registry.web import WebReader
 from ...sync.semver import Version
 from .spec import ChannelSpec
 
@@ -136,12 +133,14 @@ def _text(v: Version) -> str:
     return ".".join(map(str, v.release)) + ("-" + ".".join(map(str, v.prerelease)) if v.prerelease else "")
 
 
-def fetch(location: str, channel: str, arch: str, *, settings_for=lambda host: RegistrySettings(),
-          policy: RetryPolicy | None = None, timeout: float = 60.0) -> Graph:
+def fetch(location: str, channel: str, arch: str, *, web: WebReader | None = None,
+          settings_for=lambda host: RegistrySettings(), policy: RetryPolicy | None = None,
+          timeout: float = 60.0) -> Graph:
     """The graph of ``channel`` for ``arch`` from an update service URL, or from a local JSON file.
 
-    Over HTTP(S) the request goes as registry requests do: the host's ``registries`` TLS settings (``certDir``,
-    ``tlsVerify``), the proxy environment, retries of transient failures, and a bounded answer.
+    Over HTTP(S) the request goes through ``web``, the run's reader (registry TLS settings per host, the run's
+    proxies, retries and timeout, a bounded answer); without one, through a reader of its own made from
+    ``settings_for``, ``policy`` and ``timeout``.
     """
     if not location.startswith(("http://", "https://")):
         try:
@@ -152,20 +151,13 @@ def fetch(location: str, channel: str, arch: str, *, settings_for=lambda host: R
         if len(data) > MAX_GRAPH_BYTES:
             raise GraphError(f"{location}: more than {MAX_GRAPH_BYTES >> 20} MiB, the most mirrorsync reads")
         return parse(data, channel, arch, location)
-    host = urlsplit(location).netloc
     url = location + ("&" if "?" in location else "?") + urlencode({"channel": channel, "arch": arch})
-    ctx = ssl_context_for(host, settings_for(host))
-    transport = HTTPClientTransport(ssl_context=ctx, max_connections=2, proxies=ProxySettings.from_environ())
-    with httpx.Client(transport=transport, verify=ctx, timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
-                      headers={"Accept": "application/json", "User-Agent": "mirrorsync"},
-                      follow_redirects=True) as client:
-        def get() -> bytes:
-            with client.stream("GET", url) as response:
-                raise_for_status(response, f"reading the update graph {url}")
-                return limits.read_at_most(response, MAX_GRAPH_BYTES, "an update graph", url)
-
+    with contextlib.ExitStack() as owned:
+        if web is None:
+            web = owned.enter_context(WebReader(settings_for=settings_for, policy=policy, timeout=timeout))
         try:
-            data = call(policy or RetryPolicy(), get, f"reading the update graph {url}")
+            data = web.get(url, action=f"reading the update graph {url}", limit=MAX_GRAPH_BYTES,
+                           kind="an update graph", accept="application/json")
         except httpx.TransportError as exc:
             raise GraphError(f"reading the update graph {url}: {describe(exc)}") from None
     return parse(data, channel, arch, url)

@@ -15,7 +15,7 @@ from ...sync.manifest import SyncManifest
 from ...sync.plan import Plan, Shard
 from ...sync.report import ImageRecord, Report
 from ...sync.status import Status
-from . import signatures as signatures_mod
+from . import graph, signatures as signatures_mod
 from .payload import Component, Release
 from .records import ReleaseRecord, release_records
 from .spec import PlatformSpec
@@ -158,16 +158,13 @@ def add_from_registries(the_plan: Plan, manifest: SyncManifest, platform: Platfo
                         clients, *, shard: Shard | None = None, previous: Report | None = None,
                         signatures: bool = True) -> None:
     """``add_to_plan`` for a run against registries: the graph from the update service (or its file), the releases
-    and (``signatures``) their signatures read with the run's registry settings, proxies, retries and timeout."""
-    from . import graph  # noqa: PLC0415
-
-    opts = {"settings_for": manifest.settings_for, "policy": clients.policy, "timeout": clients.timeout}
-
+    and (``signatures``) their signatures read through the run's ``clients.web`` (registry TLS settings, the run's
+    proxies, retries and timeout)."""
     def graph_for(channel: str, arch: str):
-        return graph.fetch(platform.update_service, channel, arch, **opts)
+        return graph.fetch(platform.update_service, channel, arch, web=clients.web)
 
     def signatures_for(digest: str) -> dict[str, bytes]:
-        return signatures_mod.read(platform.signatures, digest, **opts)
+        return signatures_mod.read(platform.signatures, digest, web=clients.web)
 
     add_to_plan(the_plan, manifest, platform, source_for, graph_for,
                 signatures_for=signatures_for if signatures and platform.signatures else None, shard=shard,

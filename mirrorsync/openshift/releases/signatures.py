@@ -7,19 +7,15 @@ n from 1, as mirror.openshift.com serves them) or a local directory laid out lik
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
-from urllib.parse import urlsplit
 
 import httpx
 
 from ...errors import MirrorsyncError, NotFound, describe
-from ...registry import limits
-from ...registry.http_errors import raise_for_status
-from ...registry.tls import ssl_context_for
-from ...registry.proxies import ProxySettings
-from ...registry.retry import RetryPolicy, call
+from ...registry.retry import RetryPolicy
 from ...registry.settings import RegistrySettings
-from ...registry.transport import HTTPClientTransport
+from ...registry.web import WebReader
 from ..goyaml import dump_yaml_documents
 
 FILENAME = "release-signatures.yaml"  # in cluster-resources/
@@ -38,9 +34,12 @@ def key_prefix(digest: str) -> str:
     return f"{algorithm}-{hexpart}"
 
 
-def read(location: str, digest: str, *, settings_for=lambda host: RegistrySettings(),
+def read(location: str, digest: str, *, web: WebReader | None = None, settings_for=lambda host: RegistrySettings(),
          policy: RetryPolicy | None = None, timeout: float = 60.0) -> dict[str, bytes]:
-    """The signature files of ``digest`` in the store, keyed ``sha256-<hex>-<n>``; empty when it has none."""
+    """The signature files of ``digest`` in the store, keyed ``sha256-<hex>-<n>``; empty when it has none.
+
+    A store URL is read through ``web``, the run's reader, or one made from ``settings_for``, ``policy`` and
+    ``timeout``."""
     algorithm, _, hexpart = digest.partition(":")
     out: dict[str, bytes] = {}
     if not location.startswith(("http://", "https://")):
@@ -59,22 +58,15 @@ def read(location: str, digest: str, *, settings_for=lambda host: RegistrySettin
                 raise SignatureError(f"{path} is more than {MAX_SIGNATURE_BYTES >> 10} KiB, not a signature")
             out[f"{key_prefix(digest)}-{n}"] = data
         return out
-    host = urlsplit(location).netloc
-    ctx = ssl_context_for(host, settings_for(host))
-    transport = HTTPClientTransport(ssl_context=ctx, max_connections=2, proxies=ProxySettings.from_environ())
     base = location.rstrip("/")
-    with httpx.Client(transport=transport, verify=ctx, timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
-                      headers={"User-Agent": "mirrorsync"}, follow_redirects=True) as client:
+    with contextlib.ExitStack() as owned:
+        if web is None:
+            web = owned.enter_context(WebReader(settings_for=settings_for, policy=policy, timeout=timeout))
         for n in range(1, MAX_SIGNATURES + 1):
             url = f"{base}/{algorithm}={hexpart}/signature-{n}"
-
-            def get(url: str = url) -> bytes:
-                with client.stream("GET", url) as response:
-                    raise_for_status(response, f"reading signature {url}")
-                    return limits.read_at_most(response, MAX_SIGNATURE_BYTES, "a signature", url)
-
             try:
-                out[f"{key_prefix(digest)}-{n}"] = call(policy or RetryPolicy(), get, f"reading signature {url}")
+                out[f"{key_prefix(digest)}-{n}"] = web.get(url, action=f"reading signature {url}",
+                                                            limit=MAX_SIGNATURE_BYTES, kind="a signature")
             except NotFound:
                 break
             except (MirrorsyncError, httpx.HTTPError) as exc:

@@ -82,7 +82,7 @@ class SkopeoEngine:
                    blobs: dict[str, int], children: set[str]) -> TargetResult:
         """Run ``skopeo copy`` until it succeeds, fails for good, or stops moving the image forward (``_Budget``)."""
         tr = TargetResult()
-        retry.RETRIES.bind(result)
+        retry.bind_owner(result)
         fd: int | None = None
         try:
             # keyed host/repository, which skopeo takes as the most specific key for exactly that repository
@@ -117,7 +117,7 @@ class SkopeoEngine:
                     error = f"{error} ({why})"
                     break
                 wait = retry.backoff(self.clients.policy, budget.failures_here)
-                retry.RETRIES.record()
+                self.clients.policy.ledger.record()
                 log.info("skopeo copy %s -> %s failed (run %d); running it again in %.2fs: %s", src_ref, dst_ref,
                          budget.runs, wait, error)
                 if self._cancel.wait(wait):
@@ -140,7 +140,7 @@ class SkopeoEngine:
         finally:
             if fd is not None:
                 os.close(fd)
-            retry.RETRIES.bind(None)
+            retry.bind_owner(None)
         return tr
 
     def _credentials(self, host: str, repository: str) -> auth.Credentials | None:
