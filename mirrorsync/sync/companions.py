@@ -20,6 +20,7 @@ from ..oci.store import ContentStore
 from ..registry import referrers
 from .copy_results import CopyResult, Target, TargetResult
 from .prepare import walk
+from .status import Status
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ def carry(copier: Pusher, source: ContentStore, source_repo: str, targets: list[
     there, but not what the manifest said must travel with it).
     """
     subjects = [result.digest, *result.children]
-    holding = [i for i, tr in enumerate(result.targets) if tr.status in ("copied", "up-to-date")]
+    holding = [i for i, tr in enumerate(result.targets) if tr.status in (Status.COPIED, Status.UP_TO_DATE)]
     try:
         if not result.children and (result.media_type or "").split(";")[0] in INDEX_TYPES:
             # up to date, so never walked: the children's own signatures and referrers go too
@@ -139,7 +140,7 @@ def carry(copier: Pusher, source: ContentStore, source_repo: str, targets: list[
                         result.digest, describe(exc))
             return
         for i in holding:
-            result.targets[i].status = "failed"
+            result.targets[i].status = Status.FAILED
             result.targets[i].error = f"reading the signatures and referrers of {result.digest}: {describe(exc)}"
         return
     result.companions = [c.to_dict() for c in found]
@@ -165,10 +166,10 @@ def carry(copier: Pusher, source: ContentStore, source_repo: str, targets: list[
                 for name in ("bytes_sent", "bytes_skipped", "blobs_sent", "blobs_skipped", "blobs_mounted",
                              "manifests_pushed"):
                     setattr(tr, name, getattr(tr, name) + getattr(got, name))
-                if got.status == "failed":
-                    tr.status, tr.error = "failed", f"{c.kind} {c.manifest.digest} of {c.subject}: {got.error}"
-                elif tr.status == "up-to-date":
-                    tr.status = "copied"
+                if got.status == Status.FAILED:
+                    tr.status, tr.error = Status.FAILED, f"{c.kind} {c.manifest.digest} of {c.subject}: {got.error}"
+                elif tr.status == Status.UP_TO_DATE:
+                    tr.status = Status.COPIED
     # Each subject's fallback index is written once, with all its referrers: a source index listing exactly those
     # is then copied as it is (digest-equal), and an image's referrers cost one read and one write per mirror.
     by_subject: dict[str, list[Companion]] = {}
@@ -178,18 +179,18 @@ def carry(copier: Pusher, source: ContentStore, source_repo: str, targets: list[
     for subject, group in by_subject.items():
         for i in holding:
             tr, t = result.targets[i], targets[i]
-            if tr.status == "failed":
+            if tr.status == Status.FAILED:
                 continue
             try:
                 if referrers.api_listing(t.store, t.repo, subject) is None and referrers.add_to_fallback(
                         t.store, t.repo, subject, [c.descriptor for c in group], group[0].fallback):
                     tr.manifests_pushed += 1
-                    if tr.status == "up-to-date":
-                        tr.status = "copied"
+                    if tr.status == Status.UP_TO_DATE:
+                        tr.status = Status.COPIED
             except Exception as exc:  # noqa: BLE001
-                tr.status, tr.error = "failed", f"fallback referrers index of {subject}: {describe(exc)}"
+                tr.status, tr.error = Status.FAILED, f"fallback referrers index of {subject}: {describe(exc)}"
 
 
 def _fail(result: CopyResult, i: int, c: Companion, exc: Exception) -> None:
     tr = result.targets[i]
-    tr.status, tr.error = "failed", f"{c.kind} {c.manifest.digest} of {c.subject}: {describe(exc)}"
+    tr.status, tr.error = Status.FAILED, f"{c.kind} {c.manifest.digest} of {c.subject}: {describe(exc)}"

@@ -29,6 +29,7 @@ from .copy_results import CopyResult, Target, TargetResult
 from .platforms import PlatformFilter
 from .prepare import MAX_INDEX_DEPTH, config_platform, prepare, walk  # noqa: F401 - also imported from here
 from .tee import _Counter, _skip, _tee
+from .status import Status
 
 
 class BlobLedger:
@@ -74,8 +75,8 @@ def guarded(result: CopyResult, copy: Callable[[], None]) -> CopyResult:
         retry.bind_owner(owner)
     if result.error:
         for tr in result.targets:
-            if tr.status == "pending":
-                tr.status, tr.error = "failed", result.error
+            if tr.status == Status.PENDING:
+                tr.status, tr.error = Status.FAILED, result.error
     return result
 
 
@@ -131,14 +132,14 @@ class Copier:
             try:
                 need[i] = [m for m in manifests if m is top or t.store.manifest_descriptor(t.repo, m.digest) is None]
             except Exception as exc:  # noqa: BLE001
-                result.targets[i].status, result.targets[i].error = "failed", describe(exc)
+                result.targets[i].status, result.targets[i].error = Status.FAILED, describe(exc)
         alive = [i for i in pending if i in need]
 
         self._copy_blobs(source, source_repo, [(i, targets[i], need[i]) for i in alive], result)
 
         for i in alive:
             tr, t = result.targets[i], targets[i]
-            if tr.status == "failed":
+            if tr.status == Status.FAILED:
                 continue
             try:
                 for m in need[i]:
@@ -148,9 +149,9 @@ class Copier:
                     tr.manifests_pushed += 1
                 t.store.put_manifest(t.repo, tag or top.digest, top)
                 tr.manifests_pushed += 1
-                tr.status = "copied"
+                tr.status = Status.COPIED
             except Exception as exc:  # noqa: BLE001
-                tr.status, tr.error = "failed", describe(exc)
+                tr.status, tr.error = Status.FAILED, describe(exc)
                 if sparse and getattr(exc, "code", None) == "MANIFEST_BLOB_UNKNOWN":
                     tr.error = (f"{t.label} refuses an index whose platforms are not all there (a sparse index), "
                                 f"as docker-registry 2.8 does: {tr.error}; mirror every platform, or set "
@@ -190,8 +191,8 @@ class Copier:
             message = describe(exc)
             for i, _t in targets:
                 tr = result.targets[i]
-                if tr.status != "failed":
-                    tr.status, tr.error = "failed", message
+                if tr.status != Status.FAILED:
+                    tr.status, tr.error = Status.FAILED, message
         finally:
             retry.bind_owner(None)
 
@@ -200,7 +201,7 @@ class Copier:
         missing: list[tuple[int, Target]] = []
         for i, t in targets:
             tr = result.targets[i]
-            if tr.status == "failed":
+            if tr.status == Status.FAILED:
                 continue
             try:
                 if self.ledger.has(t.store, t.repo, desc.digest):
@@ -217,7 +218,7 @@ class Copier:
                         self._count(tr, blobs_skipped=1, bytes_skipped=desc.size)
                     continue
             except Exception as exc:  # noqa: BLE001
-                tr.status, tr.error = "failed", describe(exc)
+                tr.status, tr.error = Status.FAILED, describe(exc)
                 continue
             missing.append((i, t))
         if not missing:
@@ -235,7 +236,7 @@ class Copier:
                     self.ledger.add(t.store, t.repo, desc.digest)
                     self._count(result.targets[i], blobs_sent=1, bytes_sent=desc.size)
                 else:
-                    result.targets[i].status = "failed"
+                    result.targets[i].status = Status.FAILED
                     result.targets[i].error = f"blob {desc.digest}: {describe(error)}"
             remaining = []
 
@@ -247,7 +248,7 @@ class Copier:
         except Exception as exc:  # noqa: BLE001
             message = describe(exc)
             for i, _t in remaining:
-                result.targets[i].status = "failed"
+                result.targets[i].status = Status.FAILED
                 result.targets[i].error = f"blob {desc.digest}: {message}"
 
     def _count(self, tr: TargetResult, **add: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..oci.store import ContentStore
+from .status import Status
 
 
 @dataclass
@@ -21,7 +22,7 @@ class Target:
 
 @dataclass
 class TargetResult:
-    status: str = "pending"  # "copied" | "up-to-date" | "failed"
+    status: Status = Status.PENDING  # then COPIED, UP_TO_DATE or FAILED
     bytes_sent: int = 0
     bytes_skipped: int = 0
     blobs_sent: int = 0

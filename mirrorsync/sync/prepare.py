@@ -13,6 +13,7 @@ from ..oci.image_files import image_config
 from ..oci.store import ContentStore
 from .copy_results import CopyResult
 from .platforms import PlatformFilter, select as select_platforms
+from .status import Status
 
 # the logger these messages have always had (the JSON log names it), from when this was part of copy.py
 log = logging.getLogger("mirrorsync.sync.copy")
@@ -39,7 +40,7 @@ def prepare(source: ContentStore, source_repo: str, ref: str, targets: Sequence[
         try:
             have = store.manifest_descriptor(repo, probe) if probe else None
         except Exception as exc:  # noqa: BLE001 - this target fails, the others go on
-            result.targets[i].status, result.targets[i].error = "failed", describe(exc)
+            result.targets[i].status, result.targets[i].error = Status.FAILED, describe(exc)
             continue
         present[i] = have.digest if have else None
     if not by_digest and any(present.values()):
@@ -51,7 +52,7 @@ def prepare(source: ContentStore, source_repo: str, ref: str, targets: Sequence[
     pending: list[int] = []
     for i, digest in present.items():
         if known and digest == known:
-            result.targets[i].status = "up-to-date"
+            result.targets[i].status = Status.UP_TO_DATE
         else:
             pending.append(i)
     if not pending:
@@ -94,11 +95,11 @@ def _prepare_platforms(source: ContentStore, source_repo: str, ref: str, targets
             have = store.manifest_descriptor(repo, probe)
             if (have is not None and have.digest == pushed.digest
                     and all(store.manifest_descriptor(repo, c.digest) for c in chosen.children)):
-                result.targets[i].status = "up-to-date"
+                result.targets[i].status = Status.UP_TO_DATE
             else:
                 pending.append(i)
         except Exception as exc:  # noqa: BLE001 - this target fails, the others go on
-            result.targets[i].status, result.targets[i].error = "failed", describe(exc)
+            result.targets[i].status, result.targets[i].error = Status.FAILED, describe(exc)
     if not pending:
         return None
     manifests = walk(source, source_repo, top, chosen.children)[:-1] + [pushed]

@@ -25,6 +25,7 @@ from .budget import _Budget, _Progress
 from .private_dir import private_dir
 from .process import STOPPED, run_skopeo
 from .transcript import Transcript
+from ..status import Status
 
 # the name the log has always given these messages (the JSON log shows it)
 log = logging.getLogger(__package__)
@@ -125,18 +126,18 @@ class SkopeoEngine:
                     break
             _account(tr, transcripts, blobs, result, ok=error is None)
             if error is not None:
-                tr.status, tr.error = "failed", error
+                tr.status, tr.error = Status.FAILED, error
                 return tr
             # Trust, but check: the mirror sets will claim this digest is on this mirror.
             have = mirror.manifest_descriptor(dest.repository, ref)
             if have is None or have.digest != digest:
-                tr.status = "failed"
+                tr.status = Status.FAILED
                 tr.error = (f"skopeo reported success but {dest.name} has "
                             f"{have.digest if have else 'nothing'} for {ref}, expected {digest}")
                 return tr
-            tr.status = "copied"
+            tr.status = Status.COPIED
         except Exception as exc:  # noqa: BLE001 - this target fails, the others go on
-            tr.status, tr.error = "failed", describe(exc)
+            tr.status, tr.error = Status.FAILED, describe(exc)
         finally:
             if fd is not None:
                 os.close(fd)
