@@ -100,19 +100,17 @@ def inspect(removals: list[Removal], kept: Report, manifest: SyncManifest, store
     for r in removals:
         by_repo.setdefault(r.repository, []).append(r)
     roots_from_report: dict[str, dict[str, str]] = {}
-    for img in kept.images:
-        for d in img.destinations:
-            held = img.held_digest(d)
-            if held and d.repository in by_repo:
-                roots_from_report.setdefault(d.repository, {}).setdefault(
-                    held, f"the manifest still selects {img.reference}, which names it")
-    for name, other in others:
-        for img in other.images:
+    # what stays: the images the manifest still selects, then what other output directories hold on these mirrors
+    holders: list[tuple[Report, Callable[[str], str]]] = [
+        (kept, lambda ref: f"the manifest still selects {ref}, which names it"),
+        *((other, lambda ref, name=name: f"{name} (--protect) holds {ref} there, which names it")
+          for name, other in others)]
+    for report, why in holders:
+        for img in report.images:
             for d in img.destinations:
                 held = img.held_digest(d)
                 if held and d.repository in by_repo:
-                    roots_from_report.setdefault(d.repository, {}).setdefault(
-                        held, f"{name} (--protect) holds {img.reference} there, which names it")
+                    roots_from_report.setdefault(d.repository, {}).setdefault(held, why(img.reference))
     for spec in manifest.images:
         for dest in destinations(manifest, spec):
             for digest in spec.digests:

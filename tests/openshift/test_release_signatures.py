@@ -15,9 +15,14 @@ HEX = "ab" * 32
 
 
 class Store(LoopbackHTTPServer):
-    def __init__(self, files: dict[str, bytes]) -> None:
+    """A signature store; ``keep_alive``: answers as HTTP/1.1 on kept-alive connections; ``first``: the status
+    of the very first answer (a 503 to retry), the files' after it."""
+
+    def __init__(self, files: dict[str, bytes], *, keep_alive: bool = False, first: int | None = None) -> None:
         self.files = files
         self.paths: list[str] = []
+        self.ports: set[int] = set()  # the client ports requests came from: one per connection
+        self.keep_alive, self.first = keep_alive, first
 
     @property
     def url(self) -> str:
@@ -28,8 +33,16 @@ class Store(LoopbackHTTPServer):
         store = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if store.keep_alive else "HTTP/1.0"
+
             def do_GET(self) -> None:  # noqa: N802
                 store.paths.append(self.path)
+                store.ports.add(self.client_address[1])
+                if store.first is not None and len(store.paths) == 1:
+                    self.send_response(store.first)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 body = store.files.get(self.path.removeprefix("/pub/signatures/"))
                 self.send_response(200 if body is not None else 404)
                 self.send_header("Content-Length", str(len(body or b"")))
@@ -99,32 +112,9 @@ def test_a_run_reads_every_signature_through_its_own_reader_pooled_and_counted()
 
     other = "cd" * 32
 
-    class KeptAlive(Store):
-        def _handler(self):
-            store = self
-
-            class Handler(BaseHTTPRequestHandler):
-                protocol_version = "HTTP/1.1"
-
-                def do_GET(self) -> None:  # noqa: N802
-                    store.paths.append(self.path)
-                    store.ports.add(self.client_address[1])
-                    first = len(store.paths) == 1
-                    body = None if first else store.files.get(self.path.removeprefix("/pub/signatures/"))
-                    self.send_response(503 if first else 200 if body is not None else 404)
-                    self.send_header("Content-Length", str(len(body or b"")))
-                    self.end_headers()
-                    self.wfile.write(body or b"")
-
-                def log_message(self, *args) -> None:
-                    pass
-
-            return Handler
-
     files = {f"sha256={HEX}/signature-1": b"one", f"sha256={other}/signature-1": b"two"}
     policy = RetryPolicy(attempts=3, initial_wait=0.0, max_wait=0.0)
-    with KeptAlive(files) as store, WebReader(policy=policy) as web:
-        store.ports = set()
+    with Store(files, keep_alive=True, first=503) as store, WebReader(policy=policy) as web:
         assert signatures.read(store.url, DIGEST, web=web) == {f"sha256-{HEX}-1": b"one"}
         assert signatures.read(store.url, "sha256:" + other, web=web) == {f"sha256-{other}-1": b"two"}
     assert len(store.paths) == 5 and len(store.ports) == 1  # 503, then 2 reads per digest, one connection
