@@ -115,6 +115,9 @@ class HTTPClientTransport(httpx.BaseTransport):
         self._cond = threading.Condition()
         self._closed = False
         self._ledger = ledger or RetryLedger()  # a request sent again counts as a retry of the run
+        # Plain-HTTP routes through a proxy whose connections turned out closed once reused: tinyproxy answers
+        # HTTP/1.1 without "Connection: close" and closes anyway. Their connections are no longer kept.
+        self._unkept: set[_Key] = set()
 
     def route(self, key: _Key) -> Proxy | None:
         """The proxy requests to ``key`` go through, or None: direct."""
@@ -172,10 +175,20 @@ class HTTPClientTransport(httpx.BaseTransport):
                 if not _closed_by_peer(conn):
                     return conn, True
                 self._discard(key, conn)
+                self._closed_on_reuse(key)
+
+    def _through_proxy_in_clear(self, key: _Key) -> bool:
+        """Whether requests to ``key`` go to a proxy in absolute form (plain HTTP), not through a tunnel: the proxy
+        decides what becomes of the connection after each answer, whatever the registry said."""
+        return key[0] == "http" and self.route(key) is not None
+
+    def _closed_on_reuse(self, key: _Key) -> None:
+        if self._through_proxy_in_clear(key):
+            self._unkept.add(key)
 
     def _release(self, key: _Key, conn: http.client.HTTPConnection) -> None:
         with self._cond:
-            if not self._closed:
+            if not self._closed and key not in self._unkept:
                 self._idle.setdefault(key, []).append((conn, time.monotonic()))
                 self._cond.notify()
                 return
@@ -208,7 +221,14 @@ class HTTPClientTransport(httpx.BaseTransport):
             conn.close()
             where = f" (through proxy {proxy})" if proxy else ""
             raise httpx.ConnectTimeout((str(exc) or "timed out") + where) from exc
-        except (OSError, ssl.SSLError) as exc:  # refused, unreachable, a failed TLS handshake or CONNECT
+        except ssl.SSLError as exc:
+            # The TLS handshake is with the registry itself, inside the tunnel once the proxy has connected it: a
+            # failure there (a plain-HTTP port answering) is the registry's, as it is without a proxy; the scheme
+            # probe then tries plain HTTP (scheme.py).
+            conn.close()
+            where = f" (through proxy {proxy})" if proxy else ""
+            raise httpx.ConnectError((str(exc) or type(exc).__name__) + where) from exc
+        except OSError as exc:  # refused, unreachable, or the proxy refused the CONNECT
             conn.close()
             if proxy:
                 raise httpx.ProxyError(f"through proxy {proxy}: {str(exc) or type(exc).__name__}") from exc
@@ -234,7 +254,9 @@ class HTTPClientTransport(httpx.BaseTransport):
         key = (scheme, url.host, url.port or (443 if scheme == "https" else 80))
         connect_timeout, read_timeout, write_timeout, pool_timeout = _timeouts(request)
         target, extra = self._target(key, url.raw_path.decode("ascii"), url.netloc.decode("ascii"))
-        fresh = False
+        # A request that cannot be sent again (an upload's stream, a POST) never goes on a kept connection to a
+        # proxy in clear: the proxy may have closed it since, and a broken upload costs a retry of the image.
+        fresh = self._through_proxy_in_clear(key) and not _replayable(request, None)
         while True:
             conn, reused = self._checkout(key, connect_timeout=connect_timeout, pool_timeout=pool_timeout,
                                           fresh=fresh)
@@ -253,6 +275,8 @@ class HTTPClientTransport(httpx.BaseTransport):
                     response = conn.getresponse()
             except BaseException as exc:
                 self._discard(key, conn)
+                if reused and _stale(exc):
+                    self._closed_on_reuse(key)
                 if reused and not fresh and _stale(exc) and _replayable(request, exc):
                     fresh = True
                     self._ledger.record()  # a request sent again: the report counts it like any other retry
@@ -298,6 +322,8 @@ class HTTPClientTransport(httpx.BaseTransport):
                 response.read()  # nothing, for a HEAD: marks the answer done
             except BaseException as exc:
                 self._discard(key, conn)
+                if reused and _stale(exc):
+                    self._closed_on_reuse(key)
                 if reused and not fresh and _stale(exc):
                     fresh = True
                     self._ledger.record()
@@ -380,9 +406,9 @@ def _stale(exc: BaseException) -> bool:
     return isinstance(cause, _CLOSED)
 
 
-def _replayable(request: httpx.Request, exc: BaseException) -> bool:
+def _replayable(request: httpx.Request, exc: BaseException | None) -> bool:
     """Whether sending ``request`` again is safe: a body we still hold whole, and a method the server may see
-    twice (or one it cannot have seen: the headers did not go out)."""
+    twice (or one it cannot have seen: the headers did not go out; ``exc`` None: before it was sent)."""
     if not isinstance(request.stream, httpx.ByteStream):
         return False  # an iterator (an upload from a source stream) is used up
     return request.method in _IDEMPOTENT or (isinstance(exc, _WriteFailed) and not exc.headers_sent)

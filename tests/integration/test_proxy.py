@@ -175,3 +175,36 @@ def test_a_proxy_variable_that_cannot_be_used_is_bad_input_before_anything_is_wr
     assert run.stderr.splitlines() == ["error: HTTPS_PROXY: proxy scheme 'socks5' is not supported (mirrorsync "
                                        "speaks to HTTP proxies only: http://host:port)"]
     assert not run.output_dir.exists()
+
+
+@pytest.mark.parametrize("engine", ["native", "skopeo"])
+def test_plain_http_registries_through_a_proxy_set_for_both_schemes(engine, tmp_path, proxy, registry,
+                                                                     mirror_registry, seed, unique_repo):
+    """A corporate proxy in HTTP_PROXY and HTTPS_PROXY, and plain-HTTP source and mirror (``tlsVerify: false``):
+    the HTTPS probe through the CONNECT tunnel meets a plain-HTTP port (a failed TLS handshake, not a failed
+    proxy), so both hosts are spoken to over plain HTTP, through the proxy. skopeo is Go: it goes to loopback
+    directly whatever the environment says, so with it the proxy sees only mirrorsync's own requests (the probes,
+    the source's manifest); with the native engine, every request."""
+    if engine == "skopeo":
+        require_tools("skopeo")
+    img = seed(registry, unique_repo("src"), "v1")
+    tiny, recorder = proxy()
+    proxy_url = f"http://127.0.0.1:{recorder.port}"
+    manifest = write_manifest(tmp_path / "m.yaml", mirrors=[f"{mirror_registry.host}/viaproxy"],
+                              images=[{"source": f"{registry.host}/{img.repository}", "tags": ["v1"]}],
+                              registries={r.host: {"tlsVerify": False} for r in (registry, mirror_registry)},
+                              options={"retries": 1, "engine": engine})
+    no_env = {name: "" for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy", "https_proxy")}
+    proc = run_cli("run", str(manifest), "--output-dir", str(tmp_path / "out"),
+                   env={**no_env, "HTTP_PROXY": proxy_url, "HTTPS_PROXY": proxy_url, "MIRRORSYNC_RETRY_WAIT": "0.01"})
+    assert proc.returncode == 0, proc.stderr
+    assert manifest_digest(oracle_client(mirror_registry), f"viaproxy/{img.repository}", "v1") == img.digest
+
+    lines = tiny.requests()
+    for host in (registry.host, mirror_registry.host):  # the HTTPS probe went through the tunnel, then plain HTTP
+        assert f"CONNECT {host} HTTP/1.0" in lines, lines
+        assert any(line.startswith(f"GET http://{host}/v2/") for line in lines), lines
+    assert any(f" http://{registry.host}/v2/{img.repository}/manifests/v1 " in line for line in lines), lines
+    if engine == "native":
+        assert any(line.startswith(f"PUT http://{mirror_registry.host}/v2/viaproxy/{img.repository}/manifests/")
+                   for line in lines), lines
