@@ -64,6 +64,8 @@ class RegistryConnection:
         self.host = host
         self.settings = settings or RegistrySettings()
         self.policy = policy or RetryPolicy()
+        # whether the host answers: its answered failures spend no retries while it does (retry.py)
+        self.health = retry.HostHealth(timeout)
         settings_for = settings_for or (lambda _host: RegistrySettings())
         self.auth = auth_mod.RegistryAuth(host, credentials, settings_for=settings_for,
                                           plain_http=not self.settings.tls_verify)
@@ -119,7 +121,7 @@ class RegistryConnection:
 
     def retrying(self, fn, what: str):
         try:
-            return retry.call(self.policy, fn, what)
+            return retry.call(self.policy, fn, what, health=self.health)
         except httpx.TransportError as exc:
             raise self.unreachable(exc) from None
 

@@ -71,6 +71,62 @@ def parse_retry_after(value: str | None, cap: float = 300.0) -> float | None:
     return min(max(when.timestamp() - time.time(), 0.0), cap)
 
 
+# A request the host answers with a transient error (a 5xx, a 429, a body cut short or wrong) while the host answers
+# other requests is sent again without spending the retries, up to this many times the retries: a lossy path or a
+# flaky load balancer, not a dead host. A dead or silent host (refused, reset, timed out) spends them at once.
+ANSWERED_FACTOR = 4
+
+
+class HostHealth:
+    """Whether a host has been answering: when a request to it last succeeded, any request of the run."""
+
+    def __init__(self, window: float) -> None:
+        self.window = window  # how recent that success must be (the request timeout: "nothing for the timeout")
+        self._last: float | None = None
+
+    def ok(self) -> None:
+        self._last = time.monotonic()
+
+    def alive(self) -> bool:
+        last = self._last
+        return last is not None and time.monotonic() - last <= self.window
+
+
+def answered(exc: BaseException) -> bool:
+    """Whether the server answered before the request failed: a status worth retrying, or a body that began to
+    arrive (``exc.answered``, set by the transport) and was cut short or was not what its digest says."""
+    return isinstance(exc, (TransientError, DigestMismatch)) or getattr(exc, "answered", False)
+
+
+class _Allowance:
+    """What one request may still spend on retries: the policy's retries for failures that got no answer (or
+    whose host answers nothing else), ``ANSWERED_FACTOR`` times as many for answered ones of a live host."""
+
+    def __init__(self, policy: RetryPolicy, health: HostHealth | None) -> None:
+        self.retries = max(policy.attempts - 1, 0)
+        self.health = health
+        self.spent = 0  # retries spent
+        self.answered = 0  # all failures so far, answered or not
+
+    def take(self, exc: BaseException) -> bool:
+        """Count one failure; whether another attempt is allowed: at most ``ANSWERED_FACTOR`` times the retries in
+        all, of which at most the retries for failures with no answer or of a host that answers nothing else."""
+        self.answered += 1
+        if self.answered > ANSWERED_FACTOR * self.retries:
+            return False
+        if not (self.health is not None and answered(exc) and self.health.alive()):
+            self.spent += 1
+        return self.spent <= self.retries
+
+    def reset(self) -> None:
+        self.spent = self.answered = 0
+
+    def describe(self, exc: BaseException | None) -> str:
+        kept = " (the host answers: not counted)" if exc is not None and self.health is not None and answered(
+            exc) and self.health.alive() else ""
+        return f"{self.spent} of {self.retries} retries spent{kept}"
+
+
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, (TransientError, DigestMismatch)):
         return True
@@ -132,39 +188,54 @@ def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
 
 
 def call(policy: RetryPolicy, fn: Callable[[], T], what: str, *,
-         worth_retrying: Callable[[BaseException], bool] = is_transient) -> T:
-    """Call ``fn`` until it succeeds, its error is not ``worth_retrying``, or the attempts run out (then re-raise)."""
+         worth_retrying: Callable[[BaseException], bool] = is_transient, health: HostHealth | None = None) -> T:
+    """Call ``fn`` until it succeeds, its error is not ``worth_retrying``, or the retries run out (then re-raise).
+
+    With ``health`` (the host's), the budget follows progress: an answered failure while the host answers other
+    requests spends nothing (``_Allowance``), and a success tells ``health`` the host answers."""
     try:
         # The first attempt outside tenacity: its loop costs ~40 µs a call, as much as a third of a no-op
         # re-sync's small HEAD, and most calls succeed at once.
-        return fn()
+        result = fn()
     except Exception as exc:  # noqa: BLE001 - sorted below, as tenacity would
         policy.ledger.note(exc)
         if policy.attempts <= 1 or not worth_retrying(exc):
             raise
         failed_first: list[BaseException] = [exc]
+    else:
+        if health is not None:
+            health.ok()
+        return result
+    allowance = _Allowance(policy, health)
 
     def attempt() -> T:
         if failed_first:
             raise failed_first.pop()  # tenacity's attempt 1: counted, logged and waited for as its own
         return fn()
 
+    def stop(state: tenacity.RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        return exc is None or not allowance.take(exc)
+
     def before_sleep(state: tenacity.RetryCallState) -> None:
         policy.ledger.record()
         exc = state.outcome.exception() if state.outcome else None
         if exc is not None:
             policy.ledger.note(exc)
-        log.info("retrying %s after %s (attempt %d of %d)", what, _describe(exc), state.attempt_number,
-                 policy.attempts)
+        log.info("retrying %s after %s (attempt %d, %s)", what, _describe(exc), state.attempt_number,
+                 allowance.describe(exc))
 
     retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(max(policy.attempts, 1)),
+        stop=stop,
         wait=_wait(policy),
         retry=tenacity.retry_if_exception(worth_retrying),
         before_sleep=before_sleep,
         reraise=True,
     )
-    return retrying(attempt)
+    result = retrying(attempt)
+    if health is not None:
+        health.ok()
+    return result
 
 
 def backoff(policy: RetryPolicy, failures: int, exc: BaseException | None = None) -> float:
@@ -179,29 +250,35 @@ def backoff(policy: RetryPolicy, failures: int, exc: BaseException | None = None
 class ResumeBudget:
     """The retries of one transfer that resumes where it broke instead of starting over (a blob read, an upload).
 
-    Each request of it is retried on its own: the failures in a row count against the policy's attempts, and a
+    Each request of it is retried on its own: the failures since the transfer last moved forward count against the
+    request's allowance (``_Allowance``: answered failures of a live host spend nothing, up to a bound), and a
     request that moved the transfer forward starts the count again, so a long transfer through a lossy network
     is not failed by faults spread over its whole length.
     """
 
-    def __init__(self, policy: RetryPolicy, what: str) -> None:
+    def __init__(self, policy: RetryPolicy, what: str, health: HostHealth | None = None) -> None:
         self.policy = policy
         self.what = what
-        self.failures = 0
+        self.health = health
+        self._allowance = _Allowance(policy, health)
+        self.failures = 0  # failures since the last progress
 
     def progressed(self) -> None:
         self.failures = 0
+        self._allowance.reset()
+        if self.health is not None:
+            self.health.ok()
 
     def failed(self, exc: BaseException) -> None:
         """Count ``exc`` and wait before the next try; re-raise it when it is not worth retrying or the
-        attempts are spent."""
+        allowance is spent."""
         self.policy.ledger.note(exc)
-        if not is_transient(exc) or self.failures + 1 >= max(self.policy.attempts, 1):
+        if not is_transient(exc) or not self._allowance.take(exc):
             raise exc
         self.failures += 1
         self.policy.ledger.record()
-        log.info("retrying %s after %s (attempt %d of %d)", self.what, _describe(exc), self.failures,
-                 self.policy.attempts)
+        log.info("retrying %s after %s (attempt %d, %s)", self.what, _describe(exc), self.failures + 1,
+                 self._allowance.describe(exc))
         time.sleep(backoff(self.policy, self.failures, exc))
 
 

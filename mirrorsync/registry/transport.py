@@ -59,6 +59,12 @@ def _closed_by_peer(conn: http.client.HTTPConnection) -> bool:
     return bool(readable)
 
 
+def _answered(exc: httpx.TransportError) -> httpx.TransportError:
+    """Mark a failure of a body whose status line and headers came: the server answered (``retry.answered``)."""
+    exc.answered = True  # type: ignore[attr-defined]
+    return exc
+
+
 class _Body(httpx.SyncByteStream):
     """A response body read from its connection as it arrives; the connection goes back to the pool only when
     the body was read to its end."""
@@ -77,18 +83,18 @@ class _Body(httpx.SyncByteStream):
                 chunk = self._response.read1(_READ_SIZE) if not self._response.isclosed() else b""
                 if not chunk:
                     if self._response.length:  # http.client ends quietly where the peer closed early
-                        raise httpx.RemoteProtocolError(
+                        raise _answered(httpx.RemoteProtocolError(
                             f"peer closed connection without sending complete message body "
-                            f"({self._response.length} bytes missing)")
+                            f"({self._response.length} bytes missing)"))
                     self._done = True
                     return
                 yield chunk
         except socket.timeout as exc:
-            raise httpx.ReadTimeout(str(exc) or "timed out") from exc
+            raise httpx.ReadTimeout(str(exc) or "timed out") from exc  # nothing for the timeout: not an answer
         except (http.client.IncompleteRead, http.client.HTTPException) as exc:
-            raise httpx.RemoteProtocolError(f"{type(exc).__name__}: {exc}") from exc
+            raise _answered(httpx.RemoteProtocolError(f"{type(exc).__name__}: {exc}")) from exc
         except OSError as exc:
-            raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+            raise _answered(httpx.ReadError(str(exc) or type(exc).__name__)) from exc
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

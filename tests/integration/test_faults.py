@@ -19,7 +19,7 @@ from mirrorsync.oci.content import Descriptor, sha256_digest
 from devtools.devregistry import LocalRegistry
 from mirrorsync.sync.manifest import RegistrySettings
 from mirrorsync.registry.client import RegistryClient
-from mirrorsync.registry.retry import RetryPolicy
+from mirrorsync.registry.retry import ANSWERED_FACTOR, RetryPolicy
 from support.cli import Run, mirrorsync, write_manifest
 from support.fault_proxy import (Rule, image_problems, manifest_digest, oracle_client, tags_of)
 from support.token_server import TokenServer, TokenUser
@@ -324,8 +324,10 @@ def test_429_waits_as_long_as_retry_after_says(sync, proxies, registry, mirror_r
 
 @pytest.mark.parametrize("kind", ["manifest-get", "blob-get"])
 @pytest.mark.parametrize("retries", [0, 3])
-def test_configured_retries_are_spent_exactly_then_the_image_fails(retries, kind, sync, proxies, registry,
-                                                                   mirror_registry, seed, repo_name):
+def test_a_request_a_live_host_keeps_refusing_is_bounded_then_the_image_fails(retries, kind, sync, proxies, registry,
+                                                                              mirror_registry, seed, repo_name):
+    """The host answers its other requests, so its 503s to one request spend no retries, up to ANSWERED_FACTOR
+    times the retries (retries 0: never retried)."""
     bad = seed(registry, repo_name("bad"), "v1", kind="oci", arches=("amd64",), seed=26)
     good = seed(registry, repo_name("good"), "v1", kind="oci", arches=("amd64",), seed=27)
     source = proxies(registry, Rule("503", kinds={kind}, repo=bad.repository))
@@ -337,13 +339,32 @@ def test_configured_retries_are_spent_exactly_then_the_image_fails(retries, kind
     for s in source.seen:
         if s.kind == kind and s.repo == bad.repository:
             asked[s.ref] = asked.get(s.ref, 0) + 1
-    # every request (the manifest, or each blob transfer) was tried exactly 1 + retries times
-    assert asked and set(asked.values()) == {retries + 1}, asked
+    # every request (the manifest, or each blob transfer) was tried exactly 1 + ANSWERED_FACTOR * retries times
+    assert asked and set(asked.values()) == {1 + ANSWERED_FACTOR * retries}, asked
     record = run.image(bad.repository)
-    assert record["status"] == "failed" and record["retries"] == retries * len(asked)
+    assert record["status"] == "failed" and record["retries"] == ANSWERED_FACTOR * retries * len(asked)
     assert "HTTP 503" in record["error"] and one_line(record["error"])
     assert run.image(good.repository)["status"] == "copied"
     assert run.report["status"] == "PartiallyFailed"
+
+
+@pytest.mark.parametrize("answer", ["503", "reset"])
+def test_a_host_that_answers_nothing_else_spends_the_retries_and_fails_fast(answer, sync, proxies, registry,
+                                                                            mirror_registry, seed, repo_name):
+    """A load balancer answering 503 to everything (no backend), or a host resetting every connection: nothing
+    succeeds, so each request is tried exactly 1 + retries times, as for a dead host."""
+    img = seed(registry, repo_name("down"), "v1", kind="oci", arches=("amd64",), seed=28)
+    source = proxies(registry, Rule(answer, kinds=set(COPY_KINDS)))
+    run = sync(mirrors=[f"{mirror_registry.host}/down-{answer}"], hosts=[source.host, mirror_registry.host],
+               retries=3, images=[{"source": f"{source.host}/{img.repository}:v1"}])
+
+    assert run.returncode == 1, run.stderr
+    asked: dict[tuple[str, str], int] = {}
+    for s in source.seen:
+        if s.kind in COPY_KINDS:
+            asked[(s.kind, s.ref)] = asked.get((s.kind, s.ref), 0) + 1
+    assert asked and set(asked.values()) == {4}, asked
+    assert run.image(img.repository)["status"] == "failed"
 
 
 # --- past the budget ----------------------------------------------------------------------------------------------

@@ -98,10 +98,57 @@ def test_attempts_are_numbered_from_the_first_and_one_attempt_means_no_retry(cap
     with caplog.at_level("INFO", logger="mirrorsync.registry.retry"):
         assert retry.call(RetryPolicy(attempts=4, initial_wait=0.001, max_wait=0.001), flaky, "HEAD x") == "ok"
     assert [r.getMessage() for r in caplog.records] == [
-        "retrying HEAD x after TransientError: 503 number 1 (attempt 1 of 4)",
-        "retrying HEAD x after TransientError: 503 number 2 (attempt 2 of 4)"]
+        "retrying HEAD x after TransientError: 503 number 1 (attempt 1, 1 of 3 retries spent)",
+        "retrying HEAD x after TransientError: 503 number 2 (attempt 2, 2 of 3 retries spent)"]
 
     calls.clear()
     with pytest.raises(TransientError):
         retry.call(RetryPolicy(attempts=1), flaky, "x")
     assert len(calls) == 1
+
+
+def test_answered_failures_of_a_live_host_spend_no_retries_up_to_a_bound():
+    """A host that answers (a 503 here, while its other requests succeed) keeps the request's budget; a failure
+    with no answer spends it; and even a live host's answers stop being retried after ANSWERED_FACTOR times the
+    retries."""
+    policy = RetryPolicy(attempts=3, initial_wait=0.0, max_wait=0.0)  # 2 retries
+    health = retry.HostHealth(window=60)
+    retry.call(policy, lambda: "ok", "ping", health=health)  # the host answers
+    assert health.alive()
+
+    def failing(errors):
+        calls = []
+
+        def fn():
+            calls.append(1)
+            if len(calls) <= len(errors):
+                raise errors[len(calls) - 1]
+            return "ok"
+        return fn, calls
+
+    fn, calls = failing([TransientError("503", status=503)] * 7)  # 7 answered failures > 2 retries
+    assert retry.call(policy, fn, "GET x", health=health) == "ok" and len(calls) == 8
+
+    fn, calls = failing([httpx.ConnectError("refused")] * 3)  # no answer: 2 retries, then it fails
+    with pytest.raises(httpx.ConnectError):
+        retry.call(policy, fn, "GET x", health=health)
+    assert len(calls) == 3
+
+    fn, calls = failing([TransientError("503", status=503)] * 100)  # a request the live host always refuses
+    with pytest.raises(TransientError):
+        retry.call(policy, fn, "GET x", health=health)
+    assert len(calls) == 1 + retry.ANSWERED_FACTOR * 2
+
+    dead = retry.HostHealth(window=60)  # never answered anything: its 503s (a load balancer with no backend) spend
+    fn, calls = failing([TransientError("503", status=503)] * 100)
+    with pytest.raises(TransientError):
+        retry.call(policy, fn, "GET x", health=dead)
+    assert len(calls) == 3
+
+    stale = retry.HostHealth(window=0.05)  # answered once, long ago: as good as dead
+    stale.ok()
+    time.sleep(0.1)
+    fn, calls = failing([TransientError("503", status=503)] * 100)
+    with pytest.raises(TransientError):
+        retry.call(policy, fn, "GET x", health=stale)
+    assert len(calls) == 3
