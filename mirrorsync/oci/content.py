@@ -109,6 +109,9 @@ def parse_manifest(data: bytes, media_type: str | None, digest: str) -> Manifest
                 mt = OCI_INDEX
             elif "layers" in doc or "config" in doc:
                 mt = OCI_MANIFEST
+    if mt not in INDEX_TYPES and mt not in IMAGE_TYPES and not _manifest_like(mt):
+        # a manifest served as text/html (a portal's error page, a captive proxy) must not be pushed as one
+        raise UnsupportedContent(f"manifest {digest} is served as {mt!r}, which is not a manifest media type")
     if mt in SCHEMA1_TYPES or doc.get("schemaVersion") == 1:
         raise UnsupportedContent(f"manifest {digest} is Docker schema 1, which is deprecated and cannot keep its "
                                  "digest across registries; rebuild or re-push the image as schema 2 or OCI")
@@ -123,6 +126,13 @@ def parse_manifest(data: bytes, media_type: str | None, digest: str) -> Manifest
         blobs.extend(_descriptor(d, digest) for d in doc.get("layers") or [])
         return Manifest(data, mt, digest, blobs=tuple(blobs), subject=subject)
     raise UnsupportedContent(f"manifest {digest} has unsupported media type {mt or 'unknown'!r}")
+
+
+def _manifest_like(media_type: str) -> bool:
+    """Another JSON manifest type a registry may serve (schema 1, a vendor's ``application/vnd.…+json``); never
+    ``text/…`` or a type without ``+json``."""
+    return media_type in SCHEMA1_TYPES or (media_type.startswith("application/vnd.") and
+                                           media_type.endswith(("+json", "+prettyjws")))
 
 
 def verified(chunks: Iterable[bytes], digest: str, size: int | None, what: str) -> Iterator[bytes]:

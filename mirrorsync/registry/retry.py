@@ -53,7 +53,14 @@ class TransientError(RegistryError):
         self.retry_after = retry_after
 
 
-def parse_retry_after(value: str | None, cap: float = 300.0) -> float | None:
+# A Retry-After is honoured up to RETRY_AFTER_CAP seconds a wait (containers/image caps its backoff at 60 s too),
+# and a request waits at most THROTTLE_BUDGET seconds in all on what registries asked: a Retry-After of 10^9 must
+# not hold a request for the whole retry budget (21 tries of 300 s were 105 minutes).
+RETRY_AFTER_CAP = 60.0
+THROTTLE_BUDGET = 300.0
+
+
+def parse_retry_after(value: str | None, cap: float = RETRY_AFTER_CAP) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), capped."""
     if not value:
         return None
@@ -106,6 +113,7 @@ class _Allowance:
         self.retries = max(policy.attempts - 1, 0)
         self.health = health
         self.spent = 0  # retries spent
+        self.waited = 0.0  # seconds of Retry-After honoured
         self.answered = 0  # all failures so far, answered or not
 
     def take(self, exc: BaseException) -> bool:
@@ -114,12 +122,18 @@ class _Allowance:
         self.answered += 1
         if self.answered > ANSWERED_FACTOR * self.retries:
             return False
+        after = getattr(exc, "retry_after", None)
+        if after:
+            self.waited += after
+            if self.waited > THROTTLE_BUDGET:
+                return False
         if not (self.health is not None and answered(exc) and self.health.alive()):
             self.spent += 1
         return self.spent <= self.retries
 
     def reset(self) -> None:
         self.spent = self.answered = 0
+        self.waited = 0.0
 
     def describe(self, exc: BaseException | None) -> str:
         kept = " (the host answers: not counted)" if exc is not None and self.health is not None and answered(

@@ -153,3 +153,20 @@ def test_the_tag_count_bound_against_the_real_registry(registry, seed, unique_re
             client.list_tags(repo)
     finally:
         client.close()
+
+
+def test_a_manifest_served_as_a_web_page_is_refused_and_never_reaches_the_mirror(hostile, mirror_registry, tmp_path):
+    """A captive portal or a misconfigured front end answers the manifest with ``Content-Type: text/html``: the
+    bytes parse as an image manifest, but a mirror must not be given a text/html manifest to serve to nodes."""
+    from support.cli import mirrorsync as run_cli, write_manifest
+    from support.fault_proxy import oracle_client, repositories
+
+    path = write_manifest(tmp_path / "m.yaml", mirrors=[f"{mirror_registry.host}/html"],
+                          images=[{"source": f"{hostile.host}/portal/app:html"}],
+                          registries={h: {"tlsVerify": False} for h in (hostile.host, mirror_registry.host)},
+                          options={"retries": 0})
+    proc = run_cli("run", str(path), "--output-dir", str(tmp_path / "out"))
+    assert proc.returncode == 1, proc.stderr
+    assert "is served as 'text/html', which is not a manifest media type" in proc.stderr
+    with oracle_client(mirror_registry) as client:
+        assert "html/portal/app" not in repositories(client)

@@ -36,8 +36,14 @@ def test_schema1_refused_with_a_clear_message():
 def test_garbage_manifest():
     with pytest.raises(UnsupportedContent, match="not JSON"):
         parse_manifest(b"\xff", None, "sha256:s")
-    with pytest.raises(UnsupportedContent, match="unsupported media type"):
+    with pytest.raises(UnsupportedContent, match="not a manifest media type"):
         parse_manifest(b'{"schemaVersion": 2, "mediaType": "text/html"}', "text/html", "sha256:s")
+    # an image manifest's body served as text/html: before, it was pushed to the mirror as text/html
+    image = b'{"schemaVersion": 2, "config": {"mediaType": "x", "digest": "sha256:' + b"a" * 64 + b'", "size": 1}}'
+    for served in ("text/html", "text/html; charset=utf-8", "application/xml"):
+        with pytest.raises(UnsupportedContent, match=f"served as '{served.split(';')[0]}'"):
+            parse_manifest(image, served, "sha256:s")
+    assert parse_manifest(image, "application/vnd.oci.image.manifest.v1+json", "sha256:s").blobs
 
 
 def test_verified_passes_good_bytes_through():

@@ -11,11 +11,11 @@ from mirrorsync.registry.retry import RetryPolicy, TransientError
 
 def test_parse_retry_after():
     assert retry.parse_retry_after("3") == 3.0
-    assert retry.parse_retry_after("100000") == 300.0
+    assert retry.parse_retry_after("100000") == 60.0  # RETRY_AFTER_CAP
     assert retry.parse_retry_after(None) is None
     assert retry.parse_retry_after("garbage") is None
     assert retry.parse_retry_after("nan") is None  # a hostile value that time.sleep would refuse
-    assert retry.parse_retry_after("inf") == 300.0 and retry.parse_retry_after("-inf") == 0.0
+    assert retry.parse_retry_after("inf") == 60.0 and retry.parse_retry_after("-inf") == 0.0
     future = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 20))
     assert 15 <= retry.parse_retry_after(future) <= 21
 
@@ -152,3 +152,20 @@ def test_answered_failures_of_a_live_host_spend_no_retries_up_to_a_bound():
     with pytest.raises(TransientError):
         retry.call(policy, fn, "GET x", health=stale)
     assert len(calls) == 3
+
+
+def test_a_request_waits_at_most_the_throttle_budget_on_retry_after(monkeypatch):
+    """A registry answering 429 with Retry-After 10^9 to every try: each wait is capped at 60 s, and the request
+    gives up once its waits would pass THROTTLE_BUDGET (5 minutes), not after the whole retry budget."""
+    waits = []
+    monkeypatch.setattr(time, "sleep", waits.append)  # tenacity sleeps through time.sleep
+    policy = RetryPolicy(attempts=6, initial_wait=0.0, max_wait=0.0)
+    health = retry.HostHealth(window=60)
+    health.ok()
+
+    def throttled():
+        raise TransientError("429", status=429, retry_after=retry.parse_retry_after("1000000000"))
+
+    with pytest.raises(TransientError):
+        retry.call(policy, throttled, "GET x", health=health)
+    assert waits == [60.0] * 5 and sum(waits) <= retry.THROTTLE_BUDGET

@@ -6,6 +6,7 @@ Paths (``REPO`` is anything):
 - ``/v2/REPO/manifests/endless``: 200, a manifest body that never ends (no ``Content-Length``);
 - ``/v2/REPO/manifests/huge``: 200 with ``Content-Length: 1 GiB`` (and as many bytes as the client reads);
 - ``/v2/REPO/manifests/error``: 500 with a body that never ends;
+- ``/v2/REPO/manifests/html``: 200, a well-formed image manifest served as ``text/html``;
 - ``/v2/REPO/manifests/gzip-bomb`` (and ``/v2/REPO/manifests/deflate-bomb``): 200, 256 KiB of gzip (zlib) that
   expand to 256 MiB;
 - ``/v2/token/manifests/REF``: 401 naming the realm ``/token``, whose 200 answer never ends;
@@ -16,6 +17,7 @@ Paths (``REPO`` is anything):
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 import threading
@@ -27,6 +29,9 @@ from urllib.parse import parse_qs, urlsplit
 from devtools.loopback_http import LoopbackHTTPServer
 
 _CHUNK = b"x" * 65536
+HTML_SERVED_MANIFEST = json.dumps({
+    "schemaVersion": 2, "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                   "digest": "sha256:" + "0" * 64, "size": 2}, "layers": []}).encode()
 _GIVE_UP = 256 << 20  # a client that reads this much has no limit: stop, so that the test fails instead of hanging
 
 
@@ -101,6 +106,16 @@ def _handler_for(server: HostileServer) -> type[BaseHTTPRequestHandler]:
                 return server.count(path, len(data))
             if path.endswith("/manifests/error"):
                 return self._endless(500, path)
+            if path.endswith("/manifests/html"):  # a well-formed image manifest, served as a web page
+                data = HTML_SERVED_MANIFEST
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Docker-Content-Digest", "sha256:" + hashlib.sha256(data).hexdigest())
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                self.wfile.flush()
+                return server.count(path, len(data))
             m = _TAGS.match(path)
             if m:
                 return self._tags(m["repo"], path, query)
