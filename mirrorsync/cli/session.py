@@ -42,8 +42,20 @@ class Session:
             note(f"received {name} again: abandoning images in flight")
             self.abandon.set()
             return
-        note(f"received {name}: finishing images in flight, starting no new ones (again to abandon them)")
+        grace = stop_grace()
+        note(f"received {name}: finishing images in flight, starting no new ones (again to abandon them; "
+             f"abandoned anyway after {grace:g}s)")
         self.stop.set()
+        # A transfer stuck on a server that trickles bytes must not outlive the grace a scheduler gives (Kubernetes
+        # sends SIGKILL 30 s after SIGTERM by default): then the report would never be written.
+        timer = threading.Timer(grace, self._grace_over, args=(grace,))
+        timer.daemon = True
+        timer.start()
+
+    def _grace_over(self, grace: float) -> None:
+        if not self.abandon.is_set():
+            note(f"images still in flight {grace:g}s after the signal: abandoning them")
+            self.abandon.set()
 
     @contextlib.contextmanager
     def reporting(self) -> Iterator[None]:
@@ -56,6 +68,19 @@ class Session:
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(1)
+
+
+DEFAULT_STOP_GRACE = 20.0
+
+
+def stop_grace() -> float:
+    """Seconds from the first SIGINT/SIGTERM to abandoning what is still in flight: ``MIRRORSYNC_STOP_GRACE``, else
+    20 (inside the 30 s Kubernetes gives a pod before SIGKILL, with time left to write the report)."""
+    try:
+        value = float(os.environ.get("MIRRORSYNC_STOP_GRACE", ""))
+    except ValueError:
+        return DEFAULT_STOP_GRACE
+    return value if 0 <= value < float("inf") else DEFAULT_STOP_GRACE
 
 
 def note(text: str) -> None:

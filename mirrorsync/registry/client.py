@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import httpx
@@ -27,6 +28,36 @@ from .uploads import Reopen
 log = logging.getLogger(__name__)
 
 __all__ = ["USER_AGENT", "RegistryClient", "Reopen"]
+
+
+MIN_BLOB_RATE = 1024  # bytes a second, over each ``timeout``: what a blob download may not fall below
+
+
+class TooSlow(httpx.ReadTimeout):
+    """A blob arriving slower than ``MIN_BLOB_RATE`` for a whole timeout (a stalled or trickling server)."""
+
+
+class MinimumRate:
+    """A floor under a stream's rate, as curl's ``--speed-limit``/``--speed-time``: a server that sends a byte
+    every second keeps each read within the timeout, and would otherwise hold a transfer for ever."""
+
+    def __init__(self, window: float | None, what: str, floor: int = MIN_BLOB_RATE) -> None:
+        self.window, self.what, self.floor = window, what, floor
+
+    def watch(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        if not self.window:
+            yield from chunks
+            return
+        start, got = time.monotonic(), 0
+        for chunk in chunks:
+            got += len(chunk)
+            now = time.monotonic()
+            if now - start >= self.window:
+                if got < self.floor * (now - start):
+                    raise TooSlow(f"{self.what}: {got} bytes in {now - start:.0f}s, under the "
+                                  f"{self.floor} bytes a second mirrorsync waits for")
+                start, got = now, 0
+            yield chunk
 
 
 class RegistryClient(RegistryConnection):
@@ -177,7 +208,8 @@ class RegistryClient(RegistryConnection):
                                             f"{response.status_code} to a Range request)")
                     # as the bytes arrive: a buffered chunk would be lost with the connection, and the resume
                     # would start before it (from 0 for any blob under the buffer's size)
-                    for chunk in response.iter_bytes():
+                    rate = MinimumRate(self._client.timeout.read, f"fetching {what}")
+                    for chunk in rate.watch(response.iter_bytes()):
                         if skip:
                             dropped = min(skip, len(chunk))
                             chunk, skip = chunk[dropped:], skip - dropped
@@ -187,7 +219,7 @@ class RegistryClient(RegistryConnection):
                         yield chunk
                     return
             except (httpx.TransportError, TransientError) as exc:
-                if offset > start:
+                if offset > start and not isinstance(exc, TooSlow):  # a trickle is no progress
                     budget.progressed()
                 budget.failed(exc)  # re-raises once this request's attempts are spent
                 if offset:

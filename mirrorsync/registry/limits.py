@@ -8,6 +8,7 @@ size and digest as they arrive (``content.verified``).
 from __future__ import annotations
 
 import re
+import time
 import zlib
 from typing import Iterator
 
@@ -80,6 +81,36 @@ class _Bounded(httpx.SyncByteStream):
 
     def close(self) -> None:
         self._inner.close()
+
+
+class _Deadline(httpx.SyncByteStream):
+    """A small answer's body that must arrive whole within ``seconds`` (the request's timeout) of its headers: the
+    timeout bounds each read, and a server sending a byte a second would otherwise keep a request for ever
+    (slow loris). Blobs are not bounded so: they have a minimum rate instead (``client.py``)."""
+
+    def __init__(self, inner: httpx.SyncByteStream, seconds: float, where: str | httpx.Request) -> None:
+        self._inner = inner
+        self._seconds = seconds
+        self._deadline = time.monotonic() + seconds
+        self._where = where
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            if time.monotonic() > self._deadline:
+                where = self._where
+                if isinstance(where, httpx.Request):
+                    where = f"{where.url.scheme}://{where.url.netloc.decode('ascii')}{where.url.path}"
+                raise httpx.ReadTimeout(f"{where}: the answer did not arrive whole within {self._seconds:g}s")
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _with_deadline(response: httpx.Response, where: str | httpx.Request) -> None:
+    timeout = (response.request.extensions.get("timeout") or {}).get("read")
+    if timeout:
+        response.stream = _Deadline(response.stream, timeout, where)
 
 
 class _Decoded(httpx.SyncByteStream):
@@ -155,6 +186,7 @@ def bound_body(response: httpx.Response) -> None:
     """
     request = response.request
     if not 200 <= response.status_code < 300:
+        _with_deadline(response, request)
         _decode_here(response, error=True)
         response.stream = _Truncated(response.stream, ERROR_BODY)
         return
@@ -172,6 +204,8 @@ def _bound(response: httpx.Response, limit: int, what: str, where: httpx.Request
     if length.isdigit() and int(length) > limit:
         response.close()
         raise too_large(what, where, limit)
+    if not isinstance(response.stream, _Deadline):
+        _with_deadline(response, where)
     _decode_here(response)
     response.stream = _Bounded(response.stream, limit, what, where)
 

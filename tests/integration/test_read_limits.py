@@ -7,6 +7,7 @@ docker-registry, which pages by ``n``/``last`` and ``Link``.
 
 from __future__ import annotations
 
+import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -170,3 +171,33 @@ def test_a_manifest_served_as_a_web_page_is_refused_and_never_reaches_the_mirror
     assert "is served as 'text/html', which is not a manifest media type" in proc.stderr
     with oracle_client(mirror_registry) as client:
         assert "html/portal/app" not in repositories(client)
+
+
+def test_a_trickling_manifest_fails_within_the_timeout_not_per_read(hostile):
+    """Slow loris: 10 bytes a second keep every read within a 1 s timeout; the whole answer must come within it."""
+    client = RegistryClient(hostile.host, settings=RegistrySettings(tls_verify=False), timeout=1.0,
+                            policy=RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.01))
+    started = time.monotonic()
+    with pytest.raises(Exception, match="did not arrive whole within 1s"):
+        client.get_manifest("app", "trickle")
+    client.close()
+    assert time.monotonic() - started < 8  # two tries of about a second, not 10^4 s
+    assert hostile.total("/manifests/trickle") < 100
+
+
+def test_a_trickling_blob_fails_under_the_minimum_rate(hostile):
+    """A blob at 10 bytes a second: under MIN_BLOB_RATE for a whole timeout, and a trickle is no progress, so the
+    download's retries are spent instead of starting again at each byte."""
+    from mirrorsync.oci.content import Descriptor
+    from mirrorsync.registry.client import TooSlow
+
+    client = RegistryClient(hostile.host, settings=RegistrySettings(tls_verify=False), timeout=1.0,
+                            policy=RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.01))
+    desc = Descriptor("application/octet-stream", "sha256:" + "1" * 64, 100_000)
+    started = time.monotonic()
+    with pytest.raises(TooSlow, match="under the 1024 bytes a second"):
+        with client.read_blob("app", desc) as chunks:
+            for _ in chunks:
+                pass
+    client.close()
+    assert time.monotonic() - started < 8

@@ -7,6 +7,7 @@ Paths (``REPO`` is anything):
 - ``/v2/REPO/manifests/huge``: 200 with ``Content-Length: 1 GiB`` (and as many bytes as the client reads);
 - ``/v2/REPO/manifests/error``: 500 with a body that never ends;
 - ``/v2/REPO/manifests/html``: 200, a well-formed image manifest served as ``text/html``;
+- ``/v2/REPO/manifests/trickle`` and any ``/v2/REPO/blobs/DIGEST``: 200, a byte every ``TRICKLE_GAP`` seconds;
 - ``/v2/REPO/manifests/gzip-bomb`` (and ``/v2/REPO/manifests/deflate-bomb``): 200, 256 KiB of gzip (zlib) that
   expand to 256 MiB;
 - ``/v2/token/manifests/REF``: 401 naming the realm ``/token``, whose 200 answer never ends;
@@ -21,6 +22,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 import zlib
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -29,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 from devtools.loopback_http import LoopbackHTTPServer
 
 _CHUNK = b"x" * 65536
+TRICKLE_LENGTH, TRICKLE_GAP = 100_000, 0.1  # the slow loris: 10 bytes a second, each read well within a timeout
 HTML_SERVED_MANIFEST = json.dumps({
     "schemaVersion": 2, "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                                    "digest": "sha256:" + "0" * 64, "size": 2}, "layers": []}).encode()
@@ -47,9 +50,14 @@ class HostileServer(LoopbackHTTPServer):
         self._lock = threading.Lock()
         self.sent: dict[str, int] = {}  # path -> body bytes written, summed over requests
         self.requests: list[str] = []
+        self.stopped = threading.Event()  # ends the trickles when the test is done
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         return _handler_for(self)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        super().stop()
 
     @property
     def host(self) -> str:
@@ -106,6 +114,8 @@ def _handler_for(server: HostileServer) -> type[BaseHTTPRequestHandler]:
                 return server.count(path, len(data))
             if path.endswith("/manifests/error"):
                 return self._endless(500, path)
+            if path.endswith("/manifests/trickle") or "/blobs/" in path:  # slow loris: a byte every TRICKLE_GAP
+                return self._trickle(path)
             if path.endswith("/manifests/html"):  # a well-formed image manifest, served as a web page
                 data = HTML_SERVED_MANIFEST
                 self.send_response(200)
@@ -137,6 +147,22 @@ def _handler_for(server: HostileServer) -> type[BaseHTTPRequestHandler]:
                 rest = [t for t in tags if t > last]
                 return self._json(200, {"name": repo, "tags": rest[:n]})
             self._json(404, {"errors": [{"code": "NAME_UNKNOWN"}]})
+
+        def _trickle(self, path: str) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            self.send_header("Content-Length", str(TRICKLE_LENGTH))
+            self.end_headers()
+            try:
+                for _ in range(TRICKLE_LENGTH):
+                    if server.stopped.is_set():
+                        break
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    server.count(path, 1)
+                    time.sleep(TRICKLE_GAP)
+            except OSError:  # the client gave up: what it is meant to do
+                self.close_connection = True
 
         def _json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
             data = json.dumps(body).encode()
