@@ -21,6 +21,9 @@ class Conversion:
     platform: dict[str, Any] | None = None  # an ImageSetConfiguration's releases
     operators: list[dict[str, Any]] = field(default_factory=list)
     notes: list[tuple[int, str]] = field(default_factory=list)  # (input line, text)
+    # converted path -> the input path it came from, so that the manifest loader's refusal of the converted text
+    # can name the input's line and field (a user never sees the converted text's lines)
+    origins: dict[tuple, tuple] = field(default_factory=dict)
 
     def render(self, input_file: str) -> str:
         lines = [f"# Converted by `mirrorsync convert` from {one_line(input_file)} ({self.source_format})."]

@@ -12,9 +12,27 @@ from .located import Reader
 
 ISC_KIND = "ImageSetConfiguration"
 ISC_API_VERSIONS = ("mirror.openshift.io/v1alpha2", "mirror.openshift.io/v2alpha1")
+# oc-mirror v2 takes image names with a containers/image transport; a registry's is the one a manifest can mirror
+_DOCKER = "docker://"
+_TRANSPORT = re.compile(r"^([a-z][a-z0-9-]*):(?://)?")
 
 
 class ImageSet(Reader):
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.unsupported_channels: list[tuple[tuple, str]] = []  # (path of its type, the type)
+
+    def image_name(self, value: Any, path: tuple) -> str:
+        """An image name as oc-mirror takes it: ``docker://`` before it or not; other transports are refused."""
+        name = self.string(value, path)
+        if name.startswith(_DOCKER):
+            return name[len(_DOCKER):]
+        transport = _TRANSPORT.match(name)
+        if transport and "." not in transport.group(1) and not name[transport.end():transport.end() + 1].isdigit():
+            raise self.fail(path, f"the {transport.group(1)}: transport is not supported here: only registry "
+                                  f"images ({_DOCKER}HOST/PATH or HOST/PATH)")
+        return name
+
     def convert(self) -> Conversion:
         top = self.doc.data
         api = top.get("apiVersion")
@@ -31,8 +49,10 @@ class ImageSet(Reader):
         mirror = self.mapping(top.get("mirror"), ("mirror",))
         for key in mirror:
             if key == "platform":
+                self.came_from(("platform",), ("mirror", key))
                 self.out.platform = self._platform(mirror[key], ("mirror", key))
             elif key == "operators":
+                self.came_from(("operators",), ("mirror", key))
                 self.out.operators = self._operators(mirror[key], api)
             elif key in ("helm", "samples"):
                 self.note(("mirror", key), "not supported by mirrorsync yet: mirror these with oc-mirror")
@@ -43,10 +63,11 @@ class ImageSet(Reader):
         if not isinstance(additional, list):
             raise self.fail(("mirror", "additionalImages"), "must be a list of {name: IMAGE}")
         by_source: dict[str, dict[str, Any]] = {}
+        came_from: dict[str, dict[tuple[str, str], tuple]] = {}  # source -> (tags|digests, value) -> input path
         for i, item in enumerate(additional):
             path = ("mirror", "additionalImages", i)
             item = self.mapping(item, path)
-            ref = self.ref(item.get("name"), path + ("name",))
+            ref = self.ref(self.image_name(item.get("name"), path + ("name",)), path + ("name",))
             for key in item:
                 if key != "name":
                     self.note(path + (key,), "no equivalent in a sync manifest")
@@ -55,17 +76,27 @@ class ImageSet(Reader):
                 self.note(path + ("name",), f"{ref} left out: blocked by mirror.blockedImages[{blocker[0]}]")
                 continue
             entry = by_source.setdefault(ref.name, {"source": ref.name})
-            if ref.digest:
-                entry.setdefault("digests", []).append(ref.digest)
-            else:  # oc-mirror takes latest when a name has neither tag nor digest
-                entry.setdefault("tags", []).append(ref.tag or "latest")
+            # oc-mirror takes latest when a name has neither tag nor digest
+            kind, value = ("digests", ref.digest) if ref.digest else ("tags", ref.tag or "latest")
+            entry.setdefault(kind, []).append(value)
+            came_from.setdefault(ref.name, {}).setdefault((kind, value), path + ("name",))
         for index, _ in blocked:
             if not any(n.endswith(f"blocked by mirror.blockedImages[{index}]") for _, n in self.out.notes):
                 self.note(("mirror", "blockedImages", index), "blocks no additional image; mirrorsync does not "
                                                                 "apply it to platform or operator images")
         self.out.images = [{k: (list(dict.fromkeys(v)) if isinstance(v, list) else v) for k, v in e.items()}
                            for e in by_source.values()]
+        for index, entry in enumerate(self.out.images):
+            paths = came_from[entry["source"]]
+            self.came_from(("images", index), next(iter(paths.values())))
+            for kind in ("tags", "digests"):
+                for j, value in enumerate(entry.get(kind, [])):
+                    self.came_from(("images", index, kind, j), paths[(kind, value)])
         if not self.out.images and self.out.platform is None and not self.out.operators:
+            if self.unsupported_channels:  # say why the platform it has gives nothing, not that it has none
+                where, kind = self.unsupported_channels[0]
+                raise self.fail(where, f"{kind} channels are not supported by mirrorsync yet (only type: ocp), and "
+                                       "this ImageSetConfiguration has nothing else to mirror")
             raise self.fail(("mirror",), "no mirror.additionalImages, mirror.platform or mirror.operators to mirror "
                                          "(the sections convert carries over)")
         return self.out
@@ -77,11 +108,16 @@ class ImageSet(Reader):
             where = path + (key,)
             if key == "architectures":
                 out[key] = item
+                self.came_from(("platform", key), where)
             elif key == "channels":
-                out[key] = [c for i, ch in enumerate(item if isinstance(item, list) else [])
-                            if (c := self._channel(ch, where + (i,))) is not None]
+                out[key] = []
+                for i, ch in enumerate(item if isinstance(item, list) else []):
+                    if (c := self._channel(ch, where + (i,))) is not None:
+                        self.came_from(("platform", key, len(out[key])), where + (i,))
+                        out[key].append(c)
             elif key == "release":  # v2alpha1: one release image named directly
-                out.setdefault("releases", []).append(item)
+                self.came_from(("platform", "releases", 0), where)
+                out.setdefault("releases", []).append(self.image_name(item, where))
             elif key == "graph":
                 self.note(where, "mirrorsync builds no graph-data image: run an update service from the "
                                  "mirrored releases, or point clusters at the public one")
@@ -95,6 +131,7 @@ class ImageSet(Reader):
         channel = self.mapping(value, path)
         if channel.get("type", "ocp") != "ocp":
             self.note(path + ("type",), f"{channel.get('type')} releases are not supported: only ocp")
+            self.unsupported_channels.append((path + ("type",), str(channel.get("type"))))
             return None
         out: dict[str, Any] = {}
         for key, item in channel.items():
@@ -116,6 +153,9 @@ class ImageSet(Reader):
         for i, item in enumerate(value):
             path = ("mirror", "operators", i)
             entry = self._keep(self.mapping(item, path), path, ("catalog", "full", "targetCatalog", "targetTag"))
+            if isinstance(entry.get("catalog"), str):
+                entry["catalog"] = self.image_name(entry["catalog"], path + ("catalog",))
+            self.came_from(("operators", len(out)), path)
             packages = []
             for j, pkg in enumerate(item.get("packages") or []):
                 ppath = path + ("packages", j)
@@ -152,6 +192,7 @@ class ImageSet(Reader):
         for i, item in enumerate(value):
             path = ("mirror", "blockedImages", i)
             name = self.string(self.mapping(item, path).get("name"), path + ("name",))
+            name = name[len(_DOCKER):] if name.startswith(_DOCKER) else name
 
             def blocks(ref: reference.Reference, name=name) -> bool:
                 if name in (str(ref), ref.name, ref.repository, ref.repository.rsplit("/", 1)[-1]):

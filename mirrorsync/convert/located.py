@@ -40,15 +40,28 @@ def _raw(loader, node: yaml.Node, path: tuple, lines: dict, file: str) -> Any:
     return node.value
 
 
-def load(text: str, file: str) -> LocatedDocument:
+def load(text: str, file: str) -> tuple[LocatedDocument, int | None]:
+    """The first YAML document of ``text``, and the line where the documents after it start (None if there are
+    none): oc-mirror and skopeo sync decode the first document of a file and ignore the rest."""
     def convert(loader, node, index):
         lines: dict = {}
         return LocatedDocument(file, _raw(loader, node, (), lines, file), lines)
 
     docs = parse_documents(text, file, convert)
-    if len(docs) != 1:
-        raise InputError(f"expected exactly one YAML document, found {len(docs)}", file=file)
-    return docs[0]
+    if not docs:
+        raise InputError("no YAML document: expected a skopeo sync file or an ImageSetConfiguration", file=file)
+    if len(docs) == 1:
+        return docs[0], None
+    return docs[0], _separator_line(text, docs[1].line(()) or 1)
+
+
+def _separator_line(text: str, content_line: int) -> int:
+    """The ``---`` line that opens the document whose content starts at ``content_line``."""
+    lines = text.splitlines()
+    for n in range(min(content_line, len(lines)), 0, -1):
+        if lines[n - 1].startswith("---"):
+            return n
+    return content_line
 
 
 class Reader:
@@ -60,6 +73,12 @@ class Reader:
         if insecure_mirror:
             for m in mirrors:
                 self.out.registries[m.partition("/")[0]] = {"tlsVerify": False}
+                self.came_from(("registries", m.partition("/")[0]), None)
+
+    def came_from(self, converted: tuple, source: tuple | None) -> None:
+        """``converted`` (a path in the manifest written) holds what the input has at ``source``; None: what
+        the command line gave (``--mirror``)."""
+        self.out.origins[converted] = source
 
     def fail(self, path: tuple, message: str) -> InputError:
         return self.doc.error(path, message)
