@@ -14,7 +14,8 @@ ISC_KIND = "ImageSetConfiguration"
 ISC_API_VERSIONS = ("mirror.openshift.io/v1alpha2", "mirror.openshift.io/v2alpha1")
 # oc-mirror v2 takes image names with a containers/image transport; a registry's is the one a manifest can mirror
 _DOCKER = "docker://"
-_TRANSPORT = re.compile(r"^([a-z][a-z0-9-]*):(?://)?")
+# containers/image's other transports; a name such as alpine:3.19 is a registry image, not a transport
+_TRANSPORT = re.compile(r"^(oci|oci-archive|dir|docker-archive|docker-daemon|containers-storage|sif|tarball|ostree):")
 
 
 class ImageSet(Reader):
@@ -28,7 +29,7 @@ class ImageSet(Reader):
         if name.startswith(_DOCKER):
             return name[len(_DOCKER):]
         transport = _TRANSPORT.match(name)
-        if transport and "." not in transport.group(1) and not name[transport.end():transport.end() + 1].isdigit():
+        if transport and not name[transport.end():transport.end() + 1].isdigit():  # oci:5000/x is a host and port
             raise self.fail(path, f"the {transport.group(1)}: transport is not supported here: only registry "
                                   f"images ({_DOCKER}HOST/PATH or HOST/PATH)")
         return name

@@ -265,3 +265,12 @@ def test_a_range_of_full_versions_keeps_one_semver_entry_and_the_comment():
     assert not names_short_versions(">= 3.12.0") and not names_short_versions(">=1.2.3 <2.0.0 || =4.0.0-rc.1")
     assert names_short_versions("= 3.7") and names_short_versions(">=1.2.3 <2") and names_short_versions("*")
     assert short_tag_pattern(Range.parse("= 3.7.1")) is None  # no M or M.m tag is 3.7.1
+
+
+def test_short_names_and_hosts_that_look_like_transports_stay_registry_images(tmp_path):
+    src = write(tmp_path, ISC + "mirror:\n  additionalImages:\n  - name: alpine:latest\n  - name: ubuntu:22.04\n"
+                                "  - name: oci:5000/team/app:1\n  - name: docker://busybox\n")
+    m = parse_manifest(convert.convert(src, ["m.example.net"]), "out.yaml")
+    assert [(s.source.name, s.tags) for s in m.images] == [
+        ("docker.io/library/alpine", ("latest",)), ("docker.io/library/ubuntu", ("22.04",)),
+        ("oci:5000/team/app", ("1",)), ("docker.io/library/busybox", ("latest",))]
