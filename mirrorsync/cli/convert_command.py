@@ -35,7 +35,8 @@ def convert(
     from ..convert import convert as convert_file
 
     try:
-        text = convert_file(file, mirrors, insecure_mirror=insecure_mirror, scoped=scoped)
+        text = convert_file(file, mirrors, insecure_mirror=insecure_mirror, scoped=scoped,
+                            warn=lambda line: typer.echo(f"warning: {line}", err=True))
         if output:
             try:
                 write_atomic(output, text)

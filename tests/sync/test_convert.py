@@ -161,7 +161,8 @@ def test_v2alpha1_blocked_images_may_be_patterns(tmp_path):
     ("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  operators: []\n",
      "in.yaml:3: mirror: no mirror.additionalImages"),
     ("a.io:\n  images: {x/app: [v1], y/app: [v1]}\n",
-     "in.yaml: the converted manifest would not load: <converted>:"),
+     "in.yaml:2: a.io.images.y/app: the converted manifest would not load: a.io/y/app and a.io.images.x/app "
+     "(a.io/x/app) both land on destination 'app'"),
 ])
 def test_bad_input_is_one_line(tmp_path, text, expected):
     src = write(tmp_path, text)

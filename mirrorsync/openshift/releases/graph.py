@@ -97,8 +97,8 @@ def select(graph: Graph, channel: ChannelSpec) -> list[Node]:
                              f"it has {ordered[0]} to {head}")
     if low is None and high is None:
         return [head]
-    if channel.shortest_path:
-        return _shortest_path(graph, graph.find(low), graph.find(high))
+    if channel.shortest_path:  # from the lowest release or to the head when an end is not given, as oc-mirror does
+        return _shortest_path(graph, graph.find(low or ordered[0].version), graph.find(high or head.version))
     low = low or ordered[0].version
     high = high or head.version
     return [n for n in ordered if low <= n.version <= high]

@@ -92,8 +92,9 @@ def parse(r: Reader, value: Any, manifest_file: str) -> PlatformSpec:
         if low and high and high < low:
             raise r.fail(path + ("maxVersion",), "is lower than minVersion")
         shortest = r.boolean(item["shortestPath"], path + ("shortestPath",)) if "shortestPath" in item else False
-        if shortest and not (low and high):
-            raise r.fail(path + ("shortestPath",), "needs both minVersion and maxVersion (the path's two ends)")
+        if shortest and not (low or high):  # one end given, the other is the channel's (as oc-mirror takes it)
+            raise r.fail(path + ("shortestPath",), "needs minVersion or maxVersion (an end of the path; the other "
+                                                   "end is then the channel's lowest release or its head)")
         channels.append(ChannelSpec(name, low, high, shortest, i))
     releases = tuple(
         r.checked(("platform", "releases", i), reference.parse, text)
