@@ -135,6 +135,8 @@ class OCILayout:
         if not isinstance(index, dict) or not isinstance(index.get("manifests", []), list):
             raise InputError("index.json is not an OCI image index", file=str(path))
         index.setdefault("manifests", [])
+        for i, d in enumerate(index["manifests"]):
+            _check_entry(d, f"manifests[{i}]", str(path))
         self._index_stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         return index
 
@@ -338,6 +340,22 @@ class OCILayout:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+
+
+def _check_entry(d: object, field: str, file: str) -> None:
+    """An index.json descriptor as the lookups use it, or one ``InputError`` naming the field that is not."""
+    if not isinstance(d, dict):
+        raise InputError("must be an object (an OCI descriptor)", file=file, field=field)
+    if not isinstance(d.get("digest"), str):
+        raise InputError("must be a digest string", file=file, field=f"{field}.digest")
+    size = d.get("size", 0)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise InputError(f"must be a byte count, got {size!r}", file=file, field=f"{field}.size")
+    if not isinstance(d.get("mediaType", ""), str):
+        raise InputError("must be a string", file=file, field=f"{field}.mediaType")
+    annotations = d.get("annotations") or {}
+    if not isinstance(annotations, dict) or not isinstance(annotations.get(REF_NAME, ""), str):
+        raise InputError(f"must be an object of strings ({REF_NAME})", file=file, field=f"{field}.annotations")
 
 
 def _index_json(index: dict) -> str:

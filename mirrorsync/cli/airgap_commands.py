@@ -68,7 +68,11 @@ def import_(
     directory: Path = typer.Argument(..., help="An export directory (layout or archive parts).", file_okay=False),
     manifest: Optional[Path] = typer.Option(None, "--manifest",
                                             help="Mirrors and settings to use (default: the manifest the export "
-                                                 "carries).", dir_okay=False),
+                                                 "carries, trusted as it is; see --require-manifest).", dir_okay=False),
+    require_manifest: bool = typer.Option(False, "--require-manifest", envvar="MIRRORSYNC_IMPORT_REQUIRE_MANIFEST",
+                                          help="Refuse to import without --manifest: never use the manifest the "
+                                               "export carries (its checksums prove it intact, not who wrote it). "
+                                               "Also set by MIRRORSYNC_IMPORT_REQUIRE_MANIFEST=1."),
     output_dir: Path = OutputDirOpt,
     icsp: bool = IcspOpt,
     concurrency: Optional[int] = ConcurrencyOpt,
@@ -92,7 +96,7 @@ def import_(
                                                           auth_file=authfile,
                                                           previous_report=output_dir / REPORT_FILE),
                                        on_event=session.progress, stop=session.stop, abandon=session.abandon,
-                                       icsp=icsp)
+                                       icsp=icsp, require_manifest=require_manifest)
             session.progress.finish()
             written = write_outputs(rep, output_dir, icsp)
     except MirrorsyncError as exc:

@@ -170,3 +170,43 @@ def test_a_truncated_member_is_one_line_and_left_nowhere(tmp_path):
     before = snapshot(directory)
     assert_refused(import_(directory, tmp_path), PART)
     assert snapshot(directory) == before
+
+
+def unpacked_export(directory: Path, index: object, mirror: str = "127.0.0.1:1/mirror") -> Path:
+    """An unpacked export (layout files and manifest copy) with ``index`` as its index.json."""
+    import json
+
+    import yaml
+
+    directory.mkdir(parents=True)
+    (directory / "blobs" / "sha256").mkdir(parents=True)
+    (directory / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (directory / "index.json").write_text(json.dumps(index))
+    (directory / "manifest.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "mirrorsync.dev/v1alpha1", "kind": "SyncManifest", "mirrors": [mirror],
+        "registries": {"127.0.0.1:1": {"tlsVerify": False}}, "images": [{"source": "quay.io/ocp/app:v1"}]}))
+    names = ["oci-layout", "index.json", "manifest.yaml"]
+    write_sums(directory, {n: sha((directory / n).read_bytes()) for n in names})
+    return directory
+
+
+@pytest.mark.parametrize("entries,field", [
+    (["not an object"], "manifests[0]"),
+    ([{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + "ab" * 32,
+       "size": "large", "annotations": {"org.opencontainers.image.ref.name": "quay.io/ocp/app:v1"}}],
+     "manifests[0].size"),
+    ([{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": 7, "size": 10}], "manifests[0].digest"),
+])
+def test_bad_index_json_entries_are_one_line(tmp_path, entries, field):
+    directory = unpacked_export(tmp_path / "export", {"schemaVersion": 2, "manifests": entries})
+    assert_refused(import_(directory, tmp_path), "index.json", field)
+    assert {p.name for p in (tmp_path / "out").iterdir()} <= {".mirrorsync.lock"}
+
+
+def test_import_can_be_made_to_require_the_sites_own_manifest(tmp_path):
+    directory = unpacked_export(tmp_path / "export", {"schemaVersion": 2, "manifests": []})
+    for proc in (mirrorsync("import", str(directory), "--output-dir", str(tmp_path / "out"), "--require-manifest"),
+                 mirrorsync("import", str(directory), "--output-dir", str(tmp_path / "out"),
+                            env={"MIRRORSYNC_IMPORT_REQUIRE_MANIFEST": "1"})):
+        assert_refused(proc, "--manifest")
+    assert {p.name for p in (tmp_path / "out").iterdir()} <= {".mirrorsync.lock"}
