@@ -28,6 +28,7 @@ from ..atomicfile import write_atomic
 from ..errors import DigestMismatch, InputError, NotFound
 from ..oci.content import OCI_INDEX, Descriptor, Manifest, digest_of, hasher, parse_manifest, verified
 from ..oci.store import ABSENT, PRESENT, BlobReuse
+from ..registry import limits
 
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_FILE = "oci-layout"
@@ -246,9 +247,13 @@ class OCILayout:
             digest, media_type = entry["digest"], entry.get("mediaType")
         path = self.blob_path(digest)
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as f:
+                # the registry client's limit: a layout from across the gap is no more trusted than a registry
+                data = f.read(limits.MANIFEST_BODY + 1)
         except FileNotFoundError:
             raise NotFound(f"manifest {digest} of {repo} is not in {self.describe()}") from None
+        if len(data) > limits.MANIFEST_BODY:
+            raise limits.too_large(f"manifest {digest} of {repo}", self.describe(), limits.MANIFEST_BODY)
         actual = digest_of(data, digest)
         if actual != digest:
             raise DigestMismatch(f"manifest {path}: content has digest {actual}, expected {digest}")

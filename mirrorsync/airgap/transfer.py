@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
@@ -83,7 +82,7 @@ def export(manifest: SyncManifest, directory: str | os.PathLike[str], *, options
 
     copy = directory / MANIFEST_COPY
     if not (copy.exists() and copy.samefile(manifest.file)):
-        shutil.copyfile(manifest.file, copy)
+        write_atomic(copy, Path(manifest.file).read_bytes())  # never a half copy on a full disk
     blobs = layout.blob_digests()
     _save_export_report(report, directory / REPORT_FILE, blobs, earlier)
     payload = _payload_files(directory)
