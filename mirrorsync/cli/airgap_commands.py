@@ -52,6 +52,8 @@ def export(
     except MirrorsyncError as exc:
         fail(exc)
         return
+    except OSError as exc:  # a full disk or a directory that cannot be written: the run failed, one line
+        _disk_failure(exc)
     with session.reporting():
         rep = result.report
         write_metrics(rep, metrics_file, pushgateway)
@@ -102,5 +104,13 @@ def import_(
     except MirrorsyncError as exc:
         fail(exc)
         return
+    except OSError as exc:  # a full disk or a directory that cannot be written: the run failed, one line
+        _disk_failure(exc)
     with session.reporting():
         finish_sync(rep, output_dir, written, metrics_file, pushgateway)
+
+
+def _disk_failure(exc: OSError) -> None:
+    where = f"{exc.filename}: " if exc.filename else ""
+    typer.echo(f"error: cannot write {where}{exc.strerror or exc}", err=True)
+    raise typer.Exit(1)

@@ -5,6 +5,7 @@ leave the directory (and everything outside it) as it was."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -210,3 +211,39 @@ def test_import_can_be_made_to_require_the_sites_own_manifest(tmp_path):
                             env={"MIRRORSYNC_IMPORT_REQUIRE_MANIFEST": "1"})):
         assert_refused(proc, "--manifest")
     assert {p.name for p in (tmp_path / "out").iterdir()} <= {".mirrorsync.lock"}
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs: a full disk, for real (skipped where mount is not allowed, as in an unprivileged container)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root): the full-disk test needs a real full disk")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_an_export_onto_a_full_disk_is_one_line(registry, seed, unique_repo, tmp_path, small_disk):
+    from support.cli import registry_settings, write_manifest
+
+    img = seed(registry, unique_repo("full"), "v1", kind="oci", arches=("amd64",), layers=2, layer_size=1_500_000)
+    manifest = write_manifest(tmp_path / "m.yaml", mirrors=["127.0.0.1:1/mirror"],
+                              images=[{"source": f"{registry.host}/{img.repository}:v1"}],
+                              registries={registry.host: registry_settings(registry)}, options={"retries": 0})
+    proc = mirrorsync("export", str(manifest), "--to", str(small_disk / "export"))
+    assert proc.returncode in (1, 2), proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    # and a disk already full before the layout's first file
+    filler = small_disk / "filler"
+    with open(filler, "wb") as f, contextlib.suppress(OSError):
+        while True:
+            f.write(b"\0" * 65536)
+            f.flush()
+    proc = mirrorsync("export", str(manifest), "--to", str(small_disk / "export2"))
+    assert proc.returncode in (1, 2), proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "No space left on device" in proc.stderr
+    copy = small_disk / "export" / "manifest.yaml"
+    assert not copy.exists() or copy.read_bytes() == manifest.read_bytes()
