@@ -18,7 +18,6 @@ import fcntl
 import json
 import os
 import re
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -26,12 +25,13 @@ from typing import Iterable, Iterator, Sequence
 
 from ..atomicfile import write_atomic
 from ..errors import DigestMismatch, InputError, NotFound
-from ..oci.content import OCI_INDEX, Descriptor, Manifest, digest_of, hasher, parse_manifest, verified
+from ..oci.content import OCI_INDEX, Descriptor, Manifest, digest_of, parse_manifest, verified
 from ..oci.store import ABSENT, PRESENT, BlobReuse
+from ..registry import limits
+from .checked_file import write_checked
+from .index_file import INDEX_FILE, REF_NAME, read_index
 
-REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_FILE = "oci-layout"
-INDEX_FILE = "index.json"
 LOCK_FILE = ".index.lock"
 LAYOUT_VERSION = "1.0.0"
 CHUNK = 1 << 20
@@ -121,21 +121,8 @@ class OCILayout:
             os.close(fd)
 
     def _read_index(self) -> dict:
-        """index.json as on disk, parsed (call with ``self._lock`` held)."""
-        path = self.path / INDEX_FILE
-        try:
-            data = path.read_bytes()
-            st = path.stat()
-        except FileNotFoundError:
-            raise InputError("not an OCI image layout (no index.json)", file=str(self.path)) from None
-        try:
-            index = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InputError(f"index.json is not JSON: {exc}", file=str(path)) from None
-        if not isinstance(index, dict) or not isinstance(index.get("manifests", []), list):
-            raise InputError("index.json is not an OCI image index", file=str(path))
-        index.setdefault("manifests", [])
-        self._index_stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        """index.json as on disk, parsed and checked (call with ``self._lock`` held)."""
+        index, self._index_stamp = read_index(self.path)
         return index
 
     def _view(self) -> dict[str, dict]:
@@ -244,9 +231,13 @@ class OCILayout:
             digest, media_type = entry["digest"], entry.get("mediaType")
         path = self.blob_path(digest)
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as f:
+                # the registry client's limit: a layout from across the gap is no more trusted than a registry
+                data = f.read(limits.MANIFEST_BODY + 1)
         except FileNotFoundError:
             raise NotFound(f"manifest {digest} of {repo} is not in {self.describe()}") from None
+        if len(data) > limits.MANIFEST_BODY:
+            raise limits.too_large(f"manifest {digest} of {repo}", self.describe(), limits.MANIFEST_BODY)
         actual = digest_of(data, digest)
         if actual != digest:
             raise DigestMismatch(f"manifest {path}: content has digest {actual}, expected {digest}")
@@ -256,7 +247,7 @@ class OCILayout:
         """Store the manifest's bytes as a blob and name it in index.json (``repo:tag`` or ``repo@digest``)."""
         path = self.blob_path(manifest.digest)
         if not path.is_file():
-            self._write_file(path, [manifest.data], manifest.digest, len(manifest.data))
+            write_checked(path, [manifest.data], manifest.digest, len(manifest.data))
         self._set_entry(ref_name(repo, ref), manifest)
 
     def list_tags(self, repo: str) -> list[str]:
@@ -309,35 +300,11 @@ class OCILayout:
     def write_blob(self, repo: str, desc: Descriptor, chunks: Iterable[bytes], reopen: object = None) -> None:
         """Write a blob through a temporary file; it appears under its digest only once complete and correct.
         (A local write does not break halfway the way an upload does: ``reopen`` is not needed.)"""
-        self._write_file(self.blob_path(desc.digest), chunks, desc.digest, desc.size)
+        write_checked(self.blob_path(desc.digest), chunks, desc.digest, desc.size)
 
     def try_reusing_blob(self, repo: str, digest: str, candidates: Sequence[str] = ()) -> BlobReuse:
         """A layout's blobs are every repository's already: there is nothing to mount."""
         return PRESENT if self.has_blob(repo, digest) else ABSENT
-
-    def _write_file(self, path: Path, chunks: Iterable[bytes], digest: str, size: int) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:16]}.", suffix=".tmp", dir=path.parent)
-        try:
-            h = hasher(digest)
-            n = 0
-            with os.fdopen(fd, "wb") as f:
-                for chunk in chunks:
-                    h.update(chunk)
-                    n += len(chunk)
-                    f.write(chunk)
-                f.flush()
-                os.fsync(f.fileno())
-            got = f"{digest.partition(':')[0]}:{h.hexdigest()}"
-            if got != digest or n != size:
-                raise DigestMismatch(f"blob {digest}: received {n} bytes hashing to {got}, expected {size} bytes")
-            os.chmod(tmp, 0o644)
-            # Two writers of the same blob write the same bytes: whichever rename lands last is as good.
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
 
 
 def _index_json(index: dict) -> str:

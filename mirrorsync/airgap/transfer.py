@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
@@ -83,7 +82,7 @@ def export(manifest: SyncManifest, directory: str | os.PathLike[str], *, options
 
     copy = directory / MANIFEST_COPY
     if not (copy.exists() and copy.samefile(manifest.file)):
-        shutil.copyfile(manifest.file, copy)
+        write_atomic(copy, Path(manifest.file).read_bytes())  # never a half copy on a full disk
     blobs = layout.blob_digests()
     _save_export_report(report, directory / REPORT_FILE, blobs, earlier)
     payload = _payload_files(directory)
@@ -111,14 +110,20 @@ def _payload_files(directory: Path) -> list[str]:
 
 
 def import_export(directory: str | os.PathLike[str], *, manifest_path: str | None = None, options=None,
-                  on_event: Callable = lambda e: None, stop=None, abandon=None, icsp: bool = False) -> Report:
+                  on_event: Callable = lambda e: None, stop=None, abandon=None, icsp: bool = False,
+                  require_manifest: bool = False) -> Report:
     """Verify an export's checksums, then copy its images to the mirrors of its manifest (or ``manifest_path``).
 
     ``icsp``: an ICSP will be written from the result; refuse what it cannot express before copying anything.
+    ``require_manifest``: refuse to use the manifest the export carries (``SHA256SUMS`` proves it is intact, not
+    who wrote it): ``manifest_path`` must be given.
 
     Re-running after an interruption finishes the job: what already reached a mirror is not sent again.
     """
     directory = Path(directory)
+    if require_manifest and not manifest_path:
+        raise InputError("this site requires --manifest (the manifest of this side, not the one the export carries)",
+                         field="--require-manifest")
     if not directory.is_dir():
         raise InputError("no such export directory", file=str(directory))
     sums = read_checksums(directory)
@@ -139,6 +144,7 @@ def import_export(directory: str | os.PathLike[str], *, manifest_path: str | Non
     if icsp:
         m.check_icsp()
     layout = OCILayout(directory, create=False)
+    layout.refs()  # index.json read and checked now: a bad entry is bad input, before any mirror is asked
     # the sources are on the other side of the gap: tags, releases and catalogs come from the layout
     route = Route(source=WithEarlierExports(layout, earlier), carried=carried,
                   unreached=frozenset(m.source_hosts() - {mirror.registry for mirror in m.mirrors}))

@@ -52,6 +52,8 @@ def export(
     except MirrorsyncError as exc:
         fail(exc)
         return
+    except OSError as exc:  # a full disk or a directory that cannot be written: the run failed, one line
+        _disk_failure(exc)
     with session.reporting():
         rep = result.report
         write_metrics(rep, metrics_file, pushgateway)
@@ -68,7 +70,11 @@ def import_(
     directory: Path = typer.Argument(..., help="An export directory (layout or archive parts).", file_okay=False),
     manifest: Optional[Path] = typer.Option(None, "--manifest",
                                             help="Mirrors and settings to use (default: the manifest the export "
-                                                 "carries).", dir_okay=False),
+                                                 "carries, trusted as it is; see --require-manifest).", dir_okay=False),
+    require_manifest: bool = typer.Option(False, "--require-manifest", envvar="MIRRORSYNC_IMPORT_REQUIRE_MANIFEST",
+                                          help="Refuse to import without --manifest: never use the manifest the "
+                                               "export carries (its checksums prove it intact, not who wrote it). "
+                                               "Also set by MIRRORSYNC_IMPORT_REQUIRE_MANIFEST=1."),
     output_dir: Path = OutputDirOpt,
     icsp: bool = IcspOpt,
     concurrency: Optional[int] = ConcurrencyOpt,
@@ -92,11 +98,19 @@ def import_(
                                                           auth_file=authfile,
                                                           previous_report=output_dir / REPORT_FILE),
                                        on_event=session.progress, stop=session.stop, abandon=session.abandon,
-                                       icsp=icsp)
+                                       icsp=icsp, require_manifest=require_manifest)
             session.progress.finish()
             written = write_outputs(rep, output_dir, icsp)
     except MirrorsyncError as exc:
         fail(exc)
         return
+    except OSError as exc:  # a full disk or a directory that cannot be written: the run failed, one line
+        _disk_failure(exc)
     with session.reporting():
         finish_sync(rep, output_dir, written, metrics_file, pushgateway)
+
+
+def _disk_failure(exc: OSError) -> None:
+    where = f"{exc.filename}: " if exc.filename else ""
+    typer.echo(f"error: cannot write {where}{exc.strerror or exc}", err=True)
+    raise typer.Exit(1)

@@ -1,5 +1,6 @@
 """The OCI layout store: the on-disk format, the ref-name scheme, crash-safe writes, copies in and out."""
 
+import hashlib
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -211,8 +212,15 @@ def test_pack_keeps_every_part_within_the_limit_and_unpack_restores(tmp_path):
     import tarfile
 
     limit = 1 << 20
+    # unpack takes only the names an export writes: blobs by their digest, then the layout's files
     names = _files(tmp_path, [400_000, 400_000, 300_000, 1_000_000, 10, 0])
-    sums = checksums.sums_of(tmp_path, names)
+    layout_names = [f"blobs/sha256/{sha256_digest((tmp_path / n).read_bytes()).partition(':')[2]}" for n in names[:4]]
+    layout_names += ["oci-layout", "index.json"]
+    (tmp_path / "blobs" / "sha256").mkdir(parents=True)
+    for old, new in zip(names, layout_names):
+        (tmp_path / old).rename(tmp_path / new)
+    names = layout_names
+    sums = {n: hashlib.sha256((tmp_path / n).read_bytes()).hexdigest() for n in names}
     parts = archives.pack(tmp_path, names, limit)
     assert len(parts) == 3 and all(p.stat().st_size <= limit for p in parts)
     members = [m.name for p in parts for m in tarfile.open(p)]
