@@ -14,6 +14,8 @@ import pytest
 from support.cli import mirrorsync, registry_settings, write_manifest
 from support.fault_proxy import Rule
 
+from mirrorsync.registry.retry import ANSWERED_FACTOR
+
 pytestmark = pytest.mark.integration
 
 
@@ -216,10 +218,12 @@ def test_a_failed_import_keeps_the_entries_an_earlier_import_put_on_the_mirrors(
     crs = {p.name: p.read_bytes() for p in (out / "cluster-resources").iterdir()}
 
     # the mirror fails every look at the first image on this import (its up-to-date check, then its push), but
-    # answers the carry-over's HEAD by digest afterwards: 2 attempts (retries: 1) of each, then it recovers
+    # answers the carry-over's HEAD by digest afterwards. The host answers, and answers the other image, so each of
+    # the two requests spends its whole answered budget (1 + ANSWERED_FACTOR * retries attempts), then it recovers.
     failing = f"mirror/{images[0].repository}"
+    attempts = 1 + ANSWERED_FACTOR * 1
     mirror.rules = [Rule("500", kinds={"manifest-head", "manifest-get", "manifest-put", "blob-head", "upload-start"},
-                         repo=f"^{failing}$", limit=4)]
+                         repo=f"^{failing}$", limit=2 * attempts)]
     second = mirrorsync("import", str(export_dir), "--output-dir", str(out))
 
     assert second.returncode == 1, second.stderr
