@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
 import yaml
 
+from . import linear_regex
 from .errors import InputError
 
 Path_ = tuple[Any, ...]
@@ -202,9 +202,9 @@ class Reader:
     def regex(self, value: Any, path: tuple) -> str:
         value = self.string(value, path)
         try:
-            re.compile(value)
-        except re.error as exc:
-            raise self.fail(path, f"invalid regular expression {value!r}: {exc}") from None
+            linear_regex.compile(value)
+        except linear_regex.RegexError as exc:
+            raise self.fail(path, f"invalid regular expression {value!r} (RE2, Go's syntax): {exc}") from None
         return value
 
     def checked(self, path: tuple, fn, *args):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .. import linear_regex
 from ..registry import reference
 from .conversion import Conversion
 from .located import Reader
@@ -200,8 +201,8 @@ class ImageSet(Reader):
                     return True
                 if api.endswith("v2alpha1"):
                     try:
-                        return re.search(name, str(ref)) is not None
-                    except re.error:
+                        return linear_regex.search(name, str(ref))  # oc-mirror's Go regexp
+                    except linear_regex.RegexError:
                         return False
                 return False
 

@@ -4,9 +4,9 @@ range; credentials never copied."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from .. import linear_regex
 from ..errors import InputError
 from ..registry import reference
 from ..sync.semver import Range
@@ -135,9 +135,9 @@ class SkopeoSync(Reader):
             entry = self._entry(key, repo, path)
             regex = self.string(regex, path)
             try:
-                re.compile(regex)
-            except re.error as exc:
-                raise self.fail(path, f"regular expression {regex!r} does not compile in Python: {exc}") from None
+                linear_regex.compile(regex)  # skopeo's own engine is Go's regexp, which RE2 is
+            except linear_regex.RegexError as exc:
+                raise self.fail(path, f"regular expression {regex!r} is not valid Go/RE2 syntax: {exc}") from None
             self._add({**entry, "include": [regex]}, path)  # skopeo searches, as include does
         for repo, constraint in self.mapping(conf.get("images-by-semver"), (key, "images-by-semver")).items():
             self._semver(key, repo, constraint)

@@ -12,10 +12,10 @@ insecure or blocked registry inside that wildcard (it cannot copy wildcard mirro
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from .. import linear_regex
 from ..errors import InputError
 from ..sync.report import MirroredSource  # noqa: F401 - the report's summary this module renders; re-exported
 from .crs import ALLOW_CONTACTING_SOURCE, ICSP, IDMS, ITMS, NEVER_CONTACT_SOURCE, POLICIES, MirrorEntry, MirrorSet, \
@@ -34,7 +34,7 @@ FILENAMES = {IDMS: "imagedigestmirrorset.yaml", ITMS: "imagetagmirrorset.yaml", 
 # one MachineConfig. 256 KiB per object stays far from all of these.
 MAX_OBJECT_BYTES = 256 * 1024
 
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*")
+_DNS_SUBDOMAIN = linear_regex.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*")
 _MAX_NAME = 253
 
 

@@ -8,10 +8,10 @@ not versions. Without ``semver``, ``latest`` takes no pre-releases (as the range
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .. import linear_regex
 from ..errors import InputError
 from ..registry import reference
 from .companions import travels_with_its_image
@@ -44,13 +44,13 @@ def filter_reason(spec: ImageSpec, tag: str) -> tuple[bool, str]:
         return False, "a signature or referrers tag: copied with the image it belongs to"
     why = []
     if spec.include and not spec.all_tags:
-        pattern = next((p for p in spec.include if re.search(p, tag)), None)
+        pattern = next((p for p in spec.include if linear_regex.search(p, tag)), None)
         if pattern is None:
             return False, "matches no include pattern"
         why.append(f"matches include {pattern!r}")
     elif spec.all_tags:
         why.append("allTags")
-    pattern = next((p for p in spec.exclude if re.search(p, tag)), None)
+    pattern = next((p for p in spec.exclude if linear_regex.search(p, tag)), None)
     if pattern is not None:
         return False, f"excluded by {pattern!r}"
     if spec.semver is not None:

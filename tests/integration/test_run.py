@@ -74,6 +74,26 @@ def test_multiarch_oci_index_docker_list_and_single_images(sync, registry, mirro
     assert {p.name: p.read_bytes() for p in run.crs_dir.iterdir()} == before
 
 
+def test_a_backtracking_include_pattern_over_a_hostile_tag_list_plans_at_once(sync, registry, mirror_registry, seed,
+                                                                             unique_repo, skopeo):
+    # issue 27, item 6: under Python's re this pattern over this tag took past 60 s and ignored SIGTERM; RE2 (Go's
+    # engine, as skopeo's and oc-mirror's filters are) decides it in linear time, with the same answer Go gives
+    repo = unique_repo("redos")
+    hostile = "1" * 34 + "x"
+    for i, tag in enumerate(["1.2.3", hostile, "4.5"]):
+        seed(registry, repo, tag, kind="oci", arches=("amd64",), seed=70 + i)
+    manifest = dict(mirrors=[mirror_registry.host], registries=plain(registry, mirror_registry),
+                    images=[{"source": f"{registry.host}/{repo}", "include": [r"^(\d+\.?)+$"]}])
+    plan_path = write_manifest(Path(skopeo.auth_file).parent / f"{repo.replace('/', '-')}.yaml", **manifest)
+    planned = mirrorsync("plan", str(plan_path), "--output", "json", timeout=60)
+    assert planned.returncode == 0, planned.stderr
+    assert sorted(j["tag"] for j in json.loads(planned.stdout)["jobs"]) == ["1.2.3", "4.5"]
+    run = sync(**manifest)
+    assert run.returncode == 0, run.stderr
+    tags = json.loads(skopeo.run("list-tags", "--tls-verify=false", f"docker://{mirror_registry.host}/{repo}").stdout)
+    assert sorted(tags["Tags"]) == ["1.2.3", "4.5"]
+
+
 def test_tag_regex_and_digest_selection(sync, registry, mirror_registry, seed, unique_repo, skopeo):
     repo = unique_repo("sel")
     pushed = {t: seed(registry, repo, t, kind="oci", arches=("amd64",), seed=i)
