@@ -50,6 +50,11 @@ class Verdict:
     def to_dict(self) -> dict[str, object]:
         return {"verdict": self.verdict, "reasons": list(self.reasons)}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Verdict:
+        """The verdict of :meth:`to_dict` (as a report holds it)."""
+        return cls(str(data.get("verdict")), tuple(str(r) for r in data.get("reasons") or ()))
+
 
 def _scope(reg: Registry) -> str:
     # drain.go: "scope := reg.Location; if reg.Prefix != "" { scope = reg.Prefix }"

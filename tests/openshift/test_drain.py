@@ -151,3 +151,10 @@ def test_object_changes():
         {"kind": IDMS, "name": "mirrorsync", "source": "quay.io/ocp/b",
          "old": {"mirrors": ["mirror.example:5000/ocp/b"]}, "new": {"mirrors": ["other/b"]}}]
     assert changes.lines()[-1] == "~ ImageDigestMirrorSet mirrorsync: quay.io/ocp/b: mirror.example:5000/ocp/b -> other/b"
+
+
+def test_the_metrics_know_the_verdicts():
+    from mirrorsync.openshift.drain import VERDICTS
+    from mirrorsync.sync.metrics import APPLY_VERDICTS
+
+    assert APPLY_VERDICTS == VERDICTS
