@@ -4,8 +4,10 @@ The MCO renders every IDMS/ITMS/ICSP into one ``/etc/containers/registries.conf`
 and, on each node, decides from the old and new file whether CRI-O is only reloaded or the node is cordoned and
 drained first. The rule is machine-config-operator ``pkg/daemon/drain.go``, ``isDrainRequired`` (a changed
 registries.conf is the reload-CRI-O action: drain unless ``isSafeContainerRegistryConfChanges``) and
-``isSafeContainerRegistryConfChanges`` (read in openshift/machine-config-operator at the version with
-``allDigestOnlyMirror`` and the ``image-registry-override-drain`` ConfigMap check, which mirrorsync never assumes).
+``isSafeContainerRegistryConfChanges`` (read in openshift/machine-config-operator at the current version, with
+``allDigestOnlyMirror``, per-mirror ``pull-from-mirror`` checks and the ``image-registry-override-drain`` ConfigMap
+check, which mirrorsync never assumes; older versions, e.g. commits 011c4a9b and 0ab40fc5, keyed entries by
+``location`` alone and asked for ``mirror-by-digest-only`` instead).
 It is applied here to the two files exactly as written there, check by check, on what ``toml.Decode`` gives (the
 file as rendered, not as containers/image post-processes it). Where the MCO stops at the first unsafe change
 (and, walking a Go map, at a random one), this module collects every one, scope by scope, for the user to read.

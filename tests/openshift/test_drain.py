@@ -150,7 +150,8 @@ def test_object_changes():
     assert [c.to_dict() for c in changes.changed] == [
         {"kind": IDMS, "name": "mirrorsync", "source": "quay.io/ocp/b",
          "old": {"mirrors": ["mirror.example:5000/ocp/b"]}, "new": {"mirrors": ["other/b"]}}]
-    assert changes.lines()[-1] == "~ ImageDigestMirrorSet mirrorsync: quay.io/ocp/b: mirror.example:5000/ocp/b -> other/b"
+    assert changes.lines()[-1] == \
+        "~ ImageDigestMirrorSet mirrorsync: quay.io/ocp/b: mirror.example:5000/ocp/b -> other/b"
 
 
 def test_the_metrics_know_the_verdicts():
