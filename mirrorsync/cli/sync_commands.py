@@ -258,7 +258,8 @@ def prune(
     summary = ", ".join(f"{n} {'to delete' if a == 'delete' else a}" for a, n in counts.items() if n) or "nothing"
     if result.nodeImpact is not None:  # entries leave the mirror sets: removing a registry or mirror drains
         n = len(result.removedEntries)
-        note(applying_line(output_dir, result.nodeImpact, f"removed {n} mirror-set entries; applying" if apply
-                           else f"--apply removes {n} mirror-set entries; applying"))
+        entries = f"{n} mirror-set {'entry' if n == 1 else 'entries'}"
+        note(applying_line(output_dir, result.nodeImpact, f"removed {entries}; applying" if apply
+                           else f"--apply removes {entries}; applying"))
     note(f"{'pruned' if apply else 'dry run (--apply to delete)'}: {summary}")
     raise typer.Exit(0 if result.ok else 1)
