@@ -1,10 +1,12 @@
 """The command tree: the typer app, which function each command is (in the order the help lists them), and usage
-errors as one line. The commands live in sync_commands, convert_command, openshift_commands and airgap_commands.
+errors as one line. The commands live in sync_commands, convert_command, openshift_commands, diff_command and
+airgap_commands.
 
 The command line parses, calls the library, prints and chooses the exit code; nothing else lives in cli/.
 
 Exit codes: 0 everything copied, 1 some images failed or the run was interrupted (the report and the CRs for what
-the mirrors hold are still written), 2 bad input or usage.
+the mirrors hold are still written), 2 bad input or usage; `diff` exits 3 when applying its NEW would drain the
+nodes.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 import typer
 from typer.core import TyperGroup
 
-from . import airgap_commands, convert_command, openshift_commands, sync_commands
+from . import airgap_commands, convert_command, diff_command, openshift_commands, sync_commands
 
 try:  # typer >= 0.2x carries its own copy of click
     from typer._click.exceptions import ClickException
@@ -56,6 +58,7 @@ app.command("migrate-icsp")(openshift_commands.migrate_icsp)
 app.command()(convert_command.convert)
 app.command("registries-conf")(openshift_commands.registries_conf)
 app.command()(openshift_commands.resolve)
+app.command()(diff_command.diff)
 app.command()(airgap_commands.export)
 app.command(name="import")(airgap_commands.import_)
 app.command()(sync_commands.verify)

@@ -32,11 +32,10 @@ def write_metrics(rep, metrics_file: Optional[Path], pushgateway: Optional[str],
 
 
 def write_outputs(rep, output_dir: Path, icsp: bool) -> list[Path]:
-    """report.json, then the mirror sets built from it."""
-    from ..pipeline.outputs import REPORT_FILE, write_mirror_sets
+    """report.json (with what applying the new CRs does to the nodes), then the mirror sets built from it."""
+    from ..pipeline.outputs import write_report_and_mirror_sets
 
-    rep.save(str(output_dir / REPORT_FILE))
-    return write_mirror_sets([rep], output_dir, icsp=icsp)
+    return write_report_and_mirror_sets(rep, output_dir, icsp=icsp)
 
 
 def finish_sync(rep, output_dir: Path, written: list[Path], metrics_file: Optional[Path], pushgateway: Optional[str],
@@ -55,6 +54,16 @@ def finish_sync(rep, output_dir: Path, written: list[Path], metrics_file: Option
         note(f"catalog {c['catalog']}: " + (c["error"] if c.get("error") else
              f"{len(c['bundles'])} bundles kept, {len(c['leftOut'])} left out (see the report)"
              + (f"; {', '.join(pushed)}" if pushed else "")))
+    if rep.nodeImpact is not None:
+        note(applying_line(output_dir, rep.nodeImpact))
     for path in written:
         typer.echo(str(path))
     raise typer.Exit(0 if rep.status == RunStatus.SUCCEEDED else 1)
+
+
+def applying_line(output_dir: Path, node_impact: dict, prefix: str = "applying") -> str:
+    """The summary's last line: what applying the cluster-resources/ just written does to the nodes."""
+    from ..openshift.cluster_resources import directory
+    from ..openshift.drain import Verdict
+
+    return f"{prefix} {directory(output_dir)}/: {Verdict.from_dict(node_impact).line()}"

@@ -15,7 +15,7 @@ from ..pipeline import sections as manifest_mod
 from ..sync import report as report_mod
 from .options import (AuthFileOpt, ConcurrencyOpt, EngineName, IcspOpt, LogFormat, LogFormatOpt, MetricsFileOpt,
                       OutputDirOpt, OutputFormat, PushgatewayOpt, RetriesOpt, ShardOpt, VerboseOpt)
-from .outputs import finish_sync, write_outputs, fail
+from .outputs import applying_line, finish_sync, write_outputs, fail
 from .session import Session, note
 
 
@@ -137,17 +137,24 @@ def generate(
                                     help="The output directory: the CR files go in its cluster-resources/."),
     icsp: bool = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy."),
 ) -> None:
-    """Build the IDMS/ITMS (and ICSP) from earlier reports, for the content on the mirrors (kept entries too)."""
-    from ..pipeline.outputs import output_lock, write_mirror_sets
+    """Build the IDMS/ITMS (and ICSP) from earlier reports, for the content on the mirrors (kept entries too).
+
+    The last line on stderr says what applying them in place of the directory's earlier ones does to the nodes.
+    """
+    from ..openshift.cluster_resources import apply_verdict
+    from ..pipeline.outputs import cluster_files, output_lock, write_mirror_sets
 
     try:
         loaded = [report_mod.load(str(p)) for p in reports]
         with output_lock(output_dir):  # a run writing the same files at once would leave a mix of both
-            written = write_mirror_sets(loaded, output_dir, icsp=icsp,
+            files = cluster_files(loaded, icsp=icsp)
+            verdict = apply_verdict(output_dir, files)
+            written = write_mirror_sets(loaded, output_dir, icsp=icsp, files=files,
                                         notify=lambda message: typer.echo(f"note: {message}", err=True))
     except MirrorsyncError as exc:
         fail(exc)
         return
+    typer.echo(applying_line(output_dir, verdict.to_dict()), err=True)
     for path in written:
         typer.echo(str(path))
 
@@ -214,7 +221,8 @@ def prune(
     A dry run unless --apply. Touches only what report.json records, and never a manifest that a tag or index that
     stays still names.
 
-    With --apply the CRs lose the entries before anything is deleted. Exit 1 if something could not be deleted.
+    With --apply the CRs lose the entries before anything is deleted; a line says first whether applying them
+    drains the nodes (removing an entry does). Exit 1 if something could not be deleted.
     """
     from ..pipeline.prune import Pruner
 
@@ -248,5 +256,10 @@ def prune(
     counts = {a: sum(r.action == a for r in result.removals) for a in
               ("delete", "deleted", "kept", "moved", "gone", "failed")}
     summary = ", ".join(f"{n} {'to delete' if a == 'delete' else a}" for a, n in counts.items() if n) or "nothing"
+    if result.nodeImpact is not None:  # entries leave the mirror sets: removing a registry or mirror drains
+        n = len(result.removedEntries)
+        entries = f"{n} mirror-set {'entry' if n == 1 else 'entries'}"
+        note(applying_line(output_dir, result.nodeImpact, f"removed {entries}; applying" if apply
+                           else f"--apply removes {entries}; applying"))
     note(f"{'pruned' if apply else 'dry run (--apply to delete)'}: {summary}")
     raise typer.Exit(0 if result.ok else 1)

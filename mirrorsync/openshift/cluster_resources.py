@@ -19,6 +19,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..atomicfile import write_atomic
+from ..errors import InputError
+from .crs import MirrorSet, load_mirror_sets, parse_mirror_sets
+from .drain import DRAIN, Verdict, compare
 from .mirrorsets import FILENAMES, MirrorSetFile
 from .object_dirs import DIRECTORY, directory, object_dir  # noqa: F401 - part of this module's interface
 
@@ -76,3 +79,23 @@ def write(output_dir: str | Path, files: Iterable[MirrorSetFile], *, owned: Iter
             notify(f"{other} is not mirrorsync's: `oc apply -f` would apply it but the {KUSTOMIZATION} does not "
                    f"list it; keep other files out of {target}/")
     return written
+
+
+def _mirror_sets_in(output_dir: Path) -> list[MirrorSet]:
+    """The mirror sets mirrorsync's files in ``output_dir`` hold now (cluster-resources/, else the earlier
+    layout); other files there are not mirrorsync's to judge."""
+    target = directory(output_dir)
+    where = target if target.is_dir() else output_dir
+    return load_mirror_sets([p for name in LEGACY_FILES if (p := where / name).is_file()])
+
+
+def apply_verdict(output_dir: str | Path, files: Iterable[MirrorSetFile]) -> Verdict:
+    """What applying ``files`` in place of the mirror sets ``output_dir`` holds now does to the nodes (see
+    :mod:`.drain`): the cluster is taken to have applied the directory's current files and nothing else."""
+    new_sets = [ms for f in files if f.filename in LEGACY_FILES for ms in parse_mirror_sets(f.text, file=f.filename)]
+    try:
+        old_sets = _mirror_sets_in(Path(output_dir))
+        return compare(old_sets, new_sets).verdict
+    except InputError as exc:
+        # Hand-edited or foreign files: what the nodes have now is unknown, so assume the worst.
+        return Verdict(DRAIN, (f"the mirror sets now in the output directory cannot be compared: {exc}",))

@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import linear_regex
 from ..errors import InputError
-from .documents import Document, iter_input_files, line_of, load_documents
+from .documents import Document, documents_from_text, iter_input_files, line_of, load_documents
 
 IDMS = "ImageDigestMirrorSet"
 ITMS = "ImageTagMirrorSet"
@@ -171,17 +171,32 @@ def parse_mirror_set(doc: Document) -> MirrorSet:
     return MirrorSet(kind, name, tuple(entries), doc.file, doc.line)
 
 
-def load_mirror_sets(paths: Iterable[str | Path]) -> list[MirrorSet]:
+def load_mirror_sets(paths: Iterable[str | Path], *, require: bool = False) -> list[MirrorSet]:
     """Load every IDMS, ITMS and ICSP from files and directories, in file order.
 
     In a named file every document must be one of the three kinds. In a directory, objects of other kinds (such
     as the CatalogSources oc-mirror writes next to its mirror sets) are skipped; documents without a kind are not.
+    With ``require``, a path that holds objects but none of the three kinds is an InputError (an empty directory is
+    not: it holds no mirror sets).
     """
     sets: list[MirrorSet] = []
-    for path, explicit in iter_input_files(paths):
-        for doc in load_documents(path):
-            kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
-            if not explicit and isinstance(kind, str) and kind not in KINDS:
-                continue
-            sets.append(parse_mirror_set(doc))
+    for raw in paths:
+        found = other = 0
+        for path, explicit in iter_input_files([raw]):
+            for doc in load_documents(path):
+                kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
+                if not explicit and isinstance(kind, str) and kind not in KINDS:
+                    other += 1
+                    continue
+                sets.append(parse_mirror_set(doc))
+                found += 1
+        if require and other and not found:
+            raise InputError(f"no {', '.join(KINDS)} here, only objects of other kinds", file=str(raw))
     return sets
+
+
+def parse_mirror_sets(text: str, *, file: str) -> list[MirrorSet]:
+    """The mirror sets of one text, such as a cluster export (``oc get imagedigestmirrorset,imagetagmirrorset,
+    imagecontentsourcepolicy -o yaml``, a ``kind: List``): every object must be one of the three kinds. What the
+    API server adds (``status``, ``metadata.managedFields``, ``resourceVersion``, ...) plays no part."""
+    return [parse_mirror_set(doc) for doc in documents_from_text(text, file=file)]

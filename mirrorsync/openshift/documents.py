@@ -94,7 +94,13 @@ def parse_yaml_documents(text: str, *, file: str) -> list[Document]:
 def load_documents(path: str | Path) -> list[Document]:
     """Read every document of one ``.yaml``/``.yml``/``.json`` file; ``kind: List`` objects are expanded."""
     name = str(path)
-    text = read_text(name)
+    return documents_from_text(read_text(name), file=name)
+
+
+def documents_from_text(text: str, *, file: str) -> list[Document]:
+    """The documents of ``text`` read from ``file`` (JSON when its name ends in ``.json``, else YAML, which also
+    reads the JSON of ``oc get -o json``); ``kind: List`` objects are expanded."""
+    name = file
     if name.endswith(".json"):
         try:
             data = json.loads(text)
@@ -132,7 +138,12 @@ def iter_input_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, bool]]
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for child in sorted(object_dir(path).iterdir()):
+            inner = object_dir(path)
+            try:
+                children = sorted(inner.iterdir())
+            except OSError as exc:
+                raise InputError(f"cannot read directory: {exc.strerror or exc}", file=str(inner)) from None
+            for child in children:
                 if child.is_file() and child.name.endswith(_YAML_SUFFIXES) and not child.name.startswith("."):
                     yield child, False
         elif path.exists():

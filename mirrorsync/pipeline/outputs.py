@@ -28,15 +28,36 @@ def render_crs(reports: Iterable[Report], *, icsp: bool = False, name: str = "mi
     return build_mirror_sets(mirrored_sources(list(reports)), name=name, icsp=icsp)
 
 
+def cluster_files(reports: list[Report], *, icsp: bool = False, name: str = "mirrorsync") -> list[MirrorSetFile]:
+    """Every file for cluster-resources/: the mirror sets and each section's objects. Every section is asked,
+    given in a manifest or not: a report alone says what to write."""
+    return render_crs(reports, icsp=icsp, name=name) + [f for s in ALL for f in s.cluster_files(reports)]
+
+
 def write_mirror_sets(reports: list[Report], output_dir: str | Path, *, icsp: bool = False,
-                      name: str = "mirrorsync", notify: Callable[[str], None] = log.warning) -> list[Path]:
-    """Write the CR files for what the reports say reached the mirrors into the output directory's
-    cluster-resources/ (see :mod:`mirrorsync.openshift.cluster_resources`), with every section's objects and side
-    files; remove ours that no longer apply. Every section is asked, given in a manifest or not: a report alone
-    says what to write."""
-    files = render_crs(reports, icsp=icsp, name=name) + [f for s in ALL for f in s.cluster_files(reports)]
+                      name: str = "mirrorsync", notify: Callable[[str], None] = log.warning,
+                      files: list[MirrorSetFile] | None = None) -> list[Path]:
+    """Write the CR files for what the reports say reached the mirrors (``files`` when already made by
+    :func:`cluster_files`) into the output directory's cluster-resources/ (see
+    :mod:`mirrorsync.openshift.cluster_resources`), with every section's objects and side files; remove ours that
+    no longer apply."""
+    if files is None:
+        files = cluster_files(reports, icsp=icsp, name=name)
     written = cluster_resources.write(output_dir, files, owned=owned_files(), notify=notify)
     return written + [p for s in ALL for p in s.side_files(reports, output_dir)]
+
+
+def write_report_and_mirror_sets(report: Report, output_dir: str | Path, *, icsp: bool = False,
+                                 notify: Callable[[str], None] = log.warning) -> list[Path]:
+    """report.json, with ``nodeImpact``: what applying the new cluster-resources/ in place of the directory's
+    current ones does to the nodes; then the CR files. The report is written also when the CRs cannot be made."""
+    files = None
+    try:
+        files = cluster_files([report], icsp=icsp)
+        report.nodeImpact = cluster_resources.apply_verdict(output_dir, files).to_dict()
+    finally:
+        report.save(str(Path(output_dir) / REPORT_FILE))
+    return write_mirror_sets([report], output_dir, icsp=icsp, notify=notify, files=files)
 
 
 @contextlib.contextmanager

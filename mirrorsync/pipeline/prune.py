@@ -41,7 +41,7 @@ from ..sync.manifest import SyncManifest
 from ..sync.plan import Plan, destinations
 from ..sync.report import API_VERSION, REPORT_FILE, ImageRecord, Report, load as load_report
 from ..sync.status import RunStatus
-from .outputs import output_lock, write_mirror_sets
+from .outputs import cluster_files, output_lock, write_mirror_sets
 from .removals import UNFINISHED, Removal, delete, inspect  # noqa: F401 - part of this interface
 from .planning import sections_of
 from .runner import Runner, RunOptions
@@ -71,6 +71,9 @@ class PruneResult:
     guards: list[str] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
     interrupted: bool = False
+    # What applying the pruned CRs in place of the output directory's does to the nodes (as in the sync report);
+    # None when the prune changes no mirror-set entry
+    nodeImpact: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -91,7 +94,8 @@ class PruneResult:
                 "status": self.status,
                 "removals": [r.to_dict() for r in self.removals], "unlisted": list(self.unlisted),
                 "keptWhole": list(self.keptWhole),
-                "removedEntries": [dict(e) for e in self.removedEntries], "guards": list(self.guards)}
+                "removedEntries": [dict(e) for e in self.removedEntries], "guards": list(self.guards),
+                **({"nodeImpact": dict(self.nodeImpact)} if self.nodeImpact is not None else {})}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
@@ -309,9 +313,11 @@ class Pruner:
             protected, result.keptWhole = unknown_selections(report, self.manifest, the_plan)
             result.removals, result.unlisted, pruned = decide(report, self.manifest, the_plan, unfinished,
                                                               protected=protected)
+            files = cluster_files([pruned or report], icsp=_has_icsp(out))
             if pruned is not None:
                 result.removedEntries = removed_entries(pruned, report, self.manifest)
                 pruned.removedEntries = result.removedEntries
+                result.nodeImpact = pruned.nodeImpact = cluster_resources.apply_verdict(out, files).to_dict()
             inspect(result.removals, pruned or report, self.manifest, clients.get,
                     workers=self.manifest.options.concurrency, others=others)
             result.guards = guards(report, self.manifest, the_plan, result.removals, max_share=self.max_share)
@@ -330,7 +336,7 @@ class Pruner:
                 # Always, also when report.json did not change: an interrupted prune may have left it written
                 # and the mirror sets not yet; nothing is deleted before they are.
                 result.written = write_mirror_sets([pruned or report], out, icsp=_has_icsp(out),
-                                                   notify=self.notify)
+                                                   notify=self.notify, files=files)
                 result.interrupted = not delete(result.removals, clients.get, self.stop)
         finally:
             clients.close()

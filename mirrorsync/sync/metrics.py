@@ -35,8 +35,14 @@ METRICS = {
     "mirrorsync_last_run_duration_seconds": "Wall-clock duration of the last run.",
     "mirrorsync_last_run_timestamp_seconds": "When the last run finished (Unix time).",
     "mirrorsync_last_run_success": "1 if the last run copied everything (status Succeeded), else 0.",
+    "mirrorsync_last_run_apply_verdict": "What applying the last run's cluster resources does to the nodes: 1 for "
+                                         "the verdict (none, reload: CRI-O reload, drain: nodes drained), 0 for "
+                                         "the others.",
     LAST_SUCCESS: "When a run last succeeded (Unix time); kept across failed runs.",
 }
+
+# mirrorsync.openshift.drain.VERDICTS (the report carries them as text; this layer is below that one)
+APPLY_VERDICTS = ("none", "reload", "drain")
 
 _LINE = re.compile(rf"^{LAST_SUCCESS}(?:\{{[^}}]*\}})?\s+(\S+)")
 
@@ -71,6 +77,10 @@ def samples(report: Report, *, last_success: float | None = None) -> list[tuple[
     if finished is not None:
         out.append(("mirrorsync_last_run_timestamp_seconds", {}, finished))
     out.append(("mirrorsync_last_run_success", {}, 1 if ok else 0))
+    if report.nodeImpact is not None:
+        verdict = report.nodeImpact.get("verdict")
+        out.extend(("mirrorsync_last_run_apply_verdict", {"verdict": v}, 1 if v == verdict else 0)
+                   for v in APPLY_VERDICTS)
     success = finished if ok else last_success
     if success is not None:
         out.append((LAST_SUCCESS, {}, success))

@@ -119,6 +119,10 @@ class Report:
     # Mirror-set entries the previous report in the output directory had and this one no longer gives, each
     # {"source", "mirror", "mirrorSets", "reason"}: what a cluster applying the new files stops using.
     removedEntries: list[dict[str, Any]] = field(default_factory=list)
+    # What applying the CRs this run wrote, in place of those its output directory held before, does to the nodes
+    # (mirrorsync.openshift.drain): {"verdict": "none" | "reload" | "drain", "reasons": [...]}. None (reports before
+    # the field, or not written by run/import): not written, so those reports keep their bytes.
+    nodeImpact: dict[str, Any] | None = None
     # What the manifest's other sections (mirrorsync.sync.section) recorded, by their report key, in the order
     # they finished: ``releases`` (openshift.releases), ``catalogs`` (openshift.catalogs). Each value is a list of
     # JSON objects, or of records with ``to_dict()``; a key with an empty list is not written, so that reports
@@ -150,6 +154,8 @@ class Report:
              "images": (_LazyRecords(self.images) if _lazy_images
                         else [_image_dict(i) for i in sorted(self.images, key=_image_key)]),
              "removedEntries": [dict(e) for e in self.removedEntries]}
+        if self.nodeImpact is not None:
+            d["nodeImpact"] = dict(self.nodeImpact)
         for key, records in self.sections.items():
             if records and key not in _ENGINE_KEYS:
                 d[key] = [r.to_dict() if hasattr(r, "to_dict") else r for r in records]
@@ -180,7 +186,7 @@ class Report:
 
 # the report's own keys; every other top-level list is a section's (``Report.sections``)
 _ENGINE_KEYS = ("apiVersion", "kind", "manifest", "engine", "mirrors", "startedAt", "finishedAt", "status", "totals",
-                "images", "removedEntries")
+                "images", "removedEntries", "nodeImpact")
 _OPTIONAL_IMAGE_FIELDS = ("mirrorTag", "platforms", "missingPlatforms", "rewrittenDigest", "companions")
 
 
@@ -271,6 +277,7 @@ def loads(text: str, file: str = "<report>") -> Report:
                       finishedAt=data.get("finishedAt"), status=data.get("status", ""), images=images,
                       retries=int((data.get("totals") or {}).get("retries", 0)),
                       removedEntries=[dict(e) for e in data.get("removedEntries") or []],
+                      nodeImpact=dict(data["nodeImpact"]) if isinstance(data.get("nodeImpact"), dict) else None,
                       sections={k: [dict(x) for x in v] for k, v in data.items()
                                 if k not in _ENGINE_KEYS and isinstance(v, list)})
     except (TypeError, ValueError, AttributeError) as exc:

@@ -69,7 +69,7 @@ def test_outputs_are_the_recorded_ones(make_registry, seed, tmp_path):
                 {"source": f"{source.host}/golden/base", "digests": [pinned.digest]}])
     out = tmp_path / "out"
 
-    for command in ("", "run", "plan", "generate", "registries-conf", "resolve", "migrate-icsp", "convert",
+    for command in ("", "run", "plan", "generate", "registries-conf", "resolve", "diff", "migrate-icsp", "convert",
                     "export", "import", "verify"):
         _cli(names, f"help-{command or 'mirrorsync'}", *([command] if command else []), "--help")
     _cli(names, "plan", "plan", str(manifest))

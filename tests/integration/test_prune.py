@@ -125,6 +125,9 @@ def test_dry_run_lists_and_apply_deletes_exactly_what_the_manifest_no_longer_sel
         f"would delete: {M}/{mb}:v1 ({gone_b.digest}): the manifest no longer selects {registry.host}/{b}",
     ]), dry.stdout
     assert "dry run (--apply to delete): 2 to delete, 1 kept, 1 moved" in dry.stderr
+    # said before --apply is asked for: the entries b loses take its registry out of registries.conf
+    drains = (f"applying {d.out}/cluster-resources/: drain: {registry.host}/{b}: registry removed")
+    assert f"--apply removes 1 mirror-set entry; {drains}" in dry.stderr.splitlines()
     assert d.files() == before  # a dry run writes nothing
     for repo, digest in [(ma, one.digest), (ma, two.digest), (ma, arm64), (ma, amd64), (mb, gone_b.digest)]:
         assert present(mir, repo, digest)
@@ -157,6 +160,8 @@ def test_dry_run_lists_and_apply_deletes_exactly_what_the_manifest_no_longer_sel
     assert [(i["source"].rsplit("/", 1)[-1], i["tag"]) for i in report["images"]] == [(a.rsplit("/", 1)[-1], "1.0")]
     assert [(e["source"], e["mirror"]) for e in report["removedEntries"]] == [(f"{registry.host}/{b}", f"{M}/{mb}")]
     assert f"removing mirror entry {registry.host}/{b} -> {M}/{mb}" in applied.stderr
+    assert f"removed 1 mirror-set entry; {drains}" in applied.stderr.splitlines()
+    assert report["nodeImpact"] == {"verdict": "drain", "reasons": [f"{registry.host}/{b}: registry removed"]}
     kept = json.loads((d.out / "prune-report.json").read_text())
     assert {(r["tag"], r["action"]) for r in kept["removals"]} == {
         ("old", "kept"), ("2.0", "deleted"), ("3.0", "moved"), ("v1", "deleted")}

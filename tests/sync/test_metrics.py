@@ -21,6 +21,7 @@ def make_report(status="Succeeded", finished="2026-01-02T03:04:10Z") -> Report:
                  images=[img("a", "copied", 1000, 24, 1000), img("b", "copied", 500, 0, 500),
                          img("c", "up-to-date", 0, 700), img("d", "failed"), img("e", "partial")])
     rep.retries = 3
+    rep.nodeImpact = {"verdict": "reload", "reasons": []}
     return rep
 
 
@@ -48,7 +49,16 @@ def test_rendered_metrics_parse_and_hold_the_report_totals():
     assert values[("mirrorsync_last_run_timestamp_seconds", ())] == finished
     assert values[("mirrorsync_last_run_success", ())] == 1
     assert values[("mirrorsync_last_success_timestamp_seconds", ())] == finished
+    assert values[("mirrorsync_last_run_apply_verdict", (("verdict", "reload"),))] == 1
+    assert values[("mirrorsync_last_run_apply_verdict", (("verdict", "none"),))] == 0
+    assert values[("mirrorsync_last_run_apply_verdict", (("verdict", "drain"),))] == 0
     assert {name for name, _ in values} == set(metrics.METRICS)
+
+
+def test_no_apply_verdict_without_one_in_the_report():
+    rep = make_report()
+    rep.nodeImpact = None  # a report of an earlier version
+    assert not any(name == "mirrorsync_last_run_apply_verdict" for name, _ in parse(metrics.render(rep)))
 
 
 def test_textfile_keeps_the_last_success_across_a_failed_run(tmp_path):

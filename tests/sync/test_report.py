@@ -38,3 +38,17 @@ def test_round_trip_keeps_every_field():
     again = report.loads(r.to_json())
     assert again.to_json() == r.to_json()
     assert json.loads(r.to_json())["totals"]["bytesSent"] == 10
+
+
+def test_node_impact_is_written_only_when_known_and_loads_back():
+    from mirrorsync.sync.report import Report, loads
+
+    rep = Report(manifest="m.yaml", engine="native", mirrors=[], startedAt="2026-01-01T00:00:00Z")
+    assert "nodeImpact" not in json.loads(rep.to_json())  # reports without it keep their bytes
+    assert loads(rep.to_json()).nodeImpact is None
+    rep.nodeImpact = {"verdict": "drain", "reasons": ["quay.io/a: registry removed"]}
+    data = json.loads(rep.to_json())
+    assert data["nodeImpact"] == {"verdict": "drain", "reasons": ["quay.io/a: registry removed"]}
+    assert list(data).index("nodeImpact") == list(data).index("removedEntries") + 1
+    assert loads(rep.to_json()).nodeImpact == rep.nodeImpact
+    assert loads(rep.to_json()).to_json() == rep.to_json()
