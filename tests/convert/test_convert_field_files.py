@@ -126,6 +126,32 @@ def test_other_transports_are_refused_where_they_are_written(tmp_path, body, whe
     assert message.startswith(f"{tmp_path}/in.yaml{where} the ") and "transport is not supported" in message
 
 
+# item 3 -----------------------------------------------------------------------------------------------------------
+
+def test_oci_catalogs_become_absolute_layout_paths_with_oc_mirrors_destination(tmp_path):
+    src = write(tmp_path, ISC + textwrap.dedent("""\
+        mirror:
+          operators:
+          - catalog: oci://./catalogs/redhat-operator-index
+            packages:
+            - name: web-terminal
+          - catalog: oci:///srv/layouts/custom
+            targetCatalog: olm/custom
+            targetTag: v2
+        """))
+    text = convert.convert(src, ["mirror.example.net/m"])
+    assert f"catalog: oci://{tmp_path}/catalogs/redhat-operator-index\n" in text  # the manifest may live elsewhere
+    first, second = parse_manifest(text, str(tmp_path / "elsewhere" / "out.yaml")).sections["operators"]
+    assert (first.layout, first.target_repository, first.target_tag) == (
+        f"{tmp_path}/catalogs/redhat-operator-index", "redhat-operator-index", "latest")
+    assert (second.layout, second.target_repository, second.target_tag) == ("/srv/layouts/custom", "olm/custom", "v2")
+
+
+def test_an_oci_catalog_without_a_path_is_refused_at_its_line(tmp_path):
+    message = refusal(write(tmp_path, ISC + "mirror:\n  operators:\n  - catalog: oci://\n"), ["m.example.net"])
+    assert message.startswith(f"{tmp_path}/in.yaml:5: mirror.operators[0].catalog: 'oci://': expected"), message
+
+
 # item 5 -----------------------------------------------------------------------------------------------------------
 
 MULTI = ISC + """\

@@ -86,8 +86,9 @@ def parse_operators(r, value: Any, manifest_file: str = "") -> tuple[OperatorCat
         for j, name in enumerate(names):
             if name in names[:j]:
                 raise r.fail(path + ("packages", j, "name"), f"package {name!r} is listed twice")
-        target = ref.repository if ref else _layout_repository(r, layout, path)
-        if "targetCatalog" in item:
+        if "targetCatalog" not in item:
+            target = ref.repository if ref else _layout_repository(r, layout, path)
+        else:
             target = r.string(item["targetCatalog"], path + ("targetCatalog",)).strip("/")
             if not reference.is_valid_path(target):
                 raise r.fail(path + ("targetCatalog",), f"invalid repository path {target!r}: lowercase "
