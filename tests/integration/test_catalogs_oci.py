@@ -228,3 +228,30 @@ def test_convert_of_an_imageset_with_an_oci_catalog_plans_it(tmp_path, source):
     assert "mirror.example.com:5000/ns/redhat-operator-index" in destinations
     assert f"mirror.example.com:5000/ns/{source.images['gamma.v0.1.0-bundle'].split('/', 1)[1].split('@')[0]}" \
         in destinations
+
+
+def test_an_oci_catalog_crosses_an_air_gap_by_its_name(tmp_path, source, make_registry):
+    far = make_registry("oci-catalog-far")
+    layout = tmp_path / "layouts" / "my-index"
+    digest = catalog_layout(layout, lambda n: source.images[n])
+    manifest = write_manifest(tmp_path / "m.yaml", mirrors=[f"{far.host}/mirror"], images=[],
+                              registries={r.host: registry_settings(r) for r in (source, far)},
+                              operators=[{"catalog": "oci://./layouts/my-index", "packages": [{"name": "gamma"}]}])
+    export_dir = tmp_path / "export"
+    exported = mirrorsync("export", str(manifest), "--to", str(export_dir))
+    assert exported.returncode == 0, exported.stderr
+    source.stop()
+    layout.rename(tmp_path / "gone")  # the far side has neither the source nor the layout: only the export
+
+    out = tmp_path / "out"
+    imported = mirrorsync("import", str(export_dir), "--output-dir", str(out))
+    assert imported.returncode == 0, imported.stderr
+    [entry] = json.loads((out / "report.json").read_text())["catalogs"]
+    # the import loads the export's copy of the manifest: the relative path names a place beside it, not read
+    assert entry["catalog"] == f"oci://{export_dir / 'layouts' / 'my-index'}" and entry["sourceDigest"] == digest
+    [m] = entry["mirrors"]
+    assert m["status"] == "pushed" and m["reference"] == f"{far.host}/mirror/my-index:latest"
+    assert on_mirror(far, "mirror/my-index", "latest") == m["digest"]
+    [bundle] = entry["images"]
+    repo, bundle_digest = bundle.split("/", 1)[1].split("@")
+    assert on_mirror(far, f"mirror/{repo}", bundle_digest) == bundle_digest
