@@ -33,6 +33,7 @@ class ImageLayout:
         self.path = Path(path)
         self.tag = tag
         self._top: Descriptor | None = None
+        self._checked = False
 
     def __repr__(self) -> str:
         return f"ImageLayout({str(self.path)!r})"
@@ -76,7 +77,9 @@ class ImageLayout:
 
     def check(self) -> None:
         """Every manifest and blob of the image read and checked against its descriptor (``InputError`` naming the
-        file that holds the descriptor, the field, and what is wrong)."""
+        file that holds the descriptor, the field, and what is wrong); once per store."""
+        if self._checked:
+            return
         manifest = self._checked_manifest(self.top(), str(self.path / INDEX_FILE), "manifests[0]")
         images = [manifest]
         if manifest.is_index:
@@ -91,6 +94,7 @@ class ImageLayout:
             for k, desc in enumerate(image.blobs):
                 if not desc.foreign:
                     self._checked_blob(desc, where, "config" if k == 0 else f"layers[{k - 1}]")
+        self._checked = True
 
     def _checked_manifest(self, desc: Descriptor, where: str, field: str) -> Manifest:
         try:

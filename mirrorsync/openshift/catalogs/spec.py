@@ -50,14 +50,19 @@ class OperatorCatalogSpec:
         return OCI + self.layout if self.layout else str(self.catalog)
 
     def layout_store(self) -> ImageLayout:
-        """The layout of an oci:// catalog, its image under the target tag (one store per layout in a process, so
-        that it is checked once)."""
+        """The layout of an oci:// catalog, its image under the target tag: one store per layout and state of its
+        index.json in a process, so that a run checks it once and a later run sees it rewritten."""
         assert self.layout is not None
-        return _layout_store(self.layout, self.target_tag)
+        try:
+            st = os.stat(os.path.join(self.layout, "index.json"))
+            stamp: tuple | None = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        return _layout_store(self.layout, self.target_tag, stamp)
 
 
 @functools.lru_cache(maxsize=64)
-def _layout_store(path: str, tag: str) -> ImageLayout:
+def _layout_store(path: str, tag: str, index_stamp: tuple | None) -> ImageLayout:
     return ImageLayout(path, tag)
 
 
