@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from ..atomicfile import write_atomic
-from ..errors import DigestMismatch, InputError, NotFound
-from ..oci.content import OCI_INDEX, Descriptor, Manifest, digest_of, parse_manifest, verified
+from ..errors import InputError, NotFound
+from ..oci.content import OCI_INDEX, Descriptor, Manifest, parse_manifest, verified
 from ..oci.store import ABSENT, PRESENT, BlobReuse
-from ..registry import limits
+from ..ocilayout.blob_files import HEX, blob_path, read_manifest
+from ..ocilayout.index_file import INDEX_FILE, REF_NAME, read_index
 from .checked_file import write_checked
-from .index_file import INDEX_FILE, REF_NAME, read_index
 
 LAYOUT_FILE = "oci-layout"
 LOCK_FILE = ".index.lock"
@@ -41,7 +41,6 @@ FLUSH_INTERVAL = 1.0  # seconds between index.json rewrites while manifests are 
 _ALNUM = r"[A-Za-z0-9]+"
 _COMPONENT = rf"{_ALNUM}(?:(?:[-._:@+]|--){_ALNUM})*"
 REF_NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_HEX = re.compile(r"^[a-f0-9]{64}$|^[a-f0-9]{128}$")
 
 
 def ref_name(repo: str, ref: str) -> str:
@@ -105,10 +104,7 @@ class OCILayout:
     # --- paths and the index --------------------------------------------------------------------------------------
 
     def blob_path(self, digest: str) -> Path:
-        algorithm, _, hexpart = digest.partition(":")
-        if algorithm not in ("sha256", "sha512") or not _HEX.match(hexpart):
-            raise DigestMismatch(f"not a digest: {digest!r}")
-        return self.path / "blobs" / algorithm / hexpart
+        return blob_path(self.path, digest)
 
     @contextlib.contextmanager
     def _file_lock(self) -> Iterator[None]:
@@ -229,18 +225,11 @@ class OCILayout:
             if entry is None:
                 raise NotFound(f"{ref_name(repo, ref)} is not in {self.describe()}")
             digest, media_type = entry["digest"], entry.get("mediaType")
-        path = self.blob_path(digest)
         try:
-            with open(path, "rb") as f:
-                # the registry client's limit: a layout from across the gap is no more trusted than a registry
-                data = f.read(limits.MANIFEST_BODY + 1)
-        except FileNotFoundError:
+            # a layout from across the gap is no more trusted than a registry
+            data = read_manifest(self.blob_path(digest), digest, f"manifest {digest} of {repo}", self.describe())
+        except NotFound:
             raise NotFound(f"manifest {digest} of {repo} is not in {self.describe()}") from None
-        if len(data) > limits.MANIFEST_BODY:
-            raise limits.too_large(f"manifest {digest} of {repo}", self.describe(), limits.MANIFEST_BODY)
-        actual = digest_of(data, digest)
-        if actual != digest:
-            raise DigestMismatch(f"manifest {path}: content has digest {actual}, expected {digest}")
         return parse_manifest(data, media_type, digest)
 
     def put_manifest(self, repo: str, ref: str, manifest: Manifest) -> None:
@@ -281,7 +270,7 @@ class OCILayout:
         for algorithm_dir in sorted((self.path / "blobs").iterdir()):
             if algorithm_dir.is_dir():
                 out += [f"{algorithm_dir.name}:{p.name}" for p in sorted(algorithm_dir.iterdir())
-                        if _HEX.match(p.name)]
+                        if HEX.match(p.name)]
         return out
 
     @contextlib.contextmanager

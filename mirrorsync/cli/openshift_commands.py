@@ -160,7 +160,8 @@ def release_info(
 
 def catalog_list(
     catalog: str = typer.Argument(..., metavar="CATALOG",
-                                  help="The catalog image, e.g. registry.redhat.io/redhat/redhat-operator-index:v4.15."),
+                                  help="The catalog image, e.g. registry.redhat.io/redhat/redhat-operator-index:v4.15, "
+                                       "or oci:///path of an OCI layout holding it."),
     package: Optional[str] = typer.Option(None, "--package", metavar="P",
                                           help="Show this package's every bundle with its upgrade edges."),
     manifest: Optional[Path] = typer.Option(None, "--manifest", dir_okay=False,
@@ -175,11 +176,11 @@ def catalog_list(
 
     try:
         m = manifest_mod.load_manifest(str(manifest)) if manifest else None
-        ref, digest, cat = listing.read(catalog, manifest=m, insecure=insecure, auth_file=authfile)
+        name, digest, cat = listing.read(catalog, manifest=m, insecure=insecure, auth_file=authfile)
         text = listing.lines(cat, package)
     except MirrorsyncError as exc:
         fail(exc)
         return
-    typer.echo(f"{ref.name}@{digest}")
+    typer.echo(f"{name}@{digest}")
     for line in text:
         typer.echo(line)

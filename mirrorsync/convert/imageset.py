@@ -3,6 +3,7 @@ additional images less the blocked ones, the platform channels and releases, the
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -15,6 +16,7 @@ ISC_KIND = "ImageSetConfiguration"
 ISC_API_VERSIONS = ("mirror.openshift.io/v1alpha2", "mirror.openshift.io/v2alpha1")
 # oc-mirror v2 takes image names with a containers/image transport; a registry's is the one a manifest can mirror
 _DOCKER = "docker://"
+_OCI = "oci://"  # an operator catalog in an OCI layout on disk (oc-mirror v2's operators[].catalog)
 # containers/image's other transports; a name such as alpine:3.19 is a registry image, not a transport
 _TRANSPORT = re.compile(r"^(oci|oci-archive|dir|docker-archive|docker-daemon|containers-storage|sif|tarball|ostree):")
 
@@ -156,7 +158,7 @@ class ImageSet(Reader):
             path = ("mirror", "operators", i)
             entry = self._keep(self.mapping(item, path), path, ("catalog", "full", "targetCatalog", "targetTag"))
             if isinstance(entry.get("catalog"), str):
-                entry["catalog"] = self.image_name(entry["catalog"], path + ("catalog",))
+                entry["catalog"] = self._catalog(entry["catalog"], path + ("catalog",))
             self.came_from(("operators", len(out)), path)
             packages = []
             for j, pkg in enumerate(item.get("packages") or []):
@@ -174,6 +176,17 @@ class ImageSet(Reader):
                                 "(oc-mirror v2's behaviour)")
             out.append(entry)
         return out
+
+    def _catalog(self, name: str, path: tuple) -> str:
+        """A catalog image, or ``oci://DIR``: a layout on disk, relative to the ImageSetConfiguration's directory,
+        written as an absolute path so that the manifest finds it wherever it is written."""
+        if not name.startswith(_OCI):
+            return self.image_name(name, path)
+        rest = name[len(_OCI):]
+        if not rest:
+            raise self.fail(path, f"{name!r}: expected oci:///path/to/layout (a directory holding an OCI layout)")
+        base = os.path.dirname(os.path.abspath(self.doc.file)) if not self.doc.file.startswith("<") else os.getcwd()
+        return _OCI + os.path.normpath(os.path.join(base, os.path.expanduser(rest)))
 
     def _keep(self, item: dict, path: tuple, keys: tuple[str, ...]) -> dict[str, Any]:
         nested = {"packages", "channels"}

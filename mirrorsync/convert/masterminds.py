@@ -1,7 +1,8 @@
 """The tags skopeo sync's semver library (Masterminds/semver) reads as versions and mirrorsync's semver does not:
 one or two numbers (``3``, ``3.7``, ``v3.7``), read as ``3.0.0`` and ``3.7.0``. :func:`short_tag_pattern` gives an
 ``include`` pattern that takes exactly those of them a range contains, so that a converted ``images-by-semver``
-mirrors them too (the ``semver`` entry takes the ``MAJOR.MINOR.PATCH`` ones)."""
+mirrors them too (the ``semver`` entry takes the ``MAJOR.MINOR.PATCH`` ones), whether the range names its versions
+by two parts (``= 3.7``) or three (``>= 3.12.0`` takes the tag ``3.12``, as skopeo sync does)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,8 @@ import re
 from ..sync.semver import Range
 
 _ANY_NUMBER = r"(?:0|[1-9]\d*)"
-# a version in the range's text with one or two parts (3, 3.7, 3.x, *): the range was written for such tags
-_SHORT_VERSION = re.compile(r"(?:^|[\s=<>~^|,])v?(?:\d+|[xX*])(?:\.(?:\d+|[xX*]))?(?=$|[\s|,])")
 
 Pair = tuple[int, int]
-
-
-def names_short_versions(text: str) -> bool:
-    """Whether the range's text names a version by MAJOR or MAJOR.MINOR (``= 3.7``, ``~3``, ``3.x``)."""
-    return _SHORT_VERSION.search(text) is not None
 
 
 def short_tag_pattern(rng: Range) -> str | None:

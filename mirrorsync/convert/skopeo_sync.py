@@ -13,7 +13,7 @@ from ..sync.semver import Range
 from ..yamlsource import LocatedDocument
 from .conversion import Conversion
 from .located import Reader
-from .masterminds import names_short_versions, short_tag_pattern
+from .masterminds import short_tag_pattern
 
 SOURCE_FORMAT = "skopeo sync YAML"
 _SKOPEO_KEYS = {"images", "images-by-tag-regex", "images-by-semver", "credentials", "tls-verify", "cert-dir"}
@@ -154,12 +154,10 @@ class SkopeoSync(Reader):
         except InputError as exc:
             raise self.fail(path, exc.message) from None
         self._add({**entry, "semver": text}, path)
-        short = short_tag_pattern(rng) if names_short_versions(text) else None
-        if short is None:
-            self.note(path, "skopeo's Masterminds/semver also counts tags such as 3.12 or v3 as versions; "
-                            "mirrorsync's semver takes MAJOR.MINOR.PATCH tags only: check `mirrorsync plan`")
+        # Masterminds reads the tag 3.12 as 3.12.0, in any range: '>= 3.12.0' takes it as '= 3.7' takes 3.7
+        short = short_tag_pattern(rng)
+        if short is None:  # no M or M.m tag is in the range (= 3.7.1): the semver entry takes what skopeo does
             return
-        # Masterminds reads the tag 3.7 as 3.7.0: a range written with such versions is meant for such tags
         self._add({**entry, "include": [short]}, path)
         self.note(path, "skopeo's Masterminds/semver also counts tags such as 3.7 or v3 as versions (3.7.0, "
                         "3.0.0): a second entry takes those in the range by an include pattern, the semver entry "

@@ -104,6 +104,11 @@ class Runner:
                         path = ("defaults", key)
                     raise self.manifest.error(path, f"{key} need engine native ({why[key]}); drop --engine skopeo "
                                                     "or options.engine: skopeo")
+        for section, spec in self.manifest.present_sections():
+            native = section.native_only(spec)
+            if native is not None:
+                raise self.manifest.error(native[0], f"needs engine native ({native[1]}); drop --engine skopeo or "
+                                                     "options.engine: skopeo")
 
     def plan(self, clients: Clients) -> Plan:
         """Every section's jobs, as this run's route reads and writes them."""

@@ -125,9 +125,11 @@ class NativeEngine:
         """The registries the jobs are read from (none when they are read from another store)."""
         if self.source_for != self._registry_source:
             return []
-        return list(dict.fromkeys(job.source.registry for job in jobs))
+        return list(dict.fromkeys(job.source.registry for job in jobs if job.source_store is None))
 
     def _registry_source(self, job: CopyJob) -> tuple[ContentStore, str]:
+        if job.source_store is not None:
+            return job.source_store, job.source.repository
         return self.clients.get(job.source.registry), job.source.repository
 
     def _registry_targets(self, job: CopyJob) -> list[Target]:

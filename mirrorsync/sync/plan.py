@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from ..errors import InputError, describe
+from ..oci.store import ContentStore
 from ..registry import reference
 from ..registry.reference import Reference
 from .manifest import ImageSpec, Mirror, SyncManifest
@@ -37,6 +38,9 @@ class CopyJob:
     # the tag to push on the mirrors when it is not the source's (a release component, read by digest, is
     # tagged <version>-<arch>-<component> there); None: the source's tag, or by digest only
     target_tag: str | None = None
+    # the store the source is read from when it is not the source's registry (an oci:// catalog's layout on disk);
+    # None: the registry, or whatever store the route reads every job from
+    source_store: ContentStore | None = field(default=None, compare=False)
 
     @property
     def push_tag(self) -> str | None:

@@ -78,6 +78,10 @@ class Section:
     def check_files(self, manifest: SyncManifest, spec: Any, *, from_layout: bool) -> None:
         """Local files it reads must be there before a run starts (``InputError``)."""
 
+    def native_only(self, spec: Any) -> tuple[tuple, str] | None:
+        """(manifest path, why) of what only the native engine copies (a source that is no registry), else None."""
+        return None
+
     def plan(self, spec: Any, ctx: PlanContext, the_plan: Plan) -> None:
         """Add its copy jobs (and planning failures) to ``the_plan``; keep what it needs later in
         ``the_plan.sections[self.key]``."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mirrorsync import convert
-from mirrorsync.convert.masterminds import names_short_versions, short_tag_pattern
+from mirrorsync.convert.masterminds import short_tag_pattern
 from mirrorsync.errors import InputError
 from mirrorsync.pipeline.sections import parse_manifest
 from mirrorsync.sync.semver import Range, Version
@@ -124,6 +124,32 @@ def test_docker_transport_names_are_the_registry_images_they_name(tmp_path):
 def test_other_transports_are_refused_where_they_are_written(tmp_path, body, where):
     message = refusal(write(tmp_path, ISC + body), ["m.example.net"])
     assert message.startswith(f"{tmp_path}/in.yaml{where} the ") and "transport is not supported" in message
+
+
+# item 3 -----------------------------------------------------------------------------------------------------------
+
+def test_oci_catalogs_become_absolute_layout_paths_with_oc_mirrors_destination(tmp_path):
+    src = write(tmp_path, ISC + textwrap.dedent("""\
+        mirror:
+          operators:
+          - catalog: oci://./catalogs/redhat-operator-index
+            packages:
+            - name: web-terminal
+          - catalog: oci:///srv/layouts/custom
+            targetCatalog: olm/custom
+            targetTag: v2
+        """))
+    text = convert.convert(src, ["mirror.example.net/m"])
+    assert f"catalog: oci://{tmp_path}/catalogs/redhat-operator-index\n" in text  # the manifest may live elsewhere
+    first, second = parse_manifest(text, str(tmp_path / "elsewhere" / "out.yaml")).sections["operators"]
+    assert (first.layout, first.target_repository, first.target_tag) == (
+        f"{tmp_path}/catalogs/redhat-operator-index", "redhat-operator-index", "latest")
+    assert (second.layout, second.target_repository, second.target_tag) == ("/srv/layouts/custom", "olm/custom", "v2")
+
+
+def test_an_oci_catalog_without_a_path_is_refused_at_its_line(tmp_path):
+    message = refusal(write(tmp_path, ISC + "mirror:\n  operators:\n  - catalog: oci://\n"), ["m.example.net"])
+    assert message.startswith(f"{tmp_path}/in.yaml:5: mirror.operators[0].catalog: 'oci://': expected"), message
 
 
 # item 5 -----------------------------------------------------------------------------------------------------------
@@ -249,7 +275,10 @@ TAGS = [f"{p}{M}{'.' + str(m) if m is not None else ''}{'.' + str(x) if x is not
 
 
 @pytest.mark.parametrize("constraint", ["= 3.7", "~3.7", "^3.7", "3.x", ">= 3.7, < 4", "3.6 - 3.8", "!= 3.7.0 ~3",
-                                        ">=1.2 <2 || =11", "<=2", ">3.7", "^0.6", "~12.1 || 0.x"])
+                                        ">=1.2 <2 || =11", "<=2", ">3.7", "^0.6", "~12.1 || 0.x",
+                                        # full versions: Masterminds takes the tag 3.12 for 3.12.0 here too
+                                        ">= 3.12.0", "= 3.7.0", ">=1.2.3 <2.0.0", "> 3.7.0 <= 6.0.0", "< 3.7.1",
+                                        "!= 3.7.0", ">=1.2.3 <2.0.0 || =4.0.0-rc.1"])
 def test_a_range_written_for_two_part_tags_takes_them_as_masterminds_does(tmp_path, constraint):
     src = write(tmp_path, f"registry.example.net/team:\n  images-by-semver:\n    lib: {constraint!r}\n")
     text = convert.convert(src, ["m.example.net"])
@@ -261,10 +290,13 @@ def test_a_range_written_for_two_part_tags_takes_them_as_masterminds_does(tmp_pa
     assert f"{src}:3: registry.example.net/team.images-by-semver.lib: skopeo's Masterminds/semver" in text
 
 
-def test_a_range_of_full_versions_keeps_one_semver_entry_and_the_comment():
-    assert not names_short_versions(">= 3.12.0") and not names_short_versions(">=1.2.3 <2.0.0 || =4.0.0-rc.1")
-    assert names_short_versions("= 3.7") and names_short_versions(">=1.2.3 <2") and names_short_versions("*")
+def test_a_range_no_two_part_tag_is_in_keeps_one_semver_entry_without_a_comment(tmp_path):
     assert short_tag_pattern(Range.parse("= 3.7.1")) is None  # no M or M.m tag is 3.7.1
+    assert short_tag_pattern(Range.parse(">=1.2.3 <1.3.0")) is None
+    src = write(tmp_path, "registry.example.net/team:\n  images-by-semver:\n    lib: '= 3.7.1'\n")
+    text = convert.convert(src, ["m.example.net"])
+    assert [s.semver.text for s in parse_manifest(text, "out.yaml").images] == ["= 3.7.1"]
+    assert "Masterminds" not in text
 
 
 def test_short_names_and_hosts_that_look_like_transports_stay_registry_images(tmp_path):

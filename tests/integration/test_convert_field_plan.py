@@ -70,6 +70,21 @@ def test_skopeo_keys_with_a_namespace_plan_the_repositories_under_it(tmp_path, r
         f"{mirror_registry.host}/ns/app", f"{mirror_registry.host}/ns/lib"}
 
 
+def test_a_full_version_range_plans_the_two_part_tags_masterminds_takes(tmp_path, registry, mirror_registry, seed,
+                                                                         unique_repo):
+    repo = unique_repo("alpine")
+    for i, tag in enumerate(("3.11", "3.12", "v3.12", "3.12.0", "3.13.1", "3.20", "4", "3.12-alpine", "latest",
+                             "3.13.0-rc.1")):
+        seed(registry, repo, tag, kind="oci", arches=("amd64",), seed=i)
+    sync = f"{registry.host}:\n  tls-verify: false\n  images-by-semver:\n    {repo}: '>= 3.12.0'\n"
+    converted, manifest = convert(tmp_path, "sync.yml", sync, f"{mirror_registry.host}/ns",
+                                  extra=["--insecure-mirror"])
+    assert converted.returncode == 0, converted.stderr
+    # Masterminds reads 3.12 and v3.12 as 3.12.0 and 4 as 4.0.0, in a range of full versions too; no pre-release
+    assert jobs(plan(manifest)) == sorted((f"{registry.host}/{repo}", t)
+                                          for t in ("3.12", "v3.12", "3.12.0", "3.13.1", "3.20", "4"))
+
+
 def test_docker_transport_names_plan_the_images_they_name(tmp_path, registry, mirror_registry, seed, unique_repo):
     app, pinned_repo = unique_repo("app"), unique_repo("pinned")
     seed(registry, app, "1.0", kind="oci", arches=("amd64",))

@@ -20,10 +20,11 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import yaml
 
-from devtools.openshift import hash_seed
+from devtools.openshift import hash_seed, push_catalog
 from devtools.samples import SamplePusher, push_image
 
 ALPHA_VERSIONS = ("1.0.0", "1.1.0", "1.1.1", "1.2.0", "1.3.0")
@@ -147,3 +148,36 @@ def push_related_images(pusher: SamplePusher, prefix: str, other_prefix: str) ->
     return out
 
 
+
+
+class LayoutWriter:
+    """Takes ``push_catalog``'s blobs and manifests into an OCI image layout on disk, as ``skopeo copy --all …
+    oci:DIR:TAG`` writes one: every blob under ``blobs/sha256``, the tagged manifest the one entry of index.json
+    (``org.opencontainers.image.ref.name`` the tag); manifests pushed by digest are blobs only."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        (path / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+        (path / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+        self.entries: list[dict] = []
+
+    def push_blob(self, repository: str, blob) -> None:
+        (self.path / "blobs" / "sha256" / blob.digest.split(":", 1)[1]).write_bytes(blob.data)
+
+    def push_manifest(self, repository: str, reference: str, manifest) -> str:
+        self.push_blob(repository, manifest)
+        if not reference.startswith("sha256:"):
+            self.entries.append({"mediaType": manifest.media_type, "digest": manifest.digest,
+                                 "size": len(manifest.data),
+                                 "annotations": {"org.opencontainers.image.ref.name": reference}})
+            (self.path / "index.json").write_text(json.dumps(
+                {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                 "manifests": self.entries}))
+        return manifest.digest
+
+
+def catalog_layout(path: Path, image_for: Callable[[str], str] = fake_image, *,
+                   arches: tuple[str, ...] = ("amd64",)) -> str:
+    """The sample catalog as an OCI layout at ``path`` (tag ``v1``); returns the catalog's digest."""
+    digest, _ = push_catalog(LayoutWriter(path), "catalog", "v1", catalog_files(image_for), arches=arches)
+    return digest

@@ -86,3 +86,60 @@ def test_old_manifests_still_need_images():
 ])
 def test_errors_name_file_line_and_field(body, expect):
     assert expect in error(body)
+
+
+def test_oci_catalogs_take_oc_mirrors_destination_names_and_paths_relative_to_the_manifest(tmp_path):
+    manifest = tmp_path / "conf" / "m.yaml"
+    manifest.parent.mkdir()
+    manifest.write_text(HEAD + textwrap.dedent("""
+        operators:
+          - catalog: oci://./layouts/redhat-operator-index
+          - catalog: oci:///srv/catalogs/Custom_Index
+            targetCatalog: olm/custom
+            targetTag: v2
+          - catalog: oci://../up/certified
+    """))
+    first, second, third = sections.load_manifest(str(manifest)).sections["operators"]
+    # oc-mirror v2: the layout directory's base name, tag latest (operator/filtered_collector.go, collectOperator)
+    assert first.layout == str(tmp_path / "conf" / "layouts" / "redhat-operator-index")
+    assert (first.target_repository, first.target_tag) == ("redhat-operator-index", "latest")
+    assert first.name == f"oci://{first.layout}"
+    assert (second.layout, second.target_repository, second.target_tag) == ("/srv/catalogs/Custom_Index",
+                                                                            "olm/custom", "v2")
+    assert third.layout == str(tmp_path / "up" / "certified") and third.target_repository == "certified"
+    # the name the plan and an export's layout carry it by: no registry anyone can reach
+    assert str(first.catalog) == "oci-layout.invalid/redhat-operator-index:latest"
+    assert sections.load_manifest(str(manifest)).source_hosts() == set()
+
+
+def test_oci_catalog_whose_directory_is_no_repository_name_needs_a_target_catalog():
+    assert error("""
+        operators:
+          - catalog: oci:///srv/catalogs/Custom_Index
+    """) == ("m.yaml:6: operators[0].catalog: the layout's directory name 'Custom_Index' is no repository name "
+             "(lowercase letters, digits, '.', '_', '-'): give a targetCatalog")
+    assert error("""
+        operators:
+          - catalog: "oci://"
+    """).startswith("m.yaml:6: operators[0].catalog: 'oci://': expected oci:///path/to/layout")
+
+
+def test_two_oci_catalogs_to_one_destination_are_refused():
+    assert "operators[0] also writes index:latest" in error("""
+        operators:
+          - catalog: oci:///a/index
+          - catalog: oci:///b/index
+    """)
+
+
+def test_the_skopeo_engine_refuses_an_oci_catalog_at_its_line():
+    from mirrorsync.pipeline.runner import Runner
+
+    m = load("""
+        operators:
+          - catalog: oci:///a/index
+    """)
+    with pytest.raises(InputError) as info:
+        Runner(m).refuse_for_skopeo()
+    assert str(info.value) == ("m.yaml:6: operators[0].catalog: needs engine native (an oci:// catalog is read from "
+                               "its layout by the native engine); drop --engine skopeo or options.engine: skopeo")

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import os
+
 from ...errors import InputError
+from ...ocilayout.image_layout import ImageLayout
 from ...registry import reference
 from ...registry.settings import RegistrySettings
 from ...sync.manifest import SyncManifest
 from ...sync.semver import Version
 from . import fbc
 from .planning import read_catalog
+from .spec import LAYOUT_TAG, OCI
 
 
 def read(text: str, *, manifest: SyncManifest | None = None, insecure: bool = False,
-         auth_file: str | None = None) -> tuple[reference.Reference, str, fbc.Catalog]:
-    """(reference, digest, FBC) of the catalog ``text`` names, with the registry settings of ``manifest`` (or,
-    with ``insecure``, TLS unverified and plain HTTP allowed for the catalog's host)."""
+         auth_file: str | None = None) -> tuple[str, str, fbc.Catalog]:
+    """(name, digest, FBC) of the catalog ``text`` names (an image reference, or ``oci:///path`` of a layout),
+    with the registry settings of ``manifest`` (or, with ``insecure``, TLS unverified and plain HTTP allowed for
+    the catalog's host)."""
     from ...sync.engines import Clients
 
+    if text.startswith(OCI):  # a layout on disk, checked whole first as a run checks it
+        layout = ImageLayout(os.path.abspath(os.path.expanduser(text[len(OCI):])), LAYOUT_TAG)
+        layout.check()
+        digest, catalog = read_catalog(layout, "", LAYOUT_TAG)
+        return layout.describe(), digest, catalog
     ref = reference.parse(text)
     if ref.tag is None and ref.digest is None:
         ref = ref.with_tag("latest")
@@ -32,7 +42,7 @@ def read(text: str, *, manifest: SyncManifest | None = None, insecure: bool = Fa
         digest, catalog = read_catalog(clients.get(ref.registry), ref.repository, ref.digest or ref.tag)
     finally:
         clients.close()
-    return ref, digest, catalog
+    return ref.name, digest, catalog
 
 
 def lines(catalog: fbc.Catalog, package: str | None = None) -> list[str]:

@@ -10,7 +10,7 @@ CatalogSource names the mirror directly.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from ...errors import InputError, UnsupportedContent, describe
@@ -45,10 +45,11 @@ class CatalogPlan:
     selection: Selection | None = None
     images: dict[str, Reference] = field(default_factory=dict)  # every image the kept bundles name
     error: str | None = None
+    source: tuple[ContentStore, str] | None = None  # where the catalog was read: its rebuild reads there too
 
     def to_dict(self) -> dict:
         """What ``plan`` shows: the bundles the filter keeps and why, and what it leaves out."""
-        out: dict = {"catalog": str(self.spec.catalog), "digest": self.digest, "error": self.error}
+        out: dict = {"catalog": self.spec.name, "digest": self.digest, "error": self.error}
         if self.selection is not None:
             out.update(_selection_dict(self.catalog, self.selection))
         return out
@@ -86,25 +87,26 @@ def catalog_entries(report: Report | None) -> list[dict]:
 
 
 def add_to_plan(the_plan: Plan, manifest: SyncManifest, catalogs: tuple[OperatorCatalogSpec, ...],
-                store_for: StoreFor, *, by_tag: bool = False) -> None:
+                store_for: StoreFor, *, by_tag: bool = False, from_layout: bool = False) -> None:
     """Read and filter every catalog of the manifest; add its jobs (once each) to ``the_plan``.
 
     A filter the catalog cannot satisfy (an unknown package, a filtered-out default channel) raises
     ``InputError`` at the manifest's line, before anything is copied. A catalog that cannot be read is a planning
     failure of that catalog alone. ``by_tag`` copies the catalog by its tag (into an export, so that the import
-    finds it by the name the manifest gives).
+    finds it by the name the manifest gives). An oci:// catalog is read from its layout on disk, unless the run
+    reads everything from a layout (``from_layout``: an import, whose export carried it by its name).
     """
     seen = {(j.source, j.ref) for j in the_plan.jobs}
     listed = {s.source: s for s in manifest.images}
     plans = the_plan.sections.setdefault(PLAN_KEY, [])
     for spec in catalogs:
-        cp = plan_catalog(spec, manifest, store_for)
+        cp = plan_catalog(spec, manifest, store_for, from_layout=from_layout)
         plans.append(cp)
         if cp.error is not None:
             the_plan.failures.append(PlanFailure(cp.job.spec, cp.error, section=PLAN_KEY))
             continue
         if by_tag and spec.catalog.tag:
-            cp.job = CopyJob(cp.job.spec, spec.catalog.tag, cp.job.destinations)
+            cp.job = replace(cp.job, ref=spec.catalog.tag)
         specs = [spec_for(listed, ref) for ref in cp.images.values()]
         jobs = [cp.job] + [CopyJob(s, ref.digest or ref.tag, destinations(manifest, s))
                            for s, ref in zip(specs, cp.images.values())]
@@ -114,24 +116,31 @@ def add_to_plan(the_plan: Plan, manifest: SyncManifest, catalogs: tuple[Operator
                 the_plan.jobs.append(job)
 
 
-def plan_catalog(spec: OperatorCatalogSpec, manifest: SyncManifest, store_for: StoreFor) -> CatalogPlan:
+def plan_catalog(spec: OperatorCatalogSpec, manifest: SyncManifest, store_for: StoreFor, *,
+                 from_layout: bool = False) -> CatalogPlan:
     job_spec = catalog_image_spec(spec)
     cp = CatalogPlan(spec, CopyJob(job_spec, spec.catalog.digest or spec.catalog.tag or "latest",
                                    destinations(manifest, job_spec)))
     try:
-        store, repo = store_for(spec.catalog)
+        local = spec.layout is not None and not from_layout
+        if local:
+            store, repo = spec.layout_store(), spec.catalog.repository
+            store.check()  # a bad layout is bad input (exit 2), named by file and field
+        else:
+            store, repo = store_for(spec.catalog)
+        cp.source = (store, repo)
         flt = spec.filter
         only = {p.name for p in flt.packages} if flt.packages and not flt.resolve_dependencies else None
         cp.digest, cp.catalog = read_catalog(store, repo, spec.catalog.digest or spec.catalog.tag, packages=only)
         cp.selection = select(cp.catalog, spec.filter)
     except FilterInputError as exc:
-        raise manifest.error(spec.path + exc.path, f"{exc.message} (catalog {spec.catalog})") from None
+        raise manifest.error(spec.path + exc.path, f"{exc.message} (catalog {spec.name})") from None
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - a catalog that cannot be read fails alone; the run goes on
-        cp.error = f"catalog {spec.catalog}: {describe(exc)}"
+        cp.error = f"catalog {spec.name}: {describe(exc)}"
         return cp
-    cp.job = CopyJob(job_spec, cp.digest, cp.job.destinations)
+    cp.job = CopyJob(job_spec, cp.digest, cp.job.destinations, source_store=store if local else None)
     bad: dict[tuple[str, str], str] = {}
     for key, images in images_of(cp.catalog, cp.selection).items():
         for text in images:
@@ -190,7 +199,7 @@ def finish(plans: list[CatalogPlan], report: Report, store_for: StoreFor,
     records = {_record_key(r): r for r in report.images}
     out = []
     for cp in plans:
-        entry: dict = {"catalog": str(cp.spec.catalog), "sourceDigest": cp.digest, "mirrors": [],
+        entry: dict = {"catalog": cp.spec.name, "sourceDigest": cp.digest, "mirrors": [],
                        "error": cp.error or (INTERRUPTED if interrupted else None)}
         out.append(entry)
         if interrupted:
@@ -224,7 +233,7 @@ def finish(plans: list[CatalogPlan], report: Report, store_for: StoreFor,
                 continue
             try:
                 if rebuilt is None:
-                    store, repo = store_for(cp.spec.catalog)
+                    store, repo = cp.source or store_for(cp.spec.catalog)
                     if selection.unchanged:
                         rebuilt = rebuild.Rebuilt(store.get_manifest(repo, cp.digest))
                     else:

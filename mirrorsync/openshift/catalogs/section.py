@@ -20,16 +20,29 @@ class CatalogsSection(Section):
     owned_files = resources.FILES
 
     def parse(self, reader, value: Any, manifest_file: str) -> tuple[OperatorCatalogSpec, ...]:
-        return parse_operators(reader, value)
+        return parse_operators(reader, value, manifest_file)
 
     def source_hosts(self, spec: tuple[OperatorCatalogSpec, ...]) -> set[str]:
-        return {op.catalog.registry for op in spec}
+        return {op.catalog.registry for op in spec if op.layout is None}
+
+    def check_files(self, manifest, spec: tuple[OperatorCatalogSpec, ...], *, from_layout: bool) -> None:
+        # an import reads oci:// catalogs from the export's layout, which carried them by name
+        for op in spec:
+            if op.layout is not None and not from_layout:
+                op.layout_store().check()
+
+    def native_only(self, spec: tuple[OperatorCatalogSpec, ...]) -> tuple[tuple, str] | None:
+        for op in spec:
+            if op.layout is not None:
+                return op.path + ("catalog",), "an oci:// catalog is read from its layout by the native engine"
+        return None
 
     def plan(self, spec: tuple[OperatorCatalogSpec, ...], ctx: PlanContext, the_plan: Plan) -> None:
         # a sharded sync reads and rebuilds each catalog once, in shard 0; an export copies each catalog by its
         # tag, so that the import finds it by the name the manifest gives
         if ctx.shard is None or ctx.shard.index == 0:
-            add_to_plan(the_plan, ctx.manifest, spec, ctx.source_for, by_tag=ctx.to_layout)
+            add_to_plan(the_plan, ctx.manifest, spec, ctx.source_for, by_tag=ctx.to_layout,
+                        from_layout=ctx.from_layout)
 
     def finish(self, spec: tuple[OperatorCatalogSpec, ...], ctx: FinishContext, the_plan: Plan,
                report: Report) -> None:
@@ -65,8 +78,8 @@ class CatalogsSection(Section):
         for cp in catalog_plans(the_plan):
             if cp.error is None:
                 continue
-            why.append(f"every image of catalog {cp.spec.catalog}: {cp.error}")
-            entry = previous.get(str(cp.spec.catalog)) or {}
+            why.append(f"every image of catalog {cp.spec.name}: {cp.error}")
+            entry = previous.get(cp.spec.name) or {}
             if entry.get("sourceDigest"):
                 keep.add((cp.job.source.name, entry["sourceDigest"]))
             keep |= {(ref.repo_only().name, ref.digest or ref.tag or "latest") for ref in recorded_images(entry)}

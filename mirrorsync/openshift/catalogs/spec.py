@@ -6,9 +6,12 @@ Names and meaning as in oc-mirror's ImageSetConfiguration (``mirror.operators``)
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
 from typing import Any
 
+from ...ocilayout.image_layout import ImageLayout
 from ...registry import reference
 from ...registry.reference import Reference
 from ...sync.semver import Version
@@ -17,6 +20,13 @@ from .filter import CatalogFilter, ChannelFilter, PackageFilter
 _CATALOG_KEYS = {"catalog", "full", "packages", "targetCatalog", "targetTag", "resolveDependencies"}
 _PACKAGE_KEYS = {"name", "defaultChannel", "channels", "minVersion", "maxVersion"}
 _CHANNEL_KEYS = {"name", "minVersion", "maxVersion"}
+OCI = "oci://"
+# An oci:// catalog's name in the plan, the report's images and an export's layout (where the import finds it by
+# that name): a domain of the reserved .invalid top-level domain (RFC 2606), which no registry can have, so that
+# nothing is ever asked of it and no real image shares the name.
+LAYOUT_REGISTRY = "oci-layout.invalid"
+# oc-mirror v2's tag for an oci:// catalog without a targetTag (operator/filtered_collector.go, collectOperator)
+LAYOUT_TAG = "latest"
 
 
 @dataclass(frozen=True)
@@ -28,14 +38,37 @@ class OperatorCatalogSpec:
     target_repository: str  # path below each mirror
     target_tag: str
     index: int = 0
+    layout: str | None = None  # oci:///path: the absolute path of the OCI layout holding the catalog
 
     @property
     def path(self) -> tuple:
         return ("operators", self.index)
 
+    @property
+    def name(self) -> str:
+        """The catalog as the manifest names it (oci:// paths made absolute): the report's key for it."""
+        return OCI + self.layout if self.layout else str(self.catalog)
 
-def parse_operators(r, value: Any) -> tuple[OperatorCatalogSpec, ...]:
-    """The ``operators`` list, read through the manifest's ``Reader`` (errors at file:line: field)."""
+    def layout_store(self) -> ImageLayout:
+        """The layout of an oci:// catalog, its image under the target tag: one store per layout and state of its
+        index.json in a process, so that a run checks it once and a later run sees it rewritten."""
+        assert self.layout is not None
+        try:
+            st = os.stat(os.path.join(self.layout, "index.json"))
+            stamp: tuple | None = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        return _layout_store(self.layout, self.target_tag, stamp)
+
+
+@functools.lru_cache(maxsize=64)
+def _layout_store(path: str, tag: str, index_stamp: tuple | None) -> ImageLayout:
+    return ImageLayout(path, tag)
+
+
+def parse_operators(r, value: Any, manifest_file: str = "") -> tuple[OperatorCatalogSpec, ...]:
+    """The ``operators`` list, read through the manifest's ``Reader`` (errors at file:line: field); an oci://
+    catalog's relative path is relative to the manifest's directory."""
     if not isinstance(value, list) or not value:
         raise r.fail(("operators",), "must be a non-empty list of catalogs")
     specs = []
@@ -46,7 +79,9 @@ def parse_operators(r, value: Any) -> tuple[OperatorCatalogSpec, ...]:
         if "catalog" not in item:
             raise r.fail(path, "catalog: missing (the catalog image, e.g. registry.redhat.io/redhat/"
                                "redhat-operator-index:v4.15)")
-        ref = r.checked(path + ("catalog",), reference.parse, r.string(item["catalog"], path + ("catalog",)))
+        text = r.string(item["catalog"], path + ("catalog",))
+        layout = _layout_path(r, text, path + ("catalog",), manifest_file) if text.startswith(OCI) else None
+        ref = None if layout else r.checked(path + ("catalog",), reference.parse, text)
         full = r.boolean(item["full"], path + ("full",)) if "full" in item else False
         resolve = (r.boolean(item["resolveDependencies"], path + ("resolveDependencies",))
                    if "resolveDependencies" in item else False)
@@ -56,8 +91,9 @@ def parse_operators(r, value: Any) -> tuple[OperatorCatalogSpec, ...]:
         for j, name in enumerate(names):
             if name in names[:j]:
                 raise r.fail(path + ("packages", j, "name"), f"package {name!r} is listed twice")
-        target = ref.repository
-        if "targetCatalog" in item:
+        if "targetCatalog" not in item:
+            target = ref.repository if ref else _layout_repository(r, layout, path)
+        else:
             target = r.string(item["targetCatalog"], path + ("targetCatalog",)).strip("/")
             if not reference.is_valid_path(target):
                 raise r.fail(path + ("targetCatalog",), f"invalid repository path {target!r}: lowercase "
@@ -65,6 +101,8 @@ def parse_operators(r, value: Any) -> tuple[OperatorCatalogSpec, ...]:
         if "targetTag" in item:
             tag = r.checked(path + ("targetTag",), reference.validate_tag,
                             r.string(item["targetTag"], path + ("targetTag",)))
+        elif ref is None:
+            tag = LAYOUT_TAG
         elif ref.tag:
             tag = ref.tag
         else:
@@ -74,8 +112,31 @@ def parse_operators(r, value: Any) -> tuple[OperatorCatalogSpec, ...]:
             raise r.fail(path + ("targetCatalog",), f"operators[{targets[(target, tag)]}] also writes "
                                                     f"{target}:{tag}")
         targets[(target, tag)] = i
-        specs.append(OperatorCatalogSpec(ref, CatalogFilter(packages, full, resolve), target, tag, i))
+        if ref is None:
+            ref = reference.Reference(LAYOUT_REGISTRY, target, tag=tag)
+        specs.append(OperatorCatalogSpec(ref, CatalogFilter(packages, full, resolve), target, tag, i, layout))
     return tuple(specs)
+
+
+def _layout_path(r, text: str, path: tuple, manifest_file: str) -> str:
+    """``oci:///abs/dir`` or ``oci://rel/dir`` (``oci://./dir``), relative to the manifest's directory."""
+    rest = text[len(OCI):]
+    if not rest or "\0" in rest:
+        raise r.fail(path, f"{text!r}: expected oci:///path/to/layout (a directory holding an OCI image layout)")
+    base = os.path.dirname(os.path.abspath(manifest_file)) if manifest_file and not manifest_file.startswith("<") \
+        else os.getcwd()
+    return os.path.normpath(os.path.join(base, os.path.expanduser(rest)))
+
+
+def _layout_repository(r, layout: str, path: tuple) -> str:
+    """oc-mirror v2's destination for an oci:// catalog without a targetCatalog: the layout directory's base name
+    (operator/filtered_collector.go, collectOperator: ``catalogName = path.Base(imgSpec.Reference)``; common.go,
+    prepareD2MCopyBatch: ``dest = <destination>/<img.Name>:<targetTag or latest>``)."""
+    name = os.path.basename(layout)
+    if not reference.is_valid_path(name):
+        raise r.fail(path + ("catalog",), f"the layout's directory name {name!r} is no repository name (lowercase "
+                                          "letters, digits, '.', '_', '-'): give a targetCatalog")
+    return name
 
 
 def _list(r, value: Any, path: tuple) -> list:
