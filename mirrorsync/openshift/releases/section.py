@@ -10,7 +10,7 @@ from ...sync.plan import Plan
 from ...sync.report import Report
 from ...sync.status import OK_STATUSES
 from ...sync.section import FinishContext, PlanContext, Section
-from . import outputs, spec as spec_mod
+from . import graph_image, outputs, spec as spec_mod
 from .planning import PLAN_KEY, add_from_registries, add_to_plan, records
 from .records import REPORT_KEY, release_records
 from .signatures import FILENAME as SIGNATURES_FILENAME
@@ -25,7 +25,7 @@ class ReleasesSection(Section):
         return spec_mod.parse(reader, value, manifest_file)
 
     def source_hosts(self, spec: PlatformSpec) -> set[str]:
-        return {ref.registry for ref in spec.releases}
+        return {ref.registry for ref in spec.releases} | ({spec.graph.base_image.registry} if spec.graph else set())
 
     def check_files(self, manifest, spec: PlatformSpec, *, from_layout: bool) -> None:
         # an import takes the releases and their signatures from its export's report: the graph file and the
@@ -45,14 +45,22 @@ class ReleasesSection(Section):
         else:
             add_from_registries(the_plan, ctx.manifest, spec, ctx.source_for, ctx.clients, shard=ctx.shard,
                                 previous=ctx.previous, signatures=ctx.signatures)
+            # one shard builds the graph-data image, as one builds each catalog
+            if spec.graph is not None and (ctx.shard is None or ctx.shard.index == 0):
+                data = graph_image.read_data(spec.graph, ctx.manifest, ctx.clients.web)
+                graph_image.add_to_plan(the_plan, ctx.manifest, spec.graph, ctx.source_for, data)
 
     def finish(self, spec: PlatformSpec, ctx: FinishContext, the_plan: Plan, report: Report) -> None:
         rplan = the_plan.sections.get(PLAN_KEY)
         if rplan is not None:
             report.sections[REPORT_KEY] = records(rplan, report.images)
+        gp = the_plan.sections.get(graph_image.PLAN_KEY)
+        if gp is not None:
+            report.sections[graph_image.REPORT_KEY] = [graph_image.finish(gp, report, ctx.source_for,
+                                                                          ctx.mirror_for)]
 
     def failed(self, report: Report) -> bool:
-        return any(r.status not in OK_STATUSES for r in release_records(report))
+        return any(r.status not in OK_STATUSES for r in release_records(report)) or graph_image.failed(report)
 
     def read_whole(self, the_plan: Plan) -> set[tuple[str, str]]:
         # the import reads each release image's layers and config to plan the release
@@ -73,6 +81,10 @@ class ReleasesSection(Section):
         keep = {(i.source, i.tag or i.digest) for i in report.images if i.mirrorTag and (i.tag or i.digest)}
         return keep, [f"every release image and component: {f.what} could not be read ({f.error})"
                       for f in rplan.failures]
+
+    def plan_dict(self, the_plan: Plan) -> dict:
+        gp = the_plan.sections.get(graph_image.PLAN_KEY)
+        return {graph_image.REPORT_KEY: [gp.to_dict()]} if gp is not None else {}
 
     def cluster_files(self, reports: list[Report]) -> list:
         return outputs.cluster_files(reports)
