@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from support.cli import mirrorsync, registry_settings, write_manifest
-from support.graph_data import GRAPH_FILES, LINKS, member, push_base, tarball
+from support.graph_data import GRAPH_FILES, LINKS, GraphDataServer, member, push_base, tarball
 from support.kubectl import assert_applicable, kubectl_file_objects
 from support.releases import build_channel
 from support.update_service_crd import validate_update_service
@@ -160,3 +160,24 @@ def test_bad_graph_input_is_exit_2_and_nothing_written(tmp_path, site, case):
     assert f"{manifest}:" in line and ("platform.graph.baseImage" if case == "base" else "platform.graph.data") in line
     assert not out.exists() or {p.name for p in out.iterdir()} <= {".mirrorsync.lock"}
     assert "site/" not in site["mirror"].access_log_path.read_text()
+
+
+def test_graph_data_from_a_url_builds_the_same_image_as_the_file_and_a_url_that_fails_is_exit_2(tmp_path, site):
+    with GraphDataServer(tarball()) as server:
+        proc = mirrorsync("run", str(manifest_for(tmp_path, site, data=server.url)), "--output-dir",
+                          str(tmp_path / "by-url"))
+        assert proc.returncode == 0, proc.stderr
+        assert server.hits == 1
+        proc = mirrorsync("run", str(manifest_for(tmp_path, site)), "--output-dir", str(tmp_path / "by-file"))
+        assert proc.returncode == 0, proc.stderr
+        [by_url], [by_file] = (json.loads((tmp_path / d / "report.json").read_text())["graphImage"][0]["mirrors"]
+                               for d in ("by-url", "by-file"))
+        assert by_url["digest"] == by_file["digest"] and by_file["status"] == "up-to-date"
+        assert by_url["digest"] is not None
+        server.body = None  # the URL answers 404
+        url = server.url
+        proc = mirrorsync("run", str(manifest_for(tmp_path, site, data=url)), "--output-dir",
+                          str(tmp_path / "gone"), env={"MIRRORSYNC_RETRY_WAIT": "0.01"})
+    assert proc.returncode == 2, proc.stderr
+    assert "platform.graph.data:" in proc.stderr and url in proc.stderr
+    assert not (tmp_path / "gone" / "report.json").exists()

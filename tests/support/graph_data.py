@@ -8,7 +8,9 @@ import gzip
 import io
 import json
 import tarfile
+from http.server import BaseHTTPRequestHandler
 
+from devtools.loopback_http import LoopbackHTTPServer
 from devtools.openshift import base_layer
 from devtools.samples import OCI_CONFIG, Blob, Platform, SamplePusher, make_index, make_manifest
 
@@ -76,3 +78,36 @@ def member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tuple[ta
     info = tarfile.TarInfo(name)
     info.type, info.linkname = kind, link
     return info, b"" if kind == tarfile.REGTYPE else None
+
+
+class GraphDataServer(LoopbackHTTPServer):
+    """``GET /api/upgrades_info/graph-data`` on 127.0.0.1 answers ``body`` (None: 404); ``hits`` counts them."""
+
+    thread_name = "graph-data-server"
+
+    def __init__(self, body: bytes | None) -> None:
+        self.body, self.hits = body, 0
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/api/upgrades_info/graph-data"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                server.hits += 1
+                found = server.body is not None and self.path == "/api/upgrades_info/graph-data"
+                body = server.body if found else b"not found"
+                self.send_response(200 if found else 404)
+                self.send_header("Content-Type", "application/gzip")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        return Handler
