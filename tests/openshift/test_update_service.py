@@ -7,7 +7,7 @@ import jsonschema
 import pytest
 import yaml
 
-from mirrorsync.openshift.releases import update_service
+from mirrorsync.openshift.releases import graph_image, update_service
 from mirrorsync.sync.report import Report
 from support.update_service_crd import validate_update_service
 
@@ -53,3 +53,16 @@ def test_the_crd_schema_refuses_what_the_api_server_refuses(path, value):
         obj[path[0]][path[1]] = value
     with pytest.raises(jsonschema.ValidationError):
         validate_update_service(obj)
+
+
+def test_a_mirror_the_run_did_not_reach_keeps_the_previous_graph_image_and_the_update_service_stays():
+    previous = report(entry("pushed"))
+    now = entry("failed")
+    now["mirrors"][0]["error"] = "the base image is not on this mirror: connection refused"
+    kept = graph_image.keep_previous(now, previous)
+    [m] = kept["mirrors"]
+    assert (m["status"], m["digest"]) == ("failed", DIGEST)
+    assert m["error"].startswith("the base image is not on this mirror") and "previous report is kept" in m["error"]
+    assert graph_image.failed(report(kept))
+    obj = yaml.safe_load(update_service.text([report(kept)]))
+    assert obj["spec"]["graphDataImage"] == f"m0.example.com/ocp/openshift/graph-image@{DIGEST}"

@@ -124,6 +124,17 @@ def finish(gp: GraphPlan, report: Report, source_for: SourceFor,
     return entry
 
 
+def keep_previous(entry: dict, previous: Report | None) -> dict:
+    """A mirror this run's graph image did not reach keeps the one the previous report had there (named with why),
+    so the UpdateService does not go away with a failed run."""
+    had = {m.get("mirror"): m for e in entries(previous) for m in e.get("mirrors") or [] if m.get("digest")}
+    entry["mirrors"] = [m if m.get("digest") or m["mirror"] not in had else
+                        {**had[m["mirror"]], "status": "failed",
+                         "error": f"{m.get('error')}; the graph-data image of the previous report is kept"}
+                        for m in entry["mirrors"]]
+    return entry
+
+
 def entries(report: Report | None) -> list[dict]:
     return report.sections.get(REPORT_KEY) or [] if report is not None else []
 

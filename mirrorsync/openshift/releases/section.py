@@ -56,8 +56,8 @@ class ReleasesSection(Section):
             report.sections[REPORT_KEY] = records(rplan, report.images)
         gp = the_plan.sections.get(graph_image.PLAN_KEY)
         if gp is not None:
-            report.sections[graph_image.REPORT_KEY] = [graph_image.finish(gp, report, ctx.source_for,
-                                                                          ctx.mirror_for)]
+            entry = graph_image.finish(gp, report, ctx.source_for, ctx.mirror_for)
+            report.sections[graph_image.REPORT_KEY] = [graph_image.keep_previous(entry, ctx.previous)]
 
     def failed(self, report: Report) -> bool:
         return any(r.status not in OK_STATUSES for r in release_records(report)) or graph_image.failed(report)

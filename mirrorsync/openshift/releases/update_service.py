@@ -23,7 +23,7 @@ def resource(entries: list[dict]) -> dict | None:
     """The UpdateService for the reports' ``graphImage`` entries; None when no mirror holds the image."""
     for entry in entries:
         for m in entry.get("mirrors") or []:
-            if m.get("status") in ("pushed", "up-to-date") and m.get("digest"):
+            if m.get("digest"):  # pushed, up to date, or kept from the previous report: on that mirror
                 repository = m["reference"].rpartition(":")[0]
                 return {"apiVersion": API_VERSION, "kind": "UpdateService",
                         "metadata": {"name": NAME, "namespace": entry.get("namespace")},
