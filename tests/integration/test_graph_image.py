@@ -128,6 +128,12 @@ def test_graph_image_built_over_the_base_unpacks_to_the_tarball_and_a_second_run
     assert {"source": f"{site['source'].host}/ubi9/ubi", "mirrors": [f"{mirror.host}/site/openshift/graph-image"]} \
         in idms
 
+    # verify finds the graph image on the mirror (from the report)
+    checked = mirrorsync("verify", str(out))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # the release image and its 5 components, the base image, and the graph image itself
+    assert checked.stdout.startswith("OK: 8 image(s) on mirrors checked"), checked.stdout
+
     # the same data over the same base: the same digest, nothing pushed
     before = mirror.access_log_path.read_text().count("PUT ")
     proc = mirrorsync("run", str(manifest), "--output-dir", str(out))
@@ -181,3 +187,32 @@ def test_graph_data_from_a_url_builds_the_same_image_as_the_file_and_a_url_that_
     assert proc.returncode == 2, proc.stderr
     assert "platform.graph.data:" in proc.stderr and url in proc.stderr
     assert not (tmp_path / "gone" / "report.json").exists()
+
+
+def test_export_carries_the_graph_data_and_base_and_import_builds_the_same_image_offline(tmp_path, site):
+    manifest = manifest_for(tmp_path, site)
+    direct = tmp_path / "direct"
+    assert mirrorsync("run", str(manifest), "--output-dir", str(direct)).returncode == 0
+    [want] = json.loads((direct / "report.json").read_text())["graphImage"][0]["mirrors"]
+    export_dir = tmp_path / "export"
+    proc = mirrorsync("export", str(manifest), "--to", str(export_dir))
+    assert proc.returncode == 0, proc.stderr
+    # the dark site: no source registry, no graph-data file; a fresh mirror namespace
+    site["source"].stop()
+    (tmp_path / "graph-data.tar.gz").unlink()
+    dark = yaml.safe_load(manifest.read_text())
+    dark["mirrors"] = [f"{site['mirror'].host}/dark"]
+    dark_manifest = tmp_path / "dark.yaml"
+    dark_manifest.write_text(yaml.safe_dump(dark, sort_keys=False))
+    out = tmp_path / "out"
+    proc = mirrorsync("import", str(export_dir), "--manifest", str(dark_manifest), "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    [m] = json.loads((out / "report.json").read_text())["graphImage"][0]["mirrors"]
+    assert (m["status"], m["digest"], m["reference"]) == (
+        "pushed", want["digest"], f"{site['mirror'].host}/dark/openshift/graph-image:latest")
+    service = yaml.safe_load((out / "cluster-resources" / "update-service" / "updateservice.yaml").read_text())
+    assert service["spec"]["graphDataImage"] == f"{site['mirror'].host}/dark/openshift/graph-image@{want['digest']}"
+    validate_update_service(service)
+    # the import's report does not carry the tarball on; the export's does, under its SHA256SUMS
+    assert "carriedData" not in (out / "report.json").read_text()
+    assert "carriedData" in (export_dir / "report.json").read_text()

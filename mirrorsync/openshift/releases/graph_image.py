@@ -10,6 +10,7 @@ The report's ``graphImage`` (one entry) says what was built where; the UpdateSer
 
 from __future__ import annotations
 
+import base64
 import logging
 from dataclasses import dataclass
 from typing import Callable
@@ -34,14 +35,30 @@ TAG = "latest"
 PLAN_KEY = "graphImage"  # its place in ``Plan.sections`` (a GraphPlan) and in the report (one entry)
 REPORT_KEY = "graphImage"
 _FIELD = ("platform", "graph")
+CARRIED_DATA = "carriedData"  # only in an export's report: the tarball (base64), under the export's SHA256SUMS
+
+
+def carried_data(manifest: SyncManifest, carried: Report | None) -> tuple[bytes, str]:
+    """(tarball, base image digest) that an export's report carries for the import to build from."""
+    found = [e for e in entries(carried) if e.get(CARRIED_DATA) and e.get("baseDigest")]
+    if not found:
+        raise manifest.error(_FIELD, "the export carries no graph data: export with platform.graph in its manifest")
+    try:
+        return base64.b64decode(found[0][CARRIED_DATA], validate=True), str(found[0]["baseDigest"])
+    except ValueError:
+        raise manifest.error(_FIELD, "the export's report carries graph data that is not base64") from None
 
 
 @dataclass
 class GraphPlan:
     spec: GraphSpec
     job: CopyJob  # the base image, by digest, to the graph image's repository on every mirror
-    data_digest: str
+    data: bytes  # the tarball
     layer: tuple[bytes, str]  # the graph data layer: gzip'd bytes, diff_id
+
+    @property
+    def data_digest(self) -> str:
+        return sha256_digest(self.data)
 
     def to_dict(self) -> dict:
         return {"baseImage": str(self.spec.base_image), "baseDigest": self.job.ref, "data": self.spec.data,
@@ -67,8 +84,9 @@ def read_data(spec: GraphSpec, manifest: SyncManifest, web) -> bytes:
 
 
 def add_to_plan(the_plan: Plan, manifest: SyncManifest, spec: GraphSpec, source_for: SourceFor,
-                data: bytes) -> GraphPlan:
-    """Check the graph data, pin the base image, and plan its copy (``InputError`` for either unusable)."""
+                data: bytes, *, base_digest: str | None = None) -> GraphPlan:
+    """Check the graph data, pin the base image (at ``base_digest`` where an export's report gives it), and plan
+    its copy (``InputError`` for either unusable)."""
     try:
         layer = graph_data.layer(data)
     except graph_data.GraphDataError as exc:
@@ -76,7 +94,7 @@ def add_to_plan(the_plan: Plan, manifest: SyncManifest, spec: GraphSpec, source_
     base = spec.base_image
     try:
         store, repo = source_for(base)
-        desc = store.manifest_descriptor(repo, base.identifier)
+        desc = store.manifest_descriptor(repo, base_digest or base.identifier)
         if desc is None:
             raise InputError("not found")
     except Exception as exc:  # noqa: BLE001 - the image cannot be built without it: nothing is written
@@ -86,7 +104,7 @@ def add_to_plan(the_plan: Plan, manifest: SyncManifest, spec: GraphSpec, source_
     job = CopyJob(job_spec, desc.digest, destinations(manifest, job_spec))
     if not any((j.source, j.ref, j.destinations) == (job.source, job.ref, job.destinations) for j in the_plan.jobs):
         the_plan.jobs.append(job)
-    gp = GraphPlan(spec, job, sha256_digest(data), layer)
+    gp = GraphPlan(spec, job, data, layer)
     the_plan.sections[PLAN_KEY] = gp
     return gp
 
@@ -94,8 +112,11 @@ def add_to_plan(the_plan: Plan, manifest: SyncManifest, spec: GraphSpec, source_
 def finish(gp: GraphPlan, report: Report, source_for: SourceFor,
            mirror_for: Callable[[str], ContentStore] | None) -> dict:
     """After the copies: the image built over the base and pushed to every mirror the base reached
-    (``mirror_for(host)``; None into an export's layout, where nothing is built). Returns the report's entry."""
+    (``mirror_for(host)``; None into an export's layout, where nothing is built and the entry carries the tarball
+    for the import to build from). Returns the report's entry."""
     entry = {**gp.to_dict(), "namespace": gp.spec.namespace, "replicas": gp.spec.replicas, "mirrors": []}
+    if mirror_for is None:
+        entry[CARRIED_DATA] = base64.b64encode(gp.data).decode()
     names = [d.name for d in gp.job.destinations]
     record = next((r for r in report.images if (r.source, r.digest) == (gp.job.source.name, gp.job.ref)
                    and [d.repository for d in r.destinations] == names), None)

@@ -42,6 +42,11 @@ class ReleasesSection(Section):
                        if ctx.carried is not None else [])
             add_to_plan(the_plan, ctx.manifest, spec, ctx.source_for, _no_graph, carried=carried, shard=ctx.shard,
                         previous=ctx.previous)
+            # the graph data came across in the export's report, the base image in the layout: built here offline
+            if spec.graph is not None and (ctx.shard is None or ctx.shard.index == 0):
+                data, base_digest = graph_image.carried_data(ctx.manifest, ctx.carried)
+                graph_image.add_to_plan(the_plan, ctx.manifest, spec.graph, ctx.source_for, data,
+                                        base_digest=base_digest)
         else:
             add_from_registries(the_plan, ctx.manifest, spec, ctx.source_for, ctx.clients, shard=ctx.shard,
                                 previous=ctx.previous, signatures=ctx.signatures)
@@ -81,6 +86,16 @@ class ReleasesSection(Section):
         keep = {(i.source, i.tag or i.digest) for i in report.images if i.mirrorTag and (i.tag or i.digest)}
         return keep, [f"every release image and component: {f.what} could not be read ({f.error})"
                       for f in rplan.failures]
+
+    def held(self, report: Report) -> list[tuple[str, str, str, str]]:
+        """(repository, digest, tag, base image) of the graph-data image on every mirror that has it."""
+        out = []
+        for entry in graph_image.entries(report):
+            for m in entry.get("mirrors") or []:
+                if m.get("digest"):
+                    repository, _, tag = m["reference"].rpartition(":")
+                    out.append((repository, m["digest"], tag, entry.get("baseImage") or ""))
+        return out
 
     def plan_dict(self, the_plan: Plan) -> dict:
         gp = the_plan.sections.get(graph_image.PLAN_KEY)
