@@ -132,7 +132,7 @@ def test_graph_image_built_over_the_base_unpacks_to_the_tarball_and_a_second_run
     checked = mirrorsync("verify", str(out))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     # the release image and its 5 components, the base image, and the graph image itself
-    assert checked.stdout.startswith("OK: 8 image(s) on mirrors checked"), checked.stdout
+    assert checked.stderr.startswith("OK: 8 image(s) on mirrors checked"), checked.stderr
 
     # the same data over the same base: the same digest, nothing pushed
     before = mirror.access_log_path.read_text().count("PUT ")
