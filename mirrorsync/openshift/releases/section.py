@@ -68,11 +68,14 @@ class ReleasesSection(Section):
         return any(r.status not in OK_STATUSES for r in release_records(report)) or graph_image.failed(report)
 
     def read_whole(self, the_plan: Plan) -> set[tuple[str, str]]:
-        # the import reads each release image's layers and config to plan the release
+        # the import reads each release image's layers and config to plan the release, and the graph image's base
+        # config to build over it
         rplan = the_plan.sections.get(PLAN_KEY)
+        gp = the_plan.sections.get(graph_image.PLAN_KEY)
+        whole = {(gp.job.source.name, gp.job.ref)} if gp is not None else set()
         if rplan is None:
-            return set()
-        return {(p.jobs[-1].source.name, p.jobs[-1].ref) for p in rplan.releases if p.jobs}
+            return whole
+        return whole | {(p.jobs[-1].source.name, p.jobs[-1].ref) for p in rplan.releases if p.jobs}
 
     def problems(self, the_plan: Plan) -> list[str]:
         rplan = the_plan.sections.get(PLAN_KEY)
