@@ -60,11 +60,18 @@ def test_setuid_bits_are_dropped_and_hard_links_stay_inside():
     (member("h", tarfile.LNKTYPE, "nothing/before"), "hard link"),
     (member("h", tarfile.LNKTYPE, "../etc/passwd"), "leads out of the data"),
     (member("zero", tarfile.CHRTYPE), "device"),
+    (member("channels/stable.yaml/x"), "lies below the symbolic link 'channels/stable.yaml'"),
     (member("pipe", tarfile.FIFOTYPE), "device, FIFO"),
 ])
 def test_hostile_members_are_refused(extra, message):
     with pytest.raises(GraphDataError, match=message):
         graph_data.layer(tarball(extra=[extra]))
+
+
+def test_a_link_cannot_lead_out_through_another_link():
+    chain = [member("l1", tarfile.SYMTYPE, "."), member("l1/l2", tarfile.SYMTYPE, "../outside")]
+    with pytest.raises(GraphDataError, match="below the symbolic link 'l1'"):
+        graph_data.layer(tarball(extra=chain))
 
 
 def test_what_is_no_gzip_tar_or_holds_no_file_is_refused(monkeypatch):

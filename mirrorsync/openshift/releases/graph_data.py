@@ -2,7 +2,7 @@
 ``https://api.openshift.com/api/upgrades_info/graph-data`` serves it) as the one layer of the graph-data image.
 
 The tarball's members are untrusted: a member named absolutely or with ``..``, a link leading out of the data, a
-device or FIFO is refused, as are more members or bytes than the caps below (the real data is a few MiB in a few
+member below a symbolic link, a device or FIFO is refused, as are more members or bytes than the caps below (the real data is a few MiB in a few
 thousand files). What is kept goes under ``/var/lib/cincinnati-graph-data/`` in one reproducible layer: entries
 sorted, mtime 0, owned by root (uid/gid 0), the members' permission bits kept (setuid, setgid and sticky bits
 dropped: nothing in graph data needs them).
@@ -67,6 +67,14 @@ def members(tarball: bytes) -> list[Member]:
         raise GraphDataError(f"is not a readable tar.gz ({exc})") from None
     if not any(m.kind == tarfile.REGTYPE for m in found.values()):
         raise GraphDataError("holds no files")
+    # a link checked as a path could still lead out through another link (``l -> .`` then ``l/m -> ../x``): no
+    # member may lie below one
+    links = {p for p, m in found.items() if m.kind == tarfile.SYMTYPE}
+    for path in found:
+        parts = path.split("/")
+        below = next((d for d in ("/".join(parts[:n]) for n in range(1, len(parts))) if d in links), None)
+        if below is not None:
+            raise GraphDataError(f"member {path!r} lies below the symbolic link {below!r}")
     return [found[p] for p in sorted(found, key=lambda p: p.split("/"))]
 
 
