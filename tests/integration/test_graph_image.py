@@ -8,6 +8,7 @@ Kustomization. Bad input (data that is no gzip tar, a base that cannot be read) 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import shutil
@@ -216,3 +217,18 @@ def test_export_carries_the_graph_data_and_base_and_import_builds_the_same_image
     # the import's report does not carry the tarball on; the export's does, under its SHA256SUMS
     assert "carriedData" not in (out / "report.json").read_text()
     assert "carriedData" in (export_dir / "report.json").read_text()
+
+
+def test_plan_shows_the_base_pinned_the_data_digest_and_the_releases_the_update_service_will_serve(tmp_path, site):
+    manifest = manifest_for(tmp_path, site)
+    proc = mirrorsync("plan", str(manifest), "--output", "json")
+    assert proc.returncode == 0, proc.stderr
+    [graph] = json.loads(proc.stdout)["graphImage"]
+    assert graph["baseDigest"] == site["base"]["digest"]
+    assert graph["dataDigest"] == "sha256:" + hashlib.sha256(tarball()).hexdigest()
+    assert graph["releases"] == [{"version": site["release"].version, "architecture": "amd64"}]
+    # text: the base image's copy to the graph image's repository is one of the jobs
+    text = mirrorsync("plan", str(manifest))
+    assert f"{site['source'].host}/ubi9/ubi@{site['base']['digest']} -> " \
+           f"{site['mirror'].host}/site/openshift/graph-image" in text.stdout.splitlines()
+    assert not (tmp_path / "out").exists()

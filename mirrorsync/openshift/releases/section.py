@@ -101,8 +101,14 @@ class ReleasesSection(Section):
         return out
 
     def plan_dict(self, the_plan: Plan) -> dict:
+        # with the releases the OSUS will find in release-images (the nodes of the graph it serves), as it names them
         gp = the_plan.sections.get(graph_image.PLAN_KEY)
-        return {graph_image.REPORT_KEY: [gp.to_dict()]} if gp is not None else {}
+        if gp is None:
+            return {}
+        rplan = the_plan.sections.get(PLAN_KEY)
+        served = sorted({(p.release.version, p.arch) for p in rplan.releases} if rplan is not None else set())
+        return {graph_image.REPORT_KEY: [{**gp.to_dict(),
+                                          "releases": [{"version": v, "architecture": a} for v, a in served]}]}
 
     def cluster_files(self, reports: list[Report]) -> list:
         return outputs.cluster_files(reports)
