@@ -1,5 +1,6 @@
 """The ``platform`` section: OpenShift releases, planned from the update graph (or named directly), copied as
-ordinary jobs, recorded in the report's ``releases``, with their signature ConfigMaps and install-config block."""
+ordinary jobs, recorded in the report's ``releases``, with their signature ConfigMaps and install-config block;
+with ``graph``, the update-graph data image built after the copies and its UpdateService (:mod:`.graph_image`)."""
 
 from __future__ import annotations
 
