@@ -122,9 +122,12 @@ class ImageSet(Reader):
             elif key == "release":  # v2alpha1: one release image named directly
                 self.came_from(("platform", "releases", 0), where)
                 out.setdefault("releases", []).append(self.image_name(item, where))
-            elif key == "graph":
-                self.note(where, "mirrorsync builds no graph-data image: run an update service from the "
-                                 "mirrored releases, or point clusters at the public one")
+            elif key == "graph":  # oc-mirror's graph-data image over ubi9, from the public graph data: the defaults
+                if item is True:
+                    out[key] = True
+                    self.came_from(("platform", key), where)
+                elif item is not False:
+                    self.note(where, "not true or false: no graph-data image")
             else:
                 self.note(where, "no equivalent in a sync manifest")
         if not out.get("channels"):

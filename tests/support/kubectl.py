@@ -95,7 +95,8 @@ def assert_applicable(directory: Path, home: Path) -> list[tuple[str, str]]:
     assert len(set(keys)) == len(keys), f"an object twice: {keys}"
     listed = yaml.safe_load((directory / cluster_resources.KUSTOMIZATION).read_text())
     assert listed["apiVersion"] == "kustomize.config.k8s.io/v1beta1" and listed["kind"] == "Kustomization"
-    files = sorted(p.name for p in directory.iterdir())
+    # a subdirectory (update-service/) is neither read by ``kubectl -f DIR`` nor listed
+    files = sorted(p.name for p in directory.iterdir() if not p.is_dir())
     assert sorted([*listed["resources"], cluster_resources.KUSTOMIZATION]) == files, "nothing else in the directory"
     assert sorted({name for name, _ in read}) == listed["resources"]
     assert kubectl_file_objects(directory, home) == objs

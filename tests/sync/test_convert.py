@@ -243,9 +243,11 @@ mirror:
     assert [(c.name, str(c.max_version.release) if c.max_version else None, c.shortest_path) for c in p.channels] == [
         ("stable-4.15", "(4, 15, 10)", True), ("fast-4.16", None, False)]
     assert "maxVersion: 4.15.10" in text  # the version as written, not the number 4.151
+    # the graph-data image with oc-mirror's base and data, which are the manifest's defaults
+    assert p.graph is not None and str(p.graph.base_image) == "registry.access.redhat.com/ubi9/ubi:latest"
     comments = "\n".join(line for line in text.splitlines() if line.startswith("#"))
-    for where in (":6: mirror.platform.graph: mirrorsync builds no graph-data image",
-                  ":14: mirror.platform.channels[1].type: okd releases are not supported",
+    assert "mirror.platform.graph" not in comments
+    for where in (":14: mirror.platform.channels[1].type: okd releases are not supported",
                   ":16: mirror.platform.channels[2].full: every release of the channel"):
         assert f"{src}{where}" in comments, where
 

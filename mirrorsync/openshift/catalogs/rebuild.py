@@ -13,23 +13,16 @@ The original image's layers must already be in the target repository (the origin
 
 from __future__ import annotations
 
-import copy
-import gzip
-import hashlib
 import io
-import json
 import posixpath
 import tarfile
-from dataclasses import dataclass, field
 
-from ...oci.content import (DOCKER_MANIFEST, Descriptor, Manifest, parse_manifest)
-from ...oci.image_files import image_config
+from ...oci import image_build
+from ...oci.image_build import BuiltImage as Rebuilt, NewLayer, gzip_layer, tar_entry as _info
 from ...oci.store import ContentStore
 from .fbc import CONFIGS_LABEL, DEFAULT_CONFIGS, CatalogError
 
 DEFAULT_CACHE = "/tmp/cache"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
-DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 OPAQUE = ".wh..wh..opq"
 HISTORY = "mirrorsync: the filtered catalog replaces the configs directory; the pre-built cache is removed"
 
@@ -110,88 +103,19 @@ def filtered_layer(files: dict[str, bytes], root: str, cache: str) -> tuple[byte
         for path in sorted(files):
             add_dir(posixpath.dirname(path))
             add_file(path, files[path])
-    tar_bytes = raw.getvalue()
-    return gzip.compress(tar_bytes, compresslevel=6, mtime=0), "sha256:" + hashlib.sha256(tar_bytes).hexdigest()
-
-
-def _info(name: str, kind: bytes, mode: int) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type, info.mode, info.mtime, info.uid, info.gid = kind, mode, 0, 0, 0
-    info.uname = info.gname = "root"
-    return info
-
-
-def _json(doc: dict) -> bytes:
-    return json.dumps(doc, indent=3).encode()
-
-
-def _sha(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-@dataclass
-class Rebuilt:
-    """The new image: blobs to push (digest -> (media type, bytes)), child manifests, and the top manifest."""
-
-    top: Manifest
-    children: list[Manifest] = field(default_factory=list)
-    blobs: dict[str, tuple[str, bytes]] = field(default_factory=dict)
-
-    @property
-    def digest(self) -> str:
-        return self.top.digest
+    return gzip_layer(raw.getvalue())
 
 
 def build(store: ContentStore, repo: str, digest: str, files_for_root) -> Rebuilt:
     """The filtered catalog image over the original at ``digest`` in ``store``/``repo``; ``files_for_root(root)``
     gives the filtered FBC files below a configs root."""
-    original = store.get_manifest(repo, digest)
-    if not original.is_index:
-        image, blobs = _rebuild_image(store, repo, original, files_for_root)
-        return Rebuilt(image, [], blobs)
-    doc = json.loads(original.data)
-    out = Rebuilt(original)
-    for entry in doc.get("manifests") or []:
-        child = store.get_manifest(repo, entry["digest"])
-        if child.is_index or not child.blobs or (entry.get("platform") or {}).get("os") == "unknown":
-            continue  # attestations and the like are not images to serve the catalog
-        image, blobs = _rebuild_image(store, repo, child, files_for_root)
-        out.blobs.update(blobs)
-        out.children.append(image)
-        entry["digest"], entry["size"] = image.digest, len(image.data)
-    data = _json(doc)
-    out.top = parse_manifest(data, original.media_type, _sha(data))
-    return out
-
-
-def _rebuild_image(store: ContentStore, repo: str, image: Manifest, files_for_root) -> tuple[Manifest, dict]:
-    config = image_config(store, repo, image)
-    root = configs_root(config)
-    layer, diff_id = filtered_layer(files_for_root(root), root, cache_dir(config))
-    new_config = copy.deepcopy(config)
-    new_config.setdefault("rootfs", {"type": "layers", "diff_ids": []})["diff_ids"].append(diff_id)
-    new_config.setdefault("history", []).append({"created_by": HISTORY})
-    new_config.setdefault("config", {})["Cmd"] = new_cmd(config, root)
-    config_bytes = _json(new_config)
-    doc = json.loads(image.data)
-    layer_type = DOCKER_LAYER if image.media_type == DOCKER_MANIFEST else OCI_LAYER
-    doc["config"] = {**doc["config"], "digest": _sha(config_bytes), "size": len(config_bytes)}
-    doc.setdefault("layers", []).append({"mediaType": layer_type, "digest": _sha(layer), "size": len(layer)})
-    data = _json(doc)
-    blobs = {_sha(layer): (layer_type, layer), _sha(config_bytes): (doc["config"]["mediaType"], config_bytes)}
-    return parse_manifest(data, image.media_type, _sha(data)), blobs
+    def layer_for(config: dict) -> NewLayer:
+        root = configs_root(config)
+        blob, diff_id = filtered_layer(files_for_root(root), root, cache_dir(config))
+        return NewLayer(blob, diff_id, HISTORY, new_cmd(config, root))
+    return image_build.build_over(store, repo, digest, layer_for)
 
 
 def push(store: ContentStore, repo: str, rebuilt: Rebuilt, tag: str) -> str:
-    """Push the rebuilt catalog to ``store``/``repo`` and tag it; ``"up-to-date"`` when the tag already points at
-    it, else ``"pushed"``. Blobs first, children next, the tag last: the tag never names incomplete content."""
-    have = store.manifest_descriptor(repo, tag)
-    if have is not None and have.digest == rebuilt.digest:
-        return "up-to-date"
-    for digest, (media_type, data) in sorted(rebuilt.blobs.items()):
-        if not store.has_blob(repo, digest):
-            store.write_blob(repo, Descriptor(media_type, digest, len(data)), iter([data]))
-    for child in rebuilt.children:
-        store.put_manifest(repo, child.digest, child)
-    store.put_manifest(repo, tag, rebuilt.top)
-    return "pushed"
+    """Push the rebuilt catalog to ``store``/``repo`` and tag it: ``"up-to-date"`` or ``"pushed"``."""
+    return image_build.push(store, repo, rebuilt, tag)

@@ -1,5 +1,6 @@
 """The ``platform`` section: OpenShift releases, planned from the update graph (or named directly), copied as
-ordinary jobs, recorded in the report's ``releases``, with their signature ConfigMaps and install-config block."""
+ordinary jobs, recorded in the report's ``releases``, with their signature ConfigMaps and install-config block;
+with ``graph``, the update-graph data image built after the copies and its UpdateService (:mod:`.graph_image`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from ...sync.plan import Plan
 from ...sync.report import Report
 from ...sync.status import OK_STATUSES
 from ...sync.section import FinishContext, PlanContext, Section
-from . import outputs, spec as spec_mod
+from . import graph_image, outputs, spec as spec_mod
 from .planning import PLAN_KEY, add_from_registries, add_to_plan, records
 from .records import REPORT_KEY, release_records
 from .signatures import FILENAME as SIGNATURES_FILENAME
@@ -25,7 +26,7 @@ class ReleasesSection(Section):
         return spec_mod.parse(reader, value, manifest_file)
 
     def source_hosts(self, spec: PlatformSpec) -> set[str]:
-        return {ref.registry for ref in spec.releases}
+        return {ref.registry for ref in spec.releases} | ({spec.graph.base_image.registry} if spec.graph else set())
 
     def check_files(self, manifest, spec: PlatformSpec, *, from_layout: bool) -> None:
         # an import takes the releases and their signatures from its export's report: the graph file and the
@@ -42,24 +43,40 @@ class ReleasesSection(Section):
                        if ctx.carried is not None else [])
             add_to_plan(the_plan, ctx.manifest, spec, ctx.source_for, _no_graph, carried=carried, shard=ctx.shard,
                         previous=ctx.previous)
+            # the graph data came across in the export's report, the base image in the layout: built here offline
+            if spec.graph is not None and (ctx.shard is None or ctx.shard.index == 0):
+                data, base_digest = graph_image.carried_data(ctx.manifest, ctx.carried)
+                graph_image.add_to_plan(the_plan, ctx.manifest, spec.graph, ctx.source_for, data,
+                                        base_digest=base_digest)
         else:
             add_from_registries(the_plan, ctx.manifest, spec, ctx.source_for, ctx.clients, shard=ctx.shard,
                                 previous=ctx.previous, signatures=ctx.signatures)
+            # one shard builds the graph-data image, as one builds each catalog
+            if spec.graph is not None and (ctx.shard is None or ctx.shard.index == 0):
+                data = graph_image.read_data(spec.graph, ctx.manifest, ctx.clients.web)
+                graph_image.add_to_plan(the_plan, ctx.manifest, spec.graph, ctx.source_for, data)
 
     def finish(self, spec: PlatformSpec, ctx: FinishContext, the_plan: Plan, report: Report) -> None:
         rplan = the_plan.sections.get(PLAN_KEY)
         if rplan is not None:
             report.sections[REPORT_KEY] = records(rplan, report.images)
+        gp = the_plan.sections.get(graph_image.PLAN_KEY)
+        if gp is not None:
+            entry = graph_image.finish(gp, report, ctx.source_for, ctx.mirror_for)
+            report.sections[graph_image.REPORT_KEY] = [graph_image.keep_previous(entry, ctx.previous)]
 
     def failed(self, report: Report) -> bool:
-        return any(r.status not in OK_STATUSES for r in release_records(report))
+        return any(r.status not in OK_STATUSES for r in release_records(report)) or graph_image.failed(report)
 
     def read_whole(self, the_plan: Plan) -> set[tuple[str, str]]:
-        # the import reads each release image's layers and config to plan the release
+        # the import reads each release image's layers and config to plan the release, and the graph image's base
+        # config to build over it
         rplan = the_plan.sections.get(PLAN_KEY)
+        gp = the_plan.sections.get(graph_image.PLAN_KEY)
+        whole = {(gp.job.source.name, gp.job.ref)} if gp is not None else set()
         if rplan is None:
-            return set()
-        return {(p.jobs[-1].source.name, p.jobs[-1].ref) for p in rplan.releases if p.jobs}
+            return whole
+        return whole | {(p.jobs[-1].source.name, p.jobs[-1].ref) for p in rplan.releases if p.jobs}
 
     def problems(self, the_plan: Plan) -> list[str]:
         rplan = the_plan.sections.get(PLAN_KEY)
@@ -73,6 +90,26 @@ class ReleasesSection(Section):
         keep = {(i.source, i.tag or i.digest) for i in report.images if i.mirrorTag and (i.tag or i.digest)}
         return keep, [f"every release image and component: {f.what} could not be read ({f.error})"
                       for f in rplan.failures]
+
+    def held(self, report: Report) -> list[tuple[str, str, str, str]]:
+        """(repository, digest, tag, base image) of the graph-data image on every mirror that has it."""
+        out = []
+        for entry in graph_image.entries(report):
+            for m in entry.get("mirrors") or []:
+                if m.get("digest"):
+                    repository, _, tag = m["reference"].rpartition(":")
+                    out.append((repository, m["digest"], tag, entry.get("baseImage") or ""))
+        return out
+
+    def plan_dict(self, the_plan: Plan) -> dict:
+        # with the releases the OSUS will find in release-images (the nodes of the graph it serves), as it names them
+        gp = the_plan.sections.get(graph_image.PLAN_KEY)
+        if gp is None:
+            return {}
+        rplan = the_plan.sections.get(PLAN_KEY)
+        served = sorted({(p.release.version, p.arch) for p in rplan.releases} if rplan is not None else set())
+        return {graph_image.REPORT_KEY: [{**gp.to_dict(),
+                                          "releases": [{"version": v, "architecture": a} for v, a in served]}]}
 
     def cluster_files(self, reports: list[Report]) -> list:
         return outputs.cluster_files(reports)

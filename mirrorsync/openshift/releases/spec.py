@@ -5,6 +5,7 @@ ImageSetConfiguration, which users know). Parsed with the manifest's own reader,
 from __future__ import annotations
 
 import os
+import re
 from urllib.parse import urlsplit
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,13 @@ ARCHITECTURES = ("amd64", "arm64", "ppc64le", "s390x", "multi")
 # The architecture as release tags spell it (``4.15.3-x86_64``), as ``oc adm release mirror`` does.
 TAG_ARCH = {"amd64": "x86_64", "arm64": "aarch64", "ppc64le": "ppc64le", "s390x": "s390x", "multi": "multi"}
 
-_KEYS = {"architectures", "channels", "releases", "updateService", "signatures"}
+_KEYS = {"architectures", "channels", "releases", "updateService", "signatures", "graph"}
+_GRAPH_KEYS = {"baseImage", "data", "namespace", "replicas"}
+DEFAULT_GRAPH_DATA = "https://api.openshift.com/api/upgrades_info/graph-data"
+DEFAULT_GRAPH_BASE = "registry.access.redhat.com/ubi9/ubi:latest"
+DEFAULT_UPDATE_SERVICE_NAMESPACE = "openshift-update-service"
+DEFAULT_UPDATE_SERVICE_REPLICAS = 2
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _CHANNEL_KEYS = {"name", "minVersion", "maxVersion", "shortestPath"}
 
 
@@ -33,12 +40,23 @@ class ChannelSpec:
 
 
 @dataclass(frozen=True)
+class GraphSpec:
+    """``platform.graph``: the update-graph data image, and the UpdateService that serves it."""
+
+    base_image: Reference
+    data: str  # an http(s) URL, or a local tar.gz (made absolute)
+    namespace: str = DEFAULT_UPDATE_SERVICE_NAMESPACE
+    replicas: int = DEFAULT_UPDATE_SERVICE_REPLICAS
+
+
+@dataclass(frozen=True)
 class PlatformSpec:
     architectures: tuple[str, ...] = ("amd64",)
     channels: tuple[ChannelSpec, ...] = ()
     releases: tuple[Reference, ...] = ()
     update_service: str = DEFAULT_UPDATE_SERVICE  # an http(s) URL, or a local JSON file (made absolute)
     signatures: str | None = None  # a store URL, or a local directory laid out like one (made absolute)
+    graph: GraphSpec | None = None  # None: no graph-data image, no UpdateService
 
 
 def _version(r: Reader, value: Any, path: tuple) -> Version:
@@ -103,12 +121,44 @@ def parse(r: Reader, value: Any, manifest_file: str) -> PlatformSpec:
         if not ref.identifier:
             raise r.fail(("platform", "releases", i), f"{ref.name}: name the release by :tag or @digest")
     if not channels and not releases:
+        if "graph" in top:
+            raise r.fail(("platform", "graph"), "needs releases to serve: give channels or releases beside it")
         raise r.fail(("platform",), "nothing selected: give channels or releases")
     update_service = DEFAULT_UPDATE_SERVICE
     if "updateService" in top:
         update_service = _location(r, top["updateService"], ("platform", "updateService"), base)
     signatures = _location(r, top["signatures"], ("platform", "signatures"), base) if "signatures" in top else None
-    return PlatformSpec(arches, tuple(channels), releases, update_service, signatures)
+    graph = _graph(r, top["graph"], base) if "graph" in top else None
+    return PlatformSpec(arches, tuple(channels), releases, update_service, signatures, graph)
+
+
+def _graph(r: Reader, value: Any, base: str) -> GraphSpec | None:
+    """``graph: true`` (the defaults), ``false`` (none), or the mapping that sets them."""
+    path = ("platform", "graph")
+    if isinstance(value, bool):
+        return GraphSpec(reference.parse(DEFAULT_GRAPH_BASE), DEFAULT_GRAPH_DATA) if value else None
+    if not isinstance(value, dict):
+        raise r.fail(path, "must be true, false or a mapping (baseImage, data, namespace, replicas)")
+    top = r.mapping(value, path, _GRAPH_KEYS)
+    base_image = reference.parse(DEFAULT_GRAPH_BASE)
+    if "baseImage" in top:
+        text = r.string(top["baseImage"], path + ("baseImage",))
+        base_image = r.checked(path + ("baseImage",), reference.parse, text)
+        if not base_image.identifier:
+            base_image = base_image.with_tag("latest")
+    data = _location(r, top["data"], path + ("data",), base) if "data" in top else DEFAULT_GRAPH_DATA
+    namespace = DEFAULT_UPDATE_SERVICE_NAMESPACE
+    if "namespace" in top:
+        namespace = r.string(top["namespace"], path + ("namespace",))
+        if not _DNS1123_LABEL.match(namespace):
+            raise r.fail(path + ("namespace",), f"{namespace!r} is not a namespace name (a DNS-1123 label: "
+                                                "lower-case letters, digits and '-', at most 63)")
+    replicas = DEFAULT_UPDATE_SERVICE_REPLICAS
+    if "replicas" in top:
+        replicas = top["replicas"]
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or not 1 <= replicas <= 2**31 - 1:
+            raise r.fail(path + ("replicas",), "must be a whole number, at least 1 (1 on a single-node cluster)")
+    return GraphSpec(base_image, data, namespace, replicas)
 
 
 def check_paths(manifest, platform: PlatformSpec) -> None:
@@ -120,3 +170,6 @@ def check_paths(manifest, platform: PlatformSpec) -> None:
     if platform.signatures and not platform.signatures.startswith(("http://", "https://")) \
             and not os.path.isdir(platform.signatures):
         raise manifest.error(("platform", "signatures"), f"{platform.signatures} is not a directory")
+    graph = platform.graph
+    if graph is not None and not graph.data.startswith(("http://", "https://")) and not os.path.isfile(graph.data):
+        raise manifest.error(("platform", "graph", "data"), f"{graph.data} is not a file")
