@@ -31,6 +31,12 @@ class LoopbackHTTPServer:
                          daemon=True).start()
         return self
 
+    @property
+    def origin(self) -> str:
+        """``http://127.0.0.1:PORT`` (``https://`` with ``tls``) of the running server."""
+        host, port = self._httpd.server_address[:2]
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
+
     def stop(self) -> None:
         """Stop listening; safe to call more than once."""
         if self._httpd is not None:

@@ -85,8 +85,7 @@ class GraphServer(LoopbackHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/graph"
+        return f"{self.origin}/graph"
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self

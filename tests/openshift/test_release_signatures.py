@@ -26,8 +26,7 @@ class Store(LoopbackHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/pub/signatures/"
+        return f"{self.origin}/pub/signatures/"
 
     def _handler(self):
         store = self

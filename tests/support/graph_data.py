@@ -90,8 +90,7 @@ class GraphDataServer(LoopbackHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/api/upgrades_info/graph-data"
+        return f"{self.origin}/api/upgrades_info/graph-data"
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
