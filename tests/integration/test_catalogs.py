@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -17,6 +16,7 @@ import yaml
 from devtools.openshift import push_catalog
 from support.catalogs import catalog_files, push_related_images
 from support.cli import mirrorsync, registry_settings, write_manifest
+from support.skopeo import unpack_with_umoci
 
 pytestmark = pytest.mark.integration
 
@@ -73,16 +73,6 @@ def heads(docs: list[dict]) -> dict[str, list[str]]:
     return out
 
 
-def unpack(skopeo, ref: str, tmp_path: Path, arch: str = "amd64", name: str = "rebuilt") -> Path:
-    layout = tmp_path / f"layout-{name}-{arch}"
-    skopeo.run("copy", "--policy", str(skopeo.policy), "--src-tls-verify=false", "--override-arch", arch,
-               f"docker://{ref}", f"oci:{layout}:catalog")
-    bundle = tmp_path / f"bundle-{name}-{arch}"
-    subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{layout}:catalog", str(bundle)], check=True,
-                   capture_output=True)
-    return bundle
-
-
 def on_mirror(mirror, repository: str, digest: str) -> bool:
     response = httpx.head(f"{mirror.url}/v2/{repository}/manifests/{digest}", headers={"Accept": ", ".join([
         "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json"])})
@@ -109,7 +99,7 @@ def test_filtered_catalog_rebuilt_bundles_mirrored_pull_through_mirror_sets(tmp_
 
     # the rebuilt catalog, as umoci unpacks it: only what the filter keeps, one head per channel, no old cache
     tag_ref = f"{mirror.host}/mirror/{TARGET}:v1"
-    bundle = unpack(skopeo, tag_ref, tmp_path)
+    bundle = unpack_with_umoci(skopeo, tag_ref, tmp_path, name="rebuilt")
     rootfs = bundle / "rootfs"
     catalog = fbc_of(rootfs)
     assert sorted(catalog) == ["alpha", "beta"]
@@ -120,7 +110,7 @@ def test_filtered_catalog_rebuilt_bundles_mirrored_pull_through_mirror_sets(tmp_
     assert [d for d in catalog["alpha"] if d["schema"] == "example.com.custom"]  # unknown schema kept
     assert not (rootfs / "tmp" / "cache").exists()
     assert (rootfs / "tmp").stat().st_mode & 0o7777 == 0o1777  # opm, not root, must write its cache there
-    original = unpack(skopeo, f"{source.host}/olm/index:v4.15", tmp_path, name="original") / "rootfs"
+    original = unpack_with_umoci(skopeo, f"{source.host}/olm/index:v4.15", tmp_path, name="original") / "rootfs"
     assert (original / "tmp" / "cache" / "digest").exists() and len(fbc_of(original)) == 4
     assert (rootfs / "bin" / "opm").read_text() == "opm for linux/amd64"
     # every image the kept bundles name is on the mirror at its digest, at its own path
@@ -134,7 +124,7 @@ def test_filtered_catalog_rebuilt_bundles_mirrored_pull_through_mirror_sets(tmp_
     args = json.loads((bundle / "config.json").read_text())["process"]["args"]
     assert args == ["/bin/opm", "serve", "/configs", "--cache-dir=/tmp/cache", "--cache-enforce-integrity=false"]
     # the other platform of the multi-arch catalog got the same configs
-    arm = unpack(skopeo, tag_ref, tmp_path, "arm64")
+    arm = unpack_with_umoci(skopeo, tag_ref, tmp_path, "arm64", name="rebuilt")
     assert fbc_of(arm / "rootfs") == catalog
     assert (arm / "rootfs" / "bin" / "opm").read_text() == "opm for linux/arm64"
 
@@ -224,7 +214,7 @@ def test_a_bundle_whose_image_fails_is_left_out_of_the_catalog(tmp_path, make_re
     assert {b["name"] for b in entry["bundles"]} == {"alpha.v1.1.0", "alpha.v1.1.1"}
     [left] = entry["leftOut"]
     assert left["bundle"] == "alpha.v1.2.0" and left["reason"].startswith(f"{gone} is not on every mirror")
-    rootfs = unpack(skopeo, entry["mirrors"][0]["reference"], tmp_path) / "rootfs"
+    rootfs = unpack_with_umoci(skopeo, entry["mirrors"][0]["reference"], tmp_path, name="rebuilt") / "rootfs"
     assert heads(fbc_of(rootfs)["alpha"]) == {"stable": ["alpha.v1.1.1"]}
 
 

@@ -24,6 +24,7 @@ from support.cli import mirrorsync, registry_settings, write_manifest
 from support.graph_data import GRAPH_FILES, LINKS, GraphDataServer, member, push_base, tarball
 from support.kubectl import assert_applicable, kubectl_file_objects
 from support.releases import build_channel
+from support.skopeo import unpack_with_umoci
 from support.update_service_crd import validate_update_service
 
 pytestmark = pytest.mark.integration
@@ -51,16 +52,6 @@ def manifest_for(tmp_path: Path, site, **graph) -> Path:
                           registries={r.host: registry_settings(r) for r in (source, mirror)}, platform=platform)
 
 
-def unpack(skopeo, ref: str, tmp_path: Path, arch: str) -> tuple[Path, dict]:
-    layout = tmp_path / f"layout-{arch}"
-    skopeo.run("copy", "--policy", str(skopeo.policy), "--src-tls-verify=false", "--override-arch", arch,
-               f"docker://{ref}", f"oci:{layout}:graph")
-    bundle = tmp_path / f"bundle-{arch}"
-    subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{layout}:graph", str(bundle)], check=True,
-                   capture_output=True)
-    return bundle, json.loads((bundle / "config.json").read_text())
-
-
 def blobs_of(layout: Path) -> list[dict]:
     index = json.loads((layout / "index.json").read_text())
     manifest = json.loads((layout / "blobs" / "sha256" / index["manifests"][0]["digest"][7:]).read_bytes())
@@ -86,7 +77,8 @@ def test_graph_image_built_over_the_base_unpacks_to_the_tarball_and_a_second_run
         "Accept": "application/vnd.oci.image.index.v1+json"}).headers["Docker-Content-Digest"] == m["digest"]
 
     for arch in ("amd64", "arm64"):
-        bundle, config = unpack(skopeo, ref, tmp_path, arch)
+        bundle = unpack_with_umoci(skopeo, ref, tmp_path, arch, name="graph")
+        config = json.loads((bundle / "config.json").read_text())
         root = bundle / "rootfs" / "var" / "lib" / "cincinnati-graph-data"
         found = {str(p.relative_to(root)) for p in root.rglob("*")}
         assert found == set(GRAPH_FILES) | set(LINKS)
@@ -100,7 +92,7 @@ def test_graph_image_built_over_the_base_unpacks_to_the_tarball_and_a_second_run
         assert (bundle / "rootfs" / "bin" / "opm").read_text() == f"bash for linux/{arch}"
         assert config["process"]["args"] == CMD
         # uid/gid 0 in the layer itself (umoci --rootless maps them to the test's user on disk)
-        layout = tmp_path / f"layout-{arch}"
+        layout = tmp_path / f"layout-graph-{arch}"  # where unpack_with_umoci put it
         layers = blobs_of(layout)
         assert [x["digest"] for x in layers[:-1]] == site["base"]["children"][arch][1]
         top = layout / "blobs" / "sha256" / layers[-1]["digest"][7:]

@@ -100,3 +100,16 @@ _TRANSPORTS = ("docker://", "oci:", "oci-archive:", "dir:", "docker-archive:", "
 
 def _docker(ref: str) -> str:
     return ref if ref.startswith(_TRANSPORTS) else f"docker://{ref}"
+
+
+def unpack_with_umoci(skopeo: Skopeo, ref: str, tmp_path: Path, arch: str = "amd64", name: str = "image") -> Path:
+    """The image ``ref`` (one ``arch`` of it) as umoci unpacks it: skopeo copies it into an OCI layout, umoci
+    (which shares no code with mirrorsync) unpacks that into a bundle; returns the bundle (``rootfs/``,
+    ``config.json``)."""
+    layout = tmp_path / f"layout-{name}-{arch}"
+    skopeo.run("copy", "--policy", str(skopeo.policy), "--src-tls-verify=false", "--override-arch", arch,
+               f"docker://{ref}", f"oci:{layout}:{name}")
+    bundle = tmp_path / f"bundle-{name}-{arch}"
+    subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{layout}:{name}", str(bundle)], check=True,
+                   capture_output=True)
+    return bundle
