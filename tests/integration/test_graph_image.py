@@ -182,6 +182,32 @@ def test_graph_data_from_a_url_builds_the_same_image_as_the_file_and_a_url_that_
     assert not (tmp_path / "gone" / "report.json").exists()
 
 
+@pytest.mark.parametrize("where", ["url", "file"])
+def test_graph_data_past_64_mib_is_refused_exit_2_and_nothing_written(tmp_path, site, where):
+    # graph_data.MAX_TARBALL_BYTES: a server (or a file) may not make a run hold more than that of graph data
+    too_big = (64 << 20) + 1
+    if where == "file":
+        with open(tmp_path / "graph-data.tar.gz", "wb") as f:
+            f.truncate(too_big)  # sparse: the size is what counts
+        server = None
+        graph = {}
+    else:
+        server = GraphDataServer(b"\0" * too_big).start()
+        graph = {"data": server.url}
+    try:
+        out = tmp_path / "out"
+        proc = mirrorsync("run", str(manifest_for(tmp_path, site, **graph)), "--output-dir", str(out),
+                          env={"MIRRORSYNC_RETRY_WAIT": "0.01"})
+    finally:
+        if server is not None:
+            server.stop()
+    assert proc.returncode == 2, proc.stderr
+    [line] = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert "platform.graph.data:" in line and "64 MiB" in line, line
+    assert not out.exists() or {p.name for p in out.iterdir()} <= {".mirrorsync.lock"}
+    assert "site/" not in site["mirror"].access_log_path.read_text()
+
+
 def test_export_carries_the_graph_data_and_base_and_import_builds_the_same_image_offline(tmp_path, site):
     manifest = manifest_for(tmp_path, site)
     direct = tmp_path / "direct"

@@ -104,7 +104,10 @@ class GraphDataServer(LoopbackHTTPServer):
                 self.send_header("Content-Type", "application/gzip")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):  # a client that stopped reading, as it may
+                    pass
 
             def log_message(self, *args) -> None:
                 pass
