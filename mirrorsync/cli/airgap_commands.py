@@ -12,9 +12,9 @@ from ..errors import MirrorsyncError
 from ..sync.status import RunStatus
 from ..pipeline import sections as manifest_mod
 from .options import (AuthFileOpt, ConcurrencyOpt, IcspOpt, LogFormat, LogFormatOpt, MetricsFileOpt, OutputDirOpt,
-                      PushgatewayOpt, RetriesOpt, VerboseOpt)
-from .outputs import finish_sync, write_metrics, write_outputs, fail
-from .session import Session
+                      PushgatewayOpt, QuietOpt, RetriesOpt, VerboseOpt)
+from .outputs import counts_text, finish_sync, status_counts, write_metrics, write_outputs, fail
+from .session import Session, note, result_line
 
 
 def export(
@@ -31,6 +31,7 @@ def export(
     authfile: Optional[str] = AuthFileOpt,
     log_format: LogFormat = LogFormatOpt,
     verbose: bool = VerboseOpt,
+    quiet: bool = QuietOpt,
     metrics_file: Optional[Path] = MetricsFileOpt,
     pushgateway: Optional[str] = PushgatewayOpt,
 ) -> None:
@@ -39,7 +40,7 @@ def export(
     from ..airgap.archives import parse_size
     from ..pipeline.runner import RunOptions
 
-    session = Session(log_format.value, verbose)
+    session = Session(log_format.value, verbose, quiet)
     try:
         m = manifest_mod.load_manifest(str(manifest))
         size = parse_size(archive_size) if archive_size is not None else None
@@ -57,12 +58,14 @@ def export(
     with session.reporting():
         rep = result.report
         write_metrics(rep, metrics_file, pushgateway)
-        totals = rep.totals()
-        typer.echo(f"{rep.status}: {totals['copied']} exported, {totals['upToDate']} already there, "
-                   f"{totals['failed']} failed; {len(result.blobs)} blobs, {len(result.since)} left to earlier "
-                   f"exports, {result.bytes} bytes in {to}", err=True)
+        counts = status_counts(rep)
+        note(f"{rep.status}: {counts_text(counts, ('copied', 'exported'), ('upToDate', 'already there'))}; "
+             f"{len(result.blobs)} blobs, {len(result.since)} left to earlier exports, {result.bytes} bytes in {to}",
+             level="info" if rep.status == RunStatus.SUCCEEDED else "error", event="summary", status=rep.status,
+             **counts, blobs=len(result.blobs), blobsLeftToEarlierExports=len(result.since), bytes=result.bytes,
+             directory=str(to))
         for part in result.archives:
-            typer.echo(str(part))
+            result_line(str(part), event="archive", path=str(part))
         raise typer.Exit(0 if rep.status == RunStatus.SUCCEEDED else 1)
 
 
@@ -82,6 +85,7 @@ def import_(
     authfile: Optional[str] = AuthFileOpt,
     log_format: LogFormat = LogFormatOpt,
     verbose: bool = VerboseOpt,
+    quiet: bool = QuietOpt,
     metrics_file: Optional[Path] = MetricsFileOpt,
     pushgateway: Optional[str] = PushgatewayOpt,
 ) -> None:
@@ -90,7 +94,7 @@ def import_(
     from ..pipeline.outputs import REPORT_FILE
     from ..pipeline.runner import RunOptions
 
-    session = Session(log_format.value, verbose)
+    session = Session(log_format.value, verbose, quiet)
     try:
         with session.locked(output_dir):
             rep = airgap.import_export(directory, manifest_path=str(manifest) if manifest else None,
@@ -112,5 +116,5 @@ def import_(
 
 def _disk_failure(exc: OSError) -> None:
     where = f"{exc.filename}: " if exc.filename else ""
-    typer.echo(f"error: cannot write {where}{exc.strerror or exc}", err=True)
+    note(f"error: cannot write {where}{exc.strerror or exc}", level="error", event="error", exitCode=1)
     raise typer.Exit(1)

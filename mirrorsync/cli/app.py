@@ -50,6 +50,23 @@ app = typer.Typer(cls=_OneLineErrors, no_args_is_help=True, add_completion=False
                   context_settings={"help_option_names": ["-h", "--help"]},
                   help="Keep container image mirrors in sync and write the OpenShift mirror sets that use them.")
 
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .version import version_line
+
+        typer.echo(version_line())
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
+                                       help="Print the version (and, run from a git checkout, its git describe) "
+                                            "and exit.")) -> None:
+    """Keep container image mirrors in sync and write the OpenShift mirror sets that use them."""
+
+
 # in the order the help lists them
 app.command()(sync_commands.run)
 app.command()(sync_commands.plan)

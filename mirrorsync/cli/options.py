@@ -40,6 +40,8 @@ ConcurrencyOpt = typer.Option(None, min=1, max=256, help="Images copied at once.
 RetriesOpt = typer.Option(None, min=0, max=256, help="Retries per request (each one on its own).")
 LogFormatOpt = typer.Option(LogFormat.text, "--log-format", help="Progress and logs as text or JSON lines.")
 VerboseOpt = typer.Option(False, "--verbose", "-v", help="Log retries and other details.")
+QuietOpt = typer.Option(False, "--quiet", "-q", help="Print only what failed (images, warnings, errors) and the "
+                                                    "summary.")
 OutputDirOpt = typer.Option(Path("out"), "--output-dir", "-o",
                             help="Where report.json goes; the CRs go in its cluster-resources/ (apply that).")
 IcspOpt = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy for older clusters.")

@@ -9,12 +9,12 @@ from typing import Optional
 import typer
 
 from ..errors import MirrorsyncError
-from ..sync.status import RunStatus
-from .session import note
+from ..sync.status import RunStatus, Status
+from .session import note, result_line
 
 
 def fail(exc: MirrorsyncError) -> None:
-    typer.echo(f"error: {exc}", err=True)
+    note(f"error: {exc}", level="error", event="error", exitCode=exc.exit_code)
     raise typer.Exit(exc.exit_code)
 
 
@@ -28,7 +28,7 @@ def write_metrics(rep, metrics_file: Optional[Path], pushgateway: Optional[str],
         if pushgateway:
             metrics.push(rep, pushgateway, grouping={"shard": str(shard.index)} if shard else None)
     except MirrorsyncError as exc:
-        typer.echo(f"warning: {exc}", err=True)
+        note(f"warning: {exc}", level="warning")
 
 
 def write_outputs(rep, output_dir: Path, icsp: bool) -> list[Path]:
@@ -44,21 +44,52 @@ def finish_sync(rep, output_dir: Path, written: list[Path], metrics_file: Option
     from ..sync.report import REPORT_FILE
 
     write_metrics(rep, metrics_file, pushgateway, shard)
-    totals = rep.totals()
-    kept = sum(1 for img in rep.failed if any(d.onMirror for d in img.destinations))
-    note(f"{rep.status}: {totals['copied']} copied, {totals['upToDate']} up to date, {totals['failed']} failed"
-          + (f" ({kept} of them kept on the mirrors from earlier runs)" if kept else "")
-          + f"; report {output_dir / REPORT_FILE}")
+    counts = status_counts(rep)
+    kept = kept_from_earlier_runs(rep)
+    note(f"{rep.status}: {counts_text(counts, ('copied', 'copied'), ('upToDate', 'up to date'))}"
+         + (f" ({kept} of them kept on the mirrors from earlier runs)" if kept else "")
+         + f"; report {output_dir / REPORT_FILE}",
+         level="info" if rep.status == RunStatus.SUCCEEDED else "error", event="summary", status=rep.status,
+         **counts, keptFromEarlierRuns=kept, report=str(output_dir / REPORT_FILE))
     for c in rep.sections.get("catalogs") or []:
         pushed = [f"{m['reference']}@{m['digest']}" for m in c["mirrors"] if m.get("digest")]
         note(f"catalog {c['catalog']}: " + (c["error"] if c.get("error") else
              f"{len(c['bundles'])} bundles kept, {len(c['leftOut'])} left out (see the report)"
-             + (f"; {', '.join(pushed)}" if pushed else "")))
+             + (f"; {', '.join(pushed)}" if pushed else "")),
+             level="error" if c.get("error") else "info", event="catalog", catalog=c["catalog"])
     if rep.nodeImpact is not None:
-        note(applying_line(output_dir, rep.nodeImpact))
+        note(applying_line(output_dir, rep.nodeImpact), event="nodeImpact", nodeImpact=rep.nodeImpact)
     for path in written:
-        typer.echo(str(path))
+        result_line(str(path), path=str(path))
     raise typer.Exit(0 if rep.status == RunStatus.SUCCEEDED else 1)
+
+
+COUNTED = {Status.COPIED: "copied", Status.UP_TO_DATE: "upToDate", Status.PARTIAL: "partial",
+           Status.FAILED: "failed", Status.SKIPPED: "skipped"}
+
+
+def status_counts(rep) -> dict[str, int]:
+    """The images of the report by their status, under the report's words (camelCase): the summary says what
+    report.json says, so an interrupted run's images not started are ``skipped``, not ``failed``."""
+    counts = dict.fromkeys(COUNTED.values(), 0)
+    for img in rep.images:
+        counts[COUNTED.get(img.status, "failed")] += 1
+    return counts
+
+
+def counts_text(counts: dict[str, int], *ok: tuple[str, str]) -> str:
+    """``5 copied, 0 up to date, 1 partial, 0 failed, 2 skipped``: the OK words and failed always, partial and
+    skipped when there are some."""
+    parts = [f"{counts[key]} {word}" for key, word in ok]
+    parts += [f"{counts[key]} {key}" for key in ("partial", "failed", "skipped") if counts[key] or key == "failed"]
+    return ", ".join(parts)
+
+
+def kept_from_earlier_runs(rep) -> int:
+    """Images that did not get everywhere this run but which a mirror still holds from an earlier run (carried
+    over: the destination failed this run, yet is ``onMirror``). A partial image's destinations done this run are
+    not "from earlier runs"; a fresh output directory has none."""
+    return sum(1 for img in rep.failed if any(d.onMirror and not d.ok for d in img.destinations))
 
 
 def applying_line(output_dir: Path, node_impact: dict, prefix: str = "applying") -> str:

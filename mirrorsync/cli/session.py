@@ -1,15 +1,18 @@
 """What ``run``, ``export`` and ``import`` share around their library call: logging and the progress display, the
-output directory's lock, and SIGINT/SIGTERM meaning "finish the images in flight", then "abandon them"."""
+output directory's lock, and SIGINT/SIGTERM meaning "finish the images in flight", then "abandon them"; and how every
+line for whoever watches is written (``note``): text, or with ``--log-format json`` one JSON object a line."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import typer
 
@@ -17,11 +20,12 @@ import typer
 class Session:
     """One copying command. ``stop`` and ``abandon`` go to the runner (``Runner`` or the air-gap functions)."""
 
-    def __init__(self, log_format: str, verbose: bool) -> None:
+    def __init__(self, log_format: str, verbose: bool, quiet: bool = False) -> None:
         from ..sync.progress import Progress, setup_logging  # the library loads when a command needs it
 
+        set_log_format(log_format)
         setup_logging(log_format, verbose)
-        self.progress = Progress(log_format=log_format)
+        self.progress = Progress(log_format=log_format, quiet=quiet)
         self.stop = threading.Event()
         # set after ``stop`` (a second signal): images in flight are reported failed and not waited for
         self.abandon = threading.Event()
@@ -83,8 +87,38 @@ def stop_grace() -> float:
     return value if 0 <= value < float("inf") else DEFAULT_STOP_GRACE
 
 
-def note(text: str) -> None:
+_json_lines = False
+
+
+def set_log_format(log_format: str) -> None:
+    """``json``: from now on ``note`` and ``result_line`` write JSON objects, one a line (``--log-format json``)."""
+    global _json_lines
+    _json_lines = log_format == "json"
+
+
+def json_lines() -> bool:
+    return _json_lines
+
+
+def note(text: str, *, level: str = "info", event: str = "message", **fields: Any) -> None:
     """A line on stderr for whoever watches; a stderr nobody reads any more (closed, its reader gone) must not
-    change what a sync does or its exit code."""
+    change what a sync does or its exit code. With ``--log-format json`` an object: ``event``, ``level``,
+    ``message`` (the text line), ``time`` and the ``fields`` given."""
     with contextlib.suppress(OSError, ValueError):
-        typer.echo(text, err=True)
+        typer.echo(_line(text, level, event, fields), err=True)
+
+
+def result_line(text: str, *, event: str = "written", **fields: Any) -> None:
+    """A line on stdout (a file written, an archive part): the text alone, or with ``--log-format json`` an object
+    (``event``, ``time`` and the ``fields``)."""
+    if _json_lines:
+        typer.echo(json.dumps({"event": event, "time": round(time.time(), 3), **fields}, sort_keys=True))
+    else:
+        typer.echo(text)
+
+
+def _line(text: str, level: str, event: str, fields: dict[str, Any]) -> str:
+    if not _json_lines:
+        return text
+    return json.dumps({"event": event, "level": level, "message": text, "time": round(time.time(), 3), **fields},
+                      sort_keys=True, default=str)

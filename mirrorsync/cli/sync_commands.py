@@ -14,7 +14,8 @@ from ..errors import MirrorsyncError
 from ..pipeline import sections as manifest_mod
 from ..sync import report as report_mod
 from .options import (AuthFileOpt, ConcurrencyOpt, EngineName, IcspOpt, LogFormat, LogFormatOpt, MetricsFileOpt,
-                      OutputDirOpt, OutputFormat, PushgatewayOpt, RetriesOpt, ShardOpt, VerboseOpt)
+                      OutputDirOpt, OutputFormat, PushgatewayOpt, QuietOpt, RetriesOpt, ShardOpt,
+                      VerboseOpt)
 from .outputs import applying_line, finish_sync, write_outputs, fail
 from .session import Session, note
 
@@ -28,7 +29,7 @@ def _shard(text: Optional[str]):
         return Shard.parse(text)
     if SHARD_INDEX_ENV in os.environ and SHARD_COUNT_ENV not in os.environ:
         # every pod of the Indexed Job would copy everything: say so rather than silently not sharding
-        typer.echo(f"warning: {SHARD_INDEX_ENV} is set but {SHARD_COUNT_ENV} is not: copying every shard", err=True)
+        note(f"warning: {SHARD_INDEX_ENV} is set but {SHARD_COUNT_ENV} is not: copying every shard", level="warning")
     return Shard.from_env()
 
 
@@ -42,6 +43,7 @@ def run(
     authfile: Optional[str] = AuthFileOpt,
     log_format: LogFormat = LogFormatOpt,
     verbose: bool = VerboseOpt,
+    quiet: bool = QuietOpt,
     shard: Optional[str] = ShardOpt,
     metrics_file: Optional[Path] = MetricsFileOpt,
     pushgateway: Optional[str] = PushgatewayOpt,
@@ -55,7 +57,7 @@ def run(
     from ..pipeline.outputs import REPORT_FILE
     from ..pipeline.runner import RunOptions, Runner
 
-    session = Session(log_format.value, verbose)
+    session = Session(log_format.value, verbose, quiet)
     try:
         m = manifest_mod.load_manifest(str(manifest))
         if icsp:
@@ -215,6 +217,7 @@ def prune(
     authfile: Optional[str] = AuthFileOpt,
     log_format: LogFormat = LogFormatOpt,
     verbose: bool = VerboseOpt,
+    quiet: bool = QuietOpt,
 ) -> None:
     """Delete from the mirrors what earlier runs put there and the manifest no longer selects.
 
@@ -226,7 +229,7 @@ def prune(
     """
     from ..pipeline.prune import Pruner
 
-    session = Session(log_format.value, verbose)
+    session = Session(log_format.value, verbose, quiet)
     try:
         m = manifest_mod.load_manifest(str(manifest))
         pruner = Pruner(m, output_dir, apply=apply, auth_file=authfile, stop=session.stop,
@@ -245,6 +248,8 @@ def prune(
         sys.stdout.write(result.to_json())
     else:
         for removal in result.removals:
+            if quiet and removal.action != "failed":
+                continue
             for line in removal.lines(apply):
                 typer.echo(line)
     for source in result.unlisted:
@@ -261,5 +266,6 @@ def prune(
         entries = f"{n} mirror-set {'entry' if n == 1 else 'entries'}"
         note(applying_line(output_dir, result.nodeImpact, f"removed {entries}; applying" if apply
                            else f"--apply removes {entries}; applying"))
-    note(f"{'pruned' if apply else 'dry run (--apply to delete)'}: {summary}")
+    note(f"{'pruned' if apply else 'dry run (--apply to delete)'}: {summary}",
+         level="info" if result.ok else "error", event="summary", **counts)
     raise typer.Exit(0 if result.ok else 1)

@@ -40,13 +40,16 @@ def describe(record: ImageRecord) -> str:
 
 
 class Progress:
-    def __init__(self, *, log_format: str = "text", stream: TextIO | None = None) -> None:
+    def __init__(self, *, log_format: str = "text", stream: TextIO | None = None, quiet: bool = False) -> None:
+        # quiet (``-q``): only the images that did not get everywhere (failed, partial, skipped) are printed
+        self.quiet = quiet
         self.stream = stream or sys.stderr  # None when the process was started with stderr closed
         self.json = log_format == "json"
         # Progress is a courtesy: once its stream fails (closed, a reader gone), the run goes on without it.
         self.broken = self.stream is None
         try:
-            self.live = not self.json and not self.broken and self.stream.isatty()
+            # quiet prints only lines that must stay on screen: plain lines, never a live line overwriting them
+            self.live = not self.json and not self.quiet and not self.broken and self.stream.isatty()
         except (OSError, ValueError):
             self.live, self.broken = False, True
         self.total = 0
@@ -59,12 +62,16 @@ class Progress:
         with self._lock:
             if event.kind == "planned":
                 self.total = event.total
+                if self.quiet:
+                    return
                 self._emit({"event": "planned", "images": event.total}, f"planned {event.total} image(s)")
             elif event.kind == "done" and event.record is not None:
                 self.done += 1
                 rec = event.record
                 if rec.status not in OK_STATUSES:
                     self.failed += 1
+                elif self.quiet:
+                    return
                 self._emit({"event": "image", "reference": rec.reference, "status": rec.status,
                             "digest": rec.digest, "error": rec.error,
                             "bytesSent": sum(d.bytesSent for d in rec.destinations)},

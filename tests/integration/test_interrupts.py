@@ -439,3 +439,105 @@ def test_migrate_icsp_writes_whole_files_or_none(tmp_path, monkeypatch):
     with pytest.raises(Exception):  # noqa: B017 - the kind of error is not the point
         migrate_icsp([str(icsp)], str(dest))
     assert list(dest.iterdir()) == []
+
+
+# --- what an interrupted run prints: counts as in the report, JSON lines, -q ----------------------------------------
+
+
+def _interrupted_run(tmp_path, proxies, registry, make_registry, seed, unique_repo, *args: str):
+    """Six images through a slowed source, one of them missing (fails), SIGINT after the first copied one."""
+    mirror_registry = make_registry("cnt-mirror")
+    images = [seed(registry, unique_repo(f"cnt{i}"), "v1", kind="oci", arches=("amd64",), seed=90 + i)
+              for i in range(5)]
+    source = proxies(registry, Rule("delay", kinds={"blob-get"}, seconds=0.25))
+    manifest = manifest_for(tmp_path / "m.yaml", mirror=f"{mirror_registry.host}/cnt",
+                            hosts=[source.host, mirror_registry.host], concurrency=1,
+                            images=[{"source": f"{source.host}/{unique_repo('absent')}:v1"}]
+                            + [{"source": f"{source.host}/{i.repository}:v1"} for i in images])
+    out = tmp_path / "out"  # fresh: nothing can be "kept from earlier runs"
+    run = Background("run", str(manifest), "--output-dir", str(out), *args)
+    run.wait_for_line(r'copied')
+    run.proc.send_signal(signal.SIGINT)
+    code = run.finish()
+    report = json.loads((out / "report.json").read_text())
+    return run, code, report
+
+
+def _by_status(report: dict[str, Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for img in report["images"]:
+        counts[img["status"]] = counts.get(img["status"], 0) + 1
+    return counts
+
+
+def test_the_summary_counts_what_the_report_says(tmp_path, proxies, registry, make_registry, seed, unique_repo):
+    run, code, report = _interrupted_run(tmp_path, proxies, registry, make_registry, seed, unique_repo)
+    assert code == 1, run.stderr
+    counts = _by_status(report)
+    assert counts.get("skipped") and counts.get("failed") == 1 and counts.get("copied"), report["images"]
+    summary = run.wait_for_line(r"^Interrupted: ")
+    assert (f"{counts['copied']} copied, 0 up to date, 1 failed, {counts['skipped']} skipped" in summary), summary
+    assert "earlier runs" not in summary
+
+
+def test_json_log_format_prints_only_json_lines(tmp_path, proxies, registry, make_registry, seed, unique_repo):
+    run, code, report = _interrupted_run(tmp_path, proxies, registry, make_registry, seed, unique_repo,
+                                         "--log-format", "json")
+    assert code == 1, run.stderr
+    events = [json.loads(line) for line in run.lines]  # every stderr line parses
+    kinds = [e["event"] for e in events]
+    assert {"planned", "image", "message", "summary"} <= set(kinds), kinds
+    assert any("received SIGINT" in e.get("message", "") for e in events)
+    summary = next(e for e in events if e["event"] == "summary")
+    counts = _by_status(report)
+    assert (summary["status"], summary["skipped"], summary["failed"], summary["copied"]) == (
+        "Interrupted", counts["skipped"], 1, counts["copied"])
+    assert summary["keptFromEarlierRuns"] == 0
+
+
+def test_json_log_format_stdout_and_errors_are_json(tmp_path, registry, make_registry, seed, unique_repo):
+    from support.cli import mirrorsync
+
+    mirror_registry = make_registry("json-mirror")
+    img = seed(registry, unique_repo("json"), "v1", kind="oci", arches=("amd64",), seed=99)
+    manifest = manifest_for(tmp_path / "m.yaml", mirror=f"{mirror_registry.host}/j",
+                            hosts=[registry.host, mirror_registry.host],
+                            images=[{"source": f"{registry.host}/{img.repository}:v1"},
+                                    {"source": f"{registry.host}/{unique_repo('gone')}:v1"}])
+    done = mirrorsync("run", str(manifest), "--output-dir", str(tmp_path / "out"), "--log-format", "json", env=FAST)
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines() + done.stderr.splitlines()
+    events = [json.loads(line) for line in lines]
+    assert [e["path"] for e in events if e["event"] == "written"], done.stdout  # the CR files, as JSON
+    assert any(e["event"] == "image" and e["status"] == "failed" for e in events)
+    # a fatal error: one JSON object, exit 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: mirrorsync.dev/v1alpha1\nkind: SyncManifest\nmirrors: 3\n")
+    done = mirrorsync("run", str(bad), "--output-dir", str(tmp_path / "out2"), "--log-format", "json")
+    assert done.returncode == 2 and done.stdout == ""
+    [error] = [json.loads(line) for line in done.stderr.splitlines()]
+    assert error["event"] == "error" and error["level"] == "error" and error["message"].startswith("error: ")
+    assert error["exitCode"] == 2
+
+
+def test_quiet_prints_only_failures_and_the_summary(tmp_path, registry, make_registry, seed, unique_repo):
+    from support.cli import mirrorsync
+
+    mirror_registry = make_registry("quiet-mirror")
+    img = seed(registry, unique_repo("quiet"), "v1", kind="oci", arches=("amd64",), seed=98)
+    gone = unique_repo("gone")
+    manifest = manifest_for(tmp_path / "m.yaml", mirror=f"{mirror_registry.host}/q",
+                            hosts=[registry.host, mirror_registry.host],
+                            images=[{"source": f"{registry.host}/{img.repository}:v1"},
+                                    {"source": f"{registry.host}/{gone}:v1"}])
+    quiet = mirrorsync("run", str(manifest), "--output-dir", str(tmp_path / "quiet"), "-q", env=FAST)
+    loud = mirrorsync("run", str(manifest), "--output-dir", str(tmp_path / "loud"), env=FAST)
+    assert loud.returncode == quiet.returncode == 1
+    assert "planned 2 image(s)" in loud.stderr
+    assert any(line.startswith("[") and img.repository in line for line in loud.stderr.splitlines()), loud.stderr
+    lines = quiet.stderr.splitlines()
+    assert "planned" not in quiet.stderr
+    progress = [line for line in lines if line.startswith("[")]
+    assert len(progress) == 1 and "failed" in progress[0] and gone in progress[0], quiet.stderr
+    assert any(line.startswith("PartiallyFailed: 1 copied, 0 up to date, 1 failed;") for line in lines), quiet.stderr
+    assert quiet.stdout == loud.stdout.replace(str(tmp_path / "loud"), str(tmp_path / "quiet"))
