@@ -13,7 +13,7 @@ from typing import Callable
 import httpx
 
 from . import auth as auth_mod
-from . import limits, retry
+from . import limits, retry, tls
 from ..oci.content import ACCEPT
 from ..errors import Unreachable
 from .http_errors import raise_for_status, unreachable
@@ -67,6 +67,7 @@ class RegistryConnection:
         # whether the host answers: its answered failures spend no retries while it does (retry.py)
         self.health = retry.HostHealth(timeout)
         settings_for = settings_for or (lambda _host: RegistrySettings())
+        self._settings_for = settings_for
         self.auth = auth_mod.RegistryAuth(host, credentials, settings_for=settings_for,
                                           plain_http=not self.settings.tls_verify)
         self._scheme: str | None = None
@@ -127,7 +128,11 @@ class RegistryConnection:
 
     def unreachable(self, exc: httpx.TransportError) -> Unreachable:
         """A transport failure as one line naming this registry (or the host it sent us to)."""
-        return unreachable(self.host, exc, self.auth.owns)
+        def fix(kind: str | None, failing: str) -> str:
+            settings = self.settings if failing == self.host else self._settings_for(failing)
+            return tls.fix_for(kind, failing, settings)
+
+        return unreachable(self.host, exc, self.auth.owns, fix)
 
     def ping(self) -> None:
         """Check that the registry answers (and that credentials, if any, are accepted)."""

@@ -43,17 +43,25 @@ def raise_for_status(response: httpx.Response, what: str) -> None:
     raise RegistryError(text, status=status, code=code)
 
 
-def unreachable(host: str, exc: httpx.TransportError, owns: Callable[[httpx.URL], bool]) -> Unreachable:
+def unreachable(host: str, exc: httpx.TransportError, owns: Callable[[httpx.URL], bool],
+                fix: Callable[[str | None, str], str] | None = None) -> Unreachable:
     """A transport failure as one line naming the registry ``host``, or the other host it sent us to (``owns``
-    tells them apart). The cause's text carries no secrets."""
+    tells them apart), ending with what fixes it where no retry can (``fix(kind, failing host)``, kind as
+    ``transport.permanence``). The cause's text carries no secrets."""
     kind = "timed out talking to" if isinstance(exc, httpx.TimeoutException) else "cannot connect to"
     if not isinstance(exc, (httpx.ConnectError, httpx.TimeoutException)):
         kind = "connection to"
     detail = str(exc).strip() or type(exc).__name__
-    where = host
+    where = failing = host
     with contextlib.suppress(RuntimeError):  # httpx raises it when the error has no request
         if not owns(exc.request.url):  # its token realm, or a redirect's target
-            where = f"{exc.request.url.netloc.decode('ascii')} (where {host} sent us)"
+            failing = exc.request.url.netloc.decode('ascii')
+            where = f"{failing} (where {host} sent us)"
+    permanent = getattr(exc, "permanent", None)
+    hint = fix(permanent, failing) if fix is not None else ""
     if kind == "connection to":
-        return Unreachable(f"connection to {where} failed: {detail}")
-    return Unreachable(f"{kind} {where}: {detail}")
+        error = Unreachable(f"connection to {where} failed: {detail}{hint}")
+    else:
+        error = Unreachable(f"{kind} {where}: {detail}{hint}")
+    error.permanent = permanent  # type: ignore[attr-defined]
+    return error

@@ -145,7 +145,8 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, (TransientError, DigestMismatch)):
         return True
     if isinstance(exc, httpx.TransportError):  # connection refused/reset, timeouts, truncated bodies
-        return True
+        # but not what no retry can change: NXDOMAIN, an untrusted certificate, plain HTTP answering TLS
+        return not getattr(exc, "permanent", None)
     return isinstance(exc, httpx.StreamConsumed)  # an auth retry wanted a body we had already streamed
 
 

@@ -29,11 +29,9 @@ def ssl_context_for(host: str, settings: RegistrySettings) -> ssl.SSLContext:
         ctx.verify_mode = ssl.CERT_NONE
     else:
         ctx = ssl.create_default_context()
-    cert_dir = settings.cert_dir
-    if cert_dir is None:
-        cert_dir = next((d for d in (os.path.join(base, host) for base in CERT_DIRS) if os.path.isdir(d)), None)
-    elif not os.path.isdir(cert_dir):
-        raise InputError(f"certDir {cert_dir!r} for {host} is not a directory")
+    cert_dir = cert_dir_for(host, settings)
+    if settings.cert_dir is not None and not os.path.isdir(settings.cert_dir):
+        raise InputError(f"certDir {settings.cert_dir!r} for {host} is not a directory")
     if cert_dir:
         for f in sorted(Path(cert_dir).iterdir()):
             try:
@@ -47,6 +45,42 @@ def ssl_context_for(host: str, settings: RegistrySettings) -> ssl.SSLContext:
             except ssl.SSLError as exc:
                 raise InputError(f"cannot load {f}: {exc.reason or exc}") from None
     return ctx
+
+
+def cert_dir_for(host: str, settings: RegistrySettings) -> str | None:
+    """The directory a host's CAs and client certificates are read from: its ``certDir``, else the first of
+    ``CERT_DIRS``/HOST that exists, else None."""
+    if settings.cert_dir is not None:
+        return settings.cert_dir
+    return next((d for d in (os.path.join(base, host) for base in CERT_DIRS) if os.path.isdir(d)), None)
+
+
+def ca_files(host: str, settings: RegistrySettings) -> list[str]:
+    """The ``*.crt`` files trusted for ``host`` beside the system CAs."""
+    cert_dir = cert_dir_for(host, settings)
+    if not settings.tls_verify or not cert_dir or not os.path.isdir(cert_dir):
+        return []
+    return [str(f) for f in sorted(Path(cert_dir).iterdir()) if f.suffix == ".crt"]
+
+
+def fix_for(kind: str | None, host: str, settings: RegistrySettings) -> str:
+    """What fixes a permanent connection failure of ``host`` (``transport.permanence``), as a clause to append to
+    its error; "" for any other failure."""
+    if kind == "certificate":
+        read = ca_files(host, settings)
+        where = (f"it trusts the system CAs and {', '.join(read)}" if read else
+                 f"it trusts the system CAs only (no *.crt in {cert_dir_for(host, settings)})"
+                 if cert_dir_for(host, settings) else
+                 f"it trusts the system CAs only (no certDir for {host}, no {CERT_DIRS[0]}/{host})")
+        return (f" (not retried: {host}'s certificate is not trusted; {where}: put the CA that signed it in a "
+                f"*.crt file of registries.{host}.certDir (or {CERT_DIRS[0]}/{host}/ca.crt), or set "
+                f"tlsVerify: false for {host} to skip verification, only on a network you trust)")
+    if kind == "plain-http":
+        return (f" (not retried: {host} answers plain HTTP, not TLS; mirrorsync speaks plain HTTP only to a "
+                f"registry with tlsVerify: false: set registries.{host}.tlsVerify: false if it has no TLS)")
+    if kind == "dns":
+        return f" (not retried: the name {host.rsplit(':', 1)[0]} does not resolve: check its spelling and DNS)"
+    return ""
 
 
 class HostTransports(httpx.BaseTransport):

@@ -59,6 +59,33 @@ def _closed_by_peer(conn: http.client.HTTPConnection) -> bool:
     return bool(readable)
 
 
+# What a connection's failure says that no retry can change (``retry.is_transient``): the name does not resolve
+# (NXDOMAIN; a resolver that failed for now is EAI_AGAIN, worth retrying), the certificate is not trusted, or the
+# port speaks plain HTTP to our TLS handshake.
+DNS, CERTIFICATE, PLAIN_HTTP = "dns", "certificate", "plain-http"
+_NO_SUCH_NAME = {getattr(socket, name) for name in ("EAI_NONAME", "EAI_NODATA") if hasattr(socket, name)}
+
+
+def permanence(exc: BaseException) -> str | None:
+    """Which permanent failure ``exc`` (a socket or TLS error) is, or None."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return CERTIFICATE
+    if isinstance(exc, ssl.SSLError) and getattr(exc, "reason", None) in ("WRONG_VERSION_NUMBER",
+                                                                          "HTTP_REQUEST"):
+        return PLAIN_HTTP
+    if isinstance(exc, socket.gaierror) and exc.errno in _NO_SUCH_NAME:
+        return DNS
+    return None
+
+
+def _permanent(error: httpx.TransportError, cause: BaseException) -> httpx.TransportError:
+    """Mark ``error`` with the permanent failure its ``cause`` is, if it is one (``retry.is_transient``)."""
+    kind = permanence(cause)
+    if kind is not None:
+        error.permanent = kind  # type: ignore[attr-defined]
+    return error
+
+
 def _answered(exc: httpx.TransportError) -> httpx.TransportError:
     """Mark a failure of a body whose status line and headers came: the server answered (``retry.answered``)."""
     exc.answered = True  # type: ignore[attr-defined]
@@ -233,12 +260,12 @@ class HTTPClientTransport(httpx.BaseTransport):
             # probe then tries plain HTTP (scheme.py).
             conn.close()
             where = f" (through proxy {proxy})" if proxy else ""
-            raise httpx.ConnectError((str(exc) or type(exc).__name__) + where) from exc
+            raise _permanent(httpx.ConnectError((str(exc) or type(exc).__name__) + where), exc) from exc
         except OSError as exc:  # refused, unreachable, or the proxy refused the CONNECT
             conn.close()
             if proxy:
                 raise httpx.ProxyError(f"through proxy {proxy}: {str(exc) or type(exc).__name__}") from exc
-            raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
+            raise _permanent(httpx.ConnectError(str(exc) or type(exc).__name__), exc) from exc
         conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return conn
 
