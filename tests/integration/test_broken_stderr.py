@@ -56,8 +56,12 @@ def test_a_sync_with_a_broken_stderr_copies_everything_and_exits_0(stderr, log_f
 
     assert proc.returncode == 0
     crs = out / "cluster-resources"
-    assert proc.stdout.splitlines() == [str(crs / "imagedigestmirrorset.yaml"), str(crs / "imagetagmirrorset.yaml"),
-                                        str(crs / "Kustomization")]
+    written = [str(crs / "imagedigestmirrorset.yaml"), str(crs / "imagetagmirrorset.yaml"), str(crs / "Kustomization")]
+    if log_format == "json":  # the README's contract: every line is an object, a file written is event "written"
+        lines = [json.loads(line) for line in proc.stdout.splitlines()]
+        assert [line["event"] for line in lines] == ["written"] * 3 and [line["path"] for line in lines] == written
+    else:
+        assert proc.stdout.splitlines() == written
     report = json.loads((out / "report.json").read_text())
     assert report["status"] == "Succeeded" and report["totals"]["copied"] == len(images)
     with oracle_client(mirror) as client:
