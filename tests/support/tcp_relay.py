@@ -18,6 +18,7 @@ class TCPRelay:
         self.target_port = target_port
         self.port = port
         self.address = ""
+        self.connections = 0  # accepted so far: how many times a client tried
         self._listener: socket.socket | None = None
         self._sent: bytearray | None = bytearray() if record else None
         self._lock = threading.Lock()
@@ -69,6 +70,7 @@ class TCPRelay:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            self.connections += 1
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port))
             except OSError:
