@@ -1,0 +1,111 @@
+"""Three tiers, original names end to end (issue 32): the source is mirrored into an enterprise registry; with the
+source stopped, the enclave is mirrored from the enterprise registry through the first run's cluster resources
+(``options.sourceMirrors``) under the source's own names; a real client then pulls those names through the
+enclave's rendered registries.conf with both upstream tiers stopped."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from support.cli import Run, mirrorsync, registry_settings, write_manifest
+from support.skopeo import SkopeoError
+
+pytestmark = pytest.mark.integration
+
+
+def _run(manifest, out) -> Run:
+    proc = mirrorsync("run", str(manifest), "--output-dir", str(out))
+    return Run(proc.returncode, proc.stdout, proc.stderr, out)
+
+
+def _inspect(skopeo, conf, ref: str) -> str:
+    raw = skopeo.run("--registries-conf", str(conf), "inspect", "--raw", f"docker://{ref}").stdout
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def _sources_of(run: Run, kind: str, filename: str) -> dict[str, list[str]]:
+    key = "imageDigestMirrors" if kind == "digest" else "imageTagMirrors"
+    return {e["source"]: e["mirrors"] for doc in run.cr(filename) for e in doc["spec"][key]}
+
+
+@pytest.fixture
+def tiers(tmp_path, make_registry, seed, unique_repo):
+    """Run 1 (source -> enterprise) done, the source stopped: (source, enterprise, enclave, repo, images, run 1)."""
+    source, enterprise, enclave = make_registry("source"), make_registry("enterprise"), make_registry("enclave")
+    repo = unique_repo("app")
+    images = {tag: seed(source, repo, tag, seed=n) for n, tag in enumerate(("v1", "v2"))}
+    settings = {r.host: registry_settings(r) for r in (source, enterprise, enclave)}
+    m1 = write_manifest(tmp_path / "enterprise.yaml", mirrors=[f"{enterprise.host}/ent"], registries=settings,
+                        images=[{"source": f"{source.host}/{repo}", "tags": ["v1", "v2"]}])
+    run1 = _run(m1, tmp_path / "out1")
+    assert run1.returncode == 0, run1.stderr
+    source.stop()
+    return source, enterprise, enclave, repo, images, run1, settings
+
+
+@pytest.mark.parametrize("engine", ["native", "skopeo"])
+def test_enclave_mirrors_from_the_enterprise_registry_under_the_original_names(tmp_path, tiers, skopeo, engine):
+    source, enterprise, enclave, repo, images, run1, settings = tiers
+    original = f"{source.host}/{repo}"
+    m2 = write_manifest(tmp_path / "enclave.yaml", mirrors=[f"{enclave.host}/encl"], registries=settings,
+                        images=[{"source": original, "tags": ["v1", "v2", "v3"]}],
+                        options={"engine": engine, "retries": 0, "sourceMirrors": str(run1.crs_dir)})
+    run2 = _run(m2, tmp_path / "out2")
+    assert run2.returncode == 1, run2.stderr  # v3 is nowhere: that image fails, the others are copied
+    for tag, img in images.items():
+        record = run2.image(repo, tag)
+        assert record["status"] == "copied", record
+        assert record["source"] == original and record["digest"] == img.digest
+        if engine == "native":
+            assert record["readFrom"] == f"{enterprise.host}/ent/{repo}"
+    missing = run2.image(repo, "v3")
+    assert missing["status"] == "failed"
+    assert "not on any mirror (tried: " in missing["error"] and f"{enterprise.host}/ent/{repo}" in missing["error"]
+    # the enclave's mirror sets name the original repository, not the enterprise's
+    assert _sources_of(run2, "digest", "imagedigestmirrorset.yaml") == {original: [f"{enclave.host}/encl/{repo}"]}
+    assert _sources_of(run2, "tag", "imagetagmirrorset.yaml") == {original: [f"{enclave.host}/encl/{repo}"]}
+
+    conf = tmp_path / "enclave-registries.conf"
+    rendered = mirrorsync("registries-conf", str(run2.output_dir), "--insecure", enclave.host, "-o", str(conf))
+    assert rendered.returncode == 0, rendered.stderr
+    enterprise.stop()
+    for tag, img in images.items():
+        assert _inspect(skopeo, conf, f"{original}@{img.digest}") == img.digest
+        assert _inspect(skopeo, conf, f"{original}:{tag}") == img.digest
+    with pytest.raises(SkopeoError):  # nothing reaches past the enclave: the source itself is down
+        _inspect(skopeo, conf, f"{original}:v3")
+
+
+def test_a_source_mirror_that_is_down_fails_the_image_and_the_crs_keep_what_was_mirrored(tmp_path, tiers):
+    source, enterprise, enclave, repo, images, run1, settings = tiers
+    original = f"{source.host}/{repo}"
+    m2 = write_manifest(tmp_path / "enclave.yaml", mirrors=[f"{enclave.host}/encl"], registries=settings,
+                        images=[{"source": original, "tags": ["v1"]}],
+                        options={"retries": 0, "sourceMirrors": str(run1.crs_dir)})
+    out = tmp_path / "out2"
+    first = _run(m2, out)
+    assert first.returncode == 0, first.stderr
+    enterprise.stop()
+    second = _run(m2, out)
+    assert second.returncode != 0
+    record = second.image(repo, "v1")
+    assert record["status"] == "failed"
+    # every location a node would try, in order: the enterprise mirror, then the (stopped) source itself
+    error = record["error"]
+    assert "not on any mirror (tried: " in error
+    assert error.index(f"{enterprise.host}/ent/{repo}") < error.index(f"{original} (")
+    assert _sources_of(second, "digest", "imagedigestmirrorset.yaml") == {original: [f"{enclave.host}/encl/{repo}"]}
+
+
+def test_a_broken_source_mirrors_option_is_bad_input_at_its_line(tmp_path, registry):
+    conf = tmp_path / "bad.conf"
+    conf.write_text("[[registry]]\nprefix = 'a.example'\nlocation = 7\n")
+    m = write_manifest(tmp_path / "m.yaml", mirrors=[f"{registry.host}/m"],
+                       images=[{"source": "quay.io/ns/app", "tags": ["v1"]}], options={"sourceMirrors": str(conf)})
+    proc = mirrorsync("run", str(m), "--output-dir", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: {m}:11: options.sourceMirrors: {conf}: "), proc.stderr
+    assert not (tmp_path / "out").exists()
