@@ -9,14 +9,19 @@ import hashlib
 
 import pytest
 
+from devtools.openshift import GraphServer
+from mirrorsync.registry.client import RegistryClient
+from mirrorsync.registry.retry import RetryPolicy
+from mirrorsync.registry.settings import RegistrySettings
 from support.cli import Run, mirrorsync, registry_settings, write_manifest
+from support.releases import assert_on_mirror, build_channel
 from support.skopeo import SkopeoError
 
 pytestmark = pytest.mark.integration
 
 
-def _run(manifest, out) -> Run:
-    proc = mirrorsync("run", str(manifest), "--output-dir", str(out))
+def _run(manifest, out, env=None) -> Run:
+    proc = mirrorsync("run", str(manifest), "--output-dir", str(out), env=env)
     return Run(proc.returncode, proc.stdout, proc.stderr, out)
 
 
@@ -109,3 +114,43 @@ def test_a_broken_source_mirrors_option_is_bad_input_at_its_line(tmp_path, regis
     line = proc.stderr.strip().splitlines()[-1]
     assert line.startswith(f"error: {m}:11: options.sourceMirrors: {conf}: "), proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_release_reaches_the_enclave_by_digest_through_the_enterprise_mirror_sets(tmp_path, make_registry,
+                                                                                    pusher_for, unique_repo, skopeo):
+    source, enterprise, enclave = make_registry("source"), make_registry("enterprise"), make_registry("enclave")
+    channel = build_channel(pusher_for(source), unique_repo("rel"))
+    wanted = [channel.by_version(v) for v in ("4.15.2", "4.15.3")]
+    settings = {r.host: registry_settings(r) for r in (source, enterprise, enclave)}
+    platform = {"channels": [{"name": "stable-4.15", "minVersion": "4.15.2", "maxVersion": "4.15.3"}]}
+    with GraphServer({("stable-4.15", "amd64"): channel.graph()}) as public:
+        m1 = write_manifest(tmp_path / "enterprise.yaml", mirrors=[f"{enterprise.host}/ent"], registries=settings,
+                            images=[], platform={**platform, "updateService": public.url})
+        run1 = _run(m1, tmp_path / "out1")
+    assert run1.returncode == 0, run1.stderr
+    source.stop()  # and the public update service with it: the enclave asks the zone's (UPDATE_URL_OVERRIDE)
+    with GraphServer({("stable-4.15", "amd64"): channel.graph()}) as zone:
+        m2 = write_manifest(tmp_path / "enclave.yaml", mirrors=[f"{enclave.host}/encl"], registries=settings,
+                            images=[], platform=platform, options={"sourceMirrors": str(run1.crs_dir)})
+        run2 = _run(m2, tmp_path / "out2", env={"UPDATE_URL_OVERRIDE": zone.url})
+        assert zone.requests, "the graph comes from the zone's update service"
+    assert run2.returncode == 0, run2.stderr
+    assert [(r["version"], r["digest"], r["status"]) for r in run2.report["releases"]] == [
+        (r.version, r.digest, "copied") for r in wanted]
+    client = RegistryClient(enclave.host, settings=RegistrySettings(tls_verify=False), policy=RetryPolicy(attempts=1))
+    try:
+        assert_on_mirror(client, "encl", wanted)
+    finally:
+        client.close()
+    # the enclave's IDMS names the original release and component repositories
+    idms = _sources_of(run2, "digest", "imagedigestmirrorset.yaml")
+    assert f"{channel.host}/{channel.release_repo}" in idms and f"{channel.host}/{channel.component_repos[0]}" in idms
+    assert all(m[0].startswith(f"{enclave.host}/encl/") for m in idms.values())
+    conf = tmp_path / "enclave-registries.conf"
+    rendered = mirrorsync("registries-conf", str(run2.output_dir), "--insecure", enclave.host, "-o", str(conf))
+    assert rendered.returncode == 0, rendered.stderr
+    enterprise.stop()
+    head = wanted[-1]
+    assert _inspect(skopeo, conf, head.pull_spec) == head.digest
+    cli = head.components["cli"]
+    assert _inspect(skopeo, conf, f"{channel.host}/{channel.component_repos[0]}@{cli.digest}") == cli.digest
