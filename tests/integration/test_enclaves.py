@@ -9,10 +9,11 @@ import hashlib
 
 import pytest
 
-from devtools.openshift import GraphServer
+from devtools.openshift import GraphServer, push_catalog
 from mirrorsync.registry.client import RegistryClient
 from mirrorsync.registry.retry import RetryPolicy
 from mirrorsync.registry.settings import RegistrySettings
+from support.catalogs import catalog_files, push_related_images
 from support.cli import Run, mirrorsync, registry_settings, write_manifest
 from support.releases import assert_on_mirror, build_channel
 from support.skopeo import SkopeoError
@@ -154,3 +155,51 @@ def test_a_release_reaches_the_enclave_by_digest_through_the_enterprise_mirror_s
     assert _inspect(skopeo, conf, head.pull_spec) == head.digest
     cli = head.components["cli"]
     assert _inspect(skopeo, conf, f"{channel.host}/{channel.component_repos[0]}@{cli.digest}") == cli.digest
+
+
+def test_a_catalog_reaches_the_enclave_by_its_original_name(tmp_path, make_registry, pusher_for, skopeo):
+    source, enterprise, enclave = make_registry("source"), make_registry("enterprise"), make_registry("enclave")
+    pusher = pusher_for(source)
+    images = push_related_images(pusher, "ops", "other")
+    push_catalog(pusher, "olm/index", "v4.15", catalog_files(lambda n: images[n]), arches=("amd64",))
+    settings = {r.host: registry_settings(r) for r in (source, enterprise, enclave)}
+    catalog = f"{source.host}/olm/index:v4.15"
+    m1 = write_manifest(tmp_path / "enterprise.yaml", mirrors=[f"{enterprise.host}/ent"], registries=settings,
+                        images=[], operators=[{"catalog": catalog, "packages": [{"name": "alpha"}, {"name": "beta"}]}])
+    run1 = _run(m1, tmp_path / "out1")
+    assert run1.returncode == 0, run1.stderr
+    source.stop()
+    # oc-mirror's enclave recipe: the enterprise zone's registries.conf, here the one tier 1's mirror sets render,
+    # plus the catalog (in no mirror set: clusters name the rebuilt one) under its original name
+    conf = tmp_path / "enterprise-registries.conf"
+    rendered = mirrorsync("registries-conf", str(run1.output_dir), "-o", str(conf))
+    assert rendered.returncode == 0, rendered.stderr
+    conf.write_text(conf.read_text() + f'''
+[[registry]]
+  prefix = "{source.host}/olm/index"
+  location = "{source.host}/olm/index"
+
+  [[registry.mirror]]
+    location = "{enterprise.host}/ent/olm/index"
+''')
+    m2 = write_manifest(tmp_path / "enclave.yaml", mirrors=[f"{enclave.host}/encl"], registries=settings,
+                        images=[], operators=[{"catalog": catalog, "packages": [{"name": "beta"}]}],
+                        options={"sourceMirrors": str(conf)})
+    run2 = _run(m2, tmp_path / "out2")
+    assert run2.returncode == 0, run2.stderr
+    [entry] = run2.report["catalogs"]
+    assert {b["name"] for b in entry["bundles"]} == {b["name"] for b in run1.report["catalogs"][0]["bundles"]
+                                                     if b["name"].startswith("beta.")}
+    [m] = entry["mirrors"]
+    assert m["status"] == "pushed" and m["reference"].startswith(f"{enclave.host}/encl/olm/index:")
+    catalog_record = run2.image("olm/index")
+    assert catalog_record["readFrom"] == f"{enterprise.host}/ent/olm/index"
+    idms = _sources_of(run2, "digest", "imagedigestmirrorset.yaml")
+    assert idms and all(src.startswith(f"{source.host}/") and m[0].startswith(f"{enclave.host}/encl/")
+                        for src, m in idms.items())
+    enclave_conf = tmp_path / "enclave-registries.conf"
+    rendered = mirrorsync("registries-conf", str(run2.output_dir), "--insecure", enclave.host, "-o", str(enclave_conf))
+    assert rendered.returncode == 0, rendered.stderr
+    enterprise.stop()
+    bundle = next(images[n] for n in images if n.startswith("beta") and n.endswith("-bundle"))
+    assert _inspect(skopeo, enclave_conf, bundle) == bundle.split("@")[1]
