@@ -6,6 +6,8 @@ enclave's rendered registries.conf with both upstream tiers stopped."""
 from __future__ import annotations
 
 import hashlib
+import json
+from pathlib import Path
 
 import pytest
 
@@ -203,3 +205,54 @@ def test_a_catalog_reaches_the_enclave_by_its_original_name(tmp_path, make_regis
     enterprise.stop()
     bundle = next(images[n] for n in images if n.startswith("beta") and n.endswith("-bundle"))
     assert _inspect(skopeo, enclave_conf, bundle) == bundle.split("@")[1]
+
+
+def _export_section(directory) -> dict:
+    return json.loads((directory / "report.json").read_text())["export"]
+
+
+def _is_manifest(directory, digest: str) -> bool:
+    try:
+        doc = json.loads((directory / "blobs" / Path(*digest.split(":", 1))).read_bytes())
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and ("layers" in doc or "manifests" in doc)
+
+
+def test_an_enclave_export_since_the_enclaves_last_import_carries_only_what_it_lacks(tmp_path, tiers, skopeo):
+    source, enterprise, enclave, repo, images, run1, settings = tiers
+    original = f"{source.host}/{repo}"
+
+    def enclave_manifest(name, tags):
+        return write_manifest(tmp_path / name, mirrors=[f"{enclave.host}/encl"], registries=settings,
+                              images=[{"source": original, "tags": tags}],
+                              options={"sourceMirrors": str(run1.crs_dir)})
+
+    first, second = tmp_path / "export-1", tmp_path / "export-2"
+    enclave_out = tmp_path / "enclave-out"
+    proc = mirrorsync("export", str(enclave_manifest("e1.yaml", ["v1"])), "--to", str(first))
+    assert proc.returncode == 0, proc.stderr
+    proc = mirrorsync("import", str(first), "--output-dir", str(enclave_out))
+    assert proc.returncode == 0, proc.stderr
+
+    proc = mirrorsync("export", str(enclave_manifest("e2.yaml", ["v1", "v2"])), "--to", str(second),
+                      "--since", str(enclave_out / "report.json"))
+    assert proc.returncode == 0, proc.stderr
+    one, two = _export_section(first), _export_section(second)
+    assert two["serves"] == [{"report": str(enclave_out / "report.json"), "mirrors": [f"{enclave.host}/encl"]}]
+    # of what the enclave holds (v1), only manifests cross again: no layer or config of it
+    again = set(one["blobs"]) & set(two["blobs"])
+    assert again and all(_is_manifest(second, d) for d in again)
+    assert set(two["since"]) and set(two["since"]) <= set(one["blobs"])
+    # the bytes that cross this boundary: the blob files of this export, counted
+    assert two["blobBytes"] == sum((second / "blobs" / Path(*d.split(":", 1))).stat().st_size for d in two["blobs"])
+    assert "serves" not in one
+
+    enterprise.stop()  # the import needs only the export and the enclave
+    proc = mirrorsync("import", str(second), "--output-dir", str(enclave_out))
+    assert proc.returncode == 0, proc.stderr
+    conf = tmp_path / "enclave-registries.conf"
+    rendered = mirrorsync("registries-conf", str(enclave_out), "--insecure", enclave.host, "-o", str(conf))
+    assert rendered.returncode == 0, rendered.stderr
+    for tag, img in images.items():
+        assert _inspect(skopeo, conf, f"{original}:{tag}") == img.digest
