@@ -5,6 +5,7 @@ repositories (:class:`~mirrorsync.sync.through_mirrors.SourceThroughMirrors`).""
 from __future__ import annotations
 
 import functools
+from typing import Callable, TypeVar
 
 from ..errors import InputError
 from ..openshift.pull_config import load_pull_config, registries_conf_text
@@ -16,6 +17,7 @@ from ..sync.manifest import SyncManifest
 from ..sync.through_mirrors import Location, SourceThroughMirrors
 
 _FIELD = ("options", "sourceMirrors")
+T = TypeVar("T")
 # any digest: a node's choice of mirrors depends on whether a reference has one, never on which
 _ANY_DIGEST = "@sha256:" + "0" * 64
 
@@ -23,22 +25,20 @@ _ANY_DIGEST = "@sha256:" + "0" * 64
 def pull_config(manifest: SyncManifest) -> RegistriesConf | None:
     """The configuration ``options.sourceMirrors`` names, loaded (an error at that manifest line when it cannot
     be); None without the option."""
-    where = manifest.options.source_mirrors
-    if where is None:
-        return None
-    try:
-        return load_pull_config(where)
-    except InputError as exc:
-        raise manifest.error(_FIELD, str(exc)) from None
+    return _from_option(manifest, load_pull_config)
 
 
 def registries_conf_for_tools(manifest: SyncManifest) -> str | None:
     """The same configuration as registries.conf text, for skopeo; None without the option or for ``system``."""
+    return _from_option(manifest, registries_conf_text)
+
+
+def _from_option(manifest: SyncManifest, read: Callable[[str], T]) -> T | None:
     where = manifest.options.source_mirrors
     if where is None:
         return None
     try:
-        return registries_conf_text(where)
+        return read(where)
     except InputError as exc:
         raise manifest.error(_FIELD, str(exc)) from None
 

@@ -33,6 +33,14 @@ def _inspect(skopeo, conf, ref: str) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
+def _render(output_dir, conf, *insecure) -> None:
+    """``mirrorsync registries-conf`` of a run's output directory into ``conf`` (plain-HTTP test registries are
+    the cluster's insecure registries)."""
+    args = [a for host in insecure for a in ("--insecure", host)]
+    rendered = mirrorsync("registries-conf", str(output_dir), *args, "-o", str(conf))
+    assert rendered.returncode == 0, rendered.stderr
+
+
 def _sources_of(run: Run, kind: str, filename: str) -> dict[str, list[str]]:
     key = "imageDigestMirrors" if kind == "digest" else "imageTagMirrors"
     return {e["source"]: e["mirrors"] for doc in run.cr(filename) for e in doc["spec"][key]}
@@ -76,8 +84,7 @@ def test_enclave_mirrors_from_the_enterprise_registry_under_the_original_names(t
     assert _sources_of(run2, "tag", "imagetagmirrorset.yaml") == {original: [f"{enclave.host}/encl/{repo}"]}
 
     conf = tmp_path / "enclave-registries.conf"
-    rendered = mirrorsync("registries-conf", str(run2.output_dir), "--insecure", enclave.host, "-o", str(conf))
-    assert rendered.returncode == 0, rendered.stderr
+    _render(run2.output_dir, conf, enclave.host)
     enterprise.stop()
     for tag, img in images.items():
         assert _inspect(skopeo, conf, f"{original}@{img.digest}") == img.digest
@@ -150,8 +157,7 @@ def test_a_release_reaches_the_enclave_by_digest_through_the_enterprise_mirror_s
     assert f"{channel.host}/{channel.release_repo}" in idms and f"{channel.host}/{channel.component_repos[0]}" in idms
     assert all(m[0].startswith(f"{enclave.host}/encl/") for m in idms.values())
     conf = tmp_path / "enclave-registries.conf"
-    rendered = mirrorsync("registries-conf", str(run2.output_dir), "--insecure", enclave.host, "-o", str(conf))
-    assert rendered.returncode == 0, rendered.stderr
+    _render(run2.output_dir, conf, enclave.host)
     enterprise.stop()
     head = wanted[-1]
     assert _inspect(skopeo, conf, head.pull_spec) == head.digest
@@ -174,8 +180,7 @@ def test_a_catalog_reaches_the_enclave_by_its_original_name(tmp_path, make_regis
     # oc-mirror's enclave recipe: the enterprise zone's registries.conf, here the one tier 1's mirror sets render,
     # plus the catalog (in no mirror set: clusters name the rebuilt one) under its original name
     conf = tmp_path / "enterprise-registries.conf"
-    rendered = mirrorsync("registries-conf", str(run1.output_dir), "-o", str(conf))
-    assert rendered.returncode == 0, rendered.stderr
+    _render(run1.output_dir, conf)
     conf.write_text(conf.read_text() + f'''
 [[registry]]
   prefix = "{source.host}/olm/index"
@@ -200,8 +205,7 @@ def test_a_catalog_reaches_the_enclave_by_its_original_name(tmp_path, make_regis
     assert idms and all(src.startswith(f"{source.host}/") and m[0].startswith(f"{enclave.host}/encl/")
                         for src, m in idms.items())
     enclave_conf = tmp_path / "enclave-registries.conf"
-    rendered = mirrorsync("registries-conf", str(run2.output_dir), "--insecure", enclave.host, "-o", str(enclave_conf))
-    assert rendered.returncode == 0, rendered.stderr
+    _render(run2.output_dir, enclave_conf, enclave.host)
     enterprise.stop()
     bundle = next(images[n] for n in images if n.startswith("beta") and n.endswith("-bundle"))
     assert _inspect(skopeo, enclave_conf, bundle) == bundle.split("@")[1]
@@ -252,7 +256,6 @@ def test_an_enclave_export_since_the_enclaves_last_import_carries_only_what_it_l
     proc = mirrorsync("import", str(second), "--output-dir", str(enclave_out))
     assert proc.returncode == 0, proc.stderr
     conf = tmp_path / "enclave-registries.conf"
-    rendered = mirrorsync("registries-conf", str(enclave_out), "--insecure", enclave.host, "-o", str(conf))
-    assert rendered.returncode == 0, rendered.stderr
+    _render(enclave_out, conf, enclave.host)
     for tag, img in images.items():
         assert _inspect(skopeo, conf, f"{original}:{tag}") == img.digest
