@@ -52,6 +52,7 @@ def tiers(tmp_path, make_registry, seed, unique_repo):
     source, enterprise, enclave = make_registry("source"), make_registry("enterprise"), make_registry("enclave")
     repo = unique_repo("app")
     images = {tag: seed(source, repo, tag, seed=n) for n, tag in enumerate(("v1", "v2"))}
+    seed(source, repo, "v3", seed=3)  # on the source only: tier 1 does not take it
     settings = {r.host: registry_settings(r) for r in (source, enterprise, enclave)}
     m1 = write_manifest(tmp_path / "enterprise.yaml", mirrors=[f"{enterprise.host}/ent"], registries=settings,
                         images=[{"source": f"{source.host}/{repo}", "tags": ["v1", "v2"]}])
@@ -66,10 +67,12 @@ def test_enclave_mirrors_from_the_enterprise_registry_under_the_original_names(t
     source, enterprise, enclave, repo, images, run1, settings = tiers
     original = f"{source.host}/{repo}"
     m2 = write_manifest(tmp_path / "enclave.yaml", mirrors=[f"{enclave.host}/encl"], registries=settings,
-                        images=[{"source": original, "tags": ["v1", "v2", "v3"]}],
+                        images=[{"source": original, "allTags": True}, {"source": original, "tags": ["v3"]}],
                         options={"engine": engine, "retries": 0, "sourceMirrors": str(run1.crs_dir)})
     run2 = _run(m2, tmp_path / "out2")
-    assert run2.returncode == 1, run2.stderr  # v3 is nowhere: that image fails, the others are copied
+    assert run2.returncode == 1, run2.stderr  # v3 is on no mirror: that image fails, the others are copied
+    # the tag list is the enterprise mirror's subset; the tag named beside it is reported, not skipped
+    assert sorted(i["tag"] for i in run2.report["images"]) == ["v1", "v2", "v3"]
     for tag, img in images.items():
         record = run2.image(repo, tag)
         assert record["status"] == "copied", record
@@ -89,7 +92,7 @@ def test_enclave_mirrors_from_the_enterprise_registry_under_the_original_names(t
     for tag, img in images.items():
         assert _inspect(skopeo, conf, f"{original}@{img.digest}") == img.digest
         assert _inspect(skopeo, conf, f"{original}:{tag}") == img.digest
-    with pytest.raises(SkopeoError):  # nothing reaches past the enclave: the source itself is down
+    with pytest.raises(SkopeoError):  # nothing reaches past the enclave: the source, which has v3, is down
         _inspect(skopeo, conf, f"{original}:v3")
 
 
