@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, ContextManager, Iterable, Iterator, Sequence
 
-from ..errors import NotFound, RegistryError, describe
+from ..errors import NotFound, RegistryError, Unreachable, describe
 from ..oci.content import Descriptor, Manifest
 from ..oci.store import ABSENT, BlobReuse, ContentStore
 from ..registry import reference
@@ -46,6 +46,7 @@ class SourceThroughMirrors:
     def __init__(self, locate: Locate) -> None:
         self._locate = locate
         self._found: dict[tuple[str, str], str] = {}
+        self._down: set[str] = set()  # hosts that could not be reached
         self._lock = threading.Lock()
 
     def describe(self) -> str:
@@ -60,17 +61,24 @@ class SourceThroughMirrors:
         """The locations a read of ``repo`` tries, in order."""
         return self._locate(repo, by_digest)
 
-    @staticmethod
-    def _first(what: str, locations: Sequence[Location], read: Callable[[Location], object]):
-        """The first location where ``read`` gives something, and that; else ``NotOnAnyMirror`` naming them."""
+    def _first(self, what: str, locations: Sequence[Location], read: Callable[[Location], object]):
+        """The first location where ``read`` gives something, and that; else ``NotOnAnyMirror`` naming them.
+
+        A location that could not be reached is tried last from then on: each read would otherwise wait out its
+        retries before going on to the next (it is still tried, so one that comes back is used again)."""
         tried: list[str] = []
-        for loc in locations:
+        with self._lock:
+            down = set(self._down)
+        for loc in sorted(locations, key=lambda loc: loc.label.split("/", 1)[0] in down):
             try:
                 value = read(loc)
             except NotFound:
                 tried.append(loc.label)
                 continue
             except RegistryError as exc:  # down, refused, unauthorized: the next location may answer
+                if isinstance(exc, Unreachable):
+                    with self._lock:
+                        self._down.add(loc.label.split("/", 1)[0])
                 tried.append(f"{loc.label} ({describe(exc)})")
                 continue
             if value is None:

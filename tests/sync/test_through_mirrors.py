@@ -64,3 +64,21 @@ def test_tag_lists_are_those_of_the_tag_locations_that_answer():
 def test_every_location_blocked_says_so():
     with pytest.raises(NotFound, match=r"not on any mirror \(tried: none, every location is blocked\)"):
         _through([]).get_manifest(NAME, "sha256:" + "0" * 64)
+
+
+def test_a_location_that_could_not_be_reached_is_tried_last_from_then_on():
+    class CountingDown(DownStore):
+        asked = 0
+
+        def manifest_descriptor(self, repo, ref):
+            CountingDown.asked += 1
+            return super().manifest_descriptor(repo, ref)
+
+    down, enterprise = CountingDown("down"), MemoryStore("ent")
+    index = make_image(enterprise, "ns/app", "v1")
+    through = _through([Location(down, "ns/app", "down/ns/app"), Location(enterprise, "ns/app", "ent/ns/app")])
+    assert through.manifest_descriptor(NAME, "v1").digest == index.digest
+    assert through.manifest_descriptor(NAME, "v1").digest == index.digest
+    assert CountingDown.asked == 1
+    with pytest.raises(NotFound, match=r"tried: ent/ns/app, down/ns/app \(down: connection refused\)"):
+        through.get_manifest(NAME, "v9")  # still tried, last
