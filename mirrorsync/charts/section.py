@@ -1,0 +1,61 @@
+"""The ``charts`` section: Helm charts from chart repositories, OCI registries and local paths, pushed to every
+mirror as ``helm push`` stores them, their images copied as ordinary jobs (and so in the IDMS/ITMS), recorded in
+the report's ``charts``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..sync.plan import Plan
+from ..sync.report import Report
+from ..sync.section import FinishContext, PlanContext, Section
+from . import planning, spec as spec_mod
+from .planning import PLAN_KEY, REPORT_KEY, chart_entries, chart_plans
+from .spec import ChartsSpec
+
+
+class ChartsSection(Section):
+    key = spec_mod.KEY
+
+    def parse(self, reader, value: Any, manifest_file: str) -> ChartsSpec:
+        return spec_mod.parse(reader, value, manifest_file)
+
+    def source_hosts(self, spec: ChartsSpec) -> set[str]:
+        return {c.oci.registry for c in spec.charts if c.oci is not None}
+
+    def check_files(self, manifest, spec: ChartsSpec, *, from_layout: bool) -> None:
+        for c in spec.charts:
+            if c.kind == "local" and not from_layout and not os.path.exists(c.local):
+                raise manifest.error(c.path + ("path",), f"{c.local}: no such file or directory")
+
+    def plan(self, spec: ChartsSpec, ctx: PlanContext, the_plan: Plan) -> None:
+        # a sharded sync reads and pushes each chart once, in shard 0
+        if ctx.shard is None or ctx.shard.index == 0:
+            planning.add_to_plan(the_plan, ctx.manifest, spec, ctx)
+
+    def finish(self, spec: ChartsSpec, ctx: FinishContext, the_plan: Plan, report: Report) -> None:
+        plans = chart_plans(the_plan)
+        if plans:
+            report.sections[REPORT_KEY] = planning.finish(plans, report, ctx.mirror_for, ctx.manifest,
+                                                          interrupted=ctx.interrupted)
+
+    def failed(self, report: Report) -> bool:
+        return planning.failed(report)
+
+    def problems(self, the_plan: Plan) -> list[str]:
+        return [f"error: {cp.error}" for cp in chart_plans(the_plan) if cp.error]
+
+    def held(self, report: Report) -> list[tuple[str, str, str, str]]:
+        """(repository, digest, tag, source) of each chart on every mirror that has it."""
+        out = []
+        for entry in chart_entries(report):
+            for m in entry.get("mirrors") or []:
+                if m.get("digest"):
+                    repository, _, tag = m["reference"].rpartition(":")
+                    out.append((repository, m["digest"], tag, entry.get("source") or ""))
+        return out
+
+    def plan_dict(self, the_plan: Plan) -> dict:
+        plans = chart_plans(the_plan)
+        return {PLAN_KEY: [cp.to_dict() for cp in plans]} if plans else {}
