@@ -30,6 +30,10 @@ MAX_DEPTH = 5  # subcharts of subcharts
 class ChartError(MirrorsyncError):
     """A chart archive that is not one, or that is refused."""
 
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
 
 @dataclass
 class Chart:
