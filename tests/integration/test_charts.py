@@ -167,6 +167,15 @@ def test_charts_and_their_images_land_on_the_mirror_as_helm_stores_them(tmp_path
         "own": ["up-to-date"]}
     assert {i["status"] for i in report["images"]} == {"up-to-date"}
 
+    # verify knows the charts: a chart's layer gone from the mirror is found missing
+    ok = mirrorsync("verify", str(out / "report.json"))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    web_layer = sha(site["archives"]["web-1.0.0.tgz"])
+    assert httpx.delete(f"{mirror.url}/v2/site/helm/web/blobs/{web_layer}").status_code == 202
+    bad = mirrorsync("verify", str(out / "report.json"))
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert f"missing: {mirror.host}/site/helm/web@{web_layer}" in bad.stdout, bad.stdout
+
 
 def test_plan_lists_the_charts_and_their_images(tmp_path, site):
     manifest = charts_manifest(tmp_path, site, every_chart(site))
