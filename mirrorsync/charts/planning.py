@@ -9,6 +9,7 @@ digest on the mirror is the source's. The found images feed the mirror sets as a
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from .spec import KEY, ChartSpec, ChartsSpec
 log = logging.getLogger(__name__)
 
 PLAN_KEY = REPORT_KEY = KEY
+# only in an export's report: each chart's archive and provenance file (base64), under the export's SHA256SUMS
+CARRIED_CHART, CARRIED_PROV = "carriedChart", "carriedProvenance"
 INTERRUPTED = "the run was interrupted before the chart was pushed"
 
 
@@ -66,7 +69,7 @@ class ChartPlan:
         """What ``plan`` shows and the report starts from."""
         return {"chart": self.name, "version": self.version, "kind": self.spec.kind, "source": self.source,
                 "entry": ".".join(str(p) for p in self.spec.path), "repository": self.repository,
-                "tag": self.tag, "provenance": self.prov is not None,
+                "tag": self.tag, "provenance": self.prov is not None, "created": self.created or None,
                 "chartDigest": image_build.sha256(self.tgz) if self.tgz else None,
                 "images": [i.to_dict() for i in self.images], "warnings": list(self.warnings), "error": self.error}
 
@@ -134,21 +137,55 @@ def add_to_plan(the_plan: Plan, manifest: SyncManifest, spec: ChartsSpec, ctx) -
 
 
 def _plan_entry(chart: ChartSpec, spec: ChartsSpec, manifest: SyncManifest, ctx, reader) -> list[ChartPlan]:
-    if ctx.from_layout or ctx.to_layout:
-        cp = ChartPlan(chart, chart.name or os.path.basename(chart.local), "", "", chart.source,
-                       error="charts are not carried across an air gap yet (export/import): mirror them with run")
-        return [cp]
     try:
+        if chart.kind == "oci":
+            # an export copies it into the layout by its tag; an import reads it there, as a run reads the registry
+            return _from_oci(chart, spec, manifest, ctx)
+        if ctx.from_layout:
+            return _from_export(chart, spec, manifest, ctx.carried)
         if chart.kind == "repository":
             return _from_repository(chart, spec, manifest, reader)
-        if chart.kind == "oci":
-            return _from_oci(chart, spec, manifest, ctx)
         return [_from_local(chart, spec, manifest)]
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - a source that cannot be read fails this entry alone
         return [ChartPlan(chart, chart.name or os.path.basename(chart.local), "", "", chart.source,
                           error=f"chart {chart.source}: {describe(exc)}")]
+
+
+def _carries(chart: ChartSpec, entry: dict) -> bool:
+    """Whether an export's report entry is a version of ``chart`` (a repository's chart by its name and the
+    repository's URL, a local chart by its path)."""
+    if entry.get("kind") != chart.kind or not entry.get(CARRIED_CHART):
+        return False
+    if chart.kind == "local":
+        return entry.get("source") == chart.local
+    return entry.get("chart") == chart.name and str(entry.get("source") or "").startswith(chart.url)
+
+
+def _from_export(chart: ChartSpec, spec: ChartsSpec, manifest: SyncManifest, carried: Report | None) -> list[ChartPlan]:
+    """An import: the versions the export selected, from its report (the archives in base64, under the export's
+    SHA256SUMS, checked again here), looked through as a run looks through them."""
+    entries = [e for e in chart_entries(carried) if _carries(chart, e)]
+    if not entries:
+        raise manifest.error(chart.path, f"the export carries no chart for this entry ({chart.source}): export "
+                                         "with it in the manifest")
+    out = []
+    for e in entries:
+        cp = ChartPlan(chart, str(e.get("chart")), str(e.get("version")), spec.repository_for(str(e.get("chart"))),
+                       str(e.get("source")))
+        out.append(cp)
+        try:
+            tgz = base64.b64decode(e[CARRIED_CHART], validate=True)
+            prov = base64.b64decode(e[CARRIED_PROV], validate=True) if e.get(CARRIED_PROV) else None
+        except (ValueError, TypeError):
+            raise manifest.error(chart.path, f"the export's report carries chart {cp.name} {cp.version} in what is "
+                                             "not base64") from None
+        if image_build.sha256(tgz) != e.get("chartDigest"):
+            raise manifest.error(chart.path, f"the export's chart {cp.name} {cp.version} is not the archive its "
+                                             f"report names ({e.get('chartDigest')})")
+        _read(cp, tgz, prov, manifest, e.get("created"))
+    return out
 
 
 def _versions(chart: ChartSpec, manifest: SyncManifest, available: list[str], where: str) -> list[str]:
@@ -236,7 +273,9 @@ def _from_oci(chart: ChartSpec, spec: ChartsSpec, manifest: SyncManifest, ctx) -
                                                               f"{archive.MAX_ARCHIVE_BYTES >> 20} MiB")
         with store.read_blob(repo, layers[0]) as chunks:
             tgz = b"".join(chunks)
-        cp.job = CopyJob(job_spec, desc.digest, destinations(manifest, job_spec), target_tag=tag)
+        # into an export by its tag, so that the import finds it by the version the manifest gives
+        cp.job = CopyJob(job_spec, tag if ctx.to_layout else desc.digest, destinations(manifest, job_spec),
+                         target_tag=None if ctx.to_layout else tag)
         _read(cp, tgz, None, manifest, None)
     return out
 
@@ -309,18 +348,22 @@ def finish(plans: list[ChartPlan], report: Report, mirror_for: Callable[[str], C
         if interrupted:
             entry["error"] = INTERRUPTED
             continue
+        if cp.job is not None and mirror_for is None:
+            continue  # an export: the chart is in the layout by its tag (its record says so), as any image
         if cp.job is not None:
             rec = records.get((cp.job.source.name, cp.job.ref))
             for d in cp.job.destinations:
                 rd = next((x for x in (rec.destinations if rec else []) if x.repository == d.name), None)
                 ok = rd is not None and bool(rd.onMirror)
-                entry["digest"] = cp.job.digest
+                entry["digest"] = (rec.digest if rec else None) or cp.job.digest
                 entry["mirrors"].append({"mirror": d.mirror.location, "reference": f"{d.name}:{cp.tag}",
-                                         "digest": cp.job.digest if ok else None,
+                                         "digest": entry["digest"] if ok else None,
                                          "status": str(rd.status) if rd else "failed",
                                          "error": None if ok else (rd.error if rd else "not copied")})
             continue
-        if mirror_for is None:
+        if mirror_for is None:  # an export: the import pushes the chart from what the report carries
+            entry[CARRIED_CHART] = base64.b64encode(cp.tgz).decode()
+            entry[CARRIED_PROV] = base64.b64encode(cp.prov).decode() if cp.prov is not None else None
             continue
         built = cp.built()
         entry["digest"] = built.digest

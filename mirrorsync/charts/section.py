@@ -40,6 +40,10 @@ class ChartsSection(Section):
             report.sections[REPORT_KEY] = planning.finish(plans, report, ctx.mirror_for, ctx.manifest,
                                                           interrupted=ctx.interrupted)
 
+    def read_whole(self, the_plan: Plan) -> set[tuple[str, str]]:
+        # the import reads an OCI chart's archive from the layout to find its images
+        return {(cp.job.source.name, cp.job.ref) for cp in chart_plans(the_plan) if cp.job is not None}
+
     def failed(self, report: Report) -> bool:
         return planning.failed(report)
 

@@ -234,7 +234,9 @@ def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = ())
 
     given = {s.key: s.parse(r, top[s.key], file) for s in sections if s.key in top}
     if "images" not in top and not given:
-        others = f", or give a {' or '.join(s.key for s in sections)} section" if sections else ""
+        keys = [s.key for s in sections]
+        named = f"{', '.join(keys[:-1])} or {keys[-1]}" if len(keys) > 1 else "".join(keys)
+        others = f", or give a {named} section" if sections else ""
         raise r.fail((), f"images: missing (list the source repositories to mirror{others})")
     image_list = top.get("images", [])
     if not isinstance(image_list, list) or (not image_list and not given):

@@ -222,3 +222,43 @@ def test_an_archive_with_paths_outside_the_chart_is_refused_and_nothing_extracte
     assert "an entry outside the chart: 'evil/../../escaped.txt'" in proc.stderr
     assert not (out / "report.json").exists()
     assert not list(tmp_path.rglob("escaped.txt")) and not (tmp_path.parent / "escaped.txt").exists()
+
+
+def test_export_carries_the_charts_and_their_images_and_import_pushes_them_offline(tmp_path, site):
+    mirror = site["mirror"]
+    manifest = charts_manifest(tmp_path, site, every_chart(site))
+    direct = tmp_path / "direct"
+    assert mirrorsync("run", str(manifest), "--output-dir", str(direct)).returncode == 0
+    want = {e["chart"]: e["mirrors"][0]["digest"] for e in json.loads((direct / "report.json").read_text())["charts"]}
+    export_dir = tmp_path / "export"
+    proc = mirrorsync("export", str(manifest), "--to", str(export_dir))
+    assert proc.returncode == 0, proc.stderr
+    # the dark site: no source registry, no chart repository, no local chart; a fresh mirror namespace
+    site["source"].stop()
+    site["server"].stop()
+    for f in sorted((tmp_path / "charts").rglob("*"), reverse=True):
+        f.unlink() if f.is_file() else f.rmdir()
+    dark = yaml.safe_load(manifest.read_text())
+    dark["mirrors"] = [f"{mirror.host}/dark"]
+    dark_manifest = tmp_path / "dark.yaml"
+    dark_manifest.write_text(yaml.safe_dump(dark, sort_keys=False))
+    out = tmp_path / "out"
+    proc = mirrorsync("import", str(export_dir), "--manifest", str(dark_manifest), "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    got = {e["chart"]: e["mirrors"][0] for e in report["charts"]}
+    # the same artifacts a direct run pushes, digest for digest
+    assert {n: m["digest"] for n, m in got.items()} == want
+    assert {n: m["reference"].split("/", 1)[1] for n, m in got.items()} == {
+        "web": "dark/helm/web:1.0.0", "custom": "dark/helm/custom:2.0.0", "signed": "dark/helm/signed:0.1.0",
+        "tool": "dark/helm/tool:0.4.0", "own": "dark/helm/own:0.3.0"}
+    for name, version in (("web", "1.0.0"), ("signed", "0.1.0")):
+        raw, digest = get_manifest(mirror, f"dark/helm/{name}", version)
+        layer = next(x for x in json.loads(raw)["layers"] if x["mediaType"] == HELM_CHART)
+        assert blob(mirror, f"dark/helm/{name}", layer["digest"]) == site["archives"][f"{name}-{version}.tgz"]
+    for name, image in site["images"].items():
+        assert get_manifest(mirror, f"dark/apps/{name}", image.tag)[1] == image.digest
+    assert all(i["onMirror"] for e in report["charts"] for i in e["images"])
+    # the import's report does not carry the archives on; the export's does, under its SHA256SUMS
+    assert "carriedChart" not in (out / "report.json").read_text()
+    assert "carriedChart" in (export_dir / "report.json").read_text()
