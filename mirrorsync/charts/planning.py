@@ -153,20 +153,46 @@ def _plan_entry(chart: ChartSpec, spec: ChartsSpec, manifest: SyncManifest, ctx,
                           error=f"chart {chart.source}: {describe(exc)}")]
 
 
-def _carries(chart: ChartSpec, entry: dict) -> bool:
-    """Whether an export's report entry is a version of ``chart`` (a repository's chart by its name and the
-    repository's URL, a local chart by its path)."""
-    if entry.get("kind") != chart.kind or not entry.get(CARRIED_CHART):
+def is_version_of(chart: ChartSpec, entry: dict) -> bool:
+    """Whether a report's entry is a version of ``chart``: a repository's chart by its name and the repository's
+    URL, an OCI chart by its repository, a local chart by its path."""
+    if entry.get("kind") != chart.kind:
         return False
+    source = str(entry.get("source") or "")
     if chart.kind == "local":
-        return entry.get("source") == chart.local
-    return entry.get("chart") == chart.name and str(entry.get("source") or "").startswith(chart.url)
+        return source == chart.local
+    if chart.kind == "oci":
+        return source.rpartition(":")[0] == f"oci://{chart.oci.name}"
+    return entry.get("chart") == chart.name and source.startswith(chart.url)
+
+
+def protected(report: Report, the_plan: Plan) -> tuple[set[tuple[str, str]], list[str]]:
+    """(source, tag or digest) of the images (and OCI charts) the report's versions of a chart that could not be
+    read this time hold, and why: ``prune`` keeps them, since the chart may still select them."""
+    keep: set[tuple[str, str]] = set()
+    why: list[str] = []
+    for cp in chart_plans(the_plan):
+        if cp.error is None:
+            continue
+        why.append(f"every image of {cp.spec.source}: {cp.error}")
+        for entry in chart_entries(report):
+            if not is_version_of(cp.spec, entry):
+                continue
+            if cp.spec.kind == "oci":
+                keep |= {(cp.spec.oci.name, str(entry[k])) for k in ("tag", "digest") if entry.get(k)}
+            for image in entry.get("images") or []:
+                try:
+                    ref = reference.parse(str(image.get("image")))
+                except InputError:
+                    continue  # an entry edited into what is no reference
+                keep.add((ref.repo_only().name, ref.digest or ref.tag or "latest"))
+    return keep, why
 
 
 def _from_export(chart: ChartSpec, spec: ChartsSpec, manifest: SyncManifest, carried: Report | None) -> list[ChartPlan]:
     """An import: the versions the export selected, from its report (the archives in base64, under the export's
     SHA256SUMS, checked again here), looked through as a run looks through them."""
-    entries = [e for e in chart_entries(carried) if _carries(chart, e)]
+    entries = [e for e in chart_entries(carried) if is_version_of(chart, e) and e.get(CARRIED_CHART)]
     if not entries:
         raise manifest.error(chart.path, f"the export carries no chart for this entry ({chart.source}): export "
                                          "with it in the manifest")

@@ -50,6 +50,9 @@ class ChartsSection(Section):
     def problems(self, the_plan: Plan) -> list[str]:
         return [f"error: {cp.error}" for cp in chart_plans(the_plan) if cp.error]
 
+    def protected(self, report: Report, the_plan: Plan) -> tuple[set[tuple[str, str]], list[str]]:
+        return planning.protected(report, the_plan)
+
     def held(self, report: Report) -> list[tuple[str, str, str, str]]:
         """(repository, digest, tag, source) of each chart on every mirror that has it."""
         out = []

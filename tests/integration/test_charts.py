@@ -74,8 +74,8 @@ def site(make_registry, pusher_for, seed, tmp_path):
     server.stop()
 
 
-def charts_manifest(tmp_path: Path, site, charts: dict) -> Path:
-    return write_manifest(tmp_path / "m.yaml", mirrors=[f"{site['mirror'].host}/site"], images=[],
+def charts_manifest(tmp_path: Path, site, charts: dict, name: str = "m.yaml") -> Path:
+    return write_manifest(tmp_path / name, mirrors=[f"{site['mirror'].host}/site"], images=[],
                           registries={r.host: registry_settings(r) for r in (site["source"], site["mirror"])},
                           charts=charts, options={"retries": 1})
 
@@ -262,3 +262,30 @@ def test_export_carries_the_charts_and_their_images_and_import_pushes_them_offli
     # the import's report does not carry the archives on; the export's does, under its SHA256SUMS
     assert "carriedChart" not in (out / "report.json").read_text()
     assert "carriedChart" in (export_dir / "report.json").read_text()
+
+
+def test_prune_takes_away_the_images_of_a_dropped_chart_and_keeps_those_of_a_chart_it_cannot_read(tmp_path, site):
+    mirror, host = site["mirror"], site["source"].host
+    manifest = charts_manifest(tmp_path, site, every_chart(site))
+    out = tmp_path / "out"
+    assert mirrorsync("run", str(manifest), "--output-dir", str(out)).returncode == 0
+    narrow_charts = every_chart(site)
+    del narrow_charts["repositories"][0]["charts"][1]  # custom: its engine image is no chart's any more
+    narrow = charts_manifest(tmp_path, site, narrow_charts, "narrow.yaml")
+    proc = mirrorsync("prune", str(narrow), "--output-dir", str(out), "--output", "json")
+    assert proc.returncode == 0, proc.stderr
+    removals = json.loads(proc.stdout)["removals"]
+    assert [(r["repository"], r["tag"], r["action"]) for r in removals] == [
+        (f"{mirror.host}/site/apps/engine", "3.0", "delete")]
+    # the chart repository down: every image its charts still selected stays (only the dropped chart's goes),
+    # and prune says why
+    url = site["server"].url
+    site["server"].stop()
+    proc = mirrorsync("prune", str(narrow), "--output-dir", str(out), "--output", "json",
+                      env={"MIRRORSYNC_RETRY_WAIT": "0.01"})
+    result = json.loads(proc.stdout)
+    assert [r["repository"] for r in result["removals"] if r["action"] == "delete"] == [
+        f"{mirror.host}/site/apps/engine"]
+    assert any(w.startswith(f"every image of {url}stable/web: ") for w in result["keptWhole"]), result["keptWhole"]
+    assert get_manifest(mirror, "site/apps/web", "1.0")[1] == site["images"]["web"].digest
+    assert f"{host}/apps/engine" in (out / "report.json").read_text()  # a dry run writes nothing
