@@ -9,7 +9,7 @@ from typing import Any
 
 from ..sync.plan import Plan
 from ..sync.report import Report
-from ..sync.section import FinishContext, PlanContext, Section
+from ..sync.section import FinishContext, PlanContext, Section, held_on_mirrors
 from . import planning, spec as spec_mod
 from .planning import PLAN_KEY, REPORT_KEY, chart_entries, chart_plans
 from .spec import ChartsSpec
@@ -55,13 +55,7 @@ class ChartsSection(Section):
 
     def held(self, report: Report) -> list[tuple[str, str, str, str]]:
         """(repository, digest, tag, source) of each chart on every mirror that has it."""
-        out = []
-        for entry in chart_entries(report):
-            for m in entry.get("mirrors") or []:
-                if m.get("digest"):
-                    repository, _, tag = m["reference"].rpartition(":")
-                    out.append((repository, m["digest"], tag, entry.get("source") or ""))
-        return out
+        return held_on_mirrors(chart_entries(report), "source")
 
     def plan_dict(self, the_plan: Plan) -> dict:
         plans = chart_plans(the_plan)

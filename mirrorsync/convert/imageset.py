@@ -232,6 +232,8 @@ class ImageSet(Reader):
             out["repositories"] = repositories
         if local:
             out["local"] = local
+        if not out:
+            self.note(path, "names no repositories or local charts: no charts section")
         return out or None
 
     def _catalog(self, name: str, path: tuple) -> str:

@@ -7,11 +7,10 @@ import gzip
 import hashlib
 import io
 import tarfile
-from http.server import BaseHTTPRequestHandler
 
 import yaml
 
-from devtools.loopback_http import LoopbackHTTPServer
+from devtools.loopback_http import AnsweringHTTPServer
 
 
 def tgz(files: dict[str, bytes | str], *, links: dict[str, str] | None = None, hardlinks: dict[str, str] | None = None,
@@ -67,7 +66,7 @@ def index_yaml(charts: list[tuple[str, str, bytes]], *, url_prefix: str = "") ->
     return yaml.safe_dump({"apiVersion": "v1", "entries": entries, "generated": "2024-01-02T03:04:05Z"}).encode()
 
 
-class ChartRepoServer(LoopbackHTTPServer):
+class ChartRepoServer(AnsweringHTTPServer):
     """``GET /<path>`` answers ``files[path]`` (404 otherwise); ``requests`` lists (path, Authorization header)."""
 
     thread_name = "chart-repo-server"
@@ -80,24 +79,8 @@ class ChartRepoServer(LoopbackHTTPServer):
     def url(self) -> str:
         return f"{self.origin}/"
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                path = self.path.lstrip("/")
-                server.requests.append((path, self.headers.get("Authorization")))
-                body = server.files.get(path)
-                self.send_response(200 if body is not None else 404)
-                body = body if body is not None else b"not found"
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                try:
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, *args) -> None:
-                pass
-
-        return Handler
+    def answer(self, path: str, headers) -> tuple[int, str, bytes]:
+        path = path.lstrip("/")
+        self.requests.append((path, headers.get("Authorization")))
+        body = self.files.get(path)
+        return (200, "application/octet-stream", body) if body is not None else (404, "text/plain", b"not found")
