@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from ..registry import reference
 from ..registry.reference import Reference
-from ..sync.manifest import ImageSpec
+from ..sync.manifest import ImageSpec, parse_semver_latest
 from ..sync.semver import Range
 
 KEY = "charts"
@@ -160,12 +160,7 @@ def _selection(r, item: dict, path: tuple, tag: str | None = None) -> dict:
         if exact is not None:
             raise r.fail(path + ("version",), "the reference names a version (its tag) already")
         exact = tag.replace("_", "+")
-    semver = None
-    if "semver" in item:
-        semver = r.checked(path + ("semver",), Range.parse, r.string(item["semver"], path + ("semver",)))
-    latest = item.get("latest")
-    if "latest" in item and (isinstance(latest, bool) or not isinstance(latest, int) or latest < 1):
-        raise r.fail(path + ("latest",), f"must be a whole number of versions, 1 or more, got {latest!r}")
+    semver, latest = parse_semver_latest(r, item, path, "versions")
     if exact is not None and (semver is not None or latest is not None):
         raise r.fail(path + ("version",), "give a version, or semver/latest, not both")
     if exact is None and semver is None and latest is None:

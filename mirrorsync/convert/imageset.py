@@ -201,13 +201,7 @@ class ImageSet(Reader):
             charts = []
             for j, chart in enumerate(repo.get("charts") or [] if isinstance(repo, dict) else []):
                 cpath = rpath + ("charts", j)
-                chart = self.mapping(chart, cpath)
-                for key in chart:
-                    if key == "imagePaths":
-                        self.note(cpath + (key,), "oc-mirror's JSONPaths into rendered manifests: give the value "
-                                                  "paths that hold images as charts[].imagePaths (dotted)")
-                    elif key not in ("name", "version"):
-                        self.note(cpath + (key,), "no equivalent in a sync manifest")
+                chart = self._chart_keys(self.mapping(chart, cpath), cpath, ("name", "version"))
                 entry = {k: str(chart[k]) if isinstance(chart[k], (int, float)) and not isinstance(chart[k], bool)
                          else chart[k] for k in ("name", "version") if k in chart}
                 self.came_from(("charts", "repositories", len(repositories), "charts", len(charts)), cpath)
@@ -218,13 +212,7 @@ class ImageSet(Reader):
         base = os.path.dirname(os.path.abspath(self.doc.file)) if not self.doc.file.startswith("<") else os.getcwd()
         for i, item in enumerate(helm.get("local") or []):
             lpath = path + ("local", i)
-            item = self.mapping(item, lpath)
-            for key in item:
-                if key == "imagePaths":
-                    self.note(lpath + (key,), "oc-mirror's JSONPaths into rendered manifests: give the value paths "
-                                              "that hold images as charts.local[].imagePaths (dotted)")
-                elif key not in ("name", "path"):
-                    self.note(lpath + (key,), "no equivalent in a sync manifest")
+            item = self._chart_keys(self.mapping(item, lpath), lpath, ("name", "path"))
             chart_path = self.string(item.get("path"), lpath + ("path",))
             self.came_from(("charts", "local", len(local)), lpath)
             local.append({"path": os.path.normpath(os.path.join(base, os.path.expanduser(chart_path)))})
@@ -235,6 +223,16 @@ class ImageSet(Reader):
         if not out:
             self.note(path, "names no repositories or local charts: no charts section")
         return out or None
+
+    def _chart_keys(self, item: dict, path: tuple, keys: tuple[str, ...]) -> dict:
+        """A note for each key of a chart entry besides ``keys``; ``item`` as it is."""
+        for key in item:
+            if key == "imagePaths":
+                self.note(path + (key,), "oc-mirror's JSONPaths into rendered manifests: give the value paths that "
+                                         "hold images as the chart's imagePaths (dotted)")
+            elif key not in keys:
+                self.note(path + (key,), "no equivalent in a sync manifest")
+        return item
 
     def _catalog(self, name: str, path: tuple) -> str:
         """A catalog image, or ``oci://DIR``: a layout on disk, relative to the ImageSetConfiguration's directory,

@@ -18,7 +18,7 @@ import yaml
 
 from devtools.samples import Blob
 from support.charts import ChartRepoServer, chart, index_yaml, tgz
-from support.cli import mirrorsync, registry_settings, write_manifest
+from support.cli import mirrorsync, registry_settings, with_mirrors, write_manifest
 
 pytestmark = pytest.mark.integration
 
@@ -238,10 +238,7 @@ def test_export_carries_the_charts_and_their_images_and_import_pushes_them_offli
     site["server"].stop()
     for f in sorted((tmp_path / "charts").rglob("*"), reverse=True):
         f.unlink() if f.is_file() else f.rmdir()
-    dark = yaml.safe_load(manifest.read_text())
-    dark["mirrors"] = [f"{mirror.host}/dark"]
-    dark_manifest = tmp_path / "dark.yaml"
-    dark_manifest.write_text(yaml.safe_dump(dark, sort_keys=False))
+    dark_manifest = with_mirrors(manifest, [f"{mirror.host}/dark"], tmp_path / "dark.yaml")
     out = tmp_path / "out"
     proc = mirrorsync("import", str(export_dir), "--manifest", str(dark_manifest), "--output-dir", str(out))
     assert proc.returncode == 0, proc.stderr
