@@ -8,6 +8,7 @@ is exit 2 with nothing written."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from pathlib import Path
@@ -286,3 +287,26 @@ def test_prune_takes_away_the_images_of_a_dropped_chart_and_keeps_those_of_a_cha
     assert any(w.startswith(f"every image of {url}stable/web: ") for w in result["keptWhole"]), result["keptWhole"]
     assert get_manifest(mirror, "site/apps/web", "1.0")[1] == site["images"]["web"].digest
     assert f"{host}/apps/engine" in (out / "report.json").read_text()  # a dry run writes nothing
+
+
+def test_repository_credentials_go_to_the_repository_host_only(tmp_path, site):
+    """The auth file's entry for the chart repository's host is sent there as Basic auth, and not to another host
+    that the index sends the archive download to (Helm's default without --pass-credentials)."""
+    web = site["archives"]["web-1.0.0.tgz"]
+    elsewhere = ChartRepoServer({"web-1.0.0.tgz": web}).start()
+    try:
+        server = site["server"]
+        server.files["private/index.yaml"] = index_yaml([("web", "1.0.0", web)], url_prefix=elsewhere.url)
+        auth_file = tmp_path / "auth.json"
+        auth_file.write_text(json.dumps({"auths": {server.origin.split("//", 1)[1]: {
+            "auth": base64.b64encode(b"reader:s3cret").decode()}}}))
+        auth_file.chmod(0o600)
+        manifest = charts_manifest(tmp_path, site, {"repositories": [
+            {"name": "private", "url": server.url + "private", "charts": [{"name": "web"}]}]})
+        proc = mirrorsync("plan", str(manifest), "--authfile", str(auth_file))
+        assert proc.returncode == 0, proc.stderr
+        assert ("private/index.yaml", "Basic " + base64.b64encode(b"reader:s3cret").decode()) in server.requests
+        assert [a for p, a in elsewhere.requests if p == "web-1.0.0.tgz"] == [None]
+        assert "s3cret" not in proc.stdout + proc.stderr
+    finally:
+        elsewhere.stop()
