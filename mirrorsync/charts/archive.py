@@ -71,10 +71,14 @@ def gunzip(data: bytes, limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:
     return out
 
 
-def files_of(tgz: bytes) -> dict[str, tuple[bytes, float]]:
-    """Every file of the archive (path -> (bytes, mtime)), or ``ChartError`` for an archive that is refused."""
+def files_of(tgz: bytes, budget: list[int] | None = None) -> dict[str, tuple[bytes, float]]:
+    """Every file of the archive (path -> (bytes, mtime)), or ``ChartError`` for an archive that is refused.
+    ``budget``: the decompressed bytes left to a chart and its subcharts together (taken from here)."""
+    budget = budget if budget is not None else [MAX_DECOMPRESSED_BYTES]
+    raw = gunzip(tgz, budget[0])
+    budget[0] -= len(raw)
     try:
-        tar = tarfile.open(fileobj=io.BytesIO(gunzip(tgz)), mode="r:")
+        tar = tarfile.open(fileobj=io.BytesIO(raw), mode="r:")
         members = tar.getmembers()
     except tarfile.TarError as exc:
         raise ChartError(f"not a chart archive ({exc})") from None
@@ -97,14 +101,16 @@ def files_of(tgz: bytes) -> dict[str, tuple[bytes, float]]:
     return out
 
 
-def load(tgz: bytes, where: str = "", depth: int = 0) -> Chart:
-    """The chart in the archive ``tgz`` (one top directory, as ``helm package`` writes it)."""
-    files = files_of(tgz)
+def load(tgz: bytes, where: str = "", depth: int = 0, budget: list[int] | None = None) -> Chart:
+    """The chart in the archive ``tgz`` (one top directory, as ``helm package`` writes it); its subcharts' archives
+    count against the same decompressed-size limit as its own."""
+    budget = budget if budget is not None else [MAX_DECOMPRESSED_BYTES]
+    files = files_of(tgz, budget)
     tops = {p.split("/", 1)[0] for p in files}
     if len(tops) != 1:
         raise ChartError(f"a chart archive holds one top directory, this one {len(tops)}")
     top = tops.pop()
-    return _chart({p[len(top) + 1:]: v for p, v in files.items() if "/" in p}, where or top, depth)
+    return _chart({p[len(top) + 1:]: v for p, v in files.items() if "/" in p}, where or top, depth, budget)
 
 
 def _yaml(data: bytes, what: str) -> dict:
@@ -119,7 +125,7 @@ def _yaml(data: bytes, what: str) -> dict:
     return doc
 
 
-def _chart(files: dict[str, tuple[bytes, float]], where: str, depth: int) -> Chart:
+def _chart(files: dict[str, tuple[bytes, float]], where: str, depth: int, budget: list[int]) -> Chart:
     if depth > MAX_DEPTH:
         raise ChartError(f"{where}: subcharts nested deeper than {MAX_DEPTH}")
     if "Chart.yaml" not in files:
@@ -142,11 +148,11 @@ def _chart(files: dict[str, tuple[bytes, float]], where: str, depth: int) -> Cha
             sub_dirs.setdefault(sub, {})[below] = v
         elif rest.endswith(".tgz"):
             try:
-                chart.subcharts.append(load(v[0], f"{where}/{p}", depth + 1))
+                chart.subcharts.append(load(v[0], f"{where}/{p}", depth + 1, budget))
             except ChartError as exc:
                 raise ChartError(f"{where}/{p}: {exc}") from None
     for sub, sub_files in sorted(sub_dirs.items()):
-        chart.subcharts.append(_chart(sub_files, f"{where}/charts/{sub}", depth + 1))
+        chart.subcharts.append(_chart(sub_files, f"{where}/charts/{sub}", depth + 1, budget))
     return chart
 
 

@@ -342,8 +342,7 @@ def _read(cp: ChartPlan, tgz: bytes, prov: bytes | None, manifest: SyncManifest,
     found, cp.warnings = images_mod.in_values(chart, cp.spec.values, cp.spec.image_paths)
     if render.helm_binary() is not None:
         try:
-            rendered = images_mod.in_rendered(render.render(tgz, images_mod.merge(chart.values, cp.spec.values)),
-                                              chart.name)
+            rendered = images_mod.in_rendered(render.render(tgz, cp.spec.values), chart.name)
             known = {f.image for f in found}
             found += [f for f in rendered if f.image not in known]
         except ChartError as exc:

@@ -75,3 +75,13 @@ def test_package_a_directory_reproducibly(tmp_path):
     (d / "templates" / "link.yaml").symlink_to("/etc/passwd")
     with pytest.raises(ChartError, match="link"):
         archive.package(str(d))
+
+
+def test_subcharts_share_the_decompressed_size_limit(monkeypatch):
+    monkeypatch.setattr(archive, "MAX_DECOMPRESSED_BYTES", 64 << 10)
+    filler = bytes(range(256)) * 96  # 24 KiB, little compressed: each subchart alone stays under the limit
+    subs = {f"c/charts/s{i}.tgz": tgz({f"s{i}/Chart.yaml": f"name: s{i}\nversion: 1.0.0\n", f"s{i}/blob": filler})
+            for i in range(4)}
+    with pytest.raises(ChartError, match="decompresses to more than"):
+        archive.load(tgz({**GOOD, **subs}))
+    archive.load(tgz({**GOOD, "c/charts/s0.tgz": subs["c/charts/s0.tgz"]}))
