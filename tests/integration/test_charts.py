@@ -17,9 +17,11 @@ import httpx
 import pytest
 import yaml
 
+from devtools.devregistry import TestCA
 from devtools.samples import Blob
 from support.charts import ChartRepoServer, chart, index_yaml, tgz
 from support.cli import mirrorsync, registry_settings, with_mirrors, write_manifest
+from support.tls import server_context
 
 pytestmark = pytest.mark.integration
 
@@ -310,3 +312,28 @@ def test_repository_credentials_go_to_the_repository_host_only(tmp_path, site):
         assert "s3cret" not in proc.stdout + proc.stderr
     finally:
         elsewhere.stop()
+
+
+def test_an_https_repository_is_trusted_only_through_its_cert_dir(tmp_path, site):
+    ca = TestCA.create(tmp_path / "ca")
+    web = site["archives"]["web-1.0.0.tgz"]
+    server = ChartRepoServer({"index.yaml": index_yaml([("web", "1.0.0", web)]), "web-1.0.0.tgz": web})
+    server.tls = server_context(ca.issue_server_cert("charts"))
+    with server:
+        host = server.origin.split("//", 1)[1]
+        charts = {"repositories": [{"name": "tls", "url": server.url, "charts": [{"name": "web"}]}]}
+        untrusted = charts_manifest(tmp_path, site, charts, "untrusted.yaml")
+        proc = mirrorsync("plan", str(untrusted), env={"MIRRORSYNC_RETRY_WAIT": "0.01"})
+        assert proc.returncode == 1, proc.stderr
+        assert f"cannot plan {server.url}web: chart {server.url}web: " in proc.stderr
+        assert "certificate" in proc.stderr.lower()
+        cert_dir = tmp_path / "certs.d"
+        cert_dir.mkdir()
+        (cert_dir / "ca.crt").write_bytes(ca.cert.read_bytes())
+        trusted = yaml.safe_load(untrusted.read_text())
+        trusted["registries"][host] = {"certDir": str(cert_dir)}
+        (tmp_path / "trusted.yaml").write_text(yaml.safe_dump(trusted, sort_keys=False))
+        proc = mirrorsync("plan", str(tmp_path / "trusted.yaml"), "--output", "json")
+        assert proc.returncode == 0, proc.stderr
+        [planned] = json.loads(proc.stdout)["charts"]
+        assert (planned["version"], planned["chartDigest"], planned["error"]) == ("1.0.0", sha(web), None)
