@@ -147,6 +147,9 @@ def _list(r, value: Any, path: tuple) -> list:
 def _http_url(r, value: Any, path: tuple) -> str:
     url = r.string(value, path)
     parts = urlsplit(url)
+    if "@" in parts.netloc:  # never echo the URL: it holds a secret
+        raise r.fail(path, "credentials do not go into the URL (it is in logs and reports): log in into an auth file "
+                           "and give it with --authfile or registries.<host>.authFile")
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise r.fail(path, f"{url!r}: expected the http(s):// URL of a chart repository (the folder of its "
                            "index.yaml)")

@@ -53,6 +53,8 @@ def test_every_kind_of_chart():
     ("charts:\n  local:\n    - {path: x, imagePaths: ['a..b']}\n",
      "m.yaml:6: charts.local[0].imagePaths[0]: 'a..b': expected a dotted path"),
     ("charts: {}\n", "m.yaml:4: charts: names no chart"),
+    ("charts: {repositories: [{name: r, url: 'https://u:hunter2@x/', charts: [{name: a}]}]}",
+     "charts.repositories[0].url: credentials do not go into the URL"),
     ("charts:\n  repositories:\n    - {name: r, url: 'https://x', charts: [{name: a, latest: 0}]}",
      "charts.repositories[0].charts[0].latest: must be a whole number"),
 ])
@@ -60,4 +62,4 @@ def test_bad_input_names_file_line_and_field(body, where):
     with pytest.raises(InputError) as exc:
         load(body)
     assert where in str(exc.value)
-    assert exc.value.exit_code == 2
+    assert exc.value.exit_code == 2 and "hunter2" not in str(exc.value)
