@@ -2,8 +2,8 @@
 
 ``GET <url>?channel=<c>&arch=<a>`` (``Accept: application/json``) answers ``{"nodes": [{"version", "payload",
 "metadata"}], "edges": [[from, to], ...], "conditionalEdges": [...]}``; edges index into nodes. The selection is
-oc-mirror's: neither bound → the channel head only; only ``minVersion`` → min to the head; both → every release in
-range, or with ``shortestPath`` only those on the shortest upgrade path from min to max (breadth-first over the
+oc-mirror's: neither bound → the channel head only (with ``full``, every release of the channel); only ``minVersion``
+→ min to the head; both → every release in range, or with ``shortestPath`` only those on the shortest upgrade path from min to max (breadth-first over the
 unconditional edges, as oc-mirror walks them). A local JSON file of the same shape stands in for the service.
 """
 
@@ -95,7 +95,7 @@ def select(graph: Graph, channel: ChannelSpec) -> list[Node]:
         if bound is not None and graph.find(bound) is None:
             raise GraphError(f"channel {graph.channel} ({graph.arch}) has no release {_text(bound)} ({name}); "
                              f"it has {ordered[0]} to {head}")
-    if low is None and high is None:
+    if low is None and high is None and not channel.full:
         return [head]
     if channel.shortest_path:  # from the lowest release or to the head when an end is not given, as oc-mirror does
         return _shortest_path(graph, graph.find(low or ordered[0].version), graph.find(high or head.version))
