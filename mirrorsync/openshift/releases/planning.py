@@ -49,7 +49,7 @@ def add_to_plan(the_plan: Plan, manifest: SyncManifest, platform: PlatformSpec, 
         failures = []
     else:
         wants, failures = wanted(platform, graph_for)
-    rplan = read_releases(wants, source_for, shard=shard)
+    rplan = read_releases(wants, source_for, shard=shard, kubevirt=platform.kubevirt)
     rplan.failures[:0] = failures
     if previous is not None:
         rplan.releases += from_previous(rplan.failures, previous, {p.release.digest for p in rplan.releases})
