@@ -47,6 +47,7 @@ class ReleaseChannel:
     release_repo: str  # path on the registry
     component_repos: tuple[str, str]
     releases: list[BuiltRelease] = field(default_factory=list)
+    kubevirt_repo: str = ""  # path of the KubeVirt disks' repository (build_channel(kubevirt=True))
 
     def graph(self, edges=EDGES) -> dict:
         return {"version": 1,
@@ -69,9 +70,11 @@ def push_component(pusher: SamplePusher, repository: str, name: str, generation:
 def build_channel(pusher: SamplePusher, prefix: str, *, kubevirt: bool = False,
                   release_repo: str = "ocp-release") -> ReleaseChannel:
     """The four releases of the channel, under ``prefix/`` on the pusher's registry; with ``kubevirt``, each with
-    a boot-images manifest naming a KubeVirt disk (in the first component repository; a new one from 4.15.2 on)."""
+    a boot-images manifest naming a KubeVirt disk (in a repository of its own, ``prefix/rhcos-kubevirt``, so that
+    its mirror-set entry is its own; a new disk from 4.15.2 on)."""
     channel = ReleaseChannel(pusher.host, f"{prefix}/{release_repo}",
-                             (f"{prefix}/ocp-v4.0-art-dev", f"{prefix}/ocp-v4.0-art-dev-os"))
+                             (f"{prefix}/ocp-v4.0-art-dev", f"{prefix}/ocp-v4.0-art-dev-os"),
+                             kubevirt_repo=f"{prefix}/rhcos-kubevirt" if kubevirt else "")
     disks: dict[int, PushedImage] = {}
     images: dict[tuple[str, int], PushedImage] = {}
     for i, version in enumerate(VERSIONS):
@@ -88,7 +91,7 @@ def build_channel(pusher: SamplePusher, prefix: str, *, kubevirt: bool = False,
         if kubevirt:
             generation = 0 if i < 2 else 2
             if generation not in disks:
-                disks[generation] = push_component(pusher, channel.component_repos[0], "kubevirt-disk", generation)
+                disks[generation] = push_component(pusher, channel.kubevirt_repo, "kubevirt-disk", generation)
             disk = disks[generation]
         digest = push_release(pusher, channel.release_repo, tag, version, components, previous,
                               kubevirt={"x86_64": disk.digest_reference} if disk else None)

@@ -1,0 +1,92 @@
+"""An okd channel, ``full: true`` and ``kubeVirtContainer: true`` end to end against the real registry: the okd
+channel's graph comes from its own update service (a loopback one standing in for OKD's; ``platform.updateService``,
+the ocp one, is a closed port and never asked), every release of the channel is mirrored, each with its KubeVirt
+disk image tagged beside its components and in the IDMS; a second run copies nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from mirrorsync.registry.client import RegistryClient
+from mirrorsync.registry.retry import RetryPolicy
+from mirrorsync.registry.settings import RegistrySettings
+from support import crds
+from support.cli import mirrorsync, registry_settings
+from devtools.openshift import GraphServer
+from support.releases import assert_on_mirror, build_channel
+
+pytestmark = pytest.mark.integration
+
+
+def test_an_okd_channel_in_full_with_its_kubevirt_disks(tmp_path, registry, mirror_registry, pusher_for,
+                                                         unique_repo, closed_port):
+    okd = build_channel(pusher_for(registry), unique_repo("okd"), kubevirt=True, release_repo="openshift/okd")
+    ns = unique_repo("m")
+    with GraphServer({("stable-4", "amd64"): okd.graph()}) as okd_graph:
+        doc = {"apiVersion": "mirrorsync.dev/v1alpha1", "kind": "SyncManifest",
+               "mirrors": [f"{mirror_registry.host}/{ns}"],
+               "registries": {r.host: registry_settings(r) for r in (registry, mirror_registry)},
+               "platform": {"updateService": f"http://127.0.0.1:{closed_port}/graph",
+                            "channels": [{"name": "stable-4", "type": "okd", "full": True,
+                                          "updateService": okd_graph.url}],
+                            "kubeVirtContainer": True}}
+        manifest = tmp_path / "m.yaml"
+        manifest.write_text(yaml.safe_dump(doc, sort_keys=False))
+        out = tmp_path / "out"
+        proc = mirrorsync("run", str(manifest), "--output-dir", str(out))
+        assert proc.returncode == 0, proc.stderr
+        assert okd_graph.requests == [{"channel": "stable-4", "arch": "amd64", "accept": "application/json"}]
+    report = json.loads((out / "report.json").read_text())
+
+    # full: every release of the channel, without minVersion or maxVersion; each with its 5 components and its disk
+    assert [(r["version"], r["digest"], r["channel"], r["components"], r["status"]) for r in report["releases"]] == [
+        (r.version, r.digest, "stable-4", 6, "copied") for r in okd.releases]
+    mirror = RegistryClient(mirror_registry.host, settings=RegistrySettings(tls_verify=False),
+                            policy=RetryPolicy(attempts=1))
+    try:
+        assert_on_mirror(mirror, ns, okd.releases)
+        for rel in okd.releases:
+            disk = mirror.manifest_descriptor(f"{ns}/openshift/release", f"{rel.version}-x86_64-kubevirt-container")
+            assert disk is not None and disk.digest == rel.kubevirt.digest, rel.version
+    finally:
+        mirror.close()
+    assert okd.releases[0].kubevirt.digest != okd.releases[3].kubevirt.digest  # two disks, each on the mirror
+    assert {r["componentSources"][-1] for r in report["releases"]} == {f"{registry.host}/{okd.kubevirt_repo}"}
+
+    # the IDMS sends the disk's repository to the mirror's release repository, by digest, as any component
+    idms = list(yaml.safe_load_all((out / "cluster-resources" / "imagedigestmirrorset.yaml").read_text()))
+    for obj in idms:
+        crds.validate(obj)
+    entries = {e["source"]: e["mirrors"] for obj in idms for e in obj["spec"]["imageDigestMirrors"]}
+    mirror_ns = f"{mirror_registry.host}/{ns}"
+    assert entries == {f"{registry.host}/{okd.release_repo}": [f"{mirror_ns}/openshift/release-images"],
+                       f"{registry.host}/{okd.component_repos[0]}": [f"{mirror_ns}/openshift/release"],
+                       f"{registry.host}/{okd.component_repos[1]}": [f"{mirror_ns}/openshift/release"],
+                       f"{registry.host}/{okd.kubevirt_repo}": [f"{mirror_ns}/openshift/release"]}
+
+    # verify finds the disks too; a second run (its graph from the same server) copies nothing
+    checked = mirrorsync("verify", str(out))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    with GraphServer({("stable-4", "amd64"): okd.graph()}) as again_graph:
+        doc["platform"]["channels"][0]["updateService"] = again_graph.url
+        manifest.write_text(yaml.safe_dump(doc, sort_keys=False))
+        proc = mirrorsync("run", str(manifest), "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    again = json.loads((out / "report.json").read_text())
+    assert again["totals"]["copied"] == 0 and again["totals"]["bytesSent"] == 0
+    assert [r["status"] for r in again["releases"]] == ["up-to-date"] * 4
+
+
+def test_an_ocp_and_an_okd_channel_of_one_name_is_exit_2_at_the_entry_and_nothing_written(tmp_path, closed_port):
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("apiVersion: mirrorsync.dev/v1alpha1\nkind: SyncManifest\nmirrors: [127.0.0.1:1/m]\n"
+                        "platform:\n  channels:\n  - name: stable-4\n  - name: stable-4\n    type: okd\n")
+    out = tmp_path / "out"
+    proc = mirrorsync("run", str(manifest), "--output-dir", str(out))
+    assert proc.returncode == 2, proc.stderr
+    [line] = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert f"{manifest}:7: platform.channels[1].name: channel 'stable-4' is already listed as type ocp" in line
+    assert not out.exists()
