@@ -1,7 +1,8 @@
 """An okd channel, ``full: true`` and ``kubeVirtContainer: true`` end to end against the real registry: the okd
 channel's graph comes from its own update service (a loopback one standing in for OKD's; ``platform.updateService``,
 the ocp one, is a closed port and never asked), every release of the channel is mirrored, each with its KubeVirt
-disk image tagged beside its components and in the IDMS; a second run copies nothing."""
+disk image tagged beside its components and in the IDMS; a second run copies nothing. ``plan`` shows the update graph
+the mirrored releases make."""
 
 from __future__ import annotations
 
@@ -21,20 +22,24 @@ from support.releases import assert_on_mirror, build_channel
 pytestmark = pytest.mark.integration
 
 
+def manifest_for(tmp_path, registry, mirror_registry, ns, platform):
+    doc = {"apiVersion": "mirrorsync.dev/v1alpha1", "kind": "SyncManifest", "mirrors": [f"{mirror_registry.host}/{ns}"],
+           "registries": {r.host: registry_settings(r) for r in (registry, mirror_registry)}, "platform": platform}
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return doc, manifest
+
+
 def test_an_okd_channel_in_full_with_its_kubevirt_disks(tmp_path, registry, mirror_registry, pusher_for,
                                                          unique_repo, closed_port):
     okd = build_channel(pusher_for(registry), unique_repo("okd"), kubevirt=True, release_repo="openshift/okd")
     ns = unique_repo("m")
     with GraphServer({("stable-4", "amd64"): okd.graph()}) as okd_graph:
-        doc = {"apiVersion": "mirrorsync.dev/v1alpha1", "kind": "SyncManifest",
-               "mirrors": [f"{mirror_registry.host}/{ns}"],
-               "registries": {r.host: registry_settings(r) for r in (registry, mirror_registry)},
-               "platform": {"updateService": f"http://127.0.0.1:{closed_port}/graph",
-                            "channels": [{"name": "stable-4", "type": "okd", "full": True,
-                                          "updateService": okd_graph.url}],
-                            "kubeVirtContainer": True}}
-        manifest = tmp_path / "m.yaml"
-        manifest.write_text(yaml.safe_dump(doc, sort_keys=False))
+        doc, manifest = manifest_for(tmp_path, registry, mirror_registry, ns,
+                                     {"updateService": f"http://127.0.0.1:{closed_port}/graph",
+                                      "channels": [{"name": "stable-4", "type": "okd", "full": True,
+                                                    "updateService": okd_graph.url}],
+                                      "kubeVirtContainer": True})
         out = tmp_path / "out"
         proc = mirrorsync("run", str(manifest), "--output-dir", str(out))
         assert proc.returncode == 0, proc.stderr
@@ -90,3 +95,29 @@ def test_an_ocp_and_an_okd_channel_of_one_name_is_exit_2_at_the_entry_and_nothin
     [line] = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
     assert f"{manifest}:7: platform.channels[1].name: channel 'stable-4' is already listed as type ocp" in line
     assert not out.exists()
+
+
+def test_plan_shows_the_update_graph_the_mirrored_releases_make(tmp_path, registry, mirror_registry, pusher_for,
+                                                                 unique_repo):
+    # 4.15.0 .. 4.15.3, upgrades 0→1 1→2 2→3 0→2 1→3 in each release's metadata; 4.15.0 is left out of the range
+    channel = build_channel(pusher_for(registry), unique_repo("rel"))
+    with GraphServer({("stable-4.15", "amd64"): channel.graph()}) as server:
+        _, manifest = manifest_for(tmp_path, registry, mirror_registry, unique_repo("m"),
+                                   {"updateService": server.url,
+                                    "channels": [{"name": "stable-4.15", "minVersion": "4.15.1", "full": True}]})
+        text = mirrorsync("plan", str(manifest))
+        as_json = mirrorsync("plan", str(manifest), "--output", "json")
+    assert text.returncode == 0 and as_json.returncode == 0, text.stderr + as_json.stderr
+    lines = text.stdout.splitlines()
+    start = lines.index("update graph over the mirrored releases (as an update service serves it): 3 releases, "
+                        "3 updates among them")
+    assert lines[start + 1:] == ["  4.15.1 (amd64) -> 4.15.2, 4.15.3", "  4.15.2 (amd64) -> 4.15.3",
+                                 "  4.15.3 (amd64): no update to a mirrored release",
+                                 "  not offered: 4.15.0 -> 4.15.1 (amd64): 4.15.0 is not mirrored",
+                                 "  not offered: 4.15.0 -> 4.15.2 (amd64): 4.15.0 is not mirrored"]
+    graph = json.loads(as_json.stdout)["updateGraph"]
+    assert graph["releases"] == [{"version": v, "architecture": "amd64", "digest": channel.by_version(v).digest}
+                                 for v in ("4.15.1", "4.15.2", "4.15.3")]
+    assert graph["edges"] == [["4.15.1", "4.15.2", "amd64"], ["4.15.1", "4.15.3", "amd64"],
+                              ["4.15.2", "4.15.3", "amd64"]]
+    assert not (tmp_path / "out").exists()

@@ -145,7 +145,7 @@ def with_kubevirt(release: Release, arch: str) -> Release:
 
 def assign_jobs(manifest: SyncManifest, out: ReleasePlan) -> None:
     """Plan the copy jobs of every release in ``out`` (lowest version first: it transfers shared components)."""
-    releases = sorted(out.releases, key=lambda p: (_version_key(p.release.version), p.tag))
+    releases = sorted(out.releases, key=lambda p: (version_key(p.release.version), p.tag))
     specs: dict[tuple[Reference, str], ImageSpec] = {}
 
     def job(source: Reference, destination: str, digest: str, tag: str) -> CopyJob:
@@ -176,6 +176,6 @@ def assign_jobs(manifest: SyncManifest, out: ReleasePlan) -> None:
     out.releases = releases
 
 
-def _version_key(text: str) -> tuple:
+def version_key(text: str) -> tuple:
     v = Version.parse(text)
     return (0, v.key) if v else (1, text)
