@@ -33,8 +33,9 @@ def served_graph(rplan: ReleasePlan) -> dict:
 
 def text_lines(graph: dict) -> list[str]:
     """``plan``'s text for :func:`served_graph`: one line per mirrored release with the updates offered from it."""
+    nodes, edges = len(graph["releases"]), len(graph["edges"])
     lines = [f"update graph over the mirrored releases (as an update service serves it): "
-             f"{len(graph['releases'])} releases, {len(graph['edges'])} updates among them"]
+             f"{nodes} release{'' if nodes == 1 else 's'}, {edges} update{'' if edges == 1 else 's'} among them"]
     for r in graph["releases"]:
         to = [e[1] for e in graph["edges"] if e[0] == r["version"] and e[2] == r["architecture"]]
         lines.append(f"  {r['version']} ({r['architecture']}) -> {', '.join(to)}" if to else
