@@ -121,3 +121,34 @@ def test_plan_shows_the_update_graph_the_mirrored_releases_make(tmp_path, regist
     assert graph["edges"] == [["4.15.1", "4.15.2", "amd64"], ["4.15.1", "4.15.3", "amd64"],
                               ["4.15.2", "4.15.3", "amd64"]]
     assert not (tmp_path / "out").exists()
+
+
+def test_export_and_import_carry_the_okd_releases_and_their_kubevirt_disks(tmp_path, registry, mirror_registry,
+                                                                            pusher_for, unique_repo):
+    okd = build_channel(pusher_for(registry), unique_repo("okd"), kubevirt=True, release_repo="openshift/okd")
+    ns = unique_repo("m")
+    with GraphServer({("stable-4", "amd64"): okd.graph()}) as okd_graph:
+        _, manifest = manifest_for(tmp_path, registry, mirror_registry, ns,
+                                   {"channels": [{"name": "stable-4", "type": "okd", "minVersion": "4.15.2",
+                                                  "full": True, "updateService": okd_graph.url}],
+                                    "kubeVirtContainer": True})
+        export_dir = tmp_path / "export"
+        proc = mirrorsync("export", str(manifest), "--to", str(export_dir))
+        assert proc.returncode == 0, proc.stderr
+    # the disconnected side: no update service; the releases and their disks come from the layout
+    out = tmp_path / "out"
+    proc = mirrorsync("import", str(export_dir), "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert [(r["version"], r["channel"], r["components"], r["status"]) for r in report["releases"]] == [
+        ("4.15.2", "stable-4", 6, "copied"), ("4.15.3", "stable-4", 6, "copied")]
+    mirror = RegistryClient(mirror_registry.host, settings=RegistrySettings(tls_verify=False),
+                            policy=RetryPolicy(attempts=1))
+    try:
+        for rel in (okd.by_version("4.15.2"), okd.by_version("4.15.3")):
+            disk = mirror.manifest_descriptor(f"{ns}/openshift/release", f"{rel.version}-x86_64-kubevirt-container")
+            assert disk is not None and disk.digest == rel.kubevirt.digest, rel.version
+    finally:
+        mirror.close()
+    idms = (out / "cluster-resources" / "imagedigestmirrorset.yaml").read_text()
+    assert f"{registry.host}/{okd.kubevirt_repo}" in idms
