@@ -30,6 +30,19 @@ def manifest_for(tmp_path, registry, mirror_registry, ns, platform):
     return doc, manifest
 
 
+def assert_disks_on_mirror(mirror_registry, ns, releases):
+    """Each release, its components and its KubeVirt disk at their digests on the mirror, under oc-mirror v2's tags."""
+    mirror = RegistryClient(mirror_registry.host, settings=RegistrySettings(tls_verify=False),
+                            policy=RetryPolicy(attempts=1))
+    try:
+        assert_on_mirror(mirror, ns, releases)
+        for rel in releases:
+            disk = mirror.manifest_descriptor(f"{ns}/openshift/release", f"{rel.version}-x86_64-kubevirt-container")
+            assert disk is not None and disk.digest == rel.kubevirt.digest, rel.version
+    finally:
+        mirror.close()
+
+
 def test_an_okd_channel_in_full_with_its_kubevirt_disks(tmp_path, registry, mirror_registry, pusher_for,
                                                          unique_repo, closed_port):
     okd = build_channel(pusher_for(registry), unique_repo("okd"), kubevirt=True, release_repo="openshift/okd")
@@ -49,15 +62,7 @@ def test_an_okd_channel_in_full_with_its_kubevirt_disks(tmp_path, registry, mirr
     # full: every release of the channel, without minVersion or maxVersion; each with its 5 components and its disk
     assert [(r["version"], r["digest"], r["channel"], r["components"], r["status"]) for r in report["releases"]] == [
         (r.version, r.digest, "stable-4", 6, "copied") for r in okd.releases]
-    mirror = RegistryClient(mirror_registry.host, settings=RegistrySettings(tls_verify=False),
-                            policy=RetryPolicy(attempts=1))
-    try:
-        assert_on_mirror(mirror, ns, okd.releases)
-        for rel in okd.releases:
-            disk = mirror.manifest_descriptor(f"{ns}/openshift/release", f"{rel.version}-x86_64-kubevirt-container")
-            assert disk is not None and disk.digest == rel.kubevirt.digest, rel.version
-    finally:
-        mirror.close()
+    assert_disks_on_mirror(mirror_registry, ns, okd.releases)
     assert okd.releases[0].kubevirt.digest != okd.releases[3].kubevirt.digest  # two disks, each on the mirror
     assert {r["componentSources"][-1] for r in report["releases"]} == {f"{registry.host}/{okd.kubevirt_repo}"}
 
@@ -142,13 +147,6 @@ def test_export_and_import_carry_the_okd_releases_and_their_kubevirt_disks(tmp_p
     report = json.loads((out / "report.json").read_text())
     assert [(r["version"], r["channel"], r["components"], r["status"]) for r in report["releases"]] == [
         ("4.15.2", "stable-4", 6, "copied"), ("4.15.3", "stable-4", 6, "copied")]
-    mirror = RegistryClient(mirror_registry.host, settings=RegistrySettings(tls_verify=False),
-                            policy=RetryPolicy(attempts=1))
-    try:
-        for rel in (okd.by_version("4.15.2"), okd.by_version("4.15.3")):
-            disk = mirror.manifest_descriptor(f"{ns}/openshift/release", f"{rel.version}-x86_64-kubevirt-container")
-            assert disk is not None and disk.digest == rel.kubevirt.digest, rel.version
-    finally:
-        mirror.close()
+    assert_disks_on_mirror(mirror_registry, ns, [okd.by_version("4.15.2"), okd.by_version("4.15.3")])
     idms = (out / "cluster-resources" / "imagedigestmirrorset.yaml").read_text()
     assert f"{registry.host}/{okd.kubevirt_repo}" in idms
