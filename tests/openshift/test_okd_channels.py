@@ -99,3 +99,12 @@ def test_each_channel_asks_its_own_graph_and_okd_for_another_architecture_is_a_w
         assert "channel stable-scos-4 (okd, arm64): OKD's update service serves amd64 releases only" in caplog.text
         assert okd_server.requests[-2:] == [{"channel": "stable-scos-4", "arch": a, "accept": "application/json"}
                                             for a in ("amd64", "arm64")]
+
+
+def test_okd_versions_select_in_semver_order_and_bound_the_range():
+    versions = ["4.17.0-okd-scos.10", "4.17.0-okd-scos.2", "4.16.0-okd-scos.1", "4.17.0-okd-scos.9"]
+    g = graph.parse(json.dumps(nodes(versions)).encode(), "stable-scos-4", "amd64", "g.json")
+    p = platform_of("  channels:\n  - {name: stable-scos-4, type: okd, minVersion: 4.17.0-okd-scos.2, full: true}\n")
+    assert [str(n) for n in graph.select(g, p.channels[0])] == [
+        "4.17.0-okd-scos.2", "4.17.0-okd-scos.9", "4.17.0-okd-scos.10"]
+    assert [str(n) for n in graph.select(g, ChannelSpec("stable-scos-4", type="okd"))] == ["4.17.0-okd-scos.10"]
