@@ -405,6 +405,9 @@ def test_plan_shows_each_release_image_and_its_tag_on_the_mirrors(tmp_path, regi
 def test_a_missing_graph_file_or_signature_directory_is_bad_input(tmp_path, registry, mirror_registry):
     for platform, where in (({"channels": [{"name": "stable-4.15"}], "updateService": "graph.json"},
                              "platform.updateService: "),
+                            # an okd channel's own graph file; the ocp updateService (missing too) is no channel's
+                            ({"channels": [{"name": "stable-4", "type": "okd", "updateService": "okd.json"}],
+                              "updateService": "graph.json"}, "platform.channels[0].updateService: "),
                             ({"releases": [f"{registry.host}/a/b:1"], "signatures": "sigs"}, "platform.signatures: ")):
         manifest = release_manifest(tmp_path, registry, mirror_registry.host, mirror_registry, **platform)
         out = tmp_path / "out"
