@@ -47,7 +47,7 @@ def test_an_okd_channel_in_full_with_its_kubevirt_disks(tmp_path, registry, mirr
                                                          unique_repo, closed_port):
     okd = build_channel(pusher_for(registry), unique_repo("okd"), kubevirt=True, release_repo="openshift/okd")
     ns = unique_repo("m")
-    with GraphServer({("stable-4", "amd64"): okd.graph()}) as okd_graph:
+    with GraphServer({("stable-4", "amd64"): okd.graph(channel="stable-4")}) as okd_graph:
         doc, manifest = manifest_for(tmp_path, registry, mirror_registry, ns,
                                      {"updateService": f"http://127.0.0.1:{closed_port}/graph",
                                       "channels": [{"name": "stable-4", "type": "okd", "full": True,
@@ -80,7 +80,7 @@ def test_an_okd_channel_in_full_with_its_kubevirt_disks(tmp_path, registry, mirr
     # verify finds the disks too; a second run (its graph from the same server) copies nothing
     checked = mirrorsync("verify", str(out))
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    with GraphServer({("stable-4", "amd64"): okd.graph()}) as again_graph:
+    with GraphServer({("stable-4", "amd64"): okd.graph(channel="stable-4")}) as again_graph:
         doc["platform"]["channels"][0]["updateService"] = again_graph.url
         manifest.write_text(yaml.safe_dump(doc, sort_keys=False))
         proc = mirrorsync("run", str(manifest), "--output-dir", str(out))
@@ -132,7 +132,7 @@ def test_export_and_import_carry_the_okd_releases_and_their_kubevirt_disks(tmp_p
                                                                             pusher_for, unique_repo):
     okd = build_channel(pusher_for(registry), unique_repo("okd"), kubevirt=True, release_repo="openshift/okd")
     ns = unique_repo("m")
-    with GraphServer({("stable-4", "amd64"): okd.graph()}) as okd_graph:
+    with GraphServer({("stable-4", "amd64"): okd.graph(channel="stable-4")}) as okd_graph:
         _, manifest = manifest_for(tmp_path, registry, mirror_registry, ns,
                                    {"channels": [{"name": "stable-4", "type": "okd", "minVersion": "4.15.2",
                                                   "full": True, "updateService": okd_graph.url}],

@@ -25,7 +25,8 @@ def platform_of(body: str, file: str = "/srv/sync/m.yaml"):
 
 def test_an_okd_channel_reads_okds_graph_unless_it_names_its_own_and_ocp_keeps_platform_update_service():
     p = platform_of("  updateService: ./ocp-graph.json\n  channels:\n  - name: stable-4.15\n"
-                    "  - {name: stable-scos-4, type: okd}\n  - {name: 4-stable, type: okd, updateService: ./okd.json}\n")
+                    "  - {name: stable-scos-4, type: okd}\n"
+                    "  - {name: 4-stable, type: okd, updateService: ./okd.json}\n")
     ocp, okd, own = p.channels
     assert (ocp.type, okd.type, own.type) == ("ocp", "okd", "okd")
     assert p.graph_location(ocp) == "/srv/sync/ocp-graph.json"
@@ -108,3 +109,27 @@ def test_okd_versions_select_in_semver_order_and_bound_the_range():
     assert [str(n) for n in graph.select(g, p.channels[0])] == [
         "4.17.0-okd-scos.2", "4.17.0-okd-scos.9", "4.17.0-okd-scos.10"]
     assert [str(n) for n in graph.select(g, ChannelSpec("stable-scos-4", type="okd"))] == ["4.17.0-okd-scos.10"]
+
+
+def test_an_okd_graph_keeps_only_the_releases_whose_metadata_lists_the_channel():
+    # an answer that carries other streams' releases too (OKD's release controller has been reported to ignore
+    # ?channel=): what lists other channels only is left out with its edges; what lists none is kept
+    def node(version, channels):
+        meta = {graph.CHANNELS_KEY: channels} if channels is not None else {}
+        return {"version": version, "payload": f"quay.io/okd/scos-release@sha256:{version[-1] * 64}", "metadata": meta}
+
+    doc = {"nodes": [node("4.17.0-okd-scos.1", "stable-scos-4,next-scos-4"),
+                     node("4.18.0-okd-scos.ec.2", "next-scos-4"),
+                     node("4.17.0-okd-scos.3", "stable-scos-4"), node("4.17.0-okd-scos.4", None)],
+           "edges": [[0, 1], [1, 2], [0, 2], [2, 3]]}
+    with GraphServer({("stable-scos-4", "amd64"): doc, ("stable-4.17", "amd64"): doc}) as server:
+        p = platform_of(f"  updateService: '{server.url}'\n  channels:\n  - name: stable-4.17\n"
+                        f"  - {{name: stable-scos-4, type: okd, updateService: '{server.url}'}}\n")
+        graph_for = planning.graph_reader(p, None)
+        okd = graph_for("stable-scos-4", "amd64")
+        ocp = graph_for("stable-4.17", "amd64")  # an ocp channel's answer is taken as the service gives it
+    assert [str(n) for n in okd.nodes] == ["4.17.0-okd-scos.1", "4.17.0-okd-scos.3", "4.17.0-okd-scos.4"]
+    assert okd.edges == ((0, 1), (1, 2))
+    assert len(ocp.nodes) == 4 and len(ocp.edges) == 4
+    assert [str(n) for n in graph.select(okd, ChannelSpec("stable-scos-4", full=True, type="okd"))] == [
+        "4.17.0-okd-scos.1", "4.17.0-okd-scos.3", "4.17.0-okd-scos.4"]

@@ -49,10 +49,10 @@ class ReleaseChannel:
     releases: list[BuiltRelease] = field(default_factory=list)
     kubevirt_repo: str = ""  # path of the KubeVirt disks' repository (build_channel(kubevirt=True))
 
-    def graph(self, edges=EDGES) -> dict:
+    def graph(self, edges=EDGES, channel: str = "stable-4.15") -> dict:
         return {"version": 1,
                 "nodes": [{"version": r.version, "payload": r.pull_spec,
-                           "metadata": {"io.openshift.upgrades.graph.release.channels": "stable-4.15"}}
+                           "metadata": {"io.openshift.upgrades.graph.release.channels": channel}}
                           for r in self.releases],
                 "edges": [list(e) for e in edges], "conditionalEdges": []}
 

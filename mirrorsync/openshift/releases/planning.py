@@ -157,7 +157,8 @@ def signature_configmaps(records: list[ReleaseRecord]) -> str:
 def graph_reader(platform: PlatformSpec, web) -> GraphFor:
     """(channel, arch) -> its graph, from the channel's update service (see ``PlatformSpec.graph_location``)
     through ``web``; an okd channel on OKD's own service asked for an architecture that service does not serve is
-    a warning (it answers with no release or an error, which then fails the channel as any graph does)."""
+    a warning (it answers with no release or an error, which then fails the channel as any graph does). An okd
+    channel's graph keeps only the releases whose metadata lists the channel (:func:`graph.only_channel`)."""
     by_name = {c.name: c for c in platform.channels}  # names are unique (the manifest refuses a second one)
 
     def graph_for(channel: str, arch: str):
@@ -165,7 +166,8 @@ def graph_reader(platform: PlatformSpec, web) -> GraphFor:
         if spec.type == "okd" and spec.update_service is None and arch not in OKD_ARCHITECTURES:
             log.warning("channel %s (okd, %s): OKD's update service serves %s releases only; the channel is "
                         "asked for %s all the same", channel, arch, ", ".join(OKD_ARCHITECTURES), arch)
-        return graph.fetch(platform.graph_location(spec), channel, arch, web=web)
+        got = graph.fetch(platform.graph_location(spec), channel, arch, web=web)
+        return graph.only_channel(got) if spec.type == "okd" else got
 
     return graph_for
 
