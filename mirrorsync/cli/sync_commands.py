@@ -86,6 +86,7 @@ def plan(
 ) -> None:
     """Show what a run would copy, and why each listed tag was taken or left (reads source tag lists; writes
     nothing)."""
+    from ..openshift.releases import served as served_releases
     from ..pipeline.runner import RunOptions, Runner
     from ..pipeline.sections import PLUGGED
 
@@ -115,6 +116,9 @@ def plan(
                 typer.echo(f"  {decision}")
         for cp in planned.get("catalogs", []):  # which bundles each catalog filter keeps
             _echo_catalog_plan(cp)
+        if served_releases.KEY in planned:  # the update graph the mirrored releases make
+            for line in served_releases.text_lines(planned[served_releases.KEY]):
+                typer.echo(line)
         for chart in planned.get("charts", []):  # each chart, where it goes, its images
             _echo_chart_plan(chart, m)
         for f in the_plan.failures:
