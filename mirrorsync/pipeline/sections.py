@@ -21,9 +21,11 @@ PLUGGED: tuple[Section, ...] = (
 ALL: tuple[Section, ...] = (IMAGES, *PLUGGED)
 
 
-def load_manifest(path: str) -> SyncManifest:
-    """Load and validate a sync manifest file with every section (and the source mirrors it names)."""
-    return _checked(manifest_mod.load(path, PLUGGED))
+def load_manifest(path: str, *, reads_sources: bool = True) -> SyncManifest:
+    """Load and validate a sync manifest file with every section (and, for a run that ``reads_sources``, the
+    source mirrors it names: an import reads its layout, and the export's manifest names them on the other side)."""
+    manifest = manifest_mod.load(path, PLUGGED)
+    return _checked(manifest) if reads_sources else manifest
 
 
 def parse_manifest(text: str, file: str = "<manifest>") -> SyncManifest:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -230,17 +231,27 @@ def test_an_enclave_export_since_the_enclaves_last_import_carries_only_what_it_l
     source, enterprise, enclave, repo, images, run1, settings = tiers
     original = f"{source.host}/{repo}"
 
+    # the enterprise zone's copy of tier 1's CRs, which the enclave (where the imports run) does not have
+    zone_crs, away = tmp_path / "zone-crs", tmp_path / "zone-crs.away"
+    shutil.copytree(run1.crs_dir, zone_crs)
+
     def enclave_manifest(name, tags):
         return write_manifest(tmp_path / name, mirrors=[f"{enclave.host}/encl"], registries=settings,
-                              images=[{"source": original, "tags": tags}],
-                              options={"sourceMirrors": str(run1.crs_dir)})
+                              images=[{"source": original, "tags": tags}], options={"sourceMirrors": str(zone_crs)})
+
+    def import_in_the_enclave(export_dir):
+        zone_crs.rename(away)
+        try:
+            proc = mirrorsync("import", str(export_dir), "--output-dir", str(enclave_out))
+        finally:
+            away.rename(zone_crs)
+        assert proc.returncode == 0, proc.stderr
 
     first, second = tmp_path / "export-1", tmp_path / "export-2"
     enclave_out = tmp_path / "enclave-out"
     proc = mirrorsync("export", str(enclave_manifest("e1.yaml", ["v1"])), "--to", str(first))
     assert proc.returncode == 0, proc.stderr
-    proc = mirrorsync("import", str(first), "--output-dir", str(enclave_out))
-    assert proc.returncode == 0, proc.stderr
+    import_in_the_enclave(first)
 
     proc = mirrorsync("export", str(enclave_manifest("e2.yaml", ["v1", "v2"])), "--to", str(second),
                       "--since", str(enclave_out / "report.json"))
@@ -256,8 +267,7 @@ def test_an_enclave_export_since_the_enclaves_last_import_carries_only_what_it_l
     assert "serves" not in one
 
     enterprise.stop()  # the import needs only the export and the enclave
-    proc = mirrorsync("import", str(second), "--output-dir", str(enclave_out))
-    assert proc.returncode == 0, proc.stderr
+    import_in_the_enclave(second)
     conf = tmp_path / "enclave-registries.conf"
     _render(enclave_out, conf, enclave.host)
     for tag, img in images.items():
