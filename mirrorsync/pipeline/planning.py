@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from ..sync.engines import Clients
 from ..sync.manifest import SyncManifest
-from ..sync.plan import Plan, Shard
+from ..sync.plan import Plan, Shard, check_collisions
 from ..sync.report import Report
 from ..sync.section import PlanContext, Section
 from .route import LayoutDestination, Route
@@ -47,6 +47,8 @@ def plan(manifest: SyncManifest, ctx: PlanContext) -> Plan:
             j = replace(j, destinations=(LayoutDestination(mirror, j.source.name),), target_tag=None)
             jobs.setdefault((j.source, j.ref), j)
         the_plan.jobs = list(jobs.values())
+    else:
+        check_collisions(the_plan.jobs)
     return the_plan
 
 

@@ -6,7 +6,7 @@ README. Loading validates everything up front so that a bad file is one clear li
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, Sequence
 
 from ..errors import InputError
@@ -38,20 +38,39 @@ SCOPES = ("repository", "namespace", "registry", "wildcard")
 ENGINES = ("native", "skopeo")
 
 
+MAX_NESTED_PATHS = 64  # past this a depth limit is a typo: no registry nests that deep
+
+
+def flatten(path: str, max_nested_paths: int | None) -> str:
+    """``path`` with at most ``max_nested_paths`` components, as oc-mirror's ``--max-nested-paths`` counts them:
+    the first N-1 kept, the rest joined with ``-`` (``ocp/a/b/c`` with 2: ``ocp/a-b-c``). None: unchanged."""
+    parts = path.split("/")
+    if max_nested_paths is None or len(parts) <= max_nested_paths:
+        return path
+    keep = max_nested_paths - 1
+    return "/".join(parts[:keep] + ["-".join(parts[keep:])])
+
+
 @dataclass(frozen=True)
 class Mirror:
-    """A mirror target: ``host[:port][/namespace]``."""
+    """A mirror target: ``host[:port][/namespace]``, and how deep its host lets repositories nest."""
 
     registry: str
     namespace: str = ""
+    max_nested_paths: int | None = None  # registries.<host>.maxNestedPaths or --max-nested-paths; None: no limit
 
     @property
     def location(self) -> str:
         return f"{self.registry}/{self.namespace}" if self.namespace else self.registry
 
-    def repository(self, destination: str) -> str:
-        """The repository path (below the host) that ``destination`` lands on in this mirror."""
+    def unflattened(self, destination: str) -> str:
+        """The repository path (below the host) ``destination`` would land on without a depth limit."""
         return f"{self.namespace}/{destination}" if self.namespace else destination
+
+    def repository(self, destination: str) -> str:
+        """The repository path (below the host) that ``destination`` lands on in this mirror: flattened to its
+        host's depth limit, the one place every section's mirror names come from."""
+        return flatten(self.unflattened(destination), self.max_nested_paths)
 
     def __str__(self) -> str:
         return self.location
@@ -164,7 +183,8 @@ class SyncManifest:
 
 
 _TOP_KEYS = {"apiVersion", "kind", "mirrors", "registries", "defaults", "images", "options"}
-_REGISTRY_KEYS = {"tlsVerify": "tls_verify", "certDir": "cert_dir", "authFile": "auth_file"}
+_REGISTRY_KEYS = {"tlsVerify": "tls_verify", "certDir": "cert_dir", "authFile": "auth_file",
+                  "maxNestedPaths": "max_nested_paths"}
 _DEFAULT_KEYS = {"mirrorSourcePolicy", "mirrorSets", "scope", "platforms", "platformMode", "signatures", "referrers"}
 _IMAGE_KEYS = ({"source", "tags", "digests", "allTags", "include", "exclude", "destination", "semver", "latest"}
                | _DEFAULT_KEYS)
@@ -227,7 +247,14 @@ def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = ())
         for key in ("certDir", "authFile"):
             if key in settings:
                 kwargs[_REGISTRY_KEYS[key]] = r.string(settings[key], path + (key,))
+        if "maxNestedPaths" in settings:
+            depth = settings["maxNestedPaths"]
+            if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= MAX_NESTED_PATHS:
+                raise r.fail(path + ("maxNestedPaths",),
+                             f"must be a whole number of path components from 1 to {MAX_NESTED_PATHS}, got {depth!r}")
+            kwargs["max_nested_paths"] = depth
         registries[host] = RegistrySettings(**kwargs)
+    mirrors = tuple(_with_depth(m, registries) for m in mirrors)
 
     options = _parse_options(r, top.get("options"))
     defaults = _parse_per_image(r, r.mapping(top.get("defaults") or {}, ("defaults",), _DEFAULT_KEYS), ("defaults",))
@@ -258,8 +285,49 @@ def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = ())
                 raise r.fail(("images", spec.index, key),
                              f"{spec.source.name} is also images[{first.index}] with {key} "
                              f"{getattr(first, attr)!r}; entries for one source must agree")
-    return SyncManifest(file=file, mirrors=mirrors, images=images, registries=registries, options=options,
-                        sections=given, section_types=tuple(sections), source_doc=doc)
+    manifest = SyncManifest(file=file, mirrors=mirrors, images=images, registries=registries, options=options,
+                            sections=given, section_types=tuple(sections), source_doc=doc)
+    check_flattening(manifest)
+    return manifest
+
+
+def _with_depth(mirror: Mirror, registries: dict[str, RegistrySettings]) -> Mirror:
+    """``mirror`` with its host's ``maxNestedPaths`` (also where the host is written with the default port)."""
+    for host in reference.same_host_spellings(mirror.registry):
+        if host in registries:
+            return replace(mirror, max_nested_paths=registries[host].max_nested_paths)
+    return mirror
+
+
+def with_max_nested_paths(manifest: SyncManifest, depth: int | None) -> SyncManifest:
+    """``manifest`` with every mirror limited to ``depth`` path components (``--max-nested-paths``, which wins
+    over ``registries.<host>.maxNestedPaths``); None: as the manifest says. Two images that would then land on
+    one repository are an ``InputError``, as at load."""
+    if depth is None:
+        return manifest
+    limited = replace(manifest, mirrors=tuple(replace(m, max_nested_paths=depth) for m in manifest.mirrors))
+    check_flattening(limited, flag=f"--max-nested-paths {depth}")
+    return limited
+
+
+def check_flattening(manifest: SyncManifest, *, flag: str | None = None) -> None:
+    """Refuse two ``images`` entries whose repositories a mirror's depth limit flattens onto one: one would
+    overwrite the other's tags. (What the other sections add is checked once planned: ``collisions``.)"""
+    for mirror in manifest.mirrors:
+        if mirror.max_nested_paths is None:
+            continue
+        landed: dict[str, ImageSpec] = {}
+        for spec in manifest.images:
+            repo = mirror.repository(spec.destination)
+            prev = landed.setdefault(repo, spec)
+            if prev.destination != spec.destination:
+                limit = flag or f"registries.{mirror.registry}.maxNestedPaths: {mirror.max_nested_paths}"
+                path = ("images", spec.index, "destination")
+                if manifest.source_doc is not None and path not in manifest.source_doc.lines:
+                    path = ("images", spec.index, "source")
+                raise manifest.error(path, f"{spec.source.name} and images[{prev.index}] ({prev.source.name}) "
+                                           f"both land on {mirror.registry}/{repo} with {limit}; give one of "
+                                           "them another destination")
 
 
 def _parse_options(r: Reader, value: Any) -> Options:
