@@ -21,7 +21,7 @@ ALL: tuple[Section, ...] = (IMAGES, *PLUGGED)
 def load_manifest(path: str, *, max_nested_paths: int | None = None) -> SyncManifest:
     """Load and validate a sync manifest file with every section; ``max_nested_paths`` (``--max-nested-paths``):
     every mirror's depth limit, over what its ``registries`` settings say."""
-    return manifest_mod.with_max_nested_paths(manifest_mod.load(path, PLUGGED), max_nested_paths)
+    return manifest_mod.load(path, PLUGGED, max_nested_paths=max_nested_paths)
 
 
 def parse_manifest(text: str, file: str = "<manifest>") -> SyncManifest:

@@ -198,13 +198,16 @@ def _parse_mirror(text: str) -> Mirror:
     return Mirror(registry, namespace)
 
 
-def load(path: str, sections: Sequence[Section] = ()) -> SyncManifest:
+def load(path: str, sections: Sequence[Section] = (), *, max_nested_paths: int | None = None) -> SyncManifest:
     """Load and validate a sync manifest file, with the ``sections`` it may give besides its images."""
-    return parse(read_text(path), path, sections)
+    return parse(read_text(path), path, sections, max_nested_paths=max_nested_paths)
 
 
-def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = ()) -> SyncManifest:
-    """Validate a sync manifest given as YAML text, with the ``sections`` it may give besides its images."""
+def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = (), *,
+          max_nested_paths: int | None = None) -> SyncManifest:
+    """Validate a sync manifest given as YAML text, with the ``sections`` it may give besides its images.
+
+    ``max_nested_paths`` (``--max-nested-paths``): every mirror's depth limit, over ``registries.<host>``'s."""
     docs = load_documents(text, file)
     if len(docs) != 1:
         raise InputError(f"expected exactly one YAML document, found {len(docs)}", file=file)
@@ -254,7 +257,7 @@ def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = ())
                              f"must be a whole number of path components from 1 to {MAX_NESTED_PATHS}, got {depth!r}")
             kwargs["max_nested_paths"] = depth
         registries[host] = RegistrySettings(**kwargs)
-    mirrors = tuple(_with_depth(m, registries) for m in mirrors)
+    mirrors = tuple(_with_depth(m, registries, max_nested_paths) for m in mirrors)
 
     options = _parse_options(r, top.get("options"))
     defaults = _parse_per_image(r, r.mapping(top.get("defaults") or {}, ("defaults",), _DEFAULT_KEYS), ("defaults",))
@@ -287,27 +290,19 @@ def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = ())
                              f"{getattr(first, attr)!r}; entries for one source must agree")
     manifest = SyncManifest(file=file, mirrors=mirrors, images=images, registries=registries, options=options,
                             sections=given, section_types=tuple(sections), source_doc=doc)
-    check_flattening(manifest)
+    check_flattening(manifest, flag=f"--max-nested-paths {max_nested_paths}" if max_nested_paths else None)
     return manifest
 
 
-def _with_depth(mirror: Mirror, registries: dict[str, RegistrySettings]) -> Mirror:
-    """``mirror`` with its host's ``maxNestedPaths`` (also where the host is written with the default port)."""
+def _with_depth(mirror: Mirror, registries: dict[str, RegistrySettings], given: int | None) -> Mirror:
+    """``mirror`` with its depth limit: ``given`` (the command line's), else its host's ``maxNestedPaths`` (also
+    where the host is written with the default port)."""
+    if given is not None:
+        return replace(mirror, max_nested_paths=given)
     for host in reference.same_host_spellings(mirror.registry):
         if host in registries:
             return replace(mirror, max_nested_paths=registries[host].max_nested_paths)
     return mirror
-
-
-def with_max_nested_paths(manifest: SyncManifest, depth: int | None) -> SyncManifest:
-    """``manifest`` with every mirror limited to ``depth`` path components (``--max-nested-paths``, which wins
-    over ``registries.<host>.maxNestedPaths``); None: as the manifest says. Two images that would then land on
-    one repository are an ``InputError``, as at load."""
-    if depth is None:
-        return manifest
-    limited = replace(manifest, mirrors=tuple(replace(m, max_nested_paths=depth) for m in manifest.mirrors))
-    check_flattening(limited, flag=f"--max-nested-paths {depth}")
-    return limited
 
 
 def check_flattening(manifest: SyncManifest, *, flag: str | None = None) -> None:

@@ -94,17 +94,17 @@ def test_two_images_flattened_onto_one_repository_are_refused_at_load_naming_bot
 
 
 def test_the_command_line_limit_wins_and_is_checked_the_same():
-    m = parse(f"""\
-        - {{source: {SRC}/a/b/c, tags: [v1]}}
-        - {{source: {SRC}/a/b-c, tags: [v1]}}
-        """, depth=None)
-    assert manifest_mod.with_max_nested_paths(m, None) is m
-    deep = manifest_mod.with_max_nested_paths(m, 4)  # deep enough: both land apart, unflattened
+    text = (f"apiVersion: mirrorsync.dev/v1alpha1\nkind: SyncManifest\nmirrors: [{MIRROR}/ocp]\n"
+            f"registries: {{{MIRROR}: {{maxNestedPaths: 2}}}}\nimages:\n"
+            f"- {{source: {SRC}/a/b/c, tags: [v1]}}\n- {{source: {SRC}/a/b-c, tags: [v1]}}\n")
+    with pytest.raises(InputError, match="maxNestedPaths: 2"):
+        manifest_mod.parse(text, "m.yaml")
+    deep = manifest_mod.parse(text, "m.yaml", max_nested_paths=4)  # deep enough: both land apart, unflattened
     assert [deep.mirrors[0].repository(s.destination) for s in deep.images] == ["ocp/a/b/c", "ocp/a/b-c"]
     with pytest.raises(InputError) as info:
-        manifest_mod.with_max_nested_paths(m, 3)
+        manifest_mod.parse(text, "m.yaml", max_nested_paths=3)
     assert info.value.exit_code == 2
-    assert str(info.value) == (f"m.yaml:6: images[1].source: {SRC}/a/b-c and images[0] ({SRC}/a/b/c) both land on "
+    assert str(info.value) == (f"m.yaml:7: images[1].source: {SRC}/a/b-c and images[0] ({SRC}/a/b/c) both land on "
                                f"{MIRROR}/ocp/a/b-c with --max-nested-paths 3; give one of them another destination")
 
 
