@@ -104,3 +104,34 @@ def test_two_sources_flattened_onto_one_repository_are_exit_2_before_anything_is
     # deep enough, both are copied, each to its own repository
     proc = mirrorsync("run", str(manifest), "--output-dir", str(out), "--max-nested-paths", "4")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_flag_reaches_plan_verify_and_import_across_an_air_gap(tmp_path, make_registry, mirror_registry, seed,
+                                                                   unique_repo, skopeo, skopeo_opts):
+    source = make_registry("source")
+    repo = f"{unique_repo('gap')}/deep"  # t/<test>-N/deep: three components, four with the mirror's namespace
+    img = seed(source, repo, "v1", kind="oci")
+    settings = {r.host: registry_settings(r) for r in (source, mirror_registry)}
+    manifest = write_manifest(tmp_path / "m.yaml", mirrors=[f"{mirror_registry.host}/gap"], registries=settings,
+                              images=[{"source": f"{source.host}/{repo}", "tags": ["v1"]}])
+    want = f"{mirror_registry.host}/{flat('gap/' + repo)}"
+    planned = mirrorsync("plan", str(manifest), "--output", "json", "--max-nested-paths", "2")
+    assert planned.returncode == 0, planned.stderr
+    assert json.loads(planned.stdout)["jobs"][0]["destinations"] == [want]
+    # the export layout keeps the source's names; the import flattens onto the mirror
+    export_dir = tmp_path / "export"
+    exported = mirrorsync("export", str(manifest), "--to", str(export_dir))
+    assert exported.returncode == 0, exported.stderr
+    out = tmp_path / "out"
+    imported = mirrorsync("import", str(export_dir), "--output-dir", str(out), "--max-nested-paths", "2")
+    assert imported.returncode == 0, imported.stderr
+    (dest,) = json.loads((out / "report.json").read_text())["images"][0]["destinations"]
+    assert (dest["repository"], dest["flattenedFrom"]) == (want, f"{mirror_registry.host}/gap/{repo}")
+    assert skopeo.inspect_digest(f"{want}:v1", **skopeo_opts(mirror_registry)) == img.digest
+    assert mirrorsync("verify", str(out)).returncode == 0  # by the report
+    # by the manifest: with the flag it checks the flattened repository; without, the deep one, which is empty
+    verified = mirrorsync("verify", str(manifest), "--max-nested-paths", "2")
+    assert verified.returncode == 0, verified.stderr
+    unflattened = mirrorsync("verify", str(manifest))
+    assert unflattened.returncode == 1 and f"{mirror_registry.host}/gap/{repo}" in unflattened.stdout, \
+        unflattened.stdout + unflattened.stderr
