@@ -135,3 +135,35 @@ def test_the_flag_reaches_plan_verify_and_import_across_an_air_gap(tmp_path, mak
     unflattened = mirrorsync("verify", str(manifest))
     assert unflattened.returncode == 1 and f"{mirror_registry.host}/gap/{repo}" in unflattened.stdout, \
         unflattened.stdout + unflattened.stderr
+
+
+def test_a_release_and_its_components_are_flattened_too(tmp_path, registry, mirror_registry, pusher_for, unique_repo,
+                                                        closed_port):
+    from support.releases import build_multi_release  # noqa: PLC0415 - only this test builds a release
+
+    multi = build_multi_release(pusher_for(registry), unique_repo("rel"))
+    ns = unique_repo("m")  # t/<test>-N: with openshift/release under it, four components
+    manifest = write_manifest(tmp_path / "m.yaml", mirrors=[f"{mirror_registry.host}/{ns}"], images=[],
+                              registries={registry.host: registry_settings(registry),
+                                          mirror_registry.host: {**registry_settings(mirror_registry),
+                                                                 "maxNestedPaths": 2}},
+                              platform={"releases": [f"{multi.repository}:{multi.tag}"],
+                                        "updateService": f"http://127.0.0.1:{closed_port}/graph"})
+    manifest.write_text(manifest.read_text().replace("images: []\n", ""))  # a platform section alone
+    out = tmp_path / "out"
+    run = mirrorsync("run", str(manifest), "--output-dir", str(out))
+    assert run.returncode == 0, run.stderr
+    report = json.loads((out / "report.json").read_text())
+    repos = {d["repository"] for i in report["images"] for d in i["destinations"]}
+    assert repos == {f"{mirror_registry.host}/{flat(f'{ns}/openshift/release')}",
+                     f"{mirror_registry.host}/{flat(f'{ns}/openshift/release-images')}"}, repos
+    assert all(d["flattenedFrom"].startswith(f"{mirror_registry.host}/{ns}/openshift/")
+               for i in report["images"] for d in i["destinations"])
+    conf = tmp_path / "registries.conf"
+    assert mirrorsync("registries-conf", str(out), "--insecure", mirror_registry.host, "-o", str(conf)).returncode == 0
+    for image in report["images"]:
+        ref = f"{image['source']}@{image['digest']}"
+        resolved = mirrorsync("resolve", ref, "--registries-conf", str(conf), "--output", "json")
+        assert resolved.returncode == 0, resolved.stderr
+        first = json.loads(resolved.stdout)["sources"][0]["reference"]
+        assert first == f"{image['destinations'][0]['repository']}@{image['digest']}"
