@@ -6,6 +6,7 @@ README. Loading validates everything up front so that a bad file is one clear li
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, Sequence
 
@@ -51,26 +52,68 @@ def flatten(path: str, max_nested_paths: int | None) -> str:
     return "/".join(parts[:keep] + ["-".join(parts[keep:])])
 
 
+PATH_FIELDS = ("namespace", "repo", "path")  # what a mirror's path template may name
+
+
+def render_path(template: str, destination: str) -> str:
+    """``destination`` (``ns/sub/app``) laid out by a mirror's path template: ``{path}`` is all of it, ``{repo}``
+    its last component (``app``), ``{namespace}`` the rest (``ns/sub``, empty for a one-component path). Empty
+    components are dropped, and the separators an empty value leaves at a component's ends."""
+    namespace, _, repo = destination.rpartition("/")
+    text = template.format(namespace=namespace, repo=repo, path=destination)
+    return "/".join(part for part in (p.strip("._-") for p in text.split("/")) if part)
+
+
+def check_path_template(template: str) -> str:
+    """``template`` if it names only :data:`PATH_FIELDS` and lays out every path as a repository path."""
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise InputError(f"invalid path template {template!r}: {exc}") from None
+    for name, spec, conv in fields:
+        if name not in PATH_FIELDS or spec or conv:
+            raise InputError(f"invalid path template {template!r}: {{{name}}} is not one of "
+                             f"{', '.join('{' + f + '}' for f in PATH_FIELDS)}")
+    if not any(name in ("repo", "path") for name, _, _ in fields):
+        raise InputError(f"path template {template!r} names neither {{repo}} nor {{path}}: every image would "
+                         "land on one repository")
+    for sample in ("ns/sub/app", "app"):
+        rendered = render_path(template, sample)
+        if not reference.is_valid_path(rendered):
+            raise InputError(f"path template {template!r} lays out {sample} as {rendered!r}, not a repository "
+                             "path (lowercase components separated by '/')")
+    return template
+
+
 @dataclass(frozen=True)
 class Mirror:
-    """A mirror target: ``host[:port][/namespace]``, and how deep its host lets repositories nest."""
+    """A mirror target: ``host[:port][/namespace]``, how deep its host lets repositories nest, and the layout a
+    site dictates below it (``mirrors[].path``)."""
 
     registry: str
     namespace: str = ""
     max_nested_paths: int | None = None  # registries.<host>.maxNestedPaths or --max-nested-paths; None: no limit
+    path: str | None = None  # a path template (render_path); None: the destination as it is
 
     @property
     def location(self) -> str:
         return f"{self.registry}/{self.namespace}" if self.namespace else self.registry
 
     def unflattened(self, destination: str) -> str:
-        """The repository path (below the host) ``destination`` would land on without a depth limit."""
+        """The repository path (below the host) ``destination`` would land on without a depth limit or path
+        template: what tells two sources apart."""
         return f"{self.namespace}/{destination}" if self.namespace else destination
 
     def repository(self, destination: str) -> str:
-        """The repository path (below the host) that ``destination`` lands on in this mirror: flattened to its
-        host's depth limit, the one place every section's mirror names come from."""
-        return flatten(self.unflattened(destination), self.max_nested_paths)
+        """The repository path (below the host) that ``destination`` lands on in this mirror: laid out by its path
+        template, flattened to its host's depth limit; the one place every section's mirror names come from."""
+        return flatten(self.unflattened(render_path(self.path, destination) if self.path else destination),
+                       self.max_nested_paths)
+
+    def layout(self) -> str:
+        """What lays out its repositories, for messages: its depth limit and path template."""
+        parts = [f"maxNestedPaths {self.max_nested_paths}"] if self.max_nested_paths is not None else []
+        return " and ".join(parts + ([f"path {self.path!r}"] if self.path else []))
 
     def __str__(self) -> str:
         return self.location
@@ -198,6 +241,20 @@ def _parse_mirror(text: str) -> Mirror:
     return Mirror(registry, namespace)
 
 
+def _read_mirror(r: Reader, value: Any, path: tuple) -> Mirror:
+    """A ``mirrors[]`` entry: ``host[:port][/namespace]``, or ``{location: ..., path: TEMPLATE}``."""
+    if not isinstance(value, dict):
+        return r.checked(path, _parse_mirror, r.string(value, path))
+    r.mapping(value, path, {"location", "path"})
+    if "location" not in value:
+        raise r.fail(path, "location: missing (host[:port][/namespace])")
+    mirror = r.checked(path + ("location",), _parse_mirror, r.string(value["location"], path + ("location",)))
+    if "path" not in value:
+        return mirror
+    template = r.checked(path + ("path",), check_path_template, r.string(value["path"], path + ("path",)))
+    return replace(mirror, path=template)
+
+
 def load(path: str, sections: Sequence[Section] = (), *, max_nested_paths: int | None = None) -> SyncManifest:
     """Load and validate a sync manifest file, with the ``sections`` it may give besides its images."""
     return parse(read_text(path), path, sections, max_nested_paths=max_nested_paths)
@@ -225,10 +282,11 @@ def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = (),
 
     if "mirrors" not in top:
         raise r.fail((), "mirrors: missing (list at least one mirror registry)")
-    mirror_texts = r.string_list(top["mirrors"], ("mirrors",))
-    if not mirror_texts:
+    if not isinstance(top["mirrors"], list):
+        raise r.fail(("mirrors",), f"must be a list, got {_type_name(top['mirrors'])}")
+    if not top["mirrors"]:
         raise r.fail(("mirrors",), "must list at least one mirror")
-    mirrors = tuple(r.checked(("mirrors", i), _parse_mirror, m) for i, m in enumerate(mirror_texts))
+    mirrors = tuple(_read_mirror(r, m, ("mirrors", i)) for i, m in enumerate(top["mirrors"]))
     seen_mirrors: set[str] = set()
     for i, m in enumerate(mirrors):
         if m.location in seen_mirrors:
@@ -306,17 +364,19 @@ def _with_depth(mirror: Mirror, registries: dict[str, RegistrySettings], given: 
 
 
 def check_flattening(manifest: SyncManifest, *, flag: str | None = None) -> None:
-    """Refuse two ``images`` entries whose repositories a mirror's depth limit flattens onto one: one would
-    overwrite the other's tags. (What the other sections add is checked once planned: ``collisions``.)"""
-    for mirror in manifest.mirrors:
-        if mirror.max_nested_paths is None:
+    """Refuse two ``images`` entries whose repositories a mirror's depth limit or path template lays out onto one:
+    one would overwrite the other's tags. (What the other sections add is checked once planned:
+    ``plan.check_collisions``.)"""
+    for index, mirror in enumerate(manifest.mirrors):
+        if mirror.max_nested_paths is None and mirror.path is None:
             continue
         landed: dict[str, ImageSpec] = {}
         for spec in manifest.images:
             repo = mirror.repository(spec.destination)
             prev = landed.setdefault(repo, spec)
             if prev.destination != spec.destination:
-                limit = flag or f"registries.{mirror.registry}.maxNestedPaths: {mirror.max_nested_paths}"
+                limit = flag or (f"registries.{mirror.registry}.maxNestedPaths: {mirror.max_nested_paths}"
+                                 if mirror.path is None else f"mirrors[{index}] ({mirror.layout()})")
                 path = ("images", spec.index, "destination")
                 if manifest.source_doc is not None and path not in manifest.source_doc.lines:
                     path = ("images", spec.index, "source")

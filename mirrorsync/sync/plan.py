@@ -193,10 +193,9 @@ def check_collisions(jobs: Iterable[CopyJob]) -> None:
             unflattened = dest.flattened_name or dest.name
             first = landed.setdefault(dest.name, (unflattened, job.source.name))
             if first[0] != unflattened:
-                raise InputError(f"{first[1]} and {job.source.name} both land on {dest.name} once flattened to "
-                                 f"{dest.mirror.max_nested_paths} path components ({first[0]} and {unflattened}): "
-                                 "give one of them another destination, or raise the depth limit",
-                                 field=f"registries.{dest.mirror.registry}.maxNestedPaths")
+                raise InputError(f"{first[1]} and {job.source.name} both land on {dest.name} laid out by "
+                                 f"{dest.mirror.layout()} ({first[0]} and {unflattened}): give one of them "
+                                 "another destination, or change the layout", field=f"mirror {dest.mirror.location}")
 
 
 def build(manifest: SyncManifest, list_tags: Callable[[Reference], list[str]], *,

@@ -1,7 +1,7 @@
-"""Property: with depth-limited mirrors (``maxNestedPaths``) and whatever scopes the images ask for, the mirror
-sets built from the report send every copied reference to the repository that holds it, as the MCO renders
-registries.conf and containers/image resolves it (the project's oracle, ``mirrorsync.openshift.resolve``), and no
-wider entry misroutes a flattened repository."""
+"""Property: with depth-limited mirrors (``maxNestedPaths``), mirror path templates (``mirrors[].path``) and
+whatever scopes the images ask for, the mirror sets built from the report send every copied reference to the
+repository that holds it, as the MCO renders registries.conf and containers/image resolves it (the project's
+oracle, ``mirrorsync.openshift.resolve``), and no wider entry misroutes a flattened or laid-out repository."""
 
 from __future__ import annotations
 
@@ -24,13 +24,17 @@ DIGEST = "sha256:" + "1" * 64
 _PATHS = ["ns/app", "ns/tools", "ns/app/sub", "ns/app/sub/api", "ns/app-sub/api", "team/a/b/c", "team/a/b/d",
           "team/x", "top", "ns/app/sub/web"]
 _MIRRORS = {"limited": ("quay.mirror.local:5000/ocp", 3), "harbor": ("harbor.mirror.local", 2),
-            "plain": ("plain.mirror.local/copy", None)}
+            "plain": ("plain.mirror.local/copy", None),
+            # a layout the site dictates (mirrors[].path), alone and under a depth limit
+            "templated": ("{location: tpl.mirror.local/proj, path: '{namespace}-{repo}'}", None),
+            "templated-limited": ("{location: tpl2.mirror.local/proj, path: 'x/{path}'}", 3)}
 
 
 @st.composite
 def manifests(draw: st.DrawFn) -> str:
     mirrors = draw(st.lists(st.sampled_from(sorted(_MIRRORS)), min_size=1, max_size=3, unique=True))
-    limits = {_MIRRORS[m][0].split("/")[0]: _MIRRORS[m][1] for m in mirrors if _MIRRORS[m][1]}
+    limits = {_MIRRORS[m][0].split("/")[0].removeprefix("{location: "): _MIRRORS[m][1]
+              for m in mirrors if _MIRRORS[m][1]}
     images = []
     for path in draw(st.lists(st.sampled_from(_PATHS), min_size=1, max_size=6, unique=True)):
         scope = draw(st.sampled_from(["repository", "namespace", "registry", "wildcard"]))

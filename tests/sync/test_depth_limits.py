@@ -123,10 +123,10 @@ def test_the_plan_refuses_sources_of_any_section_that_flatten_onto_one_repositor
     with pytest.raises(InputError) as info:
         check_collisions([job(f"{SRC}/redhat/bundle/a", "redhat/bundle/a"), job(f"{SRC}/other", "redhat-bundle-a")])
     assert info.value.exit_code == 2
-    assert str(info.value) == (f"registries.{MIRROR}.maxNestedPaths: {SRC}/redhat/bundle/a and {SRC}/other both "
-                               f"land on {MIRROR}/ocp/redhat-bundle-a once flattened to 2 path components "
+    assert str(info.value) == (f"mirror {MIRROR}/ocp: {SRC}/redhat/bundle/a and {SRC}/other both land on "
+                               f"{MIRROR}/ocp/redhat-bundle-a laid out by maxNestedPaths 2 "
                                f"({MIRROR}/ocp/redhat/bundle/a and {MIRROR}/ocp/redhat-bundle-a): give one of them "
-                               "another destination, or raise the depth limit")
+                               "another destination, or change the layout")
 
 
 def test_the_report_records_flattened_from_keeps_old_reports_loading_and_entries_per_repository():
@@ -163,3 +163,59 @@ def test_prune_keeps_a_flattened_repository_whatever_limit_it_is_given(run_depth
     gone = parse(f"  - {{source: {SRC}/team/app/api, tags: [v2]}}\n", depth=prune_depth)
     removals, _, _ = decide(report, gone, plan_mod.build(gone, lambda ref: []))
     assert [(r.repository, r.tag) for r in removals] == [(dest.name, "v1")]
+
+
+# --- mirror path templates (mirrors[].path) -------------------------------------------------------------------
+
+def templated(images: str, path: str, *, depth: int | None = None):
+    registries = f"registries: {{{MIRROR}: {{maxNestedPaths: {depth}}}}}\n" if depth else ""
+    return manifest_mod.parse(f"apiVersion: mirrorsync.dev/v1alpha1\nkind: SyncManifest\n"
+                              f"mirrors:\n- location: {MIRROR}/proj\n  path: '{path}'\n- {MIRROR}/plain\n"
+                              f"{registries}images:\n{textwrap.dedent(images)}", "m.yaml")
+
+
+@pytest.mark.parametrize("template, destination, laid_out", [
+    ("{namespace}-{repo}", "team/app/api", "team/app-api"),
+    ("{namespace}-{repo}", "app", "app"),
+    ("mirrored/{path}", "team/app", "mirrored/team/app"),
+    ("{repo}", "team/app", "app"),
+    ("all/{namespace}/{repo}", "app", "all/app"),
+])
+def test_a_path_template_lays_out_the_destination(template, destination, laid_out):
+    assert manifest_mod.render_path(template, destination) == laid_out
+
+
+def test_a_templated_mirror_keeps_its_layout_records_where_it_came_from_and_refuses_collisions():
+    m = templated(f"""\
+        - {{source: {SRC}/team/app/api, tags: [v1]}}
+        - {{source: {SRC}/top, tags: [v1]}}
+        """, "{namespace}-{repo}", depth=2)
+    assert [mirror.repository(s.destination) for s in m.images for mirror in m.mirrors] == [
+        "proj/team-app-api", "plain/team-app-api", "proj/top", "plain/top"]
+    templ, plain = plan_mod.destinations(m, m.images[0])
+    assert templ.flattened_name == f"{MIRROR}/proj/team/app/api" and plain.flattened_from == "plain/team/app/api"
+    message = error_of(lambda: templated(f"""\
+        - {{source: {SRC}/a/app, tags: [v1]}}
+        - {{source: {SRC}/b/app, tags: [v1]}}
+        """, "{repo}"))
+    assert message == (f"m.yaml:9: images[1].source: {SRC}/b/app and images[0] ({SRC}/a/app) both land on "
+                       f"{MIRROR}/proj/app with mirrors[0] (path '{{repo}}'); give one of them another destination")
+
+
+@pytest.mark.parametrize("template, why", [
+    ("{host}/{repo}", "{host} is not one of {namespace}, {repo}, {path}"),
+    ("{repo!r}", "{repo} is not one of"),
+    ("{namespace}", "names neither {repo} nor {path}"),
+    ("Upper/{repo}", "lays out ns/sub/app as 'Upper/app', not a repository path"),
+    ("{repo", "invalid path template '{repo'"),
+])
+def test_a_bad_path_template_is_refused_at_its_line(template, why):
+    message = error_of(lambda: templated(f"- {{source: {SRC}/a, tags: [v1]}}\n", template))
+    assert message.startswith("m.yaml:5: mirrors[0].path: ") and why in message, message
+
+
+def error_of(load) -> str:
+    with pytest.raises(InputError) as info:
+        load()
+    assert info.value.exit_code == 2 and "\n" not in str(info.value)
+    return str(info.value)
