@@ -54,25 +54,60 @@ def test_four_level_sources_mirror_to_two_level_repositories_and_pull_by_their_o
     assert pruned.returncode == 0, pruned.stderr
     assert json.loads(pruned.stdout)["removals"] == []
 
+    pull_by_original_names(tmp_path, skopeo, out, mirror_registry, source, zip(repos, images),
+                           lambda repo: flat("depth/" + repo))
+
+
+def pull_by_original_names(tmp_path, skopeo, out, mirror_registry, source, pushed, where) -> None:
+    """With the source stopped: the registries.conf rendered from ``out`` sends every copied reference, by digest
+    and by tag, first to ``where(repo)`` on the mirror, and skopeo pulls it by its original name from there."""
     conf = tmp_path / "registries.conf"
     rendered = mirrorsync("registries-conf", str(out), "--insecure", mirror_registry.host, "-o", str(conf))
     assert rendered.returncode == 0, rendered.stderr
     source.stop()
-    for n, (repo, img) in enumerate(zip(repos, images)):
+    for n, (repo, img) in enumerate(pushed):
         for suffix in (f"@{img.digest}", ":v1"):
             original = f"{source.host}/{repo}{suffix}"
             resolved = mirrorsync("resolve", original, "--registries-conf", str(conf), "--output", "json")
             assert resolved.returncode == 0, resolved.stderr
             first = json.loads(resolved.stdout)["sources"][0]
-            assert (first["reference"], first["mirror"]) == (
-                f"{mirror_registry.host}/{flat('depth/' + repo)}{suffix}", True)
-            # a node pulls it by its own name, manifest and blobs, from the flattened repository alone
+            assert (first["reference"], first["mirror"]) == (f"{mirror_registry.host}/{where(repo)}{suffix}", True)
+            # a node pulls it by its own name, manifest and blobs, from the mirror's repository alone
             pulled = tmp_path / f"pull-{n}-{suffix[0] == '@'}"
             skopeo.run("--registries-conf", str(conf), "copy", "--policy", str(skopeo.policy), "--all",
                        f"docker://{original}", f"dir:{pulled}")
             assert (pulled / "manifest.json").is_file()
             raw = skopeo.run("--registries-conf", str(conf), "inspect", "--raw", f"docker://{original}").stdout
             assert "sha256:" + hashlib.sha256(raw).hexdigest() == img.digest
+
+
+@pytest.mark.parametrize("engine", ["native", "skopeo"])
+def test_a_mirror_path_template_lays_out_every_repository_and_pulls_by_original_names(
+        tmp_path, make_registry, mirror_registry, seed, unique_repo, skopeo, skopeo_opts, engine):
+    source = make_registry("source")
+    base = unique_repo(engine)
+    repos = [f"{base}/api/v1", base]
+    images = [seed(source, repo, "v1", seed=n) for n, repo in enumerate(repos)]
+
+    def where(repo: str) -> str:  # path 'm-{repo}/{namespace}' under proj
+        namespace, _, last = repo.rpartition("/")
+        return f"proj/m-{last}/{namespace}"
+
+    manifest = write_manifest(tmp_path / "m.yaml", registries={r.host: registry_settings(r)
+                                                               for r in (source, mirror_registry)},
+                              mirrors=[{"location": f"{mirror_registry.host}/proj", "path": "m-{repo}/{namespace}"}],
+                              images=[{"source": f"{source.host}/{r}", "tags": ["v1"]} for r in repos],
+                              options={"engine": engine})
+    out = tmp_path / "out"
+    run = mirrorsync("run", str(manifest), "--output-dir", str(out))
+    assert run.returncode == 0, run.stderr
+    report = json.loads((out / "report.json").read_text())
+    for repo, img in zip(repos, images):
+        (dest,) = next(i for i in report["images"] if i["source"] == f"{source.host}/{repo}")["destinations"]
+        assert (dest["repository"], dest["flattenedFrom"]) == (f"{mirror_registry.host}/{where(repo)}",
+                                                               f"{mirror_registry.host}/proj/{repo}")
+        assert skopeo.inspect_digest(f"{dest['repository']}:v1", **skopeo_opts(mirror_registry)) == img.digest
+    pull_by_original_names(tmp_path, skopeo, out, mirror_registry, source, zip(repos, images), where)
 
 
 def test_two_sources_flattened_onto_one_repository_are_exit_2_before_anything_is_copied(
