@@ -29,15 +29,8 @@ def test_four_level_sources_mirror_to_two_level_repositories_and_pull_by_their_o
     base = unique_repo(engine)  # t/<test>-N: two components
     repos = [f"{base}/api/v1", f"{base}/web/v1", base]
     images = [seed(source, repo, "v1", seed=n) for n, repo in enumerate(repos)]
-    settings = {source.host: registry_settings(source),
-                mirror_registry.host: {**registry_settings(mirror_registry), "maxNestedPaths": 2}}
-    manifest = write_manifest(tmp_path / "m.yaml", mirrors=[f"{mirror_registry.host}/depth"], registries=settings,
-                              images=[{"source": f"{source.host}/{r}", "tags": ["v1"]} for r in repos],
-                              options={"engine": engine})
-    out = tmp_path / "out"
-    run = mirrorsync("run", str(manifest), "--output-dir", str(out))
-    assert run.returncode == 0, run.stderr
-    report = json.loads((out / "report.json").read_text())
+    manifest, out, report = run_v1(tmp_path, engine, source, mirror_registry, [f"{mirror_registry.host}/depth"],
+                                   repos, maxNestedPaths=2)
     by_source = {img["source"]: img for img in report["images"]}
     for repo, img in zip(repos, images):
         (dest,) = by_source[f"{source.host}/{repo}"]["destinations"]
@@ -56,6 +49,19 @@ def test_four_level_sources_mirror_to_two_level_repositories_and_pull_by_their_o
 
     pull_by_original_names(tmp_path, skopeo, out, mirror_registry, source, zip(repos, images),
                            lambda repo: flat("depth/" + repo))
+
+
+def run_v1(tmp_path, engine: str, source, mirror_registry, mirrors: list, repos: list[str], **mirror_settings):
+    """``run`` of a manifest taking tag v1 of each of ``repos`` from ``source``; (manifest, output dir, report)."""
+    settings = {source.host: registry_settings(source),
+                mirror_registry.host: {**registry_settings(mirror_registry), **mirror_settings}}
+    manifest = write_manifest(tmp_path / "m.yaml", mirrors=mirrors, registries=settings,
+                              images=[{"source": f"{source.host}/{r}", "tags": ["v1"]} for r in repos],
+                              options={"engine": engine})
+    out = tmp_path / "out"
+    run = mirrorsync("run", str(manifest), "--output-dir", str(out))
+    assert run.returncode == 0, run.stderr
+    return manifest, out, json.loads((out / "report.json").read_text())
 
 
 def pull_by_original_names(tmp_path, skopeo, out, mirror_registry, source, pushed, where) -> None:
@@ -93,15 +99,8 @@ def test_a_mirror_path_template_lays_out_every_repository_and_pulls_by_original_
         namespace, _, last = repo.rpartition("/")
         return f"proj/m-{last}/{namespace}"
 
-    manifest = write_manifest(tmp_path / "m.yaml", registries={r.host: registry_settings(r)
-                                                               for r in (source, mirror_registry)},
-                              mirrors=[{"location": f"{mirror_registry.host}/proj", "path": "m-{repo}/{namespace}"}],
-                              images=[{"source": f"{source.host}/{r}", "tags": ["v1"]} for r in repos],
-                              options={"engine": engine})
-    out = tmp_path / "out"
-    run = mirrorsync("run", str(manifest), "--output-dir", str(out))
-    assert run.returncode == 0, run.stderr
-    report = json.loads((out / "report.json").read_text())
+    _, out, report = run_v1(tmp_path, engine, source, mirror_registry,
+                            [{"location": f"{mirror_registry.host}/proj", "path": "m-{repo}/{namespace}"}], repos)
     for repo, img in zip(repos, images):
         (dest,) = next(i for i in report["images"] if i["source"] == f"{source.host}/{repo}")["destinations"]
         assert (dest["repository"], dest["flattenedFrom"]) == (f"{mirror_registry.host}/{where(repo)}",
