@@ -45,6 +45,8 @@ class RunOptions:
     shard: plan_mod.Shard | None = None  # copy only this shard's source repositories
     # the report of the previous run into the same output directory: what the mirrors may still hold
     previous_report: str | Path | None = None
+    # every mirror's depth limit (--max-nested-paths) where the manifest is loaded for the run (an import)
+    max_nested_paths: int | None = None
 
 
 @dataclass

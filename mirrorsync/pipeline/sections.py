@@ -21,10 +21,12 @@ PLUGGED: tuple[Section, ...] = (
 ALL: tuple[Section, ...] = (IMAGES, *PLUGGED)
 
 
-def load_manifest(path: str, *, reads_sources: bool = True) -> SyncManifest:
+def load_manifest(path: str, *, reads_sources: bool = True, max_nested_paths: int | None = None) -> SyncManifest:
     """Load and validate a sync manifest file with every section (and, for a run that ``reads_sources``, the
-    source mirrors it names: an import reads its layout, and the export's manifest names them on the other side)."""
-    manifest = manifest_mod.load(path, PLUGGED)
+    source mirrors it names: an import reads its layout, and the export's manifest names them on the other side);
+    ``max_nested_paths`` (``--max-nested-paths``): every mirror's depth limit, over what its ``registries``
+    settings say."""
+    manifest = manifest_mod.load(path, PLUGGED, max_nested_paths=max_nested_paths)
     return _checked(manifest) if reads_sources else manifest
 
 
