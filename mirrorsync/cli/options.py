@@ -44,4 +44,7 @@ QuietOpt = typer.Option(False, "--quiet", "-q", help="Print only what failed (im
                                                     "summary.")
 OutputDirOpt = typer.Option(Path("out"), "--output-dir", "-o",
                             help="Where report.json goes; the CRs go in its cluster-resources/ (apply that).")
+SignaturePolicyOpt = typer.Option(None, "--signature-policy", metavar="PATH", dir_okay=False,
+                                  help="Copy only images this containers-policy.json accepts (cosign signatures "
+                                       "checked against its keys). Default: the manifest's options.signaturePolicy.")
 IcspOpt = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy for older clusters.")

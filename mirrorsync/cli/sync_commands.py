@@ -15,7 +15,7 @@ from ..pipeline import sections as manifest_mod
 from ..sync import report as report_mod
 from .options import (AuthFileOpt, ConcurrencyOpt, EngineName, IcspOpt, LogFormat, LogFormatOpt, MetricsFileOpt,
                       OutputDirOpt, OutputFormat, PushgatewayOpt, QuietOpt, RetriesOpt, ShardOpt,
-                      VerboseOpt)
+                      SignaturePolicyOpt, VerboseOpt)
 from .outputs import applying_line, finish_sync, write_outputs, fail
 from .session import Session, note
 
@@ -47,6 +47,7 @@ def run(
     shard: Optional[str] = ShardOpt,
     metrics_file: Optional[Path] = MetricsFileOpt,
     pushgateway: Optional[str] = PushgatewayOpt,
+    signature_policy: Optional[Path] = SignaturePolicyOpt,
 ) -> None:
     """Copy the manifest's images to every mirror, then write report.json and the IDMS/ITMS for what the mirrors hold.
 
@@ -65,7 +66,8 @@ def run(
         the_shard = _shard(shard)
         runner = Runner(m, RunOptions(engine=engine.value if engine else None, concurrency=concurrency,
                                       retries=retries, auth_file=authfile, shard=the_shard,
-                                      previous_report=output_dir / REPORT_FILE),
+                                      previous_report=output_dir / REPORT_FILE,
+                                      signature_policy=str(signature_policy) if signature_policy else None),
                         on_event=session.progress, stop=session.stop, abandon=session.abandon)
         runner.check_credentials()  # before the output directory is touched
         with session.locked(output_dir):

@@ -16,11 +16,13 @@ from ..registry import auth
 from ..registry.proxies import ProxySettings
 from ..registry.retry import RetryPolicy
 from ..registry.tls import ssl_context_for
+from ..trust import policy as trust_policy
 from ..sync import pacing
 from ..sync import plan as plan_mod
 from ..sync.carryover import reconcile
 from ..sync.copy import Target
-from ..sync.engines import Clients, Engine, NativeEngine
+from ..sync.engines import Clients, Engine, NativeEngine, registry_source
+from ..sync.signature_gate import SignatureGate
 from ..sync.job_runner import Event, JobRunner, failed_record, not_asked, now, overall_status
 from ..sync.manifest import SyncManifest
 from ..sync.plan import CopyJob, Plan
@@ -43,6 +45,9 @@ class RunOptions:
     shard: plan_mod.Shard | None = None  # copy only this shard's source repositories
     # the report of the previous run into the same output directory: what the mirrors may still hold
     previous_report: str | Path | None = None
+    # a containers-policy.json(5) to check every image against before it is copied; None: the manifest's
+    # options.signaturePolicy, if any
+    signature_policy: str | None = None
 
 
 @dataclass
@@ -65,6 +70,27 @@ class Runner:
                                concurrency=o.concurrency, blob_concurrency=o.blob_concurrency)
 
     def make_engine(self, clients: Clients) -> Engine:
+        """The run's engine; with a signature policy, behind the gate that checks each image before it is copied."""
+        engine = self._copy_engine(clients)
+        policy = self.signature_policy
+        if policy is None:
+            return engine
+        return SignatureGate(engine, policy, getattr(engine, "source_for", None) or registry_source(clients))
+
+    @functools.cached_property
+    def signature_policy(self) -> trust_policy.Policy | None:
+        """The policy every image must satisfy (``--signature-policy``, else ``options.signaturePolicy``), read
+        once; a file that is missing or wrong is an ``InputError`` naming it, before anything is copied."""
+        path = self.options.signature_policy
+        if path is None:
+            path = self.manifest.options.signature_policy
+            if path is None:
+                return None
+            if not os.path.isfile(path):
+                raise self.manifest.error(("options", "signaturePolicy"), f"{path}: no such file")
+        return trust_policy.check_file(path)
+
+    def _copy_engine(self, clients: Clients) -> Engine:
         name = self._value("engine")
         route = self.route
         if route.from_layout or route.to_layout:  # the native engine alone reads and writes layouts
@@ -132,6 +158,7 @@ class Runner:
         for host in sorted(hosts - self.route.unreached):
             auth.lookup(host, auth_file=self.manifest.settings_for(host).auth_file or self.options.auth_file)
         self.check_cert_dirs()
+        _ = self.signature_policy  # read now: a bad policy file is bad input before anything is copied
         ProxySettings.from_environ()  # and a proxy variable that cannot be used (it may carry credentials too)
 
     def check_cert_dirs(self) -> None:
@@ -209,7 +236,8 @@ class Runner:
     def _image_workers(self, engine: Engine, jobs: list[CopyJob]) -> int:
         """The run's concurrency, or more where the native engine reads from far-away registries (``pacing``)."""
         concurrency = self._value("concurrency")
-        sources = engine.source_registries(jobs) if isinstance(engine, NativeEngine) else []
+        copier = engine.inner if isinstance(engine, SignatureGate) else engine
+        sources = copier.source_registries(jobs) if isinstance(copier, NativeEngine) else []
         if len(jobs) <= pacing.most_workers(concurrency) or not sources:
             return concurrency  # a handful of images gains less than measuring takes
         # Measured on clients of their own that never retry: a ping that fails says nothing worth waiting for,

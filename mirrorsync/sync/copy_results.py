@@ -45,4 +45,6 @@ class CopyResult:
     missing_platforms: list[str] = field(default_factory=list)  # listed platforms the source does not have
     rewritten_digest: str | None = None  # platformMode rewrite: the digest of the index pushed instead of ``digest``
     companions: list[dict] = field(default_factory=list)  # what travelled with the image (companions.py)
+    # with a signature policy: its decision (signature_gate.py); refused, the image was not copied
+    signature: dict | None = None
 

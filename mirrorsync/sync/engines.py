@@ -104,6 +104,15 @@ SourceFor = Callable[[CopyJob], tuple[ContentStore, str]]
 TargetsFor = Callable[[CopyJob], list[Target]]
 
 
+def registry_source(clients: Clients) -> SourceFor:
+    """Where a job is read from by default: its own store (an oci:// catalog's layout), else its registry."""
+    def source_for(job: CopyJob) -> tuple[ContentStore, str]:
+        if job.source_store is not None:
+            return job.source_store, job.source.repository
+        return clients.get(job.source.registry), job.source.repository
+    return source_for
+
+
 class NativeEngine:
     """Copies over the distribution API with mirrorsync's own client: fan-out, mounts, no-op fast path.
 
@@ -118,6 +127,7 @@ class NativeEngine:
         self.clients = clients
         self._pool = ThreadPoolExecutor(max_workers=blob_concurrency, thread_name_prefix="blob")
         self.copier = Copier(self._pool, policy=clients.policy)
+        self._registry_source = registry_source(clients)
         self.source_for = source_for or self._registry_source
         self.targets_for = targets_for or self._registry_targets
 
@@ -126,11 +136,6 @@ class NativeEngine:
         if self.source_for != self._registry_source:
             return []
         return list(dict.fromkeys(job.source.registry for job in jobs if job.source_store is None))
-
-    def _registry_source(self, job: CopyJob) -> tuple[ContentStore, str]:
-        if job.source_store is not None:
-            return job.source_store, job.source.repository
-        return self.clients.get(job.source.registry), job.source.repository
 
     def _registry_targets(self, job: CopyJob) -> list[Target]:
         return [Target(self.clients.get(d.mirror.registry), d.repository, d.mirror.location)

@@ -6,6 +6,7 @@ README. Loading validates everything up front so that a bad file is one clear li
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
@@ -111,6 +112,9 @@ class Options:
     blob_concurrency: int = 8
     retries: int = 5
     timeout: float = 60.0
+    # a containers-policy.json(5) every image must satisfy before it is copied (signature_gate.py); the path
+    # resolved against the manifest's directory. None: no signature check
+    signature_policy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -229,7 +233,7 @@ def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = ())
                 kwargs[_REGISTRY_KEYS[key]] = r.string(settings[key], path + (key,))
         registries[host] = RegistrySettings(**kwargs)
 
-    options = _parse_options(r, top.get("options"))
+    options = _parse_options(r, top.get("options"), file)
     defaults = _parse_per_image(r, r.mapping(top.get("defaults") or {}, ("defaults",), _DEFAULT_KEYS), ("defaults",))
 
     given = {s.key: s.parse(r, top[s.key], file) for s in sections if s.key in top}
@@ -262,11 +266,15 @@ def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = ())
                         sections=given, section_types=tuple(sections), source_doc=doc)
 
 
-def _parse_options(r: Reader, value: Any) -> Options:
+def _parse_options(r: Reader, value: Any, file: str) -> Options:
     if value is None:
         return Options()
-    r.mapping(value, ("options",), set(_OPTION_KEYS))
+    r.mapping(value, ("options",), set(_OPTION_KEYS) | {"signaturePolicy"})
     kwargs: dict[str, Any] = {}
+    if "signaturePolicy" in value:
+        text = r.string(value["signaturePolicy"], ("options", "signaturePolicy"))
+        base = os.path.dirname(os.path.abspath(file)) if file and not file.startswith("<") else os.getcwd()
+        kwargs["signature_policy"] = os.path.normpath(os.path.join(base, os.path.expanduser(text)))
     names = {"blobConcurrency": "blob_concurrency"}
     for key, want in _OPTION_KEYS.items():
         if key not in value:

@@ -78,6 +78,10 @@ class ImageRecord:
     # With ``signatures``/``referrers``: what was copied with the image: {"kind", "digest", "subject",
     # "tag" (cosign's), "artifactType" (a referrer's)}.
     companions: list[dict[str, Any]] | None = None
+    # With a signature policy: its decision on the digest the run read, {"accepted", "scope", "digest", "reason"
+    # (refused: no signature | wrong key | digest mismatch | identity mismatch | invalid signature | policy
+    # reject)}; an image refused has status signature-rejected and was not copied.
+    signature: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.onMirror is None:
@@ -187,7 +191,8 @@ class Report:
 # the report's own keys; every other top-level list is a section's (``Report.sections``)
 _ENGINE_KEYS = ("apiVersion", "kind", "manifest", "engine", "mirrors", "startedAt", "finishedAt", "status", "totals",
                 "images", "removedEntries", "nodeImpact")
-_OPTIONAL_IMAGE_FIELDS = ("mirrorTag", "platforms", "missingPlatforms", "rewrittenDigest", "companions")
+_OPTIONAL_IMAGE_FIELDS = ("mirrorTag", "platforms", "missingPlatforms", "rewrittenDigest", "companions",
+                          "signature")
 
 
 def _image_dict(i: ImageRecord) -> dict[str, Any]:

@@ -1,0 +1,109 @@
+"""Trust before copy: an engine in front of the engine that copies only what the signature policy accepts.
+
+Every job goes through :class:`SignatureGate` whichever engine copies it (native or skopeo). Before the copy it
+resolves the job's tag to the digest the copy will read, takes the policy's requirements for the job's source
+reference (``host/repo:tag``, or ``host/repo@digest`` for a job by digest), reads the image's cosign signatures
+from the source where a requirement needs them, and decides (:mod:`mirrorsync.trust.decision`). An accepted
+image is then copied by that digest, so what lands on the mirror is what was verified even if the tag moves; a
+refused one is not copied at all, and its record says ``signature-rejected`` with the reason.
+
+Signatures are read where containers/image reads them with ``use-sigstore-attachments``: the ``sha256-<hex>.sig``
+tag (cosign's, :func:`companions.cosign_tag`), and OCI referrers of cosign's signature artifact type.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from ..errors import NotFound, UnsupportedContent, describe
+from ..oci.content import Descriptor
+from ..oci.store import ContentStore
+from ..registry import referrers
+from ..trust import sigstore
+from ..trust.decision import Decision, decide
+from ..trust.policy import Policy
+from .companions import MAX_COMPANIONS, cosign_tag
+from .copy_results import CopyResult
+from .engines import Engine, SourceFor
+from .plan import CopyJob
+
+COSIGN_SIGNATURE_ARTIFACT = "application/vnd.dev.cosign.artifact.sig.v1+json"  # cosign's OCI 1.1 referrers
+MAX_SIGNATURE_BYTES = 1 << 20  # a simple-signing payload is a few hundred bytes; past this it is not one
+
+
+def cosign_signatures(store: ContentStore, repo: str, digest: str) -> list[sigstore.CosignSignature]:
+    """The cosign signatures of ``digest`` in ``repo``: its ``.sig`` tag's layers, and its referrers of cosign's
+    signature type (each layer's bytes checked against its digest)."""
+    manifests = []
+    sig_tag = cosign_tag(digest, ".sig")
+    if store.manifest_descriptor(repo, sig_tag) is not None:
+        manifests.append(store.get_manifest(repo, sig_tag))
+    for d in referrers.list_referrers(store, repo, digest).descriptors:
+        if d.get("artifactType") == COSIGN_SIGNATURE_ARTIFACT and len(manifests) < MAX_COMPANIONS:
+            manifests.append(store.get_manifest(repo, d["digest"]))
+
+    def read_layer(layer: dict) -> bytes:
+        size, layer_digest = layer.get("size"), layer.get("digest")
+        if not isinstance(size, int) or not isinstance(layer_digest, str) or not 0 <= size <= MAX_SIGNATURE_BYTES:
+            raise UnsupportedContent(f"{repo}@{digest}: a signature layer of {size!r} bytes, not a signature")
+        with store.read_blob(repo, Descriptor(sigstore.SIMPLESIGNING_MEDIA_TYPE, layer_digest, size)) as chunks:
+            return b"".join(chunks)
+
+    out: list[sigstore.CosignSignature] = []
+    for m in manifests:
+        try:
+            doc = json.loads(m.data)
+        except ValueError:
+            raise UnsupportedContent(f"{repo}: the signature manifest {m.digest} is not JSON") from None
+        out.extend(sigstore.signatures_in(doc if isinstance(doc, dict) else {}, read_layer))
+    return out
+
+
+class SignatureGate:
+    """Wraps an engine: each job is checked against ``policy`` before ``engine`` copies it (see the module)."""
+
+    def __init__(self, engine: Engine, policy: Policy, source_for: SourceFor) -> None:
+        self.inner = engine
+        self.policy = policy
+        self.source_for = source_for
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def check(self, job: CopyJob) -> tuple[str, Decision]:
+        """The digest the job reads now and the policy's decision on it; raises when the source cannot be read."""
+        store, repo = self.source_for(job)
+        digest = job.digest
+        if digest is None:
+            desc = store.manifest_descriptor(repo, job.ref)
+            if desc is None:
+                raise NotFound(f"{job}: manifest unknown", status=404)
+            digest = desc.digest
+        image = job.source.with_tag(job.tag) if job.tag else job.source.with_digest(digest)
+        return digest, decide(self.policy, image, digest, lambda: cosign_signatures(store, repo, digest))
+
+    def copy(self, job: CopyJob) -> CopyResult:
+        try:
+            digest, decision = self.check(job)
+        except Exception as exc:  # noqa: BLE001 - this image fails, the others go on
+            return CopyResult(error=f"checking the signatures of {job}: {describe(exc)}")
+        if not decision.accepted:
+            return CopyResult(digest=digest, error=decision.describe(), signature=_record(decision, digest))
+        # by the digest just verified: a tag that moves meanwhile cannot slip something else through
+        result = self.inner.copy(replace(job, ref=digest, target_tag=job.push_tag))
+        result.signature = _record(decision, digest)
+        return result
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _record(decision: Decision, digest: str) -> dict:
+    """The report's ``signature`` of an image: the decision, the scope that applied, the digest it was made on."""
+    out = {"accepted": decision.accepted, "scope": decision.scope, "digest": digest}
+    if decision.reason:
+        out["reason"] = decision.reason
+    return out
+
