@@ -75,12 +75,17 @@ def _cosign_manifest(pusher: SamplePusher, repository: str, tag: str, layer: Blo
                                                         "size": manifest.size})
 
 
-def sign(pusher: SamplePusher, signer: Signer, repository: str, digest: str) -> Pushed:
-    """cosign sign: ``sha256-<hex>.sig`` in ``repository``."""
-    payload = _json({"critical": {"identity": {"docker-reference": f"{pusher.host}/{repository}"},
-                                  "image": {"docker-manifest-digest": digest},
+def sign(pusher: SamplePusher, signer: Signer, repository: str, digest: str, *, identity: str | None = None,
+         signed_digest: str | None = None, tamper: bool = False) -> Pushed:
+    """cosign sign: ``sha256-<hex>.sig`` in ``repository``, claiming ``host/repository`` (cosign's identity, no
+    tag) unless ``identity`` says otherwise, for ``digest`` unless the payload is to name ``signed_digest``;
+    ``tamper`` pushes the payload changed after it was signed (its signature then verifies with no key)."""
+    payload = _json({"critical": {"identity": {"docker-reference": identity or f"{pusher.host}/{repository}"},
+                                  "image": {"docker-manifest-digest": signed_digest or digest},
                                   "type": "cosign container image signature"}, "optional": None})
     signature = base64.b64encode(signer.sign(payload)).decode()
+    if tamper:
+        payload = payload.replace(b'"optional":null', b'"optional":{"creator":"mallory"}')
     return _cosign_manifest(pusher, repository, digest.replace(":", "-") + ".sig", Blob(SIMPLESIGNING, payload),
                             {SIGNATURE_ANNOTATION: signature})
 

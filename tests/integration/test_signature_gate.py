@@ -1,0 +1,171 @@
+"""Trust before copy, end to end, with both engines: cosign-format signatures (the layout cosign 2.x pushes, made by
+``support.cosign`` with test keys) on the real docker-registry, a containers-policy.json, and ``mirrorsync run``.
+Only what the policy accepts reaches the mirror and the CRs; the rest is ``signature-rejected`` with its reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from support.cli import mirrorsync, registry_settings, run_images, write_manifest
+from support.cosign import Signer, sign
+
+pytestmark = pytest.mark.integration
+
+ACCEPT = [{"type": "insecureAcceptAnything"}]
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    """The key the policy trusts, and another one."""
+    return Signer(tmp_path_factory.mktemp("trusted")), Signer(tmp_path_factory.mktemp("other"))
+
+
+def signed_by(key: Signer, identity: str | None = None) -> list[dict]:
+    req = {"type": "sigstoreSigned", "keyPath": str(key.pub)}
+    if identity:
+        req["signedIdentity"] = {"type": identity}
+    return [req]
+
+
+def write_policy(path: Path, docker: dict) -> Path:
+    path.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {"docker": docker}}, indent=2))
+    return path
+
+
+def on_mirror(mirror_registry, repository: str, digest: str) -> bool:
+    with httpx.Client(verify=False) as client:
+        r = client.head(f"{mirror_registry.url}/v2/{repository}/manifests/{digest}",
+                        headers={"Accept": "application/vnd.oci.image.index.v1+json"})
+    return r.status_code == 200
+
+
+def cr_sources(run) -> set[str]:
+    return {e["source"] for obj in run.cr("imagedigestmirrorset.yaml") for e in obj["spec"]["imageDigestMirrors"]}
+
+
+@pytest.mark.parametrize("engine", ["native", "skopeo"])
+def test_the_matrix(engine, tmp_path, registry, mirror_registry, seed, pusher_for, unique_repo, keys):
+    trusted, other = keys
+    pusher, host = pusher_for(registry), registry.host
+    images, policy, expect = [], {}, {}
+
+    def case(name: str, requirements: list[dict] | None, want: str | None, *, repository: str | None = None,
+             sign_with=None, **sign_args):
+        """An image of its own, its policy scope, and what the gate must decide (None: copied; else the
+        reason)."""
+        img = seed(registry, repository or unique_repo(name), seed=len(images))
+        if sign_with is not None:
+            sign(pusher, sign_with, img.repository, img.digest, **sign_args)
+        if requirements is not None:
+            policy[f"{host}/{img.repository}"] = requirements
+        images.append({"source": f"{host}/{img.repository}:latest"})
+        expect[img.repository] = (img, want)
+        return img
+
+    case("signed", signed_by(trusted, "matchRepository"), None, sign_with=trusted)
+    case("unsigned", signed_by(trusted, "matchRepository"), "no signature")
+    case("other-key", signed_by(other, "matchRepository"), "wrong key", sign_with=trusted)
+    elsewhere = seed(registry, unique_repo("elsewhere"), seed=99)
+    case("other-digest", signed_by(trusted, "matchRepository"), "digest mismatch", sign_with=trusted,
+         signed_digest=elsewhere.digest)
+    case("other-repo", signed_by(trusted, "matchRepository"), "identity mismatch", sign_with=trusted,
+         identity=f"{host}/{elsewhere.repository}")
+    case("tampered", signed_by(trusted, "matchRepository"), "wrong key", sign_with=trusted, tamper=True)
+    case("reject", [{"type": "reject"}], "policy reject", sign_with=trusted)
+    case("accept-anything", ACCEPT, None)
+    # matchRepoDigestOrExact (the default) for a job by tag: cosign's identity (no tag) is not enough, the tag is
+    case("default-identity", signed_by(trusted), "identity mismatch", sign_with=trusted)
+    tagged = case("default-identity-tagged", signed_by(trusted), None)
+    sign(pusher, trusted, tagged.repository, tagged.digest, identity=f"{host}/{tagged.repository}:latest")
+    # nested scopes: the namespace needs signatures, one repository under it is open; no scope: the default
+    ns = unique_repo("ns")
+    policy[f"{host}/{ns}"] = signed_by(trusted, "matchRepository")
+    case("open", ACCEPT, None, repository=f"{ns}/open")
+    case("closed", None, "no signature", repository=f"{ns}/closed")
+    case("signed-in-ns", None, None, repository=f"{ns}/signed", sign_with=trusted)
+    case("no-scope", None, "policy reject")
+
+    pol = write_policy(tmp_path / "policy.json", policy)
+    run = run_images(tmp_path, [registry, mirror_registry], f"{mirror_registry.host}/g", images,
+                     args=("--engine", engine, "--signature-policy", str(pol)))
+    assert run.returncode == 1, run.stderr
+    report = run.report
+    assert report["engine"] == engine
+    sources = cr_sources(run)
+    for repo, (img, want) in expect.items():
+        rec = run.image(repo, "latest")
+        landed = on_mirror(mirror_registry, f"g/{repo}", img.digest)
+        if want is None:
+            assert rec["status"] == "copied", (repo, rec)
+            assert rec["signature"]["accepted"] is True and rec["signature"]["digest"] == img.digest
+            assert landed and f"{host}/{repo}" in sources
+        else:
+            assert rec["status"] == "signature-rejected", (repo, rec)
+            assert rec["signature"] == {"accepted": False, "scope": rec["signature"]["scope"],
+                                        "digest": img.digest, "reason": want}, repo
+            assert want in rec["error"]
+            assert not landed, repo
+            assert f"{host}/{repo}" not in sources
+    # the scope that applied, for the nested ones
+    assert run.image(f"{ns}/closed", "latest")["signature"]["scope"] == f"{host}/{ns}"
+    assert run.image(f"{ns}/open", "latest")["signature"]["scope"] == f"{host}/{ns}/open"
+    no_scope = next(r for r in expect if "-no-scope-" in r)
+    assert run.image(no_scope, "latest")["signature"]["scope"] == "default"
+
+
+def test_earlier_runs_content_stays_when_the_policy_later_refuses(tmp_path, registry, mirror_registry, seed, keys):
+    img = seed(registry)
+    image = [{"source": f"{registry.host}/{img.repository}:latest"}]
+    scope = f"{registry.host}/{img.repository}"
+    first = run_images(tmp_path, [registry, mirror_registry], f"{mirror_registry.host}/g", image,
+                       args=("--signature-policy", str(write_policy(tmp_path / "p1.json", {scope: ACCEPT}))))
+    assert first.returncode == 0, first.stderr
+    again = run_images(tmp_path, [registry, mirror_registry], f"{mirror_registry.host}/g", image,
+                       args=("--signature-policy", str(write_policy(tmp_path / "p2.json",
+                                                                    {scope: signed_by(keys[0])}))))
+    assert again.returncode == 1
+    rec = again.image(img.repository, "latest")
+    assert rec["status"] == "signature-rejected" and rec["signature"]["reason"] == "no signature"
+    # not copied this run, but what the first run put there is kept (carry-over), and so is its CR entry
+    assert rec["destinations"][0]["onMirror"] is True
+    assert on_mirror(mirror_registry, f"g/{img.repository}", img.digest)
+    assert scope in cr_sources(again)
+
+
+def test_manifest_option_relative_to_the_manifest(tmp_path, registry, mirror_registry, seed, keys):
+    img = seed(registry)
+    (tmp_path / "conf").mkdir()
+    write_policy(tmp_path / "conf" / "policy.json", {f"{registry.host}/{img.repository}": ACCEPT})
+    manifest = write_manifest(tmp_path / "conf" / "m.yaml", mirrors=[f"{mirror_registry.host}/g"],
+                              registries={r.host: registry_settings(r) for r in (registry, mirror_registry)},
+                              images=[{"source": f"{registry.host}/{img.repository}:latest"}],
+                              options={"retries": 1, "signaturePolicy": "policy.json"})
+    proc = mirrorsync("run", str(manifest), "--output-dir", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["images"][0]["signature"]["scope"] == f"{registry.host}/{img.repository}"
+
+
+@pytest.mark.parametrize("engine", ["native", "skopeo"])
+@pytest.mark.parametrize("text,words", [
+    ('{"default": [{"type": "sigstoreSignedd"}]}', "policy.json:1: default[0].type: unknown requirement type"),
+    ('{"default": [{"type": "reject"}],\n "transports": {"docker": {"x.io": [\n'
+     '  {"type": "sigstoreSigned", "keyPath": "gone.pub"}]}}}',
+     "policy.json:3: transports.docker.x.io[0].keyPath: key file"),
+    ('{"default": [{"type": "reject"}', "policy.json:1: invalid JSON"),
+])
+def test_bad_policy_files_copy_nothing(engine, text, words, tmp_path, registry, mirror_registry, seed):
+    img = seed(registry)
+    pol = tmp_path / "policy.json"
+    pol.write_text(text)
+    run = run_images(tmp_path, [registry, mirror_registry], f"{mirror_registry.host}/g",
+                     [{"source": f"{registry.host}/{img.repository}:latest"}],
+                     args=("--engine", engine, "--signature-policy", str(pol)))
+    assert run.returncode == 2
+    assert words in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert not (run.output_dir / "report.json").exists()
+    assert not on_mirror(mirror_registry, f"g/{img.repository}", img.digest)
