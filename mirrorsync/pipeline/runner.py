@@ -16,13 +16,13 @@ from ..registry import auth
 from ..registry.proxies import ProxySettings
 from ..registry.retry import RetryPolicy
 from ..registry.tls import ssl_context_for
-from ..trust import policy as trust_policy
+from ..trust import policy as trust_policy, registries_d as trust_registries_d
 from ..sync import pacing
 from ..sync import plan as plan_mod
 from ..sync.carryover import reconcile
 from ..sync.copy import Target
 from ..sync.engines import Clients, Engine, NativeEngine, registry_source
-from ..sync.signature_gate import SignatureGate
+from ..sync.signature_gate import SignatureGate, url_reader
 from ..sync.job_runner import Event, JobRunner, failed_record, not_asked, now, overall_status
 from ..sync.manifest import SyncManifest
 from ..sync.plan import CopyJob, Plan
@@ -75,7 +75,18 @@ class Runner:
         policy = self.signature_policy
         if policy is None:
             return engine
-        return SignatureGate(engine, policy, getattr(engine, "source_for", None) or registry_source(clients))
+        return SignatureGate(engine, policy, getattr(engine, "source_for", None) or registry_source(clients),
+                             registries=self.registries_d, read_url=url_reader(clients.web))
+
+    @functools.cached_property
+    def registries_d(self) -> trust_registries_d.RegistriesD | None:
+        """``options.registriesD``, read once (with a policy only: it says where the policy's signatures are)."""
+        path = self.manifest.options.registries_d
+        if path is None or self.signature_policy is None:
+            return None
+        if not os.path.isdir(path):
+            raise self.manifest.error(("options", "registriesD"), f"{path}: no such directory")
+        return trust_registries_d.load(path)
 
     @functools.cached_property
     def signature_policy(self) -> trust_policy.Policy | None:
@@ -158,7 +169,7 @@ class Runner:
         for host in sorted(hosts - self.route.unreached):
             auth.lookup(host, auth_file=self.manifest.settings_for(host).auth_file or self.options.auth_file)
         self.check_cert_dirs()
-        _ = self.signature_policy  # read now: a bad policy file is bad input before anything is copied
+        _ = self.signature_policy, self.registries_d  # now: bad files are bad input before anything is copied
         ProxySettings.from_environ()  # and a proxy variable that cannot be used (it may carry credentials too)
 
     def check_cert_dirs(self) -> None:

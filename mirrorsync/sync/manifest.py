@@ -115,6 +115,8 @@ class Options:
     # a containers-policy.json(5) every image must satisfy before it is copied (signature_gate.py); the path
     # resolved against the manifest's directory. None: no signature check
     signature_policy: str | None = None
+    # a containers-registries.d(5) directory: where GPG signatures live (lookaside), whether cosign's are read
+    registries_d: str | None = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,7 @@ _REGISTRY_KEYS = {"tlsVerify": "tls_verify", "certDir": "cert_dir", "authFile": 
 _DEFAULT_KEYS = {"mirrorSourcePolicy", "mirrorSets", "scope", "platforms", "platformMode", "signatures", "referrers"}
 _IMAGE_KEYS = ({"source", "tags", "digests", "allTags", "include", "exclude", "destination", "semver", "latest"}
                | _DEFAULT_KEYS)
+_PATH_OPTIONS = {"signaturePolicy": "signature_policy", "registriesD": "registries_d"}
 _OPTION_KEYS = {"engine": str, "concurrency": int, "blobConcurrency": int, "retries": int, "timeout": (int, float)}
 
 
@@ -269,12 +272,13 @@ def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = ())
 def _parse_options(r: Reader, value: Any, file: str) -> Options:
     if value is None:
         return Options()
-    r.mapping(value, ("options",), set(_OPTION_KEYS) | {"signaturePolicy"})
+    r.mapping(value, ("options",), set(_OPTION_KEYS) | set(_PATH_OPTIONS))
     kwargs: dict[str, Any] = {}
-    if "signaturePolicy" in value:
-        text = r.string(value["signaturePolicy"], ("options", "signaturePolicy"))
-        base = os.path.dirname(os.path.abspath(file)) if file and not file.startswith("<") else os.getcwd()
-        kwargs["signature_policy"] = os.path.normpath(os.path.join(base, os.path.expanduser(text)))
+    base = os.path.dirname(os.path.abspath(file)) if file and not file.startswith("<") else os.getcwd()
+    for key, name in _PATH_OPTIONS.items():  # relative to the manifest's directory
+        if key in value:
+            text = r.string(value[key], ("options", key))
+            kwargs[name] = os.path.normpath(os.path.join(base, os.path.expanduser(text)))
     names = {"blobConcurrency": "blob_concurrency"}
     for key, want in _OPTION_KEYS.items():
         if key not in value:

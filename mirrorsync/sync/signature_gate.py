@@ -7,20 +7,25 @@ from the source where a requirement needs them, and decides (:mod:`mirrorsync.tr
 image is then copied by that digest, so what lands on the mirror is what was verified even if the tag moves; a
 refused one is not copied at all, and its record says ``signature-rejected`` with the reason.
 
-Signatures are read where containers/image reads them with ``use-sigstore-attachments``: the ``sha256-<hex>.sig``
-tag (cosign's, :func:`companions.cosign_tag`), and OCI referrers of cosign's signature artifact type.
+Signatures are read where containers/image reads them: cosign's (where registries.d sets
+``use-sigstore-attachments``, and always when no registries.d is given) from the ``sha256-<hex>.sig`` tag
+(:func:`companions.cosign_tag`) and from OCI referrers of cosign's signature artifact type; GPG ones from the
+lookaside store registries.d names for the image (``file://`` or ``http(s)://``).
 """
 
 from __future__ import annotations
 
 import json
+import urllib.parse
 from dataclasses import replace
+from typing import Callable
 
 from ..errors import NotFound, UnsupportedContent, describe
 from ..oci.content import Descriptor
 from ..oci.store import ContentStore
 from ..registry import referrers
-from ..trust import sigstore
+from ..registry.web import WebReader
+from ..trust import registries_d, sigstore
 from ..trust.decision import Decision, decide
 from ..trust.policy import Policy
 from .companions import MAX_COMPANIONS, cosign_tag
@@ -60,13 +65,50 @@ def cosign_signatures(store: ContentStore, repo: str, digest: str) -> list[sigst
     return out
 
 
-class SignatureGate:
-    """Wraps an engine: each job is checked against ``policy`` before ``engine`` copies it (see the module)."""
+def lookaside_signatures(base: str | None, digest: str, read_url: Callable[[str], bytes | None]) -> list[bytes]:
+    """The GPG signatures of ``digest`` in a repository's lookaside store (``base``, None: none configured):
+    ``signature-1``, ``signature-2``, ... until one is missing (``read_url`` gives None)."""
+    out: list[bytes] = []
+    while base is not None and len(out) < MAX_COMPANIONS:
+        data = read_url(registries_d.signature_url(base, digest, len(out) + 1))
+        if data is None:
+            break
+        out.append(data)
+    return out
 
-    def __init__(self, engine: Engine, policy: Policy, source_for: SourceFor) -> None:
+
+def url_reader(web: WebReader) -> Callable[[str], bytes | None]:
+    """Reads a lookaside URL: ``file://`` from disk, ``http(s)://`` with the run's web reader; None when absent."""
+    def read(url: str) -> bytes | None:
+        if url.startswith("file://"):
+            path = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
+            try:
+                with open(path, "rb") as f:
+                    return f.read(MAX_SIGNATURE_BYTES + 1)[:MAX_SIGNATURE_BYTES]
+            except FileNotFoundError:
+                return None
+        try:
+            return web.get(url, action="reading a lookaside signature", limit=MAX_SIGNATURE_BYTES,
+                           kind="a signature")
+        except NotFound:
+            return None
+    return read
+
+
+class SignatureGate:
+    """Wraps an engine: each job is checked against ``policy`` before ``engine`` copies it (see the module).
+
+    ``registries_d`` says where GPG signatures live and whether cosign's are read (none: cosign's are, and there
+    are no GPG ones); ``read_url`` reads a lookaside store's URL."""
+
+    def __init__(self, engine: Engine, policy: Policy, source_for: SourceFor, *,
+                 registries: registries_d.RegistriesD | None = None,
+                 read_url: Callable[[str], bytes | None] = lambda url: None) -> None:
         self.inner = engine
         self.policy = policy
         self.source_for = source_for
+        self.registries = registries
+        self.read_url = read_url
 
     @property
     def name(self) -> str:
@@ -82,7 +124,12 @@ class SignatureGate:
                 raise NotFound(f"{job}: manifest unknown", status=404)
             digest = desc.digest
         image = job.source.with_tag(job.tag) if job.tag else job.source.with_digest(digest)
-        return digest, decide(self.policy, image, digest, lambda: cosign_signatures(store, repo, digest))
+        regs = self.registries
+        attachments = regs is None or regs.use_sigstore_attachments(image)
+        return digest, decide(
+            self.policy, image, digest,
+            lambda: cosign_signatures(store, repo, digest) if attachments else [],
+            lambda: lookaside_signatures(regs.lookaside(image) if regs else None, digest, self.read_url))
 
     def copy(self, job: CopyJob) -> CopyResult:
         try:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..registry.reference import Reference
-from . import sigstore
+from . import gpg, sigstore
 from .policy import INSECURE_ACCEPT_ANYTHING, REJECT, SIGNED_BY, SIGSTORE_SIGNED, Policy
 from .sigstore import CosignSignature, Refused
 
@@ -24,25 +24,29 @@ class Decision:
 
 
 def decide(policy: Policy, image: Reference, digest: str,
-           cosign_signatures: Callable[[], list[CosignSignature]]) -> Decision:
+           cosign_signatures: Callable[[], list[CosignSignature]],
+           gpg_signatures: Callable[[], list[bytes]] = list) -> Decision:
     """The policy's decision on ``image`` (its reference with the tag or digest the copy reads) at ``digest`` (the
-    manifest digest being copied). ``cosign_signatures()`` reads its signatures, once, when a requirement needs
-    them."""
+    manifest digest being copied). ``cosign_signatures()`` and ``gpg_signatures()`` read its signatures, once
+    each, when a requirement needs them."""
     scope, requirements = policy.requirements_for(image)
     read: list[CosignSignature] | None = None
+    read_gpg: list[bytes] | None = None
     for req in requirements:
         if req.type == INSECURE_ACCEPT_ANYTHING:
             continue
         if req.type == REJECT:
             return Decision(False, scope, sigstore.POLICY_REJECT, f"the policy rejects every image here ({req.where})")
-        if req.type == SIGNED_BY:
-            return Decision(False, scope, sigstore.NO_SIGNATURE,
-                            f"signedBy ({req.where}) needs GPG signatures, which mirrorsync does not read yet")
-        if req.type == SIGSTORE_SIGNED:
-            if read is None:
-                read = cosign_signatures()
-            try:
-                sigstore.accepted(read, req.public_keys, digest, lambda claimed: req.identity.accepts(image, claimed))
-            except Refused as exc:
-                return Decision(False, scope, exc.reason, f"{exc.message} ({req.where})")
+        identity_ok = lambda claimed, req=req: req.identity.accepts(image, claimed)  # noqa: E731
+        try:
+            if req.type == SIGNED_BY:
+                if read_gpg is None:
+                    read_gpg = gpg_signatures()
+                gpg.accepted(read_gpg, req.gpg_keys, digest, identity_ok)
+            elif req.type == SIGSTORE_SIGNED:
+                if read is None:
+                    read = cosign_signatures()
+                sigstore.accepted(read, req.public_keys, digest, identity_ok)
+        except Refused as exc:
+            return Decision(False, scope, exc.reason, f"{exc.message} ({req.where})")
     return Decision(True, scope)

@@ -7,7 +7,8 @@ ignored (mirrorsync reads only registries; a system policy names ``docker-daemon
 cannot check (Fulcio and PKI certificates, Rekor, ``signedBaseLayer``, X.509 keys) and any field containers/image
 does not know are refused when the file is loaded: never accepted without being checked.
 
-Key files named by a relative path are read relative to the policy file's directory.
+Key files named by a relative path are read relative to the policy file's directory. GPG keys are checked with
+``gpgv`` (:mod:`.gpg`), which must be on PATH when a policy uses ``signedBy``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from ..errors import InputError
 from ..registry.reference import Reference
 from ..yamlsource import Reader, read_text
-from . import located_json
+from . import gpg, located_json
 from .identity import DEFAULT_IDENTITY, SignedIdentity, parse_identity
 
 INSECURE_ACCEPT_ANYTHING = "insecureAcceptAnything"
@@ -171,6 +172,7 @@ def _requirement(r: Reader, value: Any, path: tuple, base: str) -> Requirement:
             raise r.fail(path + ("keyType",), f"{key_type} is not checked by mirrorsync (only GPGKeys)")
         if key_type not in _GPG_KEY_TYPES:
             raise r.fail(path + ("keyType",), f"unknown keyType {key_type!r} (GPGKeys)")
+        r.checked(path, gpg.gpgv)  # checked with gpgv: needed now, not at the first image
         return Requirement(kind, gpg_keys=tuple(b for _, b in blobs), identity=identity, where=where)
     return Requirement(kind, public_keys=tuple(_public_key(r, p, b) for p, b in blobs), identity=identity,
                        where=where)

@@ -32,9 +32,10 @@ WRONG_KEY = "wrong key"
 DIGEST_MISMATCH = "digest mismatch"
 IDENTITY_MISMATCH = "identity mismatch"
 INVALID_SIGNATURE = "invalid signature"
+EXPIRED_KEY = "expired key"  # GPG: made by a key that has expired or been revoked
 POLICY_REJECT = "policy reject"
 # most telling first: of several signatures refused, the report names the reason of the one that got furthest
-_FURTHEST = (IDENTITY_MISMATCH, DIGEST_MISMATCH, INVALID_SIGNATURE, WRONG_KEY)
+_FURTHEST = (IDENTITY_MISMATCH, DIGEST_MISMATCH, INVALID_SIGNATURE, EXPIRED_KEY, WRONG_KEY)
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,9 @@ def _exact_fields(value: Any, fields: set[str], where: str) -> dict:
     return value
 
 
-def _payload(data: bytes) -> tuple[str, str]:
-    """(docker-manifest-digest, docker-reference) of a verified payload, read as strictly as containers/image."""
+def read_payload(data: bytes, signature_type: str = SIGNATURE_TYPE) -> tuple[str, str]:
+    """(docker-manifest-digest, docker-reference) of a verified payload, read as strictly as containers/image; the
+    same JSON for cosign's ``cosign container image signature`` and GPG's ``atomic container signature``."""
     try:
         doc = json.loads(data)
     except ValueError:
@@ -100,7 +102,7 @@ def _payload(data: bytes) -> tuple[str, str]:
     if top["optional"] is not None and not isinstance(top["optional"], dict):
         raise Refused(INVALID_SIGNATURE, "optional is not an object")
     critical = _exact_fields(top["critical"], {"type", "image", "identity"}, "critical")
-    if critical["type"] != SIGNATURE_TYPE:
+    if critical["type"] != signature_type:
         raise Refused(INVALID_SIGNATURE, f"unrecognized signature type {critical['type']!r}")
     image = _exact_fields(critical["image"], {"docker-manifest-digest"}, "critical.image")
     identity = _exact_fields(critical["identity"], {"docker-reference"}, "critical.identity")
@@ -122,7 +124,12 @@ def verify(signature: CosignSignature, keys: tuple[Any, ...], digest: str,
         raise Refused(INVALID_SIGNATURE, f"{SIGNATURE_ANNOTATION} is not base64") from None
     if not _verify_bytes(keys, signature.payload, raw):
         raise Refused(WRONG_KEY, "the signature does not verify with any trusted key")
-    signed_digest, claimed = _payload(signature.payload)
+    check_claims(read_payload(signature.payload), digest, identity_ok)
+
+
+def check_claims(claims: tuple[str, str], digest: str, identity_ok: Callable[[str], bool]) -> None:
+    """A verified payload's (digest, identity) against the digest being copied and the ``signedIdentity``."""
+    signed_digest, claimed = claims
     if signed_digest != digest:
         raise Refused(DIGEST_MISMATCH, f"the signature is for {signed_digest}, not {digest}")
     if not identity_ok(claimed):
@@ -132,12 +139,17 @@ def verify(signature: CosignSignature, keys: tuple[Any, ...], digest: str,
 def accepted(signatures: list[CosignSignature], keys: tuple[Any, ...], digest: str,
              identity_ok: Callable[[str], bool]) -> None:
     """One signature that :func:`verify` accepts is enough; else :class:`Refused` with the most telling reason."""
+    one_of(signatures, lambda s: verify(s, keys, digest, identity_ok))
+
+
+def one_of(signatures: list, check: Callable[[Any], None]) -> None:
+    """Accept when ``check`` accepts one of ``signatures``; else :class:`Refused`, with the most telling reason."""
     if not signatures:
         raise Refused(NO_SIGNATURE, "a signature was required, but none exists")
     refusals = []
     for s in signatures:
         try:
-            verify(s, keys, digest, identity_ok)
+            check(s)
             return
         except Refused as exc:
             refusals.append(exc)
