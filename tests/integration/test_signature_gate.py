@@ -169,3 +169,65 @@ def test_bad_policy_files_copy_nothing(engine, text, words, tmp_path, registry, 
     assert words in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
     assert not (run.output_dir / "report.json").exists()
     assert not on_mirror(mirror_registry, f"g/{img.repository}", img.digest)
+
+
+@pytest.fixture(scope="module")
+def gpg_keys(tmp_path_factory):
+    from support.gpg_signer import GPGSigner
+
+    made = (GPGSigner(tmp_path_factory.mktemp("gpg-trusted")), GPGSigner(tmp_path_factory.mktemp("gpg-other")),
+            GPGSigner(tmp_path_factory.mktemp("gpg-expired"), expired=True))
+    yield made
+    for s in made:
+        s.close()
+
+
+@pytest.mark.parametrize("engine", ["native", "skopeo"])
+def test_gpg_signatures_from_a_lookaside_store(engine, tmp_path, registry, mirror_registry, seed, pusher_for,
+                                               gpg_keys, keys):
+    """signedBy with GPG keys, signatures in a file:// lookaside store that registries.d names; registries.d also
+    turns cosign's attachments off for one scope, so its cosign signature is not read."""
+    from support.gpg_signer import put_lookaside
+
+    trusted, other, expired = gpg_keys
+    host, store = registry.host, tmp_path / "lookaside"
+    cases = {}
+    for name, signer, want in (("good", trusted, None), ("unsigned", None, "no signature"),
+                               ("other", other, "wrong key"), ("expired", expired, "expired key")):
+        img = seed(registry, seed=len(cases))
+        if signer is not None:
+            put_lookaside(store, img.repository, img.digest, [signer.sign(img.digest, f"{host}/{img.repository}:latest")])
+        cases[name] = (img, want)
+    no_attachments = seed(registry, seed=9)
+    sign(pusher_for(registry), keys[0], no_attachments.repository, no_attachments.digest)
+    cases["attachments-off"] = (no_attachments, "no signature")
+
+    regd = tmp_path / "registries.d"
+    regd.mkdir()
+    (regd / "default.yaml").write_text(f"default-docker:\n  lookaside: file://{store}\n"
+                                       f"docker:\n  {host}/{no_attachments.repository}:\n"
+                                       "    use-sigstore-attachments: false\n")
+    policy = {f"{host}/{img.repository}": [{"type": "signedBy", "keyType": "GPGKeys",
+                                             "keyPath": str(trusted.public_key) if n != "expired"
+                                             else str(expired.public_key)}]
+              for n, (img, _) in cases.items() if n != "attachments-off"}
+    policy[f"{host}/{no_attachments.repository}"] = signed_by(keys[0], "matchRepository")
+    write_policy(tmp_path / "policy.json", policy)
+    manifest = write_manifest(tmp_path / "m.yaml", mirrors=[f"{mirror_registry.host}/gpg"],
+                              registries={r.host: registry_settings(r) for r in (registry, mirror_registry)},
+                              images=[{"source": f"{host}/{img.repository}:latest"} for img, _ in cases.values()],
+                              options={"retries": 1, "engine": engine, "signaturePolicy": "policy.json",
+                                       "registriesD": "registries.d"})
+    proc = mirrorsync("run", str(manifest), "--output-dir", str(tmp_path / "out"))
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    records = {i["source"]: i for i in report["images"]}
+    for name, (img, want) in cases.items():
+        rec = records[f"{host}/{img.repository}"]
+        if want is None:
+            assert rec["status"] == "copied", (name, rec)
+            assert on_mirror(mirror_registry, f"gpg/{img.repository}", img.digest)
+        else:
+            assert rec["status"] == "signature-rejected" and rec["signature"]["reason"] == want, (name, rec)
+            assert not on_mirror(mirror_registry, f"gpg/{img.repository}", img.digest)
+
