@@ -4,6 +4,7 @@ longer selected)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -85,29 +86,45 @@ def plan(
     manifest: Path = typer.Argument(..., help="The sync manifest (YAML).", dir_okay=False),
     output: OutputFormat = typer.Option(OutputFormat.text, "--output", help="text or json."),
     authfile: Optional[str] = AuthFileOpt,
+    verify_signatures: bool = typer.Option(False, "--verify-signatures",
+                                           help="Also check each image against the signature policy, as a run "
+                                                "would, without copying; exit 1 if one is refused."),
+    signature_policy: Optional[Path] = SignaturePolicyOpt,
 ) -> None:
     """Show what a run would copy, and why each listed tag was taken or left (reads source tag lists; writes
     nothing)."""
     from ..pipeline.runner import RunOptions, Runner
     from ..pipeline.sections import PLUGGED
 
+    signatures: list[dict] = []
     try:
         m = manifest_mod.load_manifest(str(manifest))
-        runner = Runner(m, RunOptions(auth_file=authfile))
+        runner = Runner(m, RunOptions(auth_file=authfile,
+                                      signature_policy=str(signature_policy) if signature_policy else None))
         clients = runner.clients()
         try:
             the_plan = runner.plan(clients)
+            if verify_signatures:
+                signatures = runner.check_signatures(the_plan.jobs, clients)
         finally:
             clients.close()
     except MirrorsyncError as exc:
         fail(exc)
         return
+    refused = any(not s["accepted"] for s in signatures)
     if output == OutputFormat.json:
-        sys.stdout.write(the_plan.to_json(PLUGGED))
+        doc = the_plan.to_dict(PLUGGED)
+        for job, s in zip(doc["jobs"], signatures):
+            job["signature"] = s
+        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
     else:
-        for job in the_plan.jobs:
+        for i, job in enumerate(the_plan.jobs):
             tag = f":{job.target_tag}" if job.target_tag else ""  # a release's image: tagged on the mirrors
             typer.echo(f"{job} -> {', '.join(d.name + tag for d in job.destinations)}")
+            if signatures:
+                s = signatures[i]
+                typer.echo(f"  signature: accepted ({s['scope']}, {s['digest']})" if s["accepted"] else
+                           f"  signature-rejected: {s.get('reason') or s.get('error')} ({s.get('scope', '-')})")
         for selection in the_plan.selections:  # why each listed tag was taken or left
             taken = sum(d.taken for d in selection.decisions)
             typer.echo(f"tags of {selection.spec.source.name} (images[{selection.spec.index}]): "
@@ -118,7 +135,7 @@ def plan(
             _echo_catalog_plan(cp)
         for f in the_plan.failures:
             typer.echo(f"cannot plan {f.spec.source.name}: {f.error}", err=True)
-    raise typer.Exit(1 if the_plan.failures else 0)
+    raise typer.Exit(1 if the_plan.failures or refused else 0)
 
 
 def _echo_catalog_plan(plan: dict) -> None:

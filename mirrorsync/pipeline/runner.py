@@ -7,6 +7,7 @@ import functools
 import logging
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -22,7 +23,7 @@ from ..sync import plan as plan_mod
 from ..sync.carryover import reconcile
 from ..sync.copy import Target
 from ..sync.engines import Clients, Engine, NativeEngine, registry_source
-from ..sync.signature_gate import SignatureGate, url_reader
+from ..sync.signature_gate import SignatureChecker, SignatureGate, url_reader
 from ..sync.job_runner import Event, JobRunner, failed_record, not_asked, now, overall_status
 from ..sync.manifest import SyncManifest
 from ..sync.plan import CopyJob, Plan
@@ -72,11 +73,17 @@ class Runner:
     def make_engine(self, clients: Clients) -> Engine:
         """The run's engine; with a signature policy, behind the gate that checks each image before it is copied."""
         engine = self._copy_engine(clients)
+        checker = self.signature_checker(clients, getattr(engine, "source_for", None))
+        return engine if checker is None else SignatureGate(engine, checker)
+
+    def signature_checker(self, clients: Clients, source_for=None) -> SignatureChecker | None:
+        """What decides on each job with the run's signature policy (None: the run has none); jobs are read where
+        ``source_for`` says, by default from their registries."""
         policy = self.signature_policy
         if policy is None:
-            return engine
-        return SignatureGate(engine, policy, getattr(engine, "source_for", None) or registry_source(clients),
-                             registries=self.registries_d, read_url=url_reader(clients.web))
+            return None
+        return SignatureChecker(policy, source_for or registry_source(clients), registries=self.registries_d,
+                                read_url=url_reader(clients.web))
 
     @functools.cached_property
     def registries_d(self) -> trust_registries_d.RegistriesD | None:
@@ -100,6 +107,16 @@ class Runner:
             if not os.path.isfile(path):
                 raise self.manifest.error(("options", "signaturePolicy"), f"{path}: no such file")
         return trust_policy.check_file(path)
+
+    def check_signatures(self, jobs: list[CopyJob], clients: Clients) -> list[dict]:
+        """Each job's ``signature`` record, as a run would decide, without copying (``plan --verify-signatures``);
+        ``concurrency`` jobs at a time. Without a signature policy: ``InputError``."""
+        checker = self.signature_checker(clients)
+        if checker is None:
+            raise InputError("--verify-signatures needs a signature policy: give --signature-policy or "
+                             "options.signaturePolicy", field="--verify-signatures")
+        with ThreadPoolExecutor(max_workers=self._value("concurrency"), thread_name_prefix="verify") as pool:
+            return list(pool.map(checker.record, jobs))
 
     def _copy_engine(self, clients: Clients) -> Engine:
         name = self._value("engine")

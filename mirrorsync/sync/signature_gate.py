@@ -95,24 +95,18 @@ def url_reader(web: WebReader) -> Callable[[str], bytes | None]:
     return read
 
 
-class SignatureGate:
-    """Wraps an engine: each job is checked against ``policy`` before ``engine`` copies it (see the module).
+class SignatureChecker:
+    """Decides on jobs with ``policy``, reading their sources through ``source_for``. ``registries`` says where GPG
+    signatures live and whether cosign's are read (None: cosign's are, and there are no GPG ones); ``read_url``
+    reads a lookaside store's URL."""
 
-    ``registries_d`` says where GPG signatures live and whether cosign's are read (none: cosign's are, and there
-    are no GPG ones); ``read_url`` reads a lookaside store's URL."""
-
-    def __init__(self, engine: Engine, policy: Policy, source_for: SourceFor, *,
+    def __init__(self, policy: Policy, source_for: SourceFor, *,
                  registries: registries_d.RegistriesD | None = None,
                  read_url: Callable[[str], bytes | None] = lambda url: None) -> None:
-        self.inner = engine
         self.policy = policy
         self.source_for = source_for
         self.registries = registries
         self.read_url = read_url
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
 
     def check(self, job: CopyJob) -> tuple[str, Decision]:
         """The digest the job reads now and the policy's decision on it; raises when the source cannot be read."""
@@ -131,9 +125,30 @@ class SignatureGate:
             lambda: cosign_signatures(store, repo, digest) if attachments else [],
             lambda: lookaside_signatures(regs.lookaside(image) if regs else None, digest, self.read_url))
 
-    def copy(self, job: CopyJob) -> CopyResult:
+    def record(self, job: CopyJob) -> dict:
+        """The report's ``signature`` for ``job`` without copying it (``plan --verify-signatures``); a source that
+        cannot be read gives ``{"accepted": false, "error": ...}``."""
         try:
             digest, decision = self.check(job)
+        except Exception as exc:  # noqa: BLE001 - this image's answer, the others go on
+            return {"accepted": False, "error": describe(exc)}
+        return _record(decision, digest)
+
+
+class SignatureGate:
+    """Wraps an engine: each job is checked by ``checker`` before ``engine`` copies it (see the module)."""
+
+    def __init__(self, engine: Engine, checker: SignatureChecker) -> None:
+        self.inner = engine
+        self.checker = checker
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def copy(self, job: CopyJob) -> CopyResult:
+        try:
+            digest, decision = self.checker.check(job)
         except Exception as exc:  # noqa: BLE001 - this image fails, the others go on
             return CopyResult(error=f"checking the signatures of {job}: {describe(exc)}")
         if not decision.accepted:

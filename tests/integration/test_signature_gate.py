@@ -231,3 +231,25 @@ def test_gpg_signatures_from_a_lookaside_store(engine, tmp_path, registry, mirro
             assert rec["status"] == "signature-rejected" and rec["signature"]["reason"] == want, (name, rec)
             assert not on_mirror(mirror_registry, f"gpg/{img.repository}", img.digest)
 
+
+
+def test_plan_verify_signatures_checks_without_copying(tmp_path, registry, mirror_registry, seed, pusher_for, keys):
+    good, bad = seed(registry, seed=1), seed(registry, seed=2)
+    sign(pusher_for(registry), keys[0], good.repository, good.digest)
+    pol = write_policy(tmp_path / "policy.json", {f"{registry.host}/{r.repository}": signed_by(keys[0],
+                                                                                             "matchRepository")
+                                                  for r in (good, bad)})
+    manifest = write_manifest(tmp_path / "m.yaml", mirrors=[f"{mirror_registry.host}/plan"],
+                              registries={r.host: registry_settings(r) for r in (registry, mirror_registry)},
+                              images=[{"source": f"{registry.host}/{r.repository}:latest"} for r in (good, bad)])
+    proc = mirrorsync("plan", str(manifest), "--verify-signatures", "--signature-policy", str(pol), "--output", "json")
+    assert proc.returncode == 1, proc.stderr
+    jobs = {j["source"]: j["signature"] for j in json.loads(proc.stdout)["jobs"]}
+    assert jobs[f"{registry.host}/{good.repository}"]["accepted"] is True
+    assert jobs[f"{registry.host}/{bad.repository}"] == {"accepted": False, "digest": bad.digest,
+                                                         "scope": f"{registry.host}/{bad.repository}",
+                                                         "reason": "no signature"}
+    text = mirrorsync("plan", str(manifest), "--verify-signatures", "--signature-policy", str(pol))
+    assert "signature-rejected: no signature" in text.stdout and "signature: accepted" in text.stdout
+    assert not on_mirror(mirror_registry, f"plan/{good.repository}", good.digest)  # nothing copied
+    assert mirrorsync("plan", str(manifest), "--verify-signatures").returncode == 2  # no policy: bad input
