@@ -45,6 +45,7 @@ QuietOpt = typer.Option(False, "--quiet", "-q", help="Print only what failed (im
 OutputDirOpt = typer.Option(Path("out"), "--output-dir", "-o",
                             help="Where report.json goes; the CRs go in its cluster-resources/ (apply that).")
 SignaturePolicyOpt = typer.Option(None, "--signature-policy", metavar="PATH", dir_okay=False,
-                                  help="Copy only images this containers-policy.json accepts (cosign signatures "
-                                       "checked against its keys). Default: the manifest's options.signaturePolicy.")
+                                  help="The containers-policy.json every image must satisfy before it is "
+                                       "copied (its signatures checked against the policy's keys). Default: the "
+                                       "manifest's options.signaturePolicy.")
 IcspOpt = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy for older clusters.")
