@@ -12,7 +12,7 @@ from ..errors import MirrorsyncError
 from ..sync.status import RunStatus
 from ..pipeline import sections as manifest_mod
 from .options import (AuthFileOpt, ConcurrencyOpt, IcspOpt, LogFormat, LogFormatOpt, MetricsFileOpt, OutputDirOpt,
-                      PushgatewayOpt, QuietOpt, RetriesOpt, VerboseOpt)
+                      PushgatewayOpt, QuietOpt, RetriesOpt, SignaturePolicyOpt, VerboseOpt)
 from .outputs import counts_text, finish_sync, status_counts, write_metrics, write_outputs, fail
 from .session import Session, note, result_line
 
@@ -34,6 +34,7 @@ def export(
     quiet: bool = QuietOpt,
     metrics_file: Optional[Path] = MetricsFileOpt,
     pushgateway: Optional[str] = PushgatewayOpt,
+    signature_policy: Optional[Path] = SignaturePolicyOpt,
 ) -> None:
     """Copy the manifest's images into an OCI layout to carry across an air gap, with report and SHA256SUMS."""
     from ..airgap import transfer as airgap
@@ -46,7 +47,8 @@ def export(
         size = parse_size(archive_size) if archive_size is not None else None
         with session.locked(to):
             result = airgap.export(m, to, options=RunOptions(concurrency=concurrency, retries=retries,
-                                                             auth_file=authfile),
+                                                             auth_file=authfile,
+                                                             signature_policy=_path(signature_policy)),
                                    since=[str(p) for p in since], archive_size=size, on_event=session.progress,
                                    stop=session.stop, abandon=session.abandon)
             session.progress.finish()
@@ -88,6 +90,7 @@ def import_(
     quiet: bool = QuietOpt,
     metrics_file: Optional[Path] = MetricsFileOpt,
     pushgateway: Optional[str] = PushgatewayOpt,
+    signature_policy: Optional[Path] = SignaturePolicyOpt,
 ) -> None:
     """Verify an export's checksums, push it to the mirrors, then write report.json and the CRs (naming the sources)."""
     from ..airgap import transfer as airgap
@@ -100,7 +103,8 @@ def import_(
             rep = airgap.import_export(directory, manifest_path=str(manifest) if manifest else None,
                                        options=RunOptions(concurrency=concurrency, retries=retries,
                                                           auth_file=authfile,
-                                                          previous_report=output_dir / REPORT_FILE),
+                                                          previous_report=output_dir / REPORT_FILE,
+                                                          signature_policy=_path(signature_policy)),
                                        on_event=session.progress, stop=session.stop, abandon=session.abandon,
                                        icsp=icsp, require_manifest=require_manifest)
             session.progress.finish()
@@ -112,6 +116,10 @@ def import_(
         _disk_failure(exc)
     with session.reporting():
         finish_sync(rep, output_dir, written, metrics_file, pushgateway)
+
+
+def _path(path: Optional[Path]) -> str | None:
+    return str(path) if path is not None else None
 
 
 def _disk_failure(exc: OSError) -> None:

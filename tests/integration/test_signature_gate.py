@@ -253,3 +253,39 @@ def test_plan_verify_signatures_checks_without_copying(tmp_path, registry, mirro
     assert "signature-rejected: no signature" in text.stdout and "signature: accepted" in text.stdout
     assert not on_mirror(mirror_registry, f"plan/{good.repository}", good.digest)  # nothing copied
     assert mirrorsync("plan", str(manifest), "--verify-signatures").returncode == 2  # no policy: bad input
+
+
+def test_export_checks_at_the_connected_side_and_import_again_from_the_layout(tmp_path, registry, make_registry,
+                                                                             seed, pusher_for, keys):
+    far = make_registry("far-signed")
+    good, unsigned = seed(registry, seed=1), seed(registry, seed=2)
+    sign(pusher_for(registry), keys[0], good.repository, good.digest)
+    scopes = {f"{registry.host}/{r.repository}": signed_by(keys[0], "matchRepository") for r in (good, unsigned)}
+    pol = write_policy(tmp_path / "policy.json", scopes)
+    manifest = write_manifest(tmp_path / "m.yaml", mirrors=[f"{far.host}/m"],
+                              registries={r.host: registry_settings(r) for r in (registry, far)},
+                              images=[{"source": f"{registry.host}/{r.repository}:latest", "signatures": True}
+                                      for r in (good, unsigned)], options={"retries": 1})
+    export_dir = tmp_path / "export"
+    exported = mirrorsync("export", str(manifest), "--to", str(export_dir), "--signature-policy", str(pol))
+    assert exported.returncode == 1, exported.stderr
+    rep = json.loads((export_dir / "report.json").read_text())
+    status = {i["source"]: i["status"] for i in rep["images"]}
+    assert status == {f"{registry.host}/{good.repository}": "copied",
+                      f"{registry.host}/{unsigned.repository}": "signature-rejected"}
+
+    # the dark site checks again, from the signatures the layout carries (the source is not asked)
+    imported = mirrorsync("import", str(export_dir), "--output-dir", str(tmp_path / "out"),
+                          "--signature-policy", str(pol))
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    rec = next(i for i in report["images"] if i["source"].endswith(good.repository))
+    assert rec["status"] == "copied" and rec["signature"]["accepted"], (imported.stderr, rec)
+    assert on_mirror(far, f"m/{good.repository}", good.digest)
+    # a dark site trusting another key refuses the same layout
+    other = write_policy(tmp_path / "other.json", {s: signed_by(keys[1], "matchRepository") for s in scopes})
+    refused = mirrorsync("import", str(export_dir), "--output-dir", str(tmp_path / "out2"),
+                         "--signature-policy", str(other))
+    assert refused.returncode == 1
+    rec = next(i for i in json.loads((tmp_path / "out2" / "report.json").read_text())["images"]
+               if i["source"].endswith(good.repository))
+    assert rec["status"] == "signature-rejected" and rec["signature"]["reason"] == "wrong key"
