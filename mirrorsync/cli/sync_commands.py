@@ -191,6 +191,9 @@ def verify(
                                             dir_okay=False),
     authfile: Optional[str] = AuthFileOpt,
     concurrency: int = typer.Option(8, min=1, max=256, help="Images checked at once."),
+    signature_policy: Optional[Path] = typer.Option(None, "--signature-policy", metavar="PATH", dir_okay=False,
+                                                    help="Also check that this containers-policy.json accepts "
+                                                         "every image, from the signatures on the mirror."),
 ) -> None:
     """Check that every mirror holds every manifest and blob the CRs promise (blobs by HEAD); exit 1 listing gaps.
 
@@ -202,7 +205,8 @@ def verify(
     try:
         report_or_manifest = target / REPORT_FILE if target.is_dir() else target
         outcome, problems = verify_target(str(report_or_manifest), manifest=str(manifest) if manifest else None,
-                                          auth_file=authfile, workers=concurrency)
+                                          auth_file=authfile, workers=concurrency,
+                                          signature_policy=str(signature_policy) if signature_policy else None)
     except MirrorsyncError as exc:
         fail(exc)
         return

@@ -24,6 +24,7 @@ from ..errors import NotFound, UnsupportedContent, describe
 from ..oci.content import Descriptor
 from ..oci.store import ContentStore
 from ..registry import referrers
+from ..registry.reference import Reference
 from ..registry.web import WebReader
 from ..trust import registries_d, sigstore
 from ..trust.decision import Decision, decide
@@ -118,12 +119,16 @@ class SignatureChecker:
                 raise NotFound(f"{job}: manifest unknown", status=404)
             digest = desc.digest
         image = job.source.with_tag(job.tag) if job.tag else job.source.with_digest(digest)
+        return digest, self.decide_on(image, digest, store, repo)
+
+    def decide_on(self, image: Reference, digest: str, store: ContentStore, repo: str) -> Decision:
+        """The decision on ``image`` (the source reference the policy's scopes and identities name) at ``digest``,
+        its cosign signatures read from ``repo`` in ``store`` (the source, a layout, or a mirror)."""
         regs = self.registries
         attachments = regs is None or regs.use_sigstore_attachments(image)
-        return digest, decide(
-            self.policy, image, digest,
-            lambda: cosign_signatures(store, repo, digest) if attachments else [],
-            lambda: lookaside_signatures(regs.lookaside(image) if regs else None, digest, self.read_url))
+        return decide(self.policy, image, digest,
+                      lambda: cosign_signatures(store, repo, digest) if attachments else [],
+                      lambda: lookaside_signatures(regs.lookaside(image) if regs else None, digest, self.read_url))
 
     def record(self, job: CopyJob) -> dict:
         """The report's ``signature`` for ``job`` without copying it (``plan --verify-signatures``); a source that

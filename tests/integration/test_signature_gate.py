@@ -289,3 +289,34 @@ def test_export_checks_at_the_connected_side_and_import_again_from_the_layout(tm
     rec = next(i for i in json.loads((tmp_path / "out2" / "report.json").read_text())["images"]
                if i["source"].endswith(good.repository))
     assert rec["status"] == "signature-rejected" and rec["signature"]["reason"] == "wrong key"
+
+
+def test_verify_checks_the_signatures_on_the_mirror(tmp_path, registry, mirror_registry, seed, pusher_for, keys):
+    """After a run that carried the signatures (signatures: true), verify with the policy reads them from the
+    mirror; a mirror whose signature was swapped is untrusted."""
+    good, swapped = seed(registry, seed=3), seed(registry, seed=4)
+    for img in (good, swapped):
+        sign(pusher_for(registry), keys[0], img.repository, img.digest)
+    scopes = {f"{registry.host}/{r.repository}": signed_by(keys[0], "matchRepository") for r in (good, swapped)}
+    pol = write_policy(tmp_path / "policy.json", scopes)
+    run = run_images(tmp_path, [registry, mirror_registry], f"{mirror_registry.host}/v",
+                     [{"source": f"{registry.host}/{r.repository}:latest", "signatures": True} for r in (good, swapped)],
+                     args=("--signature-policy", str(pol)))
+    assert run.returncode == 0, run.stderr
+    ok = mirrorsync("verify", str(run.output_dir), "--signature-policy", str(pol))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    # someone replaces the mirror's signature with one by another key
+    sign(pusher_for(mirror_registry), keys[1], f"v/{swapped.repository}", swapped.digest,
+         identity=f"{registry.host}/{swapped.repository}")
+    bad = mirrorsync("verify", str(run.output_dir), "--signature-policy", str(pol))
+    assert bad.returncode == 1
+    assert [ln for ln in bad.stdout.splitlines() if ln.startswith("untrusted:")] == [
+        f"untrusted: {mirror_registry.host}/v/{swapped.repository}:latest: signature policy scope "
+        f"'{registry.host}/{swapped.repository}': wrong key: the signature does not verify with any trusted key "
+        f"({pol}:{policy_line(pol, swapped)})"]
+
+
+def policy_line(pol: Path, img) -> int:
+    """The line of the requirement (the one after the scope's) in the policy file written by write_policy."""
+    lines = pol.read_text().splitlines()
+    return next(i for i, ln in enumerate(lines, 1) if f"/{img.repository}\"" in ln) + 1
