@@ -82,8 +82,11 @@ class Runner:
         policy = self.signature_policy
         if policy is None:
             return None
+        previous = self._previous
+        remembered = {(i.source, i.tag or i.digest): i.signature for i in (previous.images if previous else [])
+                      if i.signature and (i.tag or i.digest)}
         return SignatureChecker(policy, source_for or registry_source(clients), registries=self.registries_d,
-                                read_url=url_reader(clients.web))
+                                read_url=url_reader(clients.web), remembered=remembered)
 
     @functools.cached_property
     def registries_d(self) -> trust_registries_d.RegistriesD | None:

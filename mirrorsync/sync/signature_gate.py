@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 from dataclasses import replace
-from typing import Callable
+from typing import Callable, Mapping
 
 from ..errors import NotFound, UnsupportedContent, describe
 from ..oci.content import Descriptor
@@ -103,11 +103,14 @@ class SignatureChecker:
 
     def __init__(self, policy: Policy, source_for: SourceFor, *,
                  registries: registries_d.RegistriesD | None = None,
-                 read_url: Callable[[str], bytes | None] = lambda url: None) -> None:
+                 read_url: Callable[[str], bytes | None] = lambda url: None,
+                 remembered: Mapping[tuple[str, str], dict] | None = None) -> None:
         self.policy = policy
         self.source_for = source_for
         self.registries = registries
         self.read_url = read_url
+        # earlier runs' decisions (the previous report's ``signature``), by (source, tag or digest)
+        self.remembered = remembered or {}
 
     def check(self, job: CopyJob) -> tuple[str, Decision]:
         """The digest the job reads now and the policy's decision on it; raises when the source cannot be read."""
@@ -118,6 +121,12 @@ class SignatureChecker:
             if desc is None:
                 raise NotFound(f"{job}: manifest unknown", status=404)
             digest = desc.digest
+        earlier = self.remembered.get((job.source.name, job.ref))
+        if (earlier and earlier.get("accepted") is True and earlier.get("digest") == digest
+                and earlier.get("policy") == self.policy.fingerprint and isinstance(earlier.get("scope"), str)):
+            # accepted before for this very digest under this very policy (text and keys): content-addressed,
+            # so the same answer; not read and verified again (a no-op re-run costs what it did without a policy)
+            return digest, Decision(True, earlier["scope"])
         image = job.source.with_tag(job.tag) if job.tag else job.source.with_digest(digest)
         return digest, self.decide_on(image, digest, store, repo)
 
@@ -137,7 +146,7 @@ class SignatureChecker:
             digest, decision = self.check(job)
         except Exception as exc:  # noqa: BLE001 - this image's answer, the others go on
             return {"accepted": False, "error": describe(exc)}
-        return _record(decision, digest)
+        return _record(decision, digest, self.policy)
 
 
 class SignatureGate:
@@ -157,19 +166,21 @@ class SignatureGate:
         except Exception as exc:  # noqa: BLE001 - this image fails, the others go on
             return CopyResult(error=f"checking the signatures of {job}: {describe(exc)}")
         if not decision.accepted:
-            return CopyResult(digest=digest, error=decision.describe(), signature=_record(decision, digest))
+            return CopyResult(digest=digest, error=decision.describe(),
+                              signature=_record(decision, digest, self.checker.policy))
         # by the digest just verified: a tag that moves meanwhile cannot slip something else through
         result = self.inner.copy(replace(job, ref=digest, target_tag=job.push_tag))
-        result.signature = _record(decision, digest)
+        result.signature = _record(decision, digest, self.checker.policy)
         return result
 
     def close(self) -> None:
         self.inner.close()
 
 
-def _record(decision: Decision, digest: str) -> dict:
-    """The report's ``signature`` of an image: the decision, the scope that applied, the digest it was made on."""
-    out = {"accepted": decision.accepted, "scope": decision.scope, "digest": digest}
+def _record(decision: Decision, digest: str, policy: Policy) -> dict:
+    """The report's ``signature`` of an image: the decision, the scope that applied, the digest it was made on,
+    the policy's fingerprint."""
+    out = {"accepted": decision.accepted, "scope": decision.scope, "digest": digest, "policy": policy.fingerprint}
     if decision.reason:
         out["reason"] = decision.reason
     return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,7 @@ class Requirement:
     gpg_keys: tuple[bytes, ...] = ()  # signedBy: the keyring files' bytes (armored or binary)
     identity: SignedIdentity = DEFAULT_IDENTITY
     where: str = ""  # "file:line", for messages
+    key_bytes: tuple[bytes, ...] = ()  # the keys as given (key files' bytes, keyData decoded)
 
     @property
     def needs_signatures(self) -> bool:
@@ -70,6 +72,18 @@ class Policy:
     file: str
     default: tuple[Requirement, ...]
     docker: dict[str, tuple[Requirement, ...]] = field(default_factory=dict)  # scope -> requirements
+    text_digest: str = ""  # sha256 of the file's bytes
+
+    @property
+    def fingerprint(self) -> str:
+        """What the policy decides with: its text and every key it names. A decision made under another
+        fingerprint is never reused (``SignatureChecker``'s memory of earlier runs)."""
+        h = hashlib.sha256(self.text_digest.encode())
+        for reqs in (self.default, *self.docker.values()):
+            for req in reqs:
+                for k in req.key_bytes:
+                    h.update(hashlib.sha256(k).digest())
+        return "sha256:" + h.hexdigest()
 
     def requirements_for(self, image: Reference) -> tuple[str, tuple[Requirement, ...]]:
         """The scope that applies to ``image`` (a reference with a tag or a digest) and its requirements:
@@ -109,7 +123,8 @@ def scopes_for(image: Reference) -> list[str]:
 
 def load(path: str) -> Policy:
     """The policy in ``path``; anything wrong with it is an ``InputError`` naming the file, line and field."""
-    doc = located_json.parse(read_text(path), path)
+    text = read_text(path)
+    doc = located_json.parse(text, path)
     r = Reader(doc)
     base = os.path.dirname(os.path.abspath(path))
     top = r.mapping(doc.data, (), {"default", "transports"})
@@ -127,7 +142,7 @@ def load(path: str) -> Policy:
             continue  # mirrorsync reads registries only: what other transports require does not apply
         for scope, reqs in scopes.items():
             docker[scope] = _requirements(r, reqs, ("transports", name, scope), base)
-    return Policy(path, default, docker)
+    return Policy(path, default, docker, hashlib.sha256(text.encode()).hexdigest())
 
 
 def _json_type(value: Any) -> str:
@@ -173,9 +188,10 @@ def _requirement(r: Reader, value: Any, path: tuple, base: str) -> Requirement:
         if key_type not in _GPG_KEY_TYPES:
             raise r.fail(path + ("keyType",), f"unknown keyType {key_type!r} (GPGKeys)")
         r.checked(path, gpg.gpgv)  # checked with gpgv: needed now, not at the first image
-        return Requirement(kind, gpg_keys=tuple(b for _, b in blobs), identity=identity, where=where)
+        return Requirement(kind, gpg_keys=tuple(b for _, b in blobs), identity=identity, where=where,
+                           key_bytes=tuple(b for _, b in blobs))
     return Requirement(kind, public_keys=tuple(_public_key(r, p, b) for p, b in blobs), identity=identity,
-                       where=where)
+                       where=where, key_bytes=tuple(b for _, b in blobs))
 
 
 def _key_blobs(r: Reader, value: dict, path: tuple, kind: str, base: str) -> list[tuple[tuple, bytes]]:

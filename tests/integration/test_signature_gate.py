@@ -106,7 +106,8 @@ def test_the_matrix(engine, tmp_path, registry, mirror_registry, seed, pusher_fo
         else:
             assert rec["status"] == "signature-rejected", (repo, rec)
             assert rec["signature"] == {"accepted": False, "scope": rec["signature"]["scope"],
-                                        "digest": img.digest, "reason": want}, repo
+                                        "digest": img.digest, "reason": want,
+                                        "policy": rec["signature"]["policy"]}, repo
             assert want in rec["error"]
             assert not landed, repo
             assert f"{host}/{repo}" not in sources
@@ -246,9 +247,9 @@ def test_plan_verify_signatures_checks_without_copying(tmp_path, registry, mirro
     assert proc.returncode == 1, proc.stderr
     jobs = {j["source"]: j["signature"] for j in json.loads(proc.stdout)["jobs"]}
     assert jobs[f"{registry.host}/{good.repository}"]["accepted"] is True
-    assert jobs[f"{registry.host}/{bad.repository}"] == {"accepted": False, "digest": bad.digest,
-                                                         "scope": f"{registry.host}/{bad.repository}",
-                                                         "reason": "no signature"}
+    refused = jobs[f"{registry.host}/{bad.repository}"]
+    assert refused == {"accepted": False, "digest": bad.digest, "scope": f"{registry.host}/{bad.repository}",
+                       "reason": "no signature", "policy": refused["policy"]}
     text = mirrorsync("plan", str(manifest), "--verify-signatures", "--signature-policy", str(pol))
     assert "signature-rejected: no signature" in text.stdout and "signature: accepted" in text.stdout
     assert not on_mirror(mirror_registry, f"plan/{good.repository}", good.digest)  # nothing copied
@@ -320,3 +321,34 @@ def policy_line(pol: Path, img) -> int:
     """The line of the requirement (the one after the scope's) in the policy file written by write_policy."""
     lines = pol.read_text().splitlines()
     return next(i for i, ln in enumerate(lines, 1) if f"/{img.repository}\"" in ln) + 1
+
+
+def test_an_up_to_date_image_is_verified_once_and_remembered_by_digest(tmp_path, registry, mirror_registry, seed,
+                                                                       pusher_for, keys):
+    """The previous report's decision is reused for the same digest under the same policy (text and keys): the
+    re-run does not read the signatures again. Another policy decides afresh."""
+    img = seed(registry)
+    pusher = pusher_for(registry)
+    sign(pusher, keys[0], img.repository, img.digest)
+    scope = f"{registry.host}/{img.repository}"
+    pol = write_policy(tmp_path / "policy.json", {scope: signed_by(keys[0], "matchRepository")})
+    image = [{"source": f"{scope}:latest"}]
+    first = run_images(tmp_path, [registry, mirror_registry], f"{mirror_registry.host}/mem", image,
+                       args=("--signature-policy", str(pol)))
+    assert first.returncode == 0, first.stderr
+    fingerprint = first.image(img.repository, "latest")["signature"]["policy"]
+    assert fingerprint.startswith("sha256:")
+
+    sign(pusher, keys[1], img.repository, img.digest)  # the source's signature is now one the policy refuses
+    again = run_images(tmp_path, [registry, mirror_registry], f"{mirror_registry.host}/mem", image,
+                       args=("--signature-policy", str(pol)))
+    rec = again.image(img.repository, "latest")
+    assert again.returncode == 0 and rec["status"] == "up-to-date", again.stderr
+    assert rec["signature"] == {"accepted": True, "scope": scope, "digest": img.digest, "policy": fingerprint}
+
+    pol.write_text(pol.read_text() + "\n")  # another policy text: nothing is remembered under it
+    fresh = run_images(tmp_path, [registry, mirror_registry], f"{mirror_registry.host}/mem", image,
+                       args=("--signature-policy", str(pol)))
+    rec = fresh.image(img.repository, "latest")
+    assert fresh.returncode == 1 and rec["status"] == "signature-rejected"
+    assert rec["signature"]["reason"] == "wrong key" and rec["signature"]["policy"] != fingerprint
