@@ -33,20 +33,13 @@ def both_ways(rows):
         yield b, a, want
 
 
-@pytest.mark.parametrize("a,b,want", list(both_ways(table("exactMatch"))))
-def test_match_exact(a, b, want):
+@pytest.mark.parametrize("rule,a,b,want", [("matchExact", *row) for row in both_ways(table("exactMatch"))]
+                         + [("matchRepository", *row) for row in both_ways(table("repositoryMatch"))])
+def test_match_exact_and_match_repository(rule, a, b, want):
     img = image(a)
     if img is None or a.startswith("UPPERCASE"):
         return
-    assert SignedIdentity("matchExact").accepts(img, b) is want
-
-
-@pytest.mark.parametrize("a,b,want", list(both_ways(table("repositoryMatch"))))
-def test_match_repository(a, b, want):
-    img = image(a)
-    if img is None or a.startswith("UPPERCASE"):
-        return
-    assert SignedIdentity("matchRepository").accepts(img, b) is want
+    assert SignedIdentity(rule).accepts(img, b) is want
 
 
 @pytest.mark.parametrize("a,b,want", list(both_ways(table("exactMatch"))))
