@@ -48,13 +48,32 @@ def release_metadata(version: str, previous: list[str], *, multi: bool = False) 
                        "metadata": meta}).encode()
 
 
+def coreos_bootimages(kubevirt: dict[str, str]) -> bytes:
+    """``release-manifests/0000_50_installer_coreos-bootimages.yaml`` as the installer ships it: a ConfigMap whose
+    ``data.stream`` is the CoreOS stream JSON, here with ``architectures.<arch>.images.kubevirt`` (``image`` by tag,
+    ``digest-ref`` by digest) for each ``kubevirt`` entry (stream architecture -> the disk image by digest) and an
+    aws entry beside it, as real streams have."""
+    stream = {"stream": "rhcos-4.15", "metadata": {"last-modified": "2024-03-01T00:00:00Z", "generator": "test"},
+              "architectures": {arch: {"artifacts": {}, "images": {
+                  "aws": {"regions": {"us-east-1": {"release": "415.92", "image": "ami-0123"}}},
+                  "kubevirt": {"release": "415.92", "image": ref.split("@")[0] + ":4.15-kubevirt",
+                               "digest-ref": ref}}} for arch, ref in sorted(kubevirt.items())}}
+    doc = {"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": "coreos-bootimages", "namespace": "openshift-machine-config-operator"},
+           "data": {"releaseVersion": "0.0.1-snapshot", "stream": json.dumps(stream, indent=2)}}
+    return json.dumps(doc, indent=2).encode()  # JSON is YAML: the reader takes it as the YAML it is
+
+
 def push_release(pusher: SamplePusher, repository: str, tag: str, version: str,
                  components: dict[str, PushedImage], previous: list[str], *, multi: bool = False,
-                 files: dict[str, bytes] | None = None) -> str:
-    """Push a release image (an index over amd64 and arm64 with ``multi``) and return its digest."""
+                 files: dict[str, bytes] | None = None, kubevirt: dict[str, str] | None = None) -> str:
+    """Push a release image (an index over amd64 and arm64 with ``multi``) and return its digest; with ``kubevirt``
+    (stream architecture -> disk image by digest), a boot-images manifest naming those KubeVirt disks."""
     files = files if files is not None else {
         "release-manifests/image-references": image_references(components),
         "release-manifests/release-metadata": release_metadata(version, previous, multi=multi)}
+    if kubevirt is not None:
+        files = {**files, "release-manifests/0000_50_installer_coreos-bootimages.yaml": coreos_bootimages(kubevirt)}
     children = []
     for platform in ([Platform.parse("amd64"), Platform.parse("arm64")] if multi else [Platform.parse("amd64")]):
         base, base_diff = make_layer(f"release-base/{platform}", 256)

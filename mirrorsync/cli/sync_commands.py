@@ -93,6 +93,7 @@ def plan(
 ) -> None:
     """Show what a run would copy, and why each listed tag was taken or left (reads source tag lists; writes
     nothing)."""
+    from ..openshift.releases import served as served_releases
     from ..pipeline.runner import RunOptions, Runner
     from ..pipeline.sections import PLUGGED
 
@@ -131,8 +132,12 @@ def plan(
                        f"{len(selection.decisions)} listed, {taken} taken")
             for decision in selection.decisions:
                 typer.echo(f"  {decision}")
-        for cp in the_plan.to_dict(PLUGGED).get("catalogs", []):  # which bundles each catalog filter keeps
+        planned = the_plan.to_dict(PLUGGED)
+        for cp in planned.get("catalogs", []):  # which bundles each catalog filter keeps
             _echo_catalog_plan(cp)
+        if served_releases.KEY in planned:  # the update graph the mirrored releases make
+            for line in served_releases.text_lines(planned[served_releases.KEY]):
+                typer.echo(line)
         for f in the_plan.failures:
             typer.echo(f"cannot plan {f.spec.source.name}: {f.error}", err=True)
     raise typer.Exit(1 if the_plan.failures or refused else 0)

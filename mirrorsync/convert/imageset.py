@@ -22,10 +22,6 @@ _TRANSPORT = re.compile(r"^(oci|oci-archive|dir|docker-archive|docker-daemon|con
 
 
 class ImageSet(Reader):
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.unsupported_channels: list[tuple[tuple, str]] = []  # (path of its type, the type)
-
     def image_name(self, value: Any, path: tuple) -> str:
         """An image name as oc-mirror takes it: ``docker://`` before it or not; other transports are refused."""
         name = self.string(value, path)
@@ -97,10 +93,6 @@ class ImageSet(Reader):
                 for j, value in enumerate(entry.get(kind, [])):
                     self.came_from(("images", index, kind, j), paths[(kind, value)])
         if not self.out.images and self.out.platform is None and not self.out.operators:
-            if self.unsupported_channels:  # say why the platform it has gives nothing, not that it has none
-                where, kind = self.unsupported_channels[0]
-                raise self.fail(where, f"{kind} channels are not supported by mirrorsync yet (only type: ocp), and "
-                                       "this ImageSetConfiguration has nothing else to mirror")
             raise self.fail(("mirror",), "no mirror.additionalImages, mirror.platform or mirror.operators to mirror "
                                          "(the sections convert carries over)")
         return self.out
@@ -116,9 +108,8 @@ class ImageSet(Reader):
             elif key == "channels":
                 out[key] = []
                 for i, ch in enumerate(item if isinstance(item, list) else []):
-                    if (c := self._channel(ch, where + (i,))) is not None:
-                        self.came_from(("platform", key, len(out[key])), where + (i,))
-                        out[key].append(c)
+                    self.came_from(("platform", key, i), where + (i,))
+                    out[key].append(self._channel(ch, where + (i,)))
             elif key == "release":  # v2alpha1: one release image named directly
                 self.came_from(("platform", "releases", 0), where)
                 out.setdefault("releases", []).append(self.image_name(item, where))
@@ -128,26 +119,24 @@ class ImageSet(Reader):
                     self.came_from(("platform", key), where)
                 elif item is not False:
                     self.note(where, "not true or false: no graph-data image")
+            elif key == "kubeVirtContainer":  # the same name and meaning; the manifest's loader checks the value
+                out[key] = item
+                self.came_from(("platform", key), where)
             else:
                 self.note(where, "no equivalent in a sync manifest")
         if not out.get("channels"):
             out.pop("channels", None)
         return out if out.get("channels") or out.get("releases") else None
 
-    def _channel(self, value: Any, path: tuple) -> dict[str, Any] | None:
+    def _channel(self, value: Any, path: tuple) -> dict[str, Any]:
+        """A channel as the manifest's: the same names and meaning, ``type: okd`` (OKD's update service) and
+        ``full`` included; the manifest's loader checks each value, at this file's line."""
         channel = self.mapping(value, path)
-        if channel.get("type", "ocp") != "ocp":
-            self.note(path + ("type",), f"{channel.get('type')} releases are not supported: only ocp")
-            self.unsupported_channels.append((path + ("type",), str(channel.get("type"))))
-            return None
         out: dict[str, Any] = {}
         for key, item in channel.items():
-            if key in ("name", "minVersion", "maxVersion", "shortestPath"):
+            if key in ("name", "minVersion", "maxVersion", "shortestPath", "type", "full"):
                 out[key] = item
-            elif key == "full" and item:
-                self.note(path + (key,), "every release of the channel: give minVersion and maxVersion instead "
-                                         "(without them mirrorsync takes the channel head, as oc-mirror does)")
-            elif key not in ("type", "full"):
+            else:
                 self.note(path + (key,), "no equivalent in a sync manifest")
         return out
 

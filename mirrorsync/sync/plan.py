@@ -70,6 +70,15 @@ class PlanFailure:
     spec: ImageSpec
     error: str
     section: str = ""  # the key of the section that planned the entry ("": an ``images`` entry)
+    interrupted: bool = False  # not planned because the run was told to stop (a signal), not because of an error
+
+
+class PlanningStopped(Exception):
+    """Raised by a source read during planning once the run has been told to stop: the entries not planned yet
+    are reported skipped, and the run ends within its stop grace however many sources are left to read."""
+
+    def __init__(self) -> None:
+        super().__init__("interrupted before it was planned")
 
 
 @dataclass(frozen=True)
@@ -171,7 +180,9 @@ def build(manifest: SyncManifest, list_tags: Callable[[Reference], list[str]], *
         refs: list[str] = list(spec.tags)
         if spec.lists_tags:
             available = listed[spec.source]
-            if isinstance(available, Exception):
+            if isinstance(available, PlanningStopped):
+                plan.failures.append(PlanFailure(spec, str(available), interrupted=True))
+            elif isinstance(available, Exception):
                 text = describe(available)  # a registry's own error already says "listing tags of ..."
                 if not text.startswith("listing tags of "):
                     text = f"listing tags of {spec.source.name}: {text}"

@@ -11,7 +11,7 @@ from ...sync.plan import Plan
 from ...sync.report import Report
 from ...sync.status import OK_STATUSES
 from ...sync.section import FinishContext, PlanContext, Section
-from . import graph_image, outputs, spec as spec_mod
+from . import graph_image, outputs, served, spec as spec_mod
 from .planning import PLAN_KEY, add_from_registries, add_to_plan, records
 from .records import REPORT_KEY, release_records
 from .signatures import FILENAME as SIGNATURES_FILENAME
@@ -102,14 +102,16 @@ class ReleasesSection(Section):
         return out
 
     def plan_dict(self, the_plan: Plan) -> dict:
-        # with the releases the OSUS will find in release-images (the nodes of the graph it serves), as it names them
+        # the graph an update service over the mirrored releases serves; with graph, the graph-data image beside
+        # the releases the OSUS will find in release-images (the nodes of that graph), as it names them
+        rplan = the_plan.sections.get(PLAN_KEY)
+        out = {served.KEY: served.served_graph(rplan)} if rplan is not None and rplan.releases else {}
         gp = the_plan.sections.get(graph_image.PLAN_KEY)
         if gp is None:
-            return {}
-        rplan = the_plan.sections.get(PLAN_KEY)
-        served = sorted({(p.release.version, p.arch) for p in rplan.releases} if rplan is not None else set())
-        return {graph_image.REPORT_KEY: [{**gp.to_dict(),
-                                          "releases": [{"version": v, "architecture": a} for v, a in served]}]}
+            return out
+        nodes = sorted({(p.release.version, p.arch) for p in rplan.releases} if rplan is not None else set())
+        return {**out, graph_image.REPORT_KEY: [{**gp.to_dict(),
+                                                 "releases": [{"version": v, "architecture": a} for v, a in nodes]}]}
 
     def cluster_files(self, reports: list[Report]) -> list:
         return outputs.cluster_files(reports)
