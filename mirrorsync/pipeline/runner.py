@@ -17,6 +17,7 @@ from ..registry import auth
 from ..registry.proxies import ProxySettings
 from ..registry.retry import RetryPolicy
 from ..registry.tls import ssl_context_for
+from ..openshift import cluster_image_policies
 from ..trust import policy as trust_policy, registries_d as trust_registries_d
 from ..sync import pacing
 from ..sync import plan as plan_mod
@@ -88,6 +89,17 @@ class Runner:
                       if i.signature and (i.tag or i.digest)}
         return SignatureChecker(policy, source_for or registry_source(clients), registries=self.registries_d,
                                 read_url=url_reader(clients.web), remembered=remembered)
+
+    @functools.cached_property
+    def cluster_image_policies(self) -> list[dict]:
+        """With ``options.clusterImagePolicy``: the ClusterImagePolicy objects of the signature policy, made now
+        (what the CRD cannot say is bad input before anything is copied)."""
+        if not self.manifest.options.cluster_image_policy:
+            return []
+        if self.signature_policy is None:
+            raise self.manifest.error(("options", "clusterImagePolicy"), "needs a signature policy: give "
+                                      "options.signaturePolicy or --signature-policy")
+        return cluster_image_policies.objects(self.signature_policy)
 
     @functools.cached_property
     def registries_d(self) -> trust_registries_d.RegistriesD | None:
@@ -190,7 +202,7 @@ class Runner:
         for host in sorted(hosts - self.route.unreached):
             auth.lookup(host, auth_file=self.manifest.settings_for(host).auth_file or self.options.auth_file)
         self.check_cert_dirs()
-        _ = self.signature_policy, self.registries_d  # now: bad files are bad input before anything is copied
+        _ = self.signature_policy, self.registries_d, self.cluster_image_policies  # bad input before any copy
         ProxySettings.from_environ()  # and a proxy variable that cannot be used (it may carry credentials too)
 
     def check_cert_dirs(self) -> None:
@@ -236,6 +248,8 @@ class Runner:
                                    previous=self._previous, interrupted=self.stop.is_set())
             for section, spec in self.manifest.present_sections():
                 section.finish(spec, finish, the_plan, report)
+            if self.cluster_image_policies:
+                report.sections[cluster_image_policies.REPORT_KEY] = self.cluster_image_policies
             reconcile(report, self._previous, self.manifest, the_plan.failures,
                       not_asked if self.abandon.is_set() else clients.get, workers=self._value("concurrency"))
         finally:

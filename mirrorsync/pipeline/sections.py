@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..openshift import cluster_image_policies
 from ..openshift.catalogs.section import CatalogsSection
 from ..openshift.releases.section import ReleasesSection
 from ..sync import manifest as manifest_mod
@@ -29,5 +30,6 @@ def parse_manifest(text: str, file: str = "<manifest>") -> SyncManifest:
 
 
 def owned_files() -> tuple[str, ...]:
-    """The cluster-resources files the sections may write, besides the mirror sets."""
-    return tuple(name for section in ALL for name in section.owned_files)
+    """The cluster-resources files the sections may write, besides the mirror sets (and the ClusterImagePolicies
+    of a signature policy)."""
+    return tuple(name for section in ALL for name in section.owned_files) + (cluster_image_policies.FILENAME,)

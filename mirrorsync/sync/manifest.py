@@ -117,6 +117,8 @@ class Options:
     signature_policy: str | None = None
     # a containers-registries.d(5) directory: where GPG signatures live (lookaside), whether cosign's are read
     registries_d: str | None = None
+    # write ClusterImagePolicy objects for the signature policy's sigstoreSigned scopes (openshift/cluster_image_policies)
+    cluster_image_policy: bool = False
 
 
 @dataclass(frozen=True)
@@ -272,8 +274,10 @@ def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = ())
 def _parse_options(r: Reader, value: Any, file: str) -> Options:
     if value is None:
         return Options()
-    r.mapping(value, ("options",), set(_OPTION_KEYS) | set(_PATH_OPTIONS))
+    r.mapping(value, ("options",), set(_OPTION_KEYS) | set(_PATH_OPTIONS) | {"clusterImagePolicy"})
     kwargs: dict[str, Any] = {}
+    if "clusterImagePolicy" in value:
+        kwargs["cluster_image_policy"] = r.boolean(value["clusterImagePolicy"], ("options", "clusterImagePolicy"))
     base = os.path.dirname(os.path.abspath(file)) if file and not file.startswith("<") else os.getcwd()
     for key, name in _PATH_OPTIONS.items():  # relative to the manifest's directory
         if key in value:

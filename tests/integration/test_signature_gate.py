@@ -4,11 +4,13 @@ Only what the policy accepts reaches the mirror and the CRs; the rest is ``signa
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from support.cli import mirrorsync, registry_settings, run_images, write_manifest
 from support.cosign import Signer, sign
@@ -352,3 +354,33 @@ def test_an_up_to_date_image_is_verified_once_and_remembered_by_digest(tmp_path,
     rec = fresh.image(img.repository, "latest")
     assert fresh.returncode == 1 and rec["status"] == "signature-rejected"
     assert rec["signature"]["reason"] == "wrong key" and rec["signature"]["policy"] != fingerprint
+
+
+def test_the_cluster_receives_the_same_policy(tmp_path, registry, mirror_registry, seed, pusher_for, keys):
+    """options.clusterImagePolicy: the policy's sigstoreSigned scope as a ClusterImagePolicy beside the mirror sets,
+    applicable (its CRD), listed in the Kustomization; ``generate`` writes it again from the report alone."""
+    from support.kubectl import assert_applicable
+
+    img = seed(registry)
+    sign(pusher_for(registry), keys[0], img.repository, img.digest)
+    # the CRD wants a qualified host: the scope is the namespace on 127.0.0.1 (four components, like an IP)
+    scope = f"{registry.host}/{img.repository.split('/')[0]}"
+    write_policy(tmp_path / "policy.json", {scope: signed_by(keys[0], "matchRepository")})
+    manifest = write_manifest(tmp_path / "m.yaml", mirrors=[f"{mirror_registry.host}/cip"],
+                              registries={r.host: registry_settings(r) for r in (registry, mirror_registry)},
+                              images=[{"source": f"{registry.host}/{img.repository}:latest"}],
+                              options={"retries": 1, "signaturePolicy": "policy.json", "clusterImagePolicy": True})
+    out = tmp_path / "out"
+    proc = mirrorsync("run", str(manifest), "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    kinds = assert_applicable(out / "cluster-resources", tmp_path)
+    assert "ClusterImagePolicy" in {k for k, _ in kinds}
+    (cip,) = yaml.safe_load_all((out / "cluster-resources" / "clusterimagepolicy.yaml").read_text())
+    assert cip["spec"]["scopes"] == [scope]
+    assert cip["spec"]["policy"]["signedIdentity"] == {"matchPolicy": "MatchRepository"}
+    assert base64.b64decode(cip["spec"]["policy"]["rootOfTrust"]["publicKey"]["keyData"]) == keys[0].pub.read_bytes()
+    again = tmp_path / "generated"
+    gen = mirrorsync("generate", str(out / "report.json"), "--output-dir", str(again))
+    assert gen.returncode == 0, gen.stderr
+    assert (again / "cluster-resources" / "clusterimagepolicy.yaml").read_text() == \
+        (out / "cluster-resources" / "clusterimagepolicy.yaml").read_text()
