@@ -199,7 +199,8 @@ def test_gpg_signatures_from_a_lookaside_store(engine, tmp_path, registry, mirro
                                ("other", other, "wrong key"), ("expired", expired, "expired key")):
         img = seed(registry, seed=len(cases))
         if signer is not None:
-            put_lookaside(store, img.repository, img.digest, [signer.sign(img.digest, f"{host}/{img.repository}:latest")])
+            put_lookaside(store, img.repository, img.digest,
+                          [signer.sign(img.digest, f"{host}/{img.repository}:latest")])
         cases[name] = (img, want)
     no_attachments = seed(registry, seed=9)
     sign(pusher_for(registry), keys[0], no_attachments.repository, no_attachments.digest)
@@ -303,7 +304,8 @@ def test_verify_checks_the_signatures_on_the_mirror(tmp_path, registry, mirror_r
     scopes = {f"{registry.host}/{r.repository}": signed_by(keys[0], "matchRepository") for r in (good, swapped)}
     pol = write_policy(tmp_path / "policy.json", scopes)
     run = run_images(tmp_path, [registry, mirror_registry], f"{mirror_registry.host}/v",
-                     [{"source": f"{registry.host}/{r.repository}:latest", "signatures": True} for r in (good, swapped)],
+                     [{"source": f"{registry.host}/{r.repository}:latest", "signatures": True}
+                      for r in (good, swapped)],
                      args=("--signature-policy", str(pol)))
     assert run.returncode == 0, run.stderr
     ok = mirrorsync("verify", str(run.output_dir), "--signature-policy", str(pol))

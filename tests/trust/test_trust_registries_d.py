@@ -38,7 +38,8 @@ def test_most_specific_scope_then_default(tmp_path):
 @pytest.mark.parametrize("files,field,words", [
     ({"a.yaml": "default-docker:\n  lookaside: x\n", "b.yaml": "default-docker:\n  lookaside: file:///y\n"},
      "default-docker.lookaside", "a file://"),
-    ({"a.yaml": "docker:\n  q.io:\n    lookaside: file:///x\n", "b.yaml": "docker:\n  q.io:\n    sigstore: file:///y\n"},
+    ({"a.yaml": "docker:\n  q.io:\n    lookaside: file:///x\n",
+      "b.yaml": "docker:\n  q.io:\n    sigstore: file:///y\n"},
      "docker.q.io", "also defined in"),
     ({"a.yaml": "docker:\n  q.io:\n    lookasid: file:///x\n"}, "docker.q.io.lookasid", "unknown field"),
     ({"a.yaml": "docker:\n  q.io:\n    use-sigstore-attachments: yes please\n"},
