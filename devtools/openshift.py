@@ -20,10 +20,9 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
-from devtools.loopback_http import LoopbackHTTPServer
+from devtools.loopback_http import AnsweringHTTPServer
 from devtools.samples import (OCI_CONFIG, OCI_LAYER_GZIP, Blob, Platform, PushedImage, SamplePusher, make_config,
                               make_files_layer, make_index, make_layer, make_manifest, push_image)
 
@@ -92,7 +91,7 @@ def push_release(pusher: SamplePusher, repository: str, tag: str, version: str,
     return index.digest
 
 
-class GraphServer(LoopbackHTTPServer):
+class GraphServer(AnsweringHTTPServer):
     """An update service on 127.0.0.1: ``GET /graph?channel=C&arch=A`` answers ``graphs[(C, A)]`` as JSON, 404
     for a channel it does not know; ``requests`` records each query."""
 
@@ -106,26 +105,13 @@ class GraphServer(LoopbackHTTPServer):
     def url(self) -> str:
         return f"{self.origin}/graph"
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                url = urlsplit(self.path)
-                query = {k: v[0] for k, v in parse_qs(url.query).items()}
-                server.requests.append({**query, "accept": self.headers.get("Accept", "")})
-                graph = server.graphs.get((query.get("channel", ""), query.get("arch", "")))
-                body = json.dumps(graph).encode() if graph is not None and url.path == "/graph" else b"{}"
-                self.send_response(200 if graph is not None else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        return Handler
+    def answer(self, path: str, headers) -> tuple[int, str, bytes]:
+        url = urlsplit(path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        self.requests.append({**query, "accept": headers.get("Accept", "")})
+        graph = self.graphs.get((query.get("channel", ""), query.get("arch", "")))
+        body = json.dumps(graph).encode() if graph is not None and url.path == "/graph" else b"{}"
+        return 200 if graph is not None else 404, "application/json", body
 
 
 # ---- catalogs --------------------------------------------------------------------------------------------------

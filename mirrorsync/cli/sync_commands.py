@@ -113,11 +113,11 @@ def plan(
         fail(exc)
         return
     refused = any(not s["accepted"] for s in signatures)
+    planned = the_plan.to_dict(PLUGGED)
     if output == OutputFormat.json:
-        doc = the_plan.to_dict(PLUGGED)
-        for job, s in zip(doc["jobs"], signatures):
+        for job, s in zip(planned["jobs"], signatures):
             job["signature"] = s
-        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        sys.stdout.write(json.dumps(planned, indent=2, sort_keys=True) + "\n")
     else:
         for i, job in enumerate(the_plan.jobs):
             tag = f":{job.target_tag}" if job.target_tag else ""  # a release's image: tagged on the mirrors
@@ -132,15 +132,30 @@ def plan(
                        f"{len(selection.decisions)} listed, {taken} taken")
             for decision in selection.decisions:
                 typer.echo(f"  {decision}")
-        planned = the_plan.to_dict(PLUGGED)
         for cp in planned.get("catalogs", []):  # which bundles each catalog filter keeps
             _echo_catalog_plan(cp)
         if served_releases.KEY in planned:  # the update graph the mirrored releases make
             for line in served_releases.text_lines(planned[served_releases.KEY]):
                 typer.echo(line)
+        for chart in planned.get("charts", []):  # each chart, where it goes, its images
+            _echo_chart_plan(chart, m)
         for f in the_plan.failures:
             typer.echo(f"cannot plan {f.spec.source.name}: {f.error}", err=True)
-    raise typer.Exit(1 if the_plan.failures or refused else 0)
+    chart_errors = any(c.get("error") for c in planned.get("charts", []))
+    raise typer.Exit(1 if the_plan.failures or chart_errors or refused else 0)
+
+
+def _echo_chart_plan(chart: dict, manifest) -> None:
+    if chart.get("error"):
+        typer.echo(f"cannot plan {chart['source']}: {chart['error']}", err=True)
+        return
+    targets = ", ".join(f"{mirror.registry}/{mirror.repository(chart['repository'])}:{chart['tag']}"
+                        for mirror in manifest.mirrors)
+    typer.echo(f"chart {chart['chart']} {chart['version']} ({chart['source']}) -> {targets}")
+    for image in chart["images"]:
+        typer.echo(f"  image {image['image']} ({image['foundBy']}: {image['where']})")
+    for warning in chart["warnings"]:
+        typer.echo(f"  warning: {warning}")
 
 
 def _echo_catalog_plan(plan: dict) -> None:

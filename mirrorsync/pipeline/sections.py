@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..charts.section import ChartsSection
 from ..openshift import cluster_image_policies
 from ..openshift.catalogs.section import CatalogsSection
 from ..openshift.releases.section import ReleasesSection
@@ -15,6 +16,7 @@ IMAGES = ImagesSection()
 PLUGGED: tuple[Section, ...] = (
     ReleasesSection(),  # platform: OpenShift releases
     CatalogsSection(),  # operators: operator catalogs
+    ChartsSection(),  # charts: Helm charts
 )
 ALL: tuple[Section, ...] = (IMAGES, *PLUGGED)
 

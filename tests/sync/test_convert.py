@@ -131,7 +131,7 @@ def test_image_set_configuration(tmp_path):
         assert [c.name for c in m.sections["platform"].channels] == ["stable-4.16"]  # the manifest's platform section
         dependencies = ":11: mirror.operators[0]: dependencies of kept bundles are added only with"
         assert (f"{src}{dependencies}" in comments) == (version == "v1alpha2")
-        for where in (":3: archiveSize:", ":4: storageConfig:", ":12: mirror.helm: not supported",
+        for where in (":3: archiveSize:", ":4: storageConfig:", ":12: mirror.helm: names no repositories or local charts",
                       ":17: mirror.additionalImages[3].name: docker.io/library/alpine:3.19 left out: blocked by "
                       "mirror.blockedImages[0]",
                       ":21: mirror.blockedImages[1]: blocks no additional image"):

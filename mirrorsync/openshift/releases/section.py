@@ -10,7 +10,7 @@ from typing import Any
 from ...sync.plan import Plan
 from ...sync.report import Report
 from ...sync.status import OK_STATUSES
-from ...sync.section import FinishContext, PlanContext, Section
+from ...sync.section import FinishContext, PlanContext, Section, held_on_mirrors
 from . import graph_image, outputs, served, spec as spec_mod
 from .planning import PLAN_KEY, add_from_registries, add_to_plan, records
 from .records import REPORT_KEY, release_records
@@ -93,13 +93,7 @@ class ReleasesSection(Section):
 
     def held(self, report: Report) -> list[tuple[str, str, str, str]]:
         """(repository, digest, tag, base image) of the graph-data image on every mirror that has it."""
-        out = []
-        for entry in graph_image.entries(report):
-            for m in entry.get("mirrors") or []:
-                if m.get("digest"):
-                    repository, _, tag = m["reference"].rpartition(":")
-                    out.append((repository, m["digest"], tag, entry.get("baseImage") or ""))
-        return out
+        return held_on_mirrors(graph_image.entries(report), "baseImage")
 
     def plan_dict(self, the_plan: Plan) -> dict:
         # the graph an update service over the mirrored releases serves; with graph, the graph-data image beside
