@@ -90,8 +90,9 @@ class Runner:
         previous = self._previous
         remembered = {(i.source, i.tag or i.digest): i.signature for i in (previous.images if previous else [])
                       if i.signature and (i.tag or i.digest)}
-        return SignatureChecker(policy, source_for or registry_source(clients), registries=self.registries_d,
-                                read_url=url_reader(clients.web), remembered=remembered)
+        return SignatureChecker(policy, source_for or registry_source(clients, self._through_mirrors),
+                                registries=self.registries_d, read_url=url_reader(clients.web),
+                                remembered=remembered)
 
     @functools.cached_property
     def cluster_image_policies(self) -> list[dict]:
