@@ -25,6 +25,7 @@ from ..registry.reference import Reference
 from ..sync.manifest import ImageSpec, SyncManifest
 from ..sync.plan import CopyJob, Plan, add_jobs, destinations, spec_for
 from ..sync.report import Report
+from ..sync.section import Pushed
 from ..sync.tag_selection import select
 from . import archive, artifact, images as images_mod, render, repo_index
 from .archive import ChartError
@@ -187,6 +188,72 @@ def protected(report: Report, the_plan: Plan) -> tuple[set[tuple[str, str]], lis
                     continue  # an entry edited into what is no reference
                 keep.add((ref.repo_only().name, ref.digest or ref.tag or "latest"))
     return keep, why
+
+
+def _pushed(entry: dict) -> list[tuple[str, str, dict]]:
+    """(mirror repository, tag, mirrors[] item) of each mirror a report's chart entry says holds it."""
+    out = []
+    for m in entry.get("mirrors") or []:
+        if m.get("digest") and m.get("reference"):
+            repository, _, tag = str(m["reference"]).rpartition(":")
+            out.append((repository, tag, m))
+    return out
+
+
+def kept_pushes(report: Report, manifest: SyncManifest, the_plan: Plan) -> set[tuple[str, str]]:
+    """(mirror repository, tag) of every chart this plan pushes to the manifest's mirrors, and of every version the
+    report has of a chart that could not be read this time (it may still select them)."""
+    keep: set[tuple[str, str]] = set()
+    for cp in chart_plans(the_plan):
+        if cp.error is None:
+            keep |= {(f"{m.registry}/{m.repository(cp.repository)}", cp.tag) for m in manifest.mirrors}
+            continue
+        for entry in chart_entries(report):
+            if is_version_of(cp.spec, entry):
+                keep |= {(repository, tag) for repository, tag, _ in _pushed(entry)}
+    return keep
+
+
+def prunable(report: Report, manifest: SyncManifest, the_plan: Plan) -> list[Pushed]:
+    """The charts the report says a run pushed that this plan no longer pushes there, each with why. A chart from
+    an OCI registry is left out: it was copied, and goes as any image the manifest no longer selects."""
+    keep = kept_pushes(report, manifest, the_plan)
+    spec = manifest.sections.get(KEY)
+    entries_now = spec.charts if isinstance(spec, ChartsSpec) else []
+    locations = {m.location for m in manifest.mirrors}
+    out = []
+    for entry in chart_entries(report):
+        if entry.get("kind") == "oci":
+            continue
+        named = any(is_version_of(c, entry) for c in entries_now)
+        what = f"chart {entry.get('chart')} {entry.get('version')}"
+        for repository, tag, m in _pushed(entry):
+            if (repository, tag) in keep:
+                continue
+            if not named:
+                why = f"the manifest no longer names chart {entry.get('chart')} ({entry.get('source')})"
+            elif m.get("mirror") not in locations:
+                why = f"the manifest no longer mirrors to {m.get('mirror')}"
+            else:
+                why = f"{what} is no longer among the versions its charts entry selects"
+            out.append(Pushed(str(entry.get("source") or ""), str(m.get("mirror")), repository, tag,
+                              str(m["digest"]), why, named))
+    return out
+
+
+def without(report: Report, gone: set[tuple[str, str]]) -> None:
+    """``report``'s charts without the mirrors in ``gone`` (repository, tag); an entry left on no mirror goes.
+    A new list in a new ``sections``: the report it was copied from keeps its own."""
+    entries = chart_entries(report)
+    if not entries:
+        return
+    kept = []
+    for entry in entries:
+        mirrors = [m for m in entry.get("mirrors") or []
+                   if not any((r, t) in gone for r, t, x in _pushed(entry) if x is m)]
+        if mirrors or not entry.get("mirrors"):
+            kept.append({**entry, "mirrors": mirrors} if entry.get("mirrors") else dict(entry))
+    report.sections = {**report.sections, REPORT_KEY: kept}
 
 
 def _from_export(chart: ChartSpec, spec: ChartsSpec, manifest: SyncManifest, carried: Report | None) -> list[ChartPlan]:

@@ -22,6 +22,21 @@ from .manifest import SyncManifest
 from .plan import Plan, Shard
 from .report import Report
 
+@dataclass(frozen=True)
+class Pushed:
+    """Something a section itself put on a mirror (a chart artifact, not a copy job's image) that the manifest no
+    longer selects there, for ``prune``. ``named``: whether the manifest still names where it came from (a chart
+    entry), as the guard against a typo asks of an image's source."""
+
+    source: str
+    mirror: str  # the mirror location as the report names it
+    repository: str  # host[:port]/path on the mirror
+    tag: str
+    digest: str
+    reason: str
+    named: bool = True
+
+
 SourceFor = Callable[[Reference], tuple[ContentStore, str]]  # a reference -> the store it is read from, and its name there
 
 
@@ -111,6 +126,18 @@ class Section:
         """(mirror repository, digest, tag, source) of what it put on the mirrors besides its images' records
         (a rebuilt catalog), for ``verify``."""
         return []
+
+    def prunable(self, report: Report, manifest: SyncManifest, the_plan: Plan) -> list[Pushed]:
+        """What the report says it pushed to the mirrors itself that this plan no longer selects (``prune``)."""
+        return []
+
+    def kept_pushes(self, report: Report, manifest: SyncManifest, the_plan: Plan) -> set[tuple[str, str]]:
+        """(mirror repository, tag) of what it pushes this time, or may (its source is down): ``prune`` never
+        deletes those, also when an earlier prune left them to delete."""
+        return set()
+
+    def without(self, report: Report, gone: set[tuple[str, str]]) -> None:
+        """Drop from ``report.sections`` what it recorded on the mirrors under the (repository, tag) in ``gone``."""
 
     def plan_dict(self, the_plan: Plan) -> dict:
         """What it adds to ``plan --output json``."""
