@@ -186,6 +186,31 @@ def test_charts_and_their_images_land_on_the_mirror_as_helm_stores_them(tmp_path
     assert f"missing: {mirror.host}/site/helm/web@{web_layer}" in bad.stdout, bad.stdout
 
 
+def test_the_skopeo_engine_copies_an_oci_chart_as_it_is(tmp_path, site, skopeo):
+    """skopeo copies helm's media types like any OCI artifact (``--preserve-digests``): the OCI chart keeps its
+    digest, its layer is the archive; the pushed charts and every image are there as with the native engine."""
+    mirror = site["mirror"]
+    manifest = charts_manifest(tmp_path, site, every_chart(site))
+    out = tmp_path / "out"
+    proc = mirrorsync("run", str(manifest), "--output-dir", str(out), "--engine", "skopeo")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["engine"] == "skopeo"
+    entries = {e["chart"]: e for e in report["charts"]}
+    [m] = entries["tool"]["mirrors"]
+    assert (m["reference"], m["digest"], m["error"]) == (f"{mirror.host}/site/helm/tool:0.4.0", site["tool_digest"],
+                                                         None)
+    raw, digest = get_manifest(mirror, "site/helm/tool", "0.4.0")
+    assert digest == site["tool_digest"]
+    doc = json.loads(raw)
+    assert doc["config"]["mediaType"] == HELM_CONFIG and [x["mediaType"] for x in doc["layers"]] == [HELM_CHART]
+    assert blob(mirror, "site/helm/tool", sha(site["tool"])) == site["tool"]
+    assert {n: [x["status"] for x in e["mirrors"]] for n, e in entries.items()} == {
+        n: ["pushed"] for n in ("web", "custom", "signed", "own")} | {"tool": ["copied"]}
+    for name, image in site["images"].items():
+        assert get_manifest(mirror, f"site/apps/{name}", image.tag)[1] == image.digest
+
+
 def test_plan_lists_the_charts_and_their_images(tmp_path, site):
     manifest = charts_manifest(tmp_path, site, every_chart(site))
     proc = mirrorsync("plan", str(manifest), "--output", "json")
