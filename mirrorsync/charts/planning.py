@@ -282,7 +282,8 @@ def _from_export(chart: ChartSpec, spec: ChartsSpec, manifest: SyncManifest, car
 
 
 def _versions(chart: ChartSpec, manifest: SyncManifest, available: list[str], where: str) -> list[str]:
-    """The versions the entry takes of ``available`` (as tags: ``+`` written ``_``), by the images' tag selection;
+    """The versions the entry takes of ``available``, by the images' tag selection (on their tags, ``+`` written
+    ``_``, read back as ``+`` for semver and latest: ``1.2.0+build.5`` is ``1.2.0`` to a range, as to Helm);
     none is bad input at the entry's version, semver or latest."""
     v = chart.versions
     if v.exact is not None:
@@ -291,7 +292,8 @@ def _versions(chart: ChartSpec, manifest: SyncManifest, available: list[str], wh
         raise manifest.error(chart.path + ("version",), f"{where} has no version {v.exact!r} (it has "
                                                         f"{_some(available)})")
     tags = {artifact.tag_for(a): a for a in available}
-    decisions = select(v.as_image_spec(reference.Reference("charts.invalid", "chart")), list(tags))
+    decisions = select(v.as_image_spec(reference.Reference("charts.invalid", "chart")), list(tags),
+                       artifact.version_of_tag)
     taken = [tags[d.tag] for d in decisions if d.taken]
     if not taken:
         key = "semver" if v.semver is not None else "latest"
