@@ -150,7 +150,9 @@ def _plan_entry(chart: ChartSpec, spec: ChartsSpec, manifest: SyncManifest, ctx,
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - a source that cannot be read fails this entry alone
-        return [ChartPlan(chart, chart.name or os.path.basename(chart.local), "", "", chart.source,
+        # its repository below the mirrors where its name is known: prune keeps every tag there
+        return [ChartPlan(chart, chart.name or os.path.basename(chart.local), "",
+                          spec.repository_for(chart.name) if chart.name else "", chart.source,
                           error=f"chart {chart.source}: {describe(exc)}")]
 
 
@@ -200,13 +202,16 @@ def _pushed(entry: dict) -> list[tuple[str, str, dict]]:
     return out
 
 
-def kept_pushes(report: Report, manifest: SyncManifest, the_plan: Plan) -> set[tuple[str, str]]:
-    """(mirror repository, tag) of every chart this plan pushes to the manifest's mirrors, and of every version the
-    report has of a chart that could not be read this time (it may still select them)."""
-    keep: set[tuple[str, str]] = set()
+def kept_pushes(report: Report, manifest: SyncManifest, the_plan: Plan) -> set[tuple[str, str | None]]:
+    """(mirror repository, tag) of every chart this plan pushes to the manifest's mirrors; for a chart that could
+    not be read this time (it may still select any version), (mirror repository, None) and every version the
+    report has of it."""
+    keep: set[tuple[str, str | None]] = set()
     for cp in chart_plans(the_plan):
+        if cp.error is None or cp.repository:
+            keep |= {(f"{m.registry}/{m.repository(cp.repository)}", cp.tag if cp.error is None else None)
+                     for m in manifest.mirrors}
         if cp.error is None:
-            keep |= {(f"{m.registry}/{m.repository(cp.repository)}", cp.tag) for m in manifest.mirrors}
             continue
         for entry in chart_entries(report):
             if is_version_of(cp.spec, entry):
@@ -228,7 +233,7 @@ def prunable(report: Report, manifest: SyncManifest, the_plan: Plan) -> list[Pus
         named = any(is_version_of(c, entry) for c in entries_now)
         what = f"chart {entry.get('chart')} {entry.get('version')}"
         for repository, tag, m in _pushed(entry):
-            if (repository, tag) in keep:
+            if (repository, tag) in keep or (repository, None) in keep:
                 continue
             if not named:
                 why = f"the manifest no longer names chart {entry.get('chart')} ({entry.get('source')})"

@@ -60,7 +60,7 @@ class ChartsSection(Section):
     def prunable(self, report: Report, manifest, the_plan: Plan) -> list[Pushed]:
         return planning.prunable(report, manifest, the_plan)
 
-    def kept_pushes(self, report: Report, manifest, the_plan: Plan) -> set[tuple[str, str]]:
+    def kept_pushes(self, report: Report, manifest, the_plan: Plan) -> set[tuple[str, str | None]]:
         return planning.kept_pushes(report, manifest, the_plan)
 
     def without(self, report: Report, gone: set[tuple[str, str]]) -> None:

@@ -219,7 +219,8 @@ def decide(report: Report, manifest: SyncManifest, the_plan: Plan,
     for r in unfinished:
         if r.section is not None:
             # a section's own push (a chart): never while this plan pushes it there, or may
-            if r.key not in removals and (r.repository, r.tag) not in kept_pushes.get(r.section, set()):
+            kept = kept_pushes.get(r.section, set())
+            if r.key not in removals and not {(r.repository, r.tag), (r.repository, None)} & kept:
                 removals[r.key] = dataclasses.replace(r, action="delete", detail=None,
                                                       manifests=[d for d in r.manifests if d not in r.deleted],
                                                       deleted=[])

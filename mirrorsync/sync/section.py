@@ -131,9 +131,9 @@ class Section:
         """What the report says it pushed to the mirrors itself that this plan no longer selects (``prune``)."""
         return []
 
-    def kept_pushes(self, report: Report, manifest: SyncManifest, the_plan: Plan) -> set[tuple[str, str]]:
-        """(mirror repository, tag) of what it pushes this time, or may (its source is down): ``prune`` never
-        deletes those, also when an earlier prune left them to delete."""
+    def kept_pushes(self, report: Report, manifest: SyncManifest, the_plan: Plan) -> set[tuple[str, str | None]]:
+        """(mirror repository, tag) of what it pushes this time, or may (its source is down; tag None: any tag of
+        that repository): ``prune`` never deletes those, also when an earlier prune left them to delete."""
         return set()
 
     def without(self, report: Report, gone: set[tuple[str, str]]) -> None:
