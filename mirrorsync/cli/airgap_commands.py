@@ -11,8 +11,8 @@ import typer
 from ..errors import MirrorsyncError
 from ..sync.status import RunStatus
 from ..pipeline import sections as manifest_mod
-from .options import (AuthFileOpt, ConcurrencyOpt, IcspOpt, LogFormat, LogFormatOpt, MetricsFileOpt, OutputDirOpt,
-                      PushgatewayOpt, QuietOpt, RetriesOpt, VerboseOpt)
+from .options import (AuthFileOpt, ConcurrencyOpt, IcspOpt, LogFormat, LogFormatOpt, MaxNestedPathsOpt,
+                      MetricsFileOpt, OutputDirOpt, PushgatewayOpt, QuietOpt, RetriesOpt, VerboseOpt)
 from .outputs import counts_text, finish_sync, status_counts, write_metrics, write_outputs, fail
 from .session import Session, note, result_line
 
@@ -22,7 +22,9 @@ def export(
     to: Path = typer.Option(..., "--to", help="The export directory (an OCI image layout; created if missing)."),
     since: List[Path] = typer.Option([], "--since", metavar="REPORT",
                                      help="An earlier export's report.json (or its directory): leave out every blob "
-                                          "that export and those before it carried. Repeatable."),
+                                          "that export and those before it carried. Or the last report of the site "
+                                          "the export is for (its import's or a run's): leave out the blobs of "
+                                          "what its mirrors hold. Repeatable."),
     archive_size: Optional[str] = typer.Option(None, "--archive-size", metavar="SIZE",
                                                help="Pack the export into tar files of at most SIZE (4G, 700M, "
                                                     "25GB) each."),
@@ -88,6 +90,7 @@ def import_(
     quiet: bool = QuietOpt,
     metrics_file: Optional[Path] = MetricsFileOpt,
     pushgateway: Optional[str] = PushgatewayOpt,
+    max_nested_paths: Optional[int] = MaxNestedPathsOpt,
 ) -> None:
     """Verify an export's checksums, push it to the mirrors, then write report.json and the CRs (naming the sources)."""
     from ..airgap import transfer as airgap
@@ -100,6 +103,7 @@ def import_(
             rep = airgap.import_export(directory, manifest_path=str(manifest) if manifest else None,
                                        options=RunOptions(concurrency=concurrency, retries=retries,
                                                           auth_file=authfile,
+                                                          max_nested_paths=max_nested_paths,
                                                           previous_report=output_dir / REPORT_FILE),
                                        on_event=session.progress, stop=session.stop, abandon=session.abandon,
                                        icsp=icsp, require_manifest=require_manifest)

@@ -30,7 +30,7 @@ AuthFileOpt = typer.Option(None, "--authfile",
                                 "~/.docker/config.json.")
 ShardOpt = typer.Option(None, "--shard", metavar="INDEX/COUNT",
                         help="Copy only this part of the source repositories (stable hash). Default in an Indexed "
-                             "Job: JOB_COMPLETION_INDEX/MIRRORSYNC_SHARD_COUNT.")
+                             "Job: JOB_COMPLETION_INDEX of MIRRORSYNC_SHARD_COUNT.")
 MetricsFileOpt = typer.Option(None, "--metrics-file", dir_okay=False,
                               help="Write Prometheus metrics here (a *.prom file for node_exporter's textfile "
                                    "collector).")
@@ -44,4 +44,8 @@ QuietOpt = typer.Option(False, "--quiet", "-q", help="Print only what failed (im
                                                     "summary.")
 OutputDirOpt = typer.Option(Path("out"), "--output-dir", "-o",
                             help="Where report.json goes; the CRs go in its cluster-resources/ (apply that).")
+MaxNestedPathsOpt = typer.Option(None, "--max-nested-paths", min=1, max=64, metavar="N",
+                                 help="Repositories on the mirrors have at most N path components, namespace "
+                                      "included (Quay, Harbor: 2): deeper ones keep N-1 and join the rest with "
+                                      "'-', as oc-mirror does. Default: registries.<host>.maxNestedPaths.")
 IcspOpt = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy for older clusters.")

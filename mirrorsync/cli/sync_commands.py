@@ -14,8 +14,8 @@ from ..errors import MirrorsyncError
 from ..pipeline import sections as manifest_mod
 from ..sync import report as report_mod
 from .options import (AuthFileOpt, ConcurrencyOpt, EngineName, IcspOpt, LogFormat, LogFormatOpt, MetricsFileOpt,
-                      OutputDirOpt, OutputFormat, PushgatewayOpt, QuietOpt, RetriesOpt, ShardOpt,
-                      VerboseOpt)
+                      MaxNestedPathsOpt, OutputDirOpt, OutputFormat, PushgatewayOpt, QuietOpt, RetriesOpt,
+                      ShardOpt, VerboseOpt)
 from .outputs import applying_line, finish_sync, write_outputs, fail
 from .session import Session, note
 
@@ -47,6 +47,7 @@ def run(
     shard: Optional[str] = ShardOpt,
     metrics_file: Optional[Path] = MetricsFileOpt,
     pushgateway: Optional[str] = PushgatewayOpt,
+    max_nested_paths: Optional[int] = MaxNestedPathsOpt,
 ) -> None:
     """Copy the manifest's images to every mirror, then write report.json and the IDMS/ITMS for what the mirrors hold.
 
@@ -59,7 +60,7 @@ def run(
 
     session = Session(log_format.value, verbose, quiet)
     try:
-        m = manifest_mod.load_manifest(str(manifest))
+        m = manifest_mod.load_manifest(str(manifest), max_nested_paths=max_nested_paths)
         if icsp:
             m.check_icsp()
         the_shard = _shard(shard)
@@ -83,6 +84,7 @@ def plan(
     manifest: Path = typer.Argument(..., help="The sync manifest (YAML).", dir_okay=False),
     output: OutputFormat = typer.Option(OutputFormat.text, "--output", help="text or json."),
     authfile: Optional[str] = AuthFileOpt,
+    max_nested_paths: Optional[int] = MaxNestedPathsOpt,
 ) -> None:
     """Show what a run would copy, and why each listed tag was taken or left (reads source tag lists; writes
     nothing)."""
@@ -91,7 +93,7 @@ def plan(
     from ..pipeline.sections import PLUGGED
 
     try:
-        m = manifest_mod.load_manifest(str(manifest))
+        m = manifest_mod.load_manifest(str(manifest), max_nested_paths=max_nested_paths)
         runner = Runner(m, RunOptions(auth_file=authfile))
         clients = runner.clients()
         try:
@@ -193,6 +195,7 @@ def verify(
                                             dir_okay=False),
     authfile: Optional[str] = AuthFileOpt,
     concurrency: int = typer.Option(8, min=1, max=256, help="Images checked at once."),
+    max_nested_paths: Optional[int] = MaxNestedPathsOpt,
 ) -> None:
     """Check that every mirror holds every manifest and blob the CRs promise (blobs by HEAD); exit 1 listing gaps.
 
@@ -204,7 +207,8 @@ def verify(
     try:
         report_or_manifest = target / REPORT_FILE if target.is_dir() else target
         outcome, problems = verify_target(str(report_or_manifest), manifest=str(manifest) if manifest else None,
-                                          auth_file=authfile, workers=concurrency)
+                                          auth_file=authfile, workers=concurrency,
+                                          max_nested_paths=max_nested_paths)
     except MirrorsyncError as exc:
         fail(exc)
         return
@@ -239,6 +243,7 @@ def prune(
     log_format: LogFormat = LogFormatOpt,
     verbose: bool = VerboseOpt,
     quiet: bool = QuietOpt,
+    max_nested_paths: Optional[int] = MaxNestedPathsOpt,
 ) -> None:
     """Delete from the mirrors what earlier runs put there and the manifest no longer selects.
 
@@ -252,7 +257,7 @@ def prune(
 
     session = Session(log_format.value, verbose, quiet)
     try:
-        m = manifest_mod.load_manifest(str(manifest))
+        m = manifest_mod.load_manifest(str(manifest), max_nested_paths=max_nested_paths)
         pruner = Pruner(m, output_dir, apply=apply, auth_file=authfile, stop=session.stop,
                         notify=lambda message: note(f"note: {message}"), protect=tuple(protect),
                         allow_large=allow_large_prune, max_share=max_share)

@@ -122,10 +122,13 @@ def load_unfinished(path: str | os.PathLike[str]) -> list[Removal]:
 # --- deciding what goes -----------------------------------------------------------------------------------------
 
 def _selected(manifest: SyncManifest, the_plan: Plan) -> dict[tuple[str, str], set[str]]:
-    """(source, tag or digest) -> the mirror repositories the manifest puts it in."""
+    """(source, tag or digest) -> the mirror repositories the manifest puts it in, and the names those had before
+    a depth limit flattened them: a depth limit given to ``run`` and not to ``prune`` (or the other way round)
+    never makes what one layout holds look unselected."""
     out: dict[tuple[str, str], set[str]] = {}
     for job in the_plan.jobs:
-        out.setdefault((job.source.name, job.ref), set()).update(d.name for d in job.destinations)
+        out.setdefault((job.source.name, job.ref), set()).update(
+            name for d in job.destinations for name in (d.name, d.flattened_name) if name)
     return out
 
 
@@ -176,8 +179,8 @@ def decide(report: Report, manifest: SyncManifest, the_plan: Plan,
     unlisted_specs = [f.spec for f in the_plan.failures if not f.section]
     unlisted: set[str] = set()
 
-    def still_selected(source: str, ref: str, repository: str) -> bool:
-        if repository in selected.get((source, ref), ()) or (source, ref) in protected:
+    def still_selected(source: str, ref: str, repository: str, flattened_from: str | None = None) -> bool:
+        if {repository, flattened_from} & selected.get((source, ref), set()) or (source, ref) in protected:
             return True
         for spec in unlisted_specs:  # cannot tell what it selects: keep what it may select there
             if spec.source.name == source and repository in {d.name for d in destinations(manifest, spec)}:
@@ -192,7 +195,7 @@ def decide(report: Report, manifest: SyncManifest, the_plan: Plan,
         dests = []
         for d in img.destinations:
             ref = img.tag or img.digest
-            if ref is None or still_selected(img.source, ref, d.repository):
+            if ref is None or still_selected(img.source, ref, d.repository, d.flattenedFrom):
                 dests.append(d)
                 continue
             held = img.held_digest(d)

@@ -244,7 +244,7 @@ def verify(checks: list[Check], store_for: StoreFor, *, workers: int = 8) -> Out
 
 
 def verify_target(target: str, *, manifest: str | None = None, auth_file: str | None = None,
-                  workers: int = 8) -> tuple[Outcome, list[str]]:
+                  workers: int = 8, max_nested_paths: int | None = None) -> tuple[Outcome, list[str]]:
     """``mirrorsync verify``: check a report (what it says reached the mirrors) or a manifest (everything it
     selects, digests read from the sources). Returns the outcome and every problem found, sorted, once each.
 
@@ -264,7 +264,7 @@ def verify_target(target: str, *, manifest: str | None = None, auth_file: str | 
             settings_from = next((str(p) for p in named if p.is_file()), None)
         m = load_manifest(settings_from) if settings_from else SyncManifest("", (), ())
     else:
-        m = load_manifest(target)
+        m = load_manifest(target, max_nested_paths=max_nested_paths)
     clients = Clients(m, auth_file=auth_file, policy=RetryPolicy.from_retries(m.options.retries),
                       timeout=m.options.timeout)
     try:

@@ -15,8 +15,8 @@ from . import pacing
 from .copy import CopyResult
 from .engines import Engine
 from .manifest import SyncManifest
-from .plan import CopyJob
-from .report import DestinationRecord, ImageRecord, Report
+from .plan import CopyJob, destinations
+from .report import ImageRecord, Report
 from .status import RunStatus, Status
 
 log = logging.getLogger(__name__)
@@ -130,10 +130,10 @@ def to_record(job: CopyJob, result: CopyResult) -> ImageRecord:
     dests = []
     for d, tr in zip(job.destinations, result.targets or [None] * len(job.destinations)):
         if tr is None:
-            dests.append(DestinationRecord(d.mirror.location, d.name, Status.FAILED, error=result.error))
+            dests.append(d.record(Status.FAILED, error=result.error))
             continue
-        dests.append(DestinationRecord(
-            mirror=d.mirror.location, repository=d.name, status=Status.FAILED if tr.status == Status.PENDING else Status(tr.status),
+        dests.append(d.record(
+            Status.FAILED if tr.status == Status.PENDING else Status(tr.status),
             bytesSent=tr.bytes_sent, bytesSkipped=tr.bytes_skipped, blobsSent=tr.blobs_sent,
             blobsSkipped=tr.blobs_skipped, blobsMounted=tr.blobs_mounted, manifestsPushed=tr.manifests_pushed,
             error=tr.error))
@@ -154,13 +154,12 @@ def to_record(job: CopyJob, result: CopyResult) -> ImageRecord:
                        missingPlatforms=list(result.missing_platforms) if spec.platforms else None,
                        rewrittenDigest=result.rewritten_digest,
                        companions=list(result.companions) if spec.signatures or spec.referrers else None,
-                       mirrorTag=job.target_tag)
+                       mirrorTag=job.target_tag, readFrom=result.read_from)
 
 
 def failed_record(spec, job: CopyJob | None, error: str, manifest: SyncManifest,
                   status: Status = Status.FAILED) -> ImageRecord:
-    dests = [DestinationRecord(m.location, f"{m.registry}/{m.repository(spec.destination)}", status, error=error)
-             for m in manifest.mirrors]
+    dests = [d.record(status, error=error) for d in destinations(manifest, spec)]
     return ImageRecord(source=spec.source.name, tag=job.tag if job else None, digest=job.digest if job else None,
                        status=status, mirrorSets=spec.fed_mirror_sets, mirrorSourcePolicy=spec.mirror_source_policy,
                        scope=spec.scope, destinations=dests, error=error,
