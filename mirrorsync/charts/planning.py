@@ -25,7 +25,7 @@ from ..registry.reference import Reference
 from ..sync.manifest import ImageSpec, SyncManifest
 from ..sync.plan import CopyJob, Plan, add_jobs, destinations, spec_for
 from ..sync.report import Report
-from ..sync.section import Pushed
+from ..sync.section import Pushed, mirrors_holding
 from ..sync.tag_selection import select
 from . import archive, artifact, images as images_mod, render, repo_index
 from .archive import ChartError
@@ -192,16 +192,6 @@ def protected(report: Report, the_plan: Plan) -> tuple[set[tuple[str, str]], lis
     return keep, why
 
 
-def _pushed(entry: dict) -> list[tuple[str, str, dict]]:
-    """(mirror repository, tag, mirrors[] item) of each mirror a report's chart entry says holds it."""
-    out = []
-    for m in entry.get("mirrors") or []:
-        if m.get("digest") and m.get("reference"):
-            repository, _, tag = str(m["reference"]).rpartition(":")
-            out.append((repository, tag, m))
-    return out
-
-
 def kept_pushes(report: Report, manifest: SyncManifest, the_plan: Plan) -> set[tuple[str, str | None]]:
     """(mirror repository, tag) of every chart this plan pushes to the manifest's mirrors; for a chart that could
     not be read this time (it may still select any version), (mirror repository, None) and every version the
@@ -215,7 +205,7 @@ def kept_pushes(report: Report, manifest: SyncManifest, the_plan: Plan) -> set[t
             continue
         for entry in chart_entries(report):
             if is_version_of(cp.spec, entry):
-                keep |= {(repository, tag) for repository, tag, _ in _pushed(entry)}
+                keep |= {(repository, tag) for repository, tag, _ in mirrors_holding(entry)}
     return keep
 
 
@@ -232,7 +222,7 @@ def prunable(report: Report, manifest: SyncManifest, the_plan: Plan) -> list[Pus
             continue
         named = any(is_version_of(c, entry) for c in entries_now)
         what = f"chart {entry.get('chart')} {entry.get('version')}"
-        for repository, tag, m in _pushed(entry):
+        for repository, tag, m in mirrors_holding(entry):
             if (repository, tag) in keep or (repository, None) in keep:
                 continue
             if not named:
@@ -255,7 +245,7 @@ def without(report: Report, gone: set[tuple[str, str]]) -> None:
     kept = []
     for entry in entries:
         mirrors = [m for m in entry.get("mirrors") or []
-                   if not any((r, t) in gone for r, t, x in _pushed(entry) if x is m)]
+                   if not any((r, t) in gone for r, t, x in mirrors_holding(entry) if x is m)]
         if mirrors or not entry.get("mirrors"):
             kept.append({**entry, "mirrors": mirrors} if entry.get("mirrors") else dict(entry))
     report.sections = {**report.sections, REPORT_KEY: kept}

@@ -152,14 +152,20 @@ class Section:
         return []
 
 
+def mirrors_holding(entry: dict) -> list[tuple[str, str, dict]]:
+    """(mirror repository, tag, the ``mirrors[]`` item) of each mirror a section's report entry says holds it
+    (the item has a digest; its ``reference`` is ``repository:tag``)."""
+    out = []
+    for m in entry.get("mirrors") or []:
+        if m.get("digest") and m.get("reference"):
+            repository, _, tag = str(m["reference"]).rpartition(":")
+            out.append((repository, tag, m))
+    return out
+
+
 def held_on_mirrors(entries: list[dict], source_key: str) -> list[tuple[str, str, str, str]]:
     """(repository, digest, tag, source) of what a section's report ``entries`` say they put on a mirror: each
     ``mirrors[]`` item with a digest, under its ``reference`` (``repository:tag``); the source is the entry's
     ``source_key`` (for :meth:`Section.held`)."""
-    out = []
-    for entry in entries:
-        for m in entry.get("mirrors") or []:
-            if m.get("digest"):
-                repository, _, tag = m["reference"].rpartition(":")
-                out.append((repository, m["digest"], tag, entry.get(source_key) or ""))
-    return out
+    return [(repository, m["digest"], tag, entry.get(source_key) or "")
+            for entry in entries for repository, tag, m in mirrors_holding(entry)]
