@@ -12,7 +12,8 @@ from ..errors import MirrorsyncError
 from ..sync.status import RunStatus
 from ..pipeline import sections as manifest_mod
 from .options import (AuthFileOpt, ConcurrencyOpt, IcspOpt, LogFormat, LogFormatOpt, MaxNestedPathsOpt,
-                      MetricsFileOpt, OutputDirOpt, PushgatewayOpt, QuietOpt, RetriesOpt, VerboseOpt)
+                      MetricsFileOpt, OutputDirOpt, PushgatewayOpt, QuietOpt, RetriesOpt, SignaturePolicyOpt,
+                      VerboseOpt)
 from .outputs import counts_text, finish_sync, status_counts, write_metrics, write_outputs, fail
 from .session import Session, note, result_line
 
@@ -36,6 +37,7 @@ def export(
     quiet: bool = QuietOpt,
     metrics_file: Optional[Path] = MetricsFileOpt,
     pushgateway: Optional[str] = PushgatewayOpt,
+    signature_policy: Optional[Path] = SignaturePolicyOpt,
 ) -> None:
     """Copy the manifest's images into an OCI layout to carry across an air gap, with report and SHA256SUMS."""
     from ..airgap import transfer as airgap
@@ -48,7 +50,8 @@ def export(
         size = parse_size(archive_size) if archive_size is not None else None
         with session.locked(to):
             result = airgap.export(m, to, options=RunOptions(concurrency=concurrency, retries=retries,
-                                                             auth_file=authfile),
+                                                             auth_file=authfile,
+                                                             signature_policy=_path(signature_policy)),
                                    since=[str(p) for p in since], archive_size=size, on_event=session.progress,
                                    stop=session.stop, abandon=session.abandon)
             session.progress.finish()
@@ -91,6 +94,7 @@ def import_(
     metrics_file: Optional[Path] = MetricsFileOpt,
     pushgateway: Optional[str] = PushgatewayOpt,
     max_nested_paths: Optional[int] = MaxNestedPathsOpt,
+    signature_policy: Optional[Path] = SignaturePolicyOpt,
 ) -> None:
     """Verify an export's checksums, push it to the mirrors, then write report.json and the CRs (naming the sources)."""
     from ..airgap import transfer as airgap
@@ -104,7 +108,8 @@ def import_(
                                        options=RunOptions(concurrency=concurrency, retries=retries,
                                                           auth_file=authfile,
                                                           max_nested_paths=max_nested_paths,
-                                                          previous_report=output_dir / REPORT_FILE),
+                                                          previous_report=output_dir / REPORT_FILE,
+                                                          signature_policy=_path(signature_policy)),
                                        on_event=session.progress, stop=session.stop, abandon=session.abandon,
                                        icsp=icsp, require_manifest=require_manifest)
             session.progress.finish()
@@ -116,6 +121,10 @@ def import_(
         _disk_failure(exc)
     with session.reporting():
         finish_sync(rep, output_dir, written, metrics_file, pushgateway)
+
+
+def _path(path: Optional[Path]) -> str | None:
+    return str(path) if path is not None else None
 
 
 def _disk_failure(exc: OSError) -> None:

@@ -48,4 +48,8 @@ MaxNestedPathsOpt = typer.Option(None, "--max-nested-paths", min=1, max=64, meta
                                  help="Repositories on the mirrors have at most N path components, namespace "
                                       "included (Quay, Harbor: 2): deeper ones keep N-1 and join the rest with "
                                       "'-', as oc-mirror does. Default: registries.<host>.maxNestedPaths.")
+SignaturePolicyOpt = typer.Option(None, "--signature-policy", metavar="PATH", dir_okay=False,
+                                  help="The containers-policy.json every image must satisfy before it is "
+                                       "copied (its signatures checked against the policy's keys). Default: the "
+                                       "manifest's options.signaturePolicy.")
 IcspOpt = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy for older clusters.")

@@ -4,6 +4,7 @@ longer selected)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -15,7 +16,7 @@ from ..pipeline import sections as manifest_mod
 from ..sync import report as report_mod
 from .options import (AuthFileOpt, ConcurrencyOpt, EngineName, IcspOpt, LogFormat, LogFormatOpt, MetricsFileOpt,
                       MaxNestedPathsOpt, OutputDirOpt, OutputFormat, PushgatewayOpt, QuietOpt, RetriesOpt,
-                      ShardOpt, VerboseOpt)
+                      ShardOpt, SignaturePolicyOpt, VerboseOpt)
 from .outputs import applying_line, finish_sync, write_outputs, fail
 from .session import Session, note
 
@@ -48,6 +49,7 @@ def run(
     metrics_file: Optional[Path] = MetricsFileOpt,
     pushgateway: Optional[str] = PushgatewayOpt,
     max_nested_paths: Optional[int] = MaxNestedPathsOpt,
+    signature_policy: Optional[Path] = SignaturePolicyOpt,
 ) -> None:
     """Copy the manifest's images to every mirror, then write report.json and the IDMS/ITMS for what the mirrors hold.
 
@@ -66,7 +68,8 @@ def run(
         the_shard = _shard(shard)
         runner = Runner(m, RunOptions(engine=engine.value if engine else None, concurrency=concurrency,
                                       retries=retries, auth_file=authfile, shard=the_shard,
-                                      previous_report=output_dir / REPORT_FILE),
+                                      previous_report=output_dir / REPORT_FILE,
+                                      signature_policy=str(signature_policy) if signature_policy else None),
                         on_event=session.progress, stop=session.stop, abandon=session.abandon)
         runner.check_credentials()  # before the output directory is touched
         with session.locked(output_dir):
@@ -85,6 +88,10 @@ def plan(
     output: OutputFormat = typer.Option(OutputFormat.text, "--output", help="text or json."),
     authfile: Optional[str] = AuthFileOpt,
     max_nested_paths: Optional[int] = MaxNestedPathsOpt,
+    verify_signatures: bool = typer.Option(False, "--verify-signatures",
+                                           help="Also check each image against the signature policy, as a run "
+                                                "would, without copying; exit 1 if one is refused."),
+    signature_policy: Optional[Path] = SignaturePolicyOpt,
 ) -> None:
     """Show what a run would copy, and why each listed tag was taken or left (reads source tag lists; writes
     nothing)."""
@@ -92,24 +99,35 @@ def plan(
     from ..pipeline.runner import RunOptions, Runner
     from ..pipeline.sections import PLUGGED
 
+    signatures: list[dict] = []
     try:
         m = manifest_mod.load_manifest(str(manifest), max_nested_paths=max_nested_paths)
-        runner = Runner(m, RunOptions(auth_file=authfile))
+        runner = Runner(m, RunOptions(auth_file=authfile,
+                                      signature_policy=str(signature_policy) if signature_policy else None))
         clients = runner.clients()
         try:
             the_plan = runner.plan(clients)
+            if verify_signatures:
+                signatures = runner.check_signatures(the_plan.jobs, clients)
         finally:
             clients.close()
     except MirrorsyncError as exc:
         fail(exc)
         return
+    refused = any(not s["accepted"] for s in signatures)
     planned = the_plan.to_dict(PLUGGED)
     if output == OutputFormat.json:
-        sys.stdout.write(the_plan.to_json(PLUGGED))
+        for job, s in zip(planned["jobs"], signatures):
+            job["signature"] = s
+        sys.stdout.write(json.dumps(planned, indent=2, sort_keys=True) + "\n")
     else:
-        for job in the_plan.jobs:
+        for i, job in enumerate(the_plan.jobs):
             tag = f":{job.target_tag}" if job.target_tag else ""  # a release's image: tagged on the mirrors
             typer.echo(f"{job} -> {', '.join(d.name + tag for d in job.destinations)}")
+            if signatures:
+                s = signatures[i]
+                typer.echo(f"  signature: accepted ({s['scope']}, {s['digest']})" if s["accepted"] else
+                           f"  signature-rejected: {s.get('reason') or s.get('error')} ({s.get('scope', '-')})")
         for selection in the_plan.selections:  # why each listed tag was taken or left
             taken = sum(d.taken for d in selection.decisions)
             typer.echo(f"tags of {selection.spec.source.name} (images[{selection.spec.index}]): "
@@ -126,7 +144,7 @@ def plan(
         for f in the_plan.failures:
             typer.echo(f"cannot plan {f.spec.source.name}: {f.error}", err=True)
     chart_errors = any(c.get("error") for c in planned.get("charts", []))
-    raise typer.Exit(1 if the_plan.failures or chart_errors else 0)
+    raise typer.Exit(1 if the_plan.failures or chart_errors or refused else 0)
 
 
 def _echo_chart_plan(chart: dict, manifest) -> None:
@@ -196,6 +214,9 @@ def verify(
     authfile: Optional[str] = AuthFileOpt,
     concurrency: int = typer.Option(8, min=1, max=256, help="Images checked at once."),
     max_nested_paths: Optional[int] = MaxNestedPathsOpt,
+    signature_policy: Optional[Path] = typer.Option(None, "--signature-policy", metavar="PATH", dir_okay=False,
+                                                    help="Also check that this containers-policy.json accepts "
+                                                         "every image, from the signatures on the mirror."),
 ) -> None:
     """Check that every mirror holds every manifest and blob the CRs promise (blobs by HEAD); exit 1 listing gaps.
 
@@ -208,7 +229,8 @@ def verify(
         report_or_manifest = target / REPORT_FILE if target.is_dir() else target
         outcome, problems = verify_target(str(report_or_manifest), manifest=str(manifest) if manifest else None,
                                           auth_file=authfile, workers=concurrency,
-                                          max_nested_paths=max_nested_paths)
+                                          max_nested_paths=max_nested_paths,
+                                          signature_policy=str(signature_policy) if signature_policy else None)
     except MirrorsyncError as exc:
         fail(exc)
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..charts.section import ChartsSection
+from ..openshift import cluster_image_policies
 from ..openshift.catalogs.section import CatalogsSection
 from ..openshift.releases.section import ReleasesSection
 from ..sync import manifest as manifest_mod
@@ -41,5 +42,6 @@ def _checked(manifest: SyncManifest) -> SyncManifest:
 
 
 def owned_files() -> tuple[str, ...]:
-    """The cluster-resources files the sections may write, besides the mirror sets."""
-    return tuple(name for section in ALL for name in section.owned_files)
+    """The cluster-resources files the sections may write, besides the mirror sets (and the ClusterImagePolicies
+    of a signature policy)."""
+    return tuple(name for section in ALL for name in section.owned_files) + (cluster_image_policies.FILENAME,)

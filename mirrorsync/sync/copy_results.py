@@ -46,4 +46,6 @@ class CopyResult:
     rewritten_digest: str | None = None  # platformMode rewrite: the digest of the index pushed instead of ``digest``
     companions: list[dict] = field(default_factory=list)  # what travelled with the image (companions.py)
     read_from: str | None = None  # read through source mirrors: the location (host/path) it was read from
+    # with a signature policy: its decision (signature_gate.py); refused, the image was not copied
+    signature: dict | None = None
 

@@ -115,6 +115,15 @@ def source_of(job: CopyJob, clients: Clients, sources: SourceThroughMirrors | No
 TargetsFor = Callable[[CopyJob], list[Target]]
 
 
+def registry_source(clients: Clients) -> SourceFor:
+    """Where a job is read from by default: its own store (an oci:// catalog's layout), else its registry."""
+    def source_for(job: CopyJob) -> tuple[ContentStore, str]:
+        if job.source_store is not None:
+            return job.source_store, job.source.repository
+        return clients.get(job.source.registry), job.source.repository
+    return source_for
+
+
 class NativeEngine:
     """Copies over the distribution API with mirrorsync's own client: fan-out, mounts, no-op fast path.
 
@@ -132,6 +141,7 @@ class NativeEngine:
         self.sources = sources
         self._pool = ThreadPoolExecutor(max_workers=blob_concurrency, thread_name_prefix="blob")
         self.copier = Copier(self._pool, policy=clients.policy)
+        self._registry_source = registry_source(clients)
         self.source_for = source_for or self._registry_source
         self.targets_for = targets_for or self._registry_targets
 

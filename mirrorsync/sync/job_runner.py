@@ -144,6 +144,8 @@ def to_record(job: CopyJob, result: CopyResult) -> ImageRecord:
         status = Status.PARTIAL
     else:
         status = Status.FAILED
+    if result.signature is not None and not result.signature["accepted"]:
+        status = Status.SIGNATURE_REJECTED
     errors = [d.error for d in dests if d.error]
     spec = job.spec
     return ImageRecord(source=job.source.name, tag=job.tag, digest=result.digest or job.digest, status=status,
@@ -154,7 +156,7 @@ def to_record(job: CopyJob, result: CopyResult) -> ImageRecord:
                        missingPlatforms=list(result.missing_platforms) if spec.platforms else None,
                        rewrittenDigest=result.rewritten_digest,
                        companions=list(result.companions) if spec.signatures or spec.referrers else None,
-                       mirrorTag=job.target_tag, readFrom=result.read_from)
+                       mirrorTag=job.target_tag, readFrom=result.read_from, signature=result.signature)
 
 
 def failed_record(spec, job: CopyJob | None, error: str, manifest: SyncManifest,

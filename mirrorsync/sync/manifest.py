@@ -177,6 +177,13 @@ class Options:
     # where sources are read through (a registries.conf, a directory or file of IDMS/ITMS/ICSP, or SYSTEM), as a
     # path relative to the working directory; None: every source is read from itself
     source_mirrors: str | None = None
+    # a containers-policy.json(5) every image must satisfy before it is copied (signature_gate.py); the path
+    # resolved against the manifest's directory. None: no signature check
+    signature_policy: str | None = None
+    # a containers-registries.d(5) directory: where GPG signatures live (lookaside), whether cosign's are read
+    registries_d: str | None = None
+    # write ClusterImagePolicy objects for the signature policy's sigstoreSigned scopes (openshift/cluster_image_policies)
+    cluster_image_policy: bool = False
 
 
 SYSTEM_REGISTRIES_CONF = "system"  # options.sourceMirrors: the registries.conf containers tools would read
@@ -238,6 +245,7 @@ _REGISTRY_KEYS = {"tlsVerify": "tls_verify", "certDir": "cert_dir", "authFile": 
 _DEFAULT_KEYS = {"mirrorSourcePolicy", "mirrorSets", "scope", "platforms", "platformMode", "signatures", "referrers"}
 _IMAGE_KEYS = ({"source", "tags", "digests", "allTags", "include", "exclude", "destination", "semver", "latest"}
                | _DEFAULT_KEYS)
+_PATH_OPTIONS = {"signaturePolicy": "signature_policy", "registriesD": "registries_d"}
 _OPTION_KEYS = {"engine": str, "concurrency": int, "blobConcurrency": int, "retries": int, "timeout": (int, float),
                 "sourceMirrors": str}
 
@@ -398,8 +406,15 @@ def check_flattening(manifest: SyncManifest, *, flag: str | None = None) -> None
 def _parse_options(r: Reader, value: Any, file: str) -> Options:
     if value is None:
         return Options()
-    r.mapping(value, ("options",), set(_OPTION_KEYS))
+    r.mapping(value, ("options",), set(_OPTION_KEYS) | set(_PATH_OPTIONS) | {"clusterImagePolicy"})
     kwargs: dict[str, Any] = {}
+    if "clusterImagePolicy" in value:
+        kwargs["cluster_image_policy"] = r.boolean(value["clusterImagePolicy"], ("options", "clusterImagePolicy"))
+    base = os.path.dirname(os.path.abspath(file)) if file and not file.startswith("<") else os.getcwd()
+    for key, name in _PATH_OPTIONS.items():  # relative to the manifest's directory
+        if key in value:
+            text = r.string(value[key], ("options", key))
+            kwargs[name] = os.path.normpath(os.path.join(base, os.path.expanduser(text)))
     names = {"blobConcurrency": "blob_concurrency"}
     for key, want in _OPTION_KEYS.items():
         if key not in value:

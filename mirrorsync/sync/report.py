@@ -83,6 +83,10 @@ class ImageRecord:
     companions: list[dict[str, Any]] | None = None
     # With ``options.sourceMirrors``: where the image was read from (``host/path`` of the mirror or the source).
     readFrom: str | None = None
+    # With a signature policy: its decision on the digest the run read, {"accepted", "scope", "digest", "reason"
+    # (refused: no signature | wrong key | digest mismatch | identity mismatch | invalid signature | policy
+    # reject)}; an image refused has status signature-rejected and was not copied.
+    signature: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.onMirror is None:
@@ -192,7 +196,8 @@ class Report:
 # the report's own keys; every other top-level list is a section's (``Report.sections``)
 _ENGINE_KEYS = ("apiVersion", "kind", "manifest", "engine", "mirrors", "startedAt", "finishedAt", "status", "totals",
                 "images", "removedEntries", "nodeImpact")
-_OPTIONAL_IMAGE_FIELDS = ("mirrorTag", "platforms", "missingPlatforms", "rewrittenDigest", "companions", "readFrom")
+_OPTIONAL_IMAGE_FIELDS = ("mirrorTag", "platforms", "missingPlatforms", "rewrittenDigest", "companions", "readFrom",
+                          "signature")
 _OPTIONAL_DESTINATION_FIELDS = ("flattenedFrom",)
 
 
