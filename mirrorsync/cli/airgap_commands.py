@@ -19,7 +19,7 @@ from .session import Session, note, result_line
 
 def export(
     manifest: Path = typer.Argument(..., help="The sync manifest (YAML).", dir_okay=False),
-    to: Path = typer.Option(..., "--to", help="The export directory (an OCI image layout; created if missing)."),
+    to: Path = typer.Option(..., "--to", metavar="DIR", help="The export directory (an OCI image layout; created if missing)."),
     since: List[Path] = typer.Option([], "--since", metavar="REPORT",
                                      help="An earlier export's report.json (or its directory): leave out every blob "
                                           "that export and those before it carried. Repeatable."),
@@ -71,7 +71,7 @@ def export(
 
 def import_(
     directory: Path = typer.Argument(..., help="An export directory (layout or archive parts).", file_okay=False),
-    manifest: Optional[Path] = typer.Option(None, "--manifest",
+    manifest: Optional[Path] = typer.Option(None, "--manifest", metavar="MANIFEST",
                                             help="Mirrors and settings to use (default: the manifest the export "
                                                  "carries, trusted as it is; see --require-manifest).", dir_okay=False),
     require_manifest: bool = typer.Option(False, "--require-manifest", envvar="MIRRORSYNC_IMPORT_REQUIRE_MANIFEST",

@@ -13,7 +13,7 @@ import typer
 
 from ..errors import InputError, MirrorsyncError
 from ..pipeline import sections as manifest_mod
-from .options import AuthFileOpt, OutputFormat
+from .options import AuthFileOpt, OutputFormat, OutputFormatOpt
 from .outputs import fail
 
 
@@ -96,7 +96,7 @@ def resolve(
                                        help="With CR files: an insecure registry of the cluster; repeatable."),
     blocked: List[str] = typer.Option([], "--blocked", metavar="SCOPE",
                                       help="With CR files: a blocked registry of the cluster; repeatable."),
-    output: OutputFormat = typer.Option(OutputFormat.text, "--output", help="text or json."),
+    output: OutputFormat = OutputFormatOpt,
 ) -> None:
     """Show where a node would pull REF from, in order: mirrors first, the primary location last.
 
@@ -138,10 +138,10 @@ def resolve(
 
 def release_info(
     reference: str = typer.Argument(..., metavar="REF", help="A release image, by tag or digest."),
-    manifest: Optional[Path] = typer.Option(None, "--manifest", dir_okay=False,
+    manifest: Optional[Path] = typer.Option(None, "--manifest", metavar="MANIFEST", dir_okay=False,
                                             help="Registry settings (TLS, certificates, auth) from this manifest."),
     authfile: Optional[str] = AuthFileOpt,
-    output: OutputFormat = typer.Option(OutputFormat.text, "--output", help="text or json."),
+    output: OutputFormat = OutputFormatOpt,
 ) -> None:
     """Print a release image's version, upgrades and components, like `oc adm release info`.
 
@@ -164,7 +164,7 @@ def catalog_list(
                                        "or oci:///path of an OCI layout holding it."),
     package: Optional[str] = typer.Option(None, "--package", metavar="P",
                                           help="Show this package's every bundle with its upgrade edges."),
-    manifest: Optional[Path] = typer.Option(None, "--manifest", dir_okay=False,
+    manifest: Optional[Path] = typer.Option(None, "--manifest", metavar="MANIFEST", dir_okay=False,
                                             help="Take registry settings (TLS, certificates, auth) from this "
                                                  "manifest."),
     insecure: bool = typer.Option(False, "--insecure",

@@ -24,24 +24,27 @@ class EngineName(str, Enum):
     skopeo = "skopeo"
 
 
-AuthFileOpt = typer.Option(None, "--authfile",
+AuthFileOpt = typer.Option(None, "--authfile", metavar="FILE",
                            help="Credentials file (containers auth.json format); it must exist. Default: "
                                 "$REGISTRY_AUTH_FILE, else containers/image's search order, then "
                                 "~/.docker/config.json.")
 ShardOpt = typer.Option(None, "--shard", metavar="INDEX/COUNT",
                         help="Copy only this part of the source repositories (stable hash). Default in an Indexed "
                              "Job: JOB_COMPLETION_INDEX/MIRRORSYNC_SHARD_COUNT.")
-MetricsFileOpt = typer.Option(None, "--metrics-file", dir_okay=False,
+MetricsFileOpt = typer.Option(None, "--metrics-file", dir_okay=False, metavar="FILE",
                               help="Write Prometheus metrics here (a *.prom file for node_exporter's textfile "
                                    "collector).")
 PushgatewayOpt = typer.Option(None, "--pushgateway", metavar="URL", envvar="MIRRORSYNC_PUSHGATEWAY",
                               help="Push Prometheus metrics to this Pushgateway (job mirrorsync).")
-ConcurrencyOpt = typer.Option(None, min=1, max=256, help="Images copied at once.")
-RetriesOpt = typer.Option(None, min=0, max=256, help="Retries per request (each one on its own).")
-LogFormatOpt = typer.Option(LogFormat.text, "--log-format", help="Progress and logs as text or JSON lines.")
+ConcurrencyOpt = typer.Option(None, "--concurrency", min=1, max=256, metavar="N", help="Images copied at once.")
+RetriesOpt = typer.Option(None, "--retries", min=0, max=256, metavar="N",
+                          help="Retries per request (each one on its own).")
+LogFormatOpt = typer.Option(LogFormat.text, "--log-format", metavar="text|json",
+                            help="Progress and logs as text or JSON lines.")
+OutputFormatOpt = typer.Option(OutputFormat.text, "--output", metavar="text|json", help="text or json.")
 VerboseOpt = typer.Option(False, "--verbose", "-v", help="Log retries and other details.")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="Print only what failed (images, warnings, errors) and the "
                                                     "summary.")
-OutputDirOpt = typer.Option(Path("out"), "--output-dir", "-o",
+OutputDirOpt = typer.Option(Path("out"), "--output-dir", "-o", metavar="DIR",
                             help="Where report.json goes; the CRs go in its cluster-resources/ (apply that).")
 IcspOpt = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy for older clusters.")

@@ -4,6 +4,7 @@ longer selected)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -14,7 +15,7 @@ from ..errors import MirrorsyncError
 from ..pipeline import sections as manifest_mod
 from ..sync import report as report_mod
 from .options import (AuthFileOpt, ConcurrencyOpt, EngineName, IcspOpt, LogFormat, LogFormatOpt, MetricsFileOpt,
-                      OutputDirOpt, OutputFormat, PushgatewayOpt, QuietOpt, RetriesOpt, ShardOpt,
+                      OutputDirOpt, OutputFormat, OutputFormatOpt, PushgatewayOpt, QuietOpt, RetriesOpt, ShardOpt,
                       VerboseOpt)
 from .outputs import applying_line, finish_sync, write_outputs, fail
 from .session import Session, note
@@ -36,7 +37,7 @@ def _shard(text: Optional[str]):
 def run(
     manifest: Path = typer.Argument(..., help="The sync manifest (YAML).", dir_okay=False),
     output_dir: Path = OutputDirOpt,
-    engine: Optional[EngineName] = typer.Option(None, help="Copy engine (default: the manifest's, else native)."),
+    engine: Optional[EngineName] = typer.Option(None, "--engine", metavar="native|skopeo", help="Copy engine (default: the manifest's, else native)."),
     icsp: bool = IcspOpt,
     concurrency: Optional[int] = ConcurrencyOpt,
     retries: Optional[int] = RetriesOpt,
@@ -81,27 +82,48 @@ def run(
 
 def plan(
     manifest: Path = typer.Argument(..., help="The sync manifest (YAML).", dir_okay=False),
-    output: OutputFormat = typer.Option(OutputFormat.text, "--output", help="text or json."),
+    output: OutputFormat = OutputFormatOpt,
     authfile: Optional[str] = AuthFileOpt,
+    offline: bool = typer.Option(False, "--offline",
+                                 help="Read no registry: check the manifest, its files and credentials, and plan "
+                                      "only the tags and digests it names (unchecked)."),
 ) -> None:
     """Show what a run would copy, and why each listed tag was taken or left (reads source tag lists; writes
-    nothing)."""
+    nothing).
+
+    Checks what a run checks first (files, auth files, certDirs), HEADs every tag and digest the manifest names on
+    its source, says which registries have credentials, and warns of entries that select nothing.
+    """
+    from ..pipeline import plan_checks
     from ..pipeline.runner import RunOptions, Runner
     from ..pipeline.sections import PLUGGED
 
     try:
         m = manifest_mod.load_manifest(str(manifest))
         runner = Runner(m, RunOptions(auth_file=authfile))
-        clients = runner.clients()
-        try:
-            the_plan = runner.plan(clients)
-        finally:
-            clients.close()
+        runner.check_credentials()  # what run refuses before copying, plan refuses too
+        credentials = plan_checks.credentials(m, authfile)
+        left: list[str] = []
+        if offline:
+            the_plan, left = plan_checks.offline_plan(m)
+        else:
+            clients = runner.clients()
+            try:
+                the_plan = runner.plan(clients)
+                plan_checks.check_sources(m, the_plan, clients)
+            finally:
+                clients.close()
     except MirrorsyncError as exc:
         fail(exc)
         return
+    for warning in plan_checks.unselected(m, the_plan):
+        typer.echo(f"warning: {warning}", err=True)
     if output == OutputFormat.json:
-        sys.stdout.write(the_plan.to_json(PLUGGED))
+        planned = the_plan.to_dict(() if offline else PLUGGED)
+        planned["credentials"] = [c.to_dict() for c in credentials]
+        if offline:
+            planned["notPlanned"] = left
+        sys.stdout.write(json.dumps(planned, indent=2, sort_keys=True) + "\n")
     else:
         for job in the_plan.jobs:
             tag = f":{job.target_tag}" if job.target_tag else ""  # a release's image: tagged on the mirrors
@@ -112,8 +134,12 @@ def plan(
                        f"{len(selection.decisions)} listed, {taken} taken")
             for decision in selection.decisions:
                 typer.echo(f"  {decision}")
-        for cp in the_plan.to_dict(PLUGGED).get("catalogs", []):  # which bundles each catalog filter keeps
+        for cp in ([] if offline else the_plan.to_dict(PLUGGED).get("catalogs", [])):  # bundles each filter keeps
             _echo_catalog_plan(cp)
+        for c in credentials:
+            typer.echo(c.line())
+        for line in left:
+            typer.echo(line)
         for f in the_plan.failures:
             typer.echo(f"cannot plan {f.spec.source.name}: {f.error}", err=True)
     raise typer.Exit(1 if the_plan.failures else 0)
@@ -135,7 +161,7 @@ def _echo_catalog_plan(plan: dict) -> None:
 def generate(
     reports: List[Path] = typer.Argument(..., help="One or more report.json files (shards of one sync merge).",
                                           dir_okay=False),
-    output_dir: Path = typer.Option(Path("."), "--output-dir", "-o",
+    output_dir: Path = typer.Option(Path("."), "--output-dir", "-o", metavar="DIR",
                                     help="The output directory: the CR files go in its cluster-resources/."),
     icsp: bool = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy."),
 ) -> None:
@@ -166,12 +192,12 @@ def verify(
                                   help="A report.json or the output directory holding it (checks what it says "
                                        "reached the mirrors), or a manifest (checks everything it selects, digests "
                                        "from the sources)."),
-    manifest: Optional[Path] = typer.Option(None, "--manifest",
+    manifest: Optional[Path] = typer.Option(None, "--manifest", metavar="MANIFEST",
                                             help="With a report: registry settings (TLS, certificates, auth) from "
                                                  "this manifest (default: the one the report names, if present).",
                                             dir_okay=False),
     authfile: Optional[str] = AuthFileOpt,
-    concurrency: int = typer.Option(8, min=1, max=256, help="Images checked at once."),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, max=256, metavar="N", help="Images checked at once."),
 ) -> None:
     """Check that every mirror holds every manifest and blob the CRs promise (blobs by HEAD); exit 1 listing gaps.
 
@@ -200,11 +226,11 @@ def verify(
 
 def prune(
     manifest: Path = typer.Argument(..., help="The sync manifest (YAML): what stays selected.", dir_okay=False),
-    output_dir: Path = typer.Option(Path("out"), "--output-dir", "-o",
+    output_dir: Path = typer.Option(Path("out"), "--output-dir", "-o", metavar="DIR",
                                     help="The output directory of the runs whose report.json says what they put "
                                          "on the mirrors; its CRs are rewritten first with --apply."),
     apply: bool = typer.Option(False, "--apply", help="Delete (default: only list what would go, and why)."),
-    output: OutputFormat = typer.Option(OutputFormat.text, "--output", help="text or json."),
+    output: OutputFormat = OutputFormatOpt,
     protect: List[Path] = typer.Option([], "--protect", metavar="REPORT",
                                        help="The report.json (or output directory) of another sync sharing these "
                                             "mirrors: what it holds stays (repeatable)."),

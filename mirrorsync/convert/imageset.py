@@ -3,12 +3,12 @@ additional images less the blocked ones, the platform channels and releases, the
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
 from .. import linear_regex
 from ..registry import reference
+from ..yamlsource import base_dir, local_path
 from .conversion import Conversion
 from .located import Reader
 
@@ -188,8 +188,7 @@ class ImageSet(Reader):
         rest = name[len(_OCI):]
         if not rest:
             raise self.fail(path, f"{name!r}: expected oci:///path/to/layout (a directory holding an OCI layout)")
-        base = os.path.dirname(os.path.abspath(self.doc.file)) if not self.doc.file.startswith("<") else os.getcwd()
-        return _OCI + os.path.normpath(os.path.join(base, os.path.expanduser(rest)))
+        return _OCI + local_path(base_dir(self.doc.file), rest)
 
     def _keep(self, item: dict, path: tuple, keys: tuple[str, ...]) -> dict[str, Any]:
         nested = {"packages", "channels"}

@@ -13,7 +13,8 @@ from ..errors import InputError
 from ..registry import reference
 from ..registry.reference import Reference
 from ..registry.settings import RegistrySettings  # noqa: F401 - part of the manifest model, re-exported
-from ..yamlsource import LocatedDocument, Reader, field_name, load_documents, read_text, type_name as _type_name
+from ..yamlsource import (LocatedDocument, Reader, base_dir, field_name, load_documents, local_path, read_text,
+                          type_name as _type_name)
 from .platforms import MODES as PLATFORM_MODES, Platform, PlatformFilter
 from .semver import Range
 
@@ -224,9 +225,9 @@ def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = ())
         kwargs: dict[str, Any] = {}
         if "tlsVerify" in settings:
             kwargs["tls_verify"] = r.boolean(settings["tlsVerify"], path + ("tlsVerify",))
-        for key in ("certDir", "authFile"):
+        for key in ("certDir", "authFile"):  # relative to the manifest's directory, as every manifest path
             if key in settings:
-                kwargs[_REGISTRY_KEYS[key]] = r.string(settings[key], path + (key,))
+                kwargs[_REGISTRY_KEYS[key]] = local_path(base_dir(file), r.string(settings[key], path + (key,)))
         registries[host] = RegistrySettings(**kwargs)
 
     options = _parse_options(r, top.get("options"))
