@@ -13,8 +13,8 @@ import typer
 
 from ..errors import InputError, MirrorsyncError
 from ..pipeline import sections as manifest_mod
-from .options import AuthFileOpt, OutputFormat, OutputFormatOpt
-from .outputs import fail
+from .options import AuthFileOpt, OutputFileShortOpt, OutputFormat, OutputFormatOpt, output_file
+from .outputs import fail, write_text_output
 
 
 def migrate_icsp(
@@ -51,8 +51,9 @@ def registries_conf(
     blocked: List[str] = typer.Option([], "--blocked", metavar="SCOPE",
                                       help="A blocked registry of the cluster (registrySources.blockedRegistries); "
                                            "repeatable."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="FILE",
+    output: Optional[str] = typer.Option(None, "--output", metavar="FILE",
                                          help="Write to FILE (atomically) instead of standard output."),
+    output_short: Optional[str] = OutputFileShortOpt,
 ) -> None:
     """Render the /etc/containers/registries.conf the Machine Config Operator would write for these objects.
 
@@ -60,24 +61,18 @@ def registries_conf(
 
     What only the API server would refuse (such as a mirrorSourcePolicy outside the enum) is a warning.
     """
-    from ..atomicfile import write_atomic
     from ..openshift.crs import load_mirror_sets
     from ..openshift.mco import crd_problems
     from ..openshift.registries_conf import render_registries_conf
 
     try:
+        output = output_file(output, output_short)
         sets = load_mirror_sets(paths)
         text = render_registries_conf(sets, insecure, blocked)
         for ms in sets:
             for problem in crd_problems(ms):
                 typer.echo(f"warning: {problem} (the API server would reject this object)", err=True)
-        if output:
-            try:
-                write_atomic(output, text)
-            except OSError as exc:
-                raise InputError(f"cannot write: {exc.strerror or exc}", file=output) from None
-        else:
-            sys.stdout.write(text)
+        write_text_output(text, output)
     except InputError as exc:
         fail(exc)
 

@@ -48,3 +48,21 @@ QuietOpt = typer.Option(False, "--quiet", "-q", help="Print only what failed (im
 OutputDirOpt = typer.Option(Path("out"), "--output-dir", "-o", metavar="DIR",
                             help="Where report.json goes; the CRs go in its cluster-resources/ (apply that).")
 IcspOpt = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy for older clusters.")
+
+# ``-o`` is the output directory (run, import, prune, generate). ``convert`` and ``registries-conf`` write one file,
+# given as --output FILE; their old ``-o FILE`` still works, with a deprecation warning, and is not in --help.
+OutputFileShortOpt = typer.Option(None, "-o", hidden=True, metavar="FILE",
+                                  help="Deprecated: --output FILE (-o is the output directory elsewhere).")
+
+
+def output_file(output: str | None, short: str | None) -> str | None:
+    """The file given as ``--output FILE``, or as the deprecated ``-o FILE`` (with a warning on stderr)."""
+    if short is None:
+        return output
+    typer.echo("warning: -o FILE is deprecated here and will be removed (everywhere else -o is the output "
+               "directory): use --output FILE", err=True)
+    if output is not None and output != short:
+        from ..errors import InputError
+
+        raise InputError("give the output file once: --output FILE (-o is deprecated)")
+    return short

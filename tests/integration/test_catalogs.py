@@ -168,7 +168,7 @@ def test_filtered_catalog_rebuilt_bundles_mirrored_pull_through_mirror_sets(tmp_
 
     # a node pulls a related image by its original name through the mirror sets, with the source stopped
     conf = tmp_path / "registries.conf"
-    rendered = mirrorsync("registries-conf", str(out), "--insecure", mirror.host, "-o", str(conf))
+    rendered = mirrorsync("registries-conf", str(out), "--insecure", mirror.host, "--output", str(conf))
     assert rendered.returncode == 0, rendered.stderr
     source.stop()
     agent = source.catalog["images"]["tools/alpha-agent:1.2.0"]

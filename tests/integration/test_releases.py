@@ -279,7 +279,7 @@ def test_nodes_pull_every_component_from_the_mirror_with_the_source_stopped(tmp_
         proc, _ = run(manifest, out)
     assert proc.returncode == 0, proc.stderr
     conf = tmp_path / "registries.conf"
-    rendered = mirrorsync("registries-conf", str(out), "--insecure", mirror_registry.host, "-o", str(conf))
+    rendered = mirrorsync("registries-conf", str(out), "--insecure", mirror_registry.host, "--output", str(conf))
     assert rendered.returncode == 0, rendered.stderr
     source.stop()
     pulls = [r.pull_spec for r in channel.releases[2:]]
