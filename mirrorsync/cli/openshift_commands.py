@@ -135,6 +135,8 @@ def release_info(
     reference: str = typer.Argument(..., metavar="REF", help="A release image, by tag or digest."),
     manifest: Optional[Path] = typer.Option(None, "--manifest", metavar="MANIFEST", dir_okay=False,
                                             help="Registry settings (TLS, certificates, auth) from this manifest."),
+    insecure: bool = typer.Option(False, "--insecure",
+                                  help="Do not verify the release registry's TLS; allow plain HTTP."),
     authfile: Optional[str] = AuthFileOpt,
     output: OutputFormat = OutputFormatOpt,
 ) -> None:
@@ -146,7 +148,8 @@ def release_info(
 
     try:
         m = manifest_mod.load_manifest(str(manifest)) if manifest else None
-        text = describe_release(reference, m, auth_file=authfile, as_json=output == OutputFormat.json)
+        text = describe_release(reference, m, auth_file=authfile, as_json=output == OutputFormat.json,
+                                insecure=insecure)
     except MirrorsyncError as exc:
         fail(exc)
         return
@@ -166,7 +169,11 @@ def catalog_list(
                                   help="Do not verify the catalog registry's TLS; allow plain HTTP."),
     authfile: Optional[str] = AuthFileOpt,
 ) -> None:
-    """Print a catalog's packages, channels, heads and versions: what an operators filter is written from."""
+    """Print a catalog's packages, channels, heads and versions: what an operators filter is written from.
+
+    An image that holds no file-based catalog is an error (exit 1), as an image that is no release is for
+    `release info`.
+    """
     from ..openshift.catalogs import listing
 
     try:

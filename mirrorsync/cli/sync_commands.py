@@ -198,6 +198,7 @@ def verify(
                                             dir_okay=False),
     authfile: Optional[str] = AuthFileOpt,
     concurrency: int = typer.Option(8, "--concurrency", min=1, max=256, metavar="N", help="Images checked at once."),
+    output: OutputFormat = OutputFormatOpt,
 ) -> None:
     """Check that every mirror holds every manifest and blob the CRs promise (blobs by HEAD); exit 1 listing gaps.
 
@@ -213,6 +214,9 @@ def verify(
     except MirrorsyncError as exc:
         fail(exc)
         return
+    if output == OutputFormat.json:
+        sys.stdout.write(json.dumps(outcome.to_dict(problems), indent=2, sort_keys=True) + "\n")
+        raise typer.Exit(1 if problems else 0)
     for line in problems:
         typer.echo(line)
     for line in outcome.entry_gaps:

@@ -6,7 +6,7 @@ README. Loading validates everything up front so that a bad file is one clear li
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, Sequence
 
 from ..errors import InputError
@@ -144,6 +144,14 @@ class SyncManifest:
         """The settings of ``host``, also where one of them is written with the default port (``h`` vs ``h:443``)."""
         return next((self.registries[h] for h in reference.same_host_spellings(host) if h in self.registries),
                     RegistrySettings())
+
+    def with_insecure(self, host: str) -> SyncManifest:
+        """This manifest with ``host`` (a registry one reads from) as ``tlsVerify: false``: TLS unverified, plain
+        HTTP allowed (``--insecure`` of ``catalog list`` and ``release info``); its other settings stay."""
+        registries = dict(self.registries)
+        key = next((h for h in reference.same_host_spellings(host) if h in registries), host)
+        registries[key] = replace(self.settings_for(host), tls_verify=False)
+        return replace(self, registries=registries)
 
     def error(self, path: tuple, message: str) -> InputError:
         """An input error at ``path`` (``("images", 0, "mirrorSourcePolicy")``) with the file and line."""
