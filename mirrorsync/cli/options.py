@@ -36,9 +36,15 @@ MetricsFileOpt = typer.Option(None, "--metrics-file", dir_okay=False, metavar="F
                                    "collector).")
 PushgatewayOpt = typer.Option(None, "--pushgateway", metavar="URL", envvar="MIRRORSYNC_PUSHGATEWAY",
                               help="Push Prometheus metrics to this Pushgateway (job mirrorsync).")
-ConcurrencyOpt = typer.Option(None, "--concurrency", min=1, max=256, metavar="N", help="Images copied at once.")
+ConcurrencyOpt = typer.Option(None, "--concurrency", min=1, max=256, metavar="N",
+                              help="Images copied at once. Default: options.concurrency, else 8.")
 RetriesOpt = typer.Option(None, "--retries", min=0, max=256, metavar="N",
-                          help="Retries per request (each one on its own).")
+                          help="Retries per request (each one on its own). Default: options.retries, else 5.")
+BlobConcurrencyOpt = typer.Option(None, "--blob-concurrency", min=1, max=256, metavar="N",
+                                  help="Blob transfers at once, shared by the images in flight. Default: "
+                                       "options.blobConcurrency, else 8.")
+TimeoutOpt = typer.Option(None, "--timeout", min=1, max=86400, metavar="SECONDS",
+                          help="Seconds per network operation. Default: options.timeout, else 60.")
 LogFormatOpt = typer.Option(LogFormat.text, "--log-format", metavar="text|json",
                             help="Progress and logs as text or JSON lines.")
 OutputFormatOpt = typer.Option(OutputFormat.text, "--output", metavar="text|json", help="text or json.")

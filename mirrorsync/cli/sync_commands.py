@@ -14,9 +14,9 @@ import typer
 from ..errors import MirrorsyncError
 from ..pipeline import sections as manifest_mod
 from ..sync import report as report_mod
-from .options import (AuthFileOpt, ConcurrencyOpt, EngineName, IcspOpt, LogFormat, LogFormatOpt, MetricsFileOpt,
-                      OutputDirOpt, OutputFormat, OutputFormatOpt, PushgatewayOpt, QuietOpt, RetriesOpt, ShardOpt,
-                      VerboseOpt)
+from .options import (AuthFileOpt, BlobConcurrencyOpt, ConcurrencyOpt, EngineName, IcspOpt, LogFormat, LogFormatOpt,
+                      MetricsFileOpt, OutputDirOpt, OutputFormat, OutputFormatOpt, PushgatewayOpt, QuietOpt,
+                      RetriesOpt, ShardOpt, TimeoutOpt, VerboseOpt)
 from .outputs import applying_line, finish_sync, write_outputs, fail
 from .session import Session, note
 
@@ -37,10 +37,13 @@ def _shard(text: Optional[str]):
 def run(
     manifest: Path = typer.Argument(..., help="The sync manifest (YAML).", dir_okay=False),
     output_dir: Path = OutputDirOpt,
-    engine: Optional[EngineName] = typer.Option(None, "--engine", metavar="native|skopeo", help="Copy engine (default: the manifest's, else native)."),
+    engine: Optional[EngineName] = typer.Option(None, "--engine", metavar="native|skopeo",
+                                                help="Copy engine (default: the manifest's, else native)."),
     icsp: bool = IcspOpt,
     concurrency: Optional[int] = ConcurrencyOpt,
+    blob_concurrency: Optional[int] = BlobConcurrencyOpt,
     retries: Optional[int] = RetriesOpt,
+    timeout: Optional[float] = TimeoutOpt,
     authfile: Optional[str] = AuthFileOpt,
     log_format: LogFormat = LogFormatOpt,
     verbose: bool = VerboseOpt,
@@ -65,7 +68,8 @@ def run(
             m.check_icsp()
         the_shard = _shard(shard)
         runner = Runner(m, RunOptions(engine=engine.value if engine else None, concurrency=concurrency,
-                                      retries=retries, auth_file=authfile, shard=the_shard,
+                                      blob_concurrency=blob_concurrency, retries=retries, timeout=timeout,
+                                      auth_file=authfile, shard=the_shard,
                                       previous_report=output_dir / REPORT_FILE),
                         on_event=session.progress, stop=session.stop, abandon=session.abandon)
         runner.check_credentials()  # before the output directory is touched
