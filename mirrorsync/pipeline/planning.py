@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
+from typing import Callable
 
+from ..registry.reference import Reference
 from ..sync.engines import Clients
 from ..sync.manifest import SyncManifest
-from ..sync.plan import Plan, Shard
+from ..sync.plan import Plan, PlanningStopped, Shard
 from ..sync.report import Report
 from ..sync.section import PlanContext, Section
 from .route import LayoutDestination, Route
@@ -20,8 +23,10 @@ def sections_of(manifest: SyncManifest) -> list[tuple[Section, object]]:
 
 
 def context(manifest: SyncManifest, clients: Clients | None, route: Route, *, shard: Shard | None = None,
-            previous: Report | None = None, workers: int = 8, signatures: bool = True) -> PlanContext:
-    """What the sections plan with: the route's stores, or the registries through ``clients``."""
+            previous: Report | None = None, workers: int = 8, signatures: bool = True,
+            stop: threading.Event | None = None) -> PlanContext:
+    """What the sections plan with: the route's stores, or the registries through ``clients``. Once ``stop`` is
+    set, listing a tag list raises ``PlanningStopped`` instead of reading it."""
     if route.source is not None:
         layout = route.source
         source_for = lambda ref: (layout, ref.name)  # noqa: E731
@@ -29,9 +34,20 @@ def context(manifest: SyncManifest, clients: Clients | None, route: Route, *, sh
     else:
         source_for = lambda ref: (clients.get(ref.registry), ref.repository)  # noqa: E731
         list_tags = clients.list_tags
+    if stop is not None:
+        list_tags = _unless_stopped(list_tags, stop)
     return PlanContext(manifest, source_for, list_tags, clients=clients, shard=shard, previous=previous,
                        carried=route.carried, from_layout=route.from_layout, to_layout=route.to_layout,
                        workers=workers, signatures=signatures)
+
+
+def _unless_stopped(list_tags: Callable[[Reference], list[str]],
+                    stop: threading.Event) -> Callable[[Reference], list[str]]:
+    def guarded(ref: Reference) -> list[str]:
+        if stop.is_set():
+            raise PlanningStopped()
+        return list_tags(ref)
+    return guarded
 
 
 def plan(manifest: SyncManifest, ctx: PlanContext) -> Plan:

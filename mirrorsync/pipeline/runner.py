@@ -25,6 +25,7 @@ from ..sync.job_runner import Event, JobRunner, failed_record, not_asked, now, o
 from ..sync.manifest import SyncManifest
 from ..sync.plan import CopyJob, Plan
 from ..sync.report import Report, load as load_report
+from ..sync.status import Status
 from ..sync.section import FinishContext
 from . import planning
 from .plan_checks import unselected
@@ -114,7 +115,7 @@ class Runner:
     def plan(self, clients: Clients) -> Plan:
         """Every section's jobs, as this run's route reads and writes them."""
         ctx = planning.context(self.manifest, clients, self.route, shard=self.options.shard,
-                               previous=self._previous, workers=self._value("concurrency"))
+                               previous=self._previous, workers=self._value("concurrency"), stop=self.stop)
         the_plan = planning.plan(self.manifest, ctx)
         # (source, ref) of the release and catalog images: the import reads their layers and config to plan the
         # releases and to filter and rebuild the catalogs, so an export carries them whole
@@ -186,7 +187,8 @@ class Runner:
             for warning in unselected(self.manifest, the_plan):
                 log.warning("%s", warning)
             for failure in the_plan.failures:
-                report.images.append(failed_record(failure.spec, None, failure.error, self.manifest))
+                report.images.append(failed_record(failure.spec, None, failure.error, self.manifest,
+                                                   Status.SKIPPED if failure.interrupted else Status.FAILED))
             jobs.notify(Event("planned", total=len(the_plan.jobs)))
             report.images.extend(jobs.execute(engine, the_plan.jobs, self._image_workers(engine, the_plan.jobs)))
             ctx = planning.context(self.manifest, clients, self.route)

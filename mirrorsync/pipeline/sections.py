@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..charts.section import ChartsSection
 from ..openshift.catalogs.section import CatalogsSection
 from ..openshift.releases.section import ReleasesSection
 from ..sync import manifest as manifest_mod
@@ -14,6 +15,7 @@ IMAGES = ImagesSection()
 PLUGGED: tuple[Section, ...] = (
     ReleasesSection(),  # platform: OpenShift releases
     CatalogsSection(),  # operators: operator catalogs
+    ChartsSection(),  # charts: Helm charts
 )
 ALL: tuple[Section, ...] = (IMAGES, *PLUGGED)
 

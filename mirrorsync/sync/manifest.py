@@ -243,7 +243,9 @@ def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = ())
 
     given = {s.key: s.parse(r, top[s.key], file) for s in sections if s.key in top}
     if "images" not in top and not given:
-        others = f", or give a {' or '.join(s.key for s in sections)} section" if sections else ""
+        keys = [s.key for s in sections]
+        named = f"{', '.join(keys[:-1])} or {keys[-1]}" if len(keys) > 1 else "".join(keys)
+        others = f", or give a {named} section" if sections else ""
         raise r.fail((), f"images: missing (list the source repositories to mirror{others})")
     image_list = top.get("images", [])
     if not isinstance(image_list, list) or (not image_list and not given):
@@ -334,6 +336,17 @@ def _parse_referrers(r: Reader, value: Any, path: tuple) -> dict[str, Any]:
     return {"referrers": r.boolean(value, path), "referrer_types": ()}
 
 
+def parse_semver_latest(r: Reader, item: dict, path: tuple, counted: str) -> tuple[Range | None, int | None]:
+    """An entry's ``semver`` range and ``latest: N`` (``counted``: what N counts, "tags"), either or both unset."""
+    semver = None
+    if "semver" in item:
+        semver = r.checked(path + ("semver",), Range.parse, r.string(item["semver"], path + ("semver",)))
+    latest = item.get("latest")
+    if "latest" in item and (isinstance(latest, bool) or not isinstance(latest, int) or latest < 1):
+        raise r.fail(path + ("latest",), f"must be a whole number of {counted}, 1 or more, got {latest!r}")
+    return semver, latest
+
+
 def _parse_image(r: Reader, item: Any, index: int, defaults: dict[str, Any]) -> ImageSpec:
     path = ("images", index)
     item = r.mapping(item, path, _IMAGE_KEYS)
@@ -351,12 +364,7 @@ def _parse_image(r: Reader, item: Any, index: int, defaults: dict[str, Any]) -> 
     all_tags = r.boolean(item["allTags"], path + ("allTags",)) if "allTags" in item else False
     include = [r.regex(p, path + ("include", i)) for i, p in enumerate(r.string_list(item.get("include", []), path + ("include",)))]
     exclude = [r.regex(p, path + ("exclude", i)) for i, p in enumerate(r.string_list(item.get("exclude", []), path + ("exclude",)))]
-    semver = None
-    if "semver" in item:
-        semver = r.checked(path + ("semver",), Range.parse, r.string(item["semver"], path + ("semver",)))
-    latest = item.get("latest")
-    if "latest" in item and (isinstance(latest, bool) or not isinstance(latest, int) or latest < 1):
-        raise r.fail(path + ("latest",), f"must be a whole number of tags, 1 or more, got {latest!r}")
+    semver, latest = parse_semver_latest(r, item, path, "tags")
     lists = all_tags or include or semver is not None or latest is not None
     if not (tags or digests or lists):
         raise r.fail(path, "nothing selected: give tags, digests, allTags: true, include patterns, semver or "

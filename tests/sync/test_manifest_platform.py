@@ -59,7 +59,7 @@ def test_a_manifest_without_platform_keeps_loading_as_before():
 
 
 @pytest.mark.parametrize("body, where, message", [
-    ("", ":1: images: missing", "or give a platform or operators section"),
+    ("", ":1: images: missing", "or give a platform, operators or charts section"),
     ("platform: {}\n", ":4: platform:", "nothing selected"),
     ("platform:\n  chanels: []\n", ":5: platform.chanels:", "unknown field"),
     ("platform:\n  architectures: [x86_64]\n  releases: [quay.io/a/b:1]\n", ":5: platform.architectures[0]:",
