@@ -4,7 +4,6 @@ the manifest is rewritten for the ports the registries got; a taken fixed port i
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,24 +16,16 @@ from devtools import demo_ports
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def taken_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(1)
-        yield sock.getsockname()[1]
-
-
-def test_a_variable_fixes_the_port_even_when_taken(taken_port):
-    assert demo_ports.chosen_port("source", {"MIRRORSYNC_DEMO_SOURCE_PORT": str(taken_port)}) == taken_port
+def test_a_variable_fixes_the_port_even_when_taken(silent_port):
+    assert demo_ports.chosen_port("source", {"MIRRORSYNC_DEMO_SOURCE_PORT": str(silent_port)}) == silent_port
     for bad in ("abc", "0", "65536", "-1"):
         with pytest.raises(demo_ports.PortError, match="MIRRORSYNC_DEMO_MIRROR_PORT"):
             demo_ports.chosen_port("mirror", {"MIRRORSYNC_DEMO_MIRROR_PORT": bad})
 
 
-def test_a_taken_default_gives_way(taken_port, monkeypatch):
-    monkeypatch.setitem(demo_ports.DEFAULT_PORTS, "source", taken_port)
-    assert not demo_ports.is_free(taken_port)
+def test_a_taken_default_gives_way(silent_port, monkeypatch):
+    monkeypatch.setitem(demo_ports.DEFAULT_PORTS, "source", silent_port)
+    assert not demo_ports.is_free(silent_port)
     assert demo_ports.chosen_port("source", {}) is None  # start_registry then picks an ephemeral port
 
 

@@ -198,13 +198,13 @@ class ImageSet(Reader):
             self.came_from(("charts", "repositories", len(repositories)), rpath)
             repositories.append({**kept, "charts": charts})
         local = []
-        base = os.path.dirname(os.path.abspath(self.doc.file)) if not self.doc.file.startswith("<") else os.getcwd()
+        base = base_dir(self.doc.file)
         for i, item in enumerate(helm.get("local") or []):
             lpath = path + ("local", i)
             item = self._chart_keys(self.mapping(item, lpath), lpath, ("name", "path"))
             chart_path = self.string(item.get("path"), lpath + ("path",))
             self.came_from(("charts", "local", len(local)), lpath)
-            local.append({"path": os.path.normpath(os.path.join(base, os.path.expanduser(chart_path)))})
+            local.append({"path": local_path(base, chart_path)})
         if repositories:
             out["repositories"] = repositories
         if local:

@@ -5,23 +5,12 @@ hold the run for ten minutes (``--blob-concurrency``: tests/pipeline/test_run_op
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 
 from support.cli import mirrorsync, registry_settings, write_manifest
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def silent_port():
-    """A 127.0.0.1 port whose kernel completes every connection (the listen backlog) while nobody reads or
-    answers: a request there waits for its timeout."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        yield sock.getsockname()[1]
 
 
 @pytest.mark.parametrize("command", ["run", "export"])
