@@ -7,12 +7,14 @@ import threading
 from dataclasses import replace
 from typing import Callable
 
+from ..oci.store import ContentStore
 from ..registry.reference import Reference
 from ..sync.engines import Clients
 from ..sync.manifest import SyncManifest
 from ..sync.plan import Plan, PlanningStopped, Shard
 from ..sync.report import Report
 from ..sync.section import PlanContext, Section
+from . import source_mirrors
 from .route import LayoutDestination, Route
 from .sections import IMAGES
 
@@ -24,13 +26,16 @@ def sections_of(manifest: SyncManifest) -> list[tuple[Section, object]]:
 
 def context(manifest: SyncManifest, clients: Clients | None, route: Route, *, shard: Shard | None = None,
             previous: Report | None = None, workers: int = 8, signatures: bool = True,
-            stop: threading.Event | None = None) -> PlanContext:
-    """What the sections plan with: the route's stores, or the registries through ``clients``. Once ``stop`` is
+            stop: threading.Event | None = None, through_mirrors: ContentStore | None = None) -> PlanContext:
+    """What the sections plan with: the route's stores, or the registries through ``clients`` (through the
+    manifest's ``sourceMirrors`` when it names them: ``through_mirrors``, or one made here). Once ``stop`` is
     set, listing a tag list raises ``PlanningStopped`` instead of reading it."""
-    if route.source is not None:
-        layout = route.source
-        source_for = lambda ref: (layout, ref.name)  # noqa: E731
-        list_tags = lambda ref: layout.list_tags(ref.name)  # noqa: E731
+    if route.source is None and clients is not None and through_mirrors is None:
+        through_mirrors = source_mirrors.reader(manifest, clients)
+    by_name = route.source if route.source is not None else through_mirrors
+    if by_name is not None:  # a store whose repositories are the sources' names
+        source_for = lambda ref: (by_name, ref.name)  # noqa: E731
+        list_tags = lambda ref: by_name.list_tags(ref.name)  # noqa: E731
     else:
         source_for = lambda ref: (clients.get(ref.registry), ref.repository)  # noqa: E731
         list_tags = clients.list_tags

@@ -27,7 +27,8 @@ from ..sync.plan import CopyJob, Plan
 from ..sync.report import Report, load as load_report
 from ..sync.status import Status
 from ..sync.section import FinishContext
-from . import planning
+from ..sync.through_mirrors import SourceThroughMirrors
+from . import planning, source_mirrors
 from .plan_checks import unselected
 from .route import Route
 
@@ -73,14 +74,16 @@ class Runner:
             source_for = (lambda job: (route.source, job.source.name)) if route.from_layout else None
             targets_for = self._layout_targets if route.to_layout else None
             return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"), source_for=source_for,
-                                targets_for=targets_for)
+                                targets_for=targets_for, sources=self._through_mirrors)
         if name == "native":
-            return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"))
+            return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"),
+                                sources=self._through_mirrors)
         if name == "skopeo":
             self.refuse_for_skopeo()
             from ..sync.skopeo import SkopeoEngine  # noqa: PLC0415 - only loaded when chosen
             return SkopeoEngine(clients, retries=self._value("retries"), timeout=self._value("timeout"),
-                                processes=self._value("concurrency"))
+                                processes=self._value("concurrency"), sources=self._through_mirrors,
+                                registries_conf=source_mirrors.registries_conf_for_tools(self.manifest))
         raise InputError(f"unknown engine {name!r}", field="engine")
 
     def _layout_targets(self, job: CopyJob) -> list[Target]:
@@ -115,7 +118,8 @@ class Runner:
     def plan(self, clients: Clients) -> Plan:
         """Every section's jobs, as this run's route reads and writes them."""
         ctx = planning.context(self.manifest, clients, self.route, shard=self.options.shard,
-                               previous=self._previous, workers=self._value("concurrency"), stop=self.stop)
+                               previous=self._previous, workers=self._value("concurrency"), stop=self.stop,
+                               through_mirrors=self._through_mirrors)
         the_plan = planning.plan(self.manifest, ctx)
         # (source, ref) of the release and catalog images: the import reads their layers and config to plan the
         # releases and to filter and rebuild the catalogs, so an export carries them whole
@@ -124,6 +128,8 @@ class Runner:
         return the_plan
 
     _read_whole: set[tuple[str, str]] = field(default_factory=set, init=False, repr=False)
+    # the sources read through options.sourceMirrors (made with the run's clients); None: from themselves
+    _through_mirrors: SourceThroughMirrors | None = field(default=None, init=False, repr=False)
 
     def check_credentials(self) -> None:
         """Read every auth file and local file the run will use, now: a broken or missing one is bad input
@@ -177,6 +183,8 @@ class Runner:
         """
         self.check_credentials()
         clients = self.clients()
+        if not self.route.from_layout:  # an import reads its layout, whatever the sources' mirrors
+            self._through_mirrors = source_mirrors.reader(self.manifest, clients)
         engine = self.make_engine(clients)
         jobs = JobRunner(self.manifest, self._value("concurrency"), self.on_event, self.stop, self.abandon,
                          throttled=clients.policy.ledger.throttled)
@@ -191,7 +199,7 @@ class Runner:
                                                    Status.SKIPPED if failure.interrupted else Status.FAILED))
             jobs.notify(Event("planned", total=len(the_plan.jobs)))
             report.images.extend(jobs.execute(engine, the_plan.jobs, self._image_workers(engine, the_plan.jobs)))
-            ctx = planning.context(self.manifest, clients, self.route)
+            ctx = planning.context(self.manifest, clients, self.route, through_mirrors=self._through_mirrors)
             finish = FinishContext(self.manifest, ctx.source_for, None if self.route.to_layout else clients.get,
                                    previous=self._previous, interrupted=self.stop.is_set())
             for section, spec in self.manifest.present_sections():

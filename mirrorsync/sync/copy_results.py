@@ -45,4 +45,5 @@ class CopyResult:
     missing_platforms: list[str] = field(default_factory=list)  # listed platforms the source does not have
     rewritten_digest: str | None = None  # platformMode rewrite: the digest of the index pushed instead of ``digest``
     companions: list[dict] = field(default_factory=list)  # what travelled with the image (companions.py)
+    read_from: str | None = None  # read through source mirrors: the location (host/path) it was read from
 

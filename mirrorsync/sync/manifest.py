@@ -6,6 +6,7 @@ README. Loading validates everything up front so that a bad file is one clear li
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, Sequence
 
@@ -112,6 +113,12 @@ class Options:
     blob_concurrency: int = 8
     retries: int = 5
     timeout: float = 60.0
+    # where sources are read through (a registries.conf, a directory or file of IDMS/ITMS/ICSP, or SYSTEM), as a
+    # path relative to the working directory; None: every source is read from itself
+    source_mirrors: str | None = None
+
+
+SYSTEM_REGISTRIES_CONF = "system"  # options.sourceMirrors: the registries.conf containers tools would read
 
 
 @dataclass(frozen=True)
@@ -177,7 +184,8 @@ _REGISTRY_KEYS = {"tlsVerify": "tls_verify", "certDir": "cert_dir", "authFile": 
 _DEFAULT_KEYS = {"mirrorSourcePolicy", "mirrorSets", "scope", "platforms", "platformMode", "signatures", "referrers"}
 _IMAGE_KEYS = ({"source", "tags", "digests", "allTags", "include", "exclude", "destination", "semver", "latest"}
                | _DEFAULT_KEYS)
-_OPTION_KEYS = {"engine": str, "concurrency": int, "blobConcurrency": int, "retries": int, "timeout": (int, float)}
+_OPTION_KEYS = {"engine": str, "concurrency": int, "blobConcurrency": int, "retries": int, "timeout": (int, float),
+                "sourceMirrors": str}
 
 
 def _parse_mirror(text: str) -> Mirror:
@@ -238,7 +246,7 @@ def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = ())
                 kwargs[_REGISTRY_KEYS[key]] = local_path(base_dir(file), r.string(settings[key], path + (key,)))
         registries[host] = RegistrySettings(**kwargs)
 
-    options = _parse_options(r, top.get("options"))
+    options = _parse_options(r, top.get("options"), file)
     defaults = _parse_per_image(r, r.mapping(top.get("defaults") or {}, ("defaults",), _DEFAULT_KEYS), ("defaults",))
 
     given = {s.key: s.parse(r, top[s.key], file) for s in sections if s.key in top}
@@ -273,7 +281,7 @@ def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = ())
                         sections=given, section_types=tuple(sections), source_doc=doc)
 
 
-def _parse_options(r: Reader, value: Any) -> Options:
+def _parse_options(r: Reader, value: Any, file: str) -> Options:
     if value is None:
         return Options()
     r.mapping(value, ("options",), set(_OPTION_KEYS))
@@ -285,6 +293,12 @@ def _parse_options(r: Reader, value: Any) -> Options:
         v, path = value[key], ("options", key)
         if key == "engine":
             kwargs["engine"] = r.choice(v, path, ENGINES)
+            continue
+        if key == "sourceMirrors":
+            text = r.string(v, path)
+            # a path in the manifest is relative to the manifest's directory, as the user reads it
+            kwargs["source_mirrors"] = text if text == SYSTEM_REGISTRIES_CONF else \
+                os.path.join(os.path.dirname(file), os.path.expanduser(text))
             continue
         lowest = 0 if key == "retries" else 1
         highest = 86400 if key == "timeout" else 256  # a day: past that a timeout is a typo (and an OverflowError)

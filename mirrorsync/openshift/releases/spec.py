@@ -16,6 +16,9 @@ from ...sync.semver import Version
 from ...yamlsource import Reader, base_dir, local_path
 
 DEFAULT_UPDATE_SERVICE = "https://api.openshift.com/api/upgrades_info/v1/graph"
+# oc-mirror's: the update graph of a zone that cannot reach api.openshift.com (enclaves). It replaces the graph URL
+# a manifest does not give, and the scheme and host of the graph data's default URL.
+UPDATE_URL_OVERRIDE_ENV = "UPDATE_URL_OVERRIDE"
 # OKD's update service, as oc-mirror asks it (its OkdUpdateURL): the OKD release controller's graph (also reachable
 # as amd64.origin.releases.ci.openshift.org/graph). Its payloads name OKD's release repositories (quay.io/openshift/okd,
 # quay.io/okd/scos-release); it serves amd64 releases only.
@@ -153,6 +156,12 @@ def parse(r: Reader, value: Any, manifest_file: str) -> PlatformSpec:
             raise r.fail(("platform", "graph"), "needs releases to serve: give channels or releases beside it")
         raise r.fail(("platform",), "nothing selected: give channels or releases")
     update_service = DEFAULT_UPDATE_SERVICE
+    override = os.environ.get(UPDATE_URL_OVERRIDE_ENV)
+    if override:
+        if "@" in urlsplit(override).netloc:
+            raise r.fail(("platform", "updateService"), f"{UPDATE_URL_OVERRIDE_ENV} must not carry credentials "
+                                                        "(user:password@)")
+        update_service = override if override.startswith(("http://", "https://")) else os.path.abspath(override)
     if "updateService" in top:
         update_service = _location(r, top["updateService"], ("platform", "updateService"), base)
     signatures = _location(r, top["signatures"], ("platform", "signatures"), base) if "signatures" in top else None
@@ -166,7 +175,7 @@ def _graph(r: Reader, value: Any, base: str) -> GraphSpec | None:
     """``graph: true`` (the defaults), ``false`` (none), or the mapping that sets them."""
     path = ("platform", "graph")
     if isinstance(value, bool):
-        return GraphSpec(reference.parse(DEFAULT_GRAPH_BASE), DEFAULT_GRAPH_DATA) if value else None
+        return GraphSpec(reference.parse(DEFAULT_GRAPH_BASE), _default_graph_data()) if value else None
     if not isinstance(value, dict):
         raise r.fail(path, "must be true, false or a mapping (baseImage, data, namespace, replicas)")
     top = r.mapping(value, path, _GRAPH_KEYS)
@@ -176,7 +185,7 @@ def _graph(r: Reader, value: Any, base: str) -> GraphSpec | None:
         base_image = r.checked(path + ("baseImage",), reference.parse, text)
         if not base_image.identifier:
             base_image = base_image.with_tag("latest")
-    data = _location(r, top["data"], path + ("data",), base) if "data" in top else DEFAULT_GRAPH_DATA
+    data = _location(r, top["data"], path + ("data",), base) if "data" in top else _default_graph_data()
     namespace = DEFAULT_UPDATE_SERVICE_NAMESPACE
     if "namespace" in top:
         namespace = r.string(top["namespace"], path + ("namespace",))
@@ -189,6 +198,14 @@ def _graph(r: Reader, value: Any, base: str) -> GraphSpec | None:
         if isinstance(replicas, bool) or not isinstance(replicas, int) or not 1 <= replicas <= 2**31 - 1:
             raise r.fail(path + ("replicas",), "must be a whole number, at least 1 (1 on a single-node cluster)")
     return GraphSpec(base_image, data, namespace, replicas)
+
+
+def _default_graph_data() -> str:
+    """The graph data's URL: with an http(s) ``UPDATE_URL_OVERRIDE``, at its scheme and host (as oc-mirror)."""
+    override = urlsplit(os.environ.get(UPDATE_URL_OVERRIDE_ENV) or "")
+    if override.scheme not in ("http", "https") or not override.netloc:
+        return DEFAULT_GRAPH_DATA
+    return urlsplit(DEFAULT_GRAPH_DATA)._replace(scheme=override.scheme, netloc=override.netloc).geturl()
 
 
 def check_paths(manifest, platform: PlatformSpec) -> None:
