@@ -33,6 +33,7 @@ from ..sync.status import Status
 from ..sync.section import FinishContext
 from ..sync.through_mirrors import SourceThroughMirrors
 from . import planning, source_mirrors
+from .plan_checks import unselected
 from .route import Route
 
 log = logging.getLogger(__name__)
@@ -208,11 +209,26 @@ class Runner:
         for section, spec in self.manifest.present_sections():
             section.check_files(self.manifest, spec, from_layout=self.route.from_layout)
         hosts = self.manifest.source_hosts() | {m.registry for m in self.manifest.mirrors}
+        for host, settings in sorted(self.manifest.registries.items()):
+            if settings.auth_file is not None and host not in self.route.unreached:
+                self._check_auth_file(host, settings.auth_file)
         for host in sorted(hosts - self.route.unreached):
             auth.lookup(host, auth_file=self.manifest.settings_for(host).auth_file or self.options.auth_file)
         self.check_cert_dirs()
         _ = self.signature_policy, self.registries_d, self.cluster_image_policies  # bad input before any copy
         ProxySettings.from_environ()  # and a proxy variable that cannot be used (it may carry credentials too)
+
+    def _check_auth_file(self, host: str, path: str) -> None:
+        """A registry's ``authFile`` (relative paths are the manifest's directory's) that is missing or cannot be
+        used is bad input at its manifest line."""
+        if not os.path.isfile(path):
+            raise self.manifest.error(("registries", host, "authFile"),
+                                      f"{path}: auth file not found (a relative path is read from the manifest's "
+                                      "directory)")
+        try:
+            auth.lookup(host, auth_file=path)
+        except InputError as exc:
+            raise self.manifest.error(("registries", host, "authFile"), str(exc)) from None
 
     def check_cert_dirs(self) -> None:
         """Read every ``certDir`` the manifest names, now: one that is missing or holds a file that cannot be read
@@ -249,6 +265,8 @@ class Runner:
                         mirrors=[m.location for m in self.manifest.mirrors], startedAt=now())
         try:
             the_plan = self.plan(clients)
+            for warning in unselected(self.manifest, the_plan):
+                log.warning("%s", warning)
             for failure in the_plan.failures:
                 report.images.append(failed_record(failure.spec, None, failure.error, self.manifest,
                                                    Status.SKIPPED if failure.interrupted else Status.FAILED))

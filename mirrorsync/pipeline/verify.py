@@ -69,6 +69,14 @@ class Outcome:
     def ok(self) -> bool:
         return not self.problems
 
+    def to_dict(self, problems: list[str] | None = None) -> dict:
+        """What ``verify --output json`` prints: the counts, each problem line (``problems``: those of the whole
+        check, planning included; default: the walk's), and with a report the CR entries."""
+        problems = list(self.problems if problems is None else problems)
+        return {"ok": not problems, "images": self.images, "manifests": self.manifests, "blobs": self.blobs,
+                "problems": problems, "entries": self.entries, "entriesOk": self.entries_ok,
+                "entryGaps": list(self.entry_gaps)}
+
 
 def checks_from_reports(reports: list[Report]) -> list[Check]:
     """What the reports say the mirrors hold: one check per image and mirror it is on, copied by the run or kept

@@ -15,7 +15,8 @@ from ..errors import InputError
 from ..registry import reference
 from ..registry.reference import Reference
 from ..registry.settings import RegistrySettings  # noqa: F401 - part of the manifest model, re-exported
-from ..yamlsource import LocatedDocument, Reader, field_name, load_documents, read_text, type_name as _type_name
+from ..yamlsource import (LocatedDocument, Reader, base_dir, field_name, load_documents, local_path, read_text,
+                          type_name as _type_name)
 from .platforms import MODES as PLATFORM_MODES, Platform, PlatformFilter
 from .semver import Range
 
@@ -220,6 +221,14 @@ class SyncManifest:
         return next((self.registries[h] for h in reference.same_host_spellings(host) if h in self.registries),
                     RegistrySettings())
 
+    def with_insecure(self, host: str) -> SyncManifest:
+        """This manifest with ``host`` (a registry one reads from) as ``tlsVerify: false``: TLS unverified, plain
+        HTTP allowed (``--insecure`` of ``catalog list`` and ``release info``); its other settings stay."""
+        registries = dict(self.registries)
+        key = next((h for h in reference.same_host_spellings(host) if h in registries), host)
+        registries[key] = replace(self.settings_for(host), tls_verify=False)
+        return replace(self, registries=registries)
+
     def error(self, path: tuple, message: str) -> InputError:
         """An input error at ``path`` (``("images", 0, "mirrorSourcePolicy")``) with the file and line."""
         if self.source_doc is not None:
@@ -321,9 +330,9 @@ def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = (),
         kwargs: dict[str, Any] = {}
         if "tlsVerify" in settings:
             kwargs["tls_verify"] = r.boolean(settings["tlsVerify"], path + ("tlsVerify",))
-        for key in ("certDir", "authFile"):
+        for key in ("certDir", "authFile"):  # relative to the manifest's directory, as every manifest path
             if key in settings:
-                kwargs[_REGISTRY_KEYS[key]] = r.string(settings[key], path + (key,))
+                kwargs[_REGISTRY_KEYS[key]] = local_path(base_dir(file), r.string(settings[key], path + (key,)))
         if "maxNestedPaths" in settings:
             depth = settings["maxNestedPaths"]
             if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= MAX_NESTED_PATHS:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -130,9 +129,6 @@ class Plan:
             "selections": [s.to_dict() for s in self.selections],
             **{k: v for s in sections for k, v in s.plan_dict(self).items()},
         }
-
-    def to_json(self, sections: Iterable[Any] = ()) -> str:
-        return json.dumps(self.to_dict(sections), indent=2, sort_keys=True) + "\n"
 
 
 SHARD_INDEX_ENV = "JOB_COMPLETION_INDEX"  # set by Kubernetes in every pod of an Indexed Job
