@@ -130,7 +130,7 @@ def plan(
                 the_plan = runner.plan(clients)
                 plan_checks.check_sources(m, the_plan, clients)
                 if verify_signatures:
-                    signatures = runner.check_signatures(the_plan.jobs, clients)
+                    signatures = runner.check_signatures(the_plan.jobs, clients, the_plan)
             finally:
                 clients.close()
     except MirrorsyncError as exc:

@@ -129,15 +129,22 @@ class Runner:
                 raise self.manifest.error(("options", "signaturePolicy"), f"{path}: no such file")
         return trust_policy.check_file(path)
 
-    def check_signatures(self, jobs: list[CopyJob], clients: Clients) -> list[dict]:
+    def check_signatures(self, jobs: list[CopyJob], clients: Clients, plan: Plan | None = None) -> list[dict]:
         """Each job's ``signature`` record, as a run would decide, without copying (``plan --verify-signatures``);
-        ``concurrency`` jobs at a time. Without a signature policy: ``InputError``."""
+        ``concurrency`` jobs at a time; ``plan``: the plan they are of (a release's components are refused with
+        it). Without a signature policy: ``InputError``."""
         checker = self.signature_checker(clients)
         if checker is None:
             raise InputError("--verify-signatures needs a signature policy: give --signature-policy or "
                              "options.signaturePolicy", field="--verify-signatures")
+        if plan is not None:
+            checker.add_wholes(self.wholes(plan))
         with ThreadPoolExecutor(max_workers=self._value("concurrency"), thread_name_prefix="verify") as pool:
             return list(pool.map(checker.record, jobs))
+
+    def wholes(self, the_plan: Plan) -> list:
+        """Every section's images that vouch for others (:meth:`Section.wholes`)."""
+        return [w for section, _ in self.manifest.present_sections() for w in section.wholes(the_plan)]
 
     def _copy_engine(self, clients: Clients) -> Engine:
         name = self._value("engine")
@@ -265,6 +272,8 @@ class Runner:
                         mirrors=[m.location for m in self.manifest.mirrors], startedAt=now())
         try:
             the_plan = self.plan(clients)
+            if isinstance(engine, SignatureGate):
+                engine.checker.add_wholes(self.wholes(the_plan))
             for warning in unselected(self.manifest, the_plan):
                 log.warning("%s", warning)
             for failure in the_plan.failures:

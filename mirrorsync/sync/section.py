@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..oci.store import ContentStore
 from ..registry.reference import Reference
@@ -21,6 +21,9 @@ from .engines import Clients
 from .manifest import SyncManifest
 from .plan import Plan, Shard
 from .report import Report
+
+if TYPE_CHECKING:
+    from .signature_gate import Whole
 
 @dataclass(frozen=True)
 class Pushed:
@@ -112,6 +115,11 @@ class Section:
         """(source, ref) of images that a reader on the other side of an air gap opens: an export carries them
         whole even where an earlier export did."""
         return set()
+
+    def wholes(self, the_plan: Plan) -> list[Whole]:
+        """Images of the plan that vouch for others (an OpenShift release for its components), with signatures
+        the section read for them: the signature gate decides on each whole once and refuses its parts with it."""
+        return []
 
     def problems(self, the_plan: Plan) -> list[str]:
         """What could not be planned, as ``verify`` lists it (beyond ``the_plan.failures``)."""

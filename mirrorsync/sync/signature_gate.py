@@ -10,14 +10,17 @@ refused one is not copied at all, and its record says ``signature-rejected`` wit
 Signatures are read where containers/image reads them: cosign's (where registries.d sets
 ``use-sigstore-attachments``, and always when no registries.d is given) from the ``sha256-<hex>.sig`` tag
 (:func:`companions.cosign_tag`) and from OCI referrers of cosign's signature artifact type; GPG ones from the
-lookaside store registries.d names for the image (``file://`` or ``http(s)://``).
+lookaside store registries.d names for the image (``file://`` or ``http(s)://``), and, for an image that vouches
+for others (:class:`Whole`: an OpenShift release, whose signatures come from ``platform.signatures``), from there too.
+A job that is part of a whole (a release's component) is refused when its whole is, whatever its own scope says.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import urllib.parse
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
 from ..errors import NotFound, UnsupportedContent, describe
@@ -96,6 +99,24 @@ def url_reader(web: WebReader) -> Callable[[str], bytes | None]:
     return read
 
 
+JobKey = tuple[str, str, "str | None"]  # (source repository, tag or digest, push tag): one job of the plan
+
+
+def job_key(job: CopyJob) -> JobKey:
+    return (job.source.name, job.ref, job.push_tag)
+
+
+@dataclass(frozen=True)
+class Whole:
+    """An image that vouches for others: an OpenShift release, whose payload names its components by digest.
+    ``gpg_signatures`` are its signatures read from elsewhere than a lookaside store (the release signature store),
+    checked as lookaside ones are; ``parts`` are not copied when the policy refuses ``job``."""
+
+    job: CopyJob
+    gpg_signatures: tuple[bytes, ...] = ()
+    parts: tuple[CopyJob, ...] = ()
+
+
 class SignatureChecker:
     """Decides on jobs with ``policy``, reading their sources through ``source_for``. ``registries`` says where GPG
     signatures live and whether cosign's are read (None: cosign's are, and there are no GPG ones); ``read_url``
@@ -111,9 +132,40 @@ class SignatureChecker:
         self.read_url = read_url
         # earlier runs' decisions (the previous report's ``signature``), by (source, tag or digest)
         self.remembered = remembered or {}
+        self._wholes: dict[JobKey, Whole] = {}
+        self._whole_of: dict[JobKey, Whole] = {}  # a part's job -> the whole it belongs to
+        self._decided: dict[JobKey, tuple[str, Decision]] = {}  # each whole's decision, made once
+        self._lock = threading.Lock()
+
+    def add_wholes(self, wholes: list[Whole]) -> None:
+        """Images that vouch for others (see :class:`Whole`), known once the plan is made."""
+        for w in wholes:
+            self._wholes[job_key(w.job)] = w
+            for part in w.parts:
+                self._whole_of[job_key(part)] = w
 
     def check(self, job: CopyJob) -> tuple[str, Decision]:
-        """The digest the job reads now and the policy's decision on it; raises when the source cannot be read."""
+        """The digest the job reads now and the policy's decision on it; raises when the source cannot be read.
+        A whole is decided once; a part of a refused whole is refused with its whole's reason."""
+        key = job_key(job)
+        whole = self._whole_of.get(key)
+        if whole is not None:
+            _, verdict = self._decide_whole(whole)
+            if not verdict.accepted:
+                return job.digest or job.ref, replace(
+                    verdict, message=f"part of {whole.job}, which is refused: {verdict.message}")
+        if key in self._wholes:
+            return self._decide_whole(self._wholes[key])
+        return self._check(job)
+
+    def _decide_whole(self, whole: Whole) -> tuple[str, Decision]:
+        key = job_key(whole.job)
+        with self._lock:  # its parts ask concurrently: one verification, one answer for all of them
+            if key not in self._decided:
+                self._decided[key] = self._check(whole.job, whole.gpg_signatures)
+            return self._decided[key]
+
+    def _check(self, job: CopyJob, known_gpg: tuple[bytes, ...] = ()) -> tuple[str, Decision]:
         store, repo = self.source_for(job)
         digest = job.digest
         if digest is None:
@@ -128,16 +180,19 @@ class SignatureChecker:
             # so the same answer; not read and verified again (a no-op re-run costs what it did without a policy)
             return digest, Decision(True, earlier["scope"])
         image = job.source.with_tag(job.tag) if job.tag else job.source.with_digest(digest)
-        return digest, self.decide_on(image, digest, store, repo)
+        return digest, self.decide_on(image, digest, store, repo, known_gpg)
 
-    def decide_on(self, image: Reference, digest: str, store: ContentStore, repo: str) -> Decision:
+    def decide_on(self, image: Reference, digest: str, store: ContentStore, repo: str,
+                  known_gpg: tuple[bytes, ...] = ()) -> Decision:
         """The decision on ``image`` (the source reference the policy's scopes and identities name) at ``digest``,
-        its cosign signatures read from ``repo`` in ``store`` (the source, a layout, or a mirror)."""
+        its cosign signatures read from ``repo`` in ``store`` (the source, a layout, or a mirror), its GPG ones
+        from its lookaside store and ``known_gpg``."""
         regs = self.registries
         attachments = regs is None or regs.use_sigstore_attachments(image)
         return decide(self.policy, image, digest,
                       lambda: cosign_signatures(store, repo, digest) if attachments else [],
-                      lambda: lookaside_signatures(regs.lookaside(image) if regs else None, digest, self.read_url))
+                      lambda: [*known_gpg, *lookaside_signatures(regs.lookaside(image) if regs else None, digest,
+                                                                 self.read_url)])
 
     def record(self, job: CopyJob) -> dict:
         """The report's ``signature`` for ``job`` without copying it (``plan --verify-signatures``); a source that

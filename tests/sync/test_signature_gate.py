@@ -1,5 +1,6 @@
 """The gate in front of an engine, on in-memory stores: where signatures are read from, what the engine is given,
-and what is remembered from an earlier run (the matrix against a real registry: tests/integration)."""
+what is remembered from an earlier run, and a whole with its parts (an OpenShift release and its components, checked
+with real gpg signatures from a test key) (the matrix against a real registry: tests/integration)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from mirrorsync.registry.reference import parse
 from mirrorsync.sync.copy_results import CopyResult
 from mirrorsync.sync.manifest import ImageSpec
 from mirrorsync.sync.plan import CopyJob
-from mirrorsync.sync.signature_gate import COSIGN_SIGNATURE_ARTIFACT, SignatureChecker, SignatureGate
+from mirrorsync.sync.signature_gate import COSIGN_SIGNATURE_ARTIFACT, SignatureChecker, SignatureGate, Whole
 from mirrorsync.trust import policy as policy_mod
 from mirrorsync.trust.sigstore import SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE
+from support.gpg_signer import GPGSigner
 from support.memstore import MemoryStore, make_image
 
 REPO = "ns/app"
@@ -119,3 +121,85 @@ def test_remembered_acceptance_reads_no_signature(tmp_path, key):
     for changed in ({"digest": "sha256:" + "0" * 64}, {"policy": "sha256:" + "1" * 64}, {"accepted": False}):
         checker.remembered = {(SOURCE, "latest"): {**earlier, **changed}}
         assert not checker.check(job())[1].accepted  # decided afresh: no signature
+
+
+RELEASE = "quay.io/openshift-release-dev/ocp-release"
+ART = "quay.io/openshift-release-dev/ocp-v4.0-art-dev"
+
+
+@pytest.fixture(scope="module")
+def signers(tmp_path_factory):
+    made = [GPGSigner(tmp_path_factory.mktemp("gpg-trusted")), GPGSigner(tmp_path_factory.mktemp("gpg-other"))]
+    yield made
+    for s in made:
+        s.close()
+
+
+@pytest.fixture
+def setup(tmp_path, signers):
+    store = MemoryStore()
+    release = make_image(store, "release", None, arches=("amd64",))
+    part = make_image(store, "art", None, arches=("amd64",), shared=b"component")
+    path = tmp_path / "policy.json"
+    # the components' own scope accepts anything: what refuses them is their release
+    path.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {"docker": {
+        RELEASE: [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": str(signers[0].public_key)}],
+        ART: [{"type": "insecureAcceptAnything"}]}}}))
+    policy = policy_mod.load(str(path))
+    top = CopyJob(ImageSpec(source=parse(RELEASE), index=0, destination="r"), release.digest, (),
+                  target_tag="4.15.1-x86_64")
+    comp = CopyJob(ImageSpec(source=parse(ART), index=0, destination="c"), part.digest, (),
+                   target_tag="4.15.1-x86_64-cli")
+    repos = {RELEASE: "release", ART: "art"}
+    checker = SignatureChecker(policy, lambda j: (store, repos[j.source.name]))
+    return checker, top, comp, release.digest
+
+
+def copied(checker, jobs):
+    engine = RecordingEngine()
+    gate = SignatureGate(engine, checker)
+    results = [gate.copy(j) for j in jobs]
+    return [j.ref for j in engine.jobs], results
+
+
+def test_a_release_signed_in_the_store_is_accepted_and_its_components_copied(setup, signers):
+    checker, top, comp, digest = setup
+    sig = signers[0].sign(digest, f"{RELEASE}:4.15.1-x86_64")
+    checker.add_wholes([Whole(top, (sig,), (comp,))])
+    refs, results = copied(checker, [comp, top])
+    assert refs == [comp.ref, top.ref]
+    assert results[1].signature["accepted"] is True and results[1].signature["scope"] == RELEASE
+
+
+@pytest.mark.parametrize("case,reason", [("unsigned", "no signature"), ("other key", "wrong key"),
+                                         ("other digest", "digest mismatch"),
+                                         ("other repository", "identity mismatch")])
+def test_a_refused_release_copies_neither_it_nor_its_components(setup, signers, case, reason):
+    checker, top, comp, digest = setup
+    sigs = {"unsigned": (),
+            "other key": (signers[1].sign(digest, f"{RELEASE}:4.15.1-x86_64"),),
+            "other digest": (signers[0].sign("sha256:" + "0" * 64, f"{RELEASE}:4.15.1-x86_64"),),
+            "other repository": (signers[0].sign(digest, "quay.io/someone/ocp-release:4.15.1-x86_64"),)}[case]
+    checker.add_wholes([Whole(top, sigs, (comp,))])
+    refs, (part, whole) = copied(checker, [comp, top])
+    assert refs == []
+    assert whole.signature["accepted"] is False and whole.signature["reason"] == reason
+    assert part.signature["accepted"] is False and part.signature["reason"] == reason
+    assert part.signature["scope"] == RELEASE and f"part of {RELEASE}@{digest}, which is refused" in part.error
+
+
+def test_without_the_whole_known_the_release_has_no_signature_and_the_component_its_own_scope(setup):
+    checker, top, comp, _ = setup
+    refs, (part, whole) = copied(checker, [comp, top])
+    assert refs == [comp.ref] and whole.signature["reason"] == "no signature"
+
+
+def test_the_release_is_verified_once_for_all_its_parts(setup, signers, monkeypatch):
+    checker, top, comp, digest = setup
+    sig = signers[0].sign(digest, f"{RELEASE}:4.15.1-x86_64")
+    checker.add_wholes([Whole(top, (sig,), (comp,))])
+    calls = []
+    real = checker._check
+    monkeypatch.setattr(checker, "_check", lambda job, known=(): calls.append(job.ref) or real(job, known))
+    copied(checker, [comp, top])
+    assert calls == [top.ref, comp.ref]  # the release once (asked first by its component), the component itself

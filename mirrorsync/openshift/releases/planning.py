@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 SignaturesFor = Callable[[str], dict[str, bytes]]  # release digest -> its signature files
 # worst first: a release is as good as the worst of its images
-_STATUS_ORDER = (Status.FAILED, Status.SKIPPED, Status.PARTIAL, Status.COPIED, Status.UP_TO_DATE)
+_STATUS_ORDER = (Status.SIGNATURE_REJECTED, Status.FAILED, Status.SKIPPED, Status.PARTIAL, Status.COPIED, Status.UP_TO_DATE)
 
 
 PLAN_KEY = "platform"  # the releases' place in ``Plan.sections``: their ReleasePlan

@@ -11,10 +11,11 @@ from ...sync.plan import Plan
 from ...sync.report import Report
 from ...sync.status import OK_STATUSES
 from ...sync.section import FinishContext, PlanContext, Section, held_on_mirrors
+from ...sync.signature_gate import Whole
 from . import graph_image, outputs, served, spec as spec_mod
 from .planning import PLAN_KEY, add_from_registries, add_to_plan, records
 from .records import REPORT_KEY, release_records
-from .signatures import FILENAME as SIGNATURES_FILENAME
+from .signatures import FILENAME as SIGNATURES_FILENAME, signature_files
 from .spec import PlatformSpec
 
 
@@ -77,6 +78,13 @@ class ReleasesSection(Section):
         if rplan is None:
             return whole
         return whole | {(p.jobs[-1].source.name, p.jobs[-1].ref) for p in rplan.releases if p.jobs}
+
+    def wholes(self, the_plan: Plan) -> list[Whole]:
+        # a release image vouches for its components (its payload names them by digest); its GPG signatures are
+        # those read from platform.signatures (or carried in an export's report): the ones its ConfigMap carries
+        rplan = the_plan.sections.get(PLAN_KEY)
+        return [Whole(p.jobs[-1], tuple(sig for _, sig in signature_files(p.signatures)), tuple(p.jobs[:-1]))
+                for p in (rplan.releases if rplan is not None else []) if p.jobs]
 
     def problems(self, the_plan: Plan) -> list[str]:
         rplan = the_plan.sections.get(PLAN_KEY)

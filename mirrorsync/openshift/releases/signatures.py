@@ -78,7 +78,12 @@ def config_map(digest: str, signatures: dict[str, bytes]) -> dict:
     """The ConfigMap a cluster reads this release's signatures from."""
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": key_prefix(digest), "namespace": NAMESPACE, "labels": {LABEL: ""}},
-            "binaryData": {k: base64.b64encode(v).decode() for k, v in sorted(signatures.items(), key=_n)}}
+            "binaryData": {k: base64.b64encode(v).decode() for k, v in signature_files(signatures)}}
+
+
+def signature_files(signatures: dict[str, bytes]) -> list[tuple[str, bytes]]:
+    """The signature files keyed ``sha256-<hex>-<n>``, in the order of n."""
+    return sorted(signatures.items(), key=_n)
 
 
 def config_maps_yaml(releases: dict[str, dict[str, bytes]]) -> str:
