@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
+from support.cli import mirrorsync
 from support.gpg_signer import GPGSigner
 from support.releases import build_channel
 from test_releases import mirror, release_manifest, run  # noqa: F401 - the mirror fixture
@@ -33,8 +35,6 @@ def put_store(store, digest: str, signature: bytes) -> None:
 
 
 def idms_sources(out) -> set[str]:
-    import yaml
-
     docs = yaml.safe_load_all((out / "cluster-resources" / "imagedigestmirrorset.yaml").read_text())
     return {e["source"] for d in docs for e in d["spec"]["imageDigestMirrors"]}
 
@@ -89,3 +89,11 @@ def test_only_releases_the_store_signs_with_the_trusted_key_are_mirrored(engine,
         assert mirror.manifest_descriptor(f"{ns}/openshift/release", rel.components["cli"].digest) is None
     assert mirror.manifest_descriptor(f"{ns}/openshift/release-images", "4.15.0-x86_64").digest == first.digest
     assert idms_sources(out) >= before  # the CRs keep what the earlier run mirrored
+
+    # plan --verify-signatures decides the same, copying nothing: the refused release's components with it
+    proc = mirrorsync("plan", str(manifest([by_other])), "--verify-signatures", "--signature-policy", str(policy),
+                      "--output", "json")
+    assert proc.returncode == 1, proc.stderr
+    jobs = json.loads(proc.stdout)["jobs"]
+    assert jobs and all(j["signature"]["accepted"] is False and j["signature"]["reason"] == "wrong key"
+                        for j in jobs), jobs
