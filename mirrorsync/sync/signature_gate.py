@@ -132,30 +132,38 @@ class SignatureChecker:
         self.read_url = read_url
         # earlier runs' decisions (the previous report's ``signature``), by (source, tag or digest)
         self.remembered = remembered or {}
-        self._wholes: dict[JobKey, Whole] = {}
-        self._whole_of: dict[JobKey, Whole] = {}  # a part's job -> the whole it belongs to
+        # wholes and the wholes each part belongs to, by job and by (source, tag or digest): a layout holds each
+        # image once, without the mirror tag that tells one release's component job from another's
+        self._wholes: dict[JobKey | tuple[str, str], list[Whole]] = {}
+        self._whole_of: dict[JobKey | tuple[str, str], list[Whole]] = {}
         self._decided: dict[JobKey, tuple[str, Decision]] = {}  # each whole's decision, made once
         self._lock = threading.Lock()
 
     def add_wholes(self, wholes: list[Whole]) -> None:
         """Images that vouch for others (see :class:`Whole`), known once the plan is made."""
         for w in wholes:
-            self._wholes[job_key(w.job)] = w
-            for part in w.parts:
-                self._whole_of[job_key(part)] = w
+            for index, job in [(self._wholes, w.job)] + [(self._whole_of, part) for part in w.parts]:
+                for key in (job_key(job), job_key(job)[:2]):
+                    index.setdefault(key, []).append(w)
+
+    @staticmethod
+    def _find(index: dict, job: CopyJob) -> list[Whole]:
+        key = job_key(job)
+        return index.get(key) or index.get(key[:2]) or []
 
     def check(self, job: CopyJob) -> tuple[str, Decision]:
         """The digest the job reads now and the policy's decision on it; raises when the source cannot be read.
         A whole is decided once; a part of a refused whole is refused with its whole's reason."""
-        key = job_key(job)
-        whole = self._whole_of.get(key)
-        if whole is not None:
-            _, verdict = self._decide_whole(whole)
-            if not verdict.accepted:
+        wholes = self._find(self._whole_of, job)
+        if wholes:  # refused when every whole it is part of is (in a layout, one image may serve several)
+            verdicts = [(w, self._decide_whole(w)[1]) for w in wholes]
+            if not any(v.accepted for _, v in verdicts):
+                whole, verdict = verdicts[0]
                 return job.digest or job.ref, replace(
                     verdict, message=f"part of {whole.job}, which is refused: {verdict.message}")
-        if key in self._wholes:
-            return self._decide_whole(self._wholes[key])
+        mine = self._find(self._wholes, job)
+        if mine:
+            return self._decide_whole(mine[0])
         return self._check(job)
 
     def _decide_whole(self, whole: Whole) -> tuple[str, Decision]:

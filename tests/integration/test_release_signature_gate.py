@@ -97,3 +97,38 @@ def test_only_releases_the_store_signs_with_the_trusted_key_are_mirrored(engine,
     jobs = json.loads(proc.stdout)["jobs"]
     assert jobs and all(j["signature"]["accepted"] is False and j["signature"]["reason"] == "wrong key"
                         for j in jobs), jobs
+
+
+def test_import_checks_the_release_again_from_the_signatures_the_export_carries(tmp_path, registry, mirror_registry,
+                                                                              pusher_for, unique_repo, mirror,
+                                                                              signers):
+    trusted, other = signers
+    channel = build_channel(pusher_for(registry), unique_repo("rel"))
+    good, bad = channel.by_version("4.15.2"), channel.by_version("4.15.3")
+    store = tmp_path / "signatures"
+    put_store(store, good.digest, trusted.sign(good.digest, f"{good.repository}:{good.tag}"))
+    put_store(store, bad.digest, other.sign(bad.digest, f"{bad.repository}:{bad.tag}"))
+    prefix = good.repository.rsplit("/", 1)[0]
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {"docker": {
+        good.repository: [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": str(trusted.public_key)}],
+        prefix: [{"type": "insecureAcceptAnything"}]}}}))
+    ns = unique_repo("m")
+    manifest = release_manifest(tmp_path, registry, f"{mirror_registry.host}/{ns}", mirror_registry,
+                                releases=[f"{r.repository}:{r.tag}" for r in (good, bad)], signatures=str(store))
+    export_dir = tmp_path / "export"
+    proc = mirrorsync("export", str(manifest), "--to", str(export_dir), "--signature-policy", str(policy))
+    assert proc.returncode == 1, proc.stderr  # the other key's release is not exported
+    # the dark site has no signature store: the import checks the signatures the export's report carries
+    for d in store.iterdir():
+        for f in d.iterdir():
+            f.unlink()
+    out = tmp_path / "out"
+    proc = mirrorsync("import", str(export_dir), "--output-dir", str(out), "--signature-policy", str(policy))
+    report = json.loads((out / "report.json").read_text())
+    records = {r["version"]: r["status"] for r in report["releases"]}
+    assert records.get("4.15.2") == "copied", (records, proc.stderr)
+    assert mirror.manifest_descriptor(f"{ns}/openshift/release-images", "4.15.2-x86_64").digest == good.digest
+    assert mirror.manifest_descriptor(f"{ns}/openshift/release-images", "4.15.3-x86_64") is None
+    top = next(i for i in report["images"] if i["source"] == good.repository and i["digest"] == good.digest)
+    assert top["signature"]["accepted"] is True and top["signature"]["scope"] == good.repository

@@ -203,3 +203,18 @@ def test_the_release_is_verified_once_for_all_its_parts(setup, signers, monkeypa
     monkeypatch.setattr(checker, "_check", lambda job, known=(): calls.append(job.ref) or real(job, known))
     copied(checker, [comp, top])
     assert calls == [top.ref, comp.ref]  # the release once (asked first by its component), the component itself
+
+
+def test_in_a_layout_a_part_of_an_accepted_and_a_refused_whole_is_copied(setup, signers):
+    """An export holds each image once (no mirror tag): a component two releases share goes when one is accepted."""
+    from dataclasses import replace
+
+    checker, top, comp, digest = setup
+    refused = replace(top, target_tag="4.15.2-x86_64", ref="sha256:" + "1" * 64)
+    checker.add_wholes([Whole(refused, (), (replace(comp, target_tag="4.15.2-x86_64-cli"),)),
+                        Whole(top, (signers[0].sign(digest, f"{RELEASE}:4.15.1-x86_64"),), (comp,))])
+    in_layout = replace(comp, target_tag=None)
+    refs, (result,) = copied(checker, [in_layout])
+    assert refs == [comp.ref] and result.signature["accepted"] is True
+    refs, _ = copied(checker, [replace(comp, target_tag="4.15.2-x86_64-cli")])
+    assert refs == []  # on a mirror, the refused release's own tag of it is not pushed
