@@ -34,6 +34,15 @@ def put_store(store, digest: str, signature: bytes) -> None:
     (directory / "signature-1").write_bytes(signature)
 
 
+def release_policy(path, repository: str, signer: GPGSigner):
+    """signedBy the signer's key for the release repository; its components' repositories (under the same prefix)
+    accept anything: the release vouches for them."""
+    path.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {"docker": {
+        repository: [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": str(signer.public_key)}],
+        repository.rsplit("/", 1)[0]: [{"type": "insecureAcceptAnything"}]}}}))
+    return path
+
+
 def idms_sources(out) -> set[str]:
     docs = yaml.safe_load_all((out / "cluster-resources" / "imagedigestmirrorset.yaml").read_text())
     return {e["source"] for d in docs for e in d["spec"]["imageDigestMirrors"]}
@@ -50,11 +59,7 @@ def test_only_releases_the_store_signs_with_the_trusted_key_are_mirrored(engine,
     for rel, signer in ((first, trusted), (by_other, other)):
         put_store(store, rel.digest, signer.sign(rel.digest, f"{rel.repository}:{rel.tag}"))
     put_store(store, wrong_digest.digest, trusted.sign(first.digest, f"{first.repository}:{first.tag}"))
-    policy = tmp_path / "policy.json"
-    policy.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {"docker": {
-        first.repository: [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": str(trusted.public_key)}],
-        # the components' repositories, under the same prefix: the release vouches for them
-        first.repository.rsplit("/", 1)[0]: [{"type": "insecureAcceptAnything"}]}}}))
+    policy = release_policy(tmp_path / "policy.json", first.repository, trusted)
     ns = unique_repo("m")
 
     def manifest(releases):
@@ -108,11 +113,7 @@ def test_import_checks_the_release_again_from_the_signatures_the_export_carries(
     store = tmp_path / "signatures"
     put_store(store, good.digest, trusted.sign(good.digest, f"{good.repository}:{good.tag}"))
     put_store(store, bad.digest, other.sign(bad.digest, f"{bad.repository}:{bad.tag}"))
-    prefix = good.repository.rsplit("/", 1)[0]
-    policy = tmp_path / "policy.json"
-    policy.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {"docker": {
-        good.repository: [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": str(trusted.public_key)}],
-        prefix: [{"type": "insecureAcceptAnything"}]}}}))
+    policy = release_policy(tmp_path / "policy.json", good.repository, trusted)
     ns = unique_repo("m")
     manifest = release_manifest(tmp_path, registry, f"{mirror_registry.host}/{ns}", mirror_registry,
                                 releases=[f"{r.repository}:{r.tag}" for r in (good, bad)], signatures=str(store))
