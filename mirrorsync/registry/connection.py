@@ -117,8 +117,28 @@ class RegistryConnection:
 
     def send(self, method: str, url: str, what: str, **kw) -> httpx.Response:
         response = self._client.request(method, url, **kw)
-        raise_for_status(response, what)
+        self.check(response, what)
         return response
+
+    def check(self, response: httpx.Response, what: str) -> None:
+        """``raise_for_status``, a 401 or 403 saying which credentials were sent (``auth_hint``)."""
+        raise_for_status(response, what, self.auth_hint)
+
+    def auth_hint(self, response: httpx.Response) -> str:
+        """What a 401 or 403 of this registry is to be read with: the auth file entry whose credentials went
+        with the request, or the keys looked for and the files searched when none did. Never the secret."""
+        try:
+            request = response.request
+        except RuntimeError:  # an answer built without its request (the lean HEAD's)
+            repository = None
+        else:
+            repository = request.extensions.get(auth_mod.LOGIN, auth_mod.repository_of(request.url.path))
+        where = self.auth.where(repository)
+        if not self.auth.credentials(repository):
+            return f" ({where}; add one for {self.host})"
+        if response.status_code == 401:
+            return f" ({self.host} refused the {where}: check that entry)"
+        return f" ({self.host} took the {where}, but they do not allow this)"
 
     def retrying(self, fn, what: str):
         try:
@@ -132,7 +152,21 @@ class RegistryConnection:
             settings = self.settings if failing == self.host else self._settings_for(failing)
             return tls.fix_for(kind, failing, settings)
 
+        retry.note_unreachable(self.host)
         return unreachable(self.host, exc, self.auth.owns, fix)
+
+    def check_access(self, repository: str | None = None, *, login: bool = True) -> None:
+        """A preflight: ``GET /v2/`` answers, over TLS trusted as configured. With ``login`` it must also take the
+        credentials of ``repository`` (its auth file entry; None: the registry's own), a token fetched for them
+        where the registry wants one, as ``docker login`` does; a registry that wants credentials where none are
+        found fails too. Raises ``Unreachable``, or ``AuthError`` naming the auth file entry tried (not
+        retried: a fresh token was refused)."""
+        def go() -> None:
+            response = self._client.get(self.url_of("/v2/"), extensions={auth_mod.LOGIN: repository} if login
+                                        else {})
+            if response.status_code != 401 or login:
+                self.check(response, f"GET {self.host}/v2/")
+        self.retrying(go, f"checking {self.host}")
 
     def ping(self) -> None:
         """Check that the registry answers (and that credentials, if any, are accepted)."""

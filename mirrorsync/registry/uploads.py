@@ -11,7 +11,6 @@ from urllib.parse import quote, urljoin
 from . import retry
 from ..oci.content import Descriptor
 from ..errors import DigestMismatch, RegistryError
-from .http_errors import raise_for_status
 
 if TYPE_CHECKING:
     from .connection import RegistryConnection
@@ -64,7 +63,7 @@ def _upload_status(client: RegistryConnection, location: str, what: str) -> tupl
         response = client.request("GET", location)
         if response.status_code == 404:
             return None
-        raise_for_status(response, f"{what}: asking the upload session where it stands")
+        client.check(response, f"{what}: asking the upload session where it stands")
         # "0-N": bytes 0 to N are held; docker-registry says "0-0" for an empty session too (and a session we
         # fed holds whole PATCHes, never exactly one byte)
         end = (response.headers.get("Range") or "").partition("-")[2]

@@ -45,4 +45,6 @@ class CopyResult:
     missing_platforms: list[str] = field(default_factory=list)  # listed platforms the source does not have
     rewritten_digest: str | None = None  # platformMode rewrite: the digest of the index pushed instead of ``digest``
     companions: list[dict] = field(default_factory=list)  # what travelled with the image (companions.py)
+    # the registry hosts this image's requests could not reach (retries spent): the circuit breaker's count
+    unreachable_hosts: set[str] = field(default_factory=set)
 

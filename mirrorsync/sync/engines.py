@@ -10,16 +10,18 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Protocol
 
+from ..errors import Unreachable
 from ..oci.store import ContentStore
 from ..registry import auth
 from ..registry.client import RegistryClient
 from ..registry.proxies import ProxySettings
-from ..registry.reference import DEFAULT_REGISTRY, DOCKER_HUB_API_HOST, Reference
+from ..registry.reference import Reference
 from ..registry.retry import RetryPolicy
 from ..registry.web import WebReader
 from . import pacing
 from .companions import CompanionSpec
 from .copy import Copier, CopyResult, Target
+from .host_breaker import HostBreaker, api_host
 from .manifest import SyncManifest
 from .plan import CopyJob
 
@@ -47,6 +49,8 @@ class Clients:
         self._clients: dict[str, RegistryClient] = {}
         self._web: WebReader | None = None
         self._lock = threading.Lock()
+        # the hosts this run gave up on (its preflight, the circuit breaker): no request goes to them any more
+        self.breaker = HostBreaker(manifest.options.give_up_after)
 
     @classmethod
     def for_run(cls, manifest: SyncManifest, *, auth_file: str | None = None, retries: int | None = None,
@@ -63,6 +67,10 @@ class Clients:
                    max_connections=max(8, 2 * (pacing.most_workers(concurrency) + blob_concurrency)))
 
     def get(self, registry: str) -> RegistryClient:
+        """The client of ``registry``; raises ``Unreachable`` for a host the run gave up on (``breaker``)."""
+        given_up = self.breaker.reason(api_host(registry))
+        if given_up is not None:
+            raise Unreachable(given_up)
         with self._lock:
             client = self._clients.get(registry)
             if client is None:
@@ -70,9 +78,9 @@ class Clients:
                 # per repository, most specific auth file key first (auth.auth_keys)
                 creds = auth.credentials_for(registry, settings.auth_file or self.auth_file)
                 creds(None)  # now: a broken auth file is bad input before any request, not a failure of one
-                host = DOCKER_HUB_API_HOST if registry == DEFAULT_REGISTRY else registry
-                client = RegistryClient(host, settings=settings, credentials=creds, policy=self.policy,
-                                        timeout=self.timeout, max_connections=self.max_connections,
+                client = RegistryClient(api_host(registry), settings=settings, credentials=creds,
+                                        policy=self.policy, timeout=self.timeout,
+                                        max_connections=self.max_connections,
                                         settings_for=self.manifest.settings_for, proxies=self.proxies)
                 self._clients[registry] = client
             return client

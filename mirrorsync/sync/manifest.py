@@ -111,6 +111,8 @@ class Options:
     blob_concurrency: int = 8
     retries: int = 5
     timeout: float = 60.0
+    # a host a run failed to reach for this many images in a row is given up for the rest of the run (0: never)
+    give_up_after: int = 5
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,8 @@ _REGISTRY_KEYS = {"tlsVerify": "tls_verify", "certDir": "cert_dir", "authFile": 
 _DEFAULT_KEYS = {"mirrorSourcePolicy", "mirrorSets", "scope", "platforms", "platformMode", "signatures", "referrers"}
 _IMAGE_KEYS = ({"source", "tags", "digests", "allTags", "include", "exclude", "destination", "semver", "latest"}
                | _DEFAULT_KEYS)
-_OPTION_KEYS = {"engine": str, "concurrency": int, "blobConcurrency": int, "retries": int, "timeout": (int, float)}
+_OPTION_KEYS = {"engine": str, "concurrency": int, "blobConcurrency": int, "retries": int, "timeout": (int, float),
+                "giveUpAfter": int}
 
 
 def _parse_mirror(text: str) -> Mirror:
@@ -267,7 +270,7 @@ def _parse_options(r: Reader, value: Any) -> Options:
         return Options()
     r.mapping(value, ("options",), set(_OPTION_KEYS))
     kwargs: dict[str, Any] = {}
-    names = {"blobConcurrency": "blob_concurrency"}
+    names = {"blobConcurrency": "blob_concurrency", "giveUpAfter": "give_up_after"}
     for key, want in _OPTION_KEYS.items():
         if key not in value:
             continue
@@ -275,7 +278,7 @@ def _parse_options(r: Reader, value: Any) -> Options:
         if key == "engine":
             kwargs["engine"] = r.choice(v, path, ENGINES)
             continue
-        lowest = 0 if key == "retries" else 1
+        lowest = 0 if key in ("retries", "giveUpAfter") else 1
         highest = 86400 if key == "timeout" else 256  # a day: past that a timeout is a typo (and an OverflowError)
         # a chained comparison, so that NaN (false against everything) and infinity are refused too
         if isinstance(v, bool) or not isinstance(v, want) or not lowest <= v <= highest:
