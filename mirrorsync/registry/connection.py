@@ -140,9 +140,10 @@ class RegistryConnection:
             return f" ({self.host} refused the {where}: check that entry)"
         return f" ({self.host} took the {where}, but they do not allow this)"
 
-    def retrying(self, fn, what: str):
+    def retrying(self, fn, what: str, *, health: bool = True):
+        """``fn`` retried; ``health``: its success says the host answers (``retry.HostHealth``)."""
         try:
-            return retry.call(self.policy, fn, what, health=self.health)
+            return retry.call(self.policy, fn, what, health=self.health if health else None)
         except httpx.TransportError as exc:
             raise self.unreachable(exc) from None
 
@@ -166,7 +167,9 @@ class RegistryConnection:
                                         else {})
             if response.status_code != 401 or login:
                 self.check(response, f"GET {self.host}/v2/")
-        self.retrying(go, f"checking {self.host}")
+        # its answer says nothing of how the host answers the copies' requests: a load balancer may answer /v2/
+        # itself and 503 everything else, which must spend the retries as a dead host does
+        self.retrying(go, f"checking {self.host}", health=False)
 
     def ping(self) -> None:
         """Check that the registry answers (and that credentials, if any, are accepted)."""

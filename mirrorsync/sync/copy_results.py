@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..oci.store import ContentStore
+from .image_progress import ImageProgress
 from .status import Status
 
 
@@ -47,4 +48,6 @@ class CopyResult:
     companions: list[dict] = field(default_factory=list)  # what travelled with the image (companions.py)
     # the registry hosts this image's requests could not reach (retries spent): the circuit breaker's count
     unreachable_hosts: set[str] = field(default_factory=set)
+    # where the engine tells how far the image is (its bytes), for whoever shows progress; None: nobody
+    progress: ImageProgress | None = field(default=None, compare=False, repr=False)
 

@@ -22,6 +22,7 @@ from . import pacing
 from .companions import CompanionSpec
 from .copy import Copier, CopyResult, Target
 from .host_breaker import HostBreaker, api_host
+from .image_progress import ImageProgress
 from .manifest import SyncManifest
 from .plan import CopyJob
 
@@ -29,8 +30,9 @@ from .plan import CopyJob
 class Engine(Protocol):
     name: str
 
-    def copy(self, job: CopyJob) -> CopyResult:
-        """Copy one image to every destination of the job; never raises for a failed copy (it is in the result)."""
+    def copy(self, job: CopyJob, progress: ImageProgress | None = None) -> CopyResult:
+        """Copy one image to every destination of the job; never raises for a failed copy (it is in the result).
+        ``progress``, where the engine can say, is told the image's bytes to move and moved."""
 
     def close(self) -> None: ...
 
@@ -144,13 +146,14 @@ class NativeEngine:
         return [Target(self.clients.get(d.mirror.registry), d.repository, d.mirror.location)
                 for d in job.destinations]
 
-    def copy(self, job: CopyJob) -> CopyResult:
+    def copy(self, job: CopyJob, progress: ImageProgress | None = None) -> CopyResult:
         source, source_repo = self.source_for(job)
         spec = job.spec
         return self.copier.copy(source, source_repo, job.ref, self.targets_for(job), tag=job.push_tag,
                                 platforms=spec.platform_filter,
                                 companions=CompanionSpec(spec.signatures, spec.referrers, spec.referrer_types,
-                                                         best_effort=spec.companions_best_effort))
+                                                         best_effort=spec.companions_best_effort),
+                                progress=progress)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -15,6 +15,7 @@ from . import pacing
 from .copy import CopyResult
 from .engines import Engine
 from .host_breaker import HostBreaker
+from .image_progress import ImageProgress
 from .manifest import SyncManifest
 from .plan import CopyJob
 from .report import DestinationRecord, ImageRecord, Report
@@ -29,6 +30,7 @@ class Event:
     job: CopyJob | None = None
     record: ImageRecord | None = None
     total: int = 0
+    progress: ImageProgress | None = None  # "start": where the engine tells how far the image is
 
 
 @dataclass
@@ -62,9 +64,10 @@ class JobRunner:
         refused = self.breaker.refusal(job) if self.breaker is not None else None
         if refused is not None:
             return failed_record(job.spec, job, refused, self.manifest)
-        self.notify(Event("start", job=job))
+        progress = ImageProgress()
+        self.notify(Event("start", job=job, progress=progress))
         try:
-            result = engine.copy(job)
+            result = engine.copy(job, progress)
         except Exception as exc:  # noqa: BLE001 - an engine bug must not lose the other images
             result = CopyResult(error=f"{type(exc).__name__}: {exc}")
         if self.breaker is not None:
