@@ -172,12 +172,8 @@ class RegistryConnection:
         self.retrying(go, f"checking {self.host}", health=False)
 
     def ping(self) -> None:
-        """Check that the registry answers (and that credentials, if any, are accepted)."""
-        def go() -> None:
-            response = self._client.get(self.url_of("/v2/"))
-            if response.status_code != 401:
-                raise_for_status(response, f"{self.host}")
-        self.retrying(go, f"ping {self.host}")
+        """Check that the registry answers (a 401 is an answer): ``check_access`` without credentials."""
+        self.check_access(login=False)
 
     # --- manifests ------------------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from support.cli import Run, mirrorsync, realm_settings, registry_settings, write_manifest
+from support.cli import manifest_runner, realm_settings
 from support.fault_proxy import Rule
 from support.tcp_relay import TCPRelay
 
@@ -20,17 +20,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def sync(tmp_path):
-    """``sync(mirrors=[...], images=[...], registries={...}, options={...}, out=...)`` -> Run."""
-    counter = iter(range(1000))
-
-    def go(*, out=None, args=(), env=None, **manifest) -> Run:
-        manifest.setdefault("options", {"retries": 1})
-        path = write_manifest(tmp_path / f"manifest-{next(counter)}.yaml", **manifest)
-        out = out or tmp_path / "out"
-        proc = mirrorsync("run", str(path), "--output-dir", str(out), *args, env=env, timeout=120)
-        return Run(proc.returncode, proc.stdout, proc.stderr, out)
-
-    return go
+    """``sync(mirrors=[...], images=[...], registries={...}, options={...}, output_dir=...)`` -> Run."""
+    return manifest_runner(tmp_path)
 
 
 class BlackHole:
@@ -212,6 +203,6 @@ def test_a_source_refusing_the_credentials_fails_its_images_naming_the_key_tried
     assert "Not-The-Pa55" not in run.stderr + (run.output_dir / "report.json").read_text()
     none = auth_file(tmp_path / "none.json", {})
     run = sync(mirrors=[mirror_registry.host], images=images, registries=settings, args=("--authfile", str(none)),
-               out=tmp_path / "o2")
+               output_dir=tmp_path / "o2")
     error = run.report["images"][0]["error"]
     assert f"no credentials: no entry for {htpasswd_registry.host}/{img.repository}, " in error, error

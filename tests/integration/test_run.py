@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.cli import mirrorsync, realm_settings, registry_settings, write_auth_file, write_manifest, Run
+from support.cli import (manifest_runner, mirrorsync, realm_settings, registry_settings, write_auth_file, write_manifest,
+                         Run)
 from support.crds import validate
 from support.fault_proxy import Rule
 
@@ -20,17 +21,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def sync(tmp_path):
     """``sync(mirrors=[...], images=[...], registries={...}, args=[...])`` -> Run of ``mirrorsync run``."""
-    counter = iter(range(1000))
-
-    def go(*, args: tuple[str, ...] = (), env: dict[str, str] | None = None, output_dir: Path | None = None,
-           **manifest) -> Run:
-        manifest.setdefault("options", {"retries": 1})
-        path = write_manifest(tmp_path / f"manifest-{next(counter)}.yaml", **manifest)
-        out = output_dir or tmp_path / "out"
-        proc = mirrorsync("run", str(path), "--output-dir", str(out), *args, env=env)
-        return Run(proc.returncode, proc.stdout, proc.stderr, out)
-
-    return go
+    return manifest_runner(tmp_path)
 
 
 def plain(*registries) -> dict:
