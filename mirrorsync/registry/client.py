@@ -192,7 +192,7 @@ class RegistryClient(RegistryConnection):
 
     def _resumable(self, repo: str, desc: Descriptor, what: str, offset: int = 0) -> Iterator[bytes]:
         url = self.url_of(f"/v2/{repo}/blobs/{desc.digest}")
-        budget = retry.ResumeBudget(self.policy, f"fetching {what}", self.health)
+        budget = retry.ResumeBudget(self.policy, f"fetching {what}", self.health, self.host)
         while True:
             start = offset
             headers = {"Range": f"bytes={offset}-"} if offset else {}

@@ -300,10 +300,12 @@ class ResumeBudget:
     is not failed by faults spread over its whole length.
     """
 
-    def __init__(self, policy: RetryPolicy, what: str, health: HostHealth | None = None) -> None:
+    def __init__(self, policy: RetryPolicy, what: str, health: HostHealth | None = None,
+                 host: str | None = None) -> None:
         self.policy = policy
         self.what = what
         self.health = health
+        self.host = host  # told to the image copied (``note_unreachable``) when a transport failure ends it
         self._allowance = _Allowance(policy, health)
         self.failures = 0  # failures since the last progress
 
@@ -318,6 +320,8 @@ class ResumeBudget:
         allowance is spent."""
         self.policy.ledger.note(exc)
         if not is_transient(exc) or not self._allowance.take(exc) or _past_deadline():
+            if self.host is not None and isinstance(exc, httpx.TransportError):
+                note_unreachable(self.host)
             raise exc
         self.failures += 1
         self.policy.ledger.record()

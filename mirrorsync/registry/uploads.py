@@ -87,7 +87,7 @@ def write_blob(client: RegistryConnection, repo: str, desc: Descriptor, chunks: 
     """
     what = f"uploading blob {desc.digest} to {client.host}/{repo}"
     location = session  # one a blob reuse check left open, if any
-    budget = retry.ResumeBudget(client.policy, what, client.health)
+    budget = retry.ResumeBudget(client.policy, what, client.health, client.host)
     offset = 0  # what the session holds
     stream, stream_start = _Pieces(chunks, desc.size, what), 0
     reopened = contextlib.ExitStack()
