@@ -77,6 +77,9 @@ class RegistryConnection:
                                           ledger=self.policy.ledger)
         self._transport = self._transports.own  # the lean HEAD's, beside httpx's use of it
         self._origin: tuple[str, str, int] | None = None  # (scheme, host, port) once base_url is known
+        # why the run gave this host up (its preflight, a circuit breaker), or None: then no request goes to it
+        # any more, each fails at once with that reason
+        self.given_up: Callable[[], str | None] = lambda: None
         self._client = _Client(
             event_hooks={"response": [limits.bound_body]},
             auth=self.auth,
@@ -99,6 +102,9 @@ class RegistryConnection:
 
     @property
     def base_url(self) -> str:
+        reason = self.given_up()
+        if reason is not None:
+            raise Unreachable(reason)
         if self._scheme is None:
             with self._scheme_lock:
                 if self._scheme is None:
@@ -142,6 +148,9 @@ class RegistryConnection:
 
     def retrying(self, fn, what: str, *, health: bool = True):
         """``fn`` retried; ``health``: its success says the host answers (``retry.HostHealth``)."""
+        reason = self.given_up()
+        if reason is not None:
+            raise Unreachable(reason)
         try:
             return retry.call(self.policy, fn, what, health=self.health if health else None)
         except httpx.TransportError as exc:

@@ -6,11 +6,11 @@ and says what happened, as a ``CopyResult``.
 
 from __future__ import annotations
 
+import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Protocol
 
-from ..errors import Unreachable
 from ..oci.store import ContentStore
 from ..registry import auth
 from ..registry.client import RegistryClient
@@ -69,10 +69,7 @@ class Clients:
                    max_connections=max(8, 2 * (pacing.most_workers(concurrency) + blob_concurrency)))
 
     def get(self, registry: str) -> RegistryClient:
-        """The client of ``registry``; raises ``Unreachable`` for a host the run gave up on (``breaker``)."""
-        given_up = self.breaker.reason(api_host(registry))
-        if given_up is not None:
-            raise Unreachable(given_up)
+        """The client of ``registry``; its requests fail at once once the run gave the host up (``breaker``)."""
         with self._lock:
             client = self._clients.get(registry)
             if client is None:
@@ -84,6 +81,7 @@ class Clients:
                                         policy=self.policy, timeout=self.timeout,
                                         max_connections=self.max_connections,
                                         settings_for=self.manifest.settings_for, proxies=self.proxies)
+                client.given_up = functools.partial(self.breaker.reason, api_host(registry))
                 self._clients[registry] = client
             return client
 

@@ -1,6 +1,6 @@
 """A run's verdicts on registry hosts: the ones it gave up on, by its preflight or because they failed too many
-images in a row (a circuit breaker), so that the rest of their images fail at once, saying why, instead of each
-spending its own retries and timeouts on a host that is gone."""
+images in a row (a circuit breaker), so that no request goes to them any more and the rest of their images fail at
+once, saying why, instead of each spending its own retries and timeouts on a host that is gone."""
 
 from __future__ import annotations
 
@@ -44,8 +44,11 @@ class HostBreaker:
             return self._given_up.get(host)
 
     def refusal(self, job: CopyJob) -> str | None:
-        """Why ``job`` is not tried (a host it needs was given up), or None."""
-        return next((r for r in map(self.reason, hosts_of(job)) if r is not None), None)
+        """Why ``job`` is not tried at all (every mirror it goes to was given up), or None. A job whose source
+        was given up is still tried: the requests to the source fail at once with the reason
+        (``RegistryConnection.given_up``), and a mirror already holding an image pinned by digest says so."""
+        reasons = [self.reason(api_host(d.mirror.registry)) for d in job.destinations]
+        return reasons[0] if reasons and all(reasons) else None
 
     def observe(self, job: CopyJob, result: CopyResult) -> None:
         """Count a finished image: each of its hosts that it could not reach (``result.unreachable_hosts``) one

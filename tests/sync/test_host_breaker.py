@@ -44,6 +44,13 @@ def test_the_mirror_is_given_up_after_the_limit_in_a_row_and_a_success_starts_ag
     assert breaker.reason("quay.io") is None  # the source answered every time
 
 
+def test_a_job_whose_source_was_given_up_is_still_tried_its_mirrors_may_hold_it():
+    _m, all_jobs = jobs()
+    breaker = HostBreaker(3)
+    breaker.give_up("quay.io", "preflight: cannot connect to quay.io")
+    assert breaker.refusal(all_jobs[0]) is None and breaker.reason("quay.io").startswith("preflight: ")
+
+
 def test_zero_never_gives_up_and_docker_hub_is_its_api_host():
     _m, all_jobs = jobs()
     breaker = HostBreaker(0)
