@@ -49,3 +49,30 @@ class LoopbackHTTPServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class AnsweringHTTPServer(LoopbackHTTPServer):
+    """A server whose GETs a subclass answers with ``answer(path, headers)`` -> (status, content type, body)."""
+
+    def answer(self, path: str, headers) -> tuple[int, str, bytes]:
+        raise NotImplementedError
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                status, content_type, body = server.answer(self.path, self.headers)
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):  # a client that stopped reading, as it may
+                    pass
+
+            def log_message(self, *args) -> None:
+                pass
+
+        return Handler

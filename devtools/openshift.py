@@ -20,10 +20,9 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
-from devtools.loopback_http import LoopbackHTTPServer
+from devtools.loopback_http import AnsweringHTTPServer
 from devtools.samples import (OCI_CONFIG, OCI_LAYER_GZIP, Blob, Platform, PushedImage, SamplePusher, make_config,
                               make_files_layer, make_index, make_layer, make_manifest, push_image)
 
@@ -48,13 +47,32 @@ def release_metadata(version: str, previous: list[str], *, multi: bool = False) 
                        "metadata": meta}).encode()
 
 
+def coreos_bootimages(kubevirt: dict[str, str]) -> bytes:
+    """``release-manifests/0000_50_installer_coreos-bootimages.yaml`` as the installer ships it: a ConfigMap whose
+    ``data.stream`` is the CoreOS stream JSON, here with ``architectures.<arch>.images.kubevirt`` (``image`` by tag,
+    ``digest-ref`` by digest) for each ``kubevirt`` entry (stream architecture -> the disk image by digest) and an
+    aws entry beside it, as real streams have."""
+    stream = {"stream": "rhcos-4.15", "metadata": {"last-modified": "2024-03-01T00:00:00Z", "generator": "test"},
+              "architectures": {arch: {"artifacts": {}, "images": {
+                  "aws": {"regions": {"us-east-1": {"release": "415.92", "image": "ami-0123"}}},
+                  "kubevirt": {"release": "415.92", "image": ref.split("@")[0] + ":4.15-kubevirt",
+                               "digest-ref": ref}}} for arch, ref in sorted(kubevirt.items())}}
+    doc = {"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": "coreos-bootimages", "namespace": "openshift-machine-config-operator"},
+           "data": {"releaseVersion": "0.0.1-snapshot", "stream": json.dumps(stream, indent=2)}}
+    return json.dumps(doc, indent=2).encode()  # JSON is YAML: the reader takes it as the YAML it is
+
+
 def push_release(pusher: SamplePusher, repository: str, tag: str, version: str,
                  components: dict[str, PushedImage], previous: list[str], *, multi: bool = False,
-                 files: dict[str, bytes] | None = None) -> str:
-    """Push a release image (an index over amd64 and arm64 with ``multi``) and return its digest."""
+                 files: dict[str, bytes] | None = None, kubevirt: dict[str, str] | None = None) -> str:
+    """Push a release image (an index over amd64 and arm64 with ``multi``) and return its digest; with ``kubevirt``
+    (stream architecture -> disk image by digest), a boot-images manifest naming those KubeVirt disks."""
     files = files if files is not None else {
         "release-manifests/image-references": image_references(components),
         "release-manifests/release-metadata": release_metadata(version, previous, multi=multi)}
+    if kubevirt is not None:
+        files = {**files, "release-manifests/0000_50_installer_coreos-bootimages.yaml": coreos_bootimages(kubevirt)}
     children = []
     for platform in ([Platform.parse("amd64"), Platform.parse("arm64")] if multi else [Platform.parse("amd64")]):
         base, base_diff = make_layer(f"release-base/{platform}", 256)
@@ -73,7 +91,7 @@ def push_release(pusher: SamplePusher, repository: str, tag: str, version: str,
     return index.digest
 
 
-class GraphServer(LoopbackHTTPServer):
+class GraphServer(AnsweringHTTPServer):
     """An update service on 127.0.0.1: ``GET /graph?channel=C&arch=A`` answers ``graphs[(C, A)]`` as JSON, 404
     for a channel it does not know; ``requests`` records each query."""
 
@@ -87,26 +105,13 @@ class GraphServer(LoopbackHTTPServer):
     def url(self) -> str:
         return f"{self.origin}/graph"
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                url = urlsplit(self.path)
-                query = {k: v[0] for k, v in parse_qs(url.query).items()}
-                server.requests.append({**query, "accept": self.headers.get("Accept", "")})
-                graph = server.graphs.get((query.get("channel", ""), query.get("arch", "")))
-                body = json.dumps(graph).encode() if graph is not None and url.path == "/graph" else b"{}"
-                self.send_response(200 if graph is not None else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        return Handler
+    def answer(self, path: str, headers) -> tuple[int, str, bytes]:
+        url = urlsplit(path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        self.requests.append({**query, "accept": headers.get("Accept", "")})
+        graph = self.graphs.get((query.get("channel", ""), query.get("arch", "")))
+        body = json.dumps(graph).encode() if graph is not None and url.path == "/graph" else b"{}"
+        return 200 if graph is not None else 404, "application/json", body
 
 
 # ---- catalogs --------------------------------------------------------------------------------------------------

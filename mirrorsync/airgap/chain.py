@@ -3,6 +3,11 @@
 The export report carries a top-level ``export`` section — ``blobs`` (every blob file this export holds) and
 ``since`` (the blobs earlier exports carried, which this one left out) — so that ``--since REPORT`` leaves out
 everything any earlier export in the chain carried.
+
+``--since`` also takes the last report of the site the export is for (its import's, or a run's): the blobs of
+every image that report says is on that site's mirrors are left out (what they are is read from the export's own
+sources, ``held``), and the export's report says which mirrors it serves (``export.serves``). So an enterprise
+zone exporting for an enclave sends each blob across that boundary once.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, Sequence
 
 from ..errors import InputError, NotFound
 from ..oci.content import Descriptor
@@ -52,9 +58,26 @@ class WithEarlierExports:
             yield chunks
 
 
+@dataclass
+class Since:
+    """What the ``--since`` reports say is across the boundary already."""
+
+    blobs: set[str] = field(default_factory=set)
+    # the sites' reports (not exports): {"report": path, "mirrors": [the mirrors that site's report names]}
+    serves: list[dict] = field(default_factory=list)
+
+
 def earlier_blobs(paths: Iterable[str | os.PathLike[str]]) -> set[str]:
     """Every blob the exports behind these reports carried (a report, or an export directory holding one)."""
-    out: set[str] = set()
+    return read_since(paths).blobs
+
+
+def read_since(paths: Iterable[str | os.PathLike[str]],
+               held: Callable[[report_mod.Report], set[str]] | None = None) -> Since:
+    """The blobs the exports behind these reports carried; with ``held``, a report that is no export's (a site's
+    import or run) counts the blobs ``held`` finds for the images it says are on the site's mirrors."""
+    since = Since()
+    out = since.blobs
     for p in paths:
         path = Path(p)
         if path.is_dir():
@@ -66,7 +89,12 @@ def earlier_blobs(paths: Iterable[str | os.PathLike[str]]) -> set[str]:
         except (ValueError, UnicodeDecodeError) as exc:
             raise InputError(f"not a mirrorsync report: {exc}", file=str(path), field="--since") from None
         section = data.get(EXPORT_KEY) if isinstance(data, dict) else None
-        if data.get("kind") != report_mod.KIND or not isinstance(section, dict):
+        if isinstance(data, dict) and data.get("kind") == report_mod.KIND and section is None and held is not None:
+            site = report_mod.loads(path.read_text(), str(path))
+            out.update(held(site))
+            since.serves.append({"report": str(path), "mirrors": list(site.mirrors)})
+            continue
+        if not isinstance(data, dict) or data.get("kind") != report_mod.KIND or not isinstance(section, dict):
             raise InputError("not the report of a mirrorsync export (no export section)", file=str(path),
                              field="--since")
         for key in ("blobs", "since"):
@@ -74,4 +102,4 @@ def earlier_blobs(paths: Iterable[str | os.PathLike[str]]) -> set[str]:
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
                 raise InputError(f"export.{key} must be a list of digests", file=str(path), field="--since")
             out.update(values)
-    return out
+    return since

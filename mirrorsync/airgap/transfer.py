@@ -31,7 +31,9 @@ from ..pipeline.sections import load_manifest
 from ..sync.report import REPORT_FILE, Report, load as load_report
 from ..sync.status import RunStatus
 from .archives import MIN_ARCHIVE_SIZE, PART_RE, pack, parts_in, unpack
-from .chain import EXPORT_KEY, WithEarlierExports, earlier_blobs
+from ..sync.engines import Clients
+from .chain import EXPORT_KEY, WithEarlierExports, read_since
+from .site_holdings import held_blobs
 from .checksums import read_checksums, sums_of, verify_checksums, write_checksums
 from .layout import INDEX_FILE, LAYOUT_FILE, OCILayout
 
@@ -66,7 +68,12 @@ def export(manifest: SyncManifest, directory: str | os.PathLike[str], *, options
                          field="--archive-size")
     if parts_in(directory):
         raise InputError("already holds an archived export; export into an empty directory", file=str(directory))
-    earlier = earlier_blobs(since)
+    clients = Clients.for_run(manifest, auth_file=getattr(options, "auth_file", None))
+    try:
+        chain = read_since(since, held=lambda site: held_blobs(manifest, site, clients))
+    finally:
+        clients.close()
+    earlier = chain.blobs
     layout = OCILayout(directory)
     target = WithEarlierExports(layout, earlier) if earlier else layout
     label = f"oci:{directory}"
@@ -84,7 +91,7 @@ def export(manifest: SyncManifest, directory: str | os.PathLike[str], *, options
     if not (copy.exists() and copy.samefile(manifest.file)):
         write_atomic(copy, Path(manifest.file).read_bytes())  # never a half copy on a full disk
     blobs = layout.blob_digests()
-    _save_export_report(report, directory / REPORT_FILE, blobs, earlier)
+    _save_export_report(report, directory, blobs, earlier, chain.serves)
     payload = _payload_files(directory)
     result = ExportResult(report, directory, blobs, earlier)
     if archive_size is not None and report.status != RunStatus.INTERRUPTED:
@@ -96,10 +103,15 @@ def export(manifest: SyncManifest, directory: str | os.PathLike[str], *, options
     return result
 
 
-def _save_export_report(report: Report, path: Path, blobs: list[str], earlier: set[str]) -> None:
+def _save_export_report(report: Report, directory: Path, blobs: list[str], earlier: set[str],
+                        serves: list[dict]) -> None:
     data = report.to_dict()
-    data[EXPORT_KEY] = {"blobs": blobs, "since": sorted(earlier - set(blobs))}
-    write_atomic(path, json.dumps(data, indent=2) + "\n")
+    # blobBytes: what crosses this boundary, the blob files this export holds
+    size = sum((directory / "blobs" / Path(*d.split(":", 1))).stat().st_size for d in blobs)
+    data[EXPORT_KEY] = {"blobs": blobs, "since": sorted(earlier - set(blobs)), "blobBytes": size}
+    if serves:  # the site (its mirrors) behind the boundary this export is for
+        data[EXPORT_KEY]["serves"] = serves
+    write_atomic(directory / REPORT_FILE, json.dumps(data, indent=2) + "\n")
 
 
 def _payload_files(directory: Path) -> list[str]:
@@ -140,7 +152,7 @@ def import_export(directory: str | os.PathLike[str], *, manifest_path: str | Non
         earlier = set(section.get("since") or [])
     if (directory / REPORT_FILE).is_file():
         carried = load_report(str(directory / REPORT_FILE))
-    m = load_manifest(str(manifest_path) if manifest_path else str(directory / MANIFEST_COPY))
+    m = load_manifest(str(manifest_path) if manifest_path else str(directory / MANIFEST_COPY), reads_sources=False)
     if icsp:
         m.check_icsp()
     layout = OCILayout(directory, create=False)

@@ -22,7 +22,9 @@ def export(
     to: Path = typer.Option(..., "--to", help="The export directory (an OCI image layout; created if missing)."),
     since: List[Path] = typer.Option([], "--since", metavar="REPORT",
                                      help="An earlier export's report.json (or its directory): leave out every blob "
-                                          "that export and those before it carried. Repeatable."),
+                                          "that export and those before it carried. Or the last report of the site "
+                                          "the export is for (its import's or a run's): leave out the blobs of "
+                                          "what its mirrors hold. Repeatable."),
     archive_size: Optional[str] = typer.Option(None, "--archive-size", metavar="SIZE",
                                                help="Pack the export into tar files of at most SIZE (4G, 700M, "
                                                     "25GB) each."),

@@ -86,6 +86,7 @@ def plan(
 ) -> None:
     """Show what a run would copy, and why each listed tag was taken or left (reads source tag lists; writes
     nothing)."""
+    from ..openshift.releases import served as served_releases
     from ..pipeline.runner import RunOptions, Runner
     from ..pipeline.sections import PLUGGED
 
@@ -100,6 +101,7 @@ def plan(
     except MirrorsyncError as exc:
         fail(exc)
         return
+    planned = the_plan.to_dict(PLUGGED)
     if output == OutputFormat.json:
         sys.stdout.write(the_plan.to_json(PLUGGED))
     else:
@@ -112,11 +114,30 @@ def plan(
                        f"{len(selection.decisions)} listed, {taken} taken")
             for decision in selection.decisions:
                 typer.echo(f"  {decision}")
-        for cp in the_plan.to_dict(PLUGGED).get("catalogs", []):  # which bundles each catalog filter keeps
+        for cp in planned.get("catalogs", []):  # which bundles each catalog filter keeps
             _echo_catalog_plan(cp)
+        if served_releases.KEY in planned:  # the update graph the mirrored releases make
+            for line in served_releases.text_lines(planned[served_releases.KEY]):
+                typer.echo(line)
+        for chart in planned.get("charts", []):  # each chart, where it goes, its images
+            _echo_chart_plan(chart, m)
         for f in the_plan.failures:
             typer.echo(f"cannot plan {f.spec.source.name}: {f.error}", err=True)
-    raise typer.Exit(1 if the_plan.failures else 0)
+    chart_errors = any(c.get("error") for c in planned.get("charts", []))
+    raise typer.Exit(1 if the_plan.failures or chart_errors else 0)
+
+
+def _echo_chart_plan(chart: dict, manifest) -> None:
+    if chart.get("error"):
+        typer.echo(f"cannot plan {chart['source']}: {chart['error']}", err=True)
+        return
+    targets = ", ".join(f"{mirror.registry}/{mirror.repository(chart['repository'])}:{chart['tag']}"
+                        for mirror in manifest.mirrors)
+    typer.echo(f"chart {chart['chart']} {chart['version']} ({chart['source']}) -> {targets}")
+    for image in chart["images"]:
+        typer.echo(f"  image {image['image']} ({image['foundBy']}: {image['where']})")
+    for warning in chart["warnings"]:
+        typer.echo(f"  warning: {warning}")
 
 
 def _echo_catalog_plan(plan: dict) -> None:

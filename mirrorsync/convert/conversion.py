@@ -20,6 +20,7 @@ class Conversion:
     images: list[dict[str, Any]] = field(default_factory=list)
     platform: dict[str, Any] | None = None  # an ImageSetConfiguration's releases
     operators: list[dict[str, Any]] = field(default_factory=list)
+    charts: dict[str, Any] | None = None  # an ImageSetConfiguration's Helm charts
     notes: list[tuple[int, str]] = field(default_factory=list)  # (input line, text)
     # converted path -> the input path it came from, so that the manifest loader's refusal of the converted text
     # can name the input's line and field (a user never sees the converted text's lines)
@@ -34,12 +35,14 @@ class Conversion:
                                "mirrors": self.mirrors}
         if self.registries:
             doc["registries"] = self.registries
-        if self.images or (self.platform is None and not self.operators):
+        if self.images or (self.platform is None and not self.operators and not self.charts):
             doc["images"] = self.images
         if self.platform is not None:
             doc["platform"] = self.platform
         if self.operators:
             doc["operators"] = self.operators
+        if self.charts:
+            doc["charts"] = self.charts
         return "\n".join(lines) + "\n" + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False,
                                                         allow_unicode=True, width=120)
 

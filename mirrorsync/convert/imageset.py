@@ -1,5 +1,6 @@
 """An oc-mirror ``ImageSetConfiguration`` (``mirror.openshift.io/v1alpha2`` or ``v2alpha1``) as a manifest:
-additional images less the blocked ones, the platform channels and releases, the operator catalogs."""
+additional images less the blocked ones, the platform channels and releases, the operator catalogs, the Helm
+charts."""
 
 from __future__ import annotations
 
@@ -22,10 +23,6 @@ _TRANSPORT = re.compile(r"^(oci|oci-archive|dir|docker-archive|docker-daemon|con
 
 
 class ImageSet(Reader):
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.unsupported_channels: list[tuple[tuple, str]] = []  # (path of its type, the type)
-
     def image_name(self, value: Any, path: tuple) -> str:
         """An image name as oc-mirror takes it: ``docker://`` before it or not; other transports are refused."""
         name = self.string(value, path)
@@ -58,7 +55,10 @@ class ImageSet(Reader):
             elif key == "operators":
                 self.came_from(("operators",), ("mirror", key))
                 self.out.operators = self._operators(mirror[key], api)
-            elif key in ("helm", "samples"):
+            elif key == "helm":
+                self.came_from(("charts",), ("mirror", key))
+                self.out.charts = self._helm(mirror[key], ("mirror", key))
+            elif key == "samples":
                 self.note(("mirror", key), "not supported by mirrorsync yet: mirror these with oc-mirror")
             elif key not in ("additionalImages", "blockedImages"):
                 self.note(("mirror", key), "no equivalent in a sync manifest")
@@ -96,13 +96,9 @@ class ImageSet(Reader):
             for kind in ("tags", "digests"):
                 for j, value in enumerate(entry.get(kind, [])):
                     self.came_from(("images", index, kind, j), paths[(kind, value)])
-        if not self.out.images and self.out.platform is None and not self.out.operators:
-            if self.unsupported_channels:  # say why the platform it has gives nothing, not that it has none
-                where, kind = self.unsupported_channels[0]
-                raise self.fail(where, f"{kind} channels are not supported by mirrorsync yet (only type: ocp), and "
-                                       "this ImageSetConfiguration has nothing else to mirror")
-            raise self.fail(("mirror",), "no mirror.additionalImages, mirror.platform or mirror.operators to mirror "
-                                         "(the sections convert carries over)")
+        if not self.out.images and self.out.platform is None and not self.out.operators and not self.out.charts:
+            raise self.fail(("mirror",), "no mirror.additionalImages, mirror.platform, mirror.operators or "
+                                         "mirror.helm to mirror (the sections convert carries over)")
         return self.out
 
     def _platform(self, value: Any, path: tuple) -> dict[str, Any] | None:
@@ -116,9 +112,8 @@ class ImageSet(Reader):
             elif key == "channels":
                 out[key] = []
                 for i, ch in enumerate(item if isinstance(item, list) else []):
-                    if (c := self._channel(ch, where + (i,))) is not None:
-                        self.came_from(("platform", key, len(out[key])), where + (i,))
-                        out[key].append(c)
+                    self.came_from(("platform", key, i), where + (i,))
+                    out[key].append(self._channel(ch, where + (i,)))
             elif key == "release":  # v2alpha1: one release image named directly
                 self.came_from(("platform", "releases", 0), where)
                 out.setdefault("releases", []).append(self.image_name(item, where))
@@ -128,26 +123,24 @@ class ImageSet(Reader):
                     self.came_from(("platform", key), where)
                 elif item is not False:
                     self.note(where, "not true or false: no graph-data image")
+            elif key == "kubeVirtContainer":  # the same name and meaning; the manifest's loader checks the value
+                out[key] = item
+                self.came_from(("platform", key), where)
             else:
                 self.note(where, "no equivalent in a sync manifest")
         if not out.get("channels"):
             out.pop("channels", None)
         return out if out.get("channels") or out.get("releases") else None
 
-    def _channel(self, value: Any, path: tuple) -> dict[str, Any] | None:
+    def _channel(self, value: Any, path: tuple) -> dict[str, Any]:
+        """A channel as the manifest's: the same names and meaning, ``type: okd`` (OKD's update service) and
+        ``full`` included; the manifest's loader checks each value, at this file's line."""
         channel = self.mapping(value, path)
-        if channel.get("type", "ocp") != "ocp":
-            self.note(path + ("type",), f"{channel.get('type')} releases are not supported: only ocp")
-            self.unsupported_channels.append((path + ("type",), str(channel.get("type"))))
-            return None
         out: dict[str, Any] = {}
         for key, item in channel.items():
-            if key in ("name", "minVersion", "maxVersion", "shortestPath"):
+            if key in ("name", "minVersion", "maxVersion", "shortestPath", "type", "full"):
                 out[key] = item
-            elif key == "full" and item:
-                self.note(path + (key,), "every release of the channel: give minVersion and maxVersion instead "
-                                         "(without them mirrorsync takes the channel head, as oc-mirror does)")
-            elif key not in ("type", "full"):
+            else:
                 self.note(path + (key,), "no equivalent in a sync manifest")
         return out
 
@@ -179,6 +172,56 @@ class ImageSet(Reader):
                                 "(oc-mirror v2's behaviour)")
             out.append(entry)
         return out
+
+    def _helm(self, value: Any, path: tuple) -> dict[str, Any] | None:
+        """``mirror.helm`` as the manifest's ``charts``: ``repositories[]`` (``name``, ``url``, ``charts[]`` of
+        ``name``/``version``) and ``local[]`` (``path``, relative to the ImageSetConfiguration's directory, written
+        absolute). oc-mirror's ``imagePaths`` are JSONPaths into the rendered manifests, not value paths: a
+        note (mirrorsync reads the usual value paths, and renders with helm where it is on PATH)."""
+        out: dict[str, Any] = {}
+        helm = self.mapping(value, path)
+        for key in helm:
+            if key not in ("repositories", "local"):
+                self.note(path + (key,), "no equivalent in a sync manifest")
+        repositories = []
+        for i, repo in enumerate(helm.get("repositories") or []):
+            rpath = path + ("repositories", i)
+            kept = self._keep(self.mapping(repo, rpath), rpath, ("name", "url"))
+            charts = []
+            for j, chart in enumerate(repo.get("charts") or [] if isinstance(repo, dict) else []):
+                cpath = rpath + ("charts", j)
+                chart = self._chart_keys(self.mapping(chart, cpath), cpath, ("name", "version"))
+                entry = {k: str(chart[k]) if isinstance(chart[k], (int, float)) and not isinstance(chart[k], bool)
+                         else chart[k] for k in ("name", "version") if k in chart}
+                self.came_from(("charts", "repositories", len(repositories), "charts", len(charts)), cpath)
+                charts.append(entry)
+            self.came_from(("charts", "repositories", len(repositories)), rpath)
+            repositories.append({**kept, "charts": charts})
+        local = []
+        base = os.path.dirname(os.path.abspath(self.doc.file)) if not self.doc.file.startswith("<") else os.getcwd()
+        for i, item in enumerate(helm.get("local") or []):
+            lpath = path + ("local", i)
+            item = self._chart_keys(self.mapping(item, lpath), lpath, ("name", "path"))
+            chart_path = self.string(item.get("path"), lpath + ("path",))
+            self.came_from(("charts", "local", len(local)), lpath)
+            local.append({"path": os.path.normpath(os.path.join(base, os.path.expanduser(chart_path)))})
+        if repositories:
+            out["repositories"] = repositories
+        if local:
+            out["local"] = local
+        if not out:
+            self.note(path, "names no repositories or local charts: no charts section")
+        return out or None
+
+    def _chart_keys(self, item: dict, path: tuple, keys: tuple[str, ...]) -> dict:
+        """A note for each key of a chart entry besides ``keys``; ``item`` as it is."""
+        for key in item:
+            if key == "imagePaths":
+                self.note(path + (key,), "oc-mirror's JSONPaths into rendered manifests: give the value paths that "
+                                         "hold images as the chart's imagePaths (dotted)")
+            elif key not in keys:
+                self.note(path + (key,), "no equivalent in a sync manifest")
+        return item
 
     def _catalog(self, name: str, path: tuple) -> str:
         """A catalog image, or ``oci://DIR``: a layout on disk, relative to the ImageSetConfiguration's directory,

@@ -26,8 +26,10 @@ from ..sync.job_runner import Event, JobRunner, failed_record, not_asked, now, o
 from ..sync.manifest import SyncManifest
 from ..sync.plan import CopyJob, Plan
 from ..sync.report import Report, load as load_report
+from ..sync.status import Status
 from ..sync.section import FinishContext
-from . import planning
+from ..sync.through_mirrors import SourceThroughMirrors
+from . import planning, source_mirrors
 from .route import Route
 
 log = logging.getLogger(__name__)
@@ -72,14 +74,16 @@ class Runner:
             source_for = (lambda job: (route.source, job.source.name)) if route.from_layout else None
             targets_for = self._layout_targets if route.to_layout else None
             return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"), source_for=source_for,
-                                targets_for=targets_for)
+                                targets_for=targets_for, sources=self._through_mirrors)
         if name == "native":
-            return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"))
+            return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"),
+                                sources=self._through_mirrors)
         if name == "skopeo":
             self.refuse_for_skopeo()
             from ..sync.skopeo import SkopeoEngine  # noqa: PLC0415 - only loaded when chosen
             return SkopeoEngine(clients, retries=self._value("retries"), timeout=self._value("timeout"),
-                                processes=self._value("concurrency"))
+                                processes=self._value("concurrency"), sources=self._through_mirrors,
+                                registries_conf=source_mirrors.registries_conf_for_tools(self.manifest))
         raise InputError(f"unknown engine {name!r}", field="engine")
 
     def _layout_targets(self, job: CopyJob) -> list[Target]:
@@ -114,7 +118,8 @@ class Runner:
     def plan(self, clients: Clients) -> Plan:
         """Every section's jobs, as this run's route reads and writes them."""
         ctx = planning.context(self.manifest, clients, self.route, shard=self.options.shard,
-                               previous=self._previous, workers=self._value("concurrency"))
+                               previous=self._previous, workers=self._value("concurrency"), stop=self.stop,
+                               through_mirrors=self._through_mirrors)
         the_plan = planning.plan(self.manifest, ctx)
         # (source, ref) of the release and catalog images: the import reads their layers and config to plan the
         # releases and to filter and rebuild the catalogs, so an export carries them whole
@@ -123,6 +128,8 @@ class Runner:
         return the_plan
 
     _read_whole: set[tuple[str, str]] = field(default_factory=set, init=False, repr=False)
+    # the sources read through options.sourceMirrors (made with the run's clients); None: from themselves
+    _through_mirrors: SourceThroughMirrors | None = field(default=None, init=False, repr=False)
 
     def check_credentials(self) -> None:
         """Read every auth file and local file the run will use, now: a broken or missing one is bad input
@@ -158,10 +165,12 @@ class Runner:
         """Ask every mirror and source registry of the run ``GET /v2/`` with the credentials it will get, at once
         (``sync/preflight.py``). A mirror that fails raises ``PreflightError``: nothing is copied and nothing
         written. A source that fails is given up (``clients.breaker``): its images fail with the error, the
-        others go on."""
+        others go on. Sources read through source mirrors are not checked (they may not answer, by design)."""
         route = self.route
         mirrors = [] if route.to_layout else [m for m in self.manifest.mirrors if m.registry not in route.unreached]
-        sources = set() if route.from_layout else self.manifest.source_hosts() - route.unreached
+        # sources read through source mirrors (options.sourceMirrors) may well not answer themselves, by design
+        through_mirrors = self.manifest.options.source_mirrors is not None
+        sources = set() if route.from_layout or through_mirrors else self.manifest.source_hosts() - route.unreached
         failed = preflight.check(clients, mirrors, sources, timeout=self._value("timeout"))
         unusable = list(dict.fromkeys(f"mirror {m.location}: {failed[api_host(m.registry)]}" for m in mirrors
                                       if api_host(m.registry) in failed))
@@ -179,6 +188,8 @@ class Runner:
         """
         self.check_credentials()
         clients = self.clients()
+        if not self.route.from_layout:  # an import reads its layout, whatever the sources' mirrors
+            self._through_mirrors = source_mirrors.reader(self.manifest, clients)
         engine = self.make_engine(clients)
         jobs = JobRunner(self.manifest, self._value("concurrency"), self.on_event, self.stop, self.abandon,
                          throttled=clients.policy.ledger.throttled, breaker=clients.breaker)
@@ -188,10 +199,11 @@ class Runner:
             self.preflight(clients)
             the_plan = self.plan(clients)
             for failure in the_plan.failures:
-                report.images.append(failed_record(failure.spec, None, failure.error, self.manifest))
+                report.images.append(failed_record(failure.spec, None, failure.error, self.manifest,
+                                                   Status.SKIPPED if failure.interrupted else Status.FAILED))
             jobs.notify(Event("planned", total=len(the_plan.jobs)))
             report.images.extend(jobs.execute(engine, the_plan.jobs, self._image_workers(engine, the_plan.jobs)))
-            ctx = planning.context(self.manifest, clients, self.route)
+            ctx = planning.context(self.manifest, clients, self.route, through_mirrors=self._through_mirrors)
             finish = FinishContext(self.manifest, ctx.source_for, None if self.route.to_layout else clients.get,
                                    previous=self._previous, interrupted=self.stop.is_set())
             for section, spec in self.manifest.present_sections():

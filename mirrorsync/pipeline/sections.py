@@ -2,30 +2,40 @@
 
 from __future__ import annotations
 
+from ..charts.section import ChartsSection
 from ..openshift.catalogs.section import CatalogsSection
 from ..openshift.releases.section import ReleasesSection
 from ..sync import manifest as manifest_mod
 from ..sync.images import ImagesSection
 from ..sync.manifest import SyncManifest
 from ..sync.section import Section
+from .source_mirrors import pull_config
 
 IMAGES = ImagesSection()
 # the sections besides the images, in the order they are planned, finished and written into the report
 PLUGGED: tuple[Section, ...] = (
     ReleasesSection(),  # platform: OpenShift releases
     CatalogsSection(),  # operators: operator catalogs
+    ChartsSection(),  # charts: Helm charts
 )
 ALL: tuple[Section, ...] = (IMAGES, *PLUGGED)
 
 
-def load_manifest(path: str) -> SyncManifest:
-    """Load and validate a sync manifest file with every section."""
-    return manifest_mod.load(path, PLUGGED)
+def load_manifest(path: str, *, reads_sources: bool = True) -> SyncManifest:
+    """Load and validate a sync manifest file with every section (and, for a run that ``reads_sources``, the
+    source mirrors it names: an import reads its layout, and the export's manifest names them on the other side)."""
+    manifest = manifest_mod.load(path, PLUGGED)
+    return _checked(manifest) if reads_sources else manifest
 
 
 def parse_manifest(text: str, file: str = "<manifest>") -> SyncManifest:
-    """Validate a sync manifest given as YAML text, with every section."""
-    return manifest_mod.parse(text, file, PLUGGED)
+    """Validate a sync manifest given as YAML text, with every section (and the source mirrors it names)."""
+    return _checked(manifest_mod.parse(text, file, PLUGGED))
+
+
+def _checked(manifest: SyncManifest) -> SyncManifest:
+    pull_config(manifest)  # a broken sourceMirrors is bad input at its line, before anything is read
+    return manifest
 
 
 def owned_files() -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from . import limits
+from .auth import Credentials
 from .connection import USER_AGENT
 from .http_errors import raise_for_status
 from .proxies import ProxySettings
@@ -47,15 +48,18 @@ class WebReader:
                 self._clients[netloc] = client
             return client
 
-    def get(self, url: str, *, action: str, limit: int, kind: str, accept: str | None = None) -> bytes:
+    def get(self, url: str, *, action: str, limit: int, kind: str, accept: str | None = None,
+            credentials: Credentials | None = None) -> bytes:
         """The body of ``url``, at most ``limit`` bytes (``kind`` names it in that error: "an update graph");
-        ``action`` ("reading the update graph URL") names the request in errors and retries. Raises what
+        ``action`` ("reading the update graph URL") names the request in errors and retries. ``credentials`` go as
+        Basic auth to the URL's host only (a redirect elsewhere does not carry them). Raises what
         ``raise_for_status`` raises (``NotFound`` for a 404) and ``httpx.TransportError`` once retries are spent."""
         client = self._client(urlsplit(url).netloc)
         headers = {"Accept": accept} if accept else {}
+        auth = httpx.BasicAuth(credentials.username, credentials.password) if credentials is not None else None
 
         def get() -> bytes:
-            with client.stream("GET", url, headers=headers) as response:
+            with client.stream("GET", url, headers=headers, **({"auth": auth} if auth else {})) as response:
                 raise_for_status(response, action)
                 return limits.read_at_most(response, limit, kind, url)
 

@@ -50,4 +50,5 @@ class CopyResult:
     unreachable_hosts: set[str] = field(default_factory=set)
     # where the engine tells how far the image is (its bytes), for whoever shows progress; None: nobody
     progress: ImageProgress | None = field(default=None, compare=False, repr=False)
+    read_from: str | None = None  # read through source mirrors: the location (host/path) it was read from
 

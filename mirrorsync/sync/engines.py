@@ -25,6 +25,7 @@ from .host_breaker import HostBreaker, api_host
 from .image_progress import ImageProgress
 from .manifest import SyncManifest
 from .plan import CopyJob
+from .through_mirrors import SourceThroughMirrors
 
 
 class Engine(Protocol):
@@ -109,6 +110,16 @@ class Clients:
 
 
 SourceFor = Callable[[CopyJob], tuple[ContentStore, str]]
+
+
+def source_of(job: CopyJob, clients: Clients, sources: SourceThroughMirrors | None) -> tuple[ContentStore, str]:
+    """Where a job is read from when it goes registry to registry: its own store (an ``oci://`` catalog), the
+    source mirrors (by the source's name), or its source registry."""
+    if job.source_store is not None:
+        return job.source_store, job.source.repository
+    if sources is not None:
+        return sources, job.source.name
+    return clients.get(job.source.registry), job.source.repository
 TargetsFor = Callable[[CopyJob], list[Target]]
 
 
@@ -117,13 +128,16 @@ class NativeEngine:
 
     By default a job is read from its source registry and written to its mirrors; ``source_for``/``targets_for``
     point it at other stores instead (an OCI layout when exporting or importing), with the same copy algorithm.
+    ``sources``: a store named by the source repositories (``host/path``) that every source registry is read
+    through instead (the source mirrors, :mod:`.through_mirrors`).
     """
 
     name = "native"
 
     def __init__(self, clients: Clients, *, blob_concurrency: int = 4, source_for: SourceFor | None = None,
-                 targets_for: TargetsFor | None = None) -> None:
+                 targets_for: TargetsFor | None = None, sources: SourceThroughMirrors | None = None) -> None:
         self.clients = clients
+        self.sources = sources
         self._pool = ThreadPoolExecutor(max_workers=blob_concurrency, thread_name_prefix="blob")
         self.copier = Copier(self._pool, policy=clients.policy)
         self.source_for = source_for or self._registry_source
@@ -131,14 +145,12 @@ class NativeEngine:
 
     def source_registries(self, jobs: list[CopyJob]) -> list[str]:
         """The registries the jobs are read from (none when they are read from another store)."""
-        if self.source_for != self._registry_source:
+        if self.source_for != self._registry_source or self.sources is not None:
             return []
         return list(dict.fromkeys(job.source.registry for job in jobs if job.source_store is None))
 
     def _registry_source(self, job: CopyJob) -> tuple[ContentStore, str]:
-        if job.source_store is not None:
-            return job.source_store, job.source.repository
-        return self.clients.get(job.source.registry), job.source.repository
+        return source_of(job, self.clients, self.sources)
 
     def _registry_targets(self, job: CopyJob) -> list[Target]:
         return [Target(self.clients.get(d.mirror.registry), d.repository, d.mirror.location)
@@ -147,11 +159,14 @@ class NativeEngine:
     def copy(self, job: CopyJob, progress: ImageProgress | None = None) -> CopyResult:
         source, source_repo = self.source_for(job)
         spec = job.spec
-        return self.copier.copy(source, source_repo, job.ref, self.targets_for(job), tag=job.push_tag,
-                                platforms=spec.platform_filter,
-                                companions=CompanionSpec(spec.signatures, spec.referrers, spec.referrer_types,
-                                                         best_effort=spec.companions_best_effort),
-                                progress=progress)
+        result = self.copier.copy(source, source_repo, job.ref, self.targets_for(job), tag=job.push_tag,
+                                  platforms=spec.platform_filter,
+                                  companions=CompanionSpec(spec.signatures, spec.referrers, spec.referrer_types,
+                                                           best_effort=spec.companions_best_effort),
+                                  progress=progress)
+        if isinstance(source, SourceThroughMirrors):
+            result.read_from = source.read_from(source_repo, job.ref)
+        return result
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

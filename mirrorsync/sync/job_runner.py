@@ -169,7 +169,7 @@ def to_record(job: CopyJob, result: CopyResult) -> ImageRecord:
                        missingPlatforms=list(result.missing_platforms) if spec.platforms else None,
                        rewrittenDigest=result.rewritten_digest,
                        companions=list(result.companions) if spec.signatures or spec.referrers else None,
-                       mirrorTag=job.target_tag)
+                       mirrorTag=job.target_tag, readFrom=result.read_from)
 
 
 def failed_record(spec, job: CopyJob | None, error: str, manifest: SyncManifest,

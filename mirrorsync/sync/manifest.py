@@ -6,6 +6,7 @@ README. Loading validates everything up front so that a bad file is one clear li
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
@@ -113,6 +114,12 @@ class Options:
     timeout: float = 60.0
     # a host a run failed to reach for this many images in a row is given up for the rest of the run (0: never)
     give_up_after: int = 5
+    # where sources are read through (a registries.conf, a directory or file of IDMS/ITMS/ICSP, or SYSTEM), as a
+    # path relative to the working directory; None: every source is read from itself
+    source_mirrors: str | None = None
+
+
+SYSTEM_REGISTRIES_CONF = "system"  # options.sourceMirrors: the registries.conf containers tools would read
 
 
 @dataclass(frozen=True)
@@ -171,7 +178,7 @@ _DEFAULT_KEYS = {"mirrorSourcePolicy", "mirrorSets", "scope", "platforms", "plat
 _IMAGE_KEYS = ({"source", "tags", "digests", "allTags", "include", "exclude", "destination", "semver", "latest"}
                | _DEFAULT_KEYS)
 _OPTION_KEYS = {"engine": str, "concurrency": int, "blobConcurrency": int, "retries": int, "timeout": (int, float),
-                "giveUpAfter": int}
+                "giveUpAfter": int, "sourceMirrors": str}
 
 
 def _parse_mirror(text: str) -> Mirror:
@@ -232,12 +239,14 @@ def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = ())
                 kwargs[_REGISTRY_KEYS[key]] = r.string(settings[key], path + (key,))
         registries[host] = RegistrySettings(**kwargs)
 
-    options = _parse_options(r, top.get("options"))
+    options = _parse_options(r, top.get("options"), file)
     defaults = _parse_per_image(r, r.mapping(top.get("defaults") or {}, ("defaults",), _DEFAULT_KEYS), ("defaults",))
 
     given = {s.key: s.parse(r, top[s.key], file) for s in sections if s.key in top}
     if "images" not in top and not given:
-        others = f", or give a {' or '.join(s.key for s in sections)} section" if sections else ""
+        keys = [s.key for s in sections]
+        named = f"{', '.join(keys[:-1])} or {keys[-1]}" if len(keys) > 1 else "".join(keys)
+        others = f", or give a {named} section" if sections else ""
         raise r.fail((), f"images: missing (list the source repositories to mirror{others})")
     image_list = top.get("images", [])
     if not isinstance(image_list, list) or (not image_list and not given):
@@ -265,7 +274,7 @@ def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = ())
                         sections=given, section_types=tuple(sections), source_doc=doc)
 
 
-def _parse_options(r: Reader, value: Any) -> Options:
+def _parse_options(r: Reader, value: Any, file: str) -> Options:
     if value is None:
         return Options()
     r.mapping(value, ("options",), set(_OPTION_KEYS))
@@ -277,6 +286,12 @@ def _parse_options(r: Reader, value: Any) -> Options:
         v, path = value[key], ("options", key)
         if key == "engine":
             kwargs["engine"] = r.choice(v, path, ENGINES)
+            continue
+        if key == "sourceMirrors":
+            text = r.string(v, path)
+            # a path in the manifest is relative to the manifest's directory, as the user reads it
+            kwargs["source_mirrors"] = text if text == SYSTEM_REGISTRIES_CONF else \
+                os.path.join(os.path.dirname(file), os.path.expanduser(text))
             continue
         lowest = 0 if key in ("retries", "giveUpAfter") else 1
         highest = 86400 if key == "timeout" else 256  # a day: past that a timeout is a typo (and an OverflowError)
@@ -328,6 +343,17 @@ def _parse_referrers(r: Reader, value: Any, path: tuple) -> dict[str, Any]:
     return {"referrers": r.boolean(value, path), "referrer_types": ()}
 
 
+def parse_semver_latest(r: Reader, item: dict, path: tuple, counted: str) -> tuple[Range | None, int | None]:
+    """An entry's ``semver`` range and ``latest: N`` (``counted``: what N counts, "tags"), either or both unset."""
+    semver = None
+    if "semver" in item:
+        semver = r.checked(path + ("semver",), Range.parse, r.string(item["semver"], path + ("semver",)))
+    latest = item.get("latest")
+    if "latest" in item and (isinstance(latest, bool) or not isinstance(latest, int) or latest < 1):
+        raise r.fail(path + ("latest",), f"must be a whole number of {counted}, 1 or more, got {latest!r}")
+    return semver, latest
+
+
 def _parse_image(r: Reader, item: Any, index: int, defaults: dict[str, Any]) -> ImageSpec:
     path = ("images", index)
     item = r.mapping(item, path, _IMAGE_KEYS)
@@ -345,12 +371,7 @@ def _parse_image(r: Reader, item: Any, index: int, defaults: dict[str, Any]) -> 
     all_tags = r.boolean(item["allTags"], path + ("allTags",)) if "allTags" in item else False
     include = [r.regex(p, path + ("include", i)) for i, p in enumerate(r.string_list(item.get("include", []), path + ("include",)))]
     exclude = [r.regex(p, path + ("exclude", i)) for i, p in enumerate(r.string_list(item.get("exclude", []), path + ("exclude",)))]
-    semver = None
-    if "semver" in item:
-        semver = r.checked(path + ("semver",), Range.parse, r.string(item["semver"], path + ("semver",)))
-    latest = item.get("latest")
-    if "latest" in item and (isinstance(latest, bool) or not isinstance(latest, int) or latest < 1):
-        raise r.fail(path + ("latest",), f"must be a whole number of tags, 1 or more, got {latest!r}")
+    semver, latest = parse_semver_latest(r, item, path, "tags")
     lists = all_tags or include or semver is not None or latest is not None
     if not (tags or digests or lists):
         raise r.fail(path, "nothing selected: give tags, digests, allTags: true, include patterns, semver or "

@@ -70,6 +70,15 @@ class PlanFailure:
     spec: ImageSpec
     error: str
     section: str = ""  # the key of the section that planned the entry ("": an ``images`` entry)
+    interrupted: bool = False  # not planned because the run was told to stop (a signal), not because of an error
+
+
+class PlanningStopped(Exception):
+    """Raised by a source read during planning once the run has been told to stop: the entries not planned yet
+    are reported skipped, and the run ends within its stop grace however many sources are left to read."""
+
+    def __init__(self) -> None:
+        super().__init__("interrupted before it was planned")
 
 
 @dataclass(frozen=True)
@@ -154,6 +163,28 @@ def destinations(manifest: SyncManifest, spec: ImageSpec) -> tuple[Destination, 
     return tuple(Destination(m, m.repository(spec.destination)) for m in manifest.mirrors)
 
 
+def image_spec(ref: Reference) -> ImageSpec:
+    """An image a section found (a bundle's, a chart's): to its own path on every mirror, in the IDMS (and the
+    ITMS when by tag)."""
+    return ImageSpec(source=ref.repo_only(), destination=ref.repository,
+                     mirror_sets=("digest",) if ref.digest else ("digest", "tag"), index=-1)
+
+
+def spec_for(listed: dict[Reference, ImageSpec], ref: Reference) -> ImageSpec:
+    """The entry a found image is copied under: the manifest's own entry for its repository where it lists one
+    (``listed``: source -> entry; one source, one destination, one mirror-set entry), else :func:`image_spec`."""
+    return listed.get(ref.repo_only()) or image_spec(ref)
+
+
+def add_jobs(the_plan: Plan, jobs: Iterable[CopyJob]) -> None:
+    """Add ``jobs`` to ``the_plan``, each (source, tag or digest) once, after those it has."""
+    seen = {(j.source, j.ref) for j in the_plan.jobs}
+    for job in jobs:
+        if (job.source, job.ref) not in seen:
+            seen.add((job.source, job.ref))
+            the_plan.jobs.append(job)
+
+
 def build(manifest: SyncManifest, list_tags: Callable[[Reference], list[str]], *,
           shard: Shard | None = None, workers: int = 8) -> Plan:
     """Expand every image entry into jobs; ``list_tags`` is asked only for entries that select from the tag list.
@@ -171,7 +202,9 @@ def build(manifest: SyncManifest, list_tags: Callable[[Reference], list[str]], *
         refs: list[str] = list(spec.tags)
         if spec.lists_tags:
             available = listed[spec.source]
-            if isinstance(available, Exception):
+            if isinstance(available, PlanningStopped):
+                plan.failures.append(PlanFailure(spec, str(available), interrupted=True))
+            elif isinstance(available, Exception):
                 text = describe(available)  # a registry's own error already says "listing tags of ..."
                 if not text.startswith("listing tags of "):
                     text = f"listing tags of {spec.source.name}: {text}"

@@ -78,6 +78,8 @@ class ImageRecord:
     # With ``signatures``/``referrers``: what was copied with the image: {"kind", "digest", "subject",
     # "tag" (cosign's), "artifactType" (a referrer's)}.
     companions: list[dict[str, Any]] | None = None
+    # With ``options.sourceMirrors``: where the image was read from (``host/path`` of the mirror or the source).
+    readFrom: str | None = None
 
     def __post_init__(self) -> None:
         if self.onMirror is None:
@@ -187,7 +189,7 @@ class Report:
 # the report's own keys; every other top-level list is a section's (``Report.sections``)
 _ENGINE_KEYS = ("apiVersion", "kind", "manifest", "engine", "mirrors", "startedAt", "finishedAt", "status", "totals",
                 "images", "removedEntries", "nodeImpact")
-_OPTIONAL_IMAGE_FIELDS = ("mirrorTag", "platforms", "missingPlatforms", "rewrittenDigest", "companions")
+_OPTIONAL_IMAGE_FIELDS = ("mirrorTag", "platforms", "missingPlatforms", "rewrittenDigest", "companions", "readFrom")
 
 
 def _image_dict(i: ImageRecord) -> dict[str, Any]:

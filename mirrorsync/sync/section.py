@@ -123,3 +123,16 @@ class Section:
     def side_files(self, reports: list[Report], output_dir: str | Path) -> list[Path]:
         """Files it writes beside the cluster resources (not applied to a cluster)."""
         return []
+
+
+def held_on_mirrors(entries: list[dict], source_key: str) -> list[tuple[str, str, str, str]]:
+    """(repository, digest, tag, source) of what a section's report ``entries`` say they put on a mirror: each
+    ``mirrors[]`` item with a digest, under its ``reference`` (``repository:tag``); the source is the entry's
+    ``source_key`` (for :meth:`Section.held`)."""
+    out = []
+    for entry in entries:
+        for m in entry.get("mirrors") or []:
+            if m.get("digest"):
+                repository, _, tag = m["reference"].rpartition(":")
+                out.append((repository, m["digest"], tag, entry.get(source_key) or ""))
+    return out

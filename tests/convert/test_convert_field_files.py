@@ -1,7 +1,7 @@
 """``convert`` on the shapes real files have (issue 36, items 1, 2, 5, 6 and 8): skopeo sync keys with a namespace,
 ``docker://`` names, several documents in one file, refusals that name the input's line and field (never the
-converted text's), an OKD-only ImageSetConfiguration, and Masterminds semver ranges written for two-part tags. Each
-file here is written for the test in the shape of the ones users have."""
+converted text's), OKD channels, ``full`` and ``kubeVirtContainer`` (issue 28), and Masterminds semver ranges
+written for two-part tags. Each file here is written for the test in the shape of the ones users have."""
 
 from __future__ import annotations
 
@@ -246,16 +246,41 @@ def test_the_input_line_is_found_for_every_refusal_of_a_converted_file(tmp_path)
 
 # item 8 -----------------------------------------------------------------------------------------------------------
 
-def test_an_okd_only_image_set_says_the_okd_channel_is_not_supported(tmp_path):
-    src = write(tmp_path, ISC + "mirror:\n  platform:\n    channels:\n    - name: okd-scos-4.16\n      type: okd\n")
-    assert refusal(src, ["m.example.net"]) == (
-        f"{src}:7: mirror.platform.channels[0].type: okd channels are not supported by mirrorsync yet (only type: "
-        "ocp), and this ImageSetConfiguration has nothing else to mirror")
-    # beside something else to mirror it stays a comment, as before
-    also = write(tmp_path, ISC + "mirror:\n  platform:\n    channels:\n    - name: okd-scos-4.16\n      type: okd\n"
-                                 "  additionalImages:\n  - name: registry.example.net/a:1\n", "also.yaml")
-    assert f"{also}:7: mirror.platform.channels[0].type: okd releases are not supported" in \
-        convert.convert(also, ["m.example.net"])
+def test_okd_channels_full_kubevirt_and_a_named_release_are_mapped_as_the_manifest_takes_them(tmp_path):
+    src = write(tmp_path, ISC + textwrap.dedent("""\
+        mirror:
+          platform:
+            architectures: [amd64]
+            kubeVirtContainer: true
+            release: quay.example.net/okd/scos-release:4.16.0-okd-scos.1
+            channels:
+            - name: stable-scos-4
+              type: okd
+              full: true
+            - name: stable-4.16
+              type: ocp
+              minVersion: 4.16.1
+              maxVersion: 4.16.3
+              full: true
+        """))
+    text = convert.convert(src, ["m.example.net"])
+    assert "not supported" not in text and "no equivalent" not in text
+    platform = parse_manifest(text, "out.yaml").sections["platform"]
+    assert [(c.name, c.type, c.full, str(c.min_version) if c.min_version else None) for c in platform.channels] == [
+        ("stable-scos-4", "okd", True, None), ("stable-4.16", "ocp", True, "4.16.1")]
+    assert platform.kubevirt is True
+    assert [str(r) for r in platform.releases] == ["quay.example.net/okd/scos-release:4.16.0-okd-scos.1"]
+
+
+@pytest.mark.parametrize("body, where, message", [
+    ("    - name: okd-4\n      type: fcos\n", ":7: mirror.platform.channels[0].type:", "must be one of ocp, okd"),
+    ("    - name: stable-4\n    - name: stable-4\n      type: okd\n", ":7: mirror.platform.channels[1].name:",
+     "already listed as type ocp"),
+    ("    - name: c\n      full: sometimes\n", ":7: mirror.platform.channels[0].full:", "true or false"),
+])
+def test_what_the_manifest_refuses_of_them_names_the_input_line(tmp_path, body, where, message):
+    got = refusal(write(tmp_path, ISC + "mirror:\n  platform:\n    channels:\n" + body), ["m.example.net"])
+    assert got.startswith(f"{tmp_path}/in.yaml{where} the converted manifest would not load: ") and message in got
 
 
 def masterminds_takes(tag: str, rng: Range) -> bool:

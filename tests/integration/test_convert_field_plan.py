@@ -125,7 +125,7 @@ def channel(registry, pusher_for, unique_repo):
                                              ("maxVersion: 4.15.2", ["4.15.0", "4.15.2"])])
 def test_shortest_path_with_one_bound_plans_the_path_to_the_head_or_from_the_lowest(
         tmp_path, registry, mirror_registry, channel, bound, versions):
-    isc = (ISC + "mirror:\n  platform:\n    channels:\n    - name: okd-4.15\n      type: okd\n"
+    isc = (ISC + "mirror:\n  platform:\n    channels:\n"
            f"    - name: stable-4.15\n      {bound}\n      shortestPath: true\n")
     converted, manifest = convert(tmp_path, "isc.yaml", isc, f"{mirror_registry.host}/p")
     assert converted.returncode == 0, converted.stderr
@@ -143,8 +143,9 @@ def test_shortest_path_with_one_bound_plans_the_path_to_the_head_or_from_the_low
 
 def test_bad_input_names_the_input_line_and_field_and_writes_nothing(tmp_path, mirror_registry):
     for name, text, expected in (
-            ("okd.yaml", ISC + "mirror:\n  platform:\n    channels:\n    - name: okd-scos-4.16\n      type: okd\n",
-             "okd.yaml:7: mirror.platform.channels[0].type: okd channels are not supported by mirrorsync yet"),
+            ("okd.yaml", ISC + "mirror:\n  platform:\n    channels:\n    - name: okd-scos-4.16\n      type: fcos\n",
+             "okd.yaml:7: mirror.platform.channels[0].type: the converted manifest would not load: must be one of "
+             "ocp, okd"),
             ("isc.yaml",
              ISC + "mirror:\n  platform:\n    channels:\n    - name: stable-4.16\n      shortestPath: true\n",
              "isc.yaml:7: mirror.platform.channels[0].shortestPath: the converted manifest would not load: needs "

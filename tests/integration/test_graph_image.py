@@ -20,7 +20,7 @@ import httpx
 import pytest
 import yaml
 
-from support.cli import mirrorsync, registry_settings, write_manifest
+from support.cli import mirrorsync, registry_settings, with_mirrors, write_manifest
 from support.graph_data import GRAPH_FILES, LINKS, GraphDataServer, member, push_base, tarball
 from support.kubectl import assert_applicable, kubectl_file_objects
 from support.releases import build_channel
@@ -219,10 +219,7 @@ def test_export_carries_the_graph_data_and_base_and_import_builds_the_same_image
     # the dark site: no source registry, no graph-data file; a fresh mirror namespace
     site["source"].stop()
     (tmp_path / "graph-data.tar.gz").unlink()
-    dark = yaml.safe_load(manifest.read_text())
-    dark["mirrors"] = [f"{site['mirror'].host}/dark"]
-    dark_manifest = tmp_path / "dark.yaml"
-    dark_manifest.write_text(yaml.safe_dump(dark, sort_keys=False))
+    dark_manifest = with_mirrors(manifest, [f"{site['mirror'].host}/dark"], tmp_path / "dark.yaml")
     out = tmp_path / "out"
     proc = mirrorsync("import", str(export_dir), "--manifest", str(dark_manifest), "--output-dir", str(out))
     assert proc.returncode == 0, proc.stderr

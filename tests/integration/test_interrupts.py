@@ -544,3 +544,50 @@ def test_quiet_prints_only_failures_and_the_summary(tmp_path, registry, make_reg
     assert len(progress) == 1 and "failed" in progress[0] and gone in progress[0], quiet.stderr
     assert any(line.startswith("PartiallyFailed: 1 copied, 0 up to date, 1 failed;") for line in lines), quiet.stderr
     assert quiet.stdout == loud.stdout.replace(str(tmp_path / "loud"), str(tmp_path / "quiet"))
+
+
+def test_a_signal_while_planning_copies_nothing_and_keeps_what_earlier_runs_mirrored(tmp_path, proxies, registry,
+                                                                                    make_registry, seed, unique_repo):
+    """Planning reads the sources (tag lists here, slowed down); a SIGTERM then stops the run before any copy: the
+    tag lists not read yet are not read (a plan of thousands of repositories must end within the stop grace), their
+    entries are skipped, not failed; exit 1, an Interrupted report, nothing new on the mirror, and the mirror sets
+    of the earlier run kept."""
+    mirror_registry = make_registry("plan-sig-mirror")
+    earlier = seed(registry, unique_repo("plansig-kept"), "v1", kind="oci", arches=("amd64",), seed=90)
+    later = [seed(registry, unique_repo(f"plansig{i}"), "1.0.0", kind="oci", arches=("amd64",), seed=91 + i)
+             for i in range(8)]
+    source = proxies(registry, Rule("delay", kinds={"tags"}, seconds=1.5))
+    out = tmp_path / "out"
+    first = manifest_for(tmp_path / "first.yaml", mirror=f"{mirror_registry.host}/ps",
+                         hosts=[source.host, mirror_registry.host],
+                         images=[{"source": f"{source.host}/{earlier.repository}:v1"}])
+    assert Background("run", str(first), "--output-dir", str(out)).finish() == 0
+    kept = crs_sources(out)
+    assert kept == {f"{source.host}/{earlier.repository}"}
+
+    second = manifest_for(tmp_path / "second.yaml", mirror=f"{mirror_registry.host}/ps",
+                          hosts=[source.host, mirror_registry.host], concurrency=1,
+                          images=[{"source": f"{source.host}/{earlier.repository}:v1"},
+                                  *({"source": f"{source.host}/{i.repository}", "semver": ">=1"} for i in later)])
+    run = Background("run", str(second), "--output-dir", str(out))
+    deadline = time.monotonic() + 15
+    while not source.count(kind="tags") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert source.count(kind="tags"), run.stderr
+    run.proc.send_signal(signal.SIGTERM)
+    code = run.finish(timeout=30)
+
+    assert code == 1, run.stderr
+    assert "received SIGTERM" in run.stderr
+    assert "Traceback" not in run.stderr
+    with oracle_client(mirror_registry) as client:
+        for img in later:
+            assert tags_of(client, f"ps/{img.repository}") == []
+    assert crs_sources(out) == kept
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "Interrupted", report
+    assert source.count(kind="tags") < len(later), "planning went on reading tag lists after the signal"
+    unplanned = [r for r in report["images"] if r["error"] == "interrupted before it was planned"]
+    assert unplanned and all(r["status"] == "skipped" for r in unplanned), report["images"]
+    assert not [r for r in report["images"] if r["status"] == "failed"], report["images"]
+    assert_outputs_whole(out)

@@ -396,12 +396,18 @@ def test_plan_shows_each_release_image_and_its_tag_on_the_mirrors(tmp_path, regi
     cli = head.components["cli"]
     assert (f"{cli.digest_reference} -> {mirror_registry.host}/p/openshift/release:4.15.3-x86_64-cli"
             in proc.stdout.splitlines())
-    assert len(proc.stdout.splitlines()) == 6  # five components and the release image
+    # five components and the release image, then the update graph they make (the head alone: nothing offered)
+    lines = proc.stdout.splitlines()
+    assert len(lines[:lines.index("update graph over the mirrored releases (as an update service serves it): "
+                                  "1 release, 0 updates among them")]) == 6
 
 
 def test_a_missing_graph_file_or_signature_directory_is_bad_input(tmp_path, registry, mirror_registry):
     for platform, where in (({"channels": [{"name": "stable-4.15"}], "updateService": "graph.json"},
                              "platform.updateService: "),
+                            # an okd channel's own graph file; the ocp updateService (missing too) is no channel's
+                            ({"channels": [{"name": "stable-4", "type": "okd", "updateService": "okd.json"}],
+                              "updateService": "graph.json"}, "platform.channels[0].updateService: "),
                             ({"releases": [f"{registry.host}/a/b:1"], "signatures": "sigs"}, "platform.signatures: ")):
         manifest = release_manifest(tmp_path, registry, mirror_registry.host, mirror_registry, **platform)
         out = tmp_path / "out"

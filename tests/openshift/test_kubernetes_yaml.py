@@ -168,13 +168,19 @@ def dockerfile() -> dict[str, list[str]]:
     """Instructions of the final stage (after the last FROM) by keyword, continuation lines joined."""
     text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
     stages: list[dict[str, list[str]]] = []
+    build_args: dict[str, str] = {}  # ARGs before the first FROM, with their defaults: what FROM lines may use
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         keyword, _, rest = line.partition(" ")
+        if keyword.upper() == "ARG" and not stages:
+            name, _, default = rest.strip().partition("=")
+            build_args[name] = default
+            continue
         if keyword.upper() == "FROM":
             stages.append({})
+            rest = re.sub(r"\$\{(\w+)\}", lambda m: build_args[m.group(1)], rest)
         stages[-1].setdefault(keyword.upper(), []).append(rest.strip())
     assert len(stages) >= 1
     final = stages[-1]

@@ -110,3 +110,11 @@ def write_manifest(path: Path, *, mirrors: list[str], images: list[dict[str, Any
            "registries": registries or {}, "images": images, **extra}
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
+
+
+def with_mirrors(manifest: Path, mirrors: list[str], path: Path) -> Path:
+    """A copy of ``manifest`` at ``path`` with other ``mirrors`` (the dark site of an import)."""
+    doc = yaml.safe_load(manifest.read_text())
+    doc["mirrors"] = mirrors
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path

@@ -8,9 +8,8 @@ import gzip
 import io
 import json
 import tarfile
-from http.server import BaseHTTPRequestHandler
 
-from devtools.loopback_http import LoopbackHTTPServer
+from devtools.loopback_http import AnsweringHTTPServer
 from devtools.openshift import base_layer
 from devtools.samples import OCI_CONFIG, Blob, Platform, SamplePusher, make_index, make_manifest
 
@@ -80,7 +79,7 @@ def member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tuple[ta
     return info, b"" if kind == tarfile.REGTYPE else None
 
 
-class GraphDataServer(LoopbackHTTPServer):
+class GraphDataServer(AnsweringHTTPServer):
     """``GET /api/upgrades_info/graph-data`` on 127.0.0.1 answers ``body`` (None: 404); ``hits`` counts them."""
 
     thread_name = "graph-data-server"
@@ -92,24 +91,7 @@ class GraphDataServer(LoopbackHTTPServer):
     def url(self) -> str:
         return f"{self.origin}/api/upgrades_info/graph-data"
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                server.hits += 1
-                found = server.body is not None and self.path == "/api/upgrades_info/graph-data"
-                body = server.body if found else b"not found"
-                self.send_response(200 if found else 404)
-                self.send_header("Content-Type", "application/gzip")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                try:
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):  # a client that stopped reading, as it may
-                    pass
-
-            def log_message(self, *args) -> None:
-                pass
-
-        return Handler
+    def answer(self, path: str, headers) -> tuple[int, str, bytes]:
+        self.hits += 1
+        found = self.body is not None and path == "/api/upgrades_info/graph-data"
+        return (200, "application/gzip", self.body) if found else (404, "application/gzip", b"not found")

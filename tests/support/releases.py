@@ -30,6 +30,7 @@ class BuiltRelease:
     digest: str
     components: dict[str, PushedImage]  # name -> the component image
     multi: bool = False
+    kubevirt: PushedImage | None = None  # the KubeVirt disk its boot-images manifest names (build_channel(kubevirt=))
 
     @property
     def pull_spec(self) -> str:
@@ -46,11 +47,12 @@ class ReleaseChannel:
     release_repo: str  # path on the registry
     component_repos: tuple[str, str]
     releases: list[BuiltRelease] = field(default_factory=list)
+    kubevirt_repo: str = ""  # path of the KubeVirt disks' repository (build_channel(kubevirt=True))
 
-    def graph(self, edges=EDGES) -> dict:
+    def graph(self, edges=EDGES, channel: str = "stable-4.15") -> dict:
         return {"version": 1,
                 "nodes": [{"version": r.version, "payload": r.pull_spec,
-                           "metadata": {"io.openshift.upgrades.graph.release.channels": "stable-4.15"}}
+                           "metadata": {"io.openshift.upgrades.graph.release.channels": channel}}
                           for r in self.releases],
                 "edges": [list(e) for e in edges], "conditionalEdges": []}
 
@@ -65,10 +67,15 @@ def push_component(pusher: SamplePusher, repository: str, name: str, generation:
                       seed=hash_seed(f"{repository}/{name}/{generation}"))
 
 
-def build_channel(pusher: SamplePusher, prefix: str) -> ReleaseChannel:
-    """The four releases of the channel, under ``prefix/`` on the pusher's registry."""
-    channel = ReleaseChannel(pusher.host, f"{prefix}/ocp-release",
-                             (f"{prefix}/ocp-v4.0-art-dev", f"{prefix}/ocp-v4.0-art-dev-os"))
+def build_channel(pusher: SamplePusher, prefix: str, *, kubevirt: bool = False,
+                  release_repo: str = "ocp-release") -> ReleaseChannel:
+    """The four releases of the channel, under ``prefix/`` on the pusher's registry; with ``kubevirt``, each with
+    a boot-images manifest naming a KubeVirt disk (in a repository of its own, ``prefix/rhcos-kubevirt``, so that
+    its mirror-set entry is its own; a new disk from 4.15.2 on)."""
+    channel = ReleaseChannel(pusher.host, f"{prefix}/{release_repo}",
+                             (f"{prefix}/ocp-v4.0-art-dev", f"{prefix}/ocp-v4.0-art-dev-os"),
+                             kubevirt_repo=f"{prefix}/rhcos-kubevirt" if kubevirt else "")
+    disks: dict[int, PushedImage] = {}
     images: dict[tuple[str, int], PushedImage] = {}
     for i, version in enumerate(VERSIONS):
         components = {}
@@ -80,9 +87,16 @@ def build_channel(pusher: SamplePusher, prefix: str) -> ReleaseChannel:
             components[name] = images[(name, generation)]
         previous = [VERSIONS[a] for a, b in EDGES if b == i]
         tag = f"{version}-x86_64"
-        digest = push_release(pusher, channel.release_repo, tag, version, components, previous)
+        disk = None
+        if kubevirt:
+            generation = 0 if i < 2 else 2
+            if generation not in disks:
+                disks[generation] = push_component(pusher, channel.kubevirt_repo, "kubevirt-disk", generation)
+            disk = disks[generation]
+        digest = push_release(pusher, channel.release_repo, tag, version, components, previous,
+                              kubevirt={"x86_64": disk.digest_reference} if disk else None)
         channel.releases.append(BuiltRelease(version, f"{pusher.host}/{channel.release_repo}", tag, digest,
-                                             components))
+                                             components, kubevirt=disk))
     return channel
 
 

@@ -131,7 +131,7 @@ def test_image_set_configuration(tmp_path):
         assert [c.name for c in m.sections["platform"].channels] == ["stable-4.16"]  # the manifest's platform section
         dependencies = ":11: mirror.operators[0]: dependencies of kept bundles are added only with"
         assert (f"{src}{dependencies}" in comments) == (version == "v1alpha2")
-        for where in (":3: archiveSize:", ":4: storageConfig:", ":12: mirror.helm: not supported",
+        for where in (":3: archiveSize:", ":4: storageConfig:", ":12: mirror.helm: names no repositories or local charts",
                       ":17: mirror.additionalImages[3].name: docker.io/library/alpine:3.19 left out: blocked by "
                       "mirror.blockedImages[0]",
                       ":21: mirror.blockedImages[1]: blocks no additional image"):
@@ -240,16 +240,15 @@ mirror:
     text = convert.convert(src, ["m.io"])
     p = loaded(text).sections["platform"]
     assert p.architectures == ("amd64", "arm64")
-    assert [(c.name, str(c.max_version.release) if c.max_version else None, c.shortest_path) for c in p.channels] == [
-        ("stable-4.15", "(4, 15, 10)", True), ("fast-4.16", None, False)]
+    assert [(c.name, str(c.max_version.release) if c.max_version else None, c.shortest_path, c.type, c.full)
+            for c in p.channels] == [("stable-4.15", "(4, 15, 10)", True, "ocp", False),
+                                     ("okd-scos-4.15", None, False, "okd", False),
+                                     ("fast-4.16", None, False, "ocp", True)]
     assert "maxVersion: 4.15.10" in text  # the version as written, not the number 4.151
     # the graph-data image with oc-mirror's base and data, which are the manifest's defaults
     assert p.graph is not None and str(p.graph.base_image) == "registry.access.redhat.com/ubi9/ubi:latest"
     comments = "\n".join(line for line in text.splitlines() if line.startswith("#"))
-    assert "mirror.platform.graph" not in comments
-    for where in (":14: mirror.platform.channels[1].type: okd releases are not supported",
-                  ":16: mirror.platform.channels[2].full: every release of the channel"):
-        assert f"{src}{where}" in comments, where
+    assert "mirror.platform.graph" not in comments and "mirror.platform.channels" not in comments
 
 
 def test_operators_carry_over_with_oc_mirror_names(tmp_path):

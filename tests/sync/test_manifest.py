@@ -153,3 +153,21 @@ def test_icsp_check_names_where_never_contact_source_was_set():
             tags: [v1]
             mirrorSourcePolicy: AllowContactingSource
         """).check_icsp()
+
+
+def test_source_mirrors_is_a_path_relative_to_the_manifest_or_system():
+    def parsed(value, file="site/m.yaml"):
+        return manifest.parse(HEAD + f"options: {{sourceMirrors: {value}}}\nimages: [{{source: quay.io/a/b, tags: [v1]}}]\n",
+                              file).options.source_mirrors
+
+    assert parsed("out/cluster-resources") == "site/out/cluster-resources"
+    assert parsed("/etc/x.conf") == "/etc/x.conf"
+    assert parsed("system") == "system"
+    assert manifest.parse(HEAD + "images: [{source: quay.io/a/b, tags: [v1]}]\n", "m.yaml").options.source_mirrors is None
+
+
+def test_source_mirrors_must_be_a_path():
+    assert error("""
+        options: {sourceMirrors: 7}
+        images: [{source: quay.io/a/b, tags: [v1]}]
+        """) == "m.yaml:5: options.sourceMirrors: must be a string, got the number 7 (quote it: '7')"

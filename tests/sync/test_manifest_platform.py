@@ -59,7 +59,7 @@ def test_a_manifest_without_platform_keeps_loading_as_before():
 
 
 @pytest.mark.parametrize("body, where, message", [
-    ("", ":1: images: missing", "or give a platform or operators section"),
+    ("", ":1: images: missing", "or give a platform, operators or charts section"),
     ("platform: {}\n", ":4: platform:", "nothing selected"),
     ("platform:\n  chanels: []\n", ":5: platform.chanels:", "unknown field"),
     ("platform:\n  architectures: [x86_64]\n  releases: [quay.io/a/b:1]\n", ":5: platform.architectures[0]:",
@@ -87,3 +87,19 @@ def test_mistakes_are_one_line_naming_file_line_and_field(body, where, message):
     text = str(err.value)
     assert text.startswith("m.yaml" + where) and message in text and "\n" not in text
     assert "s3cret" not in text
+
+
+def test_update_url_override_is_the_graph_a_manifest_does_not_name_as_in_oc_mirror(monkeypatch):
+    monkeypatch.setenv("UPDATE_URL_OVERRIDE", "http://osus.zone.example:8080/api/upgrades_info/v1/graph")
+    spec = parse("platform: {channels: [{name: stable-4.15}], graph: true}\n").sections["platform"]
+    assert spec.update_service == "http://osus.zone.example:8080/api/upgrades_info/v1/graph"
+    # the graph data at the override's scheme and host, oc-mirror's graphURLFromUpdateURL
+    assert spec.graph.data == "http://osus.zone.example:8080/api/upgrades_info/graph-data"
+    named = parse("platform: {channels: [{name: stable-4.15}], updateService: https://osus.local/graph}\n")
+    assert named.sections["platform"].update_service == "https://osus.local/graph"  # the manifest's own wins
+
+
+def test_update_url_override_without_the_variable_is_the_public_service(monkeypatch):
+    monkeypatch.delenv("UPDATE_URL_OVERRIDE", raising=False)
+    assert parse("platform: {channels: [{name: stable-4.15}]}\n").sections["platform"].update_service == \
+        DEFAULT_UPDATE_SERVICE

@@ -20,7 +20,7 @@ from ...registry import reference
 from ...registry.reference import Reference
 from ...sync.manifest import ImageSpec, SyncManifest
 from .spec import OperatorCatalogSpec
-from ...sync.plan import CopyJob, Plan, PlanFailure, destinations
+from ...sync.plan import CopyJob, Plan, PlanFailure, add_jobs, destinations, spec_for
 from ...sync.report import DestinationRecord, ImageRecord, Report
 from ...sync.status import Status
 from . import fbc, rebuild
@@ -61,19 +61,6 @@ def catalog_image_spec(spec: OperatorCatalogSpec) -> ImageSpec:
                      index=-1)
 
 
-def image_spec(ref: Reference) -> ImageSpec:
-    """A bundle or related image: to its own path on every mirror, in the IDMS (and the ITMS when by tag)."""
-    return ImageSpec(source=ref.repo_only(), destination=ref.repository,
-                     mirror_sets=("digest",) if ref.digest else ("digest", "tag"), index=-1)
-
-
-def spec_for(listed: dict[Reference, ImageSpec], ref: Reference) -> ImageSpec:
-    """The entry a bundle or related image is copied under: the manifest's own entry for its repository where it
-    lists one (``listed``: source -> entry; one source, one destination, one mirror-set entry), else
-    :func:`image_spec`."""
-    return listed.get(ref.repo_only()) or image_spec(ref)
-
-
 PLAN_KEY = "operators"  # the catalogs' place in ``Plan.sections``: their CatalogPlans
 REPORT_KEY = "catalogs"  # and in ``Report.sections``: one entry per catalog
 
@@ -96,7 +83,6 @@ def add_to_plan(the_plan: Plan, manifest: SyncManifest, catalogs: tuple[Operator
     finds it by the name the manifest gives). An oci:// catalog is read from its layout on disk, unless the run
     reads everything from a layout (``from_layout``: an import, whose export carried it by its name).
     """
-    seen = {(j.source, j.ref) for j in the_plan.jobs}
     listed = {s.source: s for s in manifest.images}
     plans = the_plan.sections.setdefault(PLAN_KEY, [])
     for spec in catalogs:
@@ -108,12 +94,8 @@ def add_to_plan(the_plan: Plan, manifest: SyncManifest, catalogs: tuple[Operator
         if by_tag and spec.catalog.tag:
             cp.job = replace(cp.job, ref=spec.catalog.tag)
         specs = [spec_for(listed, ref) for ref in cp.images.values()]
-        jobs = [cp.job] + [CopyJob(s, ref.digest or ref.tag, destinations(manifest, s))
-                           for s, ref in zip(specs, cp.images.values())]
-        for job in jobs:
-            if (job.source, job.ref) not in seen:
-                seen.add((job.source, job.ref))
-                the_plan.jobs.append(job)
+        add_jobs(the_plan, [cp.job] + [CopyJob(s, ref.digest or ref.tag, destinations(manifest, s))
+                                       for s, ref in zip(specs, cp.images.values())])
 
 
 def plan_catalog(spec: OperatorCatalogSpec, manifest: SyncManifest, store_for: StoreFor, *,

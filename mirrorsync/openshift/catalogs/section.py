@@ -8,7 +8,7 @@ from typing import Any
 
 from ...sync.plan import Plan
 from ...sync.report import Report
-from ...sync.section import FinishContext, PlanContext, Section
+from ...sync.section import FinishContext, PlanContext, Section, held_on_mirrors
 from . import resources
 from .planning import (PLAN_KEY, REPORT_KEY, add_to_plan, catalog_entries, catalog_plans, finish, keep_previous,
                        recorded_images)
@@ -62,13 +62,7 @@ class CatalogsSection(Section):
 
     def held(self, report: Report) -> list[tuple[str, str, str, str]]:
         """(repository, digest, tag, source) of each rebuilt catalog, under its tag on every mirror that has it."""
-        out = []
-        for catalog in catalog_entries(report):
-            for m in catalog.get("mirrors") or []:
-                if m.get("digest"):
-                    repository, _, tag = m["reference"].rpartition(":")
-                    out.append((repository, m["digest"], tag, catalog.get("catalog") or ""))
-        return out
+        return held_on_mirrors(catalog_entries(report), "catalog")
 
     def protected(self, report: Report, the_plan: Plan) -> tuple[set[tuple[str, str]], list[str]]:
         # every image a catalog that could not be read kept in the previous run

@@ -2,9 +2,9 @@
 
 ``GET <url>?channel=<c>&arch=<a>`` (``Accept: application/json``) answers ``{"nodes": [{"version", "payload",
 "metadata"}], "edges": [[from, to], ...], "conditionalEdges": [...]}``; edges index into nodes. The selection is
-oc-mirror's: neither bound → the channel head only; only ``minVersion`` → min to the head; both → every release in
-range, or with ``shortestPath`` only those on the shortest upgrade path from min to max (breadth-first over the
-unconditional edges, as oc-mirror walks them). A local JSON file of the same shape stands in for the service.
+oc-mirror's: neither bound → the channel head only (with ``full``, every release of the channel); only
+``minVersion`` → min to the head; both → every release in range, or with ``shortestPath`` only those on the
+shortest upgrade path from min to max (breadth-first over the unconditional edges, as oc-mirror walks them). A local JSON file of the same shape stands in for the service.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class Node:
     version: Version
     payload: Reference  # the release image, by digest
     text: str  # the version as the graph spells it
+    channels: tuple[str, ...] | None = None  # its metadata's channels (CHANNELS_KEY); None: the node names none
 
     def __str__(self) -> str:
         return self.text
@@ -74,7 +75,10 @@ def parse(data: bytes, channel: str, arch: str, where: str) -> Graph:
             raise GraphError(f"{where}: nodes[{i}] ({text}): payload: {exc}") from None
         if not payload.digest:
             raise GraphError(f"{where}: nodes[{i}] ({text}): payload {payload} is not by digest")
-        nodes.append(Node(version, payload, text))
+        metadata = node.get("metadata") if isinstance(node.get("metadata"), dict) else {}
+        listed = metadata.get(CHANNELS_KEY)
+        channels = tuple(c.strip() for c in listed.split(",") if c.strip()) if isinstance(listed, str) else None
+        nodes.append(Node(version, payload, text, channels))
     edges = []
     for i, edge in enumerate(doc.get("edges") or []):
         if (not isinstance(edge, list) or len(edge) != 2
@@ -82,6 +86,18 @@ def parse(data: bytes, channel: str, arch: str, where: str) -> Graph:
             raise GraphError(f"{where}: edges[{i}]: {edge!r} is not a pair of node indexes")
         edges.append((edge[0], edge[1]))
     return Graph(channel, arch, tuple(nodes), tuple(edges))
+
+
+def only_channel(graph: Graph) -> Graph:
+    """``graph`` less the nodes whose metadata lists channels without ``graph.channel`` (and their edges): for an
+    update service that answers every channel's releases whatever ``?channel=`` asks (OKD's release controller has
+    been reported to, okd-project/okd#2268). Nodes that list no channels are kept."""
+    keep = [i for i, n in enumerate(graph.nodes) if n.channels is None or graph.channel in n.channels]
+    if len(keep) == len(graph.nodes):
+        return graph
+    new = {old: i for i, old in enumerate(keep)}
+    return Graph(graph.channel, graph.arch, tuple(graph.nodes[i] for i in keep),
+                 tuple((new[a], new[b]) for a, b in graph.edges if a in new and b in new))
 
 
 def select(graph: Graph, channel: ChannelSpec) -> list[Node]:
@@ -95,7 +111,7 @@ def select(graph: Graph, channel: ChannelSpec) -> list[Node]:
         if bound is not None and graph.find(bound) is None:
             raise GraphError(f"channel {graph.channel} ({graph.arch}) has no release {_text(bound)} ({name}); "
                              f"it has {ordered[0]} to {head}")
-    if low is None and high is None:
+    if low is None and high is None and not channel.full:
         return [head]
     if channel.shortest_path:  # from the lowest release or to the head when an end is not given, as oc-mirror does
         return _shortest_path(graph, graph.find(low or ordered[0].version), graph.find(high or head.version))

@@ -13,6 +13,7 @@ from ...errors import MirrorsyncError, UnsupportedContent
 from ...oci import image_files
 from ...oci.store import ContentStore
 from ...registry.reference import Reference, at, parse as parse_reference
+from .bootimages import BOOT_IMAGES, kubevirt_images
 
 IMAGE_REFERENCES = "release-manifests/image-references"
 RELEASE_METADATA = "release-manifests/release-metadata"
@@ -39,17 +40,21 @@ class Release:
     components: tuple[Component, ...]
     multi: bool  # a multi-arch payload (metadata architecture ``multi``)
     architecture: str  # of the image read (``amd64``...), from its config
+    # read only when asked (kubevirt=True): CoreOS stream architecture (x86_64...) -> its KubeVirt disk image
+    kubevirt: tuple[tuple[str, Reference], ...] = ()
 
 
-def read(store: ContentStore, repo: str, ref: str, *, platform: str | None = None, where: str = "") -> Release:
+def read(store: ContentStore, repo: str, ref: str, *, platform: str | None = None, where: str = "",
+         kubevirt: bool = False) -> Release:
     """The release at ``repo``:``ref`` of ``store``; an index is read through its ``platform`` image (None:
-    linux/amd64 where it has one, else its first: every image of a release carries the same files)."""
+    linux/amd64 where it has one, else its first: every image of a release carries the same files). With
+    ``kubevirt``, also its KubeVirt disk images (from its boot-images manifest; none when it has no such file)."""
     where = where or at(f"{store.describe()}/{repo}", ref)
     if platform is None:
         top, image = image_files.any_platform_manifest(store, repo, ref)
     else:
         top, image = image_files.platform_manifest(store, repo, ref, platform)
-    files = _release_files(store, repo, image)
+    files = _release_files(store, repo, image, kubevirt)
     for name in (IMAGE_REFERENCES, RELEASE_METADATA):
         if name not in files:
             raise PayloadError(f"{where} is not a release image: it has no {name}")
@@ -64,22 +69,26 @@ def read(store: ContentStore, repo: str, ref: str, *, platform: str | None = Non
         arch = str(image_files.image_config(store, repo, image).get("architecture") or "")
     except UnsupportedContent:
         arch = ""
+    disks = tuple(sorted(kubevirt_images(files[BOOT_IMAGES], where).items())) if BOOT_IMAGES in files else ()
     return Release(top.digest, metadata["version"], tuple(previous),
-                   components(files[IMAGE_REFERENCES], where), extra.get(ARCH_KEY) == "multi", arch)
+                   components(files[IMAGE_REFERENCES], where), extra.get(ARCH_KEY) == "multi", arch, disks)
 
 
-def _release_files(store: ContentStore, repo: str, image) -> dict[str, bytes]:
-    """The two files, from the top layer alone when it holds both (``oc adm release new`` puts them there, and
-    nothing below can override a file of the top layer): a release image's lower layers are its operating system,
-    hundreds of MB the copy reads anyway. Otherwise from every layer."""
+def _release_files(store: ContentStore, repo: str, image, boot_images: bool = False) -> dict[str, bytes]:
+    """The two files (and ``boot_images``, the boot-images manifest where there is one), from the top layer alone
+    when it holds the two (``oc adm release new`` puts all of release-manifests/ there, and nothing below can
+    override a file of the top layer): a release image's lower layers are its operating system, hundreds of MB the
+    copy reads anyway. Otherwise from every layer."""
+    names = (IMAGE_REFERENCES, RELEASE_METADATA) + ((BOOT_IMAGES,) if boot_images else ())
+
     def want(path: str) -> bool:
-        return path in (IMAGE_REFERENCES, RELEASE_METADATA)
+        return path in names
 
-    limits = {"max_file_bytes": MAX_FILE_BYTES, "max_total_bytes": 2 * MAX_FILE_BYTES}
+    limits = {"max_file_bytes": MAX_FILE_BYTES, "max_total_bytes": len(names) * MAX_FILE_BYTES}
     if len(image.blobs) > 2:
         files = image_files.read_files(store, repo, replace(image, blobs=image.blobs[:1] + image.blobs[-1:]), want,
                                        **limits)
-        if len(files) == 2:
+        if IMAGE_REFERENCES in files and RELEASE_METADATA in files:
             return files
     return image_files.read_files(store, repo, image, want, **limits)
 

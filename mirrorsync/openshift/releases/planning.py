@@ -18,7 +18,7 @@ from ...sync.status import Status
 from . import graph, signatures as signatures_mod
 from .payload import Component, Release
 from .records import ReleaseRecord, release_records
-from .spec import PlatformSpec
+from .spec import OKD_ARCHITECTURES, PlatformSpec
 from .select import (GraphFor, PlannedRelease, ReleasePlan, SourceFor, Wanted, WantedFailure, assign_jobs,
                      read as read_releases, wanted)
 
@@ -49,7 +49,7 @@ def add_to_plan(the_plan: Plan, manifest: SyncManifest, platform: PlatformSpec, 
         failures = []
     else:
         wants, failures = wanted(platform, graph_for)
-    rplan = read_releases(wants, source_for, shard=shard)
+    rplan = read_releases(wants, source_for, shard=shard, kubevirt=platform.kubevirt)
     rplan.failures[:0] = failures
     if previous is not None:
         rplan.releases += from_previous(rplan.failures, previous, {p.release.digest for p in rplan.releases})
@@ -154,14 +154,31 @@ def signature_configmaps(records: list[ReleaseRecord]) -> str:
          if r.digest and r.signatures})
 
 
+def graph_reader(platform: PlatformSpec, web) -> GraphFor:
+    """(channel, arch) -> its graph, from the channel's update service (see ``PlatformSpec.graph_location``)
+    through ``web``; an okd channel on OKD's own service asked for an architecture that service does not serve is
+    a warning (it answers with no release or an error, which then fails the channel as any graph does). An okd
+    channel's graph keeps only the releases whose metadata lists the channel (:func:`graph.only_channel`)."""
+    by_name = {c.name: c for c in platform.channels}  # names are unique (the manifest refuses a second one)
+
+    def graph_for(channel: str, arch: str):
+        spec = by_name[channel]
+        if spec.type == "okd" and spec.update_service is None and arch not in OKD_ARCHITECTURES:
+            log.warning("channel %s (okd, %s): OKD's update service serves %s releases only; the channel is "
+                        "asked for %s all the same", channel, arch, ", ".join(OKD_ARCHITECTURES), arch)
+        got = graph.fetch(platform.graph_location(spec), channel, arch, web=web)
+        return graph.only_channel(got) if spec.type == "okd" else got
+
+    return graph_for
+
+
 def add_from_registries(the_plan: Plan, manifest: SyncManifest, platform: PlatformSpec, source_for: SourceFor,
                         clients, *, shard: Shard | None = None, previous: Report | None = None,
                         signatures: bool = True) -> None:
     """``add_to_plan`` for a run against registries: the graph from the update service (or its file), the releases
     and (``signatures``) their signatures read through the run's ``clients.web`` (registry TLS settings, the run's
     proxies, retries and timeout)."""
-    def graph_for(channel: str, arch: str):
-        return graph.fetch(platform.update_service, channel, arch, web=clients.web)
+    graph_for = graph_reader(platform, clients.web)
 
     def signatures_for(digest: str) -> dict[str, bytes]:
         return signatures_mod.read(platform.signatures, digest, web=clients.web)

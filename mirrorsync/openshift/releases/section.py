@@ -10,8 +10,8 @@ from typing import Any
 from ...sync.plan import Plan
 from ...sync.report import Report
 from ...sync.status import OK_STATUSES
-from ...sync.section import FinishContext, PlanContext, Section
-from . import graph_image, outputs, spec as spec_mod
+from ...sync.section import FinishContext, PlanContext, Section, held_on_mirrors
+from . import graph_image, outputs, served, spec as spec_mod
 from .planning import PLAN_KEY, add_from_registries, add_to_plan, records
 from .records import REPORT_KEY, release_records
 from .signatures import FILENAME as SIGNATURES_FILENAME
@@ -93,23 +93,19 @@ class ReleasesSection(Section):
 
     def held(self, report: Report) -> list[tuple[str, str, str, str]]:
         """(repository, digest, tag, base image) of the graph-data image on every mirror that has it."""
-        out = []
-        for entry in graph_image.entries(report):
-            for m in entry.get("mirrors") or []:
-                if m.get("digest"):
-                    repository, _, tag = m["reference"].rpartition(":")
-                    out.append((repository, m["digest"], tag, entry.get("baseImage") or ""))
-        return out
+        return held_on_mirrors(graph_image.entries(report), "baseImage")
 
     def plan_dict(self, the_plan: Plan) -> dict:
-        # with the releases the OSUS will find in release-images (the nodes of the graph it serves), as it names them
+        # the graph an update service over the mirrored releases serves; with graph, the graph-data image beside
+        # the releases the OSUS will find in release-images (the nodes of that graph), as it names them
+        rplan = the_plan.sections.get(PLAN_KEY)
+        out = {served.KEY: served.served_graph(rplan)} if rplan is not None and rplan.releases else {}
         gp = the_plan.sections.get(graph_image.PLAN_KEY)
         if gp is None:
-            return {}
-        rplan = the_plan.sections.get(PLAN_KEY)
-        served = sorted({(p.release.version, p.arch) for p in rplan.releases} if rplan is not None else set())
-        return {graph_image.REPORT_KEY: [{**gp.to_dict(),
-                                          "releases": [{"version": v, "architecture": a} for v, a in served]}]}
+            return out
+        nodes = sorted({(p.release.version, p.arch) for p in rplan.releases} if rplan is not None else set())
+        return {**out, graph_image.REPORT_KEY: [{**gp.to_dict(),
+                                                 "releases": [{"version": v, "architecture": a} for v, a in nodes]}]}
 
     def cluster_files(self, reports: list[Report]) -> list:
         return outputs.cluster_files(reports)

@@ -13,8 +13,9 @@ mirror and keep their content from garbage collection.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ...errors import describe
 from ...oci.store import ContentStore
@@ -23,11 +24,14 @@ from ...sync.manifest import ImageSpec, SyncManifest
 from ...sync.plan import CopyJob, Shard, destinations
 from ...sync.semver import Version
 from .graph import Graph, select as select_nodes
-from .payload import Release, read as read_release
+from .payload import Component, Release, read as read_release
 from .spec import TAG_ARCH, PlatformSpec
+
+log = logging.getLogger(__name__)
 
 RELEASE_IMAGES = "openshift/release-images"
 COMPONENTS = "openshift/release"
+KUBEVIRT_COMPONENT = "kubevirt-container"  # the KubeVirt disk image's name among a release's components
 # The image to read release-manifests/ from when a release is an index (None: amd64 if it has one, else its first).
 READ_PLATFORM = {"amd64": "linux/amd64", "arm64": "linux/arm64", "ppc64le": "linux/ppc64le", "s390x": "linux/s390x",
                  "multi": None}
@@ -92,9 +96,12 @@ def wanted(platform: PlatformSpec, graph_for: GraphFor) -> tuple[list[Wanted], l
     return out, failures
 
 
-def read(wants: list[Wanted], source_for: SourceFor, *, shard: Shard | None = None) -> ReleasePlan:
+def read(wants: list[Wanted], source_for: SourceFor, *, shard: Shard | None = None,
+         kubevirt: bool = False) -> ReleasePlan:
     """Read each wanted release (once per digest); a release that cannot be read is a failure of its own and the
-    rest are still read. No jobs yet: see :func:`assign_jobs`."""
+    rest are still read. With ``kubevirt``, each release's KubeVirt disk image for its architecture (every one of a
+    multi-arch release) is one more of its components (see :func:`with_kubevirt`). No jobs yet: see
+    :func:`assign_jobs`."""
     out = ReleasePlan()
     found: dict[str, PlannedRelease] = {}
     for want in wants:
@@ -103,22 +110,42 @@ def read(wants: list[Wanted], source_for: SourceFor, *, shard: Shard | None = No
         store, repo = source_for(want.image)
         try:
             release = read_release(store, repo, want.image.identifier or "",
-                                   platform=READ_PLATFORM.get(want.arch or "multi"), where=str(want.image))
+                                   platform=READ_PLATFORM.get(want.arch or "multi"), where=str(want.image),
+                                   kubevirt=kubevirt)
         except Exception as exc:  # noqa: BLE001
             out.failures.append(WantedFailure(str(want.image), describe(exc), want.image))
             continue
         if release.digest in found:
             continue  # the same release from another channel or architecture
         arch = "multi" if release.multi else (want.arch or release.architecture or "amd64")
+        if kubevirt:
+            release = with_kubevirt(release, arch)
         found[release.digest] = PlannedRelease(want, release, f"{release.version}-{TAG_ARCH.get(arch, arch)}",
                                               arch=arch)
     out.releases = list(found.values())
     return out
 
 
+def with_kubevirt(release: Release, arch: str) -> Release:
+    """``release`` with its KubeVirt disk image as a component (``kubevirt-container``; in a multi-arch release one
+    per architecture, ``kubevirt-container-<arch>``), so it is mirrored, tagged and in the mirror sets as its other
+    components are. A release whose boot images name none for ``arch`` is mirrored without it (a warning)."""
+    disks = dict(release.kubevirt)
+    if release.multi:
+        extra = [Component(f"{KUBEVIRT_COMPONENT}-{a}", ref) for a, ref in sorted(disks.items())]
+    else:
+        ref = disks.get(TAG_ARCH.get(arch, arch))
+        extra = [Component(KUBEVIRT_COMPONENT, ref)] if ref is not None else []
+    if not extra:
+        log.warning("release %s (%s) names no KubeVirt disk image for %s: mirrored without one", release.version,
+                    release.digest, arch)
+        return release
+    return replace(release, components=release.components + tuple(extra))
+
+
 def assign_jobs(manifest: SyncManifest, out: ReleasePlan) -> None:
     """Plan the copy jobs of every release in ``out`` (lowest version first: it transfers shared components)."""
-    releases = sorted(out.releases, key=lambda p: (_version_key(p.release.version), p.tag))
+    releases = sorted(out.releases, key=lambda p: (version_key(p.release.version), p.tag))
     specs: dict[tuple[Reference, str], ImageSpec] = {}
 
     def job(source: Reference, destination: str, digest: str, tag: str) -> CopyJob:
@@ -149,6 +176,6 @@ def assign_jobs(manifest: SyncManifest, out: ReleasePlan) -> None:
     out.releases = releases
 
 
-def _version_key(text: str) -> tuple:
+def version_key(text: str) -> tuple:
     v = Version.parse(text)
     return (0, v.key) if v else (1, text)

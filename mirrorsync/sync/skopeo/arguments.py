@@ -21,7 +21,8 @@ def _tls_flags(side: str, settings: RegistrySettings) -> list[str]:
 
 def copy_argv(binary: str, source: str, destination: str, *, source_settings: RegistrySettings,
               dest_settings: RegistrySettings, auth_file: str, policy: str | None = None,
-              tmpdir: str | None = None, setpriv: str | None = None) -> list[str]:
+              tmpdir: str | None = None, setpriv: str | None = None,
+              registries_conf: str | None = None) -> list[str]:
     """The ``skopeo copy`` command for one image to one mirror. Carries no secret: credentials are in ``auth_file``.
 
     ``--retry-times=0``: skopeo would retry only some network errors, a whole copy at a time, waiting 1s, 2s, 4s ...
@@ -33,6 +34,8 @@ def copy_argv(binary: str, source: str, destination: str, *, source_settings: Re
         argv += ["--policy", policy]
     if tmpdir:
         argv += ["--tmpdir", tmpdir]
+    if registries_conf:  # the source mirrors: skopeo reads the source where mirrorsync does
+        argv += ["--registries-conf", registries_conf]
     argv += ["copy", "--all", "--preserve-digests", "--authfile", auth_file, "--retry-times=0",
              *_tls_flags("src", source_settings), *_tls_flags("dest", dest_settings), source, destination]
     return argv

@@ -15,7 +15,7 @@ from ...errors import describe
 from ...registry import auth, retry
 from ..copy import guarded
 from ..copy_results import CopyResult, TargetResult
-from ..engines import Clients
+from ..engines import Clients, source_of
 from ..image_progress import ImageProgress
 from ..plan import CopyJob, Destination
 from ..prepare import prepare
@@ -27,6 +27,7 @@ from .private_dir import private_dir
 from .process import STOPPED, run_skopeo
 from .transcript import Transcript
 from ..status import Status
+from ..through_mirrors import SourceThroughMirrors
 
 # the name the log has always given these messages (the JSON log shows it)
 log = logging.getLogger(__package__)
@@ -38,8 +39,12 @@ class SkopeoEngine:
     name = "skopeo"
 
     def __init__(self, clients: Clients, *, retries: int = 5, timeout: float = 60.0, processes: int = 4,
-                 binary: str | None = None) -> None:
+                 binary: str | None = None, sources: SourceThroughMirrors | None = None,
+                 registries_conf: str | None = None) -> None:
+        """``sources``: the source mirrors mirrorsync reads through (the manifests it checks first); skopeo reads
+        through the same ones from ``registries_conf`` (a registries.conf text; None: skopeo's own search)."""
         self.clients = clients
+        self.sources = sources
         self.retries = retries
         self.timeout = timeout
         self.binary, self.version = find_skopeo(binary)
@@ -55,6 +60,10 @@ class SkopeoEngine:
             # skopeo refuses to run without a policy; mirrorsync verifies digests, not signatures
             self._policy_file = str(self._dir / "policy.json")
             Path(self._policy_file).write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
+        self._registries_conf: str | None = None
+        if registries_conf is not None:
+            self._registries_conf = str(self._dir / "registries.conf")
+            Path(self._registries_conf).write_text(registries_conf, encoding="utf-8")
         log.info("skopeo engine: %s (version %s)", self.binary, ".".join(map(str, self.version)))
 
     def copy(self, job: CopyJob, progress: ImageProgress | None = None) -> CopyResult:
@@ -64,10 +73,10 @@ class SkopeoEngine:
         return guarded(result, lambda: self._copy(job, result))
 
     def _copy(self, job: CopyJob, result: CopyResult) -> None:
-        source = self.clients.get(job.source.registry)
+        source, source_repo = source_of(job, self.clients, self.sources)
         repo = job.source.repository
         targets = [(self.clients.get(d.mirror.registry), d.repository) for d in job.destinations]
-        prepared = prepare(source, repo, job.ref, targets, job.push_tag, result)
+        prepared = prepare(source, source_repo, job.ref, targets, job.push_tag, result)
         if prepared is None:
             return
         top, manifests, pending = prepared
@@ -90,7 +99,8 @@ class SkopeoEngine:
         try:
             # keyed host/repository, which skopeo takes as the most specific key for exactly that repository
             creds = {f"{host}/{repo}": self._credentials(host, repo) for host, repo in
-                     ((job.source.registry, job.source.repository), (dest.mirror.registry, dest.repository))}
+                     ((job.source.registry, job.source.repository), (dest.mirror.registry, dest.repository),
+                      *self._source_mirrors(job))}
             secrets = tuple(s for c in creds.values() if c for s in (c.password, c.identity_token) if s)
             fd = auth_memfd(creds)
             ref = job.push_tag or digest
@@ -99,7 +109,7 @@ class SkopeoEngine:
                              source_settings=self.clients.manifest.settings_for(job.source.registry),
                              dest_settings=self.clients.manifest.settings_for(dest.mirror.registry),
                              auth_file=auth_path(fd), policy=self._policy_file, tmpdir=str(self._tmp),
-                             setpriv=self._setpriv)
+                             setpriv=self._setpriv, registries_conf=self._registries_conf)
             log.debug("running %s", shlex.join(argv))
             mirror = self.clients.get(dest.mirror.registry)
             progress = _Progress(mirror, dest.repository, ref, digest, blobs, children)
@@ -145,6 +155,13 @@ class SkopeoEngine:
                 os.close(fd)
             retry.bind_owner(None)
         return tr
+
+    def _source_mirrors(self, job: CopyJob) -> list[tuple[str, str]]:
+        """(host, repository) of the mirrors skopeo may read the job's source from (it reads by digest)."""
+        if self.sources is None or job.source_store is not None:
+            return []
+        return [tuple(loc.label.split("/", 1)) for loc in self.sources.locations(job.source.name, by_digest=True)
+                if loc.mirror]
 
     def _credentials(self, host: str, repository: str) -> auth.Credentials | None:
         """The credentials the native engine would use for ``host/repository`` (its ``authFile``, else the run's)."""

@@ -1,0 +1,274 @@
+"""Three tiers, original names end to end (issue 32): the source is mirrored into an enterprise registry; with the
+source stopped, the enclave is mirrored from the enterprise registry through the first run's cluster resources
+(``options.sourceMirrors``) under the source's own names; a real client then pulls those names through the
+enclave's rendered registries.conf with both upstream tiers stopped."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from devtools.openshift import GraphServer, push_catalog
+from mirrorsync.registry.client import RegistryClient
+from mirrorsync.registry.retry import RetryPolicy
+from mirrorsync.registry.settings import RegistrySettings
+from support.catalogs import catalog_files, push_related_images
+from support.cli import Run, mirrorsync, registry_settings, write_manifest
+from support.releases import assert_on_mirror, build_channel
+from support.skopeo import SkopeoError
+
+pytestmark = pytest.mark.integration
+
+
+def _run(manifest, out, env=None) -> Run:
+    proc = mirrorsync("run", str(manifest), "--output-dir", str(out), env=env)
+    return Run(proc.returncode, proc.stdout, proc.stderr, out)
+
+
+def _inspect(skopeo, conf, ref: str) -> str:
+    raw = skopeo.run("--registries-conf", str(conf), "inspect", "--raw", f"docker://{ref}").stdout
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def _render(output_dir, conf, *insecure) -> None:
+    """``mirrorsync registries-conf`` of a run's output directory into ``conf`` (plain-HTTP test registries are
+    the cluster's insecure registries)."""
+    args = [a for host in insecure for a in ("--insecure", host)]
+    rendered = mirrorsync("registries-conf", str(output_dir), *args, "-o", str(conf))
+    assert rendered.returncode == 0, rendered.stderr
+
+
+def _sources_of(run: Run, kind: str, filename: str) -> dict[str, list[str]]:
+    key = "imageDigestMirrors" if kind == "digest" else "imageTagMirrors"
+    return {e["source"]: e["mirrors"] for doc in run.cr(filename) for e in doc["spec"][key]}
+
+
+@pytest.fixture
+def tiers(tmp_path, make_registry, seed, unique_repo):
+    """Run 1 (source -> enterprise) done, the source stopped: (source, enterprise, enclave, repo, images, run 1)."""
+    source, enterprise, enclave = make_registry("source"), make_registry("enterprise"), make_registry("enclave")
+    repo = unique_repo("app")
+    images = {tag: seed(source, repo, tag, seed=n) for n, tag in enumerate(("v1", "v2"))}
+    seed(source, repo, "v3", seed=3)  # on the source only: tier 1 does not take it
+    settings = {r.host: registry_settings(r) for r in (source, enterprise, enclave)}
+    m1 = write_manifest(tmp_path / "enterprise.yaml", mirrors=[f"{enterprise.host}/ent"], registries=settings,
+                        images=[{"source": f"{source.host}/{repo}", "tags": ["v1", "v2"]}])
+    run1 = _run(m1, tmp_path / "out1")
+    assert run1.returncode == 0, run1.stderr
+    source.stop()
+    return source, enterprise, enclave, repo, images, run1, settings
+
+
+@pytest.mark.parametrize("engine", ["native", "skopeo"])
+def test_enclave_mirrors_from_the_enterprise_registry_under_the_original_names(tmp_path, tiers, skopeo, engine):
+    source, enterprise, enclave, repo, images, run1, settings = tiers
+    original = f"{source.host}/{repo}"
+    m2 = write_manifest(tmp_path / "enclave.yaml", mirrors=[f"{enclave.host}/encl"], registries=settings,
+                        images=[{"source": original, "allTags": True}, {"source": original, "tags": ["v3"]}],
+                        options={"engine": engine, "retries": 0, "sourceMirrors": str(run1.crs_dir)})
+    run2 = _run(m2, tmp_path / "out2")
+    assert run2.returncode == 1, run2.stderr  # v3 is on no mirror: that image fails, the others are copied
+    # the tag list is the enterprise mirror's subset; the tag named beside it is reported, not skipped
+    assert sorted(i["tag"] for i in run2.report["images"]) == ["v1", "v2", "v3"]
+    for tag, img in images.items():
+        record = run2.image(repo, tag)
+        assert record["status"] == "copied", record
+        assert record["source"] == original and record["digest"] == img.digest
+        if engine == "native":
+            assert record["readFrom"] == f"{enterprise.host}/ent/{repo}"
+    missing = run2.image(repo, "v3")
+    assert missing["status"] == "failed"
+    assert "not on any mirror (tried: " in missing["error"] and f"{enterprise.host}/ent/{repo}" in missing["error"]
+    # the enclave's mirror sets name the original repository, not the enterprise's
+    assert _sources_of(run2, "digest", "imagedigestmirrorset.yaml") == {original: [f"{enclave.host}/encl/{repo}"]}
+    assert _sources_of(run2, "tag", "imagetagmirrorset.yaml") == {original: [f"{enclave.host}/encl/{repo}"]}
+
+    conf = tmp_path / "enclave-registries.conf"
+    _render(run2.output_dir, conf, enclave.host)
+    enterprise.stop()
+    for tag, img in images.items():
+        assert _inspect(skopeo, conf, f"{original}@{img.digest}") == img.digest
+        assert _inspect(skopeo, conf, f"{original}:{tag}") == img.digest
+    with pytest.raises(SkopeoError):  # nothing reaches past the enclave: the source, which has v3, is down
+        _inspect(skopeo, conf, f"{original}:v3")
+
+
+def test_a_source_mirror_that_is_down_fails_the_image_and_the_crs_keep_what_was_mirrored(tmp_path, tiers):
+    source, enterprise, enclave, repo, images, run1, settings = tiers
+    original = f"{source.host}/{repo}"
+    m2 = write_manifest(tmp_path / "enclave.yaml", mirrors=[f"{enclave.host}/encl"], registries=settings,
+                        images=[{"source": original, "tags": ["v1"]}],
+                        options={"retries": 0, "sourceMirrors": str(run1.crs_dir)})
+    out = tmp_path / "out2"
+    first = _run(m2, out)
+    assert first.returncode == 0, first.stderr
+    enterprise.stop()
+    second = _run(m2, out)
+    assert second.returncode != 0
+    record = second.image(repo, "v1")
+    assert record["status"] == "failed"
+    # every location a node would try, in order: the enterprise mirror, then the (stopped) source itself
+    error = record["error"]
+    assert "not on any mirror (tried: " in error
+    assert error.index(f"{enterprise.host}/ent/{repo}") < error.index(f"{original} (")
+    assert _sources_of(second, "digest", "imagedigestmirrorset.yaml") == {original: [f"{enclave.host}/encl/{repo}"]}
+
+
+def test_a_broken_source_mirrors_option_is_bad_input_at_its_line(tmp_path, registry):
+    conf = tmp_path / "bad.conf"
+    conf.write_text("[[registry]]\nprefix = 'a.example'\nlocation = 7\n")
+    m = write_manifest(tmp_path / "m.yaml", mirrors=[f"{registry.host}/m"],
+                       images=[{"source": "quay.io/ns/app", "tags": ["v1"]}], options={"sourceMirrors": str(conf)})
+    proc = mirrorsync("run", str(m), "--output-dir", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: {m}:11: options.sourceMirrors: {conf}: "), proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_release_reaches_the_enclave_by_digest_through_the_enterprise_mirror_sets(tmp_path, make_registry,
+                                                                                    pusher_for, unique_repo, skopeo):
+    source, enterprise, enclave = make_registry("source"), make_registry("enterprise"), make_registry("enclave")
+    channel = build_channel(pusher_for(source), unique_repo("rel"))
+    wanted = [channel.by_version(v) for v in ("4.15.2", "4.15.3")]
+    settings = {r.host: registry_settings(r) for r in (source, enterprise, enclave)}
+    platform = {"channels": [{"name": "stable-4.15", "minVersion": "4.15.2", "maxVersion": "4.15.3"}]}
+    with GraphServer({("stable-4.15", "amd64"): channel.graph()}) as public:
+        m1 = write_manifest(tmp_path / "enterprise.yaml", mirrors=[f"{enterprise.host}/ent"], registries=settings,
+                            images=[], platform={**platform, "updateService": public.url})
+        run1 = _run(m1, tmp_path / "out1")
+    assert run1.returncode == 0, run1.stderr
+    source.stop()  # and the public update service with it: the enclave asks the zone's (UPDATE_URL_OVERRIDE)
+    with GraphServer({("stable-4.15", "amd64"): channel.graph()}) as zone:
+        m2 = write_manifest(tmp_path / "enclave.yaml", mirrors=[f"{enclave.host}/encl"], registries=settings,
+                            images=[], platform=platform, options={"sourceMirrors": str(run1.crs_dir)})
+        run2 = _run(m2, tmp_path / "out2", env={"UPDATE_URL_OVERRIDE": zone.url})
+        assert zone.requests, "the graph comes from the zone's update service"
+    assert run2.returncode == 0, run2.stderr
+    assert [(r["version"], r["digest"], r["status"]) for r in run2.report["releases"]] == [
+        (r.version, r.digest, "copied") for r in wanted]
+    client = RegistryClient(enclave.host, settings=RegistrySettings(tls_verify=False), policy=RetryPolicy(attempts=1))
+    try:
+        assert_on_mirror(client, "encl", wanted)
+    finally:
+        client.close()
+    # the enclave's IDMS names the original release and component repositories
+    idms = _sources_of(run2, "digest", "imagedigestmirrorset.yaml")
+    assert f"{channel.host}/{channel.release_repo}" in idms and f"{channel.host}/{channel.component_repos[0]}" in idms
+    assert all(m[0].startswith(f"{enclave.host}/encl/") for m in idms.values())
+    conf = tmp_path / "enclave-registries.conf"
+    _render(run2.output_dir, conf, enclave.host)
+    enterprise.stop()
+    head = wanted[-1]
+    assert _inspect(skopeo, conf, head.pull_spec) == head.digest
+    cli = head.components["cli"]
+    assert _inspect(skopeo, conf, f"{channel.host}/{channel.component_repos[0]}@{cli.digest}") == cli.digest
+
+
+def test_a_catalog_reaches_the_enclave_by_its_original_name(tmp_path, make_registry, pusher_for, skopeo):
+    source, enterprise, enclave = make_registry("source"), make_registry("enterprise"), make_registry("enclave")
+    pusher = pusher_for(source)
+    images = push_related_images(pusher, "ops", "other")
+    push_catalog(pusher, "olm/index", "v4.15", catalog_files(lambda n: images[n]), arches=("amd64",))
+    settings = {r.host: registry_settings(r) for r in (source, enterprise, enclave)}
+    catalog = f"{source.host}/olm/index:v4.15"
+    m1 = write_manifest(tmp_path / "enterprise.yaml", mirrors=[f"{enterprise.host}/ent"], registries=settings,
+                        images=[], operators=[{"catalog": catalog, "packages": [{"name": "alpha"}, {"name": "beta"}]}])
+    run1 = _run(m1, tmp_path / "out1")
+    assert run1.returncode == 0, run1.stderr
+    source.stop()
+    # oc-mirror's enclave recipe: the enterprise zone's registries.conf, here the one tier 1's mirror sets render,
+    # plus the catalog (in no mirror set: clusters name the rebuilt one) under its original name
+    conf = tmp_path / "enterprise-registries.conf"
+    _render(run1.output_dir, conf)
+    conf.write_text(conf.read_text() + f'''
+[[registry]]
+  prefix = "{source.host}/olm/index"
+  location = "{source.host}/olm/index"
+
+  [[registry.mirror]]
+    location = "{enterprise.host}/ent/olm/index"
+''')
+    m2 = write_manifest(tmp_path / "enclave.yaml", mirrors=[f"{enclave.host}/encl"], registries=settings,
+                        images=[], operators=[{"catalog": catalog, "packages": [{"name": "beta"}]}],
+                        options={"sourceMirrors": str(conf)})
+    run2 = _run(m2, tmp_path / "out2")
+    assert run2.returncode == 0, run2.stderr
+    [entry] = run2.report["catalogs"]
+    assert {b["name"] for b in entry["bundles"]} == {b["name"] for b in run1.report["catalogs"][0]["bundles"]
+                                                     if b["name"].startswith("beta.")}
+    [m] = entry["mirrors"]
+    assert m["status"] == "pushed" and m["reference"].startswith(f"{enclave.host}/encl/olm/index:")
+    catalog_record = run2.image("olm/index")
+    assert catalog_record["readFrom"] == f"{enterprise.host}/ent/olm/index"
+    idms = _sources_of(run2, "digest", "imagedigestmirrorset.yaml")
+    assert idms and all(src.startswith(f"{source.host}/") and m[0].startswith(f"{enclave.host}/encl/")
+                        for src, m in idms.items())
+    enclave_conf = tmp_path / "enclave-registries.conf"
+    _render(run2.output_dir, enclave_conf, enclave.host)
+    enterprise.stop()
+    bundle = next(images[n] for n in images if n.startswith("beta") and n.endswith("-bundle"))
+    assert _inspect(skopeo, enclave_conf, bundle) == bundle.split("@")[1]
+
+
+def _export_section(directory) -> dict:
+    return json.loads((directory / "report.json").read_text())["export"]
+
+
+def _is_manifest(directory, digest: str) -> bool:
+    try:
+        doc = json.loads((directory / "blobs" / Path(*digest.split(":", 1))).read_bytes())
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and ("layers" in doc or "manifests" in doc)
+
+
+def test_an_enclave_export_since_the_enclaves_last_import_carries_only_what_it_lacks(tmp_path, tiers, skopeo):
+    source, enterprise, enclave, repo, images, run1, settings = tiers
+    original = f"{source.host}/{repo}"
+
+    # the enterprise zone's copy of tier 1's CRs, which the enclave (where the imports run) does not have
+    zone_crs, away = tmp_path / "zone-crs", tmp_path / "zone-crs.away"
+    shutil.copytree(run1.crs_dir, zone_crs)
+
+    def enclave_manifest(name, tags):
+        return write_manifest(tmp_path / name, mirrors=[f"{enclave.host}/encl"], registries=settings,
+                              images=[{"source": original, "tags": tags}], options={"sourceMirrors": str(zone_crs)})
+
+    def import_in_the_enclave(export_dir):
+        zone_crs.rename(away)
+        try:
+            proc = mirrorsync("import", str(export_dir), "--output-dir", str(enclave_out))
+        finally:
+            away.rename(zone_crs)
+        assert proc.returncode == 0, proc.stderr
+
+    first, second = tmp_path / "export-1", tmp_path / "export-2"
+    enclave_out = tmp_path / "enclave-out"
+    proc = mirrorsync("export", str(enclave_manifest("e1.yaml", ["v1"])), "--to", str(first))
+    assert proc.returncode == 0, proc.stderr
+    import_in_the_enclave(first)
+
+    proc = mirrorsync("export", str(enclave_manifest("e2.yaml", ["v1", "v2"])), "--to", str(second),
+                      "--since", str(enclave_out / "report.json"))
+    assert proc.returncode == 0, proc.stderr
+    one, two = _export_section(first), _export_section(second)
+    assert two["serves"] == [{"report": str(enclave_out / "report.json"), "mirrors": [f"{enclave.host}/encl"]}]
+    # of what the enclave holds (v1), only manifests cross again: no layer or config of it
+    again = set(one["blobs"]) & set(two["blobs"])
+    assert again and all(_is_manifest(second, d) for d in again)
+    assert set(two["since"]) and set(two["since"]) <= set(one["blobs"])
+    # the bytes that cross this boundary: the blob files of this export, counted
+    assert two["blobBytes"] == sum((second / "blobs" / Path(*d.split(":", 1))).stat().st_size for d in two["blobs"])
+    assert "serves" not in one
+
+    enterprise.stop()  # the import needs only the export and the enclave
+    import_in_the_enclave(second)
+    conf = tmp_path / "enclave-registries.conf"
+    _render(enclave_out, conf, enclave.host)
+    for tag, img in images.items():
+        assert _inspect(skopeo, conf, f"{original}:{tag}") == img.digest
