@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
@@ -139,6 +140,19 @@ def load_documents(text: str, file: str) -> list[LocatedDocument]:
         return LocatedDocument(file, data, lines)
 
     return parse_documents(text, file, convert)
+
+
+def base_dir(file: str | None) -> str:
+    """The directory a file's relative paths are read from: the file's own, or the working directory for text
+    that came from no file (``<manifest>``, ``<stdin>``)."""
+    if file and not file.startswith("<"):
+        return os.path.dirname(os.path.abspath(file))
+    return os.getcwd()
+
+
+def local_path(base: str, text: str) -> str:
+    """``text`` (``~`` expanded) as an absolute path, read relative to ``base`` when it is relative."""
+    return os.path.normpath(os.path.join(base, os.path.expanduser(text)))
 
 
 def read_text(path: str) -> str:

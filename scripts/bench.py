@@ -267,6 +267,62 @@ class Bench:
         floor = statistics.median(self.floor(corpus) for _ in range(self.runs)) if mirrors == 1 else None
         self.record(name, rows, corpus, floor=floor)
 
+    def signed_noop(self, name: str, corpus: Corpus) -> None:
+        """What the signature gate costs a no-op re-sync: every image of the corpus signed (cosign's format, one
+        ECDSA key), a policy that requires the signature, and no-op runs with and without it; the gate's row
+        reuses the previous report's decisions (verified once, remembered by digest), the last row decides afresh
+        each run (a new output directory)."""
+        from devtools.cosign import Signer, sign
+
+        signer = Signer(self.work / "cosign-key")
+        local = threading.local()
+        head = httpx.Client(base_url=corpus.registry.url, timeout=60, headers={"Accept": ACCEPT})
+
+        def sign_one(job: tuple[str, str]) -> None:
+            if not hasattr(local, "pusher"):
+                local.pusher = samples.SamplePusher(corpus.host, insecure=True)
+            digest = head.head(f"/v2/{job[0]}/manifests/{job[1]}").headers["Docker-Content-Digest"]
+            sign(local.pusher, signer, job[0], digest)
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(sign_one, [(r, t) for r, tags in corpus.images.items() for t in tags]))
+        policy = self.work / "signature-policy.json"
+        policy.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {"docker": {
+            f"{corpus.host}/bench": [{"type": "sigstoreSigned", "keyPath": str(signer.pub),
+                                      "signedIdentity": {"type": "matchRepository"}}]}}}))
+        mirror = self.registry("mirror")
+        plain = self.manifest(corpus, [mirror], "ms-unsigned")
+        gated = self.work / "ms-signed.yaml"
+        doc = yaml.safe_load(plain.read_text())
+        doc["options"]["signaturePolicy"] = str(policy)
+        gated.write_text(yaml.safe_dump(doc))
+
+        def run(manifest: Path, out: Path, *, fill: bool = False) -> float:
+            seconds, _ = self.timed([*MIRRORSYNC, "run", str(manifest), "--output-dir", str(out)])
+            report = json.loads((out / "report.json").read_text())
+            if report["status"] != "Succeeded" or (report["totals"]["bytesSent"] and not fill):
+                raise SystemExit(f"signed no-op run: {report['status']} {report['totals']}")
+            return seconds
+
+        run(plain, self.work / "out-unsigned", fill=True)  # fill the mirror, and each output directory's report
+        run(gated, self.work / "out-signed")
+        rows: dict[str, list[float]] = {"no policy": [], "gate": [], "gate, nothing remembered": []}
+        for n in range(self.runs):
+            rows["no policy"].append(run(plain, self.work / "out-unsigned"))
+            rows["gate"].append(run(gated, self.work / "out-signed"))
+            rows["gate, nothing remembered"].append(run(gated, self.work / f"out-signed-fresh-{n}"))
+        head.close()
+        self.drop(mirror)
+        base = statistics.median(rows["no policy"])
+        print(f"\n== {name}  ({sum(len(t) for t in corpus.images.values())} images, {self.runs} run(s))")
+        out = {}
+        for label, seconds in rows.items():
+            median = statistics.median(seconds)
+            print(f"  {label:<26} median {median:7.2f} s  runs {', '.join(f'{s:.2f}' for s in seconds)}  "
+                  f"ratio {median / base:5.2f}", flush=True)
+            out[label] = {"seconds": seconds, "median": median, "ratio_vs_no_policy": median / base}
+        self.results[name] = out
+
     def bandwidth_floor(self, corpus: Corpus) -> float:
         """No tool can move the corpus's unique blobs through the relay faster than its bandwidth cap."""
         return corpus.unique_blob_bytes * 8 / (self.mbit * 1e6)
@@ -803,12 +859,14 @@ def lan(bench: Bench, wanted: list[str], engines: list[str]) -> None:
         if "cold-2-mirrors" in wanted:
             bench.cold("cold sync ~300 MB, 2 mirrors (skopeo sync once per mirror)", corpus, 2, engines)
         bench.drop(corpus.registry)
-    if "noop-1000" in wanted or "cold-1000-small" in wanted:
+    if "noop-1000" in wanted or "cold-1000-small" in wanted or "noop-1000-signed" in wanted:
         corpus = bench.corpus(repos=200, tags=5, arches=("amd64",), layers=2, layer_size=10_000, kind="oci")
         if "cold-1000-small" in wanted:
             bench.cold("cold sync of 1000 small images", corpus, 1, engines)
         if "noop-1000" in wanted:
             bench.noop("no-op re-sync of 1000 images", corpus, engines)
+        if "noop-1000-signed" in wanted:
+            bench.signed_noop("no-op re-sync of 1000 signed images, signature policy on and off", corpus)
         bench.drop(corpus.registry)
     if "big-1g" in wanted:
         bench.big_layer("one image with a 1 GiB layer", 1 << 30)
@@ -849,7 +907,7 @@ def openshift_profile(bench: Bench, wanted: list[str]) -> None:
 
 PROFILES = {
     # loopback: every registry answers in a millisecond, CPU is the floor
-    "lan": ("cold", "cold-2-mirrors", "noop-1000", "cold-1000-small", "big-1g", "big-2g"),
+    "lan": ("cold", "cold-2-mirrors", "noop-1000", "noop-1000-signed", "cold-1000-small", "big-1g", "big-2g"),
     # the source behind a shaping relay (--rtt-ms, --mbit), the mirror local: round trips and bandwidth decide
     "wan": ("wan-cold-small", "wan-noop", "wan-cold-300mb"),
     # thousands of tiny images (mirrorsync alone): plan, cold, no-op, RSS, report and CR writing

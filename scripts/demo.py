@@ -1,6 +1,8 @@
 """The demo behind scripts/demo: a real sync between two real registries, ending in mirror sets.
 
-Everything is local: registries on 127.0.0.1:15000 (source) and :15001 (mirror), images generated here.
+Everything is local: registries on 127.0.0.1:15000 (source) and :15001 (mirror), images generated here. A port
+that is taken gives way to a free one (the demo then runs a copy of the manifest naming it);
+MIRRORSYNC_DEMO_SOURCE_PORT / MIRRORSYNC_DEMO_MIRROR_PORT fix them (devtools/demo_ports.py).
 """
 
 from __future__ import annotations
@@ -13,13 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools/ is not installed
 
-from devtools import samples  # noqa: E402
-from devtools.devregistry import start_registry  # noqa: E402
+from devtools import demo_ports, samples  # noqa: E402
+from devtools.devregistry import DevRegistryError, start_registry  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "configs" / "demo.yaml"
 OUT = ROOT / "out" / "demo"
-SOURCE_PORT, MIRROR_PORT = 15000, 15001
 
 
 def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -31,11 +32,16 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="mirrorsync-demo-"))
     registries = []
     try:
-        source = start_registry(work / "source", port=SOURCE_PORT)
-        registries.append(source)
-        mirror = start_registry(work / "mirror", port=MIRROR_PORT)
-        registries.append(mirror)
+        try:
+            source = start_registry(work / "source", port=demo_ports.chosen_port("source"))
+            registries.append(source)
+            mirror = start_registry(work / "mirror", port=demo_ports.chosen_port("mirror"))
+            registries.append(mirror)
+        except (demo_ports.PortError, DevRegistryError) as exc:
+            print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+            return 1
         print(f"source registry {source.host}, mirror registry {mirror.host}")
+        manifest = demo_manifest(source.host, mirror.host)
 
         with samples.SamplePusher(source.host, insecure=True) as pusher:
             for tag in ("v1.0", "v1.1"):
@@ -48,9 +54,8 @@ def main() -> int:
         if OUT.exists():
             shutil.rmtree(OUT)
         mirrorsync = str(ROOT / ".venv" / "bin" / "mirrorsync")
-        sh(mirrorsync, "plan", str(MANIFEST.relative_to(ROOT)))
-        result = sh(mirrorsync, "run", str(MANIFEST.relative_to(ROOT)), "--output-dir", str(OUT.relative_to(ROOT)),
-                    check=False)
+        sh(mirrorsync, "plan", manifest)
+        result = sh(mirrorsync, "run", manifest, "--output-dir", str(OUT.relative_to(ROOT)), check=False)
         if result.returncode != 0:
             print(f"mirrorsync run exited {result.returncode}", file=sys.stderr)
             return result.returncode
@@ -59,22 +64,34 @@ def main() -> int:
             print(cr.read_text(), end="")
 
         print("\nA second run changes nothing and copies nothing:")
-        sh(mirrorsync, "run", str(MANIFEST.relative_to(ROOT)), "--output-dir", str(OUT.relative_to(ROOT)))
-        return prove_pull_through_mirror(mirrorsync, source)
+        sh(mirrorsync, "run", manifest, "--output-dir", str(OUT.relative_to(ROOT)))
+        return prove_pull_through_mirror(mirrorsync, source, mirror.host)
     finally:
         for r in registries:
             r.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
-def prove_pull_through_mirror(mirrorsync: str, source) -> int:
+def demo_manifest(source_host: str, mirror_host: str) -> str:
+    """configs/demo.yaml when the registries got its ports, else a copy naming theirs (beside the output)."""
+    hosts = {"source": source_host, "mirror": mirror_host}
+    if all(host == f"127.0.0.1:{demo_ports.DEFAULT_PORTS[role]}" for role, host in hosts.items()):
+        return str(MANIFEST.relative_to(ROOT))
+    copy = OUT.parent / "demo.yaml"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_text(demo_ports.manifest_for(MANIFEST.read_text(), hosts))
+    print(f"(ports other than configs/demo.yaml's: running {copy.relative_to(ROOT)}, its copy naming them)")
+    return str(copy.relative_to(ROOT))
+
+
+def prove_pull_through_mirror(mirrorsync: str, source, mirror_host: str) -> int:
     """Render the registries.conf MCO would write, stop the source, and let skopeo pull by digest through it."""
     import json
 
     conf = OUT / "registries.conf"
     # the demo mirror speaks plain HTTP: on a cluster that is image.config.openshift.io insecureRegistries
-    rendered = subprocess.run([mirrorsync, "registries-conf", str(OUT), "--insecure", f"127.0.0.1:{MIRROR_PORT}",
-                               "-o", str(conf)])
+    rendered = subprocess.run([mirrorsync, "registries-conf", str(OUT), "--insecure", mirror_host,
+                               "--output", str(conf)])
     if rendered.returncode != 0:
         return rendered.returncode
     report = json.loads((OUT / "report.json").read_text())

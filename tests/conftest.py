@@ -149,6 +149,16 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A 127.0.0.1 port that is taken: its kernel completes every connection (the listen backlog) while nobody
+    reads or answers, so a request there waits for its timeout, and nothing else can listen there."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        yield sock.getsockname()[1]
+
+
 _repo_counter = count(1)
 
 

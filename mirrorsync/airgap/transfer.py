@@ -152,7 +152,8 @@ def import_export(directory: str | os.PathLike[str], *, manifest_path: str | Non
         earlier = set(section.get("since") or [])
     if (directory / REPORT_FILE).is_file():
         carried = load_report(str(directory / REPORT_FILE))
-    m = load_manifest(str(manifest_path) if manifest_path else str(directory / MANIFEST_COPY), reads_sources=False)
+    m = load_manifest(str(manifest_path) if manifest_path else str(directory / MANIFEST_COPY), reads_sources=False,
+                      max_nested_paths=options.max_nested_paths if options is not None else None)
     if icsp:
         m.check_icsp()
     layout = OCILayout(directory, create=False)

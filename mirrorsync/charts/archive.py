@@ -20,6 +20,7 @@ import yaml
 
 from ..errors import MirrorsyncError
 from ..oci.image_build import tar_entry
+from . import helmignore
 
 MAX_ARCHIVE_BYTES = 64 << 20  # the .tgz as read from a repository
 MAX_DECOMPRESSED_BYTES = 100 << 20  # Helm's loader.MaxDecompressedChartSize
@@ -156,10 +157,24 @@ def _chart(files: dict[str, tuple[bytes, float]], where: str, depth: int, budget
     return chart
 
 
+def _ignore_rules(directory: str) -> helmignore.Rules:
+    """The directory's ``.helmignore`` (none: Helm's default alone)."""
+    path = os.path.join(directory, helmignore.FILENAME)
+    text = ""
+    if os.path.isfile(path):
+        with open(path, "rb") as f:
+            text = f.read(MAX_FILE_BYTES).decode("utf-8", "replace")
+    try:
+        return helmignore.Rules.parse(text, path)
+    except ValueError as exc:
+        raise ChartError(str(exc)) from None
+
+
 def package(directory: str) -> bytes:
     """A chart directory as a ``.tgz`` (``<name>/...``, as ``helm package`` lays it out), built reproducibly
-    (sorted entries, root-owned, each file's own mtime) so the same directory gives the same bytes. Symlinks
-    are refused, as in an archive; ``.helmignore`` is not read (everything in the directory is packaged)."""
+    (sorted entries, root-owned, each file's own mtime) so the same directory gives the same bytes. What the
+    directory's ``.helmignore`` ignores is left out (Helm's rules, :mod:`.helmignore`); a symlink that is not
+    ignored is refused, as in an archive."""
     chart_yaml = os.path.join(directory, "Chart.yaml")
     try:
         with open(chart_yaml, "rb") as f:
@@ -168,14 +183,26 @@ def package(directory: str) -> bytes:
         raise ChartError(f"{directory}: not a chart directory ({exc.strerror or exc})") from None
     if not name or "/" in name:
         raise ChartError(f"{chart_yaml}: no chart name")
+    rules = _ignore_rules(directory)
     raw = io.BytesIO()
     total = 0
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for root, dirs, names in os.walk(directory):
-            dirs.sort()
+            rel_root = os.path.relpath(root, directory).replace(os.sep, "/")
+            below = "" if rel_root == "." else rel_root + "/"
+            kept_dirs = []
+            for d in sorted(dirs):
+                if rules.ignore(below + d, True):
+                    continue  # skipped whole, as Helm's walk skips an ignored directory
+                if os.path.islink(os.path.join(root, d)):
+                    raise ChartError(f"{directory}: {below + d} is a link or no file; a chart holds files only")
+                kept_dirs.append(d)
+            dirs[:] = kept_dirs
             for n in sorted(names):
                 full = os.path.join(root, n)
-                rel = os.path.relpath(full, directory).replace(os.sep, "/")
+                rel = below + n
+                if rules.ignore(rel, False):
+                    continue
                 if os.path.islink(full) or not os.path.isfile(full):
                     raise ChartError(f"{directory}: {rel} is a link or no file; a chart holds files only")
                 with open(full, "rb") as f:

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..oci.content import OCI_MANIFEST, parse_manifest
 from ..oci.image_build import BuiltImage, sha256
+from ..sync.semver import Version
 
 CONFIG_MEDIA_TYPE = "application/vnd.cncf.helm.config.v1+json"
 CHART_LAYER_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
@@ -43,6 +44,12 @@ _DEPENDENCY = (("name", "s!"), ("version", "s"), ("repository", "s!"), ("conditi
 
 def tag_for(version: str) -> str:
     return version.replace("+", "_")
+
+
+def version_of_tag(tag: str) -> Version | None:
+    """The chart version a tag names, ``_`` read as ``+`` (Helm's OCI tags); build metadata counts for nothing in
+    ranges and order, as in Helm's (Masterminds) semver."""
+    return Version.parse(tag.replace("_", "+"))
 
 
 def _text(value: Any) -> str:

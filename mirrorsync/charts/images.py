@@ -5,7 +5,8 @@ Conventional paths, anywhere in the values (``image``, ``controller.image``, a l
 ``image``): a string ``image: repo[:tag|@digest]``; or a mapping ``image: {registry, repository, tag, digest}``
 whose tag defaults to the chart's ``appVersion`` (``{{ .Values.image.tag | default .Chart.AppVersion }}``, the
 convention ``helm create`` writes). A subchart's values are its own ``values.yaml`` with the parent's
-``<subchart name>:`` and ``global:`` values over them, as Helm merges them.
+``<subchart name>:`` and ``global:`` values over them, as Helm merges them; a subchart the values disable (its
+dependency's ``condition`` or ``tags``) is not looked at, as Helm does not render it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from ..errors import InputError
 from ..registry import reference
 from .archive import Chart
+from .dependencies import enabled_subcharts
 
 IMAGE_KEY = "image"
 FOUND_IN_VALUES = "values"
@@ -49,21 +51,26 @@ def merge(base: dict, over: dict) -> dict:
     return out
 
 
-def chart_values(chart: Chart, given: dict) -> list[tuple[str, Chart, dict]]:
-    """(where, chart, its values) for the chart and every subchart, with ``given`` over the chart's own."""
+def chart_values(chart: Chart, given: dict, warnings: list[str] | None = None) -> list[tuple[str, Chart, dict]]:
+    """(where, chart, its values) for the chart and every subchart its values enable (a dependency's ``condition``
+    and ``tags``, :mod:`.dependencies`), with ``given`` over the chart's own; what cannot be told into
+    ``warnings``."""
     out = []
+    warnings = warnings if warnings is not None else []
 
-    def walk(c: Chart, values: dict, where: str) -> None:
+    def walk(c: Chart, values: dict, where: str, tags: dict) -> None:
         out.append((where, c, values))
         parent_global = values.get("global") if isinstance(values.get("global"), dict) else {}
-        for sub in c.subcharts:
-            own = values.get(sub.name) if isinstance(values.get(sub.name), dict) else {}
+        for name, sub in enabled_subcharts(c, values, tags, where, warnings):
+            own = values.get(name) if isinstance(values.get(name), dict) else {}
             sub_values = merge(sub.values, own)
             if parent_global:
                 sub_values["global"] = merge(sub_values.get("global") or {}, parent_global)
-            walk(sub, sub_values, f"{where}/charts/{sub.name}")
+            sub_tags = sub_values.get("tags") if isinstance(sub_values.get("tags"), dict) else {}
+            walk(sub, sub_values, f"{where}/charts/{name}", merge(sub_tags, tags))
 
-    walk(chart, merge(chart.values, given), chart.name)
+    top = merge(chart.values, given)
+    walk(chart, top, chart.name, top.get("tags") if isinstance(top.get("tags"), dict) else {})
     return out
 
 
@@ -130,7 +137,7 @@ def in_values(chart: Chart, given: dict, image_paths: tuple[str, ...]) -> tuple[
         found.setdefault(image, FoundImage(image, by, f"{where}: {path}"))
         return True
 
-    every = chart_values(chart, given)
+    every = chart_values(chart, given, warnings)
     for where, c, values in every:
         for path, value in _image_values(values, ""):
             add(value, where, path, FOUND_IN_VALUES, c.app_version, required=False)

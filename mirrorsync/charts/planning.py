@@ -25,6 +25,7 @@ from ..registry.reference import Reference
 from ..sync.manifest import ImageSpec, SyncManifest
 from ..sync.plan import CopyJob, Plan, add_jobs, destinations, spec_for
 from ..sync.report import Report
+from ..sync.section import Pushed, mirrors_holding
 from ..sync.tag_selection import select
 from . import archive, artifact, images as images_mod, render, repo_index
 from .archive import ChartError
@@ -149,7 +150,9 @@ def _plan_entry(chart: ChartSpec, spec: ChartsSpec, manifest: SyncManifest, ctx,
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - a source that cannot be read fails this entry alone
-        return [ChartPlan(chart, chart.name or os.path.basename(chart.local), "", "", chart.source,
+        # its repository below the mirrors where its name is known: prune keeps every tag there
+        return [ChartPlan(chart, chart.name or os.path.basename(chart.local), "",
+                          spec.repository_for(chart.name) if chart.name else "", chart.source,
                           error=f"chart {chart.source}: {describe(exc)}")]
 
 
@@ -189,6 +192,65 @@ def protected(report: Report, the_plan: Plan) -> tuple[set[tuple[str, str]], lis
     return keep, why
 
 
+def kept_pushes(report: Report, manifest: SyncManifest, the_plan: Plan) -> set[tuple[str, str | None]]:
+    """(mirror repository, tag) of every chart this plan pushes to the manifest's mirrors; for a chart that could
+    not be read this time (it may still select any version), (mirror repository, None) and every version the
+    report has of it."""
+    keep: set[tuple[str, str | None]] = set()
+    for cp in chart_plans(the_plan):
+        if cp.error is None or cp.repository:
+            keep |= {(f"{m.registry}/{m.repository(cp.repository)}", cp.tag if cp.error is None else None)
+                     for m in manifest.mirrors}
+        if cp.error is None:
+            continue
+        for entry in chart_entries(report):
+            if is_version_of(cp.spec, entry):
+                keep |= {(repository, tag) for repository, tag, _ in mirrors_holding(entry)}
+    return keep
+
+
+def prunable(report: Report, manifest: SyncManifest, the_plan: Plan) -> list[Pushed]:
+    """The charts the report says a run pushed that this plan no longer pushes there, each with why. A chart from
+    an OCI registry is left out: it was copied, and goes as any image the manifest no longer selects."""
+    keep = kept_pushes(report, manifest, the_plan)
+    spec = manifest.sections.get(KEY)
+    entries_now = spec.charts if isinstance(spec, ChartsSpec) else []
+    locations = {m.location for m in manifest.mirrors}
+    out = []
+    for entry in chart_entries(report):
+        if entry.get("kind") == "oci":
+            continue
+        named = any(is_version_of(c, entry) for c in entries_now)
+        what = f"chart {entry.get('chart')} {entry.get('version')}"
+        for repository, tag, m in mirrors_holding(entry):
+            if (repository, tag) in keep or (repository, None) in keep:
+                continue
+            if not named:
+                why = f"the manifest no longer names chart {entry.get('chart')} ({entry.get('source')})"
+            elif m.get("mirror") not in locations:
+                why = f"the manifest no longer mirrors to {m.get('mirror')}"
+            else:
+                why = f"{what} is no longer among the versions its charts entry selects"
+            out.append(Pushed(str(entry.get("source") or ""), str(m.get("mirror")), repository, tag,
+                              str(m["digest"]), why, named))
+    return out
+
+
+def without(report: Report, gone: set[tuple[str, str]]) -> None:
+    """``report``'s charts without the mirrors in ``gone`` (repository, tag); an entry left on no mirror goes.
+    A new list in a new ``sections``: the report it was copied from keeps its own."""
+    entries = chart_entries(report)
+    if not entries:
+        return
+    kept = []
+    for entry in entries:
+        mirrors = [m for m in entry.get("mirrors") or []
+                   if not any((r, t) in gone for r, t, x in mirrors_holding(entry) if x is m)]
+        if mirrors or not entry.get("mirrors"):
+            kept.append({**entry, "mirrors": mirrors} if entry.get("mirrors") else dict(entry))
+    report.sections = {**report.sections, REPORT_KEY: kept}
+
+
 def _from_export(chart: ChartSpec, spec: ChartsSpec, manifest: SyncManifest, carried: Report | None) -> list[ChartPlan]:
     """An import: the versions the export selected, from its report (the archives in base64, under the export's
     SHA256SUMS, checked again here), looked through as a run looks through them."""
@@ -215,7 +277,8 @@ def _from_export(chart: ChartSpec, spec: ChartsSpec, manifest: SyncManifest, car
 
 
 def _versions(chart: ChartSpec, manifest: SyncManifest, available: list[str], where: str) -> list[str]:
-    """The versions the entry takes of ``available`` (as tags: ``+`` written ``_``), by the images' tag selection;
+    """The versions the entry takes of ``available``, by the images' tag selection (on their tags, ``+`` written
+    ``_``, read back as ``+`` for semver and latest: ``1.2.0+build.5`` is ``1.2.0`` to a range, as to Helm);
     none is bad input at the entry's version, semver or latest."""
     v = chart.versions
     if v.exact is not None:
@@ -224,7 +287,8 @@ def _versions(chart: ChartSpec, manifest: SyncManifest, available: list[str], wh
         raise manifest.error(chart.path + ("version",), f"{where} has no version {v.exact!r} (it has "
                                                         f"{_some(available)})")
     tags = {artifact.tag_for(a): a for a in available}
-    decisions = select(v.as_image_spec(reference.Reference("charts.invalid", "chart")), list(tags))
+    decisions = select(v.as_image_spec(reference.Reference("charts.invalid", "chart")), list(tags),
+                       artifact.version_of_tag)
     taken = [tags[d.tag] for d in decisions if d.taken]
     if not taken:
         key = "semver" if v.semver is not None else "latest"

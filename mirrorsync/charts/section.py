@@ -9,7 +9,7 @@ from typing import Any
 
 from ..sync.plan import Plan
 from ..sync.report import Report
-from ..sync.section import FinishContext, PlanContext, Section, held_on_mirrors
+from ..sync.section import FinishContext, PlanContext, Pushed, Section, held_on_mirrors
 from . import planning, spec as spec_mod
 from .planning import PLAN_KEY, REPORT_KEY, chart_entries, chart_plans
 from .spec import ChartsSpec
@@ -56,6 +56,15 @@ class ChartsSection(Section):
     def held(self, report: Report) -> list[tuple[str, str, str, str]]:
         """(repository, digest, tag, source) of each chart on every mirror that has it."""
         return held_on_mirrors(chart_entries(report), "source")
+
+    def prunable(self, report: Report, manifest, the_plan: Plan) -> list[Pushed]:
+        return planning.prunable(report, manifest, the_plan)
+
+    def kept_pushes(self, report: Report, manifest, the_plan: Plan) -> set[tuple[str, str | None]]:
+        return planning.kept_pushes(report, manifest, the_plan)
+
+    def without(self, report: Report, gone: set[tuple[str, str]]) -> None:
+        planning.without(report, gone)
 
     def plan_dict(self, the_plan: Plan) -> dict:
         plans = chart_plans(the_plan)

@@ -8,7 +8,6 @@ the README's "Helm charts".
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +16,7 @@ from ..registry import reference
 from ..registry.reference import Reference
 from ..sync.manifest import ImageSpec, parse_semver_latest
 from ..sync.semver import Range
+from ..yamlsource import base_dir, local_path
 
 KEY = "charts"
 OCI = "oci://"
@@ -123,14 +123,13 @@ def parse(r, value: Any, manifest_file: str = "") -> ChartsSpec:
             raise r.fail(path + ("reference",), "give the chart's version (its tag), not a digest")
         charts.append(ChartSpec("oci", path, name=ref.repository.rsplit("/", 1)[-1], oci=ref.repo_only(),
                                 **selection))
-    base = (os.path.dirname(os.path.abspath(manifest_file)) if manifest_file and not manifest_file.startswith("<")
-            else os.getcwd())
+    base = base_dir(manifest_file)
     for i, item in enumerate(_list(r, top.get("local", []), (KEY, "local"))):
         path = (KEY, "local", i)
         item = r.mapping(item, path, _LOCAL_KEYS)
         if "path" not in item:
             raise r.fail(path, "path: missing (a chart directory or a .tgz, relative to the manifest)")
-        local = os.path.normpath(os.path.join(base, os.path.expanduser(r.string(item["path"], path + ("path",)))))
+        local = local_path(base, r.string(item["path"], path + ("path",)))
         charts.append(ChartSpec("local", path, local=local, values=_values(r, item, path),
                                 image_paths=_image_paths(r, item, path)))
     if not charts:

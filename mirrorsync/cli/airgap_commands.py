@@ -11,15 +11,17 @@ import typer
 from ..errors import MirrorsyncError
 from ..sync.status import RunStatus
 from ..pipeline import sections as manifest_mod
-from .options import (AuthFileOpt, ConcurrencyOpt, IcspOpt, LogFormat, LogFormatOpt, MetricsFileOpt, OutputDirOpt,
-                      PushgatewayOpt, QuietOpt, RetriesOpt, VerboseOpt)
+from .options import (AuthFileOpt, BlobConcurrencyOpt, ConcurrencyOpt, IcspOpt, LogFormat, LogFormatOpt,
+                      MaxNestedPathsOpt, MetricsFileOpt, OutputDirOpt, PushgatewayOpt, QuietOpt, RetriesOpt,
+                      SignaturePolicyOpt, TimeoutOpt, VerboseOpt)
 from .outputs import counts_text, finish_sync, status_counts, write_metrics, write_outputs, fail
 from .session import Session, note, result_line
 
 
 def export(
     manifest: Path = typer.Argument(..., help="The sync manifest (YAML).", dir_okay=False),
-    to: Path = typer.Option(..., "--to", help="The export directory (an OCI image layout; created if missing)."),
+    to: Path = typer.Option(..., "--to", metavar="DIR",
+                            help="The export directory (an OCI image layout; created if missing)."),
     since: List[Path] = typer.Option([], "--since", metavar="REPORT",
                                      help="An earlier export's report.json (or its directory): leave out every blob "
                                           "that export and those before it carried. Or the last report of the site "
@@ -29,13 +31,16 @@ def export(
                                                help="Pack the export into tar files of at most SIZE (4G, 700M, "
                                                     "25GB) each."),
     concurrency: Optional[int] = ConcurrencyOpt,
+    blob_concurrency: Optional[int] = BlobConcurrencyOpt,
     retries: Optional[int] = RetriesOpt,
+    timeout: Optional[float] = TimeoutOpt,
     authfile: Optional[str] = AuthFileOpt,
     log_format: LogFormat = LogFormatOpt,
     verbose: bool = VerboseOpt,
     quiet: bool = QuietOpt,
     metrics_file: Optional[Path] = MetricsFileOpt,
     pushgateway: Optional[str] = PushgatewayOpt,
+    signature_policy: Optional[Path] = SignaturePolicyOpt,
 ) -> None:
     """Copy the manifest's images into an OCI layout to carry across an air gap, with report and SHA256SUMS."""
     from ..airgap import transfer as airgap
@@ -47,8 +52,9 @@ def export(
         m = manifest_mod.load_manifest(str(manifest))
         size = parse_size(archive_size) if archive_size is not None else None
         with session.locked(to):
-            result = airgap.export(m, to, options=RunOptions(concurrency=concurrency, retries=retries,
-                                                             auth_file=authfile),
+            options = RunOptions(concurrency=concurrency, blob_concurrency=blob_concurrency, retries=retries,
+                                 timeout=timeout, auth_file=authfile, signature_policy=_path(signature_policy))
+            result = airgap.export(m, to, options=options,
                                    since=[str(p) for p in since], archive_size=size, on_event=session.progress,
                                    stop=session.stop, abandon=session.abandon)
             session.progress.finish()
@@ -73,7 +79,7 @@ def export(
 
 def import_(
     directory: Path = typer.Argument(..., help="An export directory (layout or archive parts).", file_okay=False),
-    manifest: Optional[Path] = typer.Option(None, "--manifest",
+    manifest: Optional[Path] = typer.Option(None, "--manifest", metavar="MANIFEST",
                                             help="Mirrors and settings to use (default: the manifest the export "
                                                  "carries, trusted as it is; see --require-manifest).", dir_okay=False),
     require_manifest: bool = typer.Option(False, "--require-manifest", envvar="MIRRORSYNC_IMPORT_REQUIRE_MANIFEST",
@@ -83,13 +89,17 @@ def import_(
     output_dir: Path = OutputDirOpt,
     icsp: bool = IcspOpt,
     concurrency: Optional[int] = ConcurrencyOpt,
+    blob_concurrency: Optional[int] = BlobConcurrencyOpt,
     retries: Optional[int] = RetriesOpt,
+    timeout: Optional[float] = TimeoutOpt,
     authfile: Optional[str] = AuthFileOpt,
     log_format: LogFormat = LogFormatOpt,
     verbose: bool = VerboseOpt,
     quiet: bool = QuietOpt,
     metrics_file: Optional[Path] = MetricsFileOpt,
     pushgateway: Optional[str] = PushgatewayOpt,
+    max_nested_paths: Optional[int] = MaxNestedPathsOpt,
+    signature_policy: Optional[Path] = SignaturePolicyOpt,
 ) -> None:
     """Verify an export's checksums, push it to the mirrors, then write report.json and the CRs (naming the sources)."""
     from ..airgap import transfer as airgap
@@ -100,9 +110,12 @@ def import_(
     try:
         with session.locked(output_dir):
             rep = airgap.import_export(directory, manifest_path=str(manifest) if manifest else None,
-                                       options=RunOptions(concurrency=concurrency, retries=retries,
-                                                          auth_file=authfile,
-                                                          previous_report=output_dir / REPORT_FILE),
+                                       options=RunOptions(concurrency=concurrency,
+                                                          blob_concurrency=blob_concurrency, retries=retries,
+                                                          timeout=timeout, auth_file=authfile,
+                                                          max_nested_paths=max_nested_paths,
+                                                          previous_report=output_dir / REPORT_FILE,
+                                                          signature_policy=_path(signature_policy)),
                                        on_event=session.progress, stop=session.stop, abandon=session.abandon,
                                        icsp=icsp, require_manifest=require_manifest)
             session.progress.finish()
@@ -114,6 +127,10 @@ def import_(
         _disk_failure(exc)
     with session.reporting():
         finish_sync(rep, output_dir, written, metrics_file, pushgateway)
+
+
+def _path(path: Optional[Path]) -> str | None:
+    return str(path) if path is not None else None
 
 
 def _disk_failure(exc: OSError) -> None:

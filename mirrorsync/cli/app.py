@@ -17,6 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from . import airgap_commands, convert_command, diff_command, openshift_commands, sync_commands
+from .help_layout import PlainHelpCommand, plain_params
 
 try:  # typer >= 0.2x carries its own copy of click
     from typer._click.exceptions import ClickException
@@ -26,6 +27,9 @@ except ImportError:  # pragma: no cover - older typer on the real click
 
 class _OneLineErrors(TyperGroup):
     """Usage errors as one ``error: ...`` line (exit 2), like every other bad input; help on no arguments stays."""
+
+    def get_params(self, ctx):
+        return plain_params(super().get_params(ctx))
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):
         if not standalone_mode:
@@ -46,7 +50,7 @@ class _OneLineErrors(TyperGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
 
-app = typer.Typer(cls=_OneLineErrors, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+app = typer.Typer(cls=_OneLineErrors, no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]},
                   help="Keep container image mirrors in sync and write the OpenShift mirror sets that use them.")
 
@@ -68,27 +72,27 @@ def _root(version: bool = typer.Option(False, "--version", is_eager=True, callba
 
 
 # in the order the help lists them
-app.command()(sync_commands.run)
-app.command()(sync_commands.plan)
-app.command()(sync_commands.generate)
-app.command("migrate-icsp")(openshift_commands.migrate_icsp)
-app.command()(convert_command.convert)
-app.command("registries-conf")(openshift_commands.registries_conf)
-app.command()(openshift_commands.resolve)
-app.command()(diff_command.diff)
-app.command()(airgap_commands.export)
-app.command(name="import")(airgap_commands.import_)
-app.command()(sync_commands.verify)
-app.command()(sync_commands.prune)
+app.command(cls=PlainHelpCommand)(sync_commands.run)
+app.command(cls=PlainHelpCommand)(sync_commands.plan)
+app.command(cls=PlainHelpCommand)(sync_commands.generate)
+app.command("migrate-icsp", cls=PlainHelpCommand)(openshift_commands.migrate_icsp)
+app.command(cls=PlainHelpCommand)(convert_command.convert)
+app.command("registries-conf", cls=PlainHelpCommand)(openshift_commands.registries_conf)
+app.command(cls=PlainHelpCommand)(openshift_commands.resolve)
+app.command(cls=PlainHelpCommand)(diff_command.diff)
+app.command(cls=PlainHelpCommand)(airgap_commands.export)
+app.command(name="import", cls=PlainHelpCommand)(airgap_commands.import_)
+app.command(cls=PlainHelpCommand)(sync_commands.verify)
+app.command(cls=PlainHelpCommand)(sync_commands.prune)
 
 release_app = typer.Typer(cls=_OneLineErrors, no_args_is_help=True, help="Inspect OpenShift release images.")
 app.add_typer(release_app, name="release")
-release_app.command("info")(openshift_commands.release_info)
+release_app.command("info", cls=PlainHelpCommand)(openshift_commands.release_info)
 
 catalog_app = typer.Typer(cls=_OneLineErrors, no_args_is_help=True, help="Look into operator catalogs (file-based "
                                                                           "catalogs).")
 app.add_typer(catalog_app, name="catalog")
-catalog_app.command("list")(openshift_commands.catalog_list)
+catalog_app.command("list", cls=PlainHelpCommand)(openshift_commands.catalog_list)
 
 
 def main() -> None:

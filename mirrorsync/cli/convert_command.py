@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import sys
 from typing import List, Optional
 
 import typer
 
 from ..errors import InputError
-from .outputs import fail
+from .options import OutputFileShortOpt, output_file
+from .outputs import fail, write_text_output
 
 
 def convert(
     file: str = typer.Argument(..., metavar="FILE",
                                help="A skopeo sync YAML source file, or an oc-mirror ImageSetConfiguration "
                                     "(mirror.openshift.io/v1alpha2 or v2alpha1)."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="OUT",
-                                         help="Write the manifest to OUT (atomically) instead of standard output."),
+    output: Optional[str] = typer.Option(None, "--output", metavar="FILE",
+                                         help="Write the manifest to FILE (atomically) instead of standard output."),
+    output_short: Optional[str] = OutputFileShortOpt,
     mirrors: List[str] = typer.Option([], "--mirror", metavar="HOST[:PORT][/NAMESPACE]",
                                       help="A mirror to fill, in the order nodes try them; repeatable, at least one "
                                            "(neither input format names its mirrors)."),
@@ -31,18 +32,12 @@ def convert(
 
     What has no equivalent becomes a comment at the top naming the input's line; credentials are never copied.
     """
-    from ..atomicfile import write_atomic
     from ..convert import convert as convert_file
 
     try:
+        output = output_file(output, output_short)  # before the work: a clash of the two is a usage error
         text = convert_file(file, mirrors, insecure_mirror=insecure_mirror, scoped=scoped,
                             warn=lambda line: typer.echo(f"warning: {line}", err=True))
-        if output:
-            try:
-                write_atomic(output, text)
-            except OSError as exc:
-                raise InputError(f"cannot write: {exc.strerror or exc}", file=output) from None
-        else:
-            sys.stdout.write(text)
+        write_text_output(text, output)
     except InputError as exc:
         fail(exc)

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from ..errors import InputError
-from .options import OutputFormat
+from .options import OutputFormat, OutputFormatOpt
 from .outputs import fail
 
 STDIN = "-"
@@ -38,7 +38,7 @@ def diff(
                                    "files or directories, or - for `oc get imagedigestmirrorset,imagetagmirrorset,"
                                    "imagecontentsourcepolicy -o yaml` on standard input."),
     new: str = typer.Argument(..., metavar="NEW", help="What would be applied, in the same forms."),
-    output: OutputFormat = typer.Option(OutputFormat.text, "--output", help="text or json."),
+    output: OutputFormat = OutputFormatOpt,
     insecure: Optional[list[str]] = typer.Option(None, "--insecure", metavar="SCOPE",
                                                  help="An insecure registry of the cluster; repeatable."),
     blocked: Optional[list[str]] = typer.Option(None, "--blocked", metavar="SCOPE",

@@ -13,8 +13,8 @@ import typer
 
 from ..errors import InputError, MirrorsyncError
 from ..pipeline import sections as manifest_mod
-from .options import AuthFileOpt, OutputFormat
-from .outputs import fail
+from .options import AuthFileOpt, OutputFileShortOpt, OutputFormat, OutputFormatOpt, output_file
+from .outputs import fail, write_text_output
 
 
 def migrate_icsp(
@@ -51,8 +51,9 @@ def registries_conf(
     blocked: List[str] = typer.Option([], "--blocked", metavar="SCOPE",
                                       help="A blocked registry of the cluster (registrySources.blockedRegistries); "
                                            "repeatable."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="FILE",
+    output: Optional[str] = typer.Option(None, "--output", metavar="FILE",
                                          help="Write to FILE (atomically) instead of standard output."),
+    output_short: Optional[str] = OutputFileShortOpt,
 ) -> None:
     """Render the /etc/containers/registries.conf the Machine Config Operator would write for these objects.
 
@@ -60,24 +61,18 @@ def registries_conf(
 
     What only the API server would refuse (such as a mirrorSourcePolicy outside the enum) is a warning.
     """
-    from ..atomicfile import write_atomic
     from ..openshift.crs import load_mirror_sets
     from ..openshift.mco import crd_problems
     from ..openshift.registries_conf import render_registries_conf
 
     try:
+        output = output_file(output, output_short)
         sets = load_mirror_sets(paths)
         text = render_registries_conf(sets, insecure, blocked)
         for ms in sets:
             for problem in crd_problems(ms):
                 typer.echo(f"warning: {problem} (the API server would reject this object)", err=True)
-        if output:
-            try:
-                write_atomic(output, text)
-            except OSError as exc:
-                raise InputError(f"cannot write: {exc.strerror or exc}", file=output) from None
-        else:
-            sys.stdout.write(text)
+        write_text_output(text, output)
     except InputError as exc:
         fail(exc)
 
@@ -96,7 +91,7 @@ def resolve(
                                        help="With CR files: an insecure registry of the cluster; repeatable."),
     blocked: List[str] = typer.Option([], "--blocked", metavar="SCOPE",
                                       help="With CR files: a blocked registry of the cluster; repeatable."),
-    output: OutputFormat = typer.Option(OutputFormat.text, "--output", help="text or json."),
+    output: OutputFormat = OutputFormatOpt,
 ) -> None:
     """Show where a node would pull REF from, in order: mirrors first, the primary location last.
 
@@ -138,10 +133,12 @@ def resolve(
 
 def release_info(
     reference: str = typer.Argument(..., metavar="REF", help="A release image, by tag or digest."),
-    manifest: Optional[Path] = typer.Option(None, "--manifest", dir_okay=False,
+    manifest: Optional[Path] = typer.Option(None, "--manifest", metavar="MANIFEST", dir_okay=False,
                                             help="Registry settings (TLS, certificates, auth) from this manifest."),
+    insecure: bool = typer.Option(False, "--insecure",
+                                  help="Do not verify the release registry's TLS; allow plain HTTP."),
     authfile: Optional[str] = AuthFileOpt,
-    output: OutputFormat = typer.Option(OutputFormat.text, "--output", help="text or json."),
+    output: OutputFormat = OutputFormatOpt,
 ) -> None:
     """Print a release image's version, upgrades and components, like `oc adm release info`.
 
@@ -151,7 +148,8 @@ def release_info(
 
     try:
         m = manifest_mod.load_manifest(str(manifest)) if manifest else None
-        text = describe_release(reference, m, auth_file=authfile, as_json=output == OutputFormat.json)
+        text = describe_release(reference, m, auth_file=authfile, as_json=output == OutputFormat.json,
+                                insecure=insecure)
     except MirrorsyncError as exc:
         fail(exc)
         return
@@ -164,14 +162,18 @@ def catalog_list(
                                        "or oci:///path of an OCI layout holding it."),
     package: Optional[str] = typer.Option(None, "--package", metavar="P",
                                           help="Show this package's every bundle with its upgrade edges."),
-    manifest: Optional[Path] = typer.Option(None, "--manifest", dir_okay=False,
+    manifest: Optional[Path] = typer.Option(None, "--manifest", metavar="MANIFEST", dir_okay=False,
                                             help="Take registry settings (TLS, certificates, auth) from this "
                                                  "manifest."),
     insecure: bool = typer.Option(False, "--insecure",
                                   help="Do not verify the catalog registry's TLS; allow plain HTTP."),
     authfile: Optional[str] = AuthFileOpt,
 ) -> None:
-    """Print a catalog's packages, channels, heads and versions: what an operators filter is written from."""
+    """Print a catalog's packages, channels, heads and versions: what an operators filter is written from.
+
+    An image that holds no file-based catalog is an error (exit 1), as an image that is no release is for
+    `release info`.
+    """
     from ..openshift.catalogs import listing
 
     try:

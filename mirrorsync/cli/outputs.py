@@ -18,6 +18,22 @@ def fail(exc: MirrorsyncError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
+def write_text_output(text: str, output: Optional[str]) -> None:
+    """``text`` into the file ``output`` (atomically), or on stdout without one."""
+    import sys
+
+    from ..atomicfile import write_atomic
+    from ..errors import InputError
+
+    if not output:
+        sys.stdout.write(text)
+        return
+    try:
+        write_atomic(output, text)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror or exc}", file=output) from None
+
+
 def write_metrics(rep, metrics_file: Optional[Path], pushgateway: Optional[str], shard=None) -> None:
     """Write/push the run's metrics; a failure is a warning, as the sync itself is done and reported."""
     from ..sync import metrics

@@ -4,18 +4,19 @@ longer selected)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from ..errors import MirrorsyncError
+from ..errors import InputError, MirrorsyncError
 from ..pipeline import sections as manifest_mod
 from ..sync import report as report_mod
-from .options import (AuthFileOpt, ConcurrencyOpt, EngineName, IcspOpt, LogFormat, LogFormatOpt, MetricsFileOpt,
-                      OutputDirOpt, OutputFormat, PushgatewayOpt, QuietOpt, RetriesOpt, ShardOpt,
-                      VerboseOpt)
+from .options import (AuthFileOpt, BlobConcurrencyOpt, ConcurrencyOpt, EngineName, IcspOpt, LogFormat, LogFormatOpt,
+                      MaxNestedPathsOpt, MetricsFileOpt, OutputDirOpt, OutputFormat, OutputFormatOpt,
+                      PushgatewayOpt, QuietOpt, RetriesOpt, ShardOpt, SignaturePolicyOpt, TimeoutOpt, VerboseOpt)
 from .outputs import applying_line, finish_sync, write_outputs, fail
 from .session import Session, note
 
@@ -36,10 +37,13 @@ def _shard(text: Optional[str]):
 def run(
     manifest: Path = typer.Argument(..., help="The sync manifest (YAML).", dir_okay=False),
     output_dir: Path = OutputDirOpt,
-    engine: Optional[EngineName] = typer.Option(None, help="Copy engine (default: the manifest's, else native)."),
+    engine: Optional[EngineName] = typer.Option(None, "--engine", metavar="native|skopeo",
+                                                help="Copy engine (default: the manifest's, else native)."),
     icsp: bool = IcspOpt,
     concurrency: Optional[int] = ConcurrencyOpt,
+    blob_concurrency: Optional[int] = BlobConcurrencyOpt,
     retries: Optional[int] = RetriesOpt,
+    timeout: Optional[float] = TimeoutOpt,
     authfile: Optional[str] = AuthFileOpt,
     log_format: LogFormat = LogFormatOpt,
     verbose: bool = VerboseOpt,
@@ -47,6 +51,8 @@ def run(
     shard: Optional[str] = ShardOpt,
     metrics_file: Optional[Path] = MetricsFileOpt,
     pushgateway: Optional[str] = PushgatewayOpt,
+    max_nested_paths: Optional[int] = MaxNestedPathsOpt,
+    signature_policy: Optional[Path] = SignaturePolicyOpt,
 ) -> None:
     """Copy the manifest's images to every mirror, then write report.json and the IDMS/ITMS for what the mirrors hold.
 
@@ -59,13 +65,15 @@ def run(
 
     session = Session(log_format.value, verbose, quiet)
     try:
-        m = manifest_mod.load_manifest(str(manifest))
+        m = manifest_mod.load_manifest(str(manifest), max_nested_paths=max_nested_paths)
         if icsp:
             m.check_icsp()
         the_shard = _shard(shard)
         runner = Runner(m, RunOptions(engine=engine.value if engine else None, concurrency=concurrency,
-                                      retries=retries, auth_file=authfile, shard=the_shard,
-                                      previous_report=output_dir / REPORT_FILE),
+                                      blob_concurrency=blob_concurrency, retries=retries, timeout=timeout,
+                                      auth_file=authfile, shard=the_shard,
+                                      previous_report=output_dir / REPORT_FILE,
+                                      signature_policy=str(signature_policy) if signature_policy else None),
                         on_event=session.progress, stop=session.stop, abandon=session.abandon)
         runner.check_credentials()  # before the output directory is touched
         with session.locked(output_dir):
@@ -81,33 +89,72 @@ def run(
 
 def plan(
     manifest: Path = typer.Argument(..., help="The sync manifest (YAML).", dir_okay=False),
-    output: OutputFormat = typer.Option(OutputFormat.text, "--output", help="text or json."),
+    output: OutputFormat = OutputFormatOpt,
     authfile: Optional[str] = AuthFileOpt,
+    max_nested_paths: Optional[int] = MaxNestedPathsOpt,
+    verify_signatures: bool = typer.Option(False, "--verify-signatures",
+                                           help="Also check each image against the signature policy, as a run "
+                                                "would, without copying; exit 1 if one is refused."),
+    signature_policy: Optional[Path] = SignaturePolicyOpt,
+    offline: bool = typer.Option(False, "--offline",
+                                 help="Read no registry: check the manifest, its files and credentials, and plan "
+                                      "only the tags and digests it names (unchecked)."),
 ) -> None:
     """Show what a run would copy, and why each listed tag was taken or left (reads source tag lists; writes
-    nothing)."""
+    nothing).
+
+    Checks what a run checks first (files, auth files, certDirs), HEADs every tag and digest the manifest names on
+    its source, says which registries have credentials, and warns of entries that select nothing.
+    """
     from ..openshift.releases import served as served_releases
+    from ..pipeline import plan_checks
     from ..pipeline.runner import RunOptions, Runner
     from ..pipeline.sections import PLUGGED
 
+    signatures: list[dict] = []
     try:
-        m = manifest_mod.load_manifest(str(manifest))
-        runner = Runner(m, RunOptions(auth_file=authfile))
-        clients = runner.clients()
-        try:
-            the_plan = runner.plan(clients)
-        finally:
-            clients.close()
+        m = manifest_mod.load_manifest(str(manifest), max_nested_paths=max_nested_paths)
+        runner = Runner(m, RunOptions(auth_file=authfile,
+                                      signature_policy=str(signature_policy) if signature_policy else None))
+        runner.check_credentials()  # what run refuses before copying, plan refuses too
+        credentials = plan_checks.credentials(m, authfile)
+        left: list[str] = []
+        if offline:
+            if verify_signatures:
+                raise InputError("--verify-signatures reads the sources' signatures: it cannot go with --offline",
+                                 field="--offline")
+            the_plan, left = plan_checks.offline_plan(m)
+        else:
+            clients = runner.clients()
+            try:
+                the_plan = runner.plan(clients)
+                plan_checks.check_sources(m, the_plan, clients)
+                if verify_signatures:
+                    signatures = runner.check_signatures(the_plan.jobs, clients)
+            finally:
+                clients.close()
     except MirrorsyncError as exc:
         fail(exc)
         return
-    planned = the_plan.to_dict(PLUGGED)
+    for warning in plan_checks.unselected(m, the_plan):
+        typer.echo(f"warning: {warning}", err=True)
+    refused = any(not s["accepted"] for s in signatures)
+    planned = the_plan.to_dict(() if offline else PLUGGED)
     if output == OutputFormat.json:
-        sys.stdout.write(the_plan.to_json(PLUGGED))
+        for job, s in zip(planned["jobs"], signatures):
+            job["signature"] = s
+        planned["credentials"] = [c.to_dict() for c in credentials]
+        if offline:
+            planned["notPlanned"] = left
+        sys.stdout.write(json.dumps(planned, indent=2, sort_keys=True) + "\n")
     else:
-        for job in the_plan.jobs:
+        for i, job in enumerate(the_plan.jobs):
             tag = f":{job.target_tag}" if job.target_tag else ""  # a release's image: tagged on the mirrors
             typer.echo(f"{job} -> {', '.join(d.name + tag for d in job.destinations)}")
+            if signatures:
+                s = signatures[i]
+                typer.echo(f"  signature: accepted ({s['scope']}, {s['digest']})" if s["accepted"] else
+                           f"  signature-rejected: {s.get('reason') or s.get('error')} ({s.get('scope', '-')})")
         for selection in the_plan.selections:  # why each listed tag was taken or left
             taken = sum(d.taken for d in selection.decisions)
             typer.echo(f"tags of {selection.spec.source.name} (images[{selection.spec.index}]): "
@@ -121,10 +168,14 @@ def plan(
                 typer.echo(line)
         for chart in planned.get("charts", []):  # each chart, where it goes, its images
             _echo_chart_plan(chart, m)
+        for c in credentials:
+            typer.echo(c.line())
+        for line in left:
+            typer.echo(line)
         for f in the_plan.failures:
             typer.echo(f"cannot plan {f.spec.source.name}: {f.error}", err=True)
     chart_errors = any(c.get("error") for c in planned.get("charts", []))
-    raise typer.Exit(1 if the_plan.failures or chart_errors else 0)
+    raise typer.Exit(1 if the_plan.failures or chart_errors or refused else 0)
 
 
 def _echo_chart_plan(chart: dict, manifest) -> None:
@@ -156,7 +207,7 @@ def _echo_catalog_plan(plan: dict) -> None:
 def generate(
     reports: List[Path] = typer.Argument(..., help="One or more report.json files (shards of one sync merge).",
                                           dir_okay=False),
-    output_dir: Path = typer.Option(Path("."), "--output-dir", "-o",
+    output_dir: Path = typer.Option(Path("."), "--output-dir", "-o", metavar="DIR",
                                     help="The output directory: the CR files go in its cluster-resources/."),
     icsp: bool = typer.Option(False, "--icsp", help="Also write an ImageContentSourcePolicy."),
 ) -> None:
@@ -187,12 +238,17 @@ def verify(
                                   help="A report.json or the output directory holding it (checks what it says "
                                        "reached the mirrors), or a manifest (checks everything it selects, digests "
                                        "from the sources)."),
-    manifest: Optional[Path] = typer.Option(None, "--manifest",
+    manifest: Optional[Path] = typer.Option(None, "--manifest", metavar="MANIFEST",
                                             help="With a report: registry settings (TLS, certificates, auth) from "
                                                  "this manifest (default: the one the report names, if present).",
                                             dir_okay=False),
     authfile: Optional[str] = AuthFileOpt,
-    concurrency: int = typer.Option(8, min=1, max=256, help="Images checked at once."),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, max=256, metavar="N", help="Images checked at once."),
+    output: OutputFormat = OutputFormatOpt,
+    max_nested_paths: Optional[int] = MaxNestedPathsOpt,
+    signature_policy: Optional[Path] = typer.Option(None, "--signature-policy", metavar="PATH", dir_okay=False,
+                                                    help="Also check that this containers-policy.json accepts "
+                                                         "every image, from the signatures on the mirror."),
 ) -> None:
     """Check that every mirror holds every manifest and blob the CRs promise (blobs by HEAD); exit 1 listing gaps.
 
@@ -204,10 +260,15 @@ def verify(
     try:
         report_or_manifest = target / REPORT_FILE if target.is_dir() else target
         outcome, problems = verify_target(str(report_or_manifest), manifest=str(manifest) if manifest else None,
-                                          auth_file=authfile, workers=concurrency)
+                                          auth_file=authfile, workers=concurrency,
+                                          max_nested_paths=max_nested_paths,
+                                          signature_policy=str(signature_policy) if signature_policy else None)
     except MirrorsyncError as exc:
         fail(exc)
         return
+    if output == OutputFormat.json:
+        sys.stdout.write(json.dumps(outcome.to_dict(problems), indent=2, sort_keys=True) + "\n")
+        raise typer.Exit(1 if problems else 0)
     for line in problems:
         typer.echo(line)
     for line in outcome.entry_gaps:
@@ -221,11 +282,11 @@ def verify(
 
 def prune(
     manifest: Path = typer.Argument(..., help="The sync manifest (YAML): what stays selected.", dir_okay=False),
-    output_dir: Path = typer.Option(Path("out"), "--output-dir", "-o",
+    output_dir: Path = typer.Option(Path("out"), "--output-dir", "-o", metavar="DIR",
                                     help="The output directory of the runs whose report.json says what they put "
                                          "on the mirrors; its CRs are rewritten first with --apply."),
     apply: bool = typer.Option(False, "--apply", help="Delete (default: only list what would go, and why)."),
-    output: OutputFormat = typer.Option(OutputFormat.text, "--output", help="text or json."),
+    output: OutputFormat = OutputFormatOpt,
     protect: List[Path] = typer.Option([], "--protect", metavar="REPORT",
                                        help="The report.json (or output directory) of another sync sharing these "
                                             "mirrors: what it holds stays (repeatable)."),
@@ -239,6 +300,7 @@ def prune(
     log_format: LogFormat = LogFormatOpt,
     verbose: bool = VerboseOpt,
     quiet: bool = QuietOpt,
+    max_nested_paths: Optional[int] = MaxNestedPathsOpt,
 ) -> None:
     """Delete from the mirrors what earlier runs put there and the manifest no longer selects.
 
@@ -252,7 +314,7 @@ def prune(
 
     session = Session(log_format.value, verbose, quiet)
     try:
-        m = manifest_mod.load_manifest(str(manifest))
+        m = manifest_mod.load_manifest(str(manifest), max_nested_paths=max_nested_paths)
         pruner = Pruner(m, output_dir, apply=apply, auth_file=authfile, stop=session.stop,
                         notify=lambda message: note(f"note: {message}"), protect=tuple(protect),
                         allow_large=allow_large_prune, max_share=max_share)

@@ -4,12 +4,12 @@ charts."""
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
 from .. import linear_regex
 from ..registry import reference
+from ..yamlsource import base_dir, local_path
 from .conversion import Conversion
 from .located import Reader
 
@@ -198,13 +198,13 @@ class ImageSet(Reader):
             self.came_from(("charts", "repositories", len(repositories)), rpath)
             repositories.append({**kept, "charts": charts})
         local = []
-        base = os.path.dirname(os.path.abspath(self.doc.file)) if not self.doc.file.startswith("<") else os.getcwd()
+        base = base_dir(self.doc.file)
         for i, item in enumerate(helm.get("local") or []):
             lpath = path + ("local", i)
             item = self._chart_keys(self.mapping(item, lpath), lpath, ("name", "path"))
             chart_path = self.string(item.get("path"), lpath + ("path",))
             self.came_from(("charts", "local", len(local)), lpath)
-            local.append({"path": os.path.normpath(os.path.join(base, os.path.expanduser(chart_path)))})
+            local.append({"path": local_path(base, chart_path)})
         if repositories:
             out["repositories"] = repositories
         if local:
@@ -231,8 +231,7 @@ class ImageSet(Reader):
         rest = name[len(_OCI):]
         if not rest:
             raise self.fail(path, f"{name!r}: expected oci:///path/to/layout (a directory holding an OCI layout)")
-        base = os.path.dirname(os.path.abspath(self.doc.file)) if not self.doc.file.startswith("<") else os.getcwd()
-        return _OCI + os.path.normpath(os.path.join(base, os.path.expanduser(rest)))
+        return _OCI + local_path(base_dir(self.doc.file), rest)
 
     def _keep(self, item: dict, path: tuple, keys: tuple[str, ...]) -> dict[str, Any]:
         nested = {"packages", "channels"}

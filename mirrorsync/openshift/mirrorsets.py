@@ -5,6 +5,9 @@ One entry per source repository unless a wider scope was asked for. A wider entr
 the source. That fallback is why a NeverContactSource source is never widened (it would break every pull of an
 image that is not on the mirror), and why a wider entry is only made when every mirrored repository collapsing
 into it agrees on the mirrors and the policy, and each mirror keeps the source's path below the wider scope.
+A repository flattened for a depth-limited mirror (``maxNestedPaths``: ``ns/a/b`` stored as ``ns/a-b``) does not
+keep it, so its entry is always its own, mapping the source repository to the flattened one (the report marks it
+``repository`` scope as well); the longest-prefix rule then sends it there whatever wider entries its siblings get.
 
 A ``*.host`` entry has one more cost: the MCO refuses to render registries.conf when the cluster lists an
 insecure or blocked registry inside that wildcard (it cannot copy wildcard mirrors down to nested scopes).

@@ -118,7 +118,7 @@ class PullSource:
 
     def to_json(self) -> dict[str, Any]:
         return {"reference": self.reference, "mirror": self.mirror, "insecure": self.insecure,
-                "pull_from_mirror": self.pull_from_mirror, "blocked": self.blocked}
+                "pullFromMirror": self.pull_from_mirror, "blocked": self.blocked}
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ class Resolution:
     matched_prefix: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"reference": self.reference, "matched_prefix": self.matched_prefix, "blocked": self.blocked,
+        return {"reference": self.reference, "matchedPrefix": self.matched_prefix, "blocked": self.blocked,
                 "sources": [s.to_json() for s in self.sources]}
 
 

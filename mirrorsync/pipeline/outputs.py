@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from ..errors import MirrorsyncError
-from ..openshift import cluster_resources
+from ..openshift import cluster_image_policies, cluster_resources
 from ..openshift.mirrorsets import MirrorSetFile, build_mirror_sets
 from ..sync.report import REPORT_FILE, Report, mirrored_sources  # noqa: F401 - REPORT_FILE: part of this interface
 from .sections import ALL, owned_files
@@ -31,7 +31,8 @@ def render_crs(reports: Iterable[Report], *, icsp: bool = False, name: str = "mi
 def cluster_files(reports: list[Report], *, icsp: bool = False, name: str = "mirrorsync") -> list[MirrorSetFile]:
     """Every file for cluster-resources/: the mirror sets and each section's objects. Every section is asked,
     given in a manifest or not: a report alone says what to write."""
-    return render_crs(reports, icsp=icsp, name=name) + [f for s in ALL for f in s.cluster_files(reports)]
+    return (render_crs(reports, icsp=icsp, name=name) + [f for s in ALL for f in s.cluster_files(reports)]
+            + cluster_image_policies.files(reports))
 
 
 def write_mirror_sets(reports: list[Report], output_dir: str | Path, *, icsp: bool = False,

@@ -11,7 +11,7 @@ from ..oci.store import ContentStore
 from ..registry.reference import Reference
 from ..sync.engines import Clients
 from ..sync.manifest import SyncManifest
-from ..sync.plan import Plan, PlanningStopped, Shard
+from ..sync.plan import Plan, PlanningStopped, Shard, check_collisions
 from ..sync.report import Report
 from ..sync.section import PlanContext, Section
 from . import source_mirrors
@@ -68,6 +68,8 @@ def plan(manifest: SyncManifest, ctx: PlanContext) -> Plan:
             j = replace(j, destinations=(LayoutDestination(mirror, j.source.name),), target_tag=None)
             jobs.setdefault((j.source, j.ref), j)
         the_plan.jobs = list(jobs.values())
+    else:
+        check_collisions(the_plan.jobs)
     return the_plan
 
 

@@ -122,10 +122,13 @@ def load_unfinished(path: str | os.PathLike[str]) -> list[Removal]:
 # --- deciding what goes -----------------------------------------------------------------------------------------
 
 def _selected(manifest: SyncManifest, the_plan: Plan) -> dict[tuple[str, str], set[str]]:
-    """(source, tag or digest) -> the mirror repositories the manifest puts it in."""
+    """(source, tag or digest) -> the mirror repositories the manifest puts it in, and the names those had before
+    a depth limit flattened them: a depth limit given to ``run`` and not to ``prune`` (or the other way round)
+    never makes what one layout holds look unselected."""
     out: dict[tuple[str, str], set[str]] = {}
     for job in the_plan.jobs:
-        out.setdefault((job.source.name, job.ref), set()).update(d.name for d in job.destinations)
+        out.setdefault((job.source.name, job.ref), set()).update(
+            name for d in job.destinations for name in (d.name, d.flattened_name) if name)
     return out
 
 
@@ -176,8 +179,8 @@ def decide(report: Report, manifest: SyncManifest, the_plan: Plan,
     unlisted_specs = [f.spec for f in the_plan.failures if not f.section]
     unlisted: set[str] = set()
 
-    def still_selected(source: str, ref: str, repository: str) -> bool:
-        if repository in selected.get((source, ref), ()) or (source, ref) in protected:
+    def still_selected(source: str, ref: str, repository: str, flattened_from: str | None = None) -> bool:
+        if {repository, flattened_from} & selected.get((source, ref), set()) or (source, ref) in protected:
             return True
         for spec in unlisted_specs:  # cannot tell what it selects: keep what it may select there
             if spec.source.name == source and repository in {d.name for d in destinations(manifest, spec)}:
@@ -192,7 +195,7 @@ def decide(report: Report, manifest: SyncManifest, the_plan: Plan,
         dests = []
         for d in img.destinations:
             ref = img.tag or img.digest
-            if ref is None or still_selected(img.source, ref, d.repository):
+            if ref is None or still_selected(img.source, ref, d.repository, d.flattenedFrom):
                 dests.append(d)
                 continue
             held = img.held_digest(d)
@@ -209,7 +212,22 @@ def decide(report: Report, manifest: SyncManifest, the_plan: Plan,
             kept_images.append(dataclasses.replace(img, destinations=dests,
                                                    onMirror=all(d.onMirror for d in dests)))
         changed = changed or len(dests) < len(img.destinations)
+    for section in manifest.section_types:
+        for p in section.prunable(report, manifest, the_plan):
+            r = Removal(p.source, p.mirror, p.repository, p.tag, p.digest, p.reason, section=section.key,
+                        source_named=p.named)
+            removals.setdefault(r.key, r)
+            changed = True
+    kept_pushes = {s.key: s.kept_pushes(report, manifest, the_plan) for s in manifest.section_types}
     for r in unfinished:
+        if r.section is not None:
+            # a section's own push (a chart): never while this plan pushes it there, or may
+            kept = kept_pushes.get(r.section, set())
+            if r.key not in removals and not {(r.repository, r.tag), (r.repository, None)} & kept:
+                removals[r.key] = dataclasses.replace(r, action="delete", detail=None,
+                                                      manifests=[d for d in r.manifests if d not in r.deleted],
+                                                      deleted=[])
+            continue
         # r.tag is the mirror's tag: a release image, selected by digest, has one of its own
         if r.key in removals or any(still_selected(r.source, ref, r.repository) for ref in {r.tag or r.digest,
                                                                                             r.digest}):
@@ -221,6 +239,10 @@ def decide(report: Report, manifest: SyncManifest, the_plan: Plan,
                                   companions=r.companions)
     # replace(), not a new Report: whatever else the report carries stays as it was
     pruned = dataclasses.replace(report, images=kept_images) if changed else None
+    if pruned is not None:
+        gone = {(r.repository, r.tag) for r in removals.values() if r.tag}
+        for section in manifest.section_types:
+            section.without(pruned, gone)
     return sorted(removals.values(), key=lambda r: (r.repository, r.tag or "", r.digest)), sorted(unlisted), pruned
 
 
@@ -244,10 +266,18 @@ def guards(report: Report, manifest: SyncManifest, the_plan: Plan, removals: lis
         n = sum(r.mirror == mirror for r in going)
         out.append(f"mirror {mirror} is no longer in the manifest: {n} image(s) on it would be deleted")
     named = {spec.source.name for spec in manifest.images} | {j.source.name for j in the_plan.jobs}
-    for source in sorted({r.source for r in going if r.mirror in locations} - named):
+    for source in sorted({r.source for r in going if r.mirror in locations and r.section is None} - named):
         n = sum(r.source == source for r in going)
         out.append(f"source {source} is no longer in the manifest: {n} image(s) of it would be deleted")
+    for source in sorted({r.source for r in going if r.mirror in locations and not r.source_named}):
+        n = sum(r.source == source for r in going)
+        out.append(f"{source} is no longer in the manifest: {n} artifact(s) of it would be deleted")
     held = sum(1 for img in report.images for d in img.destinations if d.onMirror)
+    # what the sections that prune pushed themselves (charts) counts too, once (an OCI chart is also an image)
+    images_held = {(d.repository, img.mirrorTag or img.tag) for img in report.images for d in img.destinations}
+    pushing = {r.section for r in going if r.section}
+    held += len({(repository, tag) for s in manifest.section_types if s.key in pushing
+                 for repository, _, tag, _ in s.held(report)} - images_held)
     if held and 100 * len(going) > max_share * held:
         out.append(f"{len(going)} of the {held} images on the mirrors would be deleted, more than "
                    f"{max_share:g}% (--max-share)")

@@ -45,6 +45,10 @@ class Removal:
     deleted: list[str] = field(default_factory=list)
     # what travelled with the image (report ``companions``: cosign tags, referrers): they go after it
     companions: list[dict[str, Any]] = field(default_factory=list)
+    # the manifest's section that pushed it itself (``charts``: a chart artifact), None for an image's record
+    section: str | None = None
+    # for the guards: whether the manifest still names where a section's removal came from (not recorded)
+    source_named: bool = field(default=True, compare=False)
 
     @property
     def key(self) -> tuple[str, str | None, str]:
@@ -58,7 +62,8 @@ class Removal:
         return {"source": self.source, "mirror": self.mirror, "repository": self.repository, "tag": self.tag,
                 "digest": self.digest, "reason": self.reason, "action": self.action, "detail": self.detail,
                 "manifests": list(self.manifests), "deleted": list(self.deleted),
-                **({"companions": [dict(c) for c in self.companions]} if self.companions else {})}
+                **({"companions": [dict(c) for c in self.companions]} if self.companions else {}),
+                **({"section": self.section} if self.section else {})}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Removal:
@@ -66,7 +71,7 @@ class Removal:
                    digest=d["digest"], reason=d.get("reason") or "", action=d.get("action") or "delete",
                    detail=d.get("detail"), manifests=list(d.get("manifests") or []),
                    deleted=list(d.get("deleted") or []),
-                   companions=[dict(c) for c in d.get("companions") or []])
+                   companions=[dict(c) for c in d.get("companions") or []], section=d.get("section"))
 
     def lines(self, applied: bool) -> list[str]:
         """One line for the image, one for each further manifest it takes with it."""
@@ -111,6 +116,11 @@ def inspect(removals: list[Removal], kept: Report, manifest: SyncManifest, store
                 held = img.held_digest(d)
                 if held and d.repository in by_repo:
                     roots_from_report.setdefault(d.repository, {}).setdefault(held, why(img.reference))
+        # what the sections pushed themselves (charts) and keep
+        for section in manifest.section_types:
+            for repository, digest, tag, _ in section.held(report):
+                if repository in by_repo:
+                    roots_from_report.setdefault(repository, {}).setdefault(digest, why(f"{repository}:{tag}"))
     for spec in manifest.images:
         for dest in destinations(manifest, spec):
             for digest in spec.digests:

@@ -7,6 +7,7 @@ import functools
 import logging
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -16,12 +17,15 @@ from ..registry import auth
 from ..registry.proxies import ProxySettings
 from ..registry.retry import RetryPolicy
 from ..registry.tls import ssl_context_for
+from ..openshift import cluster_image_policies
+from ..trust import policy as trust_policy, registries_d as trust_registries_d
 from ..sync import pacing, preflight
 from ..sync.host_breaker import api_host
 from ..sync import plan as plan_mod
 from ..sync.carryover import reconcile
 from ..sync.copy import Target
-from ..sync.engines import Clients, Engine, NativeEngine
+from ..sync.engines import Clients, Engine, NativeEngine, registry_source
+from ..sync.signature_gate import SignatureChecker, SignatureGate, url_reader
 from ..sync.job_runner import Event, JobRunner, failed_record, not_asked, now, overall_status
 from ..sync.manifest import SyncManifest
 from ..sync.plan import CopyJob, Plan
@@ -30,6 +34,7 @@ from ..sync.status import Status
 from ..sync.section import FinishContext
 from ..sync.through_mirrors import SourceThroughMirrors
 from . import planning, source_mirrors
+from .plan_checks import unselected
 from .route import Route
 
 log = logging.getLogger(__name__)
@@ -46,6 +51,11 @@ class RunOptions:
     shard: plan_mod.Shard | None = None  # copy only this shard's source repositories
     # the report of the previous run into the same output directory: what the mirrors may still hold
     previous_report: str | Path | None = None
+    # every mirror's depth limit (--max-nested-paths) where the manifest is loaded for the run (an import)
+    max_nested_paths: int | None = None
+    # a containers-policy.json(5) to check every image against before it is copied; None: the manifest's
+    # options.signaturePolicy, if any
+    signature_policy: str | None = None
 
 
 @dataclass
@@ -68,6 +78,69 @@ class Runner:
                                concurrency=o.concurrency, blob_concurrency=o.blob_concurrency)
 
     def make_engine(self, clients: Clients) -> Engine:
+        """The run's engine; with a signature policy, behind the gate that checks each image before it is copied."""
+        engine = self._copy_engine(clients)
+        checker = self.signature_checker(clients, getattr(engine, "source_for", None))
+        return engine if checker is None else SignatureGate(engine, checker)
+
+    def signature_checker(self, clients: Clients, source_for=None) -> SignatureChecker | None:
+        """What decides on each job with the run's signature policy (None: the run has none); jobs are read where
+        ``source_for`` says, by default from their registries."""
+        policy = self.signature_policy
+        if policy is None:
+            return None
+        previous = self._previous
+        remembered = {(i.source, i.tag or i.digest): i.signature for i in (previous.images if previous else [])
+                      if i.signature and (i.tag or i.digest)}
+        return SignatureChecker(policy, source_for or registry_source(clients, self._through_mirrors),
+                                registries=self.registries_d, read_url=url_reader(clients.web),
+                                remembered=remembered)
+
+    @functools.cached_property
+    def cluster_image_policies(self) -> list[dict]:
+        """With ``options.clusterImagePolicy``: the ClusterImagePolicy objects of the signature policy, made now
+        (what the CRD cannot say is bad input before anything is copied)."""
+        if not self.manifest.options.cluster_image_policy:
+            return []
+        if self.signature_policy is None:
+            raise self.manifest.error(("options", "clusterImagePolicy"), "needs a signature policy: give "
+                                      "options.signaturePolicy or --signature-policy")
+        return cluster_image_policies.objects(self.signature_policy)
+
+    @functools.cached_property
+    def registries_d(self) -> trust_registries_d.RegistriesD | None:
+        """``options.registriesD``, read once (with a policy only: it says where the policy's signatures are)."""
+        path = self.manifest.options.registries_d
+        if path is None or self.signature_policy is None:
+            return None
+        if not os.path.isdir(path):
+            raise self.manifest.error(("options", "registriesD"), f"{path}: no such directory")
+        return trust_registries_d.load(path)
+
+    @functools.cached_property
+    def signature_policy(self) -> trust_policy.Policy | None:
+        """The policy every image must satisfy (``--signature-policy``, else ``options.signaturePolicy``), read
+        once; a file that is missing or wrong is an ``InputError`` naming it, before anything is copied."""
+        path = self.options.signature_policy
+        if path is None:
+            path = self.manifest.options.signature_policy
+            if path is None:
+                return None
+            if not os.path.isfile(path):
+                raise self.manifest.error(("options", "signaturePolicy"), f"{path}: no such file")
+        return trust_policy.check_file(path)
+
+    def check_signatures(self, jobs: list[CopyJob], clients: Clients) -> list[dict]:
+        """Each job's ``signature`` record, as a run would decide, without copying (``plan --verify-signatures``);
+        ``concurrency`` jobs at a time. Without a signature policy: ``InputError``."""
+        checker = self.signature_checker(clients)
+        if checker is None:
+            raise InputError("--verify-signatures needs a signature policy: give --signature-policy or "
+                             "options.signaturePolicy", field="--verify-signatures")
+        with ThreadPoolExecutor(max_workers=self._value("concurrency"), thread_name_prefix="verify") as pool:
+            return list(pool.map(checker.record, jobs))
+
+    def _copy_engine(self, clients: Clients) -> Engine:
         name = self._value("engine")
         route = self.route
         if route.from_layout or route.to_layout:  # the native engine alone reads and writes layouts
@@ -137,10 +210,26 @@ class Runner:
         for section, spec in self.manifest.present_sections():
             section.check_files(self.manifest, spec, from_layout=self.route.from_layout)
         hosts = self.manifest.source_hosts() | {m.registry for m in self.manifest.mirrors}
+        for host, settings in sorted(self.manifest.registries.items()):
+            if settings.auth_file is not None and host not in self.route.unreached:
+                self._check_auth_file(host, settings.auth_file)
         for host in sorted(hosts - self.route.unreached):
             auth.lookup(host, auth_file=self.manifest.settings_for(host).auth_file or self.options.auth_file)
         self.check_cert_dirs()
+        _ = self.signature_policy, self.registries_d, self.cluster_image_policies  # bad input before any copy
         ProxySettings.from_environ()  # and a proxy variable that cannot be used (it may carry credentials too)
+
+    def _check_auth_file(self, host: str, path: str) -> None:
+        """A registry's ``authFile`` (relative paths are the manifest's directory's) that is missing or cannot be
+        used is bad input at its manifest line."""
+        if not os.path.isfile(path):
+            raise self.manifest.error(("registries", host, "authFile"),
+                                      f"{path}: auth file not found (a relative path is read from the manifest's "
+                                      "directory)")
+        try:
+            auth.lookup(host, auth_file=path)
+        except InputError as exc:
+            raise self.manifest.error(("registries", host, "authFile"), str(exc)) from None
 
     def check_cert_dirs(self) -> None:
         """Read every ``certDir`` the manifest names, now: one that is missing or holds a file that cannot be read
@@ -198,6 +287,8 @@ class Runner:
         try:
             self.preflight(clients)
             the_plan = self.plan(clients)
+            for warning in unselected(self.manifest, the_plan):
+                log.warning("%s", warning)
             for failure in the_plan.failures:
                 report.images.append(failed_record(failure.spec, None, failure.error, self.manifest,
                                                    Status.SKIPPED if failure.interrupted else Status.FAILED))
@@ -208,6 +299,8 @@ class Runner:
                                    previous=self._previous, interrupted=self.stop.is_set())
             for section, spec in self.manifest.present_sections():
                 section.finish(spec, finish, the_plan, report)
+            if self.cluster_image_policies:
+                report.sections[cluster_image_policies.REPORT_KEY] = self.cluster_image_policies
             reconcile(report, self._previous, self.manifest, the_plan.failures,
                       not_asked if self.abandon.is_set() else clients.get, workers=self._value("concurrency"))
         finally:
@@ -241,7 +334,8 @@ class Runner:
     def _image_workers(self, engine: Engine, jobs: list[CopyJob]) -> int:
         """The run's concurrency, or more where the native engine reads from far-away registries (``pacing``)."""
         concurrency = self._value("concurrency")
-        sources = engine.source_registries(jobs) if isinstance(engine, NativeEngine) else []
+        copier = engine.inner if isinstance(engine, SignatureGate) else engine
+        sources = copier.source_registries(jobs) if isinstance(copier, NativeEngine) else []
         if len(jobs) <= pacing.most_workers(concurrency) or not sources:
             return concurrency  # a handful of images gains less than measuring takes
         # Measured on clients of their own that never retry: a ping that fails says nothing worth waiting for,

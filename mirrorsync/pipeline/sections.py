@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..charts.section import ChartsSection
+from ..openshift import cluster_image_policies
 from ..openshift.catalogs.section import CatalogsSection
 from ..openshift.releases.section import ReleasesSection
 from ..sync import manifest as manifest_mod
@@ -21,10 +22,12 @@ PLUGGED: tuple[Section, ...] = (
 ALL: tuple[Section, ...] = (IMAGES, *PLUGGED)
 
 
-def load_manifest(path: str, *, reads_sources: bool = True) -> SyncManifest:
+def load_manifest(path: str, *, reads_sources: bool = True, max_nested_paths: int | None = None) -> SyncManifest:
     """Load and validate a sync manifest file with every section (and, for a run that ``reads_sources``, the
-    source mirrors it names: an import reads its layout, and the export's manifest names them on the other side)."""
-    manifest = manifest_mod.load(path, PLUGGED)
+    source mirrors it names: an import reads its layout, and the export's manifest names them on the other side);
+    ``max_nested_paths`` (``--max-nested-paths``): every mirror's depth limit, over what its ``registries``
+    settings say."""
+    manifest = manifest_mod.load(path, PLUGGED, max_nested_paths=max_nested_paths)
     return _checked(manifest) if reads_sources else manifest
 
 
@@ -39,5 +42,6 @@ def _checked(manifest: SyncManifest) -> SyncManifest:
 
 
 def owned_files() -> tuple[str, ...]:
-    """The cluster-resources files the sections may write, besides the mirror sets."""
-    return tuple(name for section in ALL for name in section.owned_files)
+    """The cluster-resources files the sections may write, besides the mirror sets (and the ClusterImagePolicies
+    of a signature policy)."""
+    return tuple(name for section in ALL for name in section.owned_files) + (cluster_image_policies.FILENAME,)

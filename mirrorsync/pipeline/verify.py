@@ -18,14 +18,17 @@ from typing import Callable
 from ..errors import InputError, NotFound, describe
 from ..oci.content import Manifest
 from ..oci.store import ContentStore
+from ..registry import reference
 from ..registry.retry import RetryPolicy
+from ..trust import policy as trust_policy
 from ..yamlsource import read_text
 from ..sync import report as report_mod
 from ..sync.copy import MAX_INDEX_DEPTH, config_platform
-from ..sync.engines import Clients
+from ..sync.engines import Clients, registry_source
 from ..sync.manifest import SyncManifest
 from ..sync.platforms import select as select_platforms
 from ..sync.report import Report
+from ..sync.signature_gate import SignatureChecker
 from .planning import plan_from_registries, sections_of
 from .sections import ALL, load_manifest
 
@@ -42,6 +45,9 @@ class Check:
     source: str = ""
     # With platforms in sparse mode: the index's entries that were copied (the others are not on the mirror)
     children: tuple[str, ...] | None = None
+    # An image (not what travelled with it, not a rebuilt catalog): the source reference a signature policy names
+    # it by, ``host/repo:tag`` or ``host/repo@digest``; None: no policy applies to it
+    signed_as: str | None = None
 
     @property
     def name(self) -> str:
@@ -63,6 +69,14 @@ class Outcome:
     def ok(self) -> bool:
         return not self.problems
 
+    def to_dict(self, problems: list[str] | None = None) -> dict:
+        """What ``verify --output json`` prints: the counts, each problem line (``problems``: those of the whole
+        check, planning included; default: the walk's), and with a report the CR entries."""
+        problems = list(self.problems if problems is None else problems)
+        return {"ok": not problems, "images": self.images, "manifests": self.manifests, "blobs": self.blobs,
+                "problems": problems, "entries": self.entries, "entriesOk": self.entries_ok,
+                "entryGaps": list(self.entry_gaps)}
+
 
 def checks_from_reports(reports: list[Report]) -> list[Check]:
     """What the reports say the mirrors hold: one check per image and mirror it is on, copied by the run or kept
@@ -79,7 +93,8 @@ def checks_from_reports(reports: list[Report]) -> list[Check]:
                     sparse = img.platforms is not None and not img.rewrittenDigest and img.children
                     # a release's images: their own tag on the mirror, which keeps them from garbage collection
                     out.append(Check(d.repository, digest, img.mirrorTag or img.tag, img.source,
-                                     tuple(img.children) if sparse else None))
+                                     tuple(img.children) if sparse else None,
+                                     reference.at(img.source, img.tag or digest)))
                     # and what travelled with it (signatures, referrers): a node with a signature policy needs them
                     out += [Check(d.repository, c["digest"], c.get("tag"), img.source)
                             for c in img.companions or [] if c.get("digest")]
@@ -118,7 +133,8 @@ def checks_from_manifest(manifest: SyncManifest, clients: Clients) -> tuple[list
                 problems.append(f"error: reading {job}: {describe(exc)}")
                 continue
         for d in job.destinations:
-            out.append(Check(d.name, digest, job.push_tag, job.source.name, children))
+            out.append(Check(d.name, digest, job.push_tag, job.source.name, children,
+                             reference.at(job.source.name, job.tag or digest)))
     return out, problems
 
 
@@ -132,8 +148,9 @@ def _selected(source: ContentStore, job) -> tuple[str, tuple[str, ...] | None]:
 
 
 class _Verifier:
-    def __init__(self, store_for: StoreFor) -> None:
+    def __init__(self, store_for: StoreFor, checker: SignatureChecker | None = None) -> None:
         self.store_for = store_for
+        self.checker = checker
         self.outcome = Outcome()
         self._lock = threading.Lock()
         self._manifests: dict[tuple[str, str], Manifest | None] = {}
@@ -163,6 +180,8 @@ class _Verifier:
                 ok = have is not None and have.digest == digest
             if digest:
                 ok = self._walk(store, c.repository, repo, digest, 0, None, c.children) and (ok or not c.tag)
+            if ok and digest and self.checker is not None and c.signed_as:
+                ok = self._trusted(c, store, repo, digest)
         except Exception as exc:  # noqa: BLE001 - one unreadable mirror does not stop the others
             self.problem(f"error: {c.name}: {describe(exc)}")
             ok = False
@@ -170,6 +189,15 @@ class _Verifier:
             self.outcome.images += 1
             if not ok:
                 self.outcome.failed.add(c)
+
+    def _trusted(self, c: Check, store: ContentStore, repo: str, digest: str) -> bool:
+        """Whether the signature policy accepts what the mirror holds for ``c``, from the signatures the mirror
+        holds: the source reference as the policy names it, the digest on the mirror (a node's view)."""
+        image = reference.parse(c.signed_as)
+        decision = self.checker.decide_on(image, digest, store, repo)
+        if not decision.accepted:
+            self.problem(f"untrusted: {c.name}: {decision.describe()}")
+        return decision.accepted
 
     def _walk(self, store: ContentStore, full: str, repo: str, digest: str, depth: int, parent: str | None,
               only: tuple[str, ...] | None = None) -> bool:
@@ -234,9 +262,11 @@ class _Verifier:
             self._bad.add(key)
 
 
-def verify(checks: list[Check], store_for: StoreFor, *, workers: int = 8) -> Outcome:
-    """Run the checks (images in parallel); every problem is one line starting missing:, wrong: or error:."""
-    v = _Verifier(store_for)
+def verify(checks: list[Check], store_for: StoreFor, *, workers: int = 8,
+           checker: SignatureChecker | None = None) -> Outcome:
+    """Run the checks (images in parallel); every problem is one line starting missing:, wrong:, error: or (with
+    a ``checker``, the signature policy's) untrusted:."""
+    v = _Verifier(store_for, checker)
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="verify") as pool:
         list(pool.map(v.check, checks))
     v.outcome.problems = sorted(set(v.outcome.problems))
@@ -244,12 +274,14 @@ def verify(checks: list[Check], store_for: StoreFor, *, workers: int = 8) -> Out
 
 
 def verify_target(target: str, *, manifest: str | None = None, auth_file: str | None = None,
-                  workers: int = 8) -> tuple[Outcome, list[str]]:
+                  workers: int = 8, max_nested_paths: int | None = None,
+                  signature_policy: str | None = None) -> tuple[Outcome, list[str]]:
     """``mirrorsync verify``: check a report (what it says reached the mirrors) or a manifest (everything it
     selects, digests read from the sources). Returns the outcome and every problem found, sorted, once each.
 
     With a report, registry settings (TLS, certificates, auth) come from ``manifest``, else from the manifest the
-    report names when that file is there (beside the report or as named), else defaults.
+    report names when that file is there (beside the report or as named), else defaults. With
+    ``signature_policy`` every image must also be accepted by it, from the signatures on the mirror.
     """
     text = read_text(target)
     try:
@@ -264,15 +296,17 @@ def verify_target(target: str, *, manifest: str | None = None, auth_file: str | 
             settings_from = next((str(p) for p in named if p.is_file()), None)
         m = load_manifest(settings_from) if settings_from else SyncManifest("", (), ())
     else:
-        m = load_manifest(target)
+        m = load_manifest(target, max_nested_paths=max_nested_paths)
+    trusted = trust_policy.check_file(signature_policy) if signature_policy else None
     clients = Clients(m, auth_file=auth_file, policy=RetryPolicy.from_retries(m.options.retries),
                       timeout=m.options.timeout)
     try:
+        checker = SignatureChecker(trusted, registry_source(clients)) if trusted is not None else None
         if is_report:
             checks, problems = checks_from_reports([rep]), []
         else:
             checks, problems = checks_from_manifest(m, clients)
-        outcome = verify(checks, clients.get, workers=workers)
+        outcome = verify(checks, clients.get, workers=workers, checker=checker)
     finally:
         clients.close()
     if is_report:

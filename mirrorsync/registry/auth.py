@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import re
-import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from typing import Callable, Generator, Iterable, Iterator
 
 import httpx
 
-from . import credential_helpers, limits
+from . import credential_helpers, file_exposure, limits
 from ..errors import AuthError, InputError
 from .settings import RegistrySettings
 from .reference import same_host_spellings
@@ -115,14 +114,13 @@ _warned: set[str] = set()
 
 
 def warn_if_exposed(file: Path) -> None:
-    """Warn (once) when an auth file can be read by group or others."""
-    try:
-        mode = file.stat().st_mode
-    except OSError:
+    """Warn (once) when an auth file can be read by those it is not meant for (:mod:`.file_exposure`)."""
+    if str(file) in _warned:
         return
-    if mode & (stat.S_IRGRP | stat.S_IROTH) and str(file) not in _warned:
+    warning = file_exposure.exposure_warning(file)
+    if warning is not None:
         _warned.add(str(file))
-        log.warning("auth file %s is readable by group or others (mode %o); chmod 600 it", file, mode & 0o777)
+        log.warning("%s", warning)
 
 
 def auth_keys(registry: str, repository: str | None = None) -> list[str]:

@@ -16,9 +16,10 @@ from . import auth as auth_mod
 from . import reference, retry, tag_list, uploads
 from ..oci.content import ACCEPT, Descriptor, Manifest, digest_of, parse_manifest, verified
 from ..oci.store import BlobReuse
-from ..errors import DigestMismatch, RegistryError
+from ..errors import DigestMismatch, NotFound, RegistryError
 from .blob_reuse import BlobReuseStrategy
 from .connection import USER_AGENT, RegistryConnection
+from .http_errors import refused_push
 from .settings import RegistrySettings
 from .retry import RetryPolicy, TransientError
 from .proxies import ProxySettings
@@ -100,17 +101,29 @@ class RegistryClient(RegistryConnection):
                             else httpx.Response(answer.status, headers=answer.getheaders(), content=b""))
                 if response.status_code == 404:
                     return None
+                if response.status_code in (401, 403):
+                    # some registries (proxy caches, cloud registries) refuse HEAD on manifests but answer GET;
+                    # a GET that is refused too says why
+                    return self._descriptor_by_get(repo, ref)
                 self.check(response, what)
                 headers = response.headers
             digest = headers.get("Docker-Content-Digest")
             if not digest and reference.is_digest(ref):
                 digest = ref  # the header is only a SHOULD; a 200 to a HEAD by digest says the manifest is there
             if not digest:
-                return None  # a tag on a registry that does not say its digest; the caller falls back to GET
+                return self._descriptor_by_get(repo, ref)  # a tag on a registry that does not say its digest
             return Descriptor(headers.get("Content-Type", ""), digest,
                               int(headers.get("Content-Length") or 0))
 
         return self.retrying(go, what)
+
+    def _descriptor_by_get(self, repo: str, ref: str) -> Descriptor | None:
+        """A manifest's descriptor from its bytes (GET), where a HEAD cannot tell it; None when it is not there."""
+        try:
+            manifest = self.get_manifest(repo, ref)
+        except NotFound:
+            return None
+        return Descriptor(manifest.media_type, manifest.digest, len(manifest.data))
 
     def get_manifest(self, repo: str, ref: str) -> Manifest:
         """GET a manifest, verified against its digest (``ref`` itself, or the registry's Docker-Content-Digest)."""
@@ -136,8 +149,11 @@ class RegistryClient(RegistryConnection):
         what = f"pushing manifest {self.host}/{repo}" + (f"@{ref}" if reference.is_digest(ref) else f":{ref}")
 
         def go() -> None:
-            response = self.send("PUT", self.url_of(f"/v2/{repo}/manifests/{ref}"), what,
-                                 content=manifest.data, headers={"Content-Type": manifest.media_type})
+            try:
+                response = self.send("PUT", self.url_of(f"/v2/{repo}/manifests/{ref}"), what,
+                                     content=manifest.data, headers={"Content-Type": manifest.media_type})
+            except RegistryError as exc:
+                raise refused_push(exc, self.host, repo, manifest.media_type) from None
             got = response.headers.get("Docker-Content-Digest")
             if got and got != manifest.digest:
                 raise RegistryError(f"{what}: registry stored it as {got}, expected {manifest.digest}")

@@ -45,6 +45,21 @@ def raise_for_status(response: httpx.Response, what: str,
     raise RegistryError(text, status=status, code=code)
 
 
+def refused_push(exc: RegistryError, host: str, repo: str, media_type: str | None = None) -> RegistryError:
+    """A push the registry refused, as what it means where a product's rules explain it: a namespace that does
+    not exist (Quay organisations and Harbor projects must be created first: the README shows how), or a manifest
+    media type it does not take; else ``exc`` itself."""
+    if exc.status == 404 or exc.code in ("NAME_UNKNOWN", "NOT_FOUND"):
+        namespace = repo.split("/")[0]
+        return RegistryError(f"{exc}: the namespace {namespace} does not exist on {host}: create it first (a Quay "
+                             f"organisation or Harbor project named {namespace}; see the README's compatibility "
+                             "table)", status=exc.status, code=exc.code)
+    if media_type and (exc.status == 415 or exc.code in ("MANIFEST_INVALID", "UNSUPPORTED")):
+        return RegistryError(f"{exc}: {host} refuses manifests of media type {media_type}", status=exc.status,
+                             code=exc.code)
+    return exc
+
+
 def unreachable(host: str, exc: httpx.TransportError, owns: Callable[[httpx.URL], bool],
                 fix: Callable[[str | None, str], str] | None = None) -> Unreachable:
     """A transport failure as one line naming the registry ``host``, or the other host it sent us to (``owns``

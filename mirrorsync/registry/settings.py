@@ -13,3 +13,6 @@ class RegistrySettings:
     tls_verify: bool = True
     cert_dir: str | None = None
     auth_file: str | None = None
+    # as a mirror: the most path components a repository may have below the host (Quay, Harbor: 2); deeper
+    # repositories are flattened (``maxNestedPaths``, see :func:`mirrorsync.sync.manifest.flatten`). None: no limit
+    max_nested_paths: int | None = None

@@ -11,6 +11,7 @@ from urllib.parse import quote, urljoin
 from . import retry
 from ..oci.content import Descriptor
 from ..errors import DigestMismatch, RegistryError
+from .http_errors import refused_push
 
 if TYPE_CHECKING:
     from .connection import RegistryConnection
@@ -26,7 +27,10 @@ def start_upload(client: RegistryConnection, repo: str, *, mount: str | None = N
     """
     params = f"?mount={quote(mount)}&from={quote(mount_from)}" if mount and mount_from else ""
     url = client.url_of(f"/v2/{repo}/blobs/uploads/{params}")
-    response = client.send("POST", url, f"starting upload to {client.host}/{repo}")
+    try:
+        response = client.send("POST", url, f"starting upload to {client.host}/{repo}")
+    except RegistryError as exc:
+        raise refused_push(exc, client.host, repo) from None
     if response.status_code == 201 and mount:
         return None
     location = response.headers.get("Location")
@@ -79,6 +83,9 @@ def write_blob(client: RegistryConnection, repo: str, desc: Descriptor, chunks: 
     """Upload a blob from a stream: up to ``chunk_size`` bytes in one PUT, a larger one in PATCHes of that
     size with the last piece in the PUT.
 
+    A registry that refuses ``PATCH`` (405, or 400/501 ``UNSUPPORTED``: no chunked uploads) gets the whole blob
+    in the closing PUT instead, from where its session stands.
+
     Each request is retried on its own. After a failure the session is asked how much it holds and the upload
     goes on from there, with the bytes from that offset from ``reopen(offset)`` (``chunks`` is closed then,
     which lets a fan-out go on without this target); a session the registry dropped is replaced by a new one
@@ -89,6 +96,7 @@ def write_blob(client: RegistryConnection, repo: str, desc: Descriptor, chunks: 
     location = session  # one a blob reuse check left open, if any
     budget = retry.ResumeBudget(client.policy, what, client.health, client.host)
     offset = 0  # what the session holds
+    chunked = True  # PATCHes for a blob larger than a chunk, until the registry refuses them
     stream, stream_start = _Pieces(chunks, desc.size, what), 0
     reopened = contextlib.ExitStack()
     try:
@@ -96,7 +104,7 @@ def write_blob(client: RegistryConnection, repo: str, desc: Descriptor, chunks: 
             try:
                 if location is None:
                     location = client.retrying(lambda: start_upload(client, repo), f"starting upload to {repo}")
-                while desc.size - offset > chunk_size:
+                while chunked and desc.size - offset > chunk_size:
                     location = _patch(client, location, offset, chunk_size,
                                       stream.take(chunk_size), what)
                     offset += chunk_size
@@ -108,7 +116,11 @@ def write_blob(client: RegistryConnection, repo: str, desc: Descriptor, chunks: 
                     raise stream.source_error from None
                 if reopen is None or location is None:
                     raise
-                budget.failed(exc)  # re-raises once this request's attempts are spent
+                if chunked and _refuses_chunks(exc):
+                    chunked = False
+                    log.info("%s: the registry refuses chunked uploads (%s): the rest in one PUT", what, exc)
+                else:
+                    budget.failed(exc)  # re-raises once this request's attempts are spent
             stream.close()
             reopened.close()
             status = _upload_status(client, location, what)
@@ -134,7 +146,9 @@ def write_blob(client: RegistryConnection, repo: str, desc: Descriptor, chunks: 
         reopened.close()
 
 
-Reopen = Callable[[int], ContextManager[Iterator[bytes]]]  # a blob's bytes from an offset, for a resumed upload
+def _refuses_chunks(exc: BaseException) -> bool:
+    """Whether a PATCH failed because the registry takes no chunked uploads (not because it broke)."""
+    return isinstance(exc, RegistryError) and (exc.status in (405, 501) or exc.code == "UNSUPPORTED")
 
 
 Reopen = Callable[[int], ContextManager[Iterator[bytes]]]  # a blob's bytes from an offset, for a resumed upload

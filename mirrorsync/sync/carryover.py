@@ -84,8 +84,7 @@ def _unlisted(failure: PlanFailure, manifest: SyncManifest, held: dict[tuple[str
             source=source, tag=tag, digest=None, status=Status.FAILED, mediaType=earlier.mediaType,
             children=list(earlier.children), mirrorSets=spec.fed_mirror_sets,
             mirrorSourcePolicy=spec.mirror_source_policy, scope=spec.scope, error=failure.error,
-            destinations=[DestinationRecord(d.mirror.location, d.name, Status.FAILED, error=failure.error)
-                          for d in destinations(manifest, spec)]))
+            destinations=[d.record(Status.FAILED, error=failure.error) for d in destinations(manifest, spec)]))
     return out
 
 

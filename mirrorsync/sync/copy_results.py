@@ -51,4 +51,6 @@ class CopyResult:
     # where the engine tells how far the image is (its bytes), for whoever shows progress; None: nobody
     progress: ImageProgress | None = field(default=None, compare=False, repr=False)
     read_from: str | None = None  # read through source mirrors: the location (host/path) it was read from
+    # with a signature policy: its decision (signature_gate.py); refused, the image was not copied
+    signature: dict | None = None
 

@@ -120,7 +120,16 @@ def source_of(job: CopyJob, clients: Clients, sources: SourceThroughMirrors | No
     if sources is not None:
         return sources, job.source.name
     return clients.get(job.source.registry), job.source.repository
+
+
 TargetsFor = Callable[[CopyJob], list[Target]]
+
+
+def registry_source(clients: Clients, sources: SourceThroughMirrors | None = None) -> SourceFor:
+    """Where a job is read from by default (``source_of``): its own store, the source mirrors, or its registry."""
+    def source_for(job: CopyJob) -> tuple[ContentStore, str]:
+        return source_of(job, clients, sources)
+    return source_for
 
 
 class NativeEngine:
@@ -140,6 +149,7 @@ class NativeEngine:
         self.sources = sources
         self._pool = ThreadPoolExecutor(max_workers=blob_concurrency, thread_name_prefix="blob")
         self.copier = Copier(self._pool, policy=clients.policy)
+        self._registry_source = registry_source(clients, sources)
         self.source_for = source_for or self._registry_source
         self.targets_for = targets_for or self._registry_targets
 
@@ -148,9 +158,6 @@ class NativeEngine:
         if self.source_for != self._registry_source or self.sources is not None:
             return []
         return list(dict.fromkeys(job.source.registry for job in jobs if job.source_store is None))
-
-    def _registry_source(self, job: CopyJob) -> tuple[ContentStore, str]:
-        return source_of(job, self.clients, self.sources)
 
     def _registry_targets(self, job: CopyJob) -> list[Target]:
         return [Target(self.clients.get(d.mirror.registry), d.repository, d.mirror.location)

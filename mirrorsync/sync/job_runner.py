@@ -17,8 +17,8 @@ from .engines import Engine
 from .host_breaker import HostBreaker
 from .image_progress import ImageProgress
 from .manifest import SyncManifest
-from .plan import CopyJob
-from .report import DestinationRecord, ImageRecord, Report
+from .plan import CopyJob, destinations
+from .report import ImageRecord, Report
 from .status import RunStatus, Status
 
 log = logging.getLogger(__name__)
@@ -145,10 +145,10 @@ def to_record(job: CopyJob, result: CopyResult) -> ImageRecord:
     dests = []
     for d, tr in zip(job.destinations, result.targets or [None] * len(job.destinations)):
         if tr is None:
-            dests.append(DestinationRecord(d.mirror.location, d.name, Status.FAILED, error=result.error))
+            dests.append(d.record(Status.FAILED, error=result.error))
             continue
-        dests.append(DestinationRecord(
-            mirror=d.mirror.location, repository=d.name, status=Status.FAILED if tr.status == Status.PENDING else Status(tr.status),
+        dests.append(d.record(
+            Status.FAILED if tr.status == Status.PENDING else Status(tr.status),
             bytesSent=tr.bytes_sent, bytesSkipped=tr.bytes_skipped, blobsSent=tr.blobs_sent,
             blobsSkipped=tr.blobs_skipped, blobsMounted=tr.blobs_mounted, manifestsPushed=tr.manifests_pushed,
             error=tr.error))
@@ -159,6 +159,8 @@ def to_record(job: CopyJob, result: CopyResult) -> ImageRecord:
         status = Status.PARTIAL
     else:
         status = Status.FAILED
+    if result.signature is not None and not result.signature["accepted"]:
+        status = Status.SIGNATURE_REJECTED
     errors = [d.error for d in dests if d.error]
     spec = job.spec
     return ImageRecord(source=job.source.name, tag=job.tag, digest=result.digest or job.digest, status=status,
@@ -169,13 +171,12 @@ def to_record(job: CopyJob, result: CopyResult) -> ImageRecord:
                        missingPlatforms=list(result.missing_platforms) if spec.platforms else None,
                        rewrittenDigest=result.rewritten_digest,
                        companions=list(result.companions) if spec.signatures or spec.referrers else None,
-                       mirrorTag=job.target_tag, readFrom=result.read_from)
+                       mirrorTag=job.target_tag, readFrom=result.read_from, signature=result.signature)
 
 
 def failed_record(spec, job: CopyJob | None, error: str, manifest: SyncManifest,
                   status: Status = Status.FAILED) -> ImageRecord:
-    dests = [DestinationRecord(m.location, f"{m.registry}/{m.repository(spec.destination)}", status, error=error)
-             for m in manifest.mirrors]
+    dests = [d.record(status, error=error) for d in destinations(manifest, spec)]
     return ImageRecord(source=spec.source.name, tag=job.tag if job else None, digest=job.digest if job else None,
                        status=status, mirrorSets=spec.fed_mirror_sets, mirrorSourcePolicy=spec.mirror_source_policy,
                        scope=spec.scope, destinations=dests, error=error,

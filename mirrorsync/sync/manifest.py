@@ -7,14 +7,16 @@ README. Loading validates everything up front so that a bad file is one clear li
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import string
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, Sequence
 
 from ..errors import InputError
 from ..registry import reference
 from ..registry.reference import Reference
 from ..registry.settings import RegistrySettings  # noqa: F401 - part of the manifest model, re-exported
-from ..yamlsource import LocatedDocument, Reader, field_name, load_documents, read_text, type_name as _type_name
+from ..yamlsource import (LocatedDocument, Reader, base_dir, field_name, load_documents, local_path, read_text,
+                          type_name as _type_name)
 from .platforms import MODES as PLATFORM_MODES, Platform, PlatformFilter
 from .semver import Range
 
@@ -39,20 +41,81 @@ SCOPES = ("repository", "namespace", "registry", "wildcard")
 ENGINES = ("native", "skopeo")
 
 
+MAX_NESTED_PATHS = 64  # past this a depth limit is a typo: no registry nests that deep
+
+
+def flatten(path: str, max_nested_paths: int | None) -> str:
+    """``path`` with at most ``max_nested_paths`` components, as oc-mirror's ``--max-nested-paths`` counts them:
+    the first N-1 kept, the rest joined with ``-`` (``ocp/a/b/c`` with 2: ``ocp/a-b-c``). None: unchanged."""
+    parts = path.split("/")
+    if max_nested_paths is None or len(parts) <= max_nested_paths:
+        return path
+    keep = max_nested_paths - 1
+    return "/".join(parts[:keep] + ["-".join(parts[keep:])])
+
+
+PATH_FIELDS = ("namespace", "repo", "path")  # what a mirror's path template may name
+
+
+def render_path(template: str, destination: str) -> str:
+    """``destination`` (``ns/sub/app``) laid out by a mirror's path template: ``{path}`` is all of it, ``{repo}``
+    its last component (``app``), ``{namespace}`` the rest (``ns/sub``, empty for a one-component path). Empty
+    components are dropped, and the separators an empty value leaves at a component's ends."""
+    namespace, _, repo = destination.rpartition("/")
+    text = template.format(namespace=namespace, repo=repo, path=destination)
+    return "/".join(part for part in (p.strip("._-") for p in text.split("/")) if part)
+
+
+def check_path_template(template: str) -> str:
+    """``template`` if it names only :data:`PATH_FIELDS` and lays out every path as a repository path."""
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise InputError(f"invalid path template {template!r}: {exc}") from None
+    for name, spec, conv in fields:
+        if name not in PATH_FIELDS or spec or conv:
+            raise InputError(f"invalid path template {template!r}: {{{name}}} is not one of "
+                             f"{', '.join('{' + f + '}' for f in PATH_FIELDS)}")
+    if not any(name in ("repo", "path") for name, _, _ in fields):
+        raise InputError(f"path template {template!r} names neither {{repo}} nor {{path}}: every image would "
+                         "land on one repository")
+    for sample in ("ns/sub/app", "app"):
+        rendered = render_path(template, sample)
+        if not reference.is_valid_path(rendered):
+            raise InputError(f"path template {template!r} lays out {sample} as {rendered!r}, not a repository "
+                             "path (lowercase components separated by '/')")
+    return template
+
+
 @dataclass(frozen=True)
 class Mirror:
-    """A mirror target: ``host[:port][/namespace]``."""
+    """A mirror target: ``host[:port][/namespace]``, how deep its host lets repositories nest, and the layout a
+    site dictates below it (``mirrors[].path``)."""
 
     registry: str
     namespace: str = ""
+    max_nested_paths: int | None = None  # registries.<host>.maxNestedPaths or --max-nested-paths; None: no limit
+    path: str | None = None  # a path template (render_path); None: the destination as it is
 
     @property
     def location(self) -> str:
         return f"{self.registry}/{self.namespace}" if self.namespace else self.registry
 
-    def repository(self, destination: str) -> str:
-        """The repository path (below the host) that ``destination`` lands on in this mirror."""
+    def unflattened(self, destination: str) -> str:
+        """The repository path (below the host) ``destination`` would land on without a depth limit or path
+        template: what tells two sources apart."""
         return f"{self.namespace}/{destination}" if self.namespace else destination
+
+    def repository(self, destination: str) -> str:
+        """The repository path (below the host) that ``destination`` lands on in this mirror: laid out by its path
+        template, flattened to its host's depth limit; the one place every section's mirror names come from."""
+        return flatten(self.unflattened(render_path(self.path, destination) if self.path else destination),
+                       self.max_nested_paths)
+
+    def layout(self) -> str:
+        """What lays out its repositories, for messages: its depth limit and path template."""
+        parts = [f"maxNestedPaths {self.max_nested_paths}"] if self.max_nested_paths is not None else []
+        return " and ".join(parts + ([f"path {self.path!r}"] if self.path else []))
 
     def __str__(self) -> str:
         return self.location
@@ -117,6 +180,13 @@ class Options:
     # where sources are read through (a registries.conf, a directory or file of IDMS/ITMS/ICSP, or SYSTEM), as a
     # path relative to the working directory; None: every source is read from itself
     source_mirrors: str | None = None
+    # a containers-policy.json(5) every image must satisfy before it is copied (signature_gate.py); the path
+    # resolved against the manifest's directory. None: no signature check
+    signature_policy: str | None = None
+    # a containers-registries.d(5) directory: where GPG signatures live (lookaside), whether cosign's are read
+    registries_d: str | None = None
+    # write ClusterImagePolicy objects for the signature policy's sigstoreSigned scopes (openshift/cluster_image_policies)
+    cluster_image_policy: bool = False
 
 
 SYSTEM_REGISTRIES_CONF = "system"  # options.sourceMirrors: the registries.conf containers tools would read
@@ -153,6 +223,14 @@ class SyncManifest:
         return next((self.registries[h] for h in reference.same_host_spellings(host) if h in self.registries),
                     RegistrySettings())
 
+    def with_insecure(self, host: str) -> SyncManifest:
+        """This manifest with ``host`` (a registry one reads from) as ``tlsVerify: false``: TLS unverified, plain
+        HTTP allowed (``--insecure`` of ``catalog list`` and ``release info``); its other settings stay."""
+        registries = dict(self.registries)
+        key = next((h for h in reference.same_host_spellings(host) if h in registries), host)
+        registries[key] = replace(self.settings_for(host), tls_verify=False)
+        return replace(self, registries=registries)
+
     def error(self, path: tuple, message: str) -> InputError:
         """An input error at ``path`` (``("images", 0, "mirrorSourcePolicy")``) with the file and line."""
         if self.source_doc is not None:
@@ -173,10 +251,12 @@ class SyncManifest:
 
 
 _TOP_KEYS = {"apiVersion", "kind", "mirrors", "registries", "defaults", "images", "options"}
-_REGISTRY_KEYS = {"tlsVerify": "tls_verify", "certDir": "cert_dir", "authFile": "auth_file"}
+_REGISTRY_KEYS = {"tlsVerify": "tls_verify", "certDir": "cert_dir", "authFile": "auth_file",
+                  "maxNestedPaths": "max_nested_paths"}
 _DEFAULT_KEYS = {"mirrorSourcePolicy", "mirrorSets", "scope", "platforms", "platformMode", "signatures", "referrers"}
 _IMAGE_KEYS = ({"source", "tags", "digests", "allTags", "include", "exclude", "destination", "semver", "latest"}
                | _DEFAULT_KEYS)
+_PATH_OPTIONS = {"signaturePolicy": "signature_policy", "registriesD": "registries_d"}
 _OPTION_KEYS = {"engine": str, "concurrency": int, "blobConcurrency": int, "retries": int, "timeout": (int, float),
                 "giveUpAfter": int, "sourceMirrors": str}
 
@@ -188,13 +268,30 @@ def _parse_mirror(text: str) -> Mirror:
     return Mirror(registry, namespace)
 
 
-def load(path: str, sections: Sequence[Section] = ()) -> SyncManifest:
+def _read_mirror(r: Reader, value: Any, path: tuple) -> Mirror:
+    """A ``mirrors[]`` entry: ``host[:port][/namespace]``, or ``{location: ..., path: TEMPLATE}``."""
+    if not isinstance(value, dict):
+        return r.checked(path, _parse_mirror, r.string(value, path))
+    r.mapping(value, path, {"location", "path"})
+    if "location" not in value:
+        raise r.fail(path, "location: missing (host[:port][/namespace])")
+    mirror = r.checked(path + ("location",), _parse_mirror, r.string(value["location"], path + ("location",)))
+    if "path" not in value:
+        return mirror
+    template = r.checked(path + ("path",), check_path_template, r.string(value["path"], path + ("path",)))
+    return replace(mirror, path=template)
+
+
+def load(path: str, sections: Sequence[Section] = (), *, max_nested_paths: int | None = None) -> SyncManifest:
     """Load and validate a sync manifest file, with the ``sections`` it may give besides its images."""
-    return parse(read_text(path), path, sections)
+    return parse(read_text(path), path, sections, max_nested_paths=max_nested_paths)
 
 
-def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = ()) -> SyncManifest:
-    """Validate a sync manifest given as YAML text, with the ``sections`` it may give besides its images."""
+def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = (), *,
+          max_nested_paths: int | None = None) -> SyncManifest:
+    """Validate a sync manifest given as YAML text, with the ``sections`` it may give besides its images.
+
+    ``max_nested_paths`` (``--max-nested-paths``): every mirror's depth limit, over ``registries.<host>``'s."""
     docs = load_documents(text, file)
     if len(docs) != 1:
         raise InputError(f"expected exactly one YAML document, found {len(docs)}", file=file)
@@ -212,10 +309,11 @@ def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = ())
 
     if "mirrors" not in top:
         raise r.fail((), "mirrors: missing (list at least one mirror registry)")
-    mirror_texts = r.string_list(top["mirrors"], ("mirrors",))
-    if not mirror_texts:
+    if not isinstance(top["mirrors"], list):
+        raise r.fail(("mirrors",), f"must be a list, got {_type_name(top['mirrors'])}")
+    if not top["mirrors"]:
         raise r.fail(("mirrors",), "must list at least one mirror")
-    mirrors = tuple(r.checked(("mirrors", i), _parse_mirror, m) for i, m in enumerate(mirror_texts))
+    mirrors = tuple(_read_mirror(r, m, ("mirrors", i)) for i, m in enumerate(top["mirrors"]))
     seen_mirrors: set[str] = set()
     for i, m in enumerate(mirrors):
         if m.location in seen_mirrors:
@@ -234,10 +332,17 @@ def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = ())
         kwargs: dict[str, Any] = {}
         if "tlsVerify" in settings:
             kwargs["tls_verify"] = r.boolean(settings["tlsVerify"], path + ("tlsVerify",))
-        for key in ("certDir", "authFile"):
+        for key in ("certDir", "authFile"):  # relative to the manifest's directory, as every manifest path
             if key in settings:
-                kwargs[_REGISTRY_KEYS[key]] = r.string(settings[key], path + (key,))
+                kwargs[_REGISTRY_KEYS[key]] = local_path(base_dir(file), r.string(settings[key], path + (key,)))
+        if "maxNestedPaths" in settings:
+            depth = settings["maxNestedPaths"]
+            if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= MAX_NESTED_PATHS:
+                raise r.fail(path + ("maxNestedPaths",),
+                             f"must be a whole number of path components from 1 to {MAX_NESTED_PATHS}, got {depth!r}")
+            kwargs["max_nested_paths"] = depth
         registries[host] = RegistrySettings(**kwargs)
+    mirrors = tuple(_with_depth(m, registries, max_nested_paths) for m in mirrors)
 
     options = _parse_options(r, top.get("options"), file)
     defaults = _parse_per_image(r, r.mapping(top.get("defaults") or {}, ("defaults",), _DEFAULT_KEYS), ("defaults",))
@@ -270,15 +375,57 @@ def parse(text: str, file: str = "<manifest>", sections: Sequence[Section] = ())
                 raise r.fail(("images", spec.index, key),
                              f"{spec.source.name} is also images[{first.index}] with {key} "
                              f"{getattr(first, attr)!r}; entries for one source must agree")
-    return SyncManifest(file=file, mirrors=mirrors, images=images, registries=registries, options=options,
-                        sections=given, section_types=tuple(sections), source_doc=doc)
+    manifest = SyncManifest(file=file, mirrors=mirrors, images=images, registries=registries, options=options,
+                            sections=given, section_types=tuple(sections), source_doc=doc)
+    check_flattening(manifest, flag=f"--max-nested-paths {max_nested_paths}" if max_nested_paths else None)
+    return manifest
+
+
+def _with_depth(mirror: Mirror, registries: dict[str, RegistrySettings], given: int | None) -> Mirror:
+    """``mirror`` with its depth limit: ``given`` (the command line's), else its host's ``maxNestedPaths`` (also
+    where the host is written with the default port)."""
+    if given is not None:
+        return replace(mirror, max_nested_paths=given)
+    for host in reference.same_host_spellings(mirror.registry):
+        if host in registries:
+            return replace(mirror, max_nested_paths=registries[host].max_nested_paths)
+    return mirror
+
+
+def check_flattening(manifest: SyncManifest, *, flag: str | None = None) -> None:
+    """Refuse two ``images`` entries whose repositories a mirror's depth limit or path template lays out onto one:
+    one would overwrite the other's tags. (What the other sections add is checked once planned:
+    ``plan.check_collisions``.)"""
+    for index, mirror in enumerate(manifest.mirrors):
+        if mirror.max_nested_paths is None and mirror.path is None:
+            continue
+        landed: dict[str, ImageSpec] = {}
+        for spec in manifest.images:
+            repo = mirror.repository(spec.destination)
+            prev = landed.setdefault(repo, spec)
+            if prev.destination != spec.destination:
+                limit = flag or (f"registries.{mirror.registry}.maxNestedPaths: {mirror.max_nested_paths}"
+                                 if mirror.path is None else f"mirrors[{index}] ({mirror.layout()})")
+                path = ("images", spec.index, "destination")
+                if manifest.source_doc is not None and path not in manifest.source_doc.lines:
+                    path = ("images", spec.index, "source")
+                raise manifest.error(path, f"{spec.source.name} and images[{prev.index}] ({prev.source.name}) "
+                                           f"both land on {mirror.registry}/{repo} with {limit}; give one of "
+                                           "them another destination")
 
 
 def _parse_options(r: Reader, value: Any, file: str) -> Options:
     if value is None:
         return Options()
-    r.mapping(value, ("options",), set(_OPTION_KEYS))
+    r.mapping(value, ("options",), set(_OPTION_KEYS) | set(_PATH_OPTIONS) | {"clusterImagePolicy"})
     kwargs: dict[str, Any] = {}
+    if "clusterImagePolicy" in value:
+        kwargs["cluster_image_policy"] = r.boolean(value["clusterImagePolicy"], ("options", "clusterImagePolicy"))
+    base = os.path.dirname(os.path.abspath(file)) if file and not file.startswith("<") else os.getcwd()
+    for key, name in _PATH_OPTIONS.items():  # relative to the manifest's directory
+        if key in value:
+            text = r.string(value[key], ("options", key))
+            kwargs[name] = os.path.normpath(os.path.join(base, os.path.expanduser(text)))
     names = {"blobConcurrency": "blob_concurrency", "giveUpAfter": "give_up_after"}
     for key, want in _OPTION_KEYS.items():
         if key not in value:

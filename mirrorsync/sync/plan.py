@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +14,7 @@ from ..oci.store import ContentStore
 from ..registry import reference
 from ..registry.reference import Reference
 from .manifest import ImageSpec, Mirror, SyncManifest
+from .report import DestinationRecord
 from .tag_selection import TagDecision, select
 
 
@@ -22,10 +22,28 @@ from .tag_selection import TagDecision, select
 class Destination:
     mirror: Mirror
     repository: str  # path below the mirror's host
+    # the path it would have had without the mirror's depth limit, when that flattened it; None: not flattened
+    flattened_from: str | None = None
+
+    @classmethod
+    def of(cls, mirror: Mirror, destination: str) -> Destination:
+        """Where ``destination`` (an image's path on the mirrors) lands on ``mirror``, flattened to its depth."""
+        repository, unflattened = mirror.repository(destination), mirror.unflattened(destination)
+        return cls(mirror, repository, unflattened if unflattened != repository else None)
 
     @property
     def name(self) -> str:
         return f"{self.mirror.registry}/{self.repository}"
+
+    @property
+    def flattened_name(self) -> str | None:
+        """The full name it would have had without the depth limit (the report's ``flattenedFrom``), or None."""
+        return f"{self.mirror.registry}/{self.flattened_from}" if self.flattened_from else None
+
+    def record(self, status: str, **fields) -> DestinationRecord:
+        """Its record in the report (``fields``: the counts and the error)."""
+        return DestinationRecord(self.mirror.location, self.name, status, flattenedFrom=self.flattened_name,
+                                 **fields)
 
 
 @dataclass(frozen=True)
@@ -112,9 +130,6 @@ class Plan:
             **{k: v for s in sections for k, v in s.plan_dict(self).items()},
         }
 
-    def to_json(self, sections: Iterable[Any] = ()) -> str:
-        return json.dumps(self.to_dict(sections), indent=2, sort_keys=True) + "\n"
-
 
 SHARD_INDEX_ENV = "JOB_COMPLETION_INDEX"  # set by Kubernetes in every pod of an Indexed Job
 SHARD_COUNT_ENV = "MIRRORSYNC_SHARD_COUNT"  # the Job's completion count; Kubernetes does not expose it to pods
@@ -160,7 +175,23 @@ def shard_of(source_name: str, count: int) -> int:
 
 
 def destinations(manifest: SyncManifest, spec: ImageSpec) -> tuple[Destination, ...]:
-    return tuple(Destination(m, m.repository(spec.destination)) for m in manifest.mirrors)
+    return tuple(Destination.of(m, spec.destination) for m in manifest.mirrors)
+
+
+def check_collisions(jobs: Iterable[CopyJob]) -> None:
+    """Refuse, before anything is copied, two source repositories whose mirror repositories a depth limit
+    flattened onto one (images, release components, catalogs and their bundles and related images alike):
+    one would overwrite the other's tags. Repositories that share a mirror repository unflattened (a release's
+    image and its components) are not a collision."""
+    landed: dict[str, tuple[str, str]] = {}  # mirror repository -> (unflattened repository, a source landing there)
+    for job in jobs:
+        for dest in job.destinations:
+            unflattened = dest.flattened_name or dest.name
+            first = landed.setdefault(dest.name, (unflattened, job.source.name))
+            if first[0] != unflattened:
+                raise InputError(f"{first[1]} and {job.source.name} both land on {dest.name} laid out by "
+                                 f"{dest.mirror.layout()} ({first[0]} and {unflattened}): give one of them "
+                                 "another destination, or change the layout", field=f"mirror {dest.mirror.location}")
 
 
 def image_spec(ref: Reference) -> ImageSpec:

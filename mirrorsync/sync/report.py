@@ -36,6 +36,9 @@ class DestinationRecord:
     # Whether this mirror repository holds the image after the run: copied or up to date now, or (status failed
     # or skipped) kept from an earlier run and confirmed there. None (reports before the field): the same as ok.
     onMirror: bool | None = None
+    # The full name the repository would have had without the mirror host's depth limit (maxNestedPaths), when
+    # that flattened it; None: not flattened, and not written (so that other reports keep their bytes).
+    flattenedFrom: str | None = None
 
     def __post_init__(self) -> None:
         if self.onMirror is None:
@@ -80,6 +83,10 @@ class ImageRecord:
     companions: list[dict[str, Any]] | None = None
     # With ``options.sourceMirrors``: where the image was read from (``host/path`` of the mirror or the source).
     readFrom: str | None = None
+    # With a signature policy: its decision on the digest the run read, {"accepted", "scope", "digest", "reason"
+    # (refused: no signature | wrong key | digest mismatch | identity mismatch | invalid signature | policy
+    # reject)}; an image refused has status signature-rejected and was not copied.
+    signature: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.onMirror is None:
@@ -189,7 +196,9 @@ class Report:
 # the report's own keys; every other top-level list is a section's (``Report.sections``)
 _ENGINE_KEYS = ("apiVersion", "kind", "manifest", "engine", "mirrors", "startedAt", "finishedAt", "status", "totals",
                 "images", "removedEntries", "nodeImpact")
-_OPTIONAL_IMAGE_FIELDS = ("mirrorTag", "platforms", "missingPlatforms", "rewrittenDigest", "companions", "readFrom")
+_OPTIONAL_IMAGE_FIELDS = ("mirrorTag", "platforms", "missingPlatforms", "rewrittenDigest", "companions", "readFrom",
+                          "signature")
+_OPTIONAL_DESTINATION_FIELDS = ("flattenedFrom",)
 
 
 def _image_dict(i: ImageRecord) -> dict[str, Any]:
@@ -197,12 +206,20 @@ def _image_dict(i: ImageRecord) -> dict[str, Any]:
     d = dict(vars(i))
     d["children"] = list(i.children)
     d["mirrorSets"] = list(i.mirrorSets)
-    d["destinations"] = [dict(vars(x)) for x in i.destinations]
+    d["destinations"] = [_destination_dict(x) for x in i.destinations]
     for key in _OPTIONAL_IMAGE_FIELDS:
         if d[key] is None:
             del d[key]
     if i.companions is not None:
         d["companions"] = [dict(c) for c in i.companions]
+    return d
+
+
+def _destination_dict(x: DestinationRecord) -> dict[str, Any]:
+    d = dict(vars(x))
+    for key in _OPTIONAL_DESTINATION_FIELDS:
+        if d[key] is None:
+            del d[key]
     return d
 
 
@@ -311,6 +328,8 @@ def mirrored_sources(reports: list[Report]) -> list[MirroredSource]:
                 continue
             g = groups.setdefault(img.source, {"mirrors": {}, "digest": False, "tag": False,
                                                "policy": img.mirrorSourcePolicy, "scope": img.scope})
+            if any(d.flattenedFrom for d in good):
+                g["scope"] = "repository"  # a flattened path is not the source's below any wider scope
             for d in good:
                 # a set: one source lands in one repository per mirror, except a release whose image and
                 # components share a repository (they land in openshift/release-images and openshift/release)

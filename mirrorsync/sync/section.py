@@ -22,6 +22,21 @@ from .manifest import SyncManifest
 from .plan import Plan, Shard
 from .report import Report
 
+@dataclass(frozen=True)
+class Pushed:
+    """Something a section itself put on a mirror (a chart artifact, not a copy job's image) that the manifest no
+    longer selects there, for ``prune``. ``named``: whether the manifest still names where it came from (a chart
+    entry), as the guard against a typo asks of an image's source."""
+
+    source: str
+    mirror: str  # the mirror location as the report names it
+    repository: str  # host[:port]/path on the mirror
+    tag: str
+    digest: str
+    reason: str
+    named: bool = True
+
+
 SourceFor = Callable[[Reference], tuple[ContentStore, str]]  # a reference -> the store it is read from, and its name there
 
 
@@ -112,6 +127,18 @@ class Section:
         (a rebuilt catalog), for ``verify``."""
         return []
 
+    def prunable(self, report: Report, manifest: SyncManifest, the_plan: Plan) -> list[Pushed]:
+        """What the report says it pushed to the mirrors itself that this plan no longer selects (``prune``)."""
+        return []
+
+    def kept_pushes(self, report: Report, manifest: SyncManifest, the_plan: Plan) -> set[tuple[str, str | None]]:
+        """(mirror repository, tag) of what it pushes this time, or may (its source is down; tag None: any tag of
+        that repository): ``prune`` never deletes those, also when an earlier prune left them to delete."""
+        return set()
+
+    def without(self, report: Report, gone: set[tuple[str, str]]) -> None:
+        """Drop from ``report.sections`` what it recorded on the mirrors under the (repository, tag) in ``gone``."""
+
     def plan_dict(self, the_plan: Plan) -> dict:
         """What it adds to ``plan --output json``."""
         return {}
@@ -125,14 +152,20 @@ class Section:
         return []
 
 
+def mirrors_holding(entry: dict) -> list[tuple[str, str, dict]]:
+    """(mirror repository, tag, the ``mirrors[]`` item) of each mirror a section's report entry says holds it
+    (the item has a digest; its ``reference`` is ``repository:tag``)."""
+    out = []
+    for m in entry.get("mirrors") or []:
+        if m.get("digest") and m.get("reference"):
+            repository, _, tag = str(m["reference"]).rpartition(":")
+            out.append((repository, tag, m))
+    return out
+
+
 def held_on_mirrors(entries: list[dict], source_key: str) -> list[tuple[str, str, str, str]]:
     """(repository, digest, tag, source) of what a section's report ``entries`` say they put on a mirror: each
     ``mirrors[]`` item with a digest, under its ``reference`` (``repository:tag``); the source is the entry's
     ``source_key`` (for :meth:`Section.held`)."""
-    out = []
-    for entry in entries:
-        for m in entry.get("mirrors") or []:
-            if m.get("digest"):
-                repository, _, tag = m["reference"].rpartition(":")
-                out.append((repository, m["digest"], tag, entry.get(source_key) or ""))
-    return out
+    return [(repository, m["digest"], tag, entry.get(source_key) or "")
+            for entry in entries for repository, tag, m in mirrors_holding(entry)]

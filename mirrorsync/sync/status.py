@@ -15,6 +15,7 @@ class Status(StrEnum):
     PARTIAL = "partial"  # some destinations hold it, others failed
     FAILED = "failed"
     SKIPPED = "skipped"  # not started: the run was interrupted first
+    SIGNATURE_REJECTED = "signature-rejected"  # the signature policy refused it: not copied (signature_gate.py)
     PENDING = "pending"  # a destination not yet decided (inside a copy; never in a report)
 
     @property

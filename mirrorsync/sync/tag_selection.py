@@ -9,7 +9,7 @@ not versions. Without ``semver``, ``latest`` takes no pre-releases (as the range
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from .. import linear_regex
 from ..errors import InputError
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from .manifest import ImageSpec
 
 _ANY_RELEASE = Range.parse("*")
+
+VersionOf = Callable[[str], "Version | None"]  # the version a tag names (charts: ``_`` stands for ``+``)
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class TagDecision:
         return {"tag": self.tag, "taken": self.taken, "reason": self.reason}
 
 
-def filter_reason(spec: ImageSpec, tag: str) -> tuple[bool, str]:
+def filter_reason(spec: ImageSpec, tag: str, version_of: VersionOf = Version.parse) -> tuple[bool, str]:
     """(passes, why) for ``tag`` under the entry's per-tag filters: allTags, include, exclude, semver."""
     if travels_with_its_image(spec, tag):
         return False, "a signature or referrers tag: copied with the image it belongs to"
@@ -54,7 +56,7 @@ def filter_reason(spec: ImageSpec, tag: str) -> tuple[bool, str]:
     if pattern is not None:
         return False, f"excluded by {pattern!r}"
     if spec.semver is not None:
-        version = Version.parse(tag)
+        version = version_of(tag)
         if version is None:
             return False, f"not a version, so outside semver {spec.semver.text!r}"
         if not spec.semver.allows(version):
@@ -71,8 +73,9 @@ def selects_tag(spec: ImageSpec, tag: str) -> bool:
     return filter_reason(spec, tag)[0]
 
 
-def select(spec: ImageSpec, available: list[str]) -> list[TagDecision]:
-    """A decision for every tag in ``available`` (the source's tag list, in its order)."""
+def select(spec: ImageSpec, available: list[str], version_of: VersionOf = Version.parse) -> list[TagDecision]:
+    """A decision for every tag in ``available`` (the source's tag list, in its order); ``version_of`` reads the
+    version a tag names (semver, latest)."""
     passed: dict[str, str] = {}
     decisions: dict[str, TagDecision] = {}
     available = [t if isinstance(t, str) else f"{t!r} ({type(t).__name__})" for t in available]
@@ -85,7 +88,7 @@ def select(spec: ImageSpec, available: list[str]) -> list[TagDecision]:
         if tag in spec.tags:
             decisions[tag] = TagDecision(tag, True, "named in tags")
             continue
-        ok, why = filter_reason(spec, tag)
+        ok, why = filter_reason(spec, tag, version_of)
         if ok:
             passed[tag] = why
         else:
@@ -93,7 +96,7 @@ def select(spec: ImageSpec, available: list[str]) -> list[TagDecision]:
     if spec.latest is not None:
         versions = {}
         for tag in passed:
-            version = Version.parse(tag)
+            version = version_of(tag)
             if version is None:
                 decisions[tag] = TagDecision(tag, False, f"not a version, and latest {spec.latest} counts versions")
             elif spec.semver is None and version not in _ANY_RELEASE:

@@ -32,6 +32,46 @@ def test_subchart_values_merged_from_the_parent():
     assert got == {("r.example.com/org/db:new", "values", "app/charts/db: image")}
 
 
+def sub_chart(name: str, **kw) -> bytes:
+    return chart(name, "0.1.0", values={"image": {"repository": f"org/{name}", "tag": "1"}}, **kw)
+
+
+def test_subcharts_the_values_disable_by_condition_or_tags_are_not_looked_at():
+    """Helm's ProcessDependencies: tags first (off only when none is true and one false), then the first
+    condition set to a boolean; a subchart no dependency names is always on; an alias is its name."""
+    deep = sub_chart("deep")
+    c = chart("app", "1.0.0", values={"db": {"enabled": False}, "tags": {"cache": False, "extra": True},
+                                      "queue": {"on": "yes", "really": True}},
+              subcharts=(sub_chart("db"), sub_chart("cache"), sub_chart("search"), sub_chart("queue"),
+                         sub_chart("metrics", subcharts=(deep,), dependencies=[
+                             {"name": "deep", "version": "0.1.0", "repository": "", "condition": "deep.on"}]),
+                         sub_chart("loose")),
+              dependencies=[
+                  {"name": "db", "version": "0.1.0", "repository": "", "condition": "db.enabled"},
+                  {"name": "cache", "version": "0.1.0", "repository": "", "tags": ["cache"]},
+                  {"name": "search", "version": "0.1.0", "repository": "", "tags": ["cache", "extra"]},
+                  {"name": "queue", "version": "0.1.0", "repository": "", "condition": "queue.on,queue.really",
+                   "tags": ["cache"]},
+                  {"name": "metrics", "version": "0.1.0", "repository": "", "alias": "stats",
+                   "condition": "stats.enabled"}])
+    got, warnings = found(c)
+    assert {image for image, _, _ in got} == {
+        "docker.io/org/search:1",  # one tag true wins over one false
+        "docker.io/org/queue:1",  # the tags say off, the condition (its first boolean) says on
+        "docker.io/org/metrics:1", "docker.io/org/deep:1",  # condition not set: on; under its alias
+        "docker.io/org/loose:1"}  # not a dependency of Chart.yaml: always on
+    assert ("docker.io/org/metrics:1", "values", "app/charts/stats: image") in got
+    assert warnings == ["chart app: condition 'queue.on' for subchart queue is no boolean: not counted"]
+    # the manifest's values turn them around; a condition is read from the chart whose Chart.yaml names it
+    got, _ = found(c, values={"db": {"enabled": True}, "tags": {"cache": True},
+                              "stats": {"enabled": True, "deep": {"on": False}}})
+    assert {image for image, _, _ in got} == {"docker.io/org/db:1", "docker.io/org/cache:1",
+                                              "docker.io/org/search:1", "docker.io/org/queue:1",
+                                              "docker.io/org/metrics:1", "docker.io/org/loose:1"}
+    got, _ = found(c, values={"stats": {"enabled": False}})
+    assert not {"docker.io/org/metrics:1", "docker.io/org/deep:1"} & {image for image, _, _ in got}
+
+
 def test_image_paths_and_manifest_values():
     c = chart("custom", "1.0.0", values={"engine": {"img": {"repository": "org/engine", "tag": "3"}},
                                          "tools": {"ref": "org/tools:9"}})

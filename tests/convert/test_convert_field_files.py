@@ -194,14 +194,14 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_the_command_warns_on_stderr_and_refuses_in_one_line_with_exit_2(tmp_path):
     src = write(tmp_path, MULTI)
     out = tmp_path / "manifest.yaml"
-    ok = cli(src, "-o", str(out), "--mirror", "m.example.net", cwd=tmp_path)
+    ok = cli(src, "--output", str(out), "--mirror", "m.example.net", cwd=tmp_path)
     assert ok.returncode == 0 and ok.stdout == ""
     assert ok.stderr == f"warning: {src}:6: the YAML documents from this line on are ignored: oc-mirror reads " \
                         "the first document only\n"
     bad = write(tmp_path, ISC + "mirror:\n  platform:\n    channels:\n    - name: stable-4.16\n"
                                 "      minVersion: '4.16'\n", "bad.yaml")
     out.unlink()
-    refused = cli(bad, "-o", str(out), "--mirror", "m.example.net", cwd=tmp_path)
+    refused = cli(bad, "--output", str(out), "--mirror", "m.example.net", cwd=tmp_path)
     assert refused.returncode == 2 and not out.exists() and refused.stdout == ""
     assert refused.stderr == (f"error: {bad}:7: mirror.platform.channels[0].minVersion: the converted manifest would "
                               "not load: '4.16' is not a release version (MAJOR.MINOR.PATCH, such as 4.15.3)\n")

@@ -168,7 +168,7 @@ def test_filtered_catalog_rebuilt_bundles_mirrored_pull_through_mirror_sets(tmp_
 
     # a node pulls a related image by its original name through the mirror sets, with the source stopped
     conf = tmp_path / "registries.conf"
-    rendered = mirrorsync("registries-conf", str(out), "--insecure", mirror.host, "-o", str(conf))
+    rendered = mirrorsync("registries-conf", str(out), "--insecure", mirror.host, "--output", str(conf))
     assert rendered.returncode == 0, rendered.stderr
     source.stop()
     agent = source.catalog["images"]["tools/alpha-agent:1.2.0"]
@@ -234,6 +234,13 @@ def test_catalog_list_and_plan_say_what_a_filter_keeps(tmp_path, source, make_re
     missing = mirrorsync("catalog", "list", ref, "--insecure", "--package", "nope")
     assert missing.returncode == 2 and missing.stderr.strip() == \
         "error: --package: package 'nope' is not in the catalog"
+    # an image that is no catalog (an operand image: no FBC under /configs) is one error line, exit 1, no listing
+    bundle = source.catalog["images"]["alpha-operand:1.0.0"]
+    not_catalog = mirrorsync("catalog", "list", bundle, "--insecure")
+    assert not_catalog.returncode == 1 and not_catalog.stdout == ""
+    assert not_catalog.stderr.count("\n") == 1
+    assert "is not an operator catalog: no file-based catalog packages under its " \
+           "operators.operatorframework.io.index.configs.v1 label's directory (default /configs)" in not_catalog.stderr
 
     manifest = manifest_for(tmp_path, source, mirror, resolveDependencies=True)
     planned = mirrorsync("plan", str(manifest))

@@ -213,7 +213,7 @@ def test_convert_of_an_imageset_with_an_oci_catalog_plans_it(tmp_path, source):
                    "    packages:\n    - name: gamma\n")
     converted = tmp_path / "elsewhere" / "manifest.yaml"
     converted.parent.mkdir()
-    proc = mirrorsync("convert", str(isc), "-o", str(converted), "--mirror", "mirror.example.com:5000/ns")
+    proc = mirrorsync("convert", str(isc), "--output", str(converted), "--mirror", "mirror.example.com:5000/ns")
     assert proc.returncode == 0, proc.stderr
     doc = yaml.safe_load(converted.read_text())
     assert doc["operators"][0]["catalog"] == f"oci://{layout}"  # absolute: the manifest lives elsewhere

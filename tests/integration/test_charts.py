@@ -22,6 +22,7 @@ from devtools.samples import Blob
 from support.charts import ChartRepoServer, chart, index_yaml, tgz
 from support.cli import mirrorsync, registry_settings, with_mirrors, write_manifest
 from support.tls import server_context
+from test_prune import present as present_on
 
 pytestmark = pytest.mark.integration
 
@@ -92,6 +93,11 @@ def every_chart(site) -> dict:
                 {"name": "signed"}]}],
             "oci": [{"reference": f"oci://{site['source'].host}/charts/tool:0.4.0"}],
             "local": [{"path": "charts/own"}]}
+
+
+def present(registry, repo: str, digest: str) -> bool:
+    with httpx.Client(base_url=registry.url) as client:
+        return present_on(client, repo, digest)
 
 
 def get_manifest(registry, repo: str, ref: str) -> tuple[bytes, str]:
@@ -178,6 +184,31 @@ def test_charts_and_their_images_land_on_the_mirror_as_helm_stores_them(tmp_path
     bad = mirrorsync("verify", str(out / "report.json"))
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert f"missing: {mirror.host}/site/helm/web@{web_layer}" in bad.stdout, bad.stdout
+
+
+def test_the_skopeo_engine_copies_an_oci_chart_as_it_is(tmp_path, site, skopeo):
+    """skopeo copies helm's media types like any OCI artifact (``--preserve-digests``): the OCI chart keeps its
+    digest, its layer is the archive; the pushed charts and every image are there as with the native engine."""
+    mirror = site["mirror"]
+    manifest = charts_manifest(tmp_path, site, every_chart(site))
+    out = tmp_path / "out"
+    proc = mirrorsync("run", str(manifest), "--output-dir", str(out), "--engine", "skopeo")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["engine"] == "skopeo"
+    entries = {e["chart"]: e for e in report["charts"]}
+    [m] = entries["tool"]["mirrors"]
+    assert (m["reference"], m["digest"], m["error"]) == (f"{mirror.host}/site/helm/tool:0.4.0", site["tool_digest"],
+                                                         None)
+    raw, digest = get_manifest(mirror, "site/helm/tool", "0.4.0")
+    assert digest == site["tool_digest"]
+    doc = json.loads(raw)
+    assert doc["config"]["mediaType"] == HELM_CONFIG and [x["mediaType"] for x in doc["layers"]] == [HELM_CHART]
+    assert blob(mirror, "site/helm/tool", sha(site["tool"])) == site["tool"]
+    assert {n: [x["status"] for x in e["mirrors"]] for n, e in entries.items()} == {
+        n: ["pushed"] for n in ("web", "custom", "signed", "own")} | {"tool": ["copied"]}
+    for name, image in site["images"].items():
+        assert get_manifest(mirror, f"site/apps/{name}", image.tag)[1] == image.digest
 
 
 def test_plan_lists_the_charts_and_their_images(tmp_path, site):
@@ -276,7 +307,7 @@ def test_prune_takes_away_the_images_of_a_dropped_chart_and_keeps_those_of_a_cha
     assert proc.returncode == 0, proc.stderr
     removals = json.loads(proc.stdout)["removals"]
     assert [(r["repository"], r["tag"], r["action"]) for r in removals] == [
-        (f"{mirror.host}/site/apps/engine", "3.0", "delete")]
+        (f"{mirror.host}/site/apps/engine", "3.0", "delete"), (f"{mirror.host}/site/helm/custom", "2.0.0", "delete")]
     # the chart repository down: every image its charts still selected stays (only the dropped chart's goes),
     # and prune says why
     url = site["server"].url
@@ -285,10 +316,55 @@ def test_prune_takes_away_the_images_of_a_dropped_chart_and_keeps_those_of_a_cha
                       env={"MIRRORSYNC_RETRY_WAIT": "0.01"})
     result = json.loads(proc.stdout)
     assert [r["repository"] for r in result["removals"] if r["action"] == "delete"] == [
-        f"{mirror.host}/site/apps/engine"]
+        f"{mirror.host}/site/apps/engine", f"{mirror.host}/site/helm/custom"]
     assert any(w.startswith(f"every image of {url}stable/web: ") for w in result["keptWhole"]), result["keptWhole"]
     assert get_manifest(mirror, "site/apps/web", "1.0")[1] == site["images"]["web"].digest
     assert f"{host}/apps/engine" in (out / "report.json").read_text()  # a dry run writes nothing
+
+
+def test_prune_deletes_a_chart_version_the_manifest_no_longer_selects_and_never_one_it_selects(tmp_path, site, seed):
+    mirror = site["mirror"]
+    seed(site["source"], "apps/web", "0.9", kind="oci", arches=("amd64",))  # web 0.9.0's image
+    wide = every_chart(site)
+    wide["repositories"][0]["charts"][0]["semver"] = ">=0.9.0 <2"
+    manifest = charts_manifest(tmp_path, site, wide)
+    out = tmp_path / "out"
+    proc = mirrorsync("run", str(manifest), "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    charts = {(e["chart"], e["version"]): e for e in json.loads((out / "report.json").read_text())["charts"]}
+    old, new = charts[("web", "0.9.0")]["digest"], charts[("web", "1.0.0")]["digest"]
+    signed = charts[("signed", "0.1.0")]["digest"]
+    assert get_manifest(mirror, "site/helm/web", "0.9.0")[1] == old
+    narrow = charts_manifest(tmp_path, site, every_chart(site), "narrow.yaml")  # web >=1.0.0 <2 again
+
+    dry = mirrorsync("prune", str(narrow), "--output-dir", str(out), "--output", "json")
+    assert dry.returncode == 0, dry.stderr
+    going = {(r["repository"], r["tag"]): r for r in json.loads(dry.stdout)["removals"]}
+    assert set(going) == {(f"{mirror.host}/site/helm/web", "0.9.0"), (f"{mirror.host}/site/apps/web", "0.9")}
+    chart_removal = going[(f"{mirror.host}/site/helm/web", "0.9.0")]
+    assert (chart_removal["digest"], chart_removal["action"], chart_removal["section"]) == (old, "delete", "charts")
+    assert "web 0.9.0 is no longer among the versions" in chart_removal["reason"]
+    assert present(mirror, "site/helm/web", old)  # a dry run deletes nothing
+
+    applied = mirrorsync("prune", str(narrow), "--output-dir", str(out), "--apply")
+    assert applied.returncode == 0, applied.stderr
+    assert not present(mirror, "site/helm/web", old)
+    assert present(mirror, "site/helm/web", new) and present(mirror, "site/helm/signed", signed)
+    assert get_manifest(mirror, "site/helm/web", "1.0.0")[1] == new
+    assert {(e["chart"], e["version"]) for e in json.loads((out / "report.json").read_text())["charts"]} == {
+        ("web", "1.0.0"), ("custom", "2.0.0"), ("signed", "0.1.0"), ("tool", "0.4.0"), ("own", "0.3.0")}
+    # nothing is left to delete, and a chart still selected is never a candidate
+    again = mirrorsync("prune", str(narrow), "--output-dir", str(out), "--output", "json")
+    assert json.loads(again.stdout)["removals"] == [], again.stdout
+
+    # a chart dropped from the manifest whole is the guard's "no longer in the manifest": --apply refuses
+    no_signed = every_chart(site)
+    del no_signed["repositories"][0]["charts"][2]
+    typo = charts_manifest(tmp_path, site, no_signed, "typo.yaml")
+    refused = mirrorsync("prune", str(typo), "--output-dir", str(out), "--apply")
+    assert refused.returncode == 2, refused.stderr
+    assert "signed-0.1.0.tgz is no longer in the manifest: 1 artifact(s) of it would be deleted" in refused.stderr
+    assert present(mirror, "site/helm/signed", signed)
 
 
 def test_repository_credentials_go_to_the_repository_host_only(tmp_path, site):

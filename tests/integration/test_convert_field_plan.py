@@ -25,7 +25,7 @@ def convert(tmp_path: Path, name: str, text: str, *mirrors: str, extra=()) -> tu
     src.write_text(text)
     out = tmp_path / f"{name}.manifest.yaml"
     args = [a for m in mirrors for a in ("--mirror", m)]
-    return mirrorsync("convert", str(src), "-o", str(out), *args, *extra), out
+    return mirrorsync("convert", str(src), "--output", str(out), *args, *extra), out
 
 
 def plain_http_sources(manifest: Path, *registries) -> None:
@@ -169,7 +169,7 @@ def test_a_namespaced_skopeo_file_mirrors_what_the_real_skopeo_sync_copies(tmp_p
                     "    builder: []\n")
     skopeo.run("sync", "--policy", str(skopeo.policy), "--all", "--src", "yaml", "--dest", "docker",
                "--dest-tls-verify=false", str(sync), f"{mirror_registry.host}/{namespace}-sk", timeout=300)
-    converted = mirrorsync("convert", str(sync), "-o", str(tmp_path / "m.yaml"), "--insecure-mirror",
+    converted = mirrorsync("convert", str(sync), "--output", str(tmp_path / "m.yaml"), "--insecure-mirror",
                            "--mirror", f"{mirror_registry.host}/{namespace}-ms")
     assert converted.returncode == 0, converted.stderr
     run = mirrorsync("run", str(tmp_path / "m.yaml"), "--output-dir", str(tmp_path / "out"))

@@ -48,7 +48,7 @@ def test_convert_then_run_copies_what_skopeo_sync_copies(tmp_path: Path, registr
                "--dest-tls-verify=false", str(for_skopeo), f"{mirror_registry.host}/sk", timeout=300)
 
     out = tmp_path / "manifest.yaml"
-    converted = mirrorsync("convert", str(full), "-o", str(out), "--mirror", f"{mirror_registry.host}/ms",
+    converted = mirrorsync("convert", str(full), "--output", str(out), "--mirror", f"{mirror_registry.host}/ms",
                            "--insecure-mirror")
     assert converted.returncode == 0, converted.stderr
     assert SECRET not in out.read_text()
@@ -90,7 +90,7 @@ def test_convert_image_set_configuration_then_run(tmp_path: Path, registry, mirr
                    "  blockedImages:\n"
                    f"  - name: {registry.host}/{blocked}\n")
     out = tmp_path / "manifest.yaml"
-    converted = mirrorsync("convert", str(isc), "-o", str(out), "--mirror", f"{mirror_registry.host}/isc",
+    converted = mirrorsync("convert", str(isc), "--output", str(out), "--mirror", f"{mirror_registry.host}/isc",
                            "--insecure-mirror")
     assert converted.returncode == 0, converted.stderr
     text = out.read_text()

@@ -400,7 +400,7 @@ def _write_registries_conf(out: Path) -> None:
     crs = out.parent / "crs.yaml"
     crs.write_text("apiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\nmetadata: {name: x}\n"
                    "spec:\n  imageDigestMirrors:\n    - {source: quay.io/team, mirrors: [mirror.example/team]}\n")
-    result = CliRunner().invoke(app, ["registries-conf", str(crs), "-o", str(out / "registries.conf")])
+    result = CliRunner().invoke(app, ["registries-conf", str(crs), "--output", str(out / "registries.conf")])
     assert result.exit_code == 2 and "cannot write" in result.stderr, result.stderr
 
 

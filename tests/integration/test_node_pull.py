@@ -25,7 +25,7 @@ def sync_then_stop_source(tmp_path, make_registry, mirror_registry, seed, unique
     assert proc.returncode == 0, proc.stderr
     conf = tmp_path / "registries.conf"
     # the test mirror speaks plain HTTP: on a cluster, image.config.openshift.io's insecureRegistries
-    rendered = mirrorsync("registries-conf", str(out), "--insecure", mirror_registry.host, "-o", str(conf))
+    rendered = mirrorsync("registries-conf", str(out), "--insecure", mirror_registry.host, "--output", str(conf))
     assert rendered.returncode == 0, rendered.stderr
     source.stop()
     return source, img, conf, Run(proc.returncode, proc.stdout, proc.stderr, out)

@@ -450,7 +450,7 @@ def test_with_source_and_update_service_gone_a_run_takes_nothing_away_and_nodes_
 
     # a node pulls by the original names through the mirror sets, the source gone
     conf = tmp_path / "registries.conf"
-    rendered = mirrorsync("registries-conf", str(site.out), "--insecure", site.mirror.host, "-o", str(conf))
+    rendered = mirrorsync("registries-conf", str(site.out), "--insecure", site.mirror.host, "--output", str(conf))
     assert rendered.returncode == 0, rendered.stderr
     head, src = site.releases[-1], site.source.host
     pulls = {head.pull_spec: head.digest, head.components["machine-os"].digest_reference:

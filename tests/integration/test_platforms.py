@@ -88,7 +88,7 @@ def test_rewrite_pushes_the_listed_platforms_reports_both_digests_and_feeds_itms
 
     # A node pulling the tag through the rendered registries.conf gets the rewritten index from the mirror.
     conf = tmp_path / "registries.conf"
-    rendered = mirrorsync("registries-conf", str(run.output_dir), "--insecure", mirror_registry.host, "-o",
+    rendered = mirrorsync("registries-conf", str(run.output_dir), "--insecure", mirror_registry.host, "--output",
                           str(conf))
     assert rendered.returncode == 0, rendered.stderr
     source.stop()

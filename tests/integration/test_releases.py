@@ -279,7 +279,7 @@ def test_nodes_pull_every_component_from_the_mirror_with_the_source_stopped(tmp_
         proc, _ = run(manifest, out)
     assert proc.returncode == 0, proc.stderr
     conf = tmp_path / "registries.conf"
-    rendered = mirrorsync("registries-conf", str(out), "--insecure", mirror_registry.host, "-o", str(conf))
+    rendered = mirrorsync("registries-conf", str(out), "--insecure", mirror_registry.host, "--output", str(conf))
     assert rendered.returncode == 0, rendered.stderr
     source.stop()
     pulls = [r.pull_spec for r in channel.releases[2:]]
@@ -337,6 +337,10 @@ def test_release_info_prints_version_upgrades_and_components(tmp_path, registry,
     assert (info["version"], info["digest"], info["previous"], info["architecture"]) == (
         "4.15.2", rel.digest, ["4.15.1", "4.15.0"], "amd64")
     assert info["components"] == {name: img.digest_reference for name, img in rel.components.items()}
+    # --insecure instead of a manifest: the plain-HTTP registry is read as catalog list reads one
+    assert json.loads(mirrorsync("release", "info", ref, "--insecure", "--output", "json").stdout) == info
+    refused = mirrorsync("release", "info", ref, "--output", "json")  # HTTPS to a plain-HTTP registry
+    assert refused.returncode == 1 and refused.stdout == "" and refused.stderr.count("\n") == 1
     text = mirrorsync("release", "info", ref, "--manifest", str(manifest))
     assert text.returncode == 0, text.stderr
     assert "Name:      4.15.2" in text.stdout and "Upgrades: 4.15.1, 4.15.0" in text.stdout

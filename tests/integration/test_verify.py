@@ -32,6 +32,11 @@ def test_verify_catches_a_deleted_blob_and_a_retagged_manifest(registry, make_re
     assert "OK: 2 image(s)" in ok.stderr and "4 manifest(s)" in ok.stderr
     assert "2 of 2 CR entries have all their images on the mirrors" in ok.stderr
     assert mirrorsync("verify", str(manifest)).returncode == 0
+    ok_json = mirrorsync("verify", report, "--output", "json")
+    assert ok_json.returncode == 0, ok_json.stderr
+    assert json.loads(ok_json.stdout) == {"ok": True, "images": 2, "manifests": 4, "blobs": json.loads(
+        ok_json.stdout)["blobs"], "problems": [], "entries": 2, "entriesOk": 2, "entryGaps": []}
+    assert json.loads(ok_json.stdout)["blobs"] > 0
 
     # damage 1: a layer of one child of the index disappears from the mirror
     layer = index.blobs[-1]
@@ -55,6 +60,12 @@ def test_verify_catches_a_deleted_blob_and_a_retagged_manifest(registry, make_re
             for img in (index, single):
                 assert (f"entry {registry.host}/{img.repository} -> {mirror.host}/m/{img.repository}: 1 of 1 "
                         "image(s) not on the mirror") in bad.stderr
+        bad_json = mirrorsync("verify", target, "--manifest", str(manifest), "--output", "json")
+        assert bad_json.returncode == 1, bad_json.stderr
+        got = json.loads(bad_json.stdout)
+        assert got["ok"] is False and got["problems"] == sorted(lines)
+        if target == report:
+            assert got["entries"] == 2 and got["entriesOk"] == 0 and len(got["entryGaps"]) == 2
 
 
 def test_verify_bad_input_exits_2(tmp_path):

@@ -251,7 +251,7 @@ def test_cli_prints_what_the_mco_writes(tmp_path: Path) -> None:
     assert result.stderr == ""
     out = tmp_path / "etc" / "registries.conf"
     out.parent.mkdir()
-    result = CliRunner().invoke(app, ["registries-conf", str(tmp_path), "-o", str(out), *_scope_args(vector)])
+    result = CliRunner().invoke(app, ["registries-conf", str(tmp_path), "--output", str(out), *_scope_args(vector)])
     assert (result.exit_code, result.stdout) == (0, "")
     assert out.read_text() == vector["expected"]["registries_conf"]
 

@@ -58,7 +58,7 @@ def test_vector_pulls(path: Path) -> None:
         assert got.blocked == want["blocked_primary"], ref
         assert [s.to_json() for s in got.sources] == [
             {"reference": s["ref"], "mirror": s["mirror"], "insecure": s["insecure"],
-             "pull_from_mirror": s["pull_from_mirror"], "blocked": s["blocked"]} for s in want["sources"]], ref
+             "pullFromMirror": s["pull_from_mirror"], "blocked": s["blocked"]} for s in want["sources"]], ref
 
 
 @pytest.mark.parametrize("path", LOAD_ERROR_VECTORS, ids=lambda p: p.stem)
@@ -158,9 +158,9 @@ def test_short_names_are_normalised_and_blocked_primary_is_marked() -> None:
 
 def test_unmatched_reference_is_pulled_from_its_own_location() -> None:
     got = resolve("registry.example.org/x/y:1", CONF)
-    assert got.to_json() == {"reference": "registry.example.org/x/y:1", "matched_prefix": None, "blocked": False,
+    assert got.to_json() == {"reference": "registry.example.org/x/y:1", "matchedPrefix": None, "blocked": False,
                              "sources": [{"reference": "registry.example.org/x/y:1", "mirror": False,
-                                          "insecure": False, "pull_from_mirror": "", "blocked": False}]}
+                                          "insecure": False, "pullFromMirror": "", "blocked": False}]}
 
 
 @pytest.mark.parametrize(("ref", "message"), [
@@ -216,11 +216,11 @@ def test_cli_json_from_cr_files(tmp_path: Path) -> None:
                                       "hub.local", "--output", "json"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == {
-        "reference": f"docker.io/library/busybox@{DIGEST}", "matched_prefix": "docker.io/library", "blocked": True,
+        "reference": f"docker.io/library/busybox@{DIGEST}", "matchedPrefix": "docker.io/library", "blocked": True,
         "sources": [{"reference": f"hub.local/library/busybox@{DIGEST}", "mirror": True, "insecure": True,
-                     "pull_from_mirror": "digest-only", "blocked": False},
+                     "pullFromMirror": "digest-only", "blocked": False},
                     {"reference": f"docker.io/library/busybox@{DIGEST}", "mirror": False, "insecure": False,
-                     "pull_from_mirror": "", "blocked": True}]}
+                     "pullFromMirror": "", "blocked": True}]}
 
 
 def test_cli_text_from_a_registries_conf(tmp_path: Path) -> None:

@@ -108,7 +108,7 @@ def test_cli_resolve_shows_the_wildcard_entry(tmp_path: Path) -> None:
                                       "--output", "json"])
     assert result.exit_code == 0, result.stderr
     got = json.loads(result.stdout)
-    assert got["matched_prefix"] == "*.a.example.com"
+    assert got["matchedPrefix"] == "*.a.example.com"
     assert [s["reference"] for s in got["sources"]] == ["wild-a.local:5000/img:tag", "b.a.example.com:5000/img:tag"]
 
 

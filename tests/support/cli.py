@@ -43,12 +43,17 @@ class Run:
         return list(yaml.safe_load_all((self.crs_dir / name).read_text()))
 
 
-def mirrorsync(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run ``python -m mirrorsync ARGS`` in a clean environment (no user auth files leak in)."""
+def mirrorsync(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
+               cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m mirrorsync ARGS`` in a clean environment (no user auth files leak in), in ``cwd`` if given
+    (the project stays importable there)."""
     full_env = {k: v for k, v in os.environ.items() if k not in ("REGISTRY_AUTH_FILE", "DOCKER_CONFIG")}
     full_env.update(env or {})
+    if cwd is not None:
+        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
+                                                                full_env.get("PYTHONPATH")]))
     return subprocess.run([sys.executable, "-m", "mirrorsync", *args], capture_output=True, text=True,
-                          env=full_env, timeout=timeout, stdin=subprocess.DEVNULL)
+                          env=full_env, timeout=timeout, stdin=subprocess.DEVNULL, cwd=cwd)
 
 
 def registry_settings(registry: LocalRegistry) -> dict[str, Any]:

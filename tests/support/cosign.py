@@ -14,94 +14,33 @@
 from __future__ import annotations
 
 import base64
-import json
-import subprocess
-from dataclasses import dataclass
-from pathlib import Path
 
-from devtools.samples import OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, Blob, SamplePusher, make_manifest
+from devtools.cosign import (SIGNATURE_ANNOTATION, SIMPLESIGNING, Pushed, Signer,  # noqa: F401 - re-exported
+                             push_cosign_manifest, compact_json, sign)
+from devtools.samples import OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, Blob, SamplePusher, make_manifest
 
-SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 DSSE = "application/vnd.dsse.envelope.v1+json"
 SPDX = "text/spdx+json"
-SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
-
-
-@dataclass(frozen=True)
-class Pushed:
-    tag: str | None
-    digest: str
-    data: bytes
-    descriptor: dict
-
-
-def _json(value) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
-class Signer:
-    """An ECDSA P-256 key of the test's own (``key.pem``, ``key.pub``) in ``directory``."""
-
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.key, self.pub = directory / "key.pem", directory / "key.pub"
-        subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(self.key)],
-                       check=True, capture_output=True)
-        subprocess.run(["openssl", "ec", "-in", str(self.key), "-pubout", "-out", str(self.pub)], check=True,
-                       capture_output=True)
-
-    def sign(self, payload: bytes) -> bytes:
-        return subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(self.key)], input=payload, check=True,
-                              capture_output=True).stdout
-
-    def verifies(self, payload: bytes, signature: bytes, tmp: Path) -> bool:
-        sig = tmp / "sig.der"
-        sig.write_bytes(signature)
-        return subprocess.run(["openssl", "dgst", "-sha256", "-verify", str(self.pub), "-signature", str(sig)],
-                              input=payload, capture_output=True).returncode == 0
-
-
-def _cosign_manifest(pusher: SamplePusher, repository: str, tag: str, layer: Blob, annotations: dict) -> Pushed:
-    config = Blob(OCI_CONFIG, _json({"architecture": "", "created": "0001-01-01T00:00:00Z",
-                                     "history": [{"created": "0001-01-01T00:00:00Z"}], "os": "",
-                                     "rootfs": {"type": "layers", "diff_ids": [layer.digest]}, "config": {}}))
-    for blob in (config, layer):
-        pusher.push_blob(repository, blob)
-    body = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config.descriptor(),
-            "layers": [layer.descriptor(annotations=annotations)]}
-    manifest = Blob(OCI_MANIFEST, _json(body))
-    pusher.push_manifest(repository, tag, manifest)
-    return Pushed(tag, manifest.digest, manifest.data, {"mediaType": OCI_MANIFEST, "digest": manifest.digest,
-                                                        "size": manifest.size})
-
-
-def sign(pusher: SamplePusher, signer: Signer, repository: str, digest: str) -> Pushed:
-    """cosign sign: ``sha256-<hex>.sig`` in ``repository``."""
-    payload = _json({"critical": {"identity": {"docker-reference": f"{pusher.host}/{repository}"},
-                                  "image": {"docker-manifest-digest": digest},
-                                  "type": "cosign container image signature"}, "optional": None})
-    signature = base64.b64encode(signer.sign(payload)).decode()
-    return _cosign_manifest(pusher, repository, digest.replace(":", "-") + ".sig", Blob(SIMPLESIGNING, payload),
-                            {SIGNATURE_ANNOTATION: signature})
 
 
 def attest(pusher: SamplePusher, signer: Signer, repository: str, digest: str) -> Pushed:
     """cosign attest: ``sha256-<hex>.att``, a DSSE envelope of an in-toto statement."""
-    statement = _json({"_type": "https://in-toto.io/Statement/v0.1",
+    statement = compact_json({"_type": "https://in-toto.io/Statement/v0.1",
                        "predicateType": "https://slsa.dev/provenance/v0.2",
                        "subject": [{"name": f"{pusher.host}/{repository}", "digest": {"sha256": digest[7:]}}],
                        "predicate": {"builder": {"id": "mirrorsync-tests"}}})
     pae = b"DSSEv1 28 application/vnd.in-toto+json %d %s" % (len(statement), statement)
-    envelope = _json({"payloadType": "application/vnd.in-toto+json", "payload": base64.b64encode(statement).decode(),
-                      "signatures": [{"keyid": "", "sig": base64.b64encode(signer.sign(pae)).decode()}]})
-    return _cosign_manifest(pusher, repository, digest.replace(":", "-") + ".att", Blob(DSSE, envelope),
+    envelope = compact_json({"payloadType": "application/vnd.in-toto+json",
+                             "payload": base64.b64encode(statement).decode(),
+                             "signatures": [{"keyid": "", "sig": base64.b64encode(signer.sign(pae)).decode()}]})
+    return push_cosign_manifest(pusher, repository, digest.replace(":", "-") + ".att", Blob(DSSE, envelope),
                             {"predicateType": "https://slsa.dev/provenance/v0.2"})
 
 
 def attach_sbom(pusher: SamplePusher, repository: str, digest: str) -> Pushed:
     """cosign attach sbom: ``sha256-<hex>.sbom``."""
-    sbom = _json({"spdxVersion": "SPDX-2.3", "name": digest, "packages": [{"name": "busybox"}]})
-    return _cosign_manifest(pusher, repository, digest.replace(":", "-") + ".sbom", Blob(SPDX, sbom), {})
+    sbom = compact_json({"spdxVersion": "SPDX-2.3", "name": digest, "packages": [{"name": "busybox"}]})
+    return push_cosign_manifest(pusher, repository, digest.replace(":", "-") + ".sbom", Blob(SPDX, sbom), {})
 
 
 def push_referrer(pusher: SamplePusher, repository: str, subject: dict, artifact_type: str, *,
@@ -120,7 +59,7 @@ def push_referrer(pusher: SamplePusher, repository: str, subject: dict, artifact
     if fallback:
         tag = subject["digest"].replace(":", "-")
         listed = fallback_entries(pusher, repository, subject["digest"])
-        index = Blob(OCI_INDEX, _json({"schemaVersion": 2, "mediaType": OCI_INDEX,
+        index = Blob(OCI_INDEX, compact_json({"schemaVersion": 2, "mediaType": OCI_INDEX,
                                        "manifests": [*listed, descriptor]}))
         pusher.push_manifest(repository, tag, index)
     return Pushed(None, manifest.digest, manifest.data, descriptor)

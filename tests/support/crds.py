@@ -21,9 +21,13 @@ The CRDs set no ``maxLength`` on these fields.
 
 from __future__ import annotations
 
+import base64
+import re
+from pathlib import Path
 from typing import Any
 
 import jsonschema
+import yaml
 
 # The CRDs' patterns for a mirror (host[:port][/path]) and a source (the same, or *.host).
 MIRROR_PATTERN = (r"^((?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9]"
@@ -73,4 +77,33 @@ SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
 
 def validate(obj: dict[str, Any]) -> None:
     """Raise ``jsonschema.ValidationError`` unless the cluster would accept ``obj`` as it is (KeyError: no CRD)."""
+    if (obj.get("apiVersion"), obj.get("kind")) == ("config.openshift.io/v1", "ClusterImagePolicy"):
+        validate_cluster_image_policy(obj)
+        return
     jsonschema.validate(obj, SCHEMAS[(obj["apiVersion"], obj["kind"])])
+
+
+# ClusterImagePolicy: the CRD itself, byte for byte from openshift/api (tests/data/README.md), its openAPIV3Schema
+# read by jsonschema; the CEL rules (x-kubernetes-validations) on what mirrorsync fills are written out below, as
+# the API server applies them ([[:xdigit:]] spelt for Python).
+_CIP_CRD = yaml.safe_load((Path(__file__).parent.parent / "data" / "crds" /
+                           "config.openshift.io_clusterimagepolicies.yaml").read_text())
+_CIP_SCHEMA = next(v for v in _CIP_CRD["spec"]["versions"] if v["name"] == "v1")["schema"]["openAPIV3Schema"]
+_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_CIP_SCOPE = re.compile(rf"^((((?:{_COMPONENT})(?:\.(?:{_COMPONENT}))+(?::[0-9]+)?)|(localhost(?::[0-9]+)?))"
+                        r"(?:(?:/[a-z0-9]+(?:(?:(?:[._]|__|[-]*)[a-z0-9]+)+)?)+)?)(?::([\w][\w.-]{0,127}))?"
+                        r"(?:@([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][0-9a-fA-F]{32,}))?$")
+_CIP_WILDCARD = re.compile(rf"^\*(?:\.(?:{_COMPONENT}))+$")
+
+
+def validate_cluster_image_policy(obj: dict[str, Any]) -> None:
+    jsonschema.validate(obj, _CIP_SCHEMA)
+    assert obj["apiVersion"] == f"{_CIP_CRD['spec']['group']}/v1" and obj["kind"] == _CIP_CRD["spec"]["names"]["kind"]
+    for scope in obj["spec"]["scopes"]:
+        assert (_CIP_WILDCARD if "*" in scope else _CIP_SCOPE).match(scope), scope
+        host = scope.split("/")[0]
+        assert len(host.split(".")) > 1 or host.split(":")[0] == "localhost", scope
+    pem = base64.b64decode(obj["spec"]["policy"]["rootOfTrust"]["publicKey"]["keyData"]).decode()
+    assert pem.startswith("-----BEGIN PUBLIC KEY-----") and pem.endswith("-----END PUBLIC KEY-----\n")
+    name = obj["metadata"]["name"]
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name) and len(name) <= 253, name

@@ -19,6 +19,7 @@ from support.crds import validate
 
 # Every kind mirrorsync may put into the directory; release payloads and catalogs will add theirs here.
 ALLOWED_KINDS = {("config.openshift.io/v1", "ImageDigestMirrorSet"), ("config.openshift.io/v1", "ImageTagMirrorSet"),
+                 ("config.openshift.io/v1", "ClusterImagePolicy"),
                  ("operator.openshift.io/v1alpha1", "ImageContentSourcePolicy")}
 
 # What ``kubectl apply -f DIR`` reads in a directory (k8s.io/cli-runtime resource.FileExtensions), not recursively.

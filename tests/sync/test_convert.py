@@ -202,12 +202,12 @@ def cli(*args, cwd):
 def test_cli_writes_atomically_and_nothing_on_bad_input(tmp_path):
     src = write(tmp_path, SKOPEO, "sync.yml")
     out = tmp_path / "manifest.yaml"
-    ok = cli(src, "-o", str(out), "--mirror", "m.io", cwd=tmp_path)
+    ok = cli(src, "--output", str(out), "--mirror", "m.io", cwd=tmp_path)
     assert ok.returncode == 0 and ok.stdout == "", ok.stderr
     assert manifest.load(str(out)).images[0].source.name == "registry.example.com/busybox"
     before = out.read_bytes()
     bad = write(tmp_path, "r.io:\n  images:\n    a: v1\n", "bad.yml")
-    proc = cli(bad, "-o", str(out), "--mirror", "m.io", cwd=tmp_path)
+    proc = cli(bad, "--output", str(out), "--mirror", "m.io", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [f"error: {bad}:3: r.io.images.a: must be a list of tags and digests"]
     assert out.read_bytes() == before

@@ -155,6 +155,22 @@ def test_icsp_check_names_where_never_contact_source_was_set():
         """).check_icsp()
 
 
+def test_with_insecure_keeps_the_hosts_other_settings_and_the_rest():
+    m = load("""\
+        registries:
+          quay.io: {certDir: /etc/certs, authFile: /etc/auth.json}
+        images:
+          - source: quay.io/a/b
+            tags: ['1']
+        """)
+    loose = m.with_insecure("quay.io:443")  # the same host, spelled with its default port
+    assert loose.settings_for("quay.io").tls_verify is False
+    assert (loose.settings_for("quay.io").cert_dir, loose.settings_for("quay.io").auth_file) == ("/etc/certs",
+                                                                                              "/etc/auth.json")
+    assert loose.settings_for("other.example").tls_verify is True
+    assert loose.images == m.images and m.settings_for("quay.io").tls_verify is True
+
+
 def test_source_mirrors_is_a_path_relative_to_the_manifest_or_system():
     def parsed(value, file="site/m.yaml"):
         return manifest.parse(HEAD + f"options: {{sourceMirrors: {value}}}\nimages: [{{source: quay.io/a/b, tags: [v1]}}]\n",

@@ -14,6 +14,9 @@ def _sample() -> Report:
                     mediaType="application/vnd.oci.image.index.v1+json", children=["sha256:" + "c" * 64],
                     destinations=[DestinationRecord("mirror.example.com/ns", "mirror.example.com/ns/b", "copied",
                                                     bytesSent=10, blobsSent=2, manifestsPushed=2)]),
+        ImageRecord(source="registry.example.com/c/d/e", tag="v1", digest="sha256:" + "d" * 64, status="copied",
+                    destinations=[DestinationRecord("mirror.example.com/ns", "mirror.example.com/ns-c-d-e",
+                                                    "copied", flattenedFrom="mirror.example.com/ns/c/d/e")]),
         ImageRecord(source="registry.example.com/a", tag=None, digest=None, status="failed", error="boom",
                     destinations=[DestinationRecord("mirror.example.com/ns", "mirror.example.com/ns/a", "failed",
                                                     error="boom")]),
@@ -24,13 +27,20 @@ def _sample() -> Report:
 def test_images_serialise_as_their_fields_in_order_sorted_by_source():
     r = _sample()
     images = r.to_dict()["images"]
-    assert [i["source"] for i in images] == ["registry.example.com/a", "registry.example.com/b"]
+    assert [i["source"] for i in images] == ["registry.example.com/a", "registry.example.com/b",
+                                             "registry.example.com/c/d/e"]
     for got, record in zip(images, sorted(r.images, key=lambda i: i.source)):
-        # fields of features the image does not use are left out (report._OPTIONAL_IMAGE_FIELDS)
+        # fields of features the image (or destination) does not use are left out (report._OPTIONAL_*_FIELDS)
         expected = {k: v for k, v in dataclasses.asdict(record).items()
                     if not (k in report._OPTIONAL_IMAGE_FIELDS and v is None)}
+        expected["destinations"] = [{k: v for k, v in d.items()
+                                     if not (k in report._OPTIONAL_DESTINATION_FIELDS and v is None)}
+                                    for d in expected["destinations"]]
         assert got == expected and list(got) == list(expected)
-        assert list(got["destinations"][0]) == [f.name for f in dataclasses.fields(DestinationRecord)]
+    fields = [f.name for f in dataclasses.fields(DestinationRecord)]
+    assert list(images[0]["destinations"][0]) == [f for f in fields if f != "flattenedFrom"]
+    assert list(images[2]["destinations"][0]) == fields
+    assert images[2]["destinations"][0]["flattenedFrom"] == "mirror.example.com/ns/c/d/e"
 
 
 def test_round_trip_keeps_every_field():

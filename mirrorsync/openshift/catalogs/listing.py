@@ -7,7 +7,6 @@ import os
 from ...errors import InputError
 from ...ocilayout.image_layout import ImageLayout
 from ...registry import reference
-from ...registry.settings import RegistrySettings
 from ...sync.manifest import SyncManifest
 from ...sync.semver import Version
 from . import fbc
@@ -26,6 +25,7 @@ def read(text: str, *, manifest: SyncManifest | None = None, insecure: bool = Fa
         layout = ImageLayout(os.path.abspath(os.path.expanduser(text[len(OCI):])), LAYOUT_TAG)
         layout.check()
         digest, catalog = read_catalog(layout, "", LAYOUT_TAG)
+        _check_is_catalog(catalog, f"{text}@{digest}")
         return layout.describe(), digest, catalog
     ref = reference.parse(text)
     if ref.tag is None and ref.digest is None:
@@ -33,16 +33,23 @@ def read(text: str, *, manifest: SyncManifest | None = None, insecure: bool = Fa
     if manifest is None:
         manifest = SyncManifest(file="", mirrors=(), images=())
     if insecure:
-        registries = dict(manifest.registries)
-        registries[ref.registry] = RegistrySettings(tls_verify=False)
-        manifest = SyncManifest(file=manifest.file, mirrors=manifest.mirrors, images=manifest.images,
-                                registries=registries)
+        manifest = manifest.with_insecure(ref.registry)
     clients = Clients.for_run(manifest, auth_file=auth_file)
     try:
         digest, catalog = read_catalog(clients.get(ref.registry), ref.repository, ref.digest or ref.tag)
     finally:
         clients.close()
+    _check_is_catalog(catalog, f"{ref.name}@{digest}")
     return ref.name, digest, catalog
+
+
+def _check_is_catalog(catalog: fbc.Catalog, where: str) -> None:
+    """An image with no package in its file-based catalog is not a catalog: what the registry holds there is at
+    fault, so exit 1 (``CatalogError``), as ``release info`` on an image that is no release; printing an empty list
+    would pass for an answer."""
+    if not catalog.packages:
+        raise fbc.CatalogError(f"{where} is not an operator catalog: no file-based catalog packages under its "
+                               f"{fbc.CONFIGS_LABEL} label's directory (default {fbc.DEFAULT_CONFIGS})")
 
 
 def lines(catalog: fbc.Catalog, package: str | None = None) -> list[str]:

@@ -21,7 +21,7 @@ from ...registry.reference import Reference
 from ...sync.manifest import ImageSpec, SyncManifest
 from .spec import OperatorCatalogSpec
 from ...sync.plan import CopyJob, Plan, PlanFailure, add_jobs, destinations, spec_for
-from ...sync.report import DestinationRecord, ImageRecord, Report
+from ...sync.report import ImageRecord, Report
 from ...sync.status import Status
 from . import fbc, rebuild
 from .filter import FilterInputError, Selection, apply, images_of, select, without
@@ -260,8 +260,7 @@ def keep_previous(report: Report, previous: Report | None, manifest: SyncManifes
             report.images.append(ImageRecord(
                 source=spec.source.name, tag=None if ref.digest else ref.tag, digest=ref.digest, status=Status.FAILED,
                 mirrorSets=list(spec.mirror_sets), error=error,
-                destinations=[DestinationRecord(d.mirror.location, d.name, Status.FAILED, error=error)
-                              for d in destinations(manifest, spec)]))
+                destinations=[d.record(Status.FAILED, error=error) for d in destinations(manifest, spec)]))
 
 
 def recorded_images(entry: dict) -> list[Reference]:

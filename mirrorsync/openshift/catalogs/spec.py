@@ -15,6 +15,7 @@ from ...ocilayout.image_layout import ImageLayout
 from ...registry import reference
 from ...registry.reference import Reference
 from ...sync.semver import Version
+from ...yamlsource import base_dir, local_path
 from .filter import CatalogFilter, ChannelFilter, PackageFilter
 
 _CATALOG_KEYS = {"catalog", "full", "packages", "targetCatalog", "targetTag", "resolveDependencies"}
@@ -123,9 +124,7 @@ def _layout_path(r, text: str, path: tuple, manifest_file: str) -> str:
     rest = text[len(OCI):]
     if not rest or "\0" in rest:
         raise r.fail(path, f"{text!r}: expected oci:///path/to/layout (a directory holding an OCI image layout)")
-    base = os.path.dirname(os.path.abspath(manifest_file)) if manifest_file and not manifest_file.startswith("<") \
-        else os.getcwd()
-    return os.path.normpath(os.path.join(base, os.path.expanduser(rest)))
+    return local_path(base_dir(manifest_file), rest)
 
 
 def _layout_repository(r, layout: str, path: tuple) -> str:

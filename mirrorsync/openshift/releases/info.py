@@ -10,13 +10,17 @@ from .payload import read
 
 
 def describe_release(ref_text: str, manifest: SyncManifest | None = None, *, auth_file: str | None = None,
-                     as_json: bool = False) -> str:
+                     as_json: bool = False, insecure: bool = False) -> str:
+    """What ``release info`` prints of the release ``ref_text``: with the registry settings of ``manifest``, or with
+    ``insecure``, TLS unverified and plain HTTP allowed for the release's host."""
     ref = reference.parse(ref_text)
     if not ref.identifier:
         ref = ref.with_tag("latest")
     from ...sync.engines import Clients  # noqa: PLC0415 - the run's clients, as catalog list uses them
 
     settings = manifest or SyncManifest(file="", mirrors=(), images=())
+    if insecure:
+        settings = settings.with_insecure(ref.registry)
     clients = Clients.for_run(settings, auth_file=auth_file)
     try:
         release = read(clients.get(ref.registry), ref.repository, ref.identifier or "", where=str(ref))

@@ -13,7 +13,7 @@ from typing import Any
 from ...registry import reference
 from ...registry.reference import Reference
 from ...sync.semver import Version
-from ...yamlsource import Reader
+from ...yamlsource import Reader, base_dir, local_path
 
 DEFAULT_UPDATE_SERVICE = "https://api.openshift.com/api/upgrades_info/v1/graph"
 # oc-mirror's: the update graph of a zone that cannot reach api.openshift.com (enclaves). It replaces the graph URL
@@ -96,14 +96,13 @@ def _location(r: Reader, value: Any, path: tuple, base: str) -> str:
         return text
     if "://" in text:
         raise r.fail(path, f"{text!r}: only http://, https:// or a local path")
-    return os.path.normpath(os.path.join(base, os.path.expanduser(text)))
+    return local_path(base, text)
 
 
 def parse(r: Reader, value: Any, manifest_file: str) -> PlatformSpec:
     """The ``platform`` mapping, validated (``InputError`` at the offending line)."""
     top = r.mapping(value, ("platform",), _KEYS)
-    base = os.path.dirname(os.path.abspath(manifest_file)) if manifest_file and not manifest_file.startswith("<") \
-        else os.getcwd()
+    base = base_dir(manifest_file)
     arches: tuple[str, ...] = ("amd64",)
     if "architectures" in top:
         names = r.string_list(top["architectures"], ("platform", "architectures"))
