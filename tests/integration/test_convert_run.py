@@ -82,7 +82,7 @@ def test_convert_image_set_configuration_then_run(tmp_path: Path, registry, mirr
     isc.write_text("kind: ImageSetConfiguration\n"
                    "apiVersion: mirror.openshift.io/v2alpha1\n"
                    "mirror:\n"
-                   "  helm: {}\n"
+                   "  samples: [{image: registry.example.com/s:1}]\n"
                    "  additionalImages:\n"
                    f"  - name: {registry.host}/{app}:v1\n"
                    f"  - name: {registry.host}/{blocked}:v1\n"
@@ -94,7 +94,7 @@ def test_convert_image_set_configuration_then_run(tmp_path: Path, registry, mirr
                            "--insecure-mirror")
     assert converted.returncode == 0, converted.stderr
     text = out.read_text()
-    assert "imageset-config.yaml:4: mirror.helm: not supported" in text
+    assert "imageset-config.yaml:4: mirror.samples: not supported" in text
     assert f"imageset-config.yaml:7: mirror.additionalImages[1].name: {registry.host}/{blocked}:v1 left out" in text
     # the source registry speaks plain HTTP: the one setting an ImageSetConfiguration cannot say
     out.write_text(text.replace("registries:\n", f"registries:\n  {registry.host}:\n    tlsVerify: false\n", 1))
