@@ -226,6 +226,14 @@ class CredentialsLookup:
     def where(self, repository: str | None) -> str:
         return where_from(self.registry, repository, auth_file=self.auth_file)
 
+    def has_entries_below(self, repository: str | None) -> bool:
+        """Whether an auth file has keys for repositories below ``repository`` (None: below the registry), such
+        as ``host/ns/app`` for ``ns``: credentials given per repository, none for the namespace itself."""
+        prefixes = tuple(f"{host}/{repository}/" if repository else f"{host}/"
+                         for host in same_host_spellings(self.registry))
+        with self._lock:
+            return any(key.startswith(prefixes) for _file, auths in self._files() for key in auths)
+
 
 # --- the challenge flow -------------------------------------------------------------------------------------------
 
@@ -324,6 +332,11 @@ class RegistryAuth(httpx.Auth):
         if where is not None:
             return where(repository)
         return "the credentials given" if self.credentials(repository) else "no credentials given"
+
+    def has_credentials_below(self, repository: str | None = None) -> bool:
+        """Credentials exist only for repositories below ``repository`` (``CredentialsLookup.has_entries_below``)."""
+        below = getattr(self._credentials_for, "has_entries_below", None)
+        return bool(below and below(repository))
 
     @staticmethod
     def _basic(c: Credentials) -> str:

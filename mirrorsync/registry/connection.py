@@ -171,6 +171,11 @@ class RegistryConnection:
         where the registry wants one, as ``docker login`` does; a registry that wants credentials where none are
         found fails too. Raises ``Unreachable``, or ``AuthError`` naming the auth file entry tried (not
         retried: a fresh token was refused)."""
+        if login and self.auth.credentials(repository) is None and self.auth.has_credentials_below(repository):
+            # credentials given per repository (host/ns/app), none for the namespace: nothing to log in with here,
+            # so the answer and its TLS only; each image's requests then carry their own repository's entry
+            login = False
+
         def go() -> None:
             response = self._client.get(self.url_of("/v2/"), extensions={auth_mod.LOGIN: repository} if login
                                         else {})

@@ -2,7 +2,7 @@
 credentials it will get (``RegistryConnection.check_access``): all hosts at once, each with one budget in time
 shared by its checks (no retry starts after ``timeout`` seconds, so a host that accepts connections and never
 answers costs at most twice the timeout, once, not once per image). A mirror must take the credentials of its
-namespace (``host/ns``, else ``host``); a source is checked for an answer and trust only, as the credentials it
+namespace (``host/ns``, else ``host``; with keys only below it, ``host/ns/app``, its answer alone); a source is checked for an answer and trust only, as the credentials it
 is read with are per repository (a wrong one fails the images it is for, its error naming the entry)."""
 
 from __future__ import annotations

@@ -206,3 +206,21 @@ def test_a_source_refusing_the_credentials_fails_its_images_naming_the_key_tried
                output_dir=tmp_path / "o2")
     error = run.report["images"][0]["error"]
     assert f"no credentials: no entry for {htpasswd_registry.host}/{img.repository}, " in error, error
+
+
+def test_a_mirror_with_credentials_per_repository_only_passes_the_preflight_and_copies(sync, registry,
+                                                                                     htpasswd_registry, seed,
+                                                                                     unique_repo, tmp_path):
+    """An auth file with keys for each mirror repository (host/m/app) and none for the namespace or the host: the
+    preflight has nothing to log in with, so it checks the answer only, and each image's requests carry its own
+    repository's entry (a preflight that demanded host/m credentials refused this working set-up)."""
+    images = images_of(registry, seed, unique_repo, 2)
+    per_repo = auth_file(tmp_path / "per-repo.json", {
+        f"{htpasswd_registry.host}/m/{image['source'].split('/', 1)[1].rsplit(':', 1)[0]}":
+            (htpasswd_registry.username, htpasswd_registry.password) for image in images})
+    settings = {registry.host: {"tlsVerify": False}, htpasswd_registry.host: {"tlsVerify": False}}
+    run = sync(mirrors=[f"{htpasswd_registry.host}/m"], images=images, registries=settings,
+               args=("--authfile", str(per_repo)))
+    assert run.returncode == 0, run.stderr
+    report = json.loads((run.output_dir / "report.json").read_text())
+    assert [i["status"] for i in report["images"]] == ["copied", "copied"], report["images"]
