@@ -74,6 +74,11 @@ class Unreachable(RegistryError):
     """The registry could not be reached at all (refused, reset, timed out, TLS handshake failed)."""
 
 
+class PreflightError(RegistryError):
+    """A mirror failed the check before copying (unreachable, untrusted, refusing the credentials): the run
+    copies nothing. Exit code 1."""
+
+
 def describe(exc: BaseException) -> str:
     """One line saying what went wrong, for reports and logs (never a traceback)."""
     if isinstance(exc, MirrorsyncError):

@@ -26,6 +26,8 @@ class Session:
         set_log_format(log_format)
         setup_logging(log_format, verbose)
         self.progress = Progress(log_format=log_format, quiet=quiet)
+        global _progress
+        _progress = self.progress  # notes go above its live display, never into it
         self.stop = threading.Event()
         # set after ``stop`` (a second signal): images in flight are reported failed and not waited for
         self.abandon = threading.Event()
@@ -88,6 +90,7 @@ def stop_grace() -> float:
 
 
 _json_lines = False
+_progress = None  # the running command's Progress, whose live display a note must not be written into
 
 
 def set_log_format(log_format: str) -> None:
@@ -104,8 +107,11 @@ def note(text: str, *, level: str = "info", event: str = "message", **fields: An
     """A line on stderr for whoever watches; a stderr nobody reads any more (closed, its reader gone) must not
     change what a sync does or its exit code. With ``--log-format json`` an object: ``event``, ``level``,
     ``message`` (the text line), ``time`` and the ``fields`` given."""
+    line = _line(text, level, event, fields)
+    if _progress is not None and _progress.print_line(line):
+        return
     with contextlib.suppress(OSError, ValueError):
-        typer.echo(_line(text, level, event, fields), err=True)
+        typer.echo(line, err=True)
 
 
 def result_line(text: str, *, event: str = "written", **fields: Any) -> None:

@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..errors import InputError, MirrorsyncError
+from ..errors import InputError, MirrorsyncError, PreflightError
 from ..registry import auth
 from ..registry.proxies import ProxySettings
 from ..registry.retry import RetryPolicy
 from ..registry.tls import ssl_context_for
 from ..openshift import cluster_image_policies
 from ..trust import policy as trust_policy, registries_d as trust_registries_d
-from ..sync import pacing
+from ..sync import pacing, preflight
+from ..sync.host_breaker import api_host
 from ..sync import plan as plan_mod
 from ..sync.carryover import reconcile
 from ..sync.copy import Target
@@ -256,10 +257,30 @@ class Runner:
                                           f"cannot read {exc.filename or settings.cert_dir}: "
                                           f"{exc.strerror or exc}") from None
 
+    def preflight(self, clients: Clients) -> None:
+        """Ask every mirror and source registry of the run ``GET /v2/`` with the credentials it will get, at once
+        (``sync/preflight.py``). A mirror that fails raises ``PreflightError``: nothing is copied and nothing
+        written. A source that fails is given up (``clients.breaker``): its images fail with the error, the
+        others go on. Sources read through source mirrors are not checked (they may not answer, by design)."""
+        route = self.route
+        mirrors = [] if route.to_layout else [m for m in self.manifest.mirrors if m.registry not in route.unreached]
+        # sources read through source mirrors (options.sourceMirrors) may well not answer themselves, by design
+        through_mirrors = self.manifest.options.source_mirrors is not None
+        sources = set() if route.from_layout or through_mirrors else self.manifest.source_hosts() - route.unreached
+        failed = preflight.check(clients, mirrors, sources, timeout=self._value("timeout"))
+        unusable = list(dict.fromkeys(f"mirror {m.location}: {failed[api_host(m.registry)]}" for m in mirrors
+                                      if api_host(m.registry) in failed))
+        if unusable:
+            raise PreflightError("; ".join(unusable) + " (nothing copied; the outputs of earlier runs are kept)")
+        for host, error in failed.items():
+            log.warning("source %s failed the preflight, its images are not tried: %s", host, error)
+            clients.breaker.give_up(host, f"preflight: {error}")
+
     def run(self) -> Report:
         """Copy everything the manifest selects; never raises for a failed image (it is in the report).
 
-        Raises ``InputError`` for an auth file that cannot be used, before anything is copied.
+        Raises ``InputError`` for an auth file that cannot be used, and ``PreflightError`` for a mirror that
+        does not answer, is not trusted or refuses the credentials, before anything is copied.
         """
         self.check_credentials()
         clients = self.clients()
@@ -267,10 +288,11 @@ class Runner:
             self._through_mirrors = source_mirrors.reader(self.manifest, clients)
         engine = self.make_engine(clients)
         jobs = JobRunner(self.manifest, self._value("concurrency"), self.on_event, self.stop, self.abandon,
-                         throttled=clients.policy.ledger.throttled)
+                         throttled=clients.policy.ledger.throttled, breaker=clients.breaker)
         report = Report(manifest=self.manifest.file, engine=engine.name,
                         mirrors=[m.location for m in self.manifest.mirrors], startedAt=now())
         try:
+            self.preflight(clients)
             the_plan = self.plan(clients)
             if isinstance(engine, SignatureGate):
                 engine.checker.add_wholes(self.wholes(the_plan))

@@ -162,6 +162,25 @@ def _search(keys: list[str], files: Iterable[tuple[Path, dict]]) -> Credentials 
     return None
 
 
+def where_from(registry: str, repository: str | None = None, *, auth_file: str | None = None) -> str:
+    """Which auth file entry ``registry/repository`` gets its credentials from, for an error to name: the file and
+    key (``host/ns`` or ``host``), or the keys looked for and the files searched. Never the secret itself; no
+    credential helper is run for it."""
+    keys = auth_keys(registry, repository)
+    paths = auth_file_paths(auth_file)
+    for file in paths:
+        try:
+            auths = _load_auths(file, required=bool(auth_file))
+        except InputError as exc:
+            return f"the auth file could not be used: {exc}"
+        key = next((k for k in keys if k in auths), None)
+        if key is None and auths.get(credential_helpers.STORE_KEY):
+            key = f"{keys[0].split('/', 1)[0]} (the file's credsStore)"
+        if key is not None:
+            return f"credentials of key {key} in {file}"
+    return f"no credentials: no entry for {', '.join(dict.fromkeys(keys))} in {', '.join(map(str, paths))}"
+
+
 def _entry_credentials(entry: dict, file: Path, key: str) -> Credentials | None:
     if isinstance(entry, dict) and credential_helpers.HELPER_KEY in entry:
         got = credential_helpers.get(entry[credential_helpers.HELPER_KEY], key.split("/", 1)[0], file)
@@ -169,29 +188,51 @@ def _entry_credentials(entry: dict, file: Path, key: str) -> Credentials | None:
     return _decode_entry(entry, file, key)
 
 
+# A request extension: this ``/v2/`` is a preflight's, answered with the credentials of the repository it holds
+# (None: the registry's own), a token fetched for them if the registry wants one (``RegistryConnection.check_access``)
+LOGIN = "mirrorsync.login"
+
 CredentialsFor = Callable[[str | None], Credentials | None]  # repository (None: the registry itself) -> creds
 
 
-def credentials_for(registry: str, auth_file: str | None = None) -> CredentialsFor:
+def credentials_for(registry: str, auth_file: str | None = None) -> CredentialsLookup:
     """The credentials of each repository of ``registry``, looked up once per repository; each auth file is read
     once (when a lookup first needs it), not once per repository."""
-    cache: dict[str | None, Credentials | None] = {}
-    loaded: dict[Path, dict] = {}
-    lock = threading.Lock()
+    return CredentialsLookup(registry, auth_file)
 
-    def files() -> Iterator[tuple[Path, dict]]:
-        for file in auth_file_paths(auth_file):
-            if file not in loaded:
-                loaded[file] = _load_auths(file, required=bool(auth_file))
-            yield file, loaded[file]
 
-    def find(repository: str | None) -> Credentials | None:
-        with lock:
-            if repository not in cache:
-                cache[repository] = _search(auth_keys(registry, repository), files())
-            return cache[repository]
+class CredentialsLookup:
+    """``credentials_for``'s answer: called with a repository (None: the registry itself), its credentials;
+    ``where(repository)`` says which auth file entry they come from, for an error to name."""
 
-    return find
+    def __init__(self, registry: str, auth_file: str | None) -> None:
+        self.registry, self.auth_file = registry, auth_file
+        self._cache: dict[str | None, Credentials | None] = {}
+        self._loaded: dict[Path, dict] = {}
+        self._lock = threading.Lock()
+
+    def _files(self) -> Iterator[tuple[Path, dict]]:
+        for file in auth_file_paths(self.auth_file):
+            if file not in self._loaded:
+                self._loaded[file] = _load_auths(file, required=bool(self.auth_file))
+            yield file, self._loaded[file]
+
+    def __call__(self, repository: str | None) -> Credentials | None:
+        with self._lock:
+            if repository not in self._cache:
+                self._cache[repository] = _search(auth_keys(self.registry, repository), self._files())
+            return self._cache[repository]
+
+    def where(self, repository: str | None) -> str:
+        return where_from(self.registry, repository, auth_file=self.auth_file)
+
+    def has_entries_below(self, repository: str | None) -> bool:
+        """Whether an auth file has keys for repositories below ``repository`` (None: below the registry), such
+        as ``host/ns/app`` for ``ns``: credentials given per repository, none for the namespace itself."""
+        prefixes = tuple(f"{host}/{repository}/" if repository else f"{host}/"
+                         for host in same_host_spellings(self.registry))
+        with self._lock:
+            return any(key.startswith(prefixes) for _file, auths in self._files() for key in auths)
 
 
 # --- the challenge flow -------------------------------------------------------------------------------------------
@@ -285,6 +326,18 @@ class RegistryAuth(httpx.Auth):
         """What this registry's requests about ``repository`` carry (None: the registry itself, as ``/v2/``)."""
         return self._credentials_for(repository)
 
+    def where(self, repository: str | None = None) -> str:
+        """Where the credentials of ``repository`` come from (``CredentialsLookup.where``), for an error."""
+        where = getattr(self._credentials_for, "where", None)
+        if where is not None:
+            return where(repository)
+        return "the credentials given" if self.credentials(repository) else "no credentials given"
+
+    def has_credentials_below(self, repository: str | None = None) -> bool:
+        """Credentials exist only for repositories below ``repository`` (``CredentialsLookup.has_entries_below``)."""
+        below = getattr(self._credentials_for, "has_entries_below", None)
+        return bool(below and below(repository))
+
     @staticmethod
     def _basic(c: Credentials) -> str:
         return "Basic " + base64.b64encode(f"{c.username}:{c.password}".encode()).decode()
@@ -327,6 +380,8 @@ class RegistryAuth(httpx.Auth):
             return
         replayable = _replayable(request)
         ready, value = self.authorization(request.method, request.url.path, request.url.params.get("from"))
+        if LOGIN in request.extensions:
+            ready, value = False, None  # the challenge decides, with the credentials the preflight names
         if value:
             request.headers["Authorization"] = value
         elif not ready and not replayable and self._scheme == "bearer":
@@ -341,8 +396,10 @@ class RegistryAuth(httpx.Auth):
             return
         header = response.headers.get("WWW-Authenticate", "")
         scheme, params = parse_challenge(header)
+        login = LOGIN in request.extensions  # a preflight's /v2/: with the credentials of the repository it names
+        repository = request.extensions[LOGIN] if login else repository_of(request.url.path)
         if scheme == "basic":
-            creds = self.credentials(repository_of(request.url.path))
+            creds = self.credentials(repository)
             if not creds:
                 return
             self._scheme = "basic"
@@ -356,10 +413,12 @@ class RegistryAuth(httpx.Auth):
         self._scheme = "bearer"
         self._bearer_params = params
         scope = scope_for(request)
-        if scope is None and not params.get("scope"):
-            return  # a version check (/v2/): the 401 already says the registry is there; no token is worth fetching
+        if scope is None and not params.get("scope") and not (login and self.credentials(repository)):
+            # a version check (/v2/): the 401 already says the registry is there; no token is worth fetching,
+            # unless a preflight asks whether the realm takes the credentials (as ``docker login`` does)
+            return
         wanted = " ".join(s for s in [params.get("scope"), scope] if s)
-        value = yield from self._fetch_token(params, wanted, scope, repository_of(request.url.path))
+        value = yield from self._fetch_token(params, wanted, scope, repository)
         if not value:
             return  # the original 401 stands; the caller reports an authentication failure
         if not replayable:

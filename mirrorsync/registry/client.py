@@ -19,7 +19,7 @@ from ..oci.store import BlobReuse
 from ..errors import DigestMismatch, NotFound, RegistryError
 from .blob_reuse import BlobReuseStrategy
 from .connection import USER_AGENT, RegistryConnection
-from .http_errors import raise_for_status, refused_push
+from .http_errors import refused_push
 from .settings import RegistrySettings
 from .retry import RetryPolicy, TransientError
 from .proxies import ProxySettings
@@ -105,7 +105,7 @@ class RegistryClient(RegistryConnection):
                     # some registries (proxy caches, cloud registries) refuse HEAD on manifests but answer GET;
                     # a GET that is refused too says why
                     return self._descriptor_by_get(repo, ref)
-                raise_for_status(response, what)
+                self.check(response, what)
                 headers = response.headers
             digest = headers.get("Docker-Content-Digest")
             if not digest and reference.is_digest(ref):
@@ -180,7 +180,7 @@ class RegistryClient(RegistryConnection):
             response = self._client.head(self.url_of(f"/v2/{repo}/blobs/{digest}"))
             if response.status_code == 404:
                 return False
-            raise_for_status(response, what)
+            self.check(response, what)
             return True  # 2xx, or a redirect to where the blob is served from
 
         return self.retrying(go, what)
@@ -208,13 +208,13 @@ class RegistryClient(RegistryConnection):
 
     def _resumable(self, repo: str, desc: Descriptor, what: str, offset: int = 0) -> Iterator[bytes]:
         url = self.url_of(f"/v2/{repo}/blobs/{desc.digest}")
-        budget = retry.ResumeBudget(self.policy, f"fetching {what}", self.health)
+        budget = retry.ResumeBudget(self.policy, f"fetching {what}", self.health, self.host)
         while True:
             start = offset
             headers = {"Range": f"bytes={offset}-"} if offset else {}
             try:
                 with self._client.stream("GET", url, headers=headers, follow_redirects=True) as response:
-                    raise_for_status(response, f"fetching {what}")
+                    self.check(response, f"fetching {what}")
                     # A server that ignores Range sends the whole blob again: skip what the consumer already has,
                     # so the upload in flight still never sees the break.
                     skip = offset if offset and response.status_code == 200 else 0
@@ -280,7 +280,7 @@ class RegistryClient(RegistryConnection):
                                         headers={"Accept": "application/vnd.oci.image.index.v1+json"})
             if response.status_code == 404:
                 return None
-            raise_for_status(response, what)
+            self.check(response, what)
             return response.content
 
         return self.retrying(go, what)

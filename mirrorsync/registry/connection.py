@@ -77,6 +77,9 @@ class RegistryConnection:
                                           ledger=self.policy.ledger)
         self._transport = self._transports.own  # the lean HEAD's, beside httpx's use of it
         self._origin: tuple[str, str, int] | None = None  # (scheme, host, port) once base_url is known
+        # why the run gave this host up (its preflight, a circuit breaker), or None: then no request goes to it
+        # any more, each fails at once with that reason
+        self.given_up: Callable[[], str | None] = lambda: None
         self._client = _Client(
             event_hooks={"response": [limits.bound_body]},
             auth=self.auth,
@@ -99,6 +102,9 @@ class RegistryConnection:
 
     @property
     def base_url(self) -> str:
+        reason = self.given_up()
+        if reason is not None:
+            raise Unreachable(reason)
         if self._scheme is None:
             with self._scheme_lock:
                 if self._scheme is None:
@@ -117,12 +123,36 @@ class RegistryConnection:
 
     def send(self, method: str, url: str, what: str, **kw) -> httpx.Response:
         response = self._client.request(method, url, **kw)
-        raise_for_status(response, what)
+        self.check(response, what)
         return response
 
-    def retrying(self, fn, what: str):
+    def check(self, response: httpx.Response, what: str) -> None:
+        """``raise_for_status``, a 401 or 403 saying which credentials were sent (``auth_hint``)."""
+        raise_for_status(response, what, self.auth_hint)
+
+    def auth_hint(self, response: httpx.Response) -> str:
+        """What a 401 or 403 of this registry is to be read with: the auth file entry whose credentials went
+        with the request, or the keys looked for and the files searched when none did. Never the secret."""
         try:
-            return retry.call(self.policy, fn, what, health=self.health)
+            request = response.request
+        except RuntimeError:  # an answer built without its request (the lean HEAD's)
+            repository = None
+        else:
+            repository = request.extensions.get(auth_mod.LOGIN, auth_mod.repository_of(request.url.path))
+        where = self.auth.where(repository)
+        if not self.auth.credentials(repository):
+            return f" ({where}; add one for {self.host})"
+        if response.status_code == 401:
+            return f" ({self.host} refused the {where}: check that entry)"
+        return f" ({self.host} took the {where}, but they do not allow this)"
+
+    def retrying(self, fn, what: str, *, health: bool = True):
+        """``fn`` retried; ``health``: its success says the host answers (``retry.HostHealth``)."""
+        reason = self.given_up()
+        if reason is not None:
+            raise Unreachable(reason)
+        try:
+            return retry.call(self.policy, fn, what, health=self.health if health else None)
         except httpx.TransportError as exc:
             raise self.unreachable(exc) from None
 
@@ -132,15 +162,32 @@ class RegistryConnection:
             settings = self.settings if failing == self.host else self._settings_for(failing)
             return tls.fix_for(kind, failing, settings)
 
+        retry.note_unreachable(self.host)
         return unreachable(self.host, exc, self.auth.owns, fix)
 
-    def ping(self) -> None:
-        """Check that the registry answers (and that credentials, if any, are accepted)."""
+    def check_access(self, repository: str | None = None, *, login: bool = True) -> None:
+        """A preflight: ``GET /v2/`` answers, over TLS trusted as configured. With ``login`` it must also take the
+        credentials of ``repository`` (its auth file entry; None: the registry's own), a token fetched for them
+        where the registry wants one, as ``docker login`` does; a registry that wants credentials where none are
+        found fails too. Raises ``Unreachable``, or ``AuthError`` naming the auth file entry tried (not
+        retried: a fresh token was refused)."""
+        if login and self.auth.credentials(repository) is None and self.auth.has_credentials_below(repository):
+            # credentials given per repository (host/ns/app), none for the namespace: nothing to log in with here,
+            # so the answer and its TLS only; each image's requests then carry their own repository's entry
+            login = False
+
         def go() -> None:
-            response = self._client.get(self.url_of("/v2/"))
-            if response.status_code != 401:
-                raise_for_status(response, f"{self.host}")
-        self.retrying(go, f"ping {self.host}")
+            response = self._client.get(self.url_of("/v2/"), extensions={auth_mod.LOGIN: repository} if login
+                                        else {})
+            if response.status_code != 401 or login:
+                self.check(response, f"GET {self.host}/v2/")
+        # its answer says nothing of how the host answers the copies' requests: a load balancer may answer /v2/
+        # itself and 503 everything else, which must spend the retries as a dead host does
+        self.retrying(go, f"checking {self.host}", health=False)
+
+    def ping(self) -> None:
+        """Check that the registry answers (a 401 is an answer): ``check_access`` without credentials."""
+        self.check_access(login=False)
 
     # --- manifests ------------------------------------------------------------------------------------------------
 

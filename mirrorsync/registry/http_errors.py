@@ -24,8 +24,10 @@ def _error_detail(response: httpx.Response) -> tuple[str | None, str]:
     return None, response.reason_phrase
 
 
-def raise_for_status(response: httpx.Response, what: str) -> None:
-    """Turn a non-2xx registry answer into the error that says what it means."""
+def raise_for_status(response: httpx.Response, what: str,
+                     auth_hint: Callable[[httpx.Response], str] | None = None) -> None:
+    """Turn a non-2xx registry answer into the error that says what it means; a 401 or 403 ends with
+    ``auth_hint(response)`` (which credentials were sent, or that none were found)."""
     status = response.status_code
     if status < 400:
         return
@@ -39,7 +41,7 @@ def raise_for_status(response: httpx.Response, what: str) -> None:
     if status == 404 or code in ("MANIFEST_UNKNOWN", "BLOB_UNKNOWN", "NAME_UNKNOWN"):
         raise NotFound(text, status=status, code=code)
     if status in (401, 403):
-        raise AuthError(text, status=status, code=code)
+        raise AuthError(text + (auth_hint(response) if auth_hint is not None else ""), status=status, code=code)
     raise RegistryError(text, status=status, code=code)
 
 

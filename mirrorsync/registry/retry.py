@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import math
@@ -10,7 +11,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 import httpx
 import tenacity
@@ -189,6 +190,34 @@ def current_owner() -> object | None:
     return getattr(_owner, "value", None)
 
 
+def note_unreachable(host: str) -> None:
+    """Tell the image this thread copies (a result with ``unreachable_hosts``) that ``host`` could not be reached."""
+    hosts = getattr(current_owner(), "unreachable_hosts", None)
+    if hosts is not None:
+        hosts.add(host)
+
+
+# No retry of this thread's requests starts after this moment (``time.monotonic()``), whatever the policy allows: a
+# preflight gives each host one budget in time, so a host that never answers costs at most twice the timeout.
+_deadline = threading.local()
+
+
+@contextlib.contextmanager
+def retries_until(deadline: float) -> Iterator[None]:
+    """Start no retry of this thread's requests after ``deadline`` (a ``time.monotonic()`` value)."""
+    before = getattr(_deadline, "value", None)
+    _deadline.value = deadline
+    try:
+        yield
+    finally:
+        _deadline.value = before
+
+
+def _past_deadline() -> bool:
+    deadline = getattr(_deadline, "value", None)
+    return deadline is not None and time.monotonic() >= deadline
+
+
 def _wait(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], float]:
     backoff = tenacity.wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)
 
@@ -214,7 +243,7 @@ def call(policy: RetryPolicy, fn: Callable[[], T], what: str, *,
         result = fn()
     except Exception as exc:  # noqa: BLE001 - sorted below, as tenacity would
         policy.ledger.note(exc)
-        if policy.attempts <= 1 or not worth_retrying(exc):
+        if policy.attempts <= 1 or not worth_retrying(exc) or _past_deadline():
             raise
         failed_first: list[BaseException] = [exc]
     else:
@@ -230,7 +259,7 @@ def call(policy: RetryPolicy, fn: Callable[[], T], what: str, *,
 
     def stop(state: tenacity.RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
-        return exc is None or not allowance.take(exc)
+        return exc is None or not allowance.take(exc) or _past_deadline()
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         policy.ledger.record()
@@ -271,10 +300,12 @@ class ResumeBudget:
     is not failed by faults spread over its whole length.
     """
 
-    def __init__(self, policy: RetryPolicy, what: str, health: HostHealth | None = None) -> None:
+    def __init__(self, policy: RetryPolicy, what: str, health: HostHealth | None = None,
+                 host: str | None = None) -> None:
         self.policy = policy
         self.what = what
         self.health = health
+        self.host = host  # told to the image copied (``note_unreachable``) when a transport failure ends it
         self._allowance = _Allowance(policy, health)
         self.failures = 0  # failures since the last progress
 
@@ -288,7 +319,9 @@ class ResumeBudget:
         """Count ``exc`` and wait before the next try; re-raise it when it is not worth retrying or the
         allowance is spent."""
         self.policy.ledger.note(exc)
-        if not is_transient(exc) or not self._allowance.take(exc):
+        if not is_transient(exc) or not self._allowance.take(exc) or _past_deadline():
+            if self.host is not None and isinstance(exc, httpx.TransportError):
+                note_unreachable(self.host)
             raise exc
         self.failures += 1
         self.policy.ledger.record()

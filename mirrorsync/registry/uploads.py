@@ -11,7 +11,7 @@ from urllib.parse import quote, urljoin
 from . import retry
 from ..oci.content import Descriptor
 from ..errors import DigestMismatch, RegistryError
-from .http_errors import raise_for_status, refused_push
+from .http_errors import refused_push
 
 if TYPE_CHECKING:
     from .connection import RegistryConnection
@@ -67,7 +67,7 @@ def _upload_status(client: RegistryConnection, location: str, what: str) -> tupl
         response = client.request("GET", location)
         if response.status_code == 404:
             return None
-        raise_for_status(response, f"{what}: asking the upload session where it stands")
+        client.check(response, f"{what}: asking the upload session where it stands")
         # "0-N": bytes 0 to N are held; docker-registry says "0-0" for an empty session too (and a session we
         # fed holds whole PATCHes, never exactly one byte)
         end = (response.headers.get("Range") or "").partition("-")[2]
@@ -94,7 +94,7 @@ def write_blob(client: RegistryConnection, repo: str, desc: Descriptor, chunks: 
     """
     what = f"uploading blob {desc.digest} to {client.host}/{repo}"
     location = session  # one a blob reuse check left open, if any
-    budget = retry.ResumeBudget(client.policy, what, client.health)
+    budget = retry.ResumeBudget(client.policy, what, client.health, client.host)
     offset = 0  # what the session holds
     chunked = True  # PATCHes for a blob larger than a chunk, until the registry refuses them
     stream, stream_start = _Pieces(chunks, desc.size, what), 0

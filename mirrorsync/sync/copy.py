@@ -26,6 +26,7 @@ from ..registry import retry
 from ..registry.retry import RetryPolicy
 from .companions import CompanionSpec, carry as carry_companions
 from .copy_results import CopyResult, Target, TargetResult
+from .image_progress import ImageProgress
 from .platforms import PlatformFilter
 from .prepare import MAX_INDEX_DEPTH, config_platform, prepare, walk  # noqa: F401 - also imported from here
 from .tee import _Counter, _skip, _tee
@@ -97,10 +98,11 @@ class Copier:
 
     def copy(self, source: ContentStore, source_repo: str, ref: str, targets: list[Target], *,
              tag: str | None = None, platforms: PlatformFilter | None = None,
-             companions: CompanionSpec | None = None) -> CopyResult:
+             companions: CompanionSpec | None = None, progress: ImageProgress | None = None) -> CopyResult:
         """Copy ``source_repo`` at ``ref`` (tag or digest) to every target, tagging it ``tag`` when given; with
-        ``platforms`` only those platforms, with ``companions`` the signatures and referrers that go with it."""
-        result = CopyResult(targets=[TargetResult() for _ in targets])
+        ``platforms`` only those platforms, with ``companions`` the signatures and referrers that go with it;
+        ``progress`` is told the bytes of its blobs to move and moved."""
+        result = CopyResult(targets=[TargetResult() for _ in targets], progress=progress)
 
         def run() -> None:
             self._copy(source, source_repo, ref, targets, tag, result, platforms)
@@ -173,6 +175,8 @@ class Copier:
                     if i not in wanted.setdefault(b.digest, []):
                         wanted[b.digest].append(i)
         targets = {i: t for i, t, _ in work}
+        if result.progress is not None:
+            result.progress.expect(sum(blobs[d].size for d in wanted))
         owner = result
         futures: list[Future] = []
         for digest, idx in wanted.items():
@@ -222,6 +226,8 @@ class Copier:
                 continue
             missing.append((i, t))
         if not missing:
+            if result.progress is not None:
+                result.progress.add(desc.size)  # nothing to move: as good as moved
             return
 
         remaining = list(missing)
@@ -263,7 +269,7 @@ class Copier:
         A target whose upload breaks goes on from where its session stands with a read of its own from that
         offset (``reopen``), while the others keep the shared read: memory stays one buffer per target.
         """
-        counted = _Counter()
+        counted = _Counter(result.progress.add if result.progress is not None else None)
 
         @contextlib.contextmanager
         def reopen(offset: int) -> Iterator[Iterator[bytes]]:

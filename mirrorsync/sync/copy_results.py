@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..oci.store import ContentStore
+from .image_progress import ImageProgress
 from .status import Status
 
 
@@ -45,6 +46,10 @@ class CopyResult:
     missing_platforms: list[str] = field(default_factory=list)  # listed platforms the source does not have
     rewritten_digest: str | None = None  # platformMode rewrite: the digest of the index pushed instead of ``digest``
     companions: list[dict] = field(default_factory=list)  # what travelled with the image (companions.py)
+    # the registry hosts this image's requests could not reach (retries spent): the circuit breaker's count
+    unreachable_hosts: set[str] = field(default_factory=set)
+    # where the engine tells how far the image is (its bytes), for whoever shows progress; None: nobody
+    progress: ImageProgress | None = field(default=None, compare=False, repr=False)
     read_from: str | None = None  # read through source mirrors: the location (host/path) it was read from
     # with a signature policy: its decision (signature_gate.py); refused, the image was not copied
     signature: dict | None = None

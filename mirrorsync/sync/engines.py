@@ -6,6 +6,7 @@ and says what happened, as a ``CopyResult``.
 
 from __future__ import annotations
 
+import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Protocol
@@ -14,12 +15,14 @@ from ..oci.store import ContentStore
 from ..registry import auth
 from ..registry.client import RegistryClient
 from ..registry.proxies import ProxySettings
-from ..registry.reference import DEFAULT_REGISTRY, DOCKER_HUB_API_HOST, Reference
+from ..registry.reference import Reference
 from ..registry.retry import RetryPolicy
 from ..registry.web import WebReader
 from . import pacing
 from .companions import CompanionSpec
 from .copy import Copier, CopyResult, Target
+from .host_breaker import HostBreaker, api_host
+from .image_progress import ImageProgress
 from .manifest import SyncManifest
 from .plan import CopyJob
 from .through_mirrors import SourceThroughMirrors
@@ -28,8 +31,9 @@ from .through_mirrors import SourceThroughMirrors
 class Engine(Protocol):
     name: str
 
-    def copy(self, job: CopyJob) -> CopyResult:
-        """Copy one image to every destination of the job; never raises for a failed copy (it is in the result)."""
+    def copy(self, job: CopyJob, progress: ImageProgress | None = None) -> CopyResult:
+        """Copy one image to every destination of the job; never raises for a failed copy (it is in the result).
+        ``progress``, where the engine can say, is told the image's bytes to move and moved."""
 
     def close(self) -> None: ...
 
@@ -48,6 +52,8 @@ class Clients:
         self._clients: dict[str, RegistryClient] = {}
         self._web: WebReader | None = None
         self._lock = threading.Lock()
+        # the hosts this run gave up on (its preflight, the circuit breaker): no request goes to them any more
+        self.breaker = HostBreaker(manifest.options.give_up_after)
 
     @classmethod
     def for_run(cls, manifest: SyncManifest, *, auth_file: str | None = None, retries: int | None = None,
@@ -64,6 +70,7 @@ class Clients:
                    max_connections=max(8, 2 * (pacing.most_workers(concurrency) + blob_concurrency)))
 
     def get(self, registry: str) -> RegistryClient:
+        """The client of ``registry``; its requests fail at once once the run gave the host up (``breaker``)."""
         with self._lock:
             client = self._clients.get(registry)
             if client is None:
@@ -71,10 +78,11 @@ class Clients:
                 # per repository, most specific auth file key first (auth.auth_keys)
                 creds = auth.credentials_for(registry, settings.auth_file or self.auth_file)
                 creds(None)  # now: a broken auth file is bad input before any request, not a failure of one
-                host = DOCKER_HUB_API_HOST if registry == DEFAULT_REGISTRY else registry
-                client = RegistryClient(host, settings=settings, credentials=creds, policy=self.policy,
-                                        timeout=self.timeout, max_connections=self.max_connections,
+                client = RegistryClient(api_host(registry), settings=settings, credentials=creds,
+                                        policy=self.policy, timeout=self.timeout,
+                                        max_connections=self.max_connections,
                                         settings_for=self.manifest.settings_for, proxies=self.proxies)
+                client.given_up = functools.partial(self.breaker.reason, api_host(registry))
                 self._clients[registry] = client
             return client
 
@@ -155,13 +163,14 @@ class NativeEngine:
         return [Target(self.clients.get(d.mirror.registry), d.repository, d.mirror.location)
                 for d in job.destinations]
 
-    def copy(self, job: CopyJob) -> CopyResult:
+    def copy(self, job: CopyJob, progress: ImageProgress | None = None) -> CopyResult:
         source, source_repo = self.source_for(job)
         spec = job.spec
         result = self.copier.copy(source, source_repo, job.ref, self.targets_for(job), tag=job.push_tag,
                                   platforms=spec.platform_filter,
                                   companions=CompanionSpec(spec.signatures, spec.referrers, spec.referrer_types,
-                                                           best_effort=spec.companions_best_effort))
+                                                           best_effort=spec.companions_best_effort),
+                                  progress=progress)
         if isinstance(source, SourceThroughMirrors):
             result.read_from = source.read_from(source_repo, job.ref)
         return result

@@ -14,6 +14,8 @@ from ..errors import MirrorsyncError
 from . import pacing
 from .copy import CopyResult
 from .engines import Engine
+from .host_breaker import HostBreaker
+from .image_progress import ImageProgress
 from .manifest import SyncManifest
 from .plan import CopyJob, destinations
 from .report import ImageRecord, Report
@@ -28,6 +30,7 @@ class Event:
     job: CopyJob | None = None
     record: ImageRecord | None = None
     total: int = 0
+    progress: ImageProgress | None = None  # "start": where the engine tells how far the image is
 
 
 @dataclass
@@ -42,6 +45,8 @@ class JobRunner:
     stop: threading.Event = field(default_factory=threading.Event)
     abandon: threading.Event = field(default_factory=threading.Event)
     throttled: threading.Event = field(default_factory=threading.Event)
+    # the hosts given up on: their images fail without being tried, and each image finished counts towards it
+    breaker: HostBreaker | None = None
     _listener_failed: bool = field(default=False, init=False, repr=False)
 
     def notify(self, event: Event) -> None:
@@ -53,6 +58,21 @@ class JobRunner:
             if not self._listener_failed:
                 self._listener_failed = True
                 log.warning("progress listener failed (%s: %s); ignored", type(exc).__name__, exc)
+
+    def _copy(self, engine: Engine, job: CopyJob) -> ImageRecord:
+        """One job's record: copied, or failed untried when a host it needs was given up (``breaker``)."""
+        refused = self.breaker.refusal(job) if self.breaker is not None else None
+        if refused is not None:
+            return failed_record(job.spec, job, refused, self.manifest)
+        progress = ImageProgress()
+        self.notify(Event("start", job=job, progress=progress))
+        try:
+            result = engine.copy(job, progress)
+        except Exception as exc:  # noqa: BLE001 - an engine bug must not lose the other images
+            result = CopyResult(error=f"{type(exc).__name__}: {exc}")
+        if self.breaker is not None:
+            self.breaker.observe(job, result)
+        return to_record(job, result)
 
     def execute(self, engine: Engine, jobs: list[CopyJob], workers: int | None = None) -> list[ImageRecord]:
         """Copy the jobs, ``concurrency`` at a time; each worker takes the next job itself as soon as it is free.
@@ -80,12 +100,7 @@ class JobRunner:
             nonlocal workers_left
             try:
                 while (job := next_job(worker)) is not None:
-                    self.notify(Event("start", job=job))
-                    try:
-                        result = engine.copy(job)
-                    except Exception as exc:  # noqa: BLE001 - an engine bug must not lose the other images
-                        result = CopyResult(error=f"{type(exc).__name__}: {exc}")
-                    record = to_record(job, result)
+                    record = self._copy(engine, job)
                     with lock:
                         if self.abandon.is_set():
                             return  # the main thread has reported it as abandoned

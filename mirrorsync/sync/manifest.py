@@ -175,6 +175,8 @@ class Options:
     blob_concurrency: int = 8
     retries: int = 5
     timeout: float = 60.0
+    # a host a run failed to reach for this many images in a row is given up for the rest of the run (0: never)
+    give_up_after: int = 5
     # where sources are read through (a registries.conf, a directory or file of IDMS/ITMS/ICSP, or SYSTEM), as a
     # path relative to the working directory; None: every source is read from itself
     source_mirrors: str | None = None
@@ -256,7 +258,7 @@ _IMAGE_KEYS = ({"source", "tags", "digests", "allTags", "include", "exclude", "d
                | _DEFAULT_KEYS)
 _PATH_OPTIONS = {"signaturePolicy": "signature_policy", "registriesD": "registries_d"}
 _OPTION_KEYS = {"engine": str, "concurrency": int, "blobConcurrency": int, "retries": int, "timeout": (int, float),
-                "sourceMirrors": str}
+                "giveUpAfter": int, "sourceMirrors": str}
 
 
 def _parse_mirror(text: str) -> Mirror:
@@ -424,7 +426,7 @@ def _parse_options(r: Reader, value: Any, file: str) -> Options:
         if key in value:
             text = r.string(value[key], ("options", key))
             kwargs[name] = os.path.normpath(os.path.join(base, os.path.expanduser(text)))
-    names = {"blobConcurrency": "blob_concurrency"}
+    names = {"blobConcurrency": "blob_concurrency", "giveUpAfter": "give_up_after"}
     for key, want in _OPTION_KEYS.items():
         if key not in value:
             continue
@@ -438,7 +440,7 @@ def _parse_options(r: Reader, value: Any, file: str) -> Options:
             kwargs["source_mirrors"] = text if text == SYSTEM_REGISTRIES_CONF else \
                 os.path.join(os.path.dirname(file), os.path.expanduser(text))
             continue
-        lowest = 0 if key == "retries" else 1
+        lowest = 0 if key in ("retries", "giveUpAfter") else 1
         highest = 86400 if key == "timeout" else 256  # a day: past that a timeout is a typo (and an OverflowError)
         # a chained comparison, so that NaN (false against everything) and infinity are refused too
         if isinstance(v, bool) or not isinstance(v, want) or not lowest <= v <= highest:

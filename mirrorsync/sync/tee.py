@@ -14,14 +14,17 @@ from ..registry import retry
 class _Counter:
     """Counts bytes pulled through an iterator and remembers an error the source raised (vs. the sink)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_chunk: Callable[[int], None] | None = None) -> None:
         self.n = 0
         self.source_error: BaseException | None = None
+        self._on_chunk = on_chunk  # told each chunk's size as it passes (an image's progress)
 
     def wrap(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         try:
             for chunk in chunks:
                 self.n += len(chunk)
+                if self._on_chunk is not None:
+                    self._on_chunk(len(chunk))
                 yield chunk
         except GeneratorExit:  # closed by its consumer (an upload going on from a read of its own)
             raise

@@ -251,6 +251,13 @@ def test_tag_regex_and_digest_selection_with_engine_from_the_manifest(engine, ma
                           f"{mirrored}@{untagged.digest}": untagged.digest})
 
 
+def refused_before_copying(engine: str, manifest: Path, tmp_path: Path, env: dict[str, str] | None = None) -> Run:
+    """A run that its preflight stops (a mirror it cannot use): no report to compare between the engines."""
+    out = tmp_path / f"refused-{engine}"
+    proc = mirrorsync("run", str(manifest), "--output-dir", str(out), "--engine", engine, env=env)
+    return Run(proc.returncode, proc.stdout, proc.stderr, out)
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_htpasswd_both_sides_from_authfile(engine, matrix, htpasswd_registry, make_registry, seed, unique_repo,
                                            tmp_path):
@@ -270,18 +277,17 @@ def test_htpasswd_both_sides_from_authfile(engine, matrix, htpasswd_registry, ma
     matrix.run(engine, manifest, check=check, mirrors=[mirror], args=("--authfile", str(auth), "-v"),
                on_mirror=on_mirror_for(f"{mirror.host}/{img.repository}", img, "v1"))
 
-    # without credentials: the same clear authentication failure, exit 1, no CR entry
+    # without credentials: the same clear authentication failure of the mirror before copying, exit 1, no CR
     home = tmp_path / "empty-home"
     home.mkdir()
 
     def denied(run: Run) -> None:
         assert run.returncode == 1
-        rec = run.report["images"][0]
-        assert rec["status"] == "failed" and "401" in rec["error"]
+        assert "401" in run.stderr and f"no credentials: no entry for {mirror.host} in " in run.stderr
+        assert not (run.output_dir / "report.json").exists()
         assert not (run.crs_dir / "imagedigestmirrorset.yaml").exists()
 
-    matrix.run(engine, manifest, check=denied, mirrors=[mirror],
-               env={"HOME": str(home), "XDG_RUNTIME_DIR": str(home)})
+    denied(refused_before_copying(engine, manifest, tmp_path, env={"HOME": str(home), "XDG_RUNTIME_DIR": str(home)}))
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -320,16 +326,17 @@ def test_tls_source_and_mirror_with_ca_cert_dirs(engine, matrix, tls_registry, m
     matrix.run(engine, manifest, check=check, mirrors=[mirror], again=True,
                on_mirror=on_mirror_for(f"{mirror.host}/secure/{img.repository}", img, "v1"))
 
-    # verification stays on: without the mirror's CA the copy fails, it is not silently trusted
+    # verification stays on: without the mirror's CA the run fails before copying, it is not silently trusted
     untrusted = matrix.manifest(mirrors=[f"{mirror.host}/other"],
                                 registries={tls_registry.host: registry_settings(tls_registry)},
                                 images=[{"source": f"{tls_registry.host}/{img.repository}:v1"}])
 
     def refused(run: Run) -> None:
         assert run.returncode == 1
-        assert "CERTIFICATE_VERIFY_FAILED" in run.report["images"][0]["error"]
+        assert f"mirror {mirror.host}/other: " in run.stderr and "CERTIFICATE_VERIFY_FAILED" in run.stderr
+        assert not (run.output_dir / "report.json").exists()
 
-    matrix.run(engine, untrusted, check=refused, mirrors=[mirror])
+    refused(refused_before_copying(engine, untrusted, matrix.tmp_path))
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -8,8 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.cli import mirrorsync, realm_settings, registry_settings, write_auth_file, write_manifest, Run
+from support.cli import (manifest_runner, mirrorsync, realm_settings, registry_settings, write_auth_file, write_manifest,
+                         Run)
 from support.crds import validate
+from support.fault_proxy import Rule
 
 from mirrorsync.oci.content import ACCEPT
 
@@ -19,17 +21,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def sync(tmp_path):
     """``sync(mirrors=[...], images=[...], registries={...}, args=[...])`` -> Run of ``mirrorsync run``."""
-    counter = iter(range(1000))
-
-    def go(*, args: tuple[str, ...] = (), env: dict[str, str] | None = None, output_dir: Path | None = None,
-           **manifest) -> Run:
-        manifest.setdefault("options", {"retries": 1})
-        path = write_manifest(tmp_path / f"manifest-{next(counter)}.yaml", **manifest)
-        out = output_dir or tmp_path / "out"
-        proc = mirrorsync("run", str(path), "--output-dir", str(out), *args, env=env)
-        return Run(proc.returncode, proc.stdout, proc.stderr, out)
-
-    return go
+    return manifest_runner(tmp_path)
 
 
 def plain(*registries) -> dict:
@@ -155,12 +147,13 @@ def test_basic_auth_both_sides_from_authfile(sync, htpasswd_registry, make_regis
     for text in (run.stderr, run.stdout, (run.output_dir / "report.json").read_text()):
         assert "mirror-s3cret" not in text and htpasswd_registry.password not in text
 
-    # without credentials: a clear authentication failure, exit 1
+    # without credentials: a clear authentication failure of the mirror before anything is copied, exit 1
     denied = sync(mirrors=[mirror.host], registries=plain(htpasswd_registry, mirror),
                   images=[{"source": f"{htpasswd_registry.host}/{img.repository}:v1"}], output_dir=tmp_path / "o2",
                   env={"HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path)})
     assert denied.returncode == 1
-    assert "401" in denied.report["images"][0]["error"]
+    assert not (denied.output_dir / "report.json").exists()
+    assert "401" in denied.stderr and f"no credentials: no entry for {mirror.host} in " in denied.stderr
 
 
 def test_token_auth(sync, token_registry, mirror_registry, seed, unique_repo, tmp_path, skopeo_inspect_digest,
@@ -208,10 +201,13 @@ def test_source_down_fails_that_image_only(sync, registry, mirror_registry, seed
     assert "failed" in run.stderr
 
 
-def test_mirror_down_keeps_the_other_mirror_and_only_it_in_crs(sync, registry, mirror_registry, seed, unique_repo,
-                                                                closed_port):
+def test_mirror_failing_its_copies_keeps_the_other_mirror_and_only_it_in_crs(sync, registry, mirror_registry, seed,
+                                                                             unique_repo, proxies):
+    """A mirror that answers the preflight, then resets every other request (a mirror down for good fails the
+    run before anything is copied: test_preflight.py)."""
     img = seed(registry, unique_repo("twomirrors"), "v1")
-    down = f"127.0.0.1:{closed_port}"
+    down = proxies(mirror_registry, Rule("reset", kinds=["manifest-head", "manifest-put", "blob-head",
+                                                         "upload-start", "manifest-get"])).host
     run = sync(mirrors=[f"{down}/first", f"{mirror_registry.host}/second"],
                registries={**plain(registry, mirror_registry), down: {"tlsVerify": False}},
                images=[{"source": f"{registry.host}/{img.repository}:v1"}])

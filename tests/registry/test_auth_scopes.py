@@ -74,6 +74,17 @@ def test_credentials_for_reads_each_auth_file_once_however_many_repositories(aut
     assert reads == [path]
 
 
+def test_where_names_the_auth_file_key_a_repository_gets_never_the_secret(authfile, tmp_path):
+    path = authfile({"r.io/team": "team:S3cret-team", "r.io": "h:S3cret-host"})
+    find = auth.credentials_for("r.io", path)
+    assert find.where("team/app") == f"credentials of key r.io/team in {path}"
+    assert find.where("other/app") == f"credentials of key r.io in {path}"
+    assert find.where(None) == f"credentials of key r.io in {path}"
+    elsewhere = auth.credentials_for("q.io:5000", path)
+    assert elsewhere.where("ns/app") == f"no credentials: no entry for q.io:5000/ns/app, q.io:5000/ns, q.io:5000 in {path}"
+    assert "S3cret" not in find.where("team/app") + find.where(None)
+
+
 def test_manifest_settings_apply_to_both_spellings_of_the_default_port():
     insecure = RegistrySettings(tls_verify=False)
     m = SyncManifest(file="m", mirrors=(), images=(), registries={"a.io": insecure, "b.io:443": insecure,

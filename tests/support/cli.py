@@ -92,6 +92,23 @@ def run_images(tmp_path: Path, registries: list[LocalRegistry], mirror: str, ima
     return Run(proc.returncode, proc.stdout, proc.stderr, out)
 
 
+def manifest_runner(tmp_path: Path):
+    """``go(mirrors=[...], images=[...], registries={...}, args=(...), env={...}, output_dir=...)`` -> Run of
+    ``mirrorsync run`` of a manifest file of its own (one retry unless ``options`` say otherwise); the output
+    directory is ``tmp_path/out`` unless given."""
+    counter = iter(range(1000))
+
+    def go(*, args: tuple[str, ...] = (), env: dict[str, str] | None = None, output_dir: Path | None = None,
+           **manifest: Any) -> Run:
+        manifest.setdefault("options", {"retries": 1})
+        path = write_manifest(tmp_path / f"manifest-{next(counter)}.yaml", **manifest)
+        out = output_dir or tmp_path / "out"
+        proc = mirrorsync("run", str(path), "--output-dir", str(out), *args, env=env)
+        return Run(proc.returncode, proc.stdout, proc.stderr, out)
+
+    return go
+
+
 def write_manifest(path: Path, *, mirrors: list[str], images: list[dict[str, Any]],
                    registries: dict[str, dict[str, Any]] | None = None, **extra: Any) -> Path:
     doc = {"apiVersion": "mirrorsync.dev/v1alpha1", "kind": "SyncManifest", "mirrors": mirrors,

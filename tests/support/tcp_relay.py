@@ -64,10 +64,11 @@ class TCPRelay:
             self._sent += data
 
     def _accept(self) -> None:
-        assert self._listener is not None
+        listener = self._listener  # ``stop`` clears the attribute while this thread may still be here
+        assert listener is not None
         while True:
             try:
-                client, _ = self._listener.accept()
+                client, _ = listener.accept()
             except OSError:
                 return
             self.connections += 1

@@ -16,6 +16,7 @@ from ...registry import auth, retry
 from ..copy import guarded
 from ..copy_results import CopyResult, TargetResult
 from ..engines import Clients, source_of
+from ..image_progress import ImageProgress
 from ..plan import CopyJob, Destination
 from ..prepare import prepare
 from .arguments import copy_argv, docker_ref
@@ -65,8 +66,9 @@ class SkopeoEngine:
             Path(self._registries_conf).write_text(registries_conf, encoding="utf-8")
         log.info("skopeo engine: %s (version %s)", self.binary, ".".join(map(str, self.version)))
 
-    def copy(self, job: CopyJob) -> CopyResult:
-        """Copy one image to every destination of the job; never raises for a failed copy (it is in the result)."""
+    def copy(self, job: CopyJob, progress: ImageProgress | None = None) -> CopyResult:
+        """Copy one image to every destination of the job; never raises for a failed copy (it is in the result).
+        ``progress`` is not told anything: skopeo does not say how far it is."""
         result = CopyResult(targets=[TargetResult() for _ in job.destinations])
         return guarded(result, lambda: self._copy(job, result))
 
