@@ -35,6 +35,7 @@ from ..trust.policy import Policy
 from .companions import MAX_COMPANIONS, cosign_tag
 from .copy_results import CopyResult
 from .engines import Engine, SourceFor
+from .image_progress import ImageProgress
 from .plan import CopyJob
 
 COSIGN_SIGNATURE_ARTIFACT = "application/vnd.dev.cosign.artifact.sig.v1+json"  # cosign's OCI 1.1 referrers
@@ -223,7 +224,7 @@ class SignatureGate:
     def name(self) -> str:
         return self.inner.name
 
-    def copy(self, job: CopyJob) -> CopyResult:
+    def copy(self, job: CopyJob, progress: ImageProgress | None = None) -> CopyResult:
         try:
             digest, decision = self.checker.check(job)
         except Exception as exc:  # noqa: BLE001 - this image fails, the others go on
@@ -232,7 +233,7 @@ class SignatureGate:
             return CopyResult(digest=digest, error=decision.describe(),
                               signature=_record(decision, digest, self.checker.policy))
         # by the digest just verified: a tag that moves meanwhile cannot slip something else through
-        result = self.inner.copy(replace(job, ref=digest, target_tag=job.push_tag))
+        result = self.inner.copy(replace(job, ref=digest, target_tag=job.push_tag), progress)
         result.signature = _record(decision, digest, self.checker.policy)
         return result
 

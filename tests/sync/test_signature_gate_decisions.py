@@ -32,8 +32,9 @@ class RecordingEngine:
     def __init__(self) -> None:
         self.jobs: list[CopyJob] = []
 
-    def copy(self, job: CopyJob) -> CopyResult:
+    def copy(self, job: CopyJob, progress=None) -> CopyResult:
         self.jobs.append(job)
+        self.progress = progress
         return CopyResult(digest=job.ref)
 
     def close(self) -> None: ...
@@ -218,3 +219,13 @@ def test_in_a_layout_a_part_of_an_accepted_and_a_refused_whole_is_copied(setup, 
     assert refs == [comp.ref] and result.signature["accepted"] is True
     refs, _ = copied(checker, [replace(comp, target_tag="4.15.2-x86_64-cli")])
     assert refs == []  # on a mirror, the refused release's own tag of it is not pushed
+
+
+def test_the_gate_passes_the_job_runners_progress_to_the_engine(tmp_path, key):
+    """The job runner calls ``engine.copy(job, progress)``: the gate, an engine, takes and passes it on."""
+    store = MemoryStore()
+    image = make_image(store, REPO, "latest")
+    push_referrer_signature(store, image.digest, key)
+    engine, progress = RecordingEngine(), object()
+    SignatureGate(engine, SignatureChecker(write_policy(tmp_path, key), lambda j: (store, REPO))).copy(job(), progress)
+    assert engine.progress is progress
