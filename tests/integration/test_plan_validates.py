@@ -89,7 +89,7 @@ def test_offline_plan_reads_no_registry(tmp_path, mirror_registry, closed_port):
                           registries={source: {"tlsVerify": False}},
                           images=[{"source": f"{source}/t/named", "tags": ["1.0"]},
                                   {"source": f"{source}/t/listed", "semver": ">=1"}])
-    online = mirrorsync("plan", str(path))
+    online = mirrorsync("plan", str(path), env={"MIRRORSYNC_RETRY_WAIT": "0.01"})  # its retries, quickly
     assert online.returncode == 1  # the closed port cannot answer
     planned = mirrorsync("plan", str(path), "--offline", "--output", "json")
     assert planned.returncode == 0, planned.stderr
