@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 
 def _run(manifest, out, env=None) -> Run:
-    proc = mirrorsync("run", str(manifest), "--output-dir", str(out), env=env)
+    proc = mirrorsync("run", str(manifest), "--output-dir", str(out), env={"MIRRORSYNC_RETRY_WAIT": "0.01", **(env or {})})
     return Run(proc.returncode, proc.stdout, proc.stderr, out)
 
 
