@@ -14,10 +14,9 @@ import yaml
 from mirrorsync.registry.client import RegistryClient
 from mirrorsync.registry.retry import RetryPolicy
 from mirrorsync.registry.settings import RegistrySettings
-from support import crds
 from support.cli import mirrorsync, registry_settings
 from devtools.openshift import GraphServer
-from support.releases import assert_on_mirror, build_channel
+from support.releases import assert_on_mirror, build_channel, idms_entries
 
 pytestmark = pytest.mark.integration
 
@@ -67,10 +66,7 @@ def test_an_okd_channel_in_full_with_its_kubevirt_disks(tmp_path, registry, mirr
     assert {r["componentSources"][-1] for r in report["releases"]} == {f"{registry.host}/{okd.kubevirt_repo}"}
 
     # the IDMS sends the disk's repository to the mirror's release repository, by digest, as any component
-    idms = list(yaml.safe_load_all((out / "cluster-resources" / "imagedigestmirrorset.yaml").read_text()))
-    for obj in idms:
-        crds.validate(obj)
-    entries = {e["source"]: e["mirrors"] for obj in idms for e in obj["spec"]["imageDigestMirrors"]}
+    entries = idms_entries(out)
     mirror_ns = f"{mirror_registry.host}/{ns}"
     assert entries == {f"{registry.host}/{okd.release_repo}": [f"{mirror_ns}/openshift/release-images"],
                        f"{registry.host}/{okd.component_repos[0]}": [f"{mirror_ns}/openshift/release"],

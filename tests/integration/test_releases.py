@@ -21,7 +21,7 @@ from support import crds
 from support.cli import mirrorsync, registry_settings
 from support.cosign import Signer, sign
 from devtools.openshift import GraphServer, push_release
-from support.releases import assert_on_mirror, build_channel, build_multi_release, push_component
+from support.releases import assert_on_mirror, build_channel, build_multi_release, idms_entries, push_component
 
 pytestmark = pytest.mark.integration
 
@@ -88,10 +88,7 @@ def test_a_channel_range_mirrors_every_release_and_component_once(tmp_path, regi
     assert sum(1 for i in report["images"] if i["bytesRead"] > 0 and i["digest"] in distinct) == len(distinct)
 
     # the IDMS: the release repository and both component repositories, digest only, valid for the CRD
-    idms = list(yaml.safe_load_all((out / "cluster-resources" / "imagedigestmirrorset.yaml").read_text()))
-    for obj in idms:
-        crds.validate(obj)
-    entries = {e["source"]: e["mirrors"] for obj in idms for e in obj["spec"]["imageDigestMirrors"]}
+    entries = idms_entries(out)
     mirror_ns = f"{mirror_registry.host}/{ns}"
     assert entries == {f"{registry.host}/{channel.release_repo}": [f"{mirror_ns}/openshift/release-images"],
                        f"{registry.host}/{channel.component_repos[0]}": [f"{mirror_ns}/openshift/release"],

@@ -10,9 +10,14 @@ every release, and ``machine-os`` in a second component repository, changing onc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
 
 from devtools.openshift import hash_seed, push_release
 from devtools.samples import PushedImage, SamplePusher, push_image
+
+from support import crds
 
 VERSIONS = ("4.15.0", "4.15.1", "4.15.2", "4.15.3")
 EDGES = ((0, 1), (1, 2), (2, 3), (0, 2), (1, 3))
@@ -121,3 +126,9 @@ def assert_on_mirror(mirror, namespace: str, releases: list[BuiltRelease]) -> No
             assert tagged is not None and tagged.digest == img.digest, (rel.version, name)
 
 
+def idms_entries(out: Path) -> dict[str, list[str]]:
+    """A run's IDMS entries, source -> mirrors, each object checked against the CRD's schema first."""
+    idms = list(yaml.safe_load_all((out / "cluster-resources" / "imagedigestmirrorset.yaml").read_text()))
+    for obj in idms:
+        crds.validate(obj)
+    return {e["source"]: e["mirrors"] for obj in idms for e in obj["spec"]["imageDigestMirrors"]}
