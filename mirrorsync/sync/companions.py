@@ -21,6 +21,7 @@ from ..registry import referrers
 from .copy_results import CopyResult, Target, TargetResult
 from .prepare import walk
 from .status import Status
+from .through_mirrors import where_found
 
 log = logging.getLogger(__name__)
 
@@ -129,14 +130,17 @@ def carry(copier: Pusher, source: ContentStore, source_repo: str, targets: list[
     """
     subjects = [result.digest, *result.children]
     holding = [i for i, tr in enumerate(result.targets) if tr.status in (Status.COPIED, Status.UP_TO_DATE)]
+    name = source_repo
     try:
+        # read where the image was: through source mirrors, the location that holds its digest
+        source, source_repo = where_found(source, source_repo, result.digest)
         if not result.children and (result.media_type or "").split(";")[0] in INDEX_TYPES:
             # up to date, so never walked: the children's own signatures and referrers go too
             subjects += [c.digest for c in source.get_manifest(source_repo, result.digest).children]
         found = discover(source, source_repo, subjects, spec)
     except Exception as exc:  # noqa: BLE001 - the image is there, what must travel with it is not
         if spec.best_effort:
-            log.warning("%s@%s: signatures not copied, the source could not list them: %s", source_repo,
+            log.warning("%s@%s: signatures not copied, the source could not list them: %s", name,
                         result.digest, describe(exc))
             return
         for i in holding:

@@ -37,6 +37,7 @@ from .copy_results import CopyResult
 from .engines import Engine, SourceFor
 from .image_progress import ImageProgress
 from .plan import CopyJob
+from .through_mirrors import where_found
 
 COSIGN_SIGNATURE_ARTIFACT = "application/vnd.dev.cosign.artifact.sig.v1+json"  # cosign's OCI 1.1 referrers
 MAX_SIGNATURE_BYTES = 1 << 20  # a simple-signing payload is a few hundred bytes; past this it is not one
@@ -44,7 +45,9 @@ MAX_SIGNATURE_BYTES = 1 << 20  # a simple-signing payload is a few hundred bytes
 
 def cosign_signatures(store: ContentStore, repo: str, digest: str) -> list[sigstore.CosignSignature]:
     """The cosign signatures of ``digest`` in ``repo``: its ``.sig`` tag's layers, and its referrers of cosign's
-    signature type (each layer's bytes checked against its digest)."""
+    signature type (each layer's bytes checked against its digest), read where the image is (through source
+    mirrors: the location that holds ``digest``)."""
+    store, repo = where_found(store, repo, digest)
     manifests = []
     sig_tag = cosign_tag(digest, ".sig")
     if store.manifest_descriptor(repo, sig_tag) is not None:

@@ -45,7 +45,7 @@ class SourceThroughMirrors:
 
     def __init__(self, locate: Locate) -> None:
         self._locate = locate
-        self._found: dict[tuple[str, str], str] = {}
+        self._found: dict[tuple[str, str], Location] = {}
         self._down: set[str] = set()  # hosts that could not be reached
         self._lock = threading.Lock()
 
@@ -55,7 +55,23 @@ class SourceThroughMirrors:
     def read_from(self, repo: str, ref: str) -> str | None:
         """Where the manifest of ``repo`` at ``ref`` was read from (``host/path``), if it was read."""
         with self._lock:
-            return self._found.get((repo, ref))
+            loc = self._found.get((repo, ref))
+        return None if loc is None else loc.label
+
+    def where(self, repo: str, digest: str) -> tuple[ContentStore, str]:
+        """The store and repository ``repo``'s manifest ``digest`` is read from (asked now if it was not read yet).
+
+        What is derived from that digest is read there too, as containers/image reads sigstore attachments at
+        the image's physical location: cosign's ``sha256-<hex>.sig`` tags, referrers and their fallback tag. By
+        tag they would go to tag mirrors and the source, which a mirror set written for digests does not cover
+        (an enclave's tier above is then skipped for the source past it)."""
+        with self._lock:
+            loc = self._found.get((repo, digest))
+        if loc is None:
+            self._manifest(repo, digest, lambda loc: loc.store.manifest_descriptor(loc.repo, digest))
+            with self._lock:
+                loc = self._found[(repo, digest)]
+        return loc.store, loc.repo
 
     def locations(self, repo: str, *, by_digest: bool) -> Sequence[Location]:
         """The locations a read of ``repo`` tries, in order."""
@@ -90,7 +106,10 @@ class SourceThroughMirrors:
     def _manifest(self, repo: str, ref: str, read: Callable[[Location], object]):
         loc, value = self._first(reference.at(repo, ref), self._locate(repo, reference.is_digest(ref)), read)
         with self._lock:
-            self._found.setdefault((repo, ref), loc.label)
+            self._found.setdefault((repo, ref), loc)
+            digest = getattr(value, "digest", None)  # a tag's read says where its digest was found too
+            if digest:
+                self._found.setdefault((repo, digest), loc)
         return value
 
     def manifest_descriptor(self, repo: str, ref: str) -> Descriptor | None:
@@ -153,6 +172,12 @@ class SourceThroughMirrors:
 
     def close(self) -> None:
         """The locations' stores belong to the run's clients, which close them."""
+
+
+def where_found(store: ContentStore, repo: str, digest: str) -> tuple[ContentStore, str]:
+    """Where what is derived from ``digest`` in ``repo`` is read (:meth:`SourceThroughMirrors.where`): for the
+    source mirrors the location that holds that digest, for any other store ``store`` and ``repo`` themselves."""
+    return store.where(repo, digest) if isinstance(store, SourceThroughMirrors) else (store, repo)
 
 
 def _listed(tried: Sequence[str]) -> str:

@@ -18,6 +18,7 @@ from mirrorsync.registry.retry import RetryPolicy
 from mirrorsync.registry.settings import RegistrySettings
 from support.catalogs import catalog_files, push_related_images
 from support.cli import Run, mirrorsync, registry_settings, write_manifest
+from support.cosign import Signer, push_referrer, sign
 from support.releases import assert_on_mirror, build_channel
 from support.skopeo import SkopeoError
 
@@ -25,8 +26,17 @@ pytestmark = pytest.mark.integration
 
 
 def _run(manifest, out, env=None) -> Run:
-    proc = mirrorsync("run", str(manifest), "--output-dir", str(out), env={"MIRRORSYNC_RETRY_WAIT": "0.01", **(env or {})})
+    proc = mirrorsync("run", str(manifest), "--output-dir", str(out), "--verbose",
+                      env={"MIRRORSYNC_RETRY_WAIT": "0.01", **(env or {})})
     return Run(proc.returncode, proc.stdout, proc.stderr, out)
+
+
+def _reached_nothing_past_the_tier_above(run: Run, source) -> None:
+    """The run asked the stopped source (a closed port) nothing: no retry spent, none logged (``--verbose`` logs
+    each), no warning of a read that failed there."""
+    assert run.report["totals"]["retries"] == 0, run.stderr
+    assert "retrying" not in run.stderr and "could not list" not in run.stderr, run.stderr
+    assert not source.running
 
 
 def _inspect(skopeo, conf, ref: str) -> str:
@@ -135,6 +145,8 @@ def test_a_release_reaches_the_enclave_by_digest_through_the_enterprise_mirror_s
     source, enterprise, enclave = make_registry("source"), make_registry("enterprise"), make_registry("enclave")
     channel = build_channel(pusher_for(source), unique_repo("rel"))
     wanted = [channel.by_version(v) for v in ("4.15.2", "4.15.3")]
+    # the head release is cosign-signed: its sha256-<hex>.sig tag travels with it through both tiers
+    sig = sign(pusher_for(source), Signer(tmp_path / "key"), channel.release_repo, wanted[-1].digest)
     settings = {r.host: registry_settings(r) for r in (source, enterprise, enclave)}
     platform = {"channels": [{"name": "stable-4.15", "minVersion": "4.15.2", "maxVersion": "4.15.3"}]}
     with GraphServer({("stable-4.15", "amd64"): channel.graph()}) as public:
@@ -151,9 +163,15 @@ def test_a_release_reaches_the_enclave_by_digest_through_the_enterprise_mirror_s
     assert run2.returncode == 0, run2.stderr
     assert [(r["version"], r["digest"], r["status"]) for r in run2.report["releases"]] == [
         (r.version, r.digest, "copied") for r in wanted]
+    # the IDMS-only tier above holds the signature's tag: read there (where the release is), not at the source
+    _reached_nothing_past_the_tier_above(run2, source)
+    [top] = [i for i in run2.report["images"] if i["digest"] == wanted[-1].digest]
+    assert [(c["kind"], c["digest"]) for c in top["companions"]] == [("signature", sig.digest)]
     client = RegistryClient(enclave.host, settings=RegistrySettings(tls_verify=False), policy=RetryPolicy(attempts=1))
     try:
         assert_on_mirror(client, "encl", wanted)
+        held = client.manifest_descriptor("encl/openshift/release-images", sig.tag)
+        assert held is not None and held.digest == sig.digest
     finally:
         client.close()
     # the enclave's IDMS names the original release and component repositories
@@ -272,3 +290,44 @@ def test_an_enclave_export_since_the_enclaves_last_import_carries_only_what_it_l
     _render(enclave_out, conf, enclave.host)
     for tag, img in images.items():
         assert _inspect(skopeo, conf, f"{original}:{tag}") == img.digest
+
+
+def test_signatures_and_referrers_reach_the_enclave_from_the_tier_above(tmp_path, make_registry, seed, pusher_for,
+                                                                        unique_repo, skopeo):
+    """Tier 1 writes IDMS only (an image by digest): a node would read ``sha256-<hex>.sig`` and the referrers'
+    fallback tag at the source, by tag. The enclave reads them where the image is, as containers/image reads
+    sigstore attachments at the image's physical location: the enterprise mirror, never the stopped source."""
+    source, enterprise, enclave = make_registry("source"), make_registry("enterprise"), make_registry("enclave")
+    repo = unique_repo("signed")
+    img = seed(source, repo, "v1")
+    pusher = pusher_for(source)
+    sig = sign(pusher, Signer(tmp_path / "key"), repo, img.digest)
+    sbom = push_referrer(pusher, repo, {"mediaType": img.media_type, "digest": img.digest, "size": img.size},
+                         "application/spdx+json", content=b'{"spdxVersion":"SPDX-2.3"}')
+    settings = {r.host: registry_settings(r) for r in (source, enterprise, enclave)}
+    original = f"{source.host}/{repo}"
+    entry = {"source": original, "digests": [img.digest], "mirrorSets": ["digest"], "signatures": True,
+             "referrers": True}
+    m1 = write_manifest(tmp_path / "enterprise.yaml", mirrors=[f"{enterprise.host}/ent"], registries=settings,
+                        images=[entry])
+    run1 = _run(m1, tmp_path / "out1")
+    assert run1.returncode == 0, run1.stderr
+    assert not (run1.crs_dir / "imagetagmirrorset.yaml").exists()  # no tag read of it is sent to a mirror
+    source.stop()
+
+    m2 = write_manifest(tmp_path / "enclave.yaml", mirrors=[f"{enclave.host}/encl"], registries=settings,
+                        images=[entry], options={"sourceMirrors": str(run1.crs_dir)})
+    run2 = _run(m2, tmp_path / "out2")
+    assert run2.returncode == 0, run2.stderr
+    _reached_nothing_past_the_tier_above(run2, source)
+    record = run2.image(repo)
+    assert record["status"] == "copied" and record["readFrom"] == f"{enterprise.host}/ent/{repo}"
+    assert sorted((c["kind"], c["digest"]) for c in record["companions"]) == sorted(
+        [("signature", sig.digest), ("referrer", sbom.digest)])
+    client = RegistryClient(enclave.host, settings=RegistrySettings(tls_verify=False), policy=RetryPolicy(attempts=1))
+    try:
+        held = client.manifest_descriptor(f"encl/{repo}", sig.tag)
+        assert held is not None and held.digest == sig.digest
+        assert client.manifest_descriptor(f"encl/{repo}", sbom.digest) is not None
+    finally:
+        client.close()

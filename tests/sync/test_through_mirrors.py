@@ -82,3 +82,19 @@ def test_a_location_that_could_not_be_reached_is_tried_last_from_then_on():
     assert CountingDown.asked == 1
     with pytest.raises(NotFound, match=r"tried: ent/ns/app, down/ns/app \(down: connection refused\)"):
         through.get_manifest(NAME, "v9")  # still tried, last
+
+
+def test_what_is_derived_from_a_digest_is_read_where_that_digest_was_found():
+    """containers/image reads sigstore attachments at the image's physical location: here the location that
+    served the digest, by tag or by digest, asked once when nothing read it yet."""
+    enterprise, source = MemoryStore("ent"), DownStore("source")
+    index = make_image(enterprise, "ent/ns/app", "v1")
+    by_tag = _through([Location(enterprise, "ent/ns/app", "ent/ent/ns/app")],
+                      [Location(enterprise, "ent/ns/app", "ent/ent/ns/app"), Location(source, "ns/app", NAME)])
+    by_tag.get_manifest(NAME, "v1")
+    assert by_tag.where(NAME, index.digest) == (enterprise, "ent/ns/app")
+    # never read: the digest locations are asked (the tag-only source is not)
+    fresh = _through([Location(enterprise, "ent/ns/app", "ent/ent/ns/app")], [Location(source, "ns/app", NAME)])
+    assert fresh.where(NAME, index.digest) == (enterprise, "ent/ns/app")
+    with pytest.raises(NotFound, match="not on any mirror"):
+        fresh.where(NAME, "sha256:" + "1" * 64)
