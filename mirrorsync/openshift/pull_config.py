@@ -1,6 +1,7 @@
 """The registries.conf a run reads its sources through (``options.sourceMirrors``): a registries.conf file, IDMS/ITMS/
 ICSP files or directories (such as an earlier run's cluster-resources/) rendered as the MCO would, or the file
-containers tools read (``system``)."""
+containers tools read (``system``). An earlier run's output directory gives its mirror sets and, from its report,
+tag mirror entries for the catalogs it rebuilt (:mod:`.catalogs.next_tier`)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import os
 from pathlib import Path
 
 from ..errors import InputError
+from ..sync import report as report_file
 from ..sync.manifest import SYSTEM_REGISTRIES_CONF as SYSTEM
 from . import registries_conf as regconf
-from .crs import load_mirror_sets
+from .catalogs.next_tier import catalog_mirror_sets
+from .crs import MirrorSet, load_mirror_sets
 from .registries_conf import RegistriesConf
 from .resolve import NODE_CONFIG_PATH, config_from_mirror_sets
 
@@ -31,14 +34,21 @@ def _is_mirror_sets(where: str) -> bool:
     return os.path.isdir(where) or where.endswith(_MIRROR_SET_SUFFIXES)
 
 
+def _mirror_sets(where: str) -> list[MirrorSet]:
+    """The mirror sets in ``where``, and for an output directory (its report beside them) its catalogs' entries."""
+    if not os.path.exists(where):
+        raise InputError("no such file or directory", file=where)
+    report = os.path.join(where, report_file.REPORT_FILE)
+    catalogs = catalog_mirror_sets(report_file.load(report), report) if os.path.isfile(report) else []
+    return load_mirror_sets([where], require=not catalogs) + catalogs
+
+
 def load_pull_config(where: str) -> RegistriesConf:
     """The loaded configuration ``where`` names (InputError naming the file that is wrong)."""
     if where == SYSTEM:
         return regconf.load(system_registries_conf())
     if _is_mirror_sets(where):
-        if not os.path.exists(where):
-            raise InputError("no such file or directory", file=where)
-        return config_from_mirror_sets(load_mirror_sets([where], require=True))
+        return config_from_mirror_sets(_mirror_sets(where))
     return regconf.load(where)
 
 
@@ -48,7 +58,7 @@ def registries_conf_text(where: str) -> str | None:
     if where == SYSTEM:
         return None
     if _is_mirror_sets(where):
-        return regconf.render_registries_conf(load_mirror_sets([where], require=True))
+        return regconf.render_registries_conf(_mirror_sets(where))
     try:
         return Path(where).read_text(encoding="utf-8")
     except OSError as exc:

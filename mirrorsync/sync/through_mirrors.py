@@ -104,11 +104,18 @@ class SourceThroughMirrors:
         raise NotOnAnyMirror(f"{what}: not on any mirror (tried: {_listed(tried)})")
 
     def _manifest(self, repo: str, ref: str, read: Callable[[Location], object]):
-        loc, value = self._first(reference.at(repo, ref), self._locate(repo, reference.is_digest(ref)), read)
+        locations = self._locate(repo, reference.is_digest(ref))
+        with self._lock:
+            found = self._found.get((repo, ref)) if reference.is_digest(ref) else None
+        if found is not None:  # a digest a tag read found (on a tag-only mirror too) is read there again first,
+            # as containers/image reads an image's instances at the location its tag was pulled from
+            locations = [found, *(loc for loc in locations if loc.label != found.label)]
+        loc, value = self._first(reference.at(repo, ref), locations, read)
         with self._lock:
             self._found.setdefault((repo, ref), loc)
-            digest = getattr(value, "digest", None)  # a tag's read says where its digest was found too
-            if digest:
+            # a tag's read says where its digest is too, and an index's where its instances are
+            digests = [getattr(value, "digest", None), *(c.digest for c in getattr(value, "children", ()))]
+            for digest in filter(None, digests):
                 self._found.setdefault((repo, digest), loc)
         return value
 

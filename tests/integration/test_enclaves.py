@@ -199,21 +199,11 @@ def test_a_catalog_reaches_the_enclave_by_its_original_name(tmp_path, make_regis
     run1 = _run(m1, tmp_path / "out1")
     assert run1.returncode == 0, run1.stderr
     source.stop()
-    # oc-mirror's enclave recipe: the enterprise zone's registries.conf, here the one tier 1's mirror sets render,
-    # plus the catalog (in no mirror set: clusters name the rebuilt one) under its original name
-    conf = tmp_path / "enterprise-registries.conf"
-    _render(run1.output_dir, conf)
-    conf.write_text(conf.read_text() + f'''
-[[registry]]
-  prefix = "{source.host}/olm/index"
-  location = "{source.host}/olm/index"
-
-  [[registry.mirror]]
-    location = "{enterprise.host}/ent/olm/index"
-''')
+    # oc-mirror's enclave recipe adds the catalog's entry to the zone's registries.conf by hand (the mirror sets
+    # have none: clusters name the rebuilt catalog); tier 1's output directory gives it from its report
     m2 = write_manifest(tmp_path / "enclave.yaml", mirrors=[f"{enclave.host}/encl"], registries=settings,
                         images=[], operators=[{"catalog": catalog, "packages": [{"name": "beta"}]}],
-                        options={"sourceMirrors": str(conf)})
+                        options={"sourceMirrors": str(run1.output_dir)})
     run2 = _run(m2, tmp_path / "out2")
     assert run2.returncode == 0, run2.stderr
     [entry] = run2.report["catalogs"]
@@ -223,6 +213,11 @@ def test_a_catalog_reaches_the_enclave_by_its_original_name(tmp_path, make_regis
     assert m["status"] == "pushed" and m["reference"].startswith(f"{enclave.host}/encl/olm/index:")
     catalog_record = run2.image("olm/index")
     assert catalog_record["readFrom"] == f"{enterprise.host}/ent/olm/index"
+    _reached_nothing_past_the_tier_above(run2, source)
+    # the entry is for reading through, never for a cluster: tier 1's own mirror sets still have none
+    tier1 = [src for kind, name in (("digest", "imagedigestmirrorset.yaml"), ("tag", "imagetagmirrorset.yaml"))
+             if (run1.crs_dir / name).exists() for src in _sources_of(run1, kind, name)]
+    assert tier1 and f"{source.host}/olm/index" not in tier1
     idms = _sources_of(run2, "digest", "imagedigestmirrorset.yaml")
     assert idms and all(src.startswith(f"{source.host}/") and m[0].startswith(f"{enclave.host}/encl/")
                         for src, m in idms.items())

@@ -52,3 +52,52 @@ def test_what_is_missing_is_named(tmp_path):
         load_pull_config(str(tmp_path / "gone.yaml"))
     with pytest.raises(InputError, match="cannot read"):
         load_pull_config(str(tmp_path / "gone.conf"))
+
+
+def _output_dir(tmp_path, catalogs):
+    """An earlier run's output directory: its mirror sets in cluster-resources/, its report beside them."""
+    import json
+
+    (tmp_path / "cluster-resources").mkdir()
+    (tmp_path / "cluster-resources" / "imagedigestmirrorset.yaml").write_text(IDMS)
+    (tmp_path / "report.json").write_text(json.dumps({"apiVersion": "mirrorsync.dev/v1alpha1", "kind": "SyncReport",
+                                                      "images": [], "catalogs": catalogs}))
+    return tmp_path
+
+
+def _catalog(catalog, *references, status="pushed"):
+    return {"catalog": catalog, "mirrors": [{"mirror": r.rsplit("/", 1)[0], "reference": r, "digest": "sha256:" + "2" * 64,
+                                             "status": status} for r in references]}
+
+
+def test_an_output_directory_gives_its_catalogs_under_their_own_tag_to_the_tier_below(tmp_path):
+    out = _output_dir(tmp_path, [
+        _catalog("registry.redhat.io/redhat/redhat-operator-index:v4.15",
+                 "enterprise.example/ent/redhat/redhat-operator-index:v4.15", "backup.example/b/index:v4.15"),
+        _catalog("registry.redhat.io/redhat/certified-operator-index:v4.15",
+                 "enterprise.example/ent/certified:v4.15-filtered"),  # targetTag: a mirror keeps the tag it is asked
+        _catalog("quay.io/ns/failed-index:v1", "enterprise.example/ent/ns/failed-index:v1", status="failed"),
+        _catalog("oci:///srv/catalogs/index", "enterprise.example/ent/index:v1"),
+    ])
+    config = load_pull_config(str(out))
+    resolver = Resolver(config)
+    by_tag = [s.reference for s in resolver.resolve("registry.redhat.io/redhat/redhat-operator-index:v4.15").sources]
+    assert by_tag == ["enterprise.example/ent/redhat/redhat-operator-index:v4.15", "backup.example/b/index:v4.15",
+                      "registry.redhat.io/redhat/redhat-operator-index:v4.15"]
+    # the rebuilt catalog's digest is only on the mirrors: read there by digest too
+    digest = "@sha256:" + "2" * 64
+    assert resolver.resolve("registry.redhat.io/redhat/redhat-operator-index" + digest).sources[0].reference == \
+        "enterprise.example/ent/redhat/redhat-operator-index" + digest
+    for ref in ("registry.redhat.io/redhat/certified-operator-index:v4.15", "quay.io/ns/failed-index:v1"):
+        assert [s.reference for s in resolver.resolve(ref).sources] == [ref]
+    assert _first_mirror(config, "quay.io/ns/app@sha256:" + "1" * 64).startswith("enterprise.example/ent/ns/app@")
+    assert 'location = "enterprise.example/ent/redhat/redhat-operator-index"' in registries_conf_text(str(out))
+
+
+def test_the_cluster_resources_alone_give_no_catalog_entry_and_a_broken_report_is_named(tmp_path):
+    out = _output_dir(tmp_path, [_catalog("quay.io/ns/index:v1", "enterprise.example/ent/ns/index:v1")])
+    resolver = Resolver(load_pull_config(str(out / "cluster-resources")))
+    assert [s.reference for s in resolver.resolve("quay.io/ns/index:v1").sources] == ["quay.io/ns/index:v1"]
+    (out / "report.json").write_text("{")
+    with pytest.raises(InputError, match="report.json.*not a mirrorsync report"):
+        load_pull_config(str(out))

@@ -98,3 +98,17 @@ def test_what_is_derived_from_a_digest_is_read_where_that_digest_was_found():
     assert fresh.where(NAME, index.digest) == (enterprise, "ent/ns/app")
     with pytest.raises(NotFound, match="not on any mirror"):
         fresh.where(NAME, "sha256:" + "1" * 64)
+
+
+def test_a_digest_a_tag_only_mirror_served_is_read_there_again():
+    """An index pulled by tag from a tag-only mirror: its children, asked by digest, come from that mirror, not
+    from the digest locations (here only the source, which is down)."""
+    tag_only, source, dst = MemoryStore("tag-only"), DownStore("source"), MemoryStore("dst")
+    index = make_image(tag_only, "ent/ns/app", "v1")
+    through = _through([Location(source, "ns/app", NAME, mirror=False)],
+                       [Location(tag_only, "ent/ns/app", "t/ent/ns/app"), Location(source, "ns/app", NAME, mirror=False)])
+    with ThreadPoolExecutor(2) as pool:
+        result = Copier(pool, policy=RetryPolicy(attempts=1)).copy(through, NAME, "v1", [Target(dst, "m/app", "d")],
+                                                                  tag="v1")
+    assert result.error is None and dst.tags[("m/app", "v1")] == index.digest
+    assert through.get_manifest(NAME, index.digest).digest == index.digest
