@@ -17,7 +17,7 @@ import json
 import os
 from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from ..errors import InputError, NotFound
 from ..oci.content import Descriptor
@@ -65,6 +65,14 @@ class Since:
     blobs: set[str] = field(default_factory=set)
     # the sites' reports (not exports): {"report": path, "mirrors": [the mirrors that site's report names]}
     serves: list[dict] = field(default_factory=list)
+    # blob -> the site's mirror repositories (host/path) that hold it, from its report (or an earlier export's
+    # ``heldAt``): where the import mounts it from
+    held_at: dict[str, set[str]] = field(default_factory=dict)
+
+    def add_held(self, held: Mapping[str, Iterable[str]]) -> None:
+        for digest, repositories in held.items():
+            self.blobs.add(digest)
+            self.held_at.setdefault(digest, set()).update(repositories)
 
 
 def earlier_blobs(paths: Iterable[str | os.PathLike[str]]) -> set[str]:
@@ -73,9 +81,10 @@ def earlier_blobs(paths: Iterable[str | os.PathLike[str]]) -> set[str]:
 
 
 def read_since(paths: Iterable[str | os.PathLike[str]],
-               held: Callable[[report_mod.Report], set[str]] | None = None) -> Since:
+               held: Callable[[report_mod.Report], Mapping[str, Iterable[str]]] | None = None) -> Since:
     """The blobs the exports behind these reports carried; with ``held``, a report that is no export's (a site's
-    import or run) counts the blobs ``held`` finds for the images it says are on the site's mirrors."""
+    import or run) counts the blobs ``held`` finds for the images it says are on the site's mirrors (each with the
+    repositories there that hold it)."""
     since = Since()
     out = since.blobs
     for p in paths:
@@ -91,7 +100,7 @@ def read_since(paths: Iterable[str | os.PathLike[str]],
         section = data.get(EXPORT_KEY) if isinstance(data, dict) else None
         if isinstance(data, dict) and data.get("kind") == report_mod.KIND and section is None and held is not None:
             site = report_mod.loads(path.read_text(), str(path))
-            out.update(held(site))
+            since.add_held(held(site))
             since.serves.append({"report": str(path), "mirrors": list(site.mirrors)})
             continue
         if not isinstance(data, dict) or data.get("kind") != report_mod.KIND or not isinstance(section, dict):
@@ -102,4 +111,22 @@ def read_since(paths: Iterable[str | os.PathLike[str]],
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
                 raise InputError(f"export.{key} must be a list of digests", file=str(path), field="--since")
             out.update(values)
+        since.add_held(_held_at(section, path))
     return since
+
+
+def _held_at(section: dict, path: Path) -> dict[str, list[str]]:
+    """An export report's ``heldAt``: what the site it served held where (still there for the next export)."""
+    value = section.get("heldAt") or {}
+    if not isinstance(value, dict) or not all(isinstance(v, list) and all(isinstance(r, str) for r in v)
+                                              for v in value.values()):
+        raise InputError("export.heldAt must map digests to lists of repositories", file=str(path), field="--since")
+    return value
+
+
+def held_at(directory: Path) -> dict[str, list[str]]:
+    """The ``export.heldAt`` of the export in ``directory`` (none when its report has none or cannot be read)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError, InputError):
+        section = json.loads((directory / REPORT_FILE).read_text()).get(EXPORT_KEY) or {}
+        return _held_at(section, directory / REPORT_FILE)
+    return {}

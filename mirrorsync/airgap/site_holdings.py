@@ -19,22 +19,28 @@ from ..sync.report import ImageRecord, Report
 log = logging.getLogger(__name__)
 
 
-def held_blobs(manifest: SyncManifest, site: Report, clients: Clients, *, workers: int = 8) -> set[str]:
-    """The blobs of the images ``site`` has on its mirrors. An image that cannot be read here, or of which the
-    mirrors hold only some platforms or a rewritten index, claims nothing: the export then carries its blobs."""
+def held_blobs(manifest: SyncManifest, site: Report, clients: Clients, *, workers: int = 8) -> dict[str, set[str]]:
+    """The blobs of the images ``site`` has on its mirrors, each with the mirror repositories (``host/path``) that
+    hold it there: a blob the export leaves out is in those repositories, not in every one the import pushes to,
+    so the import mounts it from one of them. An image that cannot be read here, or of which the mirrors hold only
+    some platforms or a rewritten index, claims nothing: the export then carries its blobs."""
     ctx = planning.context(manifest, clients, Route())
 
-    def blobs_of(img: ImageRecord) -> set[str]:
+    def blobs_of(img: ImageRecord) -> tuple[set[str], list[str]]:
         digest = img.mirroredDigest or img.digest
         if not img.onMirror or not digest or img.platforms is not None or img.rewrittenDigest:
-            return set()
+            return set(), []
         try:
             store, repo = ctx.source_for(parse_repository(img.source))
             manifests = walk(store, repo, store.get_manifest(repo, digest))
         except Exception as exc:  # noqa: BLE001 - it only costs carrying the image's blobs again
             log.info("%s@%s: not read here (%s): its blobs are carried", img.source, digest, describe(exc))
-            return set()
-        return {b.digest for m in manifests for b in m.blobs}
+            return set(), []
+        return {b.digest for m in manifests for b in m.blobs}, [d.repository for d in img.destinations if d.onMirror]
 
+    held: dict[str, set[str]] = {}
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="held") as pool:
-        return set().union(*pool.map(blobs_of, site.images))
+        for blobs, repositories in pool.map(blobs_of, site.images):
+            for digest in blobs:
+                held.setdefault(digest, set()).update(repositories)
+    return held

@@ -32,7 +32,7 @@ from ..sync.report import REPORT_FILE, Report, load as load_report
 from ..sync.status import RunStatus
 from .archives import MIN_ARCHIVE_SIZE, PART_RE, pack, parts_in, unpack
 from ..sync.engines import Clients
-from .chain import EXPORT_KEY, WithEarlierExports, read_since
+from .chain import EXPORT_KEY, WithEarlierExports, held_at, read_since
 from .site_holdings import held_blobs
 from .checksums import read_checksums, sums_of, verify_checksums, write_checksums
 from .layout import INDEX_FILE, LAYOUT_FILE, OCILayout
@@ -91,7 +91,7 @@ def export(manifest: SyncManifest, directory: str | os.PathLike[str], *, options
     if not (copy.exists() and copy.samefile(manifest.file)):
         write_atomic(copy, Path(manifest.file).read_bytes())  # never a half copy on a full disk
     blobs = layout.blob_digests()
-    _save_export_report(report, directory, blobs, earlier, chain.serves)
+    _save_export_report(report, directory, blobs, earlier, chain.serves, chain.held_at)
     payload = _payload_files(directory)
     result = ExportResult(report, directory, blobs, earlier)
     if archive_size is not None and report.status != RunStatus.INTERRUPTED:
@@ -104,13 +104,17 @@ def export(manifest: SyncManifest, directory: str | os.PathLike[str], *, options
 
 
 def _save_export_report(report: Report, directory: Path, blobs: list[str], earlier: set[str],
-                        serves: list[dict]) -> None:
+                        serves: list[dict], held: dict[str, set[str]]) -> None:
     data = report.to_dict()
     # blobBytes: what crosses this boundary, the blob files this export holds
     size = sum((directory / "blobs" / Path(*d.split(":", 1))).stat().st_size for d in blobs)
     data[EXPORT_KEY] = {"blobs": blobs, "since": sorted(earlier - set(blobs)), "blobBytes": size}
     if serves:  # the site (its mirrors) behind the boundary this export is for
         data[EXPORT_KEY]["serves"] = serves
+    carried = set(blobs)
+    where = {d: sorted(held[d]) for d in sorted(held) if d not in carried and held[d]}
+    if where:  # where the site holds what this export left out: the import mounts it from there
+        data[EXPORT_KEY]["heldAt"] = where
     write_atomic(directory / REPORT_FILE, json.dumps(data, indent=2) + "\n")
 
 
@@ -159,7 +163,7 @@ def import_export(directory: str | os.PathLike[str], *, manifest_path: str | Non
     layout = OCILayout(directory, create=False)
     layout.refs()  # index.json read and checked now: a bad entry is bad input, before any mirror is asked
     # the sources are on the other side of the gap: tags, releases and catalogs come from the layout
-    route = Route(source=WithEarlierExports(layout, earlier), carried=carried,
+    route = Route(source=WithEarlierExports(layout, earlier), carried=carried, held_at=held_at(directory),
                   unreached=frozenset(m.source_hosts() - {mirror.registry for mirror in m.mirrors}))
     return Runner(m, on_event=on_event, route=route, **_runner_kwargs(options, stop, abandon)).run()
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
 
 from ..oci.store import ContentStore
 from ..sync.plan import Destination
@@ -24,6 +25,9 @@ class Route:
     # directories need not exist here
     unreached: frozenset[str] = frozenset()
     carried: Report | None = None  # an import: the report its export wrote (the releases selected there)
+    # an import of an export made --since a site's report: blob digest -> the mirror repositories (host/path) that
+    # report says hold it, to mount it from into a repository that lacks it (the export left it out)
+    held_at: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     @property
     def from_layout(self) -> bool:

@@ -154,7 +154,7 @@ class Runner:
             source_for = (lambda job: (route.source, job.source.name)) if route.from_layout else None
             targets_for = self._layout_targets if route.to_layout else None
             return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"), source_for=source_for,
-                                targets_for=targets_for, sources=self._through_mirrors)
+                                targets_for=targets_for, sources=self._through_mirrors, held=self._held_on_mirrors())
         if name == "native":
             return NativeEngine(clients, blob_concurrency=self._value("blob_concurrency"),
                                 sources=self._through_mirrors)
@@ -165,6 +165,17 @@ class Runner:
                                 processes=self._value("concurrency"), sources=self._through_mirrors,
                                 registries_conf=source_mirrors.registries_conf_for_tools(self.manifest))
         raise InputError(f"unknown engine {name!r}", field="engine")
+
+    def _held_on_mirrors(self) -> list[tuple[str, str, str]]:
+        """(registry, repository, digest) of what the route says this run's mirrors hold (``Route.held_at``)."""
+        hosts = {m.registry for m in self.manifest.mirrors}
+        out = []
+        for digest, names in self.route.held_at.items():
+            for name in names:
+                registry, _, repo = name.partition("/")
+                if registry in hosts and repo:
+                    out.append((registry, repo, digest))
+        return out
 
     def _layout_targets(self, job: CopyJob) -> list[Target]:
         route = self.route

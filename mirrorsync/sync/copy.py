@@ -43,6 +43,8 @@ class BlobLedger:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._where: dict[tuple[int, str], set[str]] = {}
+        # said to be there by someone else (a site's report): worth a mount, never taken as there
+        self._said: dict[tuple[int, str], set[str]] = {}
         self._digest_locks: dict[str, threading.Lock] = {}
 
     def add(self, store: ContentStore, repo: str, digest: str) -> None:
@@ -53,10 +55,17 @@ class BlobLedger:
         with self._lock:
             return repo in self._where.get((id(store), digest), ())
 
-    def elsewhere(self, store: ContentStore, repo: str, digest: str) -> str | None:
-        """Another repository of ``store`` known to hold ``digest``."""
+    def said_to_hold(self, store: ContentStore, repo: str, digest: str) -> None:
+        """``repo`` of ``store`` is said to hold ``digest`` (a site's last report): a repository to mount it from
+        when another one lacks it; whether it is there is left to the store (``has`` does not count it)."""
         with self._lock:
-            others = sorted(self._where.get((id(store), digest), set()) - {repo})
+            self._said.setdefault((id(store), digest), set()).add(repo)
+
+    def elsewhere(self, store: ContentStore, repo: str, digest: str) -> str | None:
+        """Another repository of ``store`` known (else said) to hold ``digest``."""
+        with self._lock:
+            others = sorted(self._where.get((id(store), digest), set()) - {repo}) or \
+                sorted(self._said.get((id(store), digest), set()) - {repo})
         return others[0] if others else None
 
     def digest_lock(self, digest: str) -> threading.Lock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Protocol
 
 from ..oci.store import ContentStore
 from ..registry import auth
@@ -144,11 +144,16 @@ class NativeEngine:
     name = "native"
 
     def __init__(self, clients: Clients, *, blob_concurrency: int = 4, source_for: SourceFor | None = None,
-                 targets_for: TargetsFor | None = None, sources: SourceThroughMirrors | None = None) -> None:
+                 targets_for: TargetsFor | None = None, sources: SourceThroughMirrors | None = None,
+                 held: Iterable[tuple[str, str, str]] = ()) -> None:
+        """``held``: (registry, repository, digest) a site's report says its mirrors hold, where a blob another
+        repository there lacks is mounted from (an import of an export made ``--since`` that report)."""
         self.clients = clients
         self.sources = sources
         self._pool = ThreadPoolExecutor(max_workers=blob_concurrency, thread_name_prefix="blob")
         self.copier = Copier(self._pool, policy=clients.policy)
+        for registry, repo, digest in held:
+            self.copier.ledger.said_to_hold(clients.get(registry), repo, digest)
         self._registry_source = registry_source(clients, sources)
         self.source_for = source_for or self._registry_source
         self.targets_for = targets_for or self._registry_targets

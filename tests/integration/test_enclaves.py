@@ -326,3 +326,42 @@ def test_signatures_and_referrers_reach_the_enclave_from_the_tier_above(tmp_path
         assert client.manifest_descriptor(f"encl/{repo}", sbom.digest) is not None
     finally:
         client.close()
+
+
+def test_a_blob_the_enclave_holds_in_another_repository_is_mounted_there_on_import(tmp_path, make_registry, seed,
+                                                                                    unique_repo, skopeo):
+    """The enclave holds app's blobs in ``encl/app``; ``copy``, the same image in another repository, crosses with
+    none of them (``--since``) and the import mounts each from ``encl/app``, where the enclave has it."""
+    zone, enclave = make_registry("zone"), make_registry("enclave")
+    app, copy = unique_repo("app"), unique_repo("copy")
+    img = seed(zone, app, "v1")
+    skopeo.run("copy", "--all", "--preserve-digests", "--src-tls-verify=false", "--dest-tls-verify=false",
+               f"docker://{zone.host}/{app}:v1", f"docker://{zone.host}/{copy}:v1")
+    settings = {r.host: registry_settings(r) for r in (zone, enclave)}
+
+    def enclave_manifest(name, repos):
+        return write_manifest(tmp_path / name, mirrors=[f"{enclave.host}/encl"], registries=settings,
+                              images=[{"source": f"{zone.host}/{r}", "tags": ["v1"]} for r in repos])
+
+    enclave_out, first, second = tmp_path / "enclave-out", tmp_path / "export-1", tmp_path / "export-2"
+    assert mirrorsync("export", str(enclave_manifest("e1.yaml", [app])), "--to", str(first)).returncode == 0
+    assert mirrorsync("import", str(first), "--output-dir", str(enclave_out)).returncode == 0
+    proc = mirrorsync("export", str(enclave_manifest("e2.yaml", [app, copy])), "--to", str(second),
+                      "--since", str(enclave_out / "report.json"))
+    assert proc.returncode == 0, proc.stderr
+    two = _export_section(second)
+    assert two["blobs"] and all(_is_manifest(second, d) for d in two["blobs"])  # no layer or config crosses again
+    # where the enclave holds each blob it left out, for the import to mount it from
+    assert two["heldAt"] and all(where == [f"{enclave.host}/encl/{app}"] for where in two["heldAt"].values())
+
+    proc = mirrorsync("import", str(second), "--output-dir", str(enclave_out))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((enclave_out / "report.json").read_text())
+    [record] = [i for i in report["images"] if i["source"] == f"{zone.host}/{copy}"]
+    assert record["status"] == "copied" and record["digest"] == img.digest
+    [dest] = record["destinations"]
+    assert dest["blobsMounted"] == len(two["heldAt"]) and dest["blobsSent"] == 0
+    conf = tmp_path / "enclave-registries.conf"
+    _render(enclave_out, conf, enclave.host)
+    zone.stop()
+    assert _inspect(skopeo, conf, f"{zone.host}/{copy}:v1") == img.digest

@@ -2,7 +2,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from mirrorsync.sync.copy import Copier, Target
+from mirrorsync.sync.copy import BlobLedger, Copier, Target
 from mirrorsync.registry.retry import RetryPolicy
 from support.memstore import MemoryStore, make_image
 
@@ -96,3 +96,13 @@ def test_missing_source_tag_is_a_failed_image(copier):
     src, dst = MemoryStore("src"), MemoryStore("dst")
     result = copier.copy(src, "app", "nope", [Target(dst, "app", "dst")], tag="nope")
     assert result.targets[0].status == "failed" and "not found" in result.error
+
+
+def test_a_repository_said_to_hold_a_blob_is_mounted_from_never_taken_as_there():
+    ledger, store = BlobLedger(), object()
+    ledger.said_to_hold(store, "encl/app", "sha256:a")
+    assert not ledger.has(store, "encl/app", "sha256:a")  # the store is asked whether it is there
+    assert ledger.elsewhere(store, "encl/copy", "sha256:a") == "encl/app"
+    assert ledger.elsewhere(store, "encl/app", "sha256:a") is None
+    ledger.add(store, "encl/seen", "sha256:a")  # what this run saw comes first
+    assert ledger.elsewhere(store, "encl/copy", "sha256:a") == "encl/seen"
