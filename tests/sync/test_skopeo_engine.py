@@ -255,6 +255,20 @@ def test_transcript_tells_sent_skipped_and_mounted_apart():
     assert "SECRETSTATE" not in skopeo_mod.clean_message(t.fatal)
 
 
+def test_transcript_says_which_source_location_containers_image_chose():
+    digest = "sha256:" + "0e" * 32
+    t = Transcript()
+    assert t.read_from is None
+    for line in (f'time="x" level=debug msg="Trying to access \\"ent.example:5000/ent/ns/app@{digest}\\""',
+                 f'time="x" level=debug msg="Accessing \\"ent.example:5000/ent/ns/app@{digest}\\" failed: '
+                 'manifest unknown"',
+                 f'time="x" level=debug msg="Trying to access \\"quay.io/ns/app@{digest}\\""'):
+        t.feed(line)
+    assert t.read_from == "quay.io/ns/app"  # the mirror failed, the source answered
+    t.feed('time="x" level=debug msg="Trying to access \\"ent.example:5000/ent/ns/app:v1\\""')
+    assert t.read_from == "ent.example:5000/ent/ns/app"
+
+
 # --- running skopeo: failures, hangs, kills ---------------------------------------------------------------------
 
 def test_skopeo_error_text_is_kept(closed_port, empty_auth):

@@ -70,7 +70,11 @@ class SkopeoEngine:
         """Copy one image to every destination of the job; never raises for a failed copy (it is in the result).
         ``progress`` is not told anything: skopeo does not say how far it is."""
         result = CopyResult(targets=[TargetResult() for _ in job.destinations])
-        return guarded(result, lambda: self._copy(job, result))
+        guarded(result, lambda: self._copy(job, result))
+        if self.sources is not None and job.source_store is None and result.read_from is None:
+            # no skopeo read it (up to date, or none said where): where mirrorsync's own read found it
+            result.read_from = self.sources.read_from(job.source.name, job.ref)
+        return result
 
     def _copy(self, job: CopyJob, result: CopyResult) -> None:
         source, source_repo = source_of(job, self.clients, self.sources)
@@ -137,6 +141,8 @@ class SkopeoEngine:
                     error = STOPPED
                     break
             _account(tr, transcripts, blobs, result, ok=error is None)
+            if self.sources is not None and error is None and result.read_from is None:
+                result.read_from = transcripts[-1].read_from  # where skopeo's own registries.conf sent it
             if error is not None:
                 tr.status, tr.error = Status.FAILED, error
                 return tr

@@ -17,6 +17,9 @@ _DOWNLOADING = re.compile(r"^Downloading /v2/\S+/blobs/(\S+:[0-9a-f]+)")
 _MANIFEST_PUT = re.compile(r"^PUT \S+/v2/\S+/manifests/(\S+)")
 _MANIFEST_FAILED = re.compile(r"^Upload of manifest (?:list )?type \S+ failed: (.+)")
 _URL_QUERY = re.compile(r"(https?://[^\s\"'?]+)\?[^\s\"']*")
+# containers/image's choice among a source's mirrors and the source (docker_image_src.go newImageSource)
+_TRYING = re.compile(r'^Trying to access "([^"]+)"')
+_ACCESS_FAILED = re.compile(r'^Accessing "([^"]+)" failed')
 
 
 def _go_string(quoted: str) -> str:
@@ -45,6 +48,16 @@ class Transcript:
     fatal: str | None = None
     manifest_failed: str | None = None  # why the last manifest PUT failed (skopeo logs it only at debug level)
     tail: list[str] = field(default_factory=list)  # the last non-debug lines, for failures without a fatal line
+    accessed: str | None = None  # the source location (a mirror's or the source's reference) it read from
+
+    @property
+    def read_from(self) -> str | None:
+        """``host/path`` of the location the image was read from, as the report's ``readFrom`` names it."""
+        if self.accessed is None:
+            return None
+        name = self.accessed.split("@", 1)[0]
+        host, _, path = name.partition("/")
+        return f"{host}/{path.rsplit(':', 1)[0]}" if path else name
 
     def feed(self, line: str) -> None:
         """Take one stderr line."""
@@ -67,6 +80,10 @@ class Transcript:
                 self.manifests_put.add(mm.group(1))
             elif mm := _MANIFEST_FAILED.match(msg):
                 self.manifest_failed = mm.group(1)
+            elif mm := _TRYING.match(msg):
+                self.accessed = mm.group(1)
+            elif (mm := _ACCESS_FAILED.match(msg)) and mm.group(1) == self.accessed:
+                self.accessed = None
             return
         if level in ("fatal", "error", "panic"):
             self.fatal = msg
