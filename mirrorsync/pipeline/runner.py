@@ -161,9 +161,14 @@ class Runner:
         if name == "skopeo":
             self.refuse_for_skopeo()
             from ..sync.skopeo import SkopeoEngine  # noqa: PLC0415 - only loaded when chosen
+            conf = source_mirrors.registries_conf_for_tools(self.manifest)
+            for path in source_mirrors.drop_ins_skopeo_adds(conf):
+                log.warning("skopeo merges %s over options.sourceMirrors (containers/image reads registries.conf.d "
+                            "whatever --registries-conf says): its [[registry]] tables replace those of the same "
+                            "prefix", path)
             return SkopeoEngine(clients, retries=self._value("retries"), timeout=self._value("timeout"),
                                 processes=self._value("concurrency"), sources=self._through_mirrors,
-                                registries_conf=source_mirrors.registries_conf_for_tools(self.manifest))
+                                registries_conf=conf)
         raise InputError(f"unknown engine {name!r}", field="engine")
 
     def _held_on_mirrors(self) -> list[tuple[str, str, str]]:

@@ -38,7 +38,7 @@ def test_a_registries_conf_is_read_as_containers_image_reads_it(tmp_path):
     assert registries_conf_text(str(conf)) == conf.read_text()
 
 
-def test_system_is_the_file_containers_tools_read(tmp_path, monkeypatch):
+def test_system_is_the_file_containers_tools_read(tmp_path, monkeypatch, machine):
     conf = tmp_path / "sys.conf"
     conf.write_text('[[registry]]\nprefix = "quay.io"\nlocation = "quay.io"\nblocked = true\n')
     monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(conf))
@@ -101,3 +101,62 @@ def test_the_cluster_resources_alone_give_no_catalog_entry_and_a_broken_report_i
     (out / "report.json").write_text("{")
     with pytest.raises(InputError, match="report.json.*not a mirrorsync report"):
         load_pull_config(str(out))
+
+
+def _conf(path, prefix, mirror):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'[[registry]]\nprefix = "{prefix}"\nlocation = "{prefix}"\n'
+                    f'[[registry.mirror]]\nlocation = "{mirror}"\n')
+    return path
+
+
+def _mirrors(config, ref):
+    return [s.reference for s in Resolver(config).resolve(ref).sources]
+
+
+@pytest.fixture
+def machine(tmp_path, monkeypatch):
+    """A home and a system drop-in directory of the test's own."""
+    import mirrorsync.openshift.pull_config as pull_config
+
+    home, system = tmp_path / "home", tmp_path / "etc" / "registries.conf.d"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("CONTAINERS_REGISTRIES_CONF", raising=False)
+    monkeypatch.setattr(pull_config, "SYSTEM_DROP_IN_DIR", str(system))
+    monkeypatch.setattr(pull_config, "NODE_CONFIG_PATH", str(tmp_path / "etc" / "registries.conf"))
+    return home / ".config" / "containers", system
+
+
+def test_system_merges_the_drop_ins_in_containers_order(tmp_path, machine, monkeypatch):
+    user, system = machine
+    main = _conf(tmp_path / "main.conf", "quay.io/ns", "main.example/ns")
+    monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(main))
+    _conf(system / "20-late.conf", "quay.io/ns", "late.example/ns")  # after 10-: it wins for its prefix
+    _conf(system / "10-early.conf", "quay.io/ns", "early.example/ns")
+    _conf(system / "30-other.conf", "docker.io/library", "other.example/lib")
+    _conf(system / "ignored.toml", "docker.io/library", "never.example/lib")  # only .conf files
+    _conf(user / "registries.conf.d" / "00-user.conf", "docker.io/library", "user.example/lib")  # user's come last
+    config = load_pull_config("system")
+    assert _mirrors(config, "quay.io/ns/app:v1") == ["late.example/ns/app:v1", "quay.io/ns/app:v1"]
+    assert _mirrors(config, "docker.io/library/busybox:1") == ["user.example/lib/busybox:1",
+                                                               "docker.io/library/busybox:1"]
+
+
+def test_a_users_registries_conf_reads_only_the_users_drop_ins(machine):
+    user, system = machine
+    _conf(user / "registries.conf", "quay.io/ns", "main.example/ns")
+    _conf(system / "10-system.conf", "quay.io/ns", "system.example/ns")
+    assert _mirrors(load_pull_config("system"), "quay.io/ns/app:v1") == ["main.example/ns/app:v1", "quay.io/ns/app:v1"]
+    _conf(user / "registries.conf.d" / "10-user.conf", "quay.io/ns", "user.example/ns")
+    assert _mirrors(load_pull_config("system"), "quay.io/ns/app:v1") == ["user.example/ns/app:v1", "quay.io/ns/app:v1"]
+
+
+def test_no_main_file_is_an_empty_one_and_a_broken_drop_in_is_named(machine):
+    user, system = machine
+    _conf(system / "10-system.conf", "quay.io/ns", "system.example/ns")
+    assert _mirrors(load_pull_config("system"), "quay.io/ns/app:v1") == ["system.example/ns/app:v1",
+                                                                         "quay.io/ns/app:v1"]
+    (system / "20-broken.conf").write_text("[[registry]]\nlocation = 7\n")
+    with pytest.raises(InputError) as caught:
+        load_pull_config("system")
+    assert caught.value.file == str(system / "20-broken.conf")
