@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import socket
 import statistics
@@ -82,7 +83,8 @@ class WanRelay:
         cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         with socket.create_connection(("127.0.0.1", self.control)) as sock:
             counters = json.loads(sock.makefile().readline())
-        return {"relay_cpu_s": cpu, **counters, "source_requests": logged_requests(self.target)}
+        return {"relay_cpu_s": cpu, **counters, "source_requests": logged_requests(self.target),
+                "log_bytes": self.target.access_log_path.stat().st_size}
 
     def stop(self) -> None:
         self.process.terminate()
@@ -137,6 +139,7 @@ class Bench:
         if before is not None:
             after = self._relay.snapshot()
             self.last_network = {k: after[k] - before[k] for k in after}
+            self.last_network["kinds"] = request_kinds(self._relay.target, before["log_bytes"], after["log_bytes"])
         return result
 
     def note_network(self, t: Timing) -> None:
@@ -859,6 +862,10 @@ class Bench:
                     f"{n['source_requests']} requests, {n['connections']} connections, "
                     f"{n['bytes_down'] / 1e6:.1f} MB down, relay CPU {n['relay_cpu_s']:.2f} s" for n in t.network))
                 out["tools"][tool]["network"] = t.network
+                images = sum(len(tags) for tags in corpus.images.values())
+                kinds = t.network[-1]["kinds"]
+                print(f"    source requests per image, last run ({images} images; tokens: none, no auth): " + ", ".join(
+                    f"{k} {v / images:.3f}" for k, v in sorted(kinds.items())))
         if floor is not None:
             native = rows.get("native")
             print(f"  floor        {floor:7.2f} s  ratio {floor / base:5.2f}  {floor_text}"
@@ -866,6 +873,34 @@ class Bench:
                   + (f"  skopeo-sync/floor {base / floor:.2f}" if self._relay else ""))
             out["floor_seconds"] = floor
         self.results[name] = out
+
+
+REQUEST_LINE = re.compile(rb'"([A-Z]+) (/[^ "]*) HTTP/')
+
+
+def request_kind(method: bytes, path: bytes) -> str:
+    """What a registry request is for, by method and path: the kinds the WAN rows count per image."""
+    path = path.split(b"?", 1)[0]
+    if path in (b"/v2/", b"/v2"):
+        return "ping"
+    if path.endswith(b"/tags/list"):
+        return "tag list"
+    for part, name in ((b"/manifests/", "manifest"), (b"/blobs/uploads", "upload"), (b"/blobs/", "blob")):
+        if part in path:
+            return f"{name} {method.decode()}"
+    return f"other {method.decode()}"
+
+
+def request_kinds(r: LocalRegistry, start: int, stop: int) -> dict[str, int]:
+    """The requests between two sizes of the registry's access log, by kind."""
+    with r.access_log_path.open("rb") as log:
+        log.seek(start)
+        text = log.read(stop - start)
+    kinds: dict[str, int] = {}
+    for m in REQUEST_LINE.finditer(text):
+        kind = request_kind(m.group(1), m.group(2))
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
 
 
 def logged_requests(r: LocalRegistry) -> int:
