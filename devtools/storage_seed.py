@@ -10,6 +10,7 @@ them and a config of its own (so every image has its own digest).
 from __future__ import annotations
 
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,20 +30,33 @@ class StorageWriter:
     def __init__(self, root: Path) -> None:
         self.v2 = root / "docker" / "registry" / "v2"
         self._blobs: set[str] = set()
+        self._dirs: set[Path] = set()
+
+    def _mkdir(self, path: Path) -> None:
+        """``path`` and its parents, one ``mkdir`` per directory this writer has not made or seen yet."""
+        if path in self._dirs:
+            return
+        if path.parent != path and path.parent not in self._dirs:
+            self._mkdir(path.parent)
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            pass
+        self._dirs.add(path)
 
     def blob(self, blob: samples.Blob) -> str:
         digest = blob.digest
         if digest not in self._blobs:
             hex_ = digest.split(":", 1)[1]
             path = self.v2 / "blobs" / "sha256" / hex_[:2] / hex_ / "data"
-            path.parent.mkdir(parents=True, exist_ok=True)
+            self._mkdir(path.parent)
             path.write_bytes(blob.data)
             self._blobs.add(digest)
         return digest
 
     def link(self, repository: str, *parts: str, digest: str) -> None:
         path = self.v2.joinpath("repositories", repository, *parts, "link")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._mkdir(path.parent)
         path.write_text(digest)
 
     def layer(self, repository: str, blob: samples.Blob) -> None:
@@ -58,13 +72,26 @@ class StorageWriter:
         return digest
 
 
-def seed_tiny_images(root: Path, *, repos: int, tags: int, prefix: str = "scale", seed: int = 1) -> list[SeededImage]:
-    """``repos`` repositories ``{prefix}/repo-N`` with ``tags`` tags ``vM`` each, written into storage ``root``."""
+def seed_tiny_images(root: Path, *, repos: int, tags: int, prefix: str = "scale", seed: int = 1,
+                     workers: int = 1) -> list[SeededImage]:
+    """``repos`` repositories ``{prefix}/repo-N`` with ``tags`` tags ``vM`` each, written into storage ``root``;
+    ``workers`` processes write disjoint ranges of repositories (the same files as one would)."""
+    if workers <= 1 or repos < 2 * workers:
+        return _seed_range(root, 1, repos + 1, tags, prefix, seed)
+    step = -(-repos // workers)
+    with ProcessPoolExecutor(workers) as pool:
+        parts = [pool.submit(_seed_range, root, first, min(first + step, repos + 1), tags, prefix, seed)
+                 for first in range(1, repos + 1, step)]
+        return [img for part in parts for img in part.result()]
+
+
+def _seed_range(root: Path, first: int, stop: int, tags: int, prefix: str, seed: int) -> list[SeededImage]:
+    """Repositories ``first`` .. ``stop - 1`` (each worker writes the shared layer's blob too: the same bytes)."""
     writer = StorageWriter(root)
     platform = samples.Platform.parse("amd64")
     layer, diff_id = samples.make_layer(f"{seed}/scale-base", 1024)
     images = []
-    for r in range(1, repos + 1):
+    for r in range(first, stop):
         repository = f"{prefix}/repo-{r}"
         writer.layer(repository, layer)
         for t in range(1, tags + 1):

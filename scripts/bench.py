@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import socket
 import statistics
@@ -82,7 +83,8 @@ class WanRelay:
         cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         with socket.create_connection(("127.0.0.1", self.control)) as sock:
             counters = json.loads(sock.makefile().readline())
-        return {"relay_cpu_s": cpu, **counters, "source_requests": logged_requests(self.target)}
+        return {"relay_cpu_s": cpu, **counters, "source_requests": logged_requests(self.target),
+                "log_bytes": self.target.access_log_path.stat().st_size}
 
     def stop(self) -> None:
         self.process.terminate()
@@ -137,6 +139,7 @@ class Bench:
         if before is not None:
             after = self._relay.snapshot()
             self.last_network = {k: after[k] - before[k] for k in after}
+            self.last_network["kinds"] = request_kinds(self._relay.target, before["log_bytes"], after["log_bytes"])
         return result
 
     def note_network(self, t: Timing) -> None:
@@ -418,16 +421,7 @@ class Bench:
         out: dict[str, dict] = {}
         for repos, tags in sizes:
             n = repos * tags
-            workdir = self.work / f"scale-source-{n}"
-            start = time.monotonic()
-            seeded = storage_seed.seed_tiny_images(workdir / "storage", repos=repos, tags=tags)
-            seed_seconds = time.monotonic() - start
-            src = start_registry(workdir)
-            self.registries.append(src)
-            images: dict[str, list[str]] = {}
-            for img in seeded:
-                images.setdefault(img.repository, []).append(img.tag)
-            corpus = Corpus(src, images, storage_seed.blob_bytes(workdir / "storage"), list_tags=True)
+            corpus, seed_seconds = self.seeded_corpus(repos, tags)
             mirror = self.registry("mirror")
             corpora[n] = (corpus, mirror)
             manifest = self.manifest(corpus, [mirror], f"scale-{n}")
@@ -466,6 +460,111 @@ class Bench:
             self.drop(mirror)
             self.drop(corpus.registry)
         self.results["scale"] = out
+
+    def seeded_corpus(self, repos: int, tags: int) -> tuple[Corpus, float]:
+        """A source registry of ``repos`` × ``tags`` tiny images written into its storage (tags listed), and the
+        seconds the writing took."""
+        workdir = self.work / f"scale-source-{repos * tags}"
+        start = time.monotonic()
+        seeded = storage_seed.seed_tiny_images(workdir / "storage", repos=repos, tags=tags,
+                                               workers=os.cpu_count() or 1)
+        seed_seconds = time.monotonic() - start
+        src = start_registry(workdir)
+        self.registries.append(src)
+        images: dict[str, list[str]] = {}
+        for img in seeded:
+            images.setdefault(img.repository, []).append(img.tag)
+        return Corpus(src, images, storage_seed.blob_bytes(workdir / "storage"), list_tags=True), seed_seconds
+
+    def hundred_k(self, images: int, reference: int, shards: int, single: bool) -> None:
+        """Issue 34: ``images`` tiny images (5 tags a repository): plan, cold and no-op rows with peak RSS, the no-op
+        against the ``reference``-image no-op of the same run (interleaved); and the same images cold as ``shards``
+        parallel ``run --shard i/N`` processes into one fresh mirror, merged by ``generate``, whose CRs must be
+        the bytes of the single run's (the mirror keeps its port so the CRs can be compared)."""
+        out: dict = {"images": images, "reference_images": reference, "rows": {}}
+        rows = out["rows"]
+
+        def row(name: str, seconds: float, rss_kib: int, **extra) -> None:
+            load = os.getloadavg()[0]
+            rows[name] = {"seconds": seconds, "rss_mb": rss_kib / 1024, "load": load, **extra}
+            print(f"  {name:<34} {seconds:8.2f} s  peak RSS {rss_kib / 1024:6.1f} MB  load {load:5.2f}"
+                  + "".join(f"  {k} {v}" for k, v in extra.items()), flush=True)
+
+        print(f"\n== {images} images ({images // 5} repositories x 5 tags, tags listed), reference {reference}, "
+              f"{self.runs} no-op run(s), load at the start {os.getloadavg()[0]:.2f}", flush=True)
+        corpus, seed_seconds = self.seeded_corpus(images // 5, 5)
+        out["seed_seconds"] = seed_seconds
+        print(f"  seeded {images} images into the source's storage in {seed_seconds:.1f} s", flush=True)
+        ref = None
+        if single and reference != images:
+            ref, ref_seed = self.seeded_corpus(reference // 5, 5)
+            print(f"  seeded {reference} images in {ref_seed:.1f} s", flush=True)
+        mirror = self.registry("mirror")
+        manifest = self.manifest(corpus, [mirror], f"big-{images}")
+        single_out = self.work / f"out-native-{images}"
+        if single:
+            row("plan", *self.timed([*MIRRORSYNC, "plan", str(manifest), "--output", "json"]))
+            seconds, rss, totals = self.mirrorsync(corpus, [mirror], "native", f"-{images}")
+            row("cold run", seconds, rss, copied=totals["copied"])
+            ref_mirror = None
+            if ref is not None:
+                ref_mirror = self.registry("mirror")
+                seconds, rss, _ = self.mirrorsync(ref, [ref_mirror], "native", f"-{reference}")
+                row(f"cold run, {reference} images", seconds, rss)
+            noops: dict[int, list[tuple[float, int]]] = {images: [], reference: []}
+            for _ in range(self.runs):
+                for n, c, m in ((reference, ref, ref_mirror), (images, corpus, mirror)):
+                    if c is None:
+                        continue
+                    seconds, rss, totals = self.mirrorsync(c, [m], "native", f"-{n}")
+                    if totals["bytesSent"] or totals["upToDate"] != n:
+                        raise SystemExit(f"no-op run of {n} images: {totals}")
+                    noops[n].append((seconds, rss))
+                    row(f"no-op run, {n} images", seconds, rss)
+            if ref is None:
+                noops[reference] = noops[images]
+            medians = {n: statistics.median(s for s, _ in v) for n, v in noops.items()}
+            out["noop_medians"] = medians
+            ratio = medians[images] / medians[reference]
+            target = 1.1 * images / reference  # the issue's 11 x for 100,000 against 10,000
+            print(f"\n  no-op median {medians[images]:.2f} s against {medians[reference]:.2f} s at {reference}: "
+                  f"{ratio:.2f} x (target <= {target:g} x: {'met' if ratio <= target else 'missed'})")
+            peak = max(rows["plan"]["rss_mb"], rows["cold run"]["rss_mb"], max(r for _, r in noops[images]) / 1024)
+            print(f"  peak RSS of plan, cold and no-op at {images}: {peak:.1f} MB "
+                  f"(target <= 300 MB: {'met' if peak <= 300 else 'missed'})", flush=True)
+            if ref_mirror is not None:
+                self.drop(ref_mirror)
+            if ref is not None:
+                self.drop(ref.registry)
+        if shards:
+            port = mirror.port
+            self.drop(mirror)
+            mirror = start_registry(self.work / f"shard-mirror-{images}", port=port)  # the same host in the CRs
+            self.registries.append(mirror)
+            outs = [self.work / f"out-shard-{i}" for i in range(shards)]
+            results = timed_together([[*MIRRORSYNC, "run", str(manifest), "--output-dir", str(o),
+                                       "--shard", f"{i}/{shards}"] for i, o in enumerate(outs)])
+            copied = 0
+            for i, (o, (seconds, rss)) in enumerate(zip(outs, results)):
+                report = json.loads((o / "report.json").read_text())
+                if report["status"] != "Succeeded":
+                    raise SystemExit(f"shard {i}/{shards} did not succeed: {report['status']}")
+                copied += report["totals"]["copied"]
+                row(f"shard {i}/{shards} cold", seconds, rss, copied=report["totals"]["copied"])
+            row(f"{shards} shards cold (slowest)", max(s for s, _ in results), max(r for _, r in results),
+                copied=copied)
+            merged = self.work / "out-merged"
+            row("generate over the shard reports",
+                *self.timed([*MIRRORSYNC, "generate", *(str(o / "report.json") for o in outs),
+                             "--output-dir", str(merged)]))
+            if copied != images:
+                raise SystemExit(f"the shards copied {copied} images, not {images}")
+            if single:
+                compare_trees(single_out / "cluster-resources", merged / "cluster-resources")
+                print("  merged CRs: byte-identical to the single run's", flush=True)
+        self.drop(mirror)
+        self.drop(corpus.registry)
+        self.results[f"{images} images"] = out
 
     # --- OpenShift content at a real site's size (profile openshift) ---------------------------------------------
 
@@ -763,6 +862,10 @@ class Bench:
                     f"{n['source_requests']} requests, {n['connections']} connections, "
                     f"{n['bytes_down'] / 1e6:.1f} MB down, relay CPU {n['relay_cpu_s']:.2f} s" for n in t.network))
                 out["tools"][tool]["network"] = t.network
+                images = sum(len(tags) for tags in corpus.images.values())
+                kinds = t.network[-1]["kinds"]
+                print(f"    source requests per image, last run ({images} images; tokens: none, no auth): " + ", ".join(
+                    f"{k} {v / images:.3f}" for k, v in sorted(kinds.items())))
         if floor is not None:
             native = rows.get("native")
             print(f"  floor        {floor:7.2f} s  ratio {floor / base:5.2f}  {floor_text}"
@@ -772,40 +875,95 @@ class Bench:
         self.results[name] = out
 
 
+REQUEST_LINE = re.compile(rb'"([A-Z]+) (/[^ "]*) HTTP/')
+
+
+def request_kind(method: bytes, path: bytes) -> str:
+    """What a registry request is for, by method and path: the kinds the WAN rows count per image."""
+    path = path.split(b"?", 1)[0]
+    if path in (b"/v2/", b"/v2"):
+        return "ping"
+    if path.endswith(b"/tags/list"):
+        return "tag list"
+    for part, name in ((b"/manifests/", "manifest"), (b"/blobs/uploads", "upload"), (b"/blobs/", "blob")):
+        if part in path:
+            return f"{name} {method.decode()}"
+    return f"other {method.decode()}"
+
+
+def request_kinds(r: LocalRegistry, start: int, stop: int) -> dict[str, int]:
+    """The requests between two sizes of the registry's access log, by kind."""
+    with r.access_log_path.open("rb") as log:
+        log.seek(start)
+        text = log.read(stop - start)
+    kinds: dict[str, int] = {}
+    for m in REQUEST_LINE.finditer(text):
+        kind = request_kind(m.group(1), m.group(2))
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
 def logged_requests(r: LocalRegistry) -> int:
     """How many requests the registry has answered so far (one access-log line each)."""
     with r.access_log_path.open("rb") as log:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: log.read(1 << 20), b""))
 
 
+def compare_trees(expected: Path, actual: Path) -> None:
+    """Fail loudly unless the two directories hold the same files with the same bytes."""
+    def files(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    want, got = files(expected), files(actual)
+    if not want:
+        raise SystemExit(f"no CRs in {expected}")
+    differ = sorted(k for k in want.keys() | got.keys() if want.get(k) != got.get(k))
+    if differ:
+        raise SystemExit(f"merged CRs differ from the single run's: {', '.join(differ)} ({expected} vs {actual})")
+
+
 def timed(argv: list[str]) -> tuple[float, int]:
-    """Run a command; its wall time and its own peak RSS (KiB), failing loudly if it fails.
+    """Run a command; its wall time and its own peak RSS (KiB), failing loudly if it fails."""
+    return timed_together([argv])[0]
+
+
+def timed_together(argvs: list[list[str]]) -> list[tuple[float, int]]:
+    """Start the commands at once; each one's wall time and own peak RSS (KiB), failing loudly if one fails.
 
     Peak RSS is the child's VmHWM polled from /proc: wait4's ru_maxrss would include the RSS of the forked bench
     process itself (the kernel carries the pre-exec high-water mark over), which says nothing about the tool.
     """
     os.sync()  # the previous run's (and a dropped registry's) writes are flushed now, not during this run
     start = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    stderr_chunks: list[bytes] = []
-    reader = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read()), daemon=True)
-    reader.start()
-    peak = 0
-    status_file = Path(f"/proc/{proc.pid}/status")
-    while proc.poll() is None:
-        try:
-            for line in status_file.read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]))
-        except (FileNotFoundError, ProcessLookupError, ValueError):
-            pass
+    procs = [subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for argv in argvs]
+    stderr_chunks: list[list[bytes]] = [[] for _ in procs]
+    readers = [threading.Thread(target=lambda p=p, c=c: c.append(p.stderr.read()), daemon=True)
+               for p, c in zip(procs, stderr_chunks)]
+    for reader in readers:
+        reader.start()
+    peaks = [0] * len(procs)
+    ends: list[float | None] = [None] * len(procs)
+    while None in ends:
+        for i, proc in enumerate(procs):
+            if ends[i] is not None:
+                continue
+            if proc.poll() is not None:
+                ends[i] = time.monotonic() - start
+                continue
+            try:
+                for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peaks[i] = max(peaks[i], int(line.split()[1]))
+            except (FileNotFoundError, ProcessLookupError, ValueError):
+                pass
         time.sleep(0.02)
-    seconds = time.monotonic() - start
-    reader.join()
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(argv[:4])} ... failed ({proc.returncode}):\n"
-                         + b"".join(stderr_chunks).decode(errors="replace")[-3000:])
-    return seconds, peak
+    for reader in readers:
+        reader.join()
+    for argv, proc, chunks in zip(argvs, procs, stderr_chunks):
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(argv[:4])} ... failed ({proc.returncode}):\n"
+                             + b"".join(chunks).decode(errors="replace")[-3000:])
+    return list(zip(ends, peaks))
 
 
 def push_big_image(r: LocalRegistry, repo: str, tag: str, size: int, work: Path) -> tuple[str, int]:
@@ -914,6 +1072,8 @@ PROFILES = {
     "scale": ("scale-1000", "scale-10000", "scale-cold"),
     # OpenShift content at a real site's size (mirrorsync's native engine; releases also by skopeo copy)
     "openshift": ("releases", "releases-skopeo", "catalog"),
+    # issue 34: 100,000 tiny images (--images), plan, cold, no-op against 10,000, and the same as 4 shards merged
+    "100k": ("single", "shards"),
 }
 
 
@@ -922,14 +1082,20 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profile", choices=sorted(PROFILES), default="lan",
                         help="lan (default), wan (the source behind a latency and bandwidth shaping relay), "
-                             "scale (1,000 and 10,000 tiny images) or openshift (a release channel and an "
-                             "operator catalog of a real site's size)")
+                             "scale (1,000 and 10,000 tiny images), openshift (a release channel and an "
+                             "operator catalog of a real site's size) or 100k (100,000 tiny images, single "
+                             "and sharded)")
     parser.add_argument("--only", help="comma-separated subset of the profile's scenarios: "
                         + "; ".join(f"{k}: {', '.join(v)}" for k, v in PROFILES.items()))
     parser.add_argument("--engines", default="native,skopeo", help="mirrorsync engines to time")
     parser.add_argument("--rtt-ms", type=float, default=40.0, help="wan: round-trip time to the source (default 40)")
     parser.add_argument("--mbit", type=float, default=200.0,
                         help="wan: bandwidth to the source in Mbit/s, shared by every connection (default 200)")
+    parser.add_argument("--images", type=int, default=100_000,
+                        help="100k: how many images (a multiple of 5; default 100000, try 10000 or 20000)")
+    parser.add_argument("--reference", type=int, default=10_000,
+                        help="100k: the no-op it is compared with (default 10000 images)")
+    parser.add_argument("--shards", type=int, default=4, help="100k: parallel shard processes (default 4)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     wanted = [s for s in (args.only or ",".join(PROFILES[args.profile])).split(",") if s]
@@ -953,6 +1119,9 @@ def main() -> int:
             print("load average at the start: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()), flush=True)
             openshift_profile(bench, wanted)
             print("load average at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+        elif args.profile == "100k":
+            bench.hundred_k(args.images, args.reference, args.shards if "shards" in wanted else 0,
+                            single="single" in wanted)
         elif args.profile == "scale":
             sizes = [(n // 5, 5) for n in (1000, 10000) if f"scale-{n}" in wanted]
             bench.scale(sizes, cold="scale-cold" in wanted)
