@@ -49,18 +49,34 @@ class _Candidate:
     digest: str
 
 
-def _held(previous: Report) -> dict[tuple[str, str, str], ImageRecord]:
+@dataclass(frozen=True, slots=True)
+class Held:
+    """What carry-over needs of one image of the previous report: the digest each mirror repository holds."""
+
+    mediaType: str | None
+    children: tuple[str, ...]
+    digests: tuple[tuple[str, str], ...]  # (mirror repository, digest held there), for each destination onMirror
+
+
+def held_index(previous: Report) -> dict[tuple[str, str, str], Held]:
+    """The images ``previous`` says are on a mirror, by :func:`_key`, read in one pass over its records and
+    holding none of them (a previous report of a hundred thousand images is read from its file)."""
+    names: dict[str, str] = {}  # one string per repository and media type, however many images name it
     held = {}
     for img in previous.images:
         key = _key(img)
+        digests = tuple((names.setdefault(d.repository, d.repository), digest) for d in img.destinations
+                        if d.onMirror and (digest := img.held_digest(d)))
         if key is not None and any(d.onMirror for d in img.destinations):
-            held[key] = img
+            source, kind, ref = key
+            media = names.setdefault(img.mediaType, img.mediaType) if img.mediaType else None
+            held[(names.setdefault(source, source), kind, ref)] = Held(media, tuple(img.children), digests)
     return held
 
 
-def _candidates(record: ImageRecord, earlier: ImageRecord) -> list[_Candidate]:
+def _candidates(record: ImageRecord, earlier: Held) -> list[_Candidate]:
     """The destinations of ``record`` this run did not reach but ``earlier`` says hold the image."""
-    had = {d.repository: earlier.held_digest(d) for d in earlier.destinations if d.onMirror}
+    had = dict(earlier.digests)
     out = []
     for d in record.destinations:
         digest = had.get(d.repository)
@@ -69,7 +85,7 @@ def _candidates(record: ImageRecord, earlier: ImageRecord) -> list[_Candidate]:
     return out
 
 
-def _unlisted(failure: PlanFailure, manifest: SyncManifest, held: dict[tuple[str, str, str], ImageRecord],
+def _unlisted(failure: PlanFailure, manifest: SyncManifest, held: dict[tuple[str, str, str], Held],
               known: set) -> list[ImageRecord]:
     """Records for the tags an earlier run mirrored from a source that could not be listed now and that the
     manifest still selects; each failed with the listing error until confirmed on a mirror."""
@@ -112,7 +128,7 @@ def _confirm(candidates: list[_Candidate], store_for: StoreFor, workers: int) ->
 def keep_mirrored(report: Report, previous: Report, manifest: SyncManifest, failures: Iterable[PlanFailure],
                   store_for: StoreFor, *, workers: int = 8) -> None:
     """Mark in ``report`` what the mirrors still hold from ``previous`` for images this run did not copy."""
-    held = _held(previous)
+    held = held_index(previous)
     known = {k for k in map(_key, report.images) if k is not None}
     candidates: list[_Candidate] = []
     for record in report.images:
