@@ -165,7 +165,7 @@ class Report:
              "mirrors": self.mirrors, "startedAt": self.startedAt, "finishedAt": self.finishedAt,
              "status": self.status, "totals": self.totals(),
              "images": (_LazyRecords(self.images) if _lazy_images
-                        else [_image_dict(i) for i in _sorted(self.images)]),
+                        else [record_dict(i) for i in _sorted(self.images)]),
              "removedEntries": [dict(e) for e in self.removedEntries]}
         if self.nodeImpact is not None:
             d["nodeImpact"] = dict(self.nodeImpact)
@@ -208,7 +208,7 @@ _IMAGE_FIELDS = tuple(f.name for f in fields(ImageRecord))
 _DESTINATION_FIELDS = tuple(f.name for f in fields(DestinationRecord))
 
 
-def _image_dict(i: ImageRecord) -> dict[str, Any]:
+def record_dict(i: ImageRecord) -> dict[str, Any]:
     """``dataclasses.asdict`` for a record, in field order, without its deep copies (a tenth of the time)."""
     d = {name: getattr(i, name) for name in _IMAGE_FIELDS}
     d["children"] = list(i.children)
@@ -251,7 +251,7 @@ class _LazyRecords:
             return
         inner = indent + "  "
         for n, image in enumerate(_sorted(self.images)):
-            yield ("[\n" if n == 0 else ",\n") + inner + _json_text(_image_dict(image), inner)
+            yield ("[\n" if n == 0 else ",\n") + inner + _json_text(record_dict(image), inner)
         yield "\n" + indent + "]"
 
 
@@ -295,7 +295,7 @@ def loads(text: str, file: str = "<report>") -> Report:
     except RecursionError:
         raise InputError("not a mirrorsync report: invalid JSON (nested too deeply)", file=file) from None
     _check_kind(data, file)
-    images = [_record(img, n, None, file) for n, img in enumerate(data.get("images") or [])]
+    images = [record_from_dict(img, n, None, file) for n, img in enumerate(data.get("images") or [])]
     return _report(data, images, file)
 
 
@@ -306,7 +306,7 @@ def _check_kind(data: Any, file: str) -> None:
         raise InputError(f"unsupported report version {data.get('apiVersion')!r}", file=file, field="apiVersion")
 
 
-def _record(img: Any, n: int, line: int | None, file: str) -> ImageRecord:
+def record_from_dict(img: Any, n: int, line: int | None, file: str) -> ImageRecord:
     """The record of ``images[n]``, or an input error naming it."""
     try:
         img = dict(img)
@@ -351,7 +351,7 @@ class ReportImages:
         n = 0
         for key, value, line in report_reader.events(self._fd, self.file):
             if key is report_reader.IMAGE:
-                yield _record(value, n, line, self.file)
+                yield record_from_dict(value, n, line, self.file)
                 n += 1
 
     def __len__(self) -> int:
@@ -418,7 +418,7 @@ def load(path: str) -> Report:
         for key, value, line in report_reader.events(fd, path):
             if key is report_reader.IMAGE:
                 try:
-                    k = _image_key(_record(value, count, line, path))
+                    k = _image_key(record_from_dict(value, count, line, path))
                     in_order = in_order and (last is None or last <= k)
                     last = k
                 except InputError as exc:
@@ -434,7 +434,7 @@ def load(path: str) -> Report:
         if bad is not None:
             raise bad
         if "images" in data and count == 0:  # "images": null, or not an array
-            count = len([_record(img, n, None, path) for n, img in enumerate(data.pop("images") or [])])
+            count = len([record_from_dict(img, n, None, path) for n, img in enumerate(data.pop("images") or [])])
         images = ReportImages(fd, path, count, in_order)
     except BaseException:
         os.close(fd)
