@@ -4,6 +4,7 @@ digest: the same manifests name the same blobs on both sides)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
@@ -36,5 +37,9 @@ def held_blobs(manifest: SyncManifest, site: Report, clients: Clients, *, worker
             return set()
         return {b.digest for m in manifests for b in m.blobs}
 
+    held: set[str] = set()
+    images = iter(site.images)  # read from the report file a batch at a time: pool.map takes all it is given
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="held") as pool:
-        return set().union(*pool.map(blobs_of, site.images))
+        while batch := list(itertools.islice(images, 1000)):
+            held.update(*pool.map(blobs_of, batch))
+    return held
