@@ -46,7 +46,7 @@ class Destination:
                                  **fields)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CopyJob:
     """One image to copy: a source repository at a tag or digest, to every destination."""
 
