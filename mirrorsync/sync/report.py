@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import weakref
 from dataclasses import dataclass, field, fields
 from collections.abc import Iterable
@@ -382,15 +383,24 @@ class ReportImages:
         self._hold().extend(records)
 
 
-def top_level(path: str) -> Any:
-    """The JSON value in a file, read without holding a report's ``images`` (left out of the object): enough to
-    tell what the file is. Raises ``InputError`` for a file that is not JSON."""
+def _open(path: str) -> int:
+    """The file opened for reading, or the one-line error ``read_text`` gives for one that cannot be read."""
+    from ..yamlsource import read_text
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
-        from ..yamlsource import read_text
-        read_text(path)  # its one-line error for a file that cannot be read
+        read_text(path)
         raise
+    if stat.S_ISDIR(os.fstat(fd).st_mode):  # Linux opens a directory for reading
+        os.close(fd)
+        read_text(path)
+    return fd
+
+
+def top_level(path: str) -> Any:
+    """The JSON value in a file, read without holding a report's ``images`` (left out of the object): enough to
+    tell what the file is. Raises ``InputError`` for a file that is not JSON."""
+    fd = _open(path)
     try:
         data: dict[str, Any] = {}
         for key, value, _ in report_reader.events(fd, path):
@@ -406,12 +416,7 @@ def top_level(path: str) -> Any:
 def load(path: str) -> Report:
     """Read a report file written by any supported version, in one pass that checks every record and holds none:
     the report's ``images`` are read from the file again when they are iterated (:class:`ReportImages`)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        from ..yamlsource import read_text
-        read_text(path)  # its one-line error for a file that cannot be read
-        raise
+    fd = _open(path)
     try:
         data: dict[str, Any] = {}
         count, in_order, last, bad = 0, True, None, None
