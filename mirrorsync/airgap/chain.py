@@ -13,7 +13,6 @@ zone exporting for an enclave sends each blob across that boundary once.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 from dataclasses import dataclass, field
@@ -94,12 +93,13 @@ def read_since(paths: Iterable[str | os.PathLike[str]],
         if not path.is_file():
             raise InputError("no such export report", file=str(path), field="--since")
         try:
-            data = json.loads(path.read_text())
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InputError(f"not a mirrorsync report: {exc}", file=str(path), field="--since") from None
+            data = report_mod.top_level(str(path))  # the images of a site's report are read by ``held``, lazily
+        except InputError as exc:
+            raise InputError(exc.message, file=str(path), line=exc.line,
+                             field="--since") from None
         section = data.get(EXPORT_KEY) if isinstance(data, dict) else None
         if isinstance(data, dict) and data.get("kind") == report_mod.KIND and section is None and held is not None:
-            site = report_mod.loads(path.read_text(), str(path))
+            site = report_mod.load(str(path))
             since.add_held(held(site))
             since.serves.append({"report": str(path), "mirrors": list(site.mirrors)})
             continue

@@ -4,6 +4,7 @@ digest: the same manifests name the same blobs on both sides)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
@@ -39,8 +40,10 @@ def held_blobs(manifest: SyncManifest, site: Report, clients: Clients, *, worker
         return {b.digest for m in manifests for b in m.blobs}, [d.repository for d in img.destinations if d.onMirror]
 
     held: dict[str, set[str]] = {}
+    images = iter(site.images)  # read from the report file a batch at a time: pool.map takes all it is given
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="held") as pool:
-        for blobs, repositories in pool.map(blobs_of, site.images):
-            for digest in blobs:
-                held.setdefault(digest, set()).update(repositories)
+        while batch := list(itertools.islice(images, 1000)):
+            for blobs, repositories in pool.map(blobs_of, batch):
+                for digest in blobs:
+                    held.setdefault(digest, set()).update(repositories)
     return held

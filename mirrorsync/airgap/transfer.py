@@ -28,7 +28,7 @@ from ..sync.manifest import Mirror, SyncManifest
 from ..pipeline.route import Route
 from ..pipeline.runner import Runner
 from ..pipeline.sections import load_manifest
-from ..sync.report import REPORT_FILE, Report, load as load_report
+from ..sync.report import REPORT_FILE, Report, load as load_report, top_level
 from ..sync.status import RunStatus
 from .archives import MIN_ARCHIVE_SIZE, PART_RE, pack, parts_in, unpack
 from ..sync.engines import Clients
@@ -151,8 +151,8 @@ def import_export(directory: str | os.PathLike[str], *, manifest_path: str | Non
 
     earlier: set[str] = set()
     carried = None  # the export's report: what the other side selected (its releases)
-    with contextlib.suppress(FileNotFoundError, ValueError, AttributeError):
-        section = json.loads((directory / REPORT_FILE).read_text()).get(EXPORT_KEY) or {}
+    with contextlib.suppress(FileNotFoundError, InputError, ValueError, AttributeError):
+        section = top_level(str(directory / REPORT_FILE)).get(EXPORT_KEY) or {}
         earlier = set(section.get("since") or [])
     if (directory / REPORT_FILE).is_file():
         carried = load_report(str(directory / REPORT_FILE))

@@ -103,7 +103,7 @@ def import_(
 ) -> None:
     """Verify an export's checksums, push it to the mirrors, then write report.json and the CRs (naming the sources)."""
     from ..airgap import transfer as airgap
-    from ..pipeline.outputs import REPORT_FILE
+    from ..pipeline.outputs import RECORDS_FILE, REPORT_FILE
     from ..pipeline.runner import RunOptions
 
     session = Session(log_format.value, verbose, quiet)
@@ -115,6 +115,7 @@ def import_(
                                                           timeout=timeout, auth_file=authfile,
                                                           max_nested_paths=max_nested_paths,
                                                           previous_report=output_dir / REPORT_FILE,
+                                                          records_file=output_dir / RECORDS_FILE,
                                                           signature_policy=_path(signature_policy)),
                                        on_event=session.progress, stop=session.stop, abandon=session.abandon,
                                        icsp=icsp, require_manifest=require_manifest)

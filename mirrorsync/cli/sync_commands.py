@@ -60,7 +60,7 @@ def run(
 
     Every entry a run removes is logged and listed in the report (removedEntries).
     """
-    from ..pipeline.outputs import REPORT_FILE
+    from ..pipeline.outputs import RECORDS_FILE, REPORT_FILE
     from ..pipeline.runner import RunOptions, Runner
 
     session = Session(log_format.value, verbose, quiet)
@@ -73,6 +73,7 @@ def run(
                                       blob_concurrency=blob_concurrency, retries=retries, timeout=timeout,
                                       auth_file=authfile, shard=the_shard,
                                       previous_report=output_dir / REPORT_FILE,
+                                      records_file=output_dir / RECORDS_FILE,
                                       signature_policy=str(signature_policy) if signature_policy else None),
                         on_event=session.progress, stop=session.stop, abandon=session.abandon)
         runner.check_credentials()  # before the output directory is touched

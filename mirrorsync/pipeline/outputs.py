@@ -14,6 +14,8 @@ from typing import Callable, Iterable, Iterator
 from ..errors import MirrorsyncError
 from ..openshift import cluster_image_policies, cluster_resources
 from ..openshift.mirrorsets import MirrorSetFile, build_mirror_sets
+from ..sync import record_journal
+from ..sync.record_journal import RECORDS_FILE  # noqa: F401 - part of this interface
 from ..sync.report import REPORT_FILE, Report, mirrored_sources  # noqa: F401 - REPORT_FILE: part of this interface
 from .sections import ALL, owned_files
 
@@ -58,6 +60,7 @@ def write_report_and_mirror_sets(report: Report, output_dir: str | Path, *, icsp
         report.nodeImpact = cluster_resources.apply_verdict(output_dir, files).to_dict()
     finally:
         report.save(str(Path(output_dir) / REPORT_FILE))
+        record_journal.remove(output_dir)  # report.json holds them all now
     return write_mirror_sets([report], output_dir, icsp=icsp, notify=notify, files=files)
 
 

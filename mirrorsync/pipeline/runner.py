@@ -29,6 +29,7 @@ from ..sync.signature_gate import SignatureChecker, SignatureGate, url_reader
 from ..sync.job_runner import Event, JobRunner, failed_record, not_asked, now, overall_status
 from ..sync.manifest import SyncManifest
 from ..sync.plan import CopyJob, Plan
+from ..sync.record_journal import RecordJournal
 from ..sync.report import Report, load as load_report
 from ..sync.status import Status
 from ..sync.section import FinishContext
@@ -51,6 +52,8 @@ class RunOptions:
     shard: plan_mod.Shard | None = None  # copy only this shard's source repositories
     # the report of the previous run into the same output directory: what the mirrors may still hold
     previous_report: str | Path | None = None
+    # where each image's record is written as it finishes (mirrorsync.sync.record_journal); None: nowhere
+    records_file: str | Path | None = None
     # every mirror's depth limit (--max-nested-paths) where the manifest is loaded for the run (an import)
     max_nested_paths: int | None = None
     # a containers-policy.json(5) to check every image against before it is copied; None: the manifest's
@@ -303,7 +306,9 @@ class Runner:
         if not self.route.from_layout:  # an import reads its layout, whatever the sources' mirrors
             self._through_mirrors = source_mirrors.reader(self.manifest, clients)
         engine = self.make_engine(clients)
-        jobs = JobRunner(self.manifest, self._value("concurrency"), self.on_event, self.stop, self.abandon,
+        journal = RecordJournal(self.options.records_file) if self.options.records_file else None
+        jobs = JobRunner(self.manifest, self._value("concurrency"),
+                         journal.listener(self.on_event) if journal else self.on_event, self.stop, self.abandon,
                          throttled=clients.policy.ledger.throttled, breaker=clients.breaker)
         report = Report(manifest=self.manifest.file, engine=engine.name,
                         mirrors=[m.location for m in self.manifest.mirrors], startedAt=now())
@@ -317,6 +322,8 @@ class Runner:
             for failure in the_plan.failures:
                 report.images.append(failed_record(failure.spec, None, failure.error, self.manifest,
                                                    Status.SKIPPED if failure.interrupted else Status.FAILED))
+                if journal:
+                    journal.write(report.images[-1])
             jobs.notify(Event("planned", total=len(the_plan.jobs)))
             report.images.extend(jobs.execute(engine, the_plan.jobs, self._image_workers(engine, the_plan.jobs)))
             ctx = planning.context(self.manifest, clients, self.route, through_mirrors=self._through_mirrors)
@@ -329,6 +336,8 @@ class Runner:
             reconcile(report, self._previous, self.manifest, the_plan.failures,
                       not_asked if self.abandon.is_set() else clients.get, workers=self._value("concurrency"))
         finally:
+            if journal:
+                journal.close()
             if self.abandon.is_set():
                 # Closing waits for transfers in flight; give it a moment (skopeo processes get killed), no more.
                 closer = threading.Thread(target=_close_all, args=(engine, clients), daemon=True)

@@ -8,7 +8,6 @@ everything it selects, with the digests taken from the sources (tags listed ther
 
 from __future__ import annotations
 
-import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,7 +20,6 @@ from ..oci.store import ContentStore
 from ..registry import reference
 from ..registry.retry import RetryPolicy
 from ..trust import policy as trust_policy
-from ..yamlsource import read_text
 from ..sync import report as report_mod
 from ..sync.copy import MAX_INDEX_DEPTH, config_platform
 from ..sync.engines import Clients, registry_source
@@ -283,13 +281,13 @@ def verify_target(target: str, *, manifest: str | None = None, auth_file: str | 
     report names when that file is there (beside the report or as named), else defaults. With
     ``signature_policy`` every image must also be accepted by it, from the signatures on the mirror.
     """
-    text = read_text(target)
     try:
-        is_report = json.loads(text).get("kind") == report_mod.KIND
-    except (ValueError, AttributeError, RecursionError):
+        top = report_mod.top_level(target)
+        is_report = isinstance(top, dict) and top.get("kind") == report_mod.KIND
+    except InputError:
         is_report = False
     if is_report:
-        rep = report_mod.loads(text, target)
+        rep = report_mod.load(target)
         settings_from = manifest
         if settings_from is None and rep.manifest:
             named = [Path(rep.manifest), Path(target).parent / rep.manifest]

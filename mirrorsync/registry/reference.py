@@ -6,6 +6,8 @@ Docker Hub normalisation (``busybox`` -> ``docker.io/library/busybox``).
 
 from __future__ import annotations
 
+import functools
+
 import re
 from dataclasses import dataclass, replace
 
@@ -44,7 +46,7 @@ class Reference:
     tag: str | None = None
     digest: str | None = None
 
-    @property
+    @functools.cached_property  # one string for every record of the source's images, not one each
     def name(self) -> str:
         """``registry/repository``: what registries.conf and the mirror sets call a source."""
         return f"{self.registry}/{self.repository}"

@@ -49,18 +49,37 @@ class _Candidate:
     digest: str
 
 
-def _held(previous: Report) -> dict[tuple[str, str, str], ImageRecord]:
+@dataclass(frozen=True, slots=True)
+class Held:
+    """What carry-over needs of one image of the previous report: the digest each mirror repository holds."""
+
+    mediaType: str | None
+    children: tuple[str, ...]
+    digests: tuple[str, ...]  # mirror repository, digest held there, repository, digest, ...: each one onMirror
+
+
+def held_index(previous: Report, wanted: Callable[[tuple[str, str, str]], bool] = lambda key: True
+               ) -> dict[tuple[str, str, str], Held]:
+    """The images ``previous`` says are on a mirror, by :func:`_key`, those ``wanted`` only, read in one pass
+    over its records and holding none of them (a previous report of a hundred thousand images is read from its
+    file)."""
+    names: dict[str, str] = {}  # one string per source, repository and media type, however many images name it
     held = {}
     for img in previous.images:
         key = _key(img)
-        if key is not None and any(d.onMirror for d in img.destinations):
-            held[key] = img
+        if key is None or not wanted(key) or not any(d.onMirror for d in img.destinations):
+            continue
+        digests = tuple(x for d in img.destinations if d.onMirror and (digest := img.held_digest(d))
+                        for x in (names.setdefault(d.repository, d.repository), digest))
+        source, kind, ref = key
+        media = names.setdefault(img.mediaType, img.mediaType) if img.mediaType else None
+        held[(names.setdefault(source, source), kind, ref)] = Held(media, tuple(img.children), digests)
     return held
 
 
-def _candidates(record: ImageRecord, earlier: ImageRecord) -> list[_Candidate]:
+def _candidates(record: ImageRecord, earlier: Held) -> list[_Candidate]:
     """The destinations of ``record`` this run did not reach but ``earlier`` says hold the image."""
-    had = {d.repository: earlier.held_digest(d) for d in earlier.destinations if d.onMirror}
+    had = dict(zip(earlier.digests[::2], earlier.digests[1::2]))
     out = []
     for d in record.destinations:
         digest = had.get(d.repository)
@@ -69,7 +88,7 @@ def _candidates(record: ImageRecord, earlier: ImageRecord) -> list[_Candidate]:
     return out
 
 
-def _unlisted(failure: PlanFailure, manifest: SyncManifest, held: dict[tuple[str, str, str], ImageRecord],
+def _unlisted(failure: PlanFailure, manifest: SyncManifest, held: dict[tuple[str, str, str], Held],
               known: set) -> list[ImageRecord]:
     """Records for the tags an earlier run mirrored from a source that could not be listed now and that the
     manifest still selects; each failed with the listing error until confirmed on a mirror."""
@@ -112,7 +131,11 @@ def _confirm(candidates: list[_Candidate], store_for: StoreFor, workers: int) ->
 def keep_mirrored(report: Report, previous: Report, manifest: SyncManifest, failures: Iterable[PlanFailure],
                   store_for: StoreFor, *, workers: int = 8) -> None:
     """Mark in ``report`` what the mirrors still hold from ``previous`` for images this run did not copy."""
-    held = _held(previous)
+    failures = list(failures)
+    # only what this run may keep: images it did not put on every mirror, tags of sources it could not list
+    unreached = {_key(r) for r in report.images if not all(d.ok for d in r.destinations)}
+    unlisted_sources = {f.spec.source.name for f in failures}
+    held = held_index(previous, lambda key: key in unreached or key[0] in unlisted_sources)
     known = {k for k in map(_key, report.images) if k is not None}
     candidates: list[_Candidate] = []
     for record in report.images:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 import os
 import re
@@ -31,7 +33,7 @@ class Destination:
         repository, unflattened = mirror.repository(destination), mirror.unflattened(destination)
         return cls(mirror, repository, unflattened if unflattened != repository else None)
 
-    @property
+    @functools.cached_property  # one string for every record of the images that land here
     def name(self) -> str:
         return f"{self.mirror.registry}/{self.repository}"
 
@@ -46,7 +48,7 @@ class Destination:
                                  **fields)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CopyJob:
     """One image to copy: a source repository at a tag or digest, to every destination."""
 

@@ -7,11 +7,16 @@ README. Mirror sets are built from a report alone, so ``generate`` gives the sam
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import os
+import stat
+import weakref
+from dataclasses import dataclass, field, fields
+from collections.abc import Iterable
 from typing import Any, Iterator
 
 from ..atomicfile import atomic_writer
 from ..errors import InputError
+from . import report_reader
 from .status import OK_STATUSES, RunStatus, Status  # noqa: F401 - OK_STATUSES: part of this interface
 
 API_VERSION = "mirrorsync.dev/v1alpha1"
@@ -21,7 +26,7 @@ SUPPORTED_API_VERSIONS = (API_VERSION,)
 REPORT_FILE = "report.json"  # its name in an output directory (and in an export)
 
 
-@dataclass
+@dataclass(slots=True)
 class DestinationRecord:
     mirror: str  # the mirror location as listed in the manifest (host[:port][/namespace])
     repository: str  # the full repository name on the mirror (host[:port]/path)
@@ -49,7 +54,7 @@ class DestinationRecord:
         return self.status in OK_STATUSES
 
 
-@dataclass
+@dataclass(slots=True)
 class ImageRecord:
     source: str  # source repository (host/path)
     tag: str | None
@@ -161,7 +166,7 @@ class Report:
              "mirrors": self.mirrors, "startedAt": self.startedAt, "finishedAt": self.finishedAt,
              "status": self.status, "totals": self.totals(),
              "images": (_LazyRecords(self.images) if _lazy_images
-                        else [_image_dict(i) for i in sorted(self.images, key=_image_key)]),
+                        else [record_dict(i) for i in _sorted(self.images)]),
              "removedEntries": [dict(e) for e in self.removedEntries]}
         if self.nodeImpact is not None:
             d["nodeImpact"] = dict(self.nodeImpact)
@@ -199,11 +204,14 @@ _ENGINE_KEYS = ("apiVersion", "kind", "manifest", "engine", "mirrors", "startedA
 _OPTIONAL_IMAGE_FIELDS = ("mirrorTag", "platforms", "missingPlatforms", "rewrittenDigest", "companions", "readFrom",
                           "signature")
 _OPTIONAL_DESTINATION_FIELDS = ("flattenedFrom",)
+# the records' fields in the order a report writes them (slotted records have no ``vars``)
+_IMAGE_FIELDS = tuple(f.name for f in fields(ImageRecord))
+_DESTINATION_FIELDS = tuple(f.name for f in fields(DestinationRecord))
 
 
-def _image_dict(i: ImageRecord) -> dict[str, Any]:
+def record_dict(i: ImageRecord) -> dict[str, Any]:
     """``dataclasses.asdict`` for a record, in field order, without its deep copies (a tenth of the time)."""
-    d = dict(vars(i))
+    d = {name: getattr(i, name) for name in _IMAGE_FIELDS}
     d["children"] = list(i.children)
     d["mirrorSets"] = list(i.mirrorSets)
     d["destinations"] = [_destination_dict(x) for x in i.destinations]
@@ -216,7 +224,7 @@ def _image_dict(i: ImageRecord) -> dict[str, Any]:
 
 
 def _destination_dict(x: DestinationRecord) -> dict[str, Any]:
-    d = dict(vars(x))
+    d = {name: getattr(x, name) for name in _DESTINATION_FIELDS}
     for key in _OPTIONAL_DESTINATION_FIELDS:
         if d[key] is None:
             del d[key]
@@ -225,6 +233,11 @@ def _destination_dict(x: DestinationRecord) -> dict[str, Any]:
 
 def _image_key(i: ImageRecord) -> tuple:
     return (i.source, i.tag or "", i.digest or "", i.mirrorTag or "")
+
+
+def _sorted(images: Iterable[ImageRecord]) -> Iterable[ImageRecord]:
+    """The records in the order a report file holds them; a file read that holds them so is read as it is."""
+    return images if getattr(images, "in_order", False) else sorted(images, key=_image_key)
 
 
 class _LazyRecords:
@@ -238,8 +251,8 @@ class _LazyRecords:
             yield "[]"
             return
         inner = indent + "  "
-        for n, image in enumerate(sorted(self.images, key=_image_key)):
-            yield ("[\n" if n == 0 else ",\n") + inner + _json_text(_image_dict(image), inner)
+        for n, image in enumerate(_sorted(self.images)):
+            yield ("[\n" if n == 0 else ",\n") + inner + _json_text(record_dict(image), inner)
         yield "\n" + indent + "]"
 
 
@@ -274,23 +287,38 @@ def _json_text(value: Any, indent: str) -> str:
 
 
 def loads(text: str, file: str = "<report>") -> Report:
-    """Parse a report written by any supported version."""
+    """Parse a report written by any supported version, from its text (held whole; :func:`load` reads a file
+    without holding it)."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"not a mirrorsync report: invalid JSON ({exc.msg})", file=file, line=exc.lineno) from None
     except RecursionError:
         raise InputError("not a mirrorsync report: invalid JSON (nested too deeply)", file=file) from None
+    _check_kind(data, file)
+    images = [record_from_dict(img, n, None, file) for n, img in enumerate(data.get("images") or [])]
+    return _report(data, images, file)
+
+
+def _check_kind(data: Any, file: str) -> None:
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise InputError(f"not a mirrorsync report (kind must be {KIND})", file=file, field="kind")
     if data.get("apiVersion") not in SUPPORTED_API_VERSIONS:
         raise InputError(f"unsupported report version {data.get('apiVersion')!r}", file=file, field="apiVersion")
+
+
+def record_from_dict(img: Any, n: int, line: int | None, file: str) -> ImageRecord:
+    """The record of ``images[n]``, or an input error naming it."""
     try:
-        images = []
-        for i, img in enumerate(data.get("images") or []):
-            img = dict(img)
-            dests = [DestinationRecord(**d) for d in img.pop("destinations", [])]
-            images.append(ImageRecord(destinations=dests, **img))
+        img = dict(img)
+        dests = [DestinationRecord(**d) for d in img.pop("destinations", [])]
+        return ImageRecord(destinations=dests, **img)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"malformed report: {exc}", file=file, line=line, field=f"images[{n}]") from None
+
+
+def _report(data: dict[str, Any], images: Any, file: str) -> Report:
+    try:
         return Report(manifest=data.get("manifest"), engine=data.get("engine", "native"),
                       mirrors=list(data.get("mirrors") or []), startedAt=data.get("startedAt", ""),
                       finishedAt=data.get("finishedAt"), status=data.get("status", ""), images=images,
@@ -300,12 +328,123 @@ def loads(text: str, file: str = "<report>") -> Report:
                       sections={k: [dict(x) for x in v] for k, v in data.items()
                                 if k not in _ENGINE_KEYS and isinstance(v, list)})
     except (TypeError, ValueError, AttributeError) as exc:
-        raise InputError(f"malformed report: {exc}", file=file, field=f"images[{i}]" if data.get("images") else None) from None
+        raise InputError(f"malformed report: {exc}", file=file) from None
+
+
+class ReportImages:
+    """The ``images`` of a report file, read from it again on each pass, one record at a time: iterates, has a
+    length and compares like the list it stands for, without ever holding it. The file stays open (the same
+    file on every pass, even once a newer report replaces it) while this exists. Adding records turns it into
+    that list (a report being edited holds its records)."""
+
+    def __init__(self, fd: int, file: str, count: int, in_order: bool) -> None:
+        self.file = file
+        self._fd = fd
+        self._count = count
+        self.in_order = in_order  # the file holds them sorted, as a report writes them
+        self._held: list[ImageRecord] | None = None
+        weakref.finalize(self, os.close, fd)
+
+    def __iter__(self) -> Iterator[ImageRecord]:
+        if self._held is not None:
+            yield from self._held
+            return
+        n = 0
+        for key, value, line in report_reader.events(self._fd, self.file):
+            if key is report_reader.IMAGE:
+                yield record_from_dict(value, n, line, self.file)
+                n += 1
+
+    def __len__(self) -> int:
+        return len(self._held) if self._held is not None else self._count
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def __getitem__(self, index):
+        return list(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, (list, ReportImages)) else NotImplemented
+
+    def __add__(self, other: list[ImageRecord]) -> list[ImageRecord]:
+        return list(self) + list(other)
+
+    def _hold(self) -> list[ImageRecord]:
+        if self._held is None:
+            self._held = list(self)
+            self.in_order = False
+        return self._held
+
+    def append(self, record: ImageRecord) -> None:
+        self._hold().append(record)
+
+    def extend(self, records) -> None:
+        self._hold().extend(records)
+
+
+def _open(path: str) -> int:
+    """The file opened for reading, or the one-line error ``read_text`` gives for one that cannot be read."""
+    from ..yamlsource import read_text
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        read_text(path)
+        raise
+    if stat.S_ISDIR(os.fstat(fd).st_mode):  # Linux opens a directory for reading
+        os.close(fd)
+        read_text(path)
+    return fd
+
+
+def top_level(path: str) -> Any:
+    """The JSON value in a file, read without holding a report's ``images`` (left out of the object): enough to
+    tell what the file is. Raises ``InputError`` for a file that is not JSON."""
+    fd = _open(path)
+    try:
+        data: dict[str, Any] = {}
+        for key, value, _ in report_reader.events(fd, path):
+            if key is None:
+                return value
+            if key is not report_reader.IMAGE:
+                data[key] = value
+        return data
+    finally:
+        os.close(fd)
 
 
 def load(path: str) -> Report:
-    from ..yamlsource import read_text
-    return loads(read_text(path), path)
+    """Read a report file written by any supported version, in one pass that checks every record and holds none:
+    the report's ``images`` are read from the file again when they are iterated (:class:`ReportImages`)."""
+    fd = _open(path)
+    try:
+        data: dict[str, Any] = {}
+        count, in_order, last, bad = 0, True, None, None
+        for key, value, line in report_reader.events(fd, path):
+            if key is report_reader.IMAGE:
+                try:
+                    k = _image_key(record_from_dict(value, count, line, path))
+                    in_order = in_order and (last is None or last <= k)
+                    last = k
+                except InputError as exc:
+                    bad = bad or exc  # after the kind: a file that is no report is not a malformed one
+                except TypeError:  # keys that do not compare (a null where a string was): sort on writing
+                    in_order = False
+                count += 1
+            elif key is None:
+                data = value
+            else:
+                data[key] = value
+        _check_kind(data, path)
+        if bad is not None:
+            raise bad
+        if "images" in data and count == 0:  # "images": null, or not an array
+            count = len([record_from_dict(img, n, None, path) for n, img in enumerate(data.pop("images") or [])])
+        images = ReportImages(fd, path, count, in_order)
+    except BaseException:
+        os.close(fd)
+        raise
+    return _report(data, images, path)
 
 
 def mirrored_sources(reports: list[Report]) -> list[MirroredSource]:

@@ -337,6 +337,57 @@ def test_sigkill_at_random_moments_then_a_rerun_finishes_and_no_tag_ever_names_a
     assert crs_sources(out) == {f"{source.host}/{i.repository}" for i in images}
 
 
+def test_sigkill_leaves_the_records_finished_so_far_and_the_next_run_keeps_what_the_mirror_holds(
+        tmp_path, proxies, registry, make_registry, seed, unique_repo):
+    from mirrorsync.sync.record_journal import RECORDS_FILE, records_in
+
+    mirror_registry = make_registry("journal-mirror")
+    images = [seed(registry, unique_repo(f"journal{i}"), "v1", kind="oci", arches=("amd64",), seed=110 + i)
+              for i in range(6)]
+    source = proxies(registry)
+    manifest = manifest_for(tmp_path / "m.yaml", mirror=f"{mirror_registry.host}/journal",
+                            hosts=[source.host, mirror_registry.host], concurrency=1,
+                            images=[{"source": f"{source.host}/{i.repository}:v1"} for i in images])
+    out = tmp_path / "out"
+    first = manifest_for(tmp_path / "first.yaml", mirror=f"{mirror_registry.host}/journal",
+                         hosts=[source.host, mirror_registry.host],
+                         images=[{"source": f"{source.host}/{images[0].repository}:v1"}])
+    assert Background("run", str(first), "--output-dir", str(out)).finish() == 0
+    earlier = (out / "report.json").read_bytes()
+    assert not (out / RECORDS_FILE).exists()  # removed once report.json was written
+
+    source.rules = [Rule("delay", kinds={"blob-get"}, seconds=0.3)]
+    run = Background("run", str(manifest), "--output-dir", str(out))
+    run.wait_for_line(r"^\[3/6\] ")
+    run.proc.kill()
+    run.finish()
+
+    assert (out / "report.json").read_bytes() == earlier  # no report.json of the killed run, not even half
+    assert_outputs_whole(out)
+    done = list(records_in(out / RECORDS_FILE))
+    by_source = {r.source: r for r in done}
+    assert 3 <= len(done) < 6 and len(by_source) == len(done), [r.reference for r in done]
+    assert by_source[f"{source.host}/{images[0].repository}"].status == "up-to-date"
+    with oracle_client(mirror_registry) as client:
+        for img in images:
+            record = by_source.get(f"{source.host}/{img.repository}")
+            if record is not None:  # what the file says is finished is on the mirror
+                assert record.status in ("copied", "up-to-date") and record.digest == img.digest
+                assert manifest_digest(client, f"journal/{img.repository}", "v1") == img.digest
+
+    # the next run works; the image the source now refuses is kept, from report.json, where the mirror holds it
+    source.rules = [Rule("503", repo=re.escape(images[0].repository))]
+    final = Background("run", str(manifest), "--output-dir", str(out))
+    assert final.finish() == 1, final.stderr
+    report = json.loads((out / "report.json").read_text())
+    records = {r["source"]: r for r in report["images"]}
+    kept = records[f"{source.host}/{images[0].repository}"]
+    assert kept["status"] == "failed" and kept["onMirror"] is True, kept
+    assert all(records[f"{source.host}/{i.repository}"]["status"] in ("copied", "up-to-date") for i in images[1:])
+    assert crs_sources(out) == {f"{source.host}/{i.repository}" for i in images}
+    assert not (out / RECORDS_FILE).exists()
+
+
 # --- two runs, one output directory -----------------------------------------------------------------------------
 
 
