@@ -127,6 +127,6 @@ def _held_at(section: dict, path: Path) -> dict[str, list[str]]:
 def held_at(directory: Path) -> dict[str, list[str]]:
     """The ``export.heldAt`` of the export in ``directory`` (none when its report has none or cannot be read)."""
     with contextlib.suppress(OSError, ValueError, AttributeError, InputError):
-        section = json.loads((directory / REPORT_FILE).read_text()).get(EXPORT_KEY) or {}
+        section = report_mod.top_level(str(directory / REPORT_FILE)).get(EXPORT_KEY) or {}
         return _held_at(section, directory / REPORT_FILE)
     return {}
