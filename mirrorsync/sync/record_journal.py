@@ -3,7 +3,8 @@ line (the JSON object report.json's ``images`` holds), in the order the images f
 
 report.json is written once, at the end of a run, sorted; until then this file says what the run has done, so a
 run that is killed (SIGKILL, out of memory, a node going away) leaves its finished records behind. The file is
-removed when report.json is written, and started afresh by the next run.
+removed when report.json is written, and started afresh by the next run when its first image finishes: a run
+that stops before that (bad input, a failed preflight) writes no file, and leaves an earlier run's as it was.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 from ..errors import InputError
 from .job_runner import Event
@@ -29,15 +31,18 @@ class RecordJournal:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - open for the whole run
+        self._file: TextIO | None = None  # opened with the first record: no records, no file
         self._failed = False
+        self._closed = False
 
     def write(self, record: ImageRecord) -> None:
         line = json.dumps(record_dict(record), separators=(",", ":")) + "\n"
         with self._lock:
-            if self._failed or self._file.closed:
+            if self._failed or self._closed:
                 return
             try:
+                if self._file is None:
+                    self._file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - open for the rest of the run
                 self._file.write(line)
                 self._file.flush()
             except OSError as exc:  # only the record of an interrupted run is lost; report.json still says all
@@ -54,7 +59,9 @@ class RecordJournal:
 
     def close(self) -> None:
         with self._lock:
-            self._file.close()
+            self._closed = True
+            if self._file is not None:
+                self._file.close()
 
 
 def records_in(path: str | Path) -> Iterator[ImageRecord]:
