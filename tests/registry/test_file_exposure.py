@@ -98,6 +98,14 @@ def test_the_cronjobs_secret_volume_is_read_without_a_warning(secret_volume):
                               capture_output=True, text=True, env=env, cwd=str(secret_volume),
                               timeout=120, stdin=subprocess.DEVNULL)
 
+    # the checkout must be readable by the pod's user: a clone under `mktemp -d` (0700, root's) is not
+    probe = subprocess.run(["setpriv", f"--reuid={POD_UID}", f"--regid={POD_UID}", "--clear-groups",
+                            sys.executable, "-c", "import mirrorsync"], capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+                           cwd="/", timeout=60, stdin=subprocess.DEVNULL)
+    if probe.returncode != 0:
+        pytest.skip(f"UID {POD_UID} cannot run this checkout's mirrorsync (a parent directory it cannot enter?): "
+                    f"{probe.stderr.strip().splitlines()[-1:]}")
     done = plan("auth.json")
     assert done.returncode == 0, done.stderr
     assert "credentials for registry.example.com: found" in done.stdout.splitlines()  # read through its group
